@@ -1,0 +1,131 @@
+"""Self-describing checkpoints: model config, feature config, vocabulary, normalisation, metadata.
+
+`load_model(path)` needs nothing else, and loads with `torch.load(..., weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from asr.features import FeatureConfig, Frontend
+from asr.model import AcousticModel, ModelConfig
+from asr.text import CharVocab
+
+DEFAULT_MODEL = Path(__file__).parent / "assets" / "an4.pt"  # the model that ships in the package
+FORMAT_VERSION = 1
+
+
+class CheckpointError(Exception):
+    """A checkpoint is missing, unreadable or not an asr checkpoint; the message starts with the path."""
+
+
+@dataclass
+class Recognizer:
+    """Everything needed to go from a waveform to text."""
+
+    model: AcousticModel
+    frontend: Frontend
+    vocab: CharVocab
+    metadata: dict
+
+
+def save_atomic(obj: dict, path: str | Path) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def model_state(rec: Recognizer, half: bool = False) -> dict:
+    """The parts of a checkpoint that describe and hold the model (half=True stores fp16 weights)."""
+    weights = {k: (v.half() if half and v.is_floating_point() else v) for k, v in rec.model.state_dict().items()}
+    return {
+        "format_version": FORMAT_VERSION,
+        "model_config": dataclasses.asdict(rec.model.cfg),
+        "feature_config": dataclasses.asdict(rec.frontend.cfg),
+        "vocab": list(rec.vocab.tokens),
+        "normalization": {"mean": rec.frontend.mean.clone(), "std": rec.frontend.std.clone()},
+        "model": {k: v.cpu() for k, v in weights.items()},
+        "metadata": dict(rec.metadata),
+    }
+
+
+def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
+    if not isinstance(ckpt, dict) or "model_config" not in ckpt or "model" not in ckpt:
+        raise CheckpointError(f"{path}: not an asr checkpoint (no model_config/model)")
+    return ckpt
+
+
+def recognizer_from_state(ckpt: dict, device: str | torch.device = "cpu") -> Recognizer:
+    model = AcousticModel(ModelConfig(**ckpt["model_config"]))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()})
+    frontend = Frontend(
+        FeatureConfig(**ckpt["feature_config"]), ckpt["normalization"]["mean"], ckpt["normalization"]["std"]
+    )
+    return Recognizer(model.to(device).eval(), frontend, CharVocab(ckpt["vocab"]), dict(ckpt.get("metadata", {})))
+
+
+def load_model(path: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu") -> Recognizer:
+    """Read a checkpoint (training or shipped) -> Recognizer in eval mode on `device`."""
+    ckpt = read_checkpoint(path)
+    try:
+        return recognizer_from_state(ckpt, device)
+    except (KeyError, TypeError, RuntimeError, ValueError) as e:
+        raise CheckpointError(f"{path}: checkpoint does not match this version of asr ({e})") from e
+
+
+def export_model(src: str | Path, dst: str | Path, metadata: dict | None = None, half: bool = True) -> int:
+    """Write the inference-only part of a checkpoint (fp16 weights by default) with extra metadata;
+    returns the file size in bytes."""
+    rec = load_model(src)
+    rec.metadata.update(metadata or {})
+    save_atomic(model_state(rec, half=half), dst)
+    return Path(dst).stat().st_size
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+    import sys
+
+    p = argparse.ArgumentParser(prog="python -m asr.checkpoint",
+                                description="Export a training checkpoint as a small inference model.")
+    p.add_argument("src", help="training checkpoint, e.g. exp/an4/best.pt")
+    p.add_argument("dst", help="where to write the model")
+    p.add_argument("--metadata", default="{}", help="JSON object merged into the model's metadata")
+    p.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
+    args = p.parse_args(argv)
+    try:
+        size = export_model(args.src, args.dst, json.loads(args.metadata), half=not args.fp32)
+    except (CheckpointError, json.JSONDecodeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.dst} ({size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,206 @@
+"""Manifests (JSONL), the dataset, length-bucketed batches and collate -> Batch.
+
+A manifest has one utterance a line: {"id": str, "audio": path, "duration": seconds, "text": str};
+"audio" is absolute or relative to the manifest's folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from asr.audio import load_audio
+from asr.features import Frontend
+from asr.text import CharVocab
+
+
+class ManifestError(Exception):
+    """A manifest line is malformed; the message starts with `path:line`."""
+
+
+@dataclass(frozen=True)
+class Utterance:
+    id: str
+    audio: str  # absolute path
+    duration: float  # seconds
+    text: str
+
+
+def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
+    """JSON objects, one a line; relative "audio" paths made absolute against the file's folder."""
+    return [row for _, row in numbered_rows(path, required)]
+
+
+def numbered_rows(path: str | Path, required: tuple[str, ...] = ()) -> list[tuple[int, dict]]:
+    """(line number, JSON object) for each non-blank line, checked and resolved as in read_jsonl."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ManifestError(f"{path}: cannot read manifest ({e})") from e
+    rows = []
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ManifestError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
+        if not isinstance(row, dict):
+            raise ManifestError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+        missing = [k for k in required if k not in row]
+        if missing:
+            raise ManifestError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
+        if "audio" in row:
+            if not isinstance(row["audio"], str) or not row["audio"]:
+                raise ManifestError(f"{path}:{lineno}: \"audio\" must be a non-empty string")
+            row["audio"] = str((path.parent / row["audio"]).resolve())
+        rows.append((lineno, row))
+    return rows
+
+
+def read_manifest(path: str | Path) -> list[Utterance]:
+    """Utterances of a manifest; a malformed line raises ManifestError naming file and line."""
+    utts = []
+    for lineno, row in numbered_rows(path, required=("id", "audio", "duration", "text")):
+        where = f"{path}:{lineno}"
+        duration, text = row["duration"], row["text"]
+        if not isinstance(duration, (int, float)) or not math.isfinite(duration) or duration <= 0:
+            raise ManifestError(f"{where}: duration must be a positive number, got {duration!r}")
+        if not isinstance(text, str):
+            raise ManifestError(f"{where}: text must be a string, got {type(text).__name__}")
+        utts.append(Utterance(str(row["id"]), row["audio"], float(duration), text))
+    return utts
+
+
+def write_manifest(path: str | Path, utts: list[Utterance]) -> None:
+    """Write utterances as JSONL (audio paths as given), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for u in utts:
+            f.write(json.dumps({"id": u.id, "audio": u.audio, "duration": round(u.duration, 3), "text": u.text}))
+            f.write("\n")
+    tmp.replace(path)
+
+
+@dataclass
+class Batch:
+    features: torch.Tensor  # (B, T, n_mels), zero-padded
+    feature_lengths: torch.Tensor  # (B,) frames
+    tokens: torch.Tensor  # (B, U), zero-padded token ids
+    token_lengths: torch.Tensor  # (B,)
+    ids: list[str]
+    texts: list[str]
+    seconds: float  # audio seconds in the batch (before augmentation)
+
+
+class SpeechDataset(torch.utils.data.Dataset):
+    """Utterance i -> dict(features (T, n_mels), tokens (U,), ...). Augmentation draws from a generator
+    seeded by (seed, epoch, i), so results do not depend on worker count or order."""
+
+    def __init__(
+        self,
+        utts: list[Utterance],
+        frontend: Frontend,
+        vocab: CharVocab,
+        wave_augment: list[Callable] = (),
+        feature_augment: list[Callable] = (),
+        seed: int = 0,
+    ):
+        self.utts = utts
+        self.frontend = frontend
+        self.vocab = vocab
+        self.wave_augment = list(wave_augment)
+        self.feature_augment = list(feature_augment)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def __getitem__(self, i: int) -> dict:
+        utt = self.utts[i]
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        wave = load_audio(utt.audio)
+        for aug in self.wave_augment:
+            wave = aug(wave, rng)
+        feats = self.frontend(wave)
+        for aug in self.feature_augment:
+            feats = aug(feats, rng)
+        tokens = torch.tensor(self.vocab.encode(utt.text), dtype=torch.long)
+        return {"id": utt.id, "text": utt.text, "features": feats, "tokens": tokens, "seconds": utt.duration}
+
+
+def collate(items: list[dict]) -> Batch:
+    """Pad features and tokens with zeros; keep the true lengths."""
+    feats = [it["features"] for it in items]
+    toks = [it["tokens"] for it in items]
+    return Batch(
+        features=torch.nn.utils.rnn.pad_sequence(feats, batch_first=True),  # (B, T_max, n_mels)
+        feature_lengths=torch.tensor([f.shape[0] for f in feats], dtype=torch.long),
+        tokens=torch.nn.utils.rnn.pad_sequence(toks, batch_first=True) if toks else torch.zeros(0, 0),
+        token_lengths=torch.tensor([t.shape[0] for t in toks], dtype=torch.long),
+        ids=[it["id"] for it in items],
+        texts=[it["text"] for it in items],
+        seconds=float(sum(it["seconds"] for it in items)),
+    )
+
+
+class BucketBatchSampler(torch.utils.data.Sampler):
+    """Batches of utterances of similar duration whose padded size (count x longest) stays under
+    max_seconds of audio. Batch order is shuffled each epoch (seeded); with num_replicas > 1 each
+    rank takes every num_replicas-th batch of the same shuffled list."""
+
+    def __init__(
+        self,
+        durations: list[float],
+        max_seconds: float,
+        shuffle: bool = True,
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ):
+        self.batches = self._make_batches(durations, max_seconds)
+        self.shuffle, self.seed = shuffle, seed
+        self.num_replicas, self.rank = num_replicas, rank
+        self.epoch = 0
+
+    @staticmethod
+    def _make_batches(durations: list[float], max_seconds: float) -> list[list[int]]:
+        order = sorted(range(len(durations)), key=lambda i: durations[i])
+        batches, current = [], []
+        for i in order:
+            # Sorted ascending, so durations[i] is the longest in the batch if it joins.
+            if current and (len(current) + 1) * durations[i] > max_seconds:
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.batches) // self.num_replicas if self.num_replicas > 1 else len(self.batches)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = list(range(len(self.batches)))
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(len(order)).tolist()
+        if self.num_replicas > 1:
+            order = order[: len(self) * self.num_replicas][self.rank :: self.num_replicas]
+        for b in order:
+            yield self.batches[b]

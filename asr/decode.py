@@ -1,0 +1,36 @@
+"""CTC decoders over (B, T, V) log-probs + (B,) lengths. Plain functions; the model knows nothing of them."""
+
+from __future__ import annotations
+
+import torch
+
+from asr.text import CharVocab
+
+
+def check_log_probs(log_probs: torch.Tensor, lengths: torch.Tensor) -> None:
+    if log_probs.ndim != 3:
+        raise ValueError(f"log_probs must be (B, T, V), got {tuple(log_probs.shape)}")
+    if lengths.shape != (log_probs.shape[0],):
+        raise ValueError(f"lengths must be ({log_probs.shape[0]},), got {tuple(lengths.shape)}")
+    if len(lengths) and int(lengths.max()) > log_probs.shape[1]:
+        raise ValueError(f"a length of {int(lengths.max())} exceeds the {log_probs.shape[1]} frames given")
+
+
+def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[list[int]]:
+    """Best class per frame, repeats collapsed, blanks removed: one id list per utterance."""
+    check_log_probs(log_probs, lengths)
+    best = log_probs.argmax(dim=-1)  # (B, T)
+    # A frame is emitted if it is not blank and differs from the frame before it.
+    changed = torch.ones_like(best, dtype=torch.bool)
+    changed[:, 1:] = best[:, 1:] != best[:, :-1]
+    keep = changed & (best != blank)
+    out = []
+    for b in range(best.shape[0]):
+        n = int(lengths[b])
+        out.append(best[b, :n][keep[b, :n]].tolist())
+    return out
+
+
+def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, vocab: CharVocab) -> list[str]:
+    """Greedy CTC decoding to text, one string per utterance (spaces tidied)."""
+    return [" ".join(vocab.decode(ids).split()) for ids in greedy_ids(log_probs, lengths, vocab.blank)]

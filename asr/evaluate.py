@@ -1,0 +1,99 @@
+"""Evaluate a model on a manifest: WER/CER and a per-utterance report.
+
+    python -m asr.evaluate --model M --manifest manifests/an4/test.jsonl --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from asr.checkpoint import DEFAULT_MODEL, CheckpointError, Recognizer, load_model
+from asr.data import BucketBatchSampler, ManifestError, SpeechDataset, Utterance, collate, read_manifest
+from asr.decode import greedy_decode
+from asr.metrics import char_errors, error_rate, word_errors
+from asr.text import normalize_text
+
+
+@torch.no_grad()
+def utterance_log_probs(
+    rec: Recognizer, utts: list[Utterance], batch_seconds: float = 200.0, num_workers: int = 0
+) -> list[torch.Tensor]:
+    """The model's (T_i, V) log-probs of each utterance, on the CPU, in the order given (length-sorted batches)."""
+    dataset = SpeechDataset(utts, rec.frontend, rec.vocab)
+    sampler = BucketBatchSampler([u.duration for u in utts], batch_seconds, shuffle=False)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers)
+    device = next(rec.model.parameters()).device
+    out: dict[str, torch.Tensor] = {}
+    for batch in loader:
+        log_probs, lengths = rec.model(batch.features.to(device), batch.feature_lengths.to(device))
+        out.update((i, lp[:n].cpu()) for i, lp, n in zip(batch.ids, log_probs, lengths.tolist()))
+    return [out[u.id] for u in utts]
+
+
+def recognize_utterances(
+    rec: Recognizer, utts: list[Utterance], batch_seconds: float = 200.0, num_workers: int = 0
+) -> list[str]:
+    """Greedy transcripts of utterances, in the order given."""
+    log_probs = utterance_log_probs(rec, utts, batch_seconds, num_workers)
+    return [greedy_decode(lp[None], torch.tensor([len(lp)]), rec.vocab)[0] for lp in log_probs]
+
+
+def score(utts: list[Utterance], hyps: list[str]) -> dict:
+    """Per-utterance rows and corpus WER/CER (percent) of hypotheses against normalised references."""
+    rows, words, chars = [], [], []
+    for u, hyp in zip(utts, hyps, strict=True):
+        ref = normalize_text(u.text)
+        w, c = word_errors(ref, hyp), char_errors(ref, hyp)
+        words.append(w)
+        chars.append(c)
+        rows.append({
+            "id": u.id, "ref": ref, "hyp": hyp, "words": w.reference_length, "word_errors": w.errors,
+            "sub": w.substitutions, "del": w.deletions, "ins": w.insertions, "char_errors": c.errors,
+        })
+    return {"wer": error_rate(words), "cer": error_rate(chars), "utterances": rows}
+
+
+def write_report(result: dict, out_dir: str | Path, extra: dict | None = None) -> None:
+    """hypotheses.txt (id<TAB>hyp), errors.jsonl (one row an utterance, worst first), summary.json."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = result["utterances"]
+    (out / "hypotheses.txt").write_text("".join(f"{r['id']}\t{r['hyp']}\n" for r in rows), encoding="utf-8")
+    worst_first = sorted(rows, key=lambda r: (-r["word_errors"], r["id"]))
+    (out / "errors.jsonl").write_text("".join(json.dumps(r) + "\n" for r in worst_first), encoding="utf-8")
+    summary = {
+        "wer": round(result["wer"], 3), "cer": round(result["cer"], 3), "utterances": len(rows),
+        "words": sum(r["words"] for r in rows), "word_errors": sum(r["word_errors"] for r in rows),
+        "sentences_with_errors": sum(r["word_errors"] > 0 for r in rows), **(extra or {}),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m asr.evaluate", description=__doc__.strip().splitlines()[0])
+    p.add_argument("--model", default=str(DEFAULT_MODEL), help="checkpoint (default: the shipped AN4 model)")
+    p.add_argument("--manifest", required=True, help="JSONL manifest with reference texts")
+    p.add_argument("--out", help="folder for hypotheses.txt, errors.jsonl, summary.json")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-seconds", type=float, default=200.0, help="padded audio seconds per batch")
+    args = p.parse_args(argv)
+    try:
+        rec = load_model(args.model, args.device)
+        utts = read_manifest(args.manifest)
+        result = score(utts, recognize_utterances(rec, utts, args.batch_seconds))
+    except (CheckpointError, ManifestError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.out:
+        write_report(result, args.out, {"model": str(args.model), "manifest": str(args.manifest), "decoder": "greedy"})
+    print(f"WER={result['wer']:.2f} CER={result['cer']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Log-mel features: FeatureConfig, (N,) waveform -> (T, n_mels) frames, and normalisation statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ASSETS = Path(__file__).parent / "assets"
+LOG_FLOOR = 1e-6  # added to mel power before the log, so silence gives log(1e-6) ~ -13.8, not -inf
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    sample_rate: int = 16000  # Hz
+    n_fft: int = 400  # samples; 25 ms window at 16 kHz
+    hop_length: int = 160  # samples; 10 ms at 16 kHz
+    n_mels: int = 80  # mel bands
+    f_min: float = 0.0  # Hz
+    f_max: float = 8000.0  # Hz
+
+
+def _asset_name(cfg: FeatureConfig) -> str:
+    return f"mel_{cfg.sample_rate}_{cfg.n_fft}_{cfg.n_mels}_{cfg.f_min:g}_{cfg.f_max:g}.npy"
+
+
+@lru_cache(maxsize=8)
+def mel_filterbank(cfg: FeatureConfig) -> torch.Tensor:
+    """librosa's Slaney mel filterbank, (n_mels, n_fft // 2 + 1). Read from a stored copy when one exists,
+    because importing librosa costs seconds."""
+    stored = ASSETS / _asset_name(cfg)
+    if stored.exists():
+        return torch.from_numpy(np.load(stored))
+    import librosa
+
+    fb = librosa.filters.mel(
+        sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.f_min, fmax=cfg.f_max
+    ).astype(np.float32)
+    return torch.from_numpy(fb)
+
+
+def num_frames(num_samples: int, cfg: FeatureConfig = FeatureConfig()) -> int:
+    """Frames that log_mel gives for a waveform of num_samples (centred frames)."""
+    return 1 + num_samples // cfg.hop_length
+
+
+def log_mel(waveform: np.ndarray | torch.Tensor, cfg: FeatureConfig = FeatureConfig()) -> torch.Tensor:
+    """(N,) float waveform at cfg.sample_rate -> (T, n_mels) log-mel frames, T = 1 + N // hop_length."""
+    x = torch.as_tensor(waveform, dtype=torch.float32)
+    if x.ndim != 1:
+        raise ValueError(f"waveform must be (N,), got {tuple(x.shape)}")
+    # Centre each frame on its hop: pad n_fft // 2 zeros each side (zeros work for any length, reflect does not).
+    x = torch.nn.functional.pad(x, (cfg.n_fft // 2, cfg.n_fft // 2))
+    spec = torch.stft(
+        x,
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop_length,
+        window=torch.hann_window(cfg.n_fft),
+        center=False,
+        return_complex=True,
+    )  # (n_fft // 2 + 1, T)
+    power = spec.real.square() + spec.imag.square()
+    mel = mel_filterbank(cfg) @ power  # (n_mels, T)
+    return torch.log(mel + LOG_FLOOR).T.contiguous()  # (T, n_mels)
+
+
+class RunningStats:
+    """Per-band mean and standard deviation over many (T, n_mels) feature matrices."""
+
+    def __init__(self, n_mels: int):
+        self.count = 0
+        self.total = torch.zeros(n_mels, dtype=torch.float64)
+        self.total_sq = torch.zeros(n_mels, dtype=torch.float64)
+
+    def add(self, feats: torch.Tensor) -> None:
+        f = feats.double()
+        self.count += f.shape[0]
+        self.total += f.sum(0)
+        self.total_sq += f.square().sum(0)
+
+    def mean_std(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (mean, std), each (n_mels,) float32."""
+        if self.count == 0:
+            raise ValueError("no frames were added to the statistics")
+        mean = self.total / self.count
+        var = (self.total_sq / self.count - mean.square()).clamp(min=1e-8)
+        return mean.float(), var.sqrt().float()
+
+
+class Frontend:
+    """Waveform -> normalised log-mel frames: (x - mean) / std per band, with statistics from training data."""
+
+    def __init__(self, cfg: FeatureConfig, mean: torch.Tensor, std: torch.Tensor):
+        if mean.shape != (cfg.n_mels,) or std.shape != (cfg.n_mels,):
+            raise ValueError(f"mean/std must be ({cfg.n_mels},), got {tuple(mean.shape)}, {tuple(std.shape)}")
+        self.cfg = cfg
+        self.mean = mean.float()
+        self.std = std.float()
+
+    def normalize(self, feats: torch.Tensor) -> torch.Tensor:
+        """(T, n_mels) log-mel -> (T, n_mels) normalised."""
+        return (feats - self.mean) / self.std
+
+    def __call__(self, waveform: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(N,) waveform -> (T, n_mels) normalised log-mel."""
+        return self.normalize(log_mel(waveform, self.cfg))

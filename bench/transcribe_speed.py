@@ -1,0 +1,56 @@
+"""End-to-end speed of `transcribe` over AN4 test: model load + audio reading + features + model + decoding.
+
+    python bench/transcribe_speed.py [--model asr/assets/an4.pt] [--manifest manifests/an4/test.jsonl]
+
+Reports the real-time factor (processing seconds / audio seconds) at batch 1 (file by file) and batched
+(all files in one call), and prints `speed_x_realtime=X` (batched, 1 / RTF) last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from asr.checkpoint import DEFAULT_MODEL, load_model
+from asr.data import read_manifest
+from asr.transcribe import transcribe_files
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("--manifest", default="manifests/an4/test.jsonl")
+    p.add_argument("--repeats", type=int, default=3, help="best of this many passes")
+    args = p.parse_args()
+    utts = read_manifest(args.manifest)
+    paths = [u.audio for u in utts]
+    audio = sum(u.duration for u in utts)
+
+    start = time.perf_counter()
+    rec = load_model(args.model)
+    load_seconds = time.perf_counter() - start
+    transcribe_files(rec, paths[:2])  # first-call warm-up (allocators, thread pools)
+
+    def best_of(run) -> float:
+        times = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    batch1 = best_of(lambda: [transcribe_files(rec, [path]) for path in paths])
+    batched = best_of(lambda: transcribe_files(rec, paths))
+    print(f"{len(paths)} files, {audio:.1f} s of audio, {torch.get_num_threads()} threads; model load {load_seconds:.2f} s")
+    print(f"batch 1: {batch1:.2f} s  RTF {batch1 / audio:.4f}  ({audio / batch1:.0f}x real time)")
+    print(f"batched: {batched:.2f} s  RTF {batched / audio:.4f}  ({audio / batched:.0f}x real time)")
+    end_to_end = load_seconds + batched
+    print(f"batched incl. model load: RTF {end_to_end / audio:.4f}  ({audio / end_to_end:.0f}x real time)")
+    print(f"speed_x_realtime_batch1={audio / batch1:.0f}")
+    print(f"speed_x_realtime={audio / batched:.0f}")
+
+
+if __name__ == "__main__":
+    main()
