@@ -16,7 +16,7 @@ exp=exp/an4
 manifests=manifests/an4
 stage=1
 stop_stage=4
-epochs=80
+epochs=95
 max_minutes=44
 seed=0
 
