@@ -6,6 +6,7 @@ A manifest has one utterance a line: {"id": str, "audio": path, "duration": seco
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -50,8 +51,9 @@ def numbered_rows(path: str | Path, required: tuple[str, ...] = ()) -> list[tupl
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ManifestError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
+        except (ValueError, RecursionError) as e:  # JSONDecodeError, a 4300+ digit number, nesting too deep
+            reason = e.msg if isinstance(e, json.JSONDecodeError) else str(e).split(":")[0]
+            raise ManifestError(f"{path}:{lineno}: not valid JSON ({reason})") from e
         if not isinstance(row, dict):
             raise ManifestError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
         missing = [k for k in required if k not in row]
@@ -60,7 +62,10 @@ def numbered_rows(path: str | Path, required: tuple[str, ...] = ()) -> list[tupl
         if "audio" in row:
             if not isinstance(row["audio"], str) or not row["audio"]:
                 raise ManifestError(f"{path}:{lineno}: \"audio\" must be a non-empty string")
-            row["audio"] = str((path.parent / row["audio"]).resolve())
+            try:
+                row["audio"] = str((path.parent / row["audio"]).resolve())
+            except (ValueError, OSError, RuntimeError) as e:  # a NUL byte, a lone surrogate, a symlink loop
+                raise ManifestError(f"{path}:{lineno}: \"audio\" is not a usable path ({e})") from e
         rows.append((lineno, row))
     return rows
 
@@ -71,11 +76,15 @@ def read_manifest(path: str | Path) -> list[Utterance]:
     for lineno, row in numbered_rows(path, required=("id", "audio", "duration", "text")):
         where = f"{path}:{lineno}"
         duration, text = row["duration"], row["text"]
-        if not isinstance(duration, (int, float)) or not math.isfinite(duration) or duration <= 0:
-            raise ManifestError(f"{where}: duration must be a positive number, got {duration!r}")
+        try:
+            seconds = float(duration) if isinstance(duration, (int, float)) and not isinstance(duration, bool) else 0.0
+        except OverflowError:  # an integer too large for a float
+            seconds = math.inf
+        if not 0 < seconds < math.inf:
+            raise ManifestError(f"{where}: duration must be a positive number, got {f'{duration!r}'[:40]}")
         if not isinstance(text, str):
             raise ManifestError(f"{where}: text must be a string, got {type(text).__name__}")
-        utts.append(Utterance(str(row["id"]), row["audio"], float(duration), text))
+        utts.append(Utterance(str(row["id"]), row["audio"], seconds, text))
     return utts
 
 
@@ -100,6 +109,11 @@ class Batch:
     ids: list[str]
     texts: list[str]
     seconds: float  # audio seconds in the batch (before augmentation)
+
+    def pin_memory(self) -> "Batch":
+        """The same batch in page-locked memory, for asynchronous copies to a GPU (DataLoader(pin_memory=True))."""
+        pinned = {k: getattr(self, k).pin_memory() for k in ("features", "feature_lengths", "tokens", "token_lengths")}
+        return dataclasses.replace(self, **pinned)
 
 
 class SpeechDataset(torch.utils.data.Dataset):
@@ -160,7 +174,9 @@ def collate(items: list[dict]) -> Batch:
 class BucketBatchSampler(torch.utils.data.Sampler):
     """Batches of utterances of similar duration whose padded size (count x longest) stays under
     max_seconds of audio. Batch order is shuffled each epoch (seeded); with num_replicas > 1 each
-    rank takes every num_replicas-th batch of the same shuffled list."""
+    rank takes every num_replicas-th batch of the same shuffled list, and every rank gets len(self) batches
+    (the last len(batches) % num_replicas of the list are left out that epoch). set_epoch(epoch, start)
+    resumes an epoch at batch `start` of this rank's list without reading the batches before it."""
 
     def __init__(
         self,
@@ -175,6 +191,7 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         self.shuffle, self.seed = shuffle, seed
         self.num_replicas, self.rank = num_replicas, rank
         self.epoch = 0
+        self.start = 0  # first batch of this rank's list that __iter__ yields (resuming mid-epoch)
 
     @staticmethod
     def _make_batches(durations: list[float], max_seconds: float) -> list[list[int]]:
@@ -190,10 +207,11 @@ class BucketBatchSampler(torch.utils.data.Sampler):
             batches.append(current)
         return batches
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
 
     def __len__(self) -> int:
+        """Batches this rank gets in a whole epoch (whatever `start` is)."""
         return len(self.batches) // self.num_replicas if self.num_replicas > 1 else len(self.batches)
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -202,5 +220,5 @@ class BucketBatchSampler(torch.utils.data.Sampler):
             order = np.random.default_rng([self.seed, self.epoch]).permutation(len(order)).tolist()
         if self.num_replicas > 1:
             order = order[: len(self) * self.num_replicas][self.rank :: self.num_replicas]
-        for b in order:
+        for b in order[self.start :]:
             yield self.batches[b]

@@ -1,0 +1,158 @@
+"""asr.audio: every format and rate in, float32 mono 16 kHz out; bad files -> AudioError naming the path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio
+
+
+def sine(freq: float, seconds: float, sr: int, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def peak_frequency(x: np.ndarray, sr: int = SAMPLE_RATE) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.fft.rfftfreq(len(x), 1 / sr)[np.argmax(spectrum)])
+
+
+@pytest.mark.parametrize(
+    "name, fmt, subtype, tolerance",
+    [
+        ("a.wav", "WAV", "FLOAT", 0.0),
+        ("a.wav", "WAV", "PCM_16", 1e-4),
+        ("a.flac", "FLAC", "PCM_16", 1e-4),
+        ("a.sph", "NIST", "PCM_16", 1e-4),
+        ("a.ogg", "OGG", "VORBIS", None),  # lossy: checked by length and frequency only
+    ],
+)
+def test_formats_load_as_float32_mono_16k(tmp_path, name, fmt, subtype, tolerance):
+    x = sine(440.0, 1.0, SAMPLE_RATE)
+    path = tmp_path / name
+    sf.write(path, x, SAMPLE_RATE, format=fmt, subtype=subtype)
+    y = load_audio(path)
+    assert y.dtype == np.float32 and y.ndim == 1
+    assert y.shape == x.shape
+    if tolerance is None:
+        assert abs(peak_frequency(y) - 440.0) <= 2.0
+        assert np.corrcoef(x, y)[0, 1] > 0.95
+    else:
+        np.testing.assert_allclose(y, x, atol=tolerance)
+    assert audio_duration(path) == pytest.approx(1.0)
+
+
+def test_stereo_is_the_mean_of_the_channels(tmp_path):
+    left, right = sine(300.0, 0.5, SAMPLE_RATE), sine(1000.0, 0.5, SAMPLE_RATE, amplitude=0.25)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, np.stack([left, right], axis=1), SAMPLE_RATE, subtype="FLOAT")
+    y = load_audio(path)
+    assert y.shape == left.shape
+    np.testing.assert_allclose(y, (left + right) / 2, atol=1e-7)
+
+
+@pytest.mark.parametrize("sr", [8000, 22050, 44100, 48000])
+def test_other_rates_are_resampled_to_16k(tmp_path, sr):
+    path = tmp_path / f"{sr}.wav"
+    sf.write(path, sine(1000.0, 1.0, sr), sr, subtype="FLOAT")
+    y = load_audio(path)
+    assert abs(len(y) - SAMPLE_RATE) <= 1  # 1 s stays 1 s
+    assert peak_frequency(y) == pytest.approx(1000.0, abs=2.0)  # and 1 kHz stays 1 kHz
+    assert y.dtype == np.float32
+
+
+def test_load_at_another_rate(tmp_path):
+    path = tmp_path / "a.wav"
+    sf.write(path, sine(1000.0, 1.0, SAMPLE_RATE), SAMPLE_RATE)
+    assert abs(len(load_audio(path, sample_rate=8000)) - 8000) <= 1
+
+
+def _missing(tmp_path):
+    return tmp_path / "missing.wav"
+
+
+def _empty(tmp_path):
+    path = tmp_path / "empty.wav"
+    path.write_bytes(b"")
+    return path
+
+
+def _zero_frames(tmp_path):
+    path = tmp_path / "zero.wav"
+    sf.write(path, np.zeros(0, dtype=np.float32), SAMPLE_RATE)
+    assert path.stat().st_size > 0  # a valid header and no samples
+    return path
+
+
+def _truncated(tmp_path):
+    path = tmp_path / "truncated.flac"
+    sf.write(path, sine(440.0, 1.0, SAMPLE_RATE), SAMPLE_RATE)
+    path.write_bytes(path.read_bytes()[:30])  # cut inside the FLAC header
+    return path
+
+
+def _truncated_wav(tmp_path):
+    path = tmp_path / "truncated.wav"
+    sf.write(path, sine(440.0, 1.0, SAMPLE_RATE), SAMPLE_RATE, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[:20000])  # the header promises 32000 bytes of samples
+    return path
+
+
+def _garbage(tmp_path):
+    path = tmp_path / "garbage.wav"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    return path
+
+
+def _text(tmp_path):
+    path = tmp_path / "notes.wav"
+    path.write_text("this is not audio\n" * 50)
+    return path
+
+
+def _nan(tmp_path):
+    path = tmp_path / "nan.wav"
+    x = sine(440.0, 0.1, SAMPLE_RATE)
+    x[100] = np.nan
+    sf.write(path, x, SAMPLE_RATE, subtype="FLOAT")
+    return path
+
+
+def _inf(tmp_path):
+    path = tmp_path / "inf.wav"
+    x = sine(440.0, 0.1, SAMPLE_RATE)
+    x[5] = np.inf
+    sf.write(path, x, SAMPLE_RATE, subtype="FLOAT")
+    return path
+
+
+def _directory(tmp_path):
+    path = tmp_path / "folder.wav"
+    path.mkdir()
+    return path
+
+
+@pytest.mark.parametrize(
+    "make", [_missing, _empty, _zero_frames, _truncated, _truncated_wav, _garbage, _text, _nan, _inf, _directory],
+    ids=lambda f: f.__name__.strip("_"),
+)
+def test_bad_files_raise_audio_error_starting_with_the_path(tmp_path, make):
+    path = make(tmp_path)
+    with pytest.raises(AudioError) as info:
+        load_audio(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert str(path) in str(info.value) and len(str(info.value)) > len(str(path)) + 5  # says why, too
+
+
+def test_audio_error_takes_a_string_path(tmp_path):
+    with pytest.raises(AudioError, match="no such file"):
+        load_audio(str(tmp_path / "nope.flac"))
+
+
+def test_real_clip(clips):
+    for u in clips:
+        y = load_audio(u.audio)
+        assert len(y) / SAMPLE_RATE == pytest.approx(u.duration, abs=0.01)
+        assert 0.0 < np.abs(y).max() <= 1.0

@@ -1,0 +1,179 @@
+"""asr.checkpoint: atomic saves, self-describing round trips, weights_only loading, fp16 export, bad files."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import torch
+
+from asr.checkpoint import CheckpointError, export_model, load_model, main, model_state, read_checkpoint, save_atomic
+from asr.model import ModelConfig
+
+BIGGER = ModelConfig(conv_channels=32, hidden=128, layers=2, dropout=0.0)  # ~0.75M parameters: size dominated by weights
+
+
+def outputs(rec, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    feats, lengths = torch.randn(3, 50, 80, generator=gen), torch.tensor([50, 31, 4])
+    with torch.no_grad():
+        return rec.model(feats, lengths)[0]
+
+
+def test_save_atomic_writes_the_file_and_nothing_else(tmp_path):
+    path = tmp_path / "new" / "ckpt.pt"
+    save_atomic({"x": torch.arange(5), "name": "a"}, path)
+    assert os.listdir(path.parent) == ["ckpt.pt"]
+    loaded = torch.load(path, weights_only=True)
+    assert loaded["name"] == "a" and torch.equal(loaded["x"], torch.arange(5))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    save_atomic({"x": torch.zeros(2)}, path)  # overwrite
+    assert torch.equal(torch.load(path, weights_only=True)["x"], torch.zeros(2))
+    assert os.listdir(path.parent) == ["ckpt.pt"]
+
+
+@pytest.mark.parametrize("error", [OSError("No space left on device"), KeyboardInterrupt()])
+def test_a_failed_save_leaves_the_old_file_intact(tmp_path, monkeypatch, error):
+    path = tmp_path / "last.pt"
+    save_atomic({"version": 1}, path)
+    before = path.read_bytes()
+
+    def save_half_then_fail(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 half a checkpoint")
+        raise error
+
+    monkeypatch.setattr(torch, "save", save_half_then_fail)
+    with pytest.raises(type(error)):
+        save_atomic({"version": 2}, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert torch.load(path, weights_only=True) == {"version": 1}
+    assert os.listdir(tmp_path) == ["last.pt"]  # the temporary file is gone
+
+
+def test_round_trip_gives_identical_outputs(tmp_path, build_recognizer):
+    rec = build_recognizer(seed=3)
+    rec.metadata["wer"] = 12.5
+    path = tmp_path / "m.pt"
+    save_atomic(model_state(rec), path)
+    loaded = load_model(path)
+    assert not loaded.model.training
+    assert loaded.model.cfg == rec.model.cfg
+    assert loaded.frontend.cfg == rec.frontend.cfg
+    assert torch.equal(loaded.frontend.mean, rec.frontend.mean) and torch.equal(loaded.frontend.std, rec.frontend.std)
+    assert loaded.vocab.tokens == rec.vocab.tokens
+    assert loaded.metadata == {"note": "tiny untrained test model", "wer": 12.5}
+    torch.testing.assert_close(outputs(loaded), outputs(rec), rtol=0, atol=0)
+    assert not torch.equal(outputs(build_recognizer(seed=4)), outputs(rec))  # the weights matter
+
+
+def test_checkpoint_loads_with_weights_only(tiny_checkpoint):
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    assert set(ckpt) >= {"format_version", "model_config", "feature_config", "vocab", "normalization", "model"}
+    assert ckpt["model_config"]["hidden"] == 32 and ckpt["vocab"][0] == "<blank>"
+
+
+class Payload:
+    """Pickles to a call that writes a file: what a malicious checkpoint could do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "code ran"))
+
+
+def test_arbitrary_pickles_are_refused(tmp_path, tiny_checkpoint):
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    marker = tmp_path / "pwned"
+    ckpt["metadata"] = {"payload": Payload(marker)}
+    path = tmp_path / "evil.pt"
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError, match=f"^{path}: not a readable checkpoint"):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_fp16_export_is_half_the_size_and_agrees(tmp_path, build_recognizer, capsys):
+    rec = build_recognizer(BIGGER, seed=1)
+    src, dst = tmp_path / "train.pt", tmp_path / "model.pt"
+    ckpt = model_state(rec)
+    ckpt["train_state"] = {"optimizer": {"state": {}, "param_groups": []}, "step": 10}  # dropped on export
+    save_atomic(ckpt, src)
+    size = export_model(src, dst, metadata={"name": "test"})
+    assert size == dst.stat().st_size
+    assert 0.45 < size / src.stat().st_size < 0.55
+    stored = torch.load(dst, weights_only=True)
+    assert "train_state" not in stored
+    assert all(v.dtype == torch.float16 for v in stored["model"].values() if v.is_floating_point())
+    exported = load_model(dst)
+    assert exported.metadata["name"] == "test" and exported.metadata["note"] == "tiny untrained test model"
+    assert all(p.dtype == torch.float32 for p in exported.model.parameters())
+    diff = (outputs(exported) - outputs(rec)).abs().max().item()
+    assert 0 < diff < 0.02
+
+    # the same through the command line, and --fp32 keeps full precision
+    assert main([str(src), str(tmp_path / "cli.pt"), "--metadata", '{"name": "cli"}']) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert load_model(tmp_path / "cli.pt").metadata["name"] == "cli"
+    assert main([str(src), str(tmp_path / "fp32.pt"), "--fp32"]) == 0
+    torch.testing.assert_close(outputs(load_model(tmp_path / "fp32.pt")), outputs(rec), rtol=0, atol=0)
+    assert main([str(src), str(tmp_path / "x.pt"), "--metadata", "{not json"]) == 2
+    assert main([str(tmp_path / "missing.pt"), str(tmp_path / "x.pt")]) == 2
+    assert "missing.pt" in capsys.readouterr().err
+
+
+def _garbage(path):
+    path.write_bytes(bytes(range(256)) * 10)
+
+
+def _text(path):
+    path.write_text("not a checkpoint\n")
+
+
+def _empty(path):
+    path.write_bytes(b"")
+
+
+def _truncated(path):
+    torch.save({"model_config": {}, "model": {"w": torch.zeros(1000)}}, path)
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def _a_list(path):
+    torch.save([1, 2, 3], path)
+
+
+def _no_model(path):
+    torch.save({"weights": torch.zeros(3)}, path)
+
+
+@pytest.mark.parametrize("make", [_garbage, _text, _empty, _truncated, _a_list, _no_model],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_bad_files_raise_checkpoint_error_naming_the_path(tmp_path, make):
+    path = tmp_path / "bad.pt"
+    make(path)
+    with pytest.raises(CheckpointError) as info:
+        load_model(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_missing_file_and_directory(tmp_path):
+    for path in (tmp_path / "missing.pt", tmp_path):
+        with pytest.raises(CheckpointError, match=f"^{path}: no such checkpoint file"):
+            read_checkpoint(path)
+
+
+def test_mismatched_checkpoint(tmp_path, tiny_checkpoint):
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    ckpt["model_config"]["hidden"] = 64  # weights are for 32
+    path = tmp_path / "mismatch.pt"
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError, match=f"^{path}: checkpoint does not match"):
+        load_model(path)
+    del ckpt["normalization"]
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError, match=f"^{path}: "):
+        load_model(path)

@@ -1,0 +1,87 @@
+"""asr.evaluate: scoring against normalised references, the report files, the command line."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from asr.checkpoint import load_model
+from asr.evaluate import main, recognize_utterances, score, write_report
+from asr.text import normalize_text
+from asr.transcribe import transcribe_waves
+from asr.audio import load_audio
+
+
+def test_score_against_normalised_references(clips):
+    perfect = [normalize_text(u.text) for u in clips]
+    result = score(clips, perfect)
+    assert result["wer"] == 0.0 and result["cer"] == 0.0
+    hyps = list(perfect)
+    hyps[2] = "stop it"  # ref "stop": one insertion
+    hyps[3] = "m e l v i"  # ref "m e l v i n": one deletion
+    result = score(clips, hyps)
+    words = sum(len(p.split()) for p in perfect)
+    assert result["wer"] == pytest.approx(100.0 * 2 / words)
+    rows = {r["id"]: r for r in result["utterances"]}
+    assert (rows["an440-mjgm-b"]["ins"], rows["an440-mjgm-b"]["word_errors"]) == (1, 1)
+    assert (rows["cen4-fcaw-b"]["del"], rows["cen4-fcaw-b"]["char_errors"]) == (1, 2)  # " n"
+    assert rows["an440-mjgm-b"]["ref"] == "stop" and rows["an440-mjgm-b"]["hyp"] == "stop it"
+    with pytest.raises(ValueError):
+        score(clips, hyps[:4])
+
+
+def test_recognize_utterances_matches_transcribing_each_clip(tiny_recognizer, clips):
+    # length-sorted batches, returned in manifest order, agree with one clip at a time
+    expected = [transcribe_waves(tiny_recognizer, [load_audio(u.audio)])[0] for u in clips]
+    assert recognize_utterances(tiny_recognizer, clips) == expected
+    assert recognize_utterances(tiny_recognizer, clips, batch_seconds=3.0) == expected
+
+
+def test_main_writes_the_report(tiny_checkpoint, clips_manifest, clips, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["--model", str(tiny_checkpoint), "--manifest", str(clips_manifest), "--out", str(out)]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    m = re.fullmatch(r"WER=(\d+\.\d\d) CER=(\d+\.\d\d)", last)
+    assert m, last
+
+    hyps = [line.split("\t") for line in (out / "hypotheses.txt").read_text().splitlines()]
+    assert [h[0] for h in hyps] == [u.id for u in clips] and all(len(h) == 2 for h in hyps)
+    expected = recognize_utterances(load_model(tiny_checkpoint), clips)
+    assert [h[1] for h in hyps] == expected
+
+    errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
+    assert sorted(e["id"] for e in errors) == sorted(u.id for u in clips)
+    assert [e["word_errors"] for e in errors] == sorted((e["word_errors"] for e in errors), reverse=True)
+    assert {e["id"]: e["ref"] for e in errors} == {u.id: normalize_text(u.text) for u in clips}
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["utterances"] == 5 and summary["words"] == 27 and summary["decoder"] == "greedy"
+    assert summary["word_errors"] == sum(e["word_errors"] for e in errors)
+    assert summary["wer"] == pytest.approx(float(m[1]), abs=0.006)  # summary.json keeps 3 decimals
+    assert summary["cer"] == pytest.approx(float(m[2]), abs=0.006)
+    assert summary["wer"] == pytest.approx(100.0 * summary["word_errors"] / summary["words"], abs=1e-3)
+
+
+def test_main_without_out_prints_only_the_rates(tiny_checkpoint, clips_manifest, capsys):
+    assert main(["--model", str(tiny_checkpoint), "--manifest", str(clips_manifest)]) == 0
+    assert re.fullmatch(r"WER=\d+\.\d\d CER=\d+\.\d\d\n", capsys.readouterr().out)
+
+
+def test_bad_model_or_manifest_is_exit_code_2(tiny_checkpoint, clips_manifest, tmp_path, capsys):
+    assert main(["--model", str(tmp_path / "no.pt"), "--manifest", str(clips_manifest)]) == 2
+    assert f"error: {tmp_path / 'no.pt'}: " in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x"}\n')
+    assert main(["--model", str(tiny_checkpoint), "--manifest", str(bad)]) == 2
+    assert f"error: {bad}:1: missing field(s)" in capsys.readouterr().err
+
+
+def test_write_report_worst_first(tmp_path, clips):
+    result = score(clips[:3], ["x", "a b v j ninety four", ""])
+    write_report(result, tmp_path, {"model": "m"})
+    errors = [json.loads(line) for line in (tmp_path / "errors.jsonl").read_text().splitlines()]
+    assert [e["id"] for e in errors] == ["an406-fcaw-b", "an440-mjgm-b", "an437-mjgm-b"]  # 7, 1, 0 errors
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["sentences_with_errors"], summary["model"]) == (2, "m")

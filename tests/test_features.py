@@ -1,0 +1,112 @@
+"""asr.features: frame counts, agreement with librosa, the stored filterbank, normalisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from asr.audio import load_audio
+from asr.data import SpeechDataset
+from asr.features import (
+    ASSETS,
+    LOG_FLOOR,
+    FeatureConfig,
+    Frontend,
+    RunningStats,
+    _asset_name,
+    log_mel,
+    mel_filterbank,
+    num_frames,
+)
+from asr.text import CharVocab
+
+
+@pytest.mark.parametrize("n", [1, 2, 100, 159, 160, 161, 399, 400, 401, 1600, 16000, 16001])
+def test_frame_count(n):
+    x = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    feats = log_mel(x)
+    assert feats.shape == (1 + n // 160, 80)
+    assert num_frames(n) == feats.shape[0]
+    assert torch.isfinite(feats).all()
+
+
+def test_matches_librosa_melspectrogram(short_clip):
+    import librosa
+
+    cfg = FeatureConfig()
+    x = load_audio(short_clip)
+    expected = librosa.feature.melspectrogram(
+        y=x, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length, n_mels=cfg.n_mels,
+        fmin=cfg.f_min, fmax=cfg.f_max, center=True, pad_mode="constant", power=2.0,
+    )  # (n_mels, T)
+    ours = log_mel(x, cfg).numpy()
+    assert ours.shape == expected.T.shape
+    np.testing.assert_allclose(ours, np.log(expected.T + LOG_FLOOR), atol=2e-3)
+
+
+def test_stored_filterbank_equals_librosa():
+    import librosa
+
+    cfg = FeatureConfig()
+    assert (ASSETS / _asset_name(cfg)).exists()
+    expected = librosa.filters.mel(sr=16000, n_fft=400, n_mels=80, fmin=0.0, fmax=8000.0)
+    stored = mel_filterbank(cfg).numpy()
+    assert stored.shape == (80, 201) and stored.dtype == np.float32
+    np.testing.assert_allclose(stored, expected, rtol=1e-6, atol=1e-9)
+
+
+def test_filterbank_without_a_stored_copy_is_computed():
+    cfg = FeatureConfig(n_mels=40, f_max=7600.0)
+    assert not (ASSETS / _asset_name(cfg)).exists()
+    fb = mel_filterbank(cfg)
+    assert fb.shape == (40, 201)
+    assert log_mel(np.zeros(1600, dtype=np.float32), cfg).shape == (11, 40)
+
+
+def test_silence_is_the_log_floor():
+    feats = log_mel(np.zeros(800, dtype=np.float32))
+    torch.testing.assert_close(feats, torch.full((6, 80), float(np.log(LOG_FLOOR))))
+
+
+def test_rejects_multichannel_waveforms():
+    with pytest.raises(ValueError, match=r"\(N,\)"):
+        log_mel(np.zeros((2, 1600), dtype=np.float32))
+
+
+def test_file_and_array_give_identical_features(tmp_path, clips_frontend):
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, 12345).astype(np.float32)
+    path = tmp_path / "x.wav"
+    sf.write(path, x, 16000, subtype="FLOAT")
+    torch.testing.assert_close(log_mel(load_audio(path)), log_mel(x), rtol=0, atol=0)
+    # and through the dataset, which reads the file itself
+    from asr.data import Utterance
+
+    item = SpeechDataset([Utterance("x", str(path), 12345 / 16000, "x")], clips_frontend, CharVocab())[0]
+    torch.testing.assert_close(item["features"], clips_frontend(x), rtol=0, atol=0)
+
+
+def test_normalisation_gives_zero_mean_unit_std_on_its_own_data(clips, clips_frontend):
+    feats = torch.cat([clips_frontend(load_audio(u.audio)) for u in clips])  # (sum T, 80)
+    assert feats.mean(0).abs().max() < 1e-3
+    assert (feats.std(0, unbiased=False) - 1).abs().max() < 1e-3
+
+
+def test_running_stats_match_numpy():
+    rng = np.random.default_rng(1)
+    chunks = [torch.from_numpy(rng.normal(3.0, 2.0, (t, 4)).astype(np.float32)) for t in (5, 17, 1)]
+    stats = RunningStats(4)
+    for c in chunks:
+        stats.add(c)
+    mean, std = stats.mean_std()
+    joined = torch.cat(chunks).double().numpy()
+    np.testing.assert_allclose(mean.numpy(), joined.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(std.numpy(), joined.std(0), rtol=1e-5)
+    with pytest.raises(ValueError):
+        RunningStats(4).mean_std()
+
+
+def test_frontend_rejects_stats_of_the_wrong_size():
+    with pytest.raises(ValueError, match=r"\(80,\)"):
+        Frontend(FeatureConfig(), torch.zeros(40), torch.ones(40))

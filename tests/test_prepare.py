@@ -1,0 +1,141 @@
+"""recipes/an4/prepare.py on a tiny fake AN4 in its original layout (etc/ + wav/, mixed audio formats)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.data import read_manifest
+
+PREPARE = Path(__file__).resolve().parents[1] / "recipes" / "an4" / "prepare.py"
+
+
+@pytest.fixture(scope="module")
+def prepare():
+    """recipes/an4/prepare.py as a module (recipes are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location("an4_prepare", PREPARE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TRAIN = {  # speaker -> [(utterance number, text)]
+    "fash": [(251, "YES"), (253, "GO")],
+    "fbbh": [(261, "ENTER SIX"), (262, "NO")],
+    "mblw": [(301, "RUBOUT T W O"), (302, "STOP"), (303, "ONE TWO")],
+    "mcen": [(311, "H E L L O"), (312, "REPEAT")],
+    "mgah": [(321, "FIFTY")],
+}
+TEST = {"fcaw": [(406, "RUBOUT G M E F THREE NINE")], "mjgm": [(437, "A B V J NINETY FOUR")]}
+
+
+def write_split(root: Path, split: str, folder: str, speakers: dict, brackets: bool) -> dict[str, float]:
+    """Audio (alternately .wav and .flac, 0.1 s steps of length), fileids and transcription; returns id -> seconds."""
+    fileids, lines, durations = [], [], {}
+    rng = np.random.default_rng(len(speakers))
+    for spk, utts in speakers.items():
+        for n, text in utts:
+            utt_id = f"an{n}-{spk}-b"
+            stem = f"{folder}/{spk}/{utt_id}"
+            seconds = 0.5 + 0.1 * (n % 7)
+            path = root / "wav" / (stem + (".wav" if n % 2 else ".flac"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, 0.1 * rng.standard_normal(int(seconds * 16000)), 16000, subtype="PCM_16")
+            fileids.append(stem)
+            lines.append(f"<s> {text} </s> ({utt_id})" if brackets else f"{text} ({utt_id})")
+            durations[utt_id] = seconds
+    (root / "etc").mkdir(exist_ok=True)
+    (root / "etc" / f"an4_{split}.fileids").write_text("\n".join(fileids) + "\n")
+    (root / "etc" / f"an4_{split}.transcription").write_text("\n".join(lines) + "\n")
+    return durations
+
+
+@pytest.fixture
+def fake_an4(tmp_path):
+    root = tmp_path / "an4"
+    train = write_split(root, "train", "an4_clstk", TRAIN, brackets=True)
+    test = write_split(root, "test", "an4test_clstk", TEST, brackets=False)
+    return root, train, test
+
+
+def speaker_of(utt_id: str) -> str:
+    return utt_id.split("-")[1]
+
+
+def test_manifests_and_a_dev_split_by_whole_speakers(prepare, fake_an4, tmp_path, capsys):
+    root, train_durations, test_durations = fake_an4
+    out = tmp_path / "manifests"
+    assert prepare.main(["--data", str(root), "--out", str(out), "--dev-every", "2"]) == 0
+    train, dev, test = (read_manifest(out / f"{name}.jsonl") for name in ("train", "dev", "test"))
+
+    # speakers sorted: fash fbbh mblw mcen mgah; every 2nd from index 1 -> fbbh, mcen
+    assert {speaker_of(u.id) for u in dev} == {"fbbh", "mcen"}
+    assert {speaker_of(u.id) for u in train} == {"fash", "mblw", "mgah"}
+    assert sorted(u.id for u in train + dev) == sorted(train_durations)  # every training utterance, once
+    assert [u.id for u in test] == ["an406-fcaw-b", "an437-mjgm-b"]
+
+    texts = {f"an{n}-{spk}-b": text for spk, utts in {**TRAIN, **TEST}.items() for n, text in utts}
+    durations = {**train_durations, **test_durations}
+    for u in train + dev + test:
+        assert u.text == texts[u.id]  # <s> and </s> gone, nothing else touched
+        assert u.duration == pytest.approx(durations[u.id], abs=1e-3)
+        assert Path(u.audio).is_absolute() and Path(u.audio).is_file()
+        assert Path(u.audio).stem == u.id and Path(u.audio).suffix in (".wav", ".flac")
+    assert [u.id for u in train] == [f"an{n}-{s}-b" for s in ("fash", "mblw", "mgah") for n, _ in TRAIN[s]]
+    printed = capsys.readouterr().out
+    assert "train: 6 utterances" in printed and "dev: 4 utterances" in printed and "test: 2 utterances" in printed
+
+
+def test_default_dev_split_holds_out_whole_speakers(prepare):
+    from asr.data import Utterance
+
+    speakers = [f"s{i:02d}" for i in range(30)]
+    utts = [Utterance(f"an{i}-{s}-b", "/x.wav", 1.0, "X") for s in speakers for i in range(3)]
+    train, dev = prepare.split_dev(utts, 12)
+    dev_speakers = {speaker_of(u.id) for u in dev}
+    assert dev_speakers == {"s06", "s18"}  # every 12th, starting from the 6th
+    assert not dev_speakers & {speaker_of(u.id) for u in train}
+    assert len(train) + len(dev) == len(utts) and len(dev) == 6
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("<s> YES </s> (an251-fash-b)", ("an251-fash-b", "YES")),
+        ("<s>ENTER SIX</s> (an261-fbbh-b)", ("an261-fbbh-b", "ENTER SIX")),
+        ("RUBOUT G M E F THREE NINE (an406-fcaw-b)", ("an406-fcaw-b", "RUBOUT G M E F THREE NINE")),
+        ("  NO   (cen1-mjgm-b)  ", ("cen1-mjgm-b", "NO")),
+    ],
+)
+def test_transcription_lines(prepare, tmp_path, line, expected):
+    path = tmp_path / "t.transcription"
+    path.write_text(line + "\n\n")
+    assert prepare.parse_transcription(path) == dict([expected])
+
+
+def test_a_malformed_transcription_is_an_error_naming_file_and_line(prepare, fake_an4, tmp_path, capsys):
+    root, _, _ = fake_an4
+    path = root / "etc" / "an4_train.transcription"
+    path.write_text(path.read_text() + "<s> NO ID HERE </s>\n")  # line 11, after 10 good ones
+    assert prepare.main(["--data", str(root), "--out", str(tmp_path / "m")]) == 2
+    assert f"error: {path}:11: " in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_missing_audio_is_an_error(prepare, fake_an4, tmp_path, capsys):
+    root, _, _ = fake_an4
+    (root / "wav" / "an4_clstk" / "mblw" / "an302-mblw-b.flac").unlink()
+    assert prepare.main(["--data", str(root), "--out", str(tmp_path / "m")]) == 2
+    assert "an302-mblw-b: no audio file" in capsys.readouterr().err
+
+
+def test_an_id_without_transcript_is_an_error(prepare, fake_an4, tmp_path, capsys):
+    root, _, _ = fake_an4
+    fileids = root / "etc" / "an4_test.fileids"
+    fileids.write_text(fileids.read_text() + "an4test_clstk/fcaw/an999-fcaw-b\n")
+    assert prepare.main(["--data", str(root), "--out", str(tmp_path / "m")]) == 2
+    assert "an999-fcaw-b is in an4_test.fileids but not in the transcription" in capsys.readouterr().err

@@ -1,0 +1,178 @@
+"""asr.train: a tiny run on the five clips learns; stopping and resuming reproduces an uninterrupted run."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+from asr.checkpoint import load_model
+from asr.data import Utterance, write_manifest
+from asr.text import CharVocab
+from asr.train import TrainConfig, Trainer, ctc_feasible, lr_at, main, parse_args, usable_utterances
+
+EPOCHS = 3  # 3 batches an epoch at batch_seconds=6: 9 steps in all
+
+
+def tiny_config(clips_manifest, out) -> TrainConfig:
+    """Tiny model, constant learning rate, augmentation on (seeded) but no noise, no dropout: deterministic."""
+    return parse_args([
+        "--train", str(clips_manifest), "--dev", str(clips_manifest), "--out", str(out),
+        "--hidden", "32", "--layers", "1", "--conv-channels", "8", "--dropout", "0",
+        "--epochs", str(EPOCHS), "--batch-seconds", "6", "--lr", "3e-3", "--warmup-steps", "0",
+        "--final-lr-ratio", "1", "--noise-prob", "0", "--num-workers", "0", "--seed", "0",
+    ])
+
+
+def metrics(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def weights(path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["model"]
+
+
+def assert_same_weights(a, b):
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), f"{k} differs"
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(clips_manifest, tmp_path_factory):
+    """Output folder of a tiny run of EPOCHS epochs without a stop."""
+    out = tmp_path_factory.mktemp("train") / "uninterrupted"
+    result = Trainer(tiny_config(clips_manifest, out)).run()
+    assert result["stopped"] == "done"
+    return out
+
+
+def test_tiny_run_learns_and_writes_its_files(uninterrupted):
+    rows = metrics(uninterrupted)
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert [r["step"] for r in rows] == [3, 6, 9]
+    assert rows[-1]["train_loss"] < 0.75 * rows[0]["train_loss"]
+    assert all(r["skipped_steps"] == 0 and 0 <= r["dev_wer"] for r in rows)
+    for name in ("last.pt", "best.pt"):
+        rec = load_model(uninterrupted / name)
+        assert rec.model.cfg.hidden == 32 and rec.model.cfg.layers == 1
+        assert rec.metadata["train_config"]["epochs"] == EPOCHS
+    assert load_model(uninterrupted / "last.pt").metadata["steps"] == 9
+    assert "train_state" in torch.load(uninterrupted / "last.pt", weights_only=True)
+    assert "train_state" not in torch.load(uninterrupted / "best.pt", weights_only=True)
+    if importlib.util.find_spec("matplotlib"):
+        assert (uninterrupted / "curves.png").stat().st_size > 0
+
+
+def test_resume_after_the_last_epoch_continues_counters_and_weights(clips_manifest, tmp_path, uninterrupted, capsys):
+    out = tmp_path / "run"
+    flags = [
+        "--train", str(clips_manifest), "--dev", str(clips_manifest), "--out", str(out),
+        "--hidden", "32", "--layers", "1", "--conv-channels", "8", "--dropout", "0", "--batch-seconds", "6",
+        "--lr", "3e-3", "--warmup-steps", "0", "--final-lr-ratio", "1", "--noise-prob", "0", "--num-workers", "0",
+    ]
+    assert main([*flags, "--epochs", "2"]) == 0
+    assert [(r["epoch"], r["step"]) for r in metrics(out)] == [(1, 3), (2, 6)]
+    assert main([*flags, "--epochs", str(EPOCHS), "--resume"]) == 0
+    assert "resumed from" in capsys.readouterr().err
+    assert [(r["epoch"], r["step"]) for r in metrics(out)] == [(r["epoch"], r["step"]) for r in metrics(uninterrupted)]
+    assert_same_weights(out / "last.pt", uninterrupted / "last.pt")
+    # nothing left to do: a second resume trains no more
+    assert main([*flags, "--epochs", str(EPOCHS), "--resume"]) == 0
+    assert len(metrics(out)) == EPOCHS
+    assert_same_weights(out / "last.pt", uninterrupted / "last.pt")
+
+
+def test_stop_by_signal_mid_epoch_then_resume(clips_manifest, tmp_path, uninterrupted):
+    cfg = tiny_config(clips_manifest, tmp_path / "run")
+    trainer = Trainer(cfg)
+    train_step = trainer.train_step
+
+    def step_then_interrupt(batch):
+        loss = train_step(batch)
+        if trainer.state["step"] == 4:  # the first batch of epoch 2
+            # what Ctrl-C does; the trainer saves and stops (never interrupt pytest itself if no handler is set)
+            assert signal.getsignal(signal.SIGINT) not in (signal.default_int_handler, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss
+
+    trainer.train_step = step_then_interrupt
+    result = trainer.run()
+    assert result["stopped"] == "signal"
+    assert (result["epoch"], result["batch_in_epoch"], result["step"]) == (1, 1, 4)
+    assert len(metrics(tmp_path / "run")) == 1  # epoch 2 is not finished
+
+    resumed = Trainer(dataclasses.replace(cfg, resume=True))
+    assert (resumed.state["epoch"], resumed.state["batch_in_epoch"], resumed.state["step"]) == (1, 1, 4)
+    assert resumed.run()["stopped"] == "done"
+    rows = metrics(tmp_path / "run")
+    assert [(r["epoch"], r["step"]) for r in rows] == [(r["epoch"], r["step"]) for r in metrics(uninterrupted)]
+    assert_same_weights(tmp_path / "run" / "last.pt", uninterrupted / "last.pt")
+
+
+def test_ctc_feasible():
+    vocab = CharVocab()
+
+    def utt(seconds, text):
+        return Utterance("u", "/nowhere.wav", seconds, text)
+
+    # 0.435 s at speed 1.1: 6327 samples -> 40 frames -> 10 output frames
+    assert ctc_feasible(utt(0.435, "abcdefghij"), vocab)
+    assert not ctc_feasible(utt(0.435, "abcdefghijk"), vocab)  # 11 tokens
+    assert not ctc_feasible(utt(0.435, "aabcdefghi"), vocab)  # 10 tokens, but "aa" needs a blank between
+    assert not ctc_feasible(utt(0.1, "RUBOUT G M E F THREE NINE"), vocab)
+    assert ctc_feasible(utt(4.0, "RUBOUT G M E F THREE NINE"), vocab)
+    assert not ctc_feasible(utt(4.0, "123 ..."), vocab)  # nothing left to learn
+
+
+def test_usable_utterances_drops_missing_audio_and_impossible_transcripts(clips, tmp_path, capsys):
+    too_long = dataclasses.replace(clips[2], id="long", text="STOP " * 40)  # 0.8 s of audio, 200 characters
+    missing = dataclasses.replace(clips[0], id="gone", audio=str(tmp_path / "gone.flac"))
+    kept = usable_utterances([*clips, too_long, missing], CharVocab(), "train.jsonl")
+    assert kept == clips
+    err = capsys.readouterr().err
+    assert "gone.flac not found" in err and "kept 5 of 7" in err
+
+
+def test_trainer_skips_unusable_utterances(clips, tmp_path):
+    manifest = tmp_path / "train.jsonl"
+    write_manifest(manifest, [*clips[:2], dataclasses.replace(clips[2], id="long", text="STOP " * 40)])
+    trainer = Trainer(TrainConfig(train=str(manifest), dev=str(manifest), out=str(tmp_path / "out")))
+    assert [u.id for u in trainer.train_utts] == [clips[0].id, clips[1].id]
+
+
+def test_no_usable_utterances_is_an_error(clips, tmp_path, capsys):
+    manifest = tmp_path / "train.jsonl"
+    write_manifest(manifest, [dataclasses.replace(clips[2], text="STOP " * 40)])
+    assert main(["--train", str(manifest), "--dev", str(manifest), "--out", str(tmp_path / "out")]) == 2
+    assert "no usable utterances" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{oops\n")
+    assert main(["--train", str(bad), "--dev", str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert f"{bad}:1: not valid JSON" in capsys.readouterr().err
+
+
+def test_lr_warms_up_then_decays_to_the_floor():
+    cfg = TrainConfig(train="", dev="", out="", lr=1e-3, warmup_steps=10, final_lr_ratio=0.1)
+    total = 110
+    lrs = [lr_at(step, total, cfg) for step in range(total + 20)]
+    assert lrs[0] == pytest.approx(1e-4)  # 1/10 of the peak on the first step
+    assert all(a < b for a, b in zip(lrs[:10], lrs[1:10]))  # linear warm-up
+    assert lrs[9] == pytest.approx(1e-3) and lrs[10] == pytest.approx(1e-3)  # the peak
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))  # then never rises
+    assert lrs[60] == pytest.approx((1e-3 + 1e-4) / 2)  # cosine: halfway down at half the decay
+    assert lrs[total] == pytest.approx(1e-4) and lrs[-1] == pytest.approx(1e-4)  # and stays at the floor
+
+
+def test_flags_become_the_config(tmp_path):
+    cfg = parse_args(["--train", "t.jsonl", "--dev", "d.jsonl", "--out", str(tmp_path), "--hidden", "48",
+                      "--layers", "2", "--snr-db", "0", "10", "--no-speed-perturb", "--epochs", "7", "--lr", "0.01"])
+    assert (cfg.model.hidden, cfg.model.layers, cfg.epochs, cfg.lr) == (48, 2, 7, 0.01)
+    assert cfg.snr_db == (0.0, 10.0) and not cfg.speed_perturb and cfg.spec_augment
+    assert cfg.model.conv_channels == TrainConfig.__dataclass_fields__["model"].default_factory().conv_channels

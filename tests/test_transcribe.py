@@ -1,0 +1,109 @@
+"""asr.transcribe: the command line with the shipped model; bad files among good ones; jsonl output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from asr.audio import load_audio
+from asr.checkpoint import DEFAULT_MODEL, load_model
+from asr.metrics import cer
+from asr.text import normalize_text
+from asr.transcribe import main, transcribe_files, transcribe_waves
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    assert DEFAULT_MODEL.is_file(), f"the shipped model {DEFAULT_MODEL} is missing"
+    return load_model()
+
+
+def test_command_line_with_the_shipped_model(short_clip, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "asr.transcribe", str(short_clip)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].strip()  # one file: the bare transcript
+    assert set(lines[0]) <= set(" 'abcdefghijklmnopqrstuvwxyz")
+
+
+def test_shipped_model_recognises_the_clips(shipped, clips):
+    hyps = transcribe_waves(shipped, [load_audio(u.audio) for u in clips])
+    assert all(hyps)
+    assert cer([normalize_text(u.text) for u in clips], hyps) < 40.0
+
+
+def test_batched_equals_one_at_a_time(shipped, clips):
+    waves = [load_audio(u.audio) for u in clips]
+    alone = [transcribe_waves(shipped, [w])[0] for w in waves]
+    assert transcribe_waves(shipped, waves) == alone  # one padded batch
+    assert transcribe_waves(shipped, waves, batch_seconds=5.0) == alone  # several batches, sorted by length
+    assert transcribe_waves(shipped, waves[::-1]) == alone[::-1]  # results come back in the order given
+
+
+@pytest.fixture
+def mixed_inputs(tmp_path, clips):
+    """Good clips interleaved with a missing file, a text file, an empty file and a NaN file."""
+    text = tmp_path / "notes.wav"
+    text.write_text("not audio\n")
+    empty = tmp_path / "empty.flac"
+    empty.write_bytes(b"")
+    import soundfile as sf
+
+    nan = tmp_path / "nan.wav"
+    sf.write(nan, np.full(1600, np.nan, dtype=np.float32), 16000, subtype="FLOAT")
+    good = [clips[2].audio, clips[3].audio, clips[1].audio]
+    bad = [str(tmp_path / "missing.wav"), str(text), str(empty), str(nan)]
+    return [good[0], bad[0], bad[1], good[1], bad[2], bad[3], good[2]], good, bad
+
+
+def test_bad_files_are_reported_and_the_good_ones_still_transcribed(tiny_checkpoint, mixed_inputs, capsys):
+    paths, good, bad = mixed_inputs
+    assert main([*paths, "--model", str(tiny_checkpoint)]) == 1
+    out, err = capsys.readouterr()
+    err_lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(err_lines) == len(bad)
+    for path, line in zip(bad, err_lines):
+        assert line.startswith(f"error: {path}: ")  # one line each, in order, naming the file
+    out_lines = out.splitlines()
+    assert [line.split("\t")[0] for line in out_lines] == good
+    assert all(line.count("\t") == 1 for line in out_lines)
+
+
+def test_jsonl_gives_one_object_per_input_in_order(tiny_checkpoint, mixed_inputs, capsys):
+    paths, good, bad = mixed_inputs
+    assert main([*paths, "--model", str(tiny_checkpoint), "--format", "jsonl"]) == 1
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["audio"] for r in rows] == paths
+    for r in rows:
+        if r["audio"] in good:
+            assert "error" not in r and isinstance(r["text"], str)
+        else:
+            assert set(r) == {"audio", "error"} and r["error"].startswith(f"{r['audio']}: ")
+    assert sum("error" in r for r in rows) == len(bad)
+
+
+def test_results_match_the_library(tiny_checkpoint, clips, capsys):
+    rec = load_model(tiny_checkpoint)
+    paths = [u.audio for u in clips]
+    expected = transcribe_files(rec, paths)
+    assert main([*paths, "--model", str(tiny_checkpoint), "--format", "jsonl"]) == 0
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == expected
+    assert main([paths[0], "--model", str(tiny_checkpoint)]) == 0
+    assert capsys.readouterr().out == expected[0]["text"] + "\n"  # one file: no name, just the text
+
+
+def test_a_bad_model_is_exit_code_2(tmp_path, short_clip, capsys):
+    assert main([str(short_clip), "--model", str(tmp_path / "none.pt")]) == 2
+    assert f"error: {tmp_path / 'none.pt'}: " in capsys.readouterr().err
