@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -50,6 +51,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if not path.exists():
         raise AudioError(f"{path}: no such file")
     try:
+        check_wav_complete(path)
         info = sf.info(str(path))
         if info.frames / max(info.samplerate, 1) > MAX_SECONDS:
             raise AudioError(
@@ -59,8 +61,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     except AudioError:
         raise
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError... on bad files
-        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        raise AudioError(f"{path}: not readable as audio ({reason})") from e
+        raise AudioError(f"{path}: not readable as audio ({_reason(e)})") from e
     samples = check_samples(to_mono(samples), str(path))
     return resample(samples, sr, sample_rate)
 
@@ -72,3 +73,96 @@ def audio_duration(path: str | Path) -> float:
     except Exception as e:
         raise AudioError(f"{path}: not readable as audio ({e})") from e
     return info.frames / info.samplerate
+
+
+BLOCK_SECONDS = 30.0  # s; the most audio read_blocks holds or returns at a time
+_WAV_SIZE_PLACEHOLDERS = (0, 0xFFFFFFFF)  # data sizes written by streaming encoders that did not know the length
+
+
+def find_audio_files(directory: str | Path) -> list[Path]:
+    """Audio files under `directory` (recursively, by extension, hidden files skipped), sorted."""
+    directory = Path(directory)
+    return sorted(
+        p for p in directory.rglob("*")
+        if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+    )
+
+
+def check_wav_complete(path: str | Path) -> None:
+    """Raise AudioError if a RIFF/WAVE file holds fewer audio bytes than its header declares.
+    libsndfile reads a cut-short WAV without complaint; other formats fail on reading instead."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        if f.read(12)[8:12] != b"WAVE":
+            return
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            header = f.read(8)
+            chunk, length = header[:4], int.from_bytes(header[4:], "little")
+            if chunk == b"data":
+                present = size - pos - 8
+                if length not in _WAV_SIZE_PLACEHOLDERS and present < length:
+                    raise AudioError(f"{path}: truncated: the header declares {length} bytes of audio, "
+                                     f"the file holds {present}")
+                return
+            pos += 8 + length + (length & 1)  # chunks are padded to an even length
+
+
+def _reason(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[-1] if text else type(e).__name__
+
+
+def read_blocks(
+    path: str | Path, block_seconds: float = BLOCK_SECONDS, sample_rate: int = SAMPLE_RATE
+) -> Iterator[np.ndarray]:
+    """Stream a file of any length: (n,) float32 mono blocks at `sample_rate`, 0 < n <= block_seconds * sample_rate,
+    in order, resampled block by block (soxr's streaming resampler gives the samples of a whole-file resample).
+    Raises AudioError naming the path when the file is missing, unreadable, truncated, empty, or not finite;
+    an error can come after some blocks have been returned."""
+    path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)")
+    block = max(1, int(block_seconds * sample_rate))
+    try:
+        check_wav_complete(path)
+        f = sf.SoundFile(str(path))
+    except AudioError:
+        raise
+    except Exception as e:
+        raise AudioError(f"{path}: not readable as audio ({_reason(e)})") from e
+    with f:
+        if f.frames == 0:
+            raise AudioError(f"{path}: no audio samples (zero-length file)")
+        stream = None
+        if f.samplerate != sample_rate:
+            import soxr
+
+            stream = soxr.ResampleStream(f.samplerate, sample_rate, 1, dtype="float32", quality="HQ")
+        frames_per_read = max(1, block * f.samplerate // sample_rate)  # input frames that give <= ~one block
+        seen = 0
+        while True:
+            try:
+                x = f.read(frames_per_read, dtype="float32", always_2d=True)  # (n, channels)
+            except Exception as e:
+                where = f" after {seen / f.samplerate:.1f} s" if seen else ""
+                raise AudioError(f"{path}: not readable as audio{where}, truncated or corrupt ({_reason(e)})") from e
+            last = len(x) < frames_per_read
+            x = to_mono(x)
+            if not np.all(np.isfinite(x)):
+                raise AudioError(f"{path}: audio contains NaN or infinite samples (near {seen / f.samplerate:.1f} s)")
+            seen += len(x)
+            y = stream.resample_chunk(x, last=last) if stream is not None else x
+            for i in range(0, len(y), block):  # the resampler can hand back a little more than one block
+                yield y[i : i + block]
+            if last:
+                break
+        if seen == 0:
+            raise AudioError(f"{path}: no audio samples (empty or zero-length file)")

@@ -1,91 +1,160 @@
-"""Transcribe audio files with a trained model (by default, the AN4 model that ships in the package).
+"""Transcribe audio files and folders with a trained model (by default, the AN4 model that ships in the package).
 
-    python -m asr.transcribe file.wav [more.flac ...]
+    python -m asr.transcribe file.wav [more.flac folder/ ...]
+    python -m asr.transcribe --format srt talk.flac > talk.srt
+    python -m asr.transcribe --format all --output-dir out/ recordings/
+
+Any length (long files are cut at pauses and streamed from disk), any rate and channel count. Formats:
+text (the transcript; path<TAB>text for several inputs), jsonl (one JSON object an input: audio, text,
+duration, segments with timed words; or audio and error), json (one JSON list), srt and vtt (subtitles).
+With --output-dir, each input gets NAME.txt / NAME.json / NAME.srt / NAME.vtt there (all four with
+--format all; files found in a folder keep their place below it). A file that cannot be transcribed gets
+one line on stderr naming it and the reason; the others are still done, and the exit status is 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from asr.audio import SAMPLE_RATE, AudioError, load_audio
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, Recognizer, load_model
-from asr.decode import greedy_decode
+from asr.pipeline import FileResult, Input, PipelineConfig, expand_inputs, file_duration, transcribe_paths
+from asr.pipeline import transcribe_waves as _transcribe_waves
+from asr.subtitles import make_cues, to_srt, to_vtt
+
+FORMATS = ("text", "jsonl", "json", "srt", "vtt")
+SUFFIXES = {"text": ".txt", "json": ".json", "jsonl": ".json", "srt": ".srt", "vtt": ".vtt"}
 
 
-@torch.no_grad()
 def transcribe_waves(rec: Recognizer, waves: list[np.ndarray], batch_seconds: float = 200.0) -> list[str]:
     """Greedy transcripts of (N,) 16 kHz waveforms, in order; similar lengths are batched together."""
-    device = next(rec.model.parameters()).device
-    feats = [rec.frontend(w) for w in waves]  # each (T, n_mels)
-    order = sorted(range(len(waves)), key=lambda i: feats[i].shape[0])
-    texts: list[str] = [""] * len(waves)
-    start = 0
-    while start < len(order):
-        # Grow the batch while (count x longest) stays within batch_seconds of audio.
-        end = start + 1
-        while end < len(order) and (end - start + 1) * len(waves[order[end]]) / SAMPLE_RATE <= batch_seconds:
-            end += 1
-        idx = order[start:end]
-        batch = torch.nn.utils.rnn.pad_sequence([feats[i] for i in idx], batch_first=True)  # (B, T, n_mels)
-        lengths = torch.tensor([feats[i].shape[0] for i in idx])
-        log_probs, out_lengths = rec.model(batch.to(device), lengths.to(device))
-        for i, text in zip(idx, greedy_decode(log_probs.cpu(), out_lengths.cpu(), rec.vocab)):
-            texts[i] = text
-        start = end
-    return texts
+    return _transcribe_waves(rec, waves, batch_seconds)
 
 
 def transcribe_files(rec: Recognizer, paths: list[str], batch_seconds: float = 200.0) -> list[dict]:
-    """One result per path, in order: {"audio", "text"} or {"audio", "error"}. Bad files do not stop the rest."""
-    results: list[dict] = []
-    waves, good = [], []
-    for path in paths:
-        try:
-            waves.append(load_audio(path))
-            good.append(len(results))
-            results.append({"audio": path})
-        except AudioError as e:
-            results.append({"audio": path, "error": str(e)})
-    for i, text in zip(good, transcribe_waves(rec, waves, batch_seconds)):
-        results[i]["text"] = text
-    return results
+    """One result per path, in order: {"audio", "text", "duration", "segments"} or {"audio", "error"}.
+    Bad files do not stop the rest."""
+    return [r.to_dict() for r in transcribe_paths(rec, [str(p) for p in paths], PipelineConfig(batch_seconds))]
 
 
 def format_result(result: dict, fmt: str, with_name: bool) -> str:
+    """One line of stdout for a result dict (text or jsonl)."""
     if fmt == "jsonl":
         return json.dumps(result, ensure_ascii=False)
     return f"{result['audio']}\t{result['text']}" if with_name else result["text"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m asr.transcribe", description=__doc__.strip().splitlines()[0])
-    p.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, sph, ...; any rate and channel count)")
+def render(result: FileResult, fmt: str) -> str:
+    """The whole content of one output file for a transcribed input."""
+    if fmt == "text":
+        return result.text + "\n"
+    if fmt in ("json", "jsonl"):
+        return json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n"
+    cues = make_cues(result.words)
+    return to_srt(cues) if fmt == "srt" else to_vtt(cues)
+
+
+def output_names(inputs: list[Input]) -> list[Path]:
+    """Each input's output name (no suffix), made unique with -2, -3, ... where two would clash."""
+    names, used = [], set()
+    for inp in inputs:
+        name, k = inp.name, 1
+        while name in used:
+            k += 1
+            name = inp.name.with_name(f"{inp.name.name}-{k}")
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def write_outputs(result: FileResult, out_dir: Path, name: Path, formats: list[str]) -> None:
+    for fmt in formats:
+        path = out_dir / name.with_name(name.name + SUFFIXES[fmt])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(render(result, fmt), encoding="utf-8")
+        os.replace(tmp, path)  # never a half-written output
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m asr.transcribe", description=__doc__.strip().splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.strip().splitlines()[1:]))
+    p.add_argument("files", nargs="+", help="audio files or folders (searched recursively for audio files)")
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="checkpoint (default: the shipped AN4 model)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--format", default="text", choices=["text", "jsonl"],
-                   help="text: the transcript (path<TAB>text for several files); jsonl: one JSON object a file")
-    args = p.parse_args(argv)
+    p.add_argument("--format", default="text", choices=[*FORMATS, "all"],
+                   help="what to print, or to write with --output-dir (all: txt, json, srt and vtt)")
+    p.add_argument("--output-dir", type=Path, help="write one file per input and format here instead of printing")
+    p.add_argument("--batch-seconds", type=float, default=200.0, help="padded audio seconds per model call")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    inputs = expand_inputs(args.files)
+    if args.output_dir is None and args.format == "all":
+        print("error: --format all writes files: give --output-dir", file=sys.stderr)
+        return 2
+    if args.output_dir is None and args.format in ("srt", "vtt") and len(inputs) > 1:
+        print(f"error: --format {args.format} prints one file's subtitles; give --output-dir for {len(inputs)} inputs",
+              file=sys.stderr)
+        return 2
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda, but no CUDA device is available", file=sys.stderr)
+        return 2
     try:
         rec = load_model(args.model, args.device)
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+    good = [inp for inp in inputs if inp.error is None]
+    names = output_names(inputs)
+    formats = ["text", "json", "srt", "vtt"] if args.format == "all" else [args.format]
+    with_name = len(inputs) > 1 or any(Path(f).is_dir() for f in args.files)
+    collected: list[dict] = []
     failed = 0
-    for result in transcribe_files(rec, args.files):
-        if "error" in result:
+    progress = make_progress(good, args.quiet)
+    results = transcribe_paths(rec, [inp.path for inp in good], PipelineConfig(args.batch_seconds),
+                               on_progress=progress.update)
+    for inp, name in zip(inputs, names):
+        result = FileResult(inp.path, error=inp.error) if inp.error else next(results)
+        if result.error:
             failed += 1
-            print(f"error: {result['error']}", file=sys.stderr)
-            if args.format == "jsonl":
-                print(format_result(result, "jsonl", True), flush=True)
-            continue
-        print(format_result(result, args.format, len(args.files) > 1), flush=True)
+            progress.write(f"error: {result.error}", file=sys.stderr)
+        if args.output_dir is not None:
+            if not result.error:
+                write_outputs(result, args.output_dir, name, formats)
+        elif args.format == "json":
+            collected.append(result.to_dict())
+        elif args.format == "jsonl":
+            print(format_result(result.to_dict(), "jsonl", True), flush=True)
+        elif args.format in ("srt", "vtt") and not result.error:
+            print(render(result, args.format), end="", flush=True)
+        elif not result.error:
+            print(format_result(result.to_dict(), "text", with_name), flush=True)
+    progress.close()
+    if args.format == "json" and args.output_dir is None:
+        print(json.dumps(collected, ensure_ascii=False, indent=2))
     return 1 if failed else 0
+
+
+def make_progress(inputs: list[Input], quiet: bool):
+    """A tqdm bar over the inputs' audio seconds on stderr; silent unless stderr is a terminal."""
+    from tqdm import tqdm
+
+    disable = quiet or not sys.stderr.isatty()
+    total = 0.0 if disable else sum(file_duration(inp.path) for inp in inputs)
+    return tqdm(total=round(total, 1), unit="s", desc="transcribing", file=sys.stderr, disable=disable, leave=False,
+                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,232 @@
+"""From audio files to timed transcripts, in bounded memory, whatever the files' lengths.
+
+    for result in transcribe_paths(rec, ["a.wav", "meeting.flac"]):   # FileResults, in input order
+        print(result.audio, result.text, result.words[:3])
+
+Each file is cut into segments (asr.segment: a short file is one segment, a long one is split at
+pauses). Segments from all files gather in a pool of `pool_seconds` of audio; the pool is sorted by
+length and run through the model in batches of at most `batch_seconds` (count x longest), decoded by a
+pluggable decoder (greedy by default) and timed (asr.timestamps). A file's result comes out as soon as
+all its segments, and every file before it, are done. A file that cannot be read gives a result with
+`error` set and does not stop the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from asr.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, audio_duration, find_audio_files
+from asr.checkpoint import Recognizer
+from asr.segment import Segment, SegmentConfig, file_segments, voiced_frames
+from asr.text import CharVocab
+from asr.timestamps import SUBSAMPLING, Alignment, Word, greedy_alignments, timed_words
+
+# (B, T, V) log-probs, (B,) lengths, the recogniser's vocabulary -> one Alignment (tokens and the frame
+# of each) per utterance. A beam search plugs in by returning its best hypothesis' tokens and frames.
+Decoder = Callable[[torch.Tensor, torch.Tensor, CharVocab], list[Alignment]]
+
+
+def greedy_decoder(log_probs: torch.Tensor, lengths: torch.Tensor, vocab: CharVocab) -> list[Alignment]:
+    return greedy_alignments(log_probs, lengths, vocab.blank)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    batch_seconds: float = 200.0  # padded audio per model call: segments x the longest of them
+    pool_seconds: float = 600.0  # audio gathered before sorting by length into batches (bounds memory)
+    snap_to_speech: bool = True  # move word edges onto the speech energy around the CTC spikes
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+
+
+@dataclass
+class SegmentResult:
+    start: float  # seconds in the file
+    end: float
+    words: list[Word]
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.word for w in self.words)
+
+
+@dataclass
+class FileResult:
+    audio: str  # the path as given
+    duration: float = 0.0  # seconds (from the file's header)
+    segments: list[SegmentResult] = field(default_factory=list)  # in time order, those with words
+    error: str | None = None  # why the file could not be transcribed (then there are no segments)
+
+    @property
+    def words(self) -> list[Word]:
+        return [w for seg in self.segments for w in seg.words]
+
+    @property
+    def text(self) -> str:
+        return " ".join(seg.text for seg in self.segments)
+
+    def to_dict(self) -> dict:
+        """JSON-ready: {"audio", "text", "duration", "segments": [{"start", "end", "text", "words": [...]}]}
+        or {"audio", "error"}; times in seconds rounded to the millisecond."""
+        if self.error is not None:
+            return {"audio": self.audio, "error": self.error}
+
+        def word(w: Word) -> dict:
+            return {"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3),
+                    "confidence": round(w.confidence, 3)}
+
+        segments = [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text,
+                     "words": [word(w) for w in s.words]} for s in self.segments]
+        return {"audio": self.audio, "text": self.text, "duration": round(self.duration, 3), "segments": segments}
+
+
+@torch.no_grad()
+def decode_segments(
+    rec: Recognizer, segments: list[Segment], decoder: Decoder = greedy_decoder,
+    batch_seconds: float = 200.0, snap: bool = True,
+) -> list[list[Word]]:
+    """The timed words of each segment, in order; similar lengths are batched together."""
+    device = next(rec.model.parameters()).device
+    cfg = rec.frontend.cfg
+    step = SUBSAMPLING * cfg.hop_length  # samples per output frame
+    order = sorted(range(len(segments)), key=lambda i: len(segments[i].samples))
+    out: list[list[Word]] = [[] for _ in segments]
+    start = 0
+    while start < len(order):
+        # Grow the batch while (count x longest) stays within batch_seconds of audio.
+        end = start + 1
+        while end < len(order) and (end - start + 1) * len(segments[order[end]].samples) <= batch_seconds * SAMPLE_RATE:
+            end += 1
+        idx = order[start:end]
+        feats = [rec.frontend(segments[i].samples) for i in idx]  # each (T, n_mels)
+        batch = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)  # (B, T, n_mels)
+        lengths = torch.tensor([f.shape[0] for f in feats])
+        log_probs, out_lengths = rec.model(batch.to(device), lengths.to(device))
+        log_probs, out_lengths = log_probs.cpu(), out_lengths.cpu()
+        for b, (i, alignment) in enumerate(zip(idx, decoder(log_probs, out_lengths, rec.vocab))):
+            seg, n = segments[i], int(out_lengths[b])
+            voiced = None
+            if snap and seg.voiced_db is not None:
+                voiced = voiced_frames(seg.samples, seg.voiced_db, n, step)
+            out[i] = timed_words(log_probs[b, :n], alignment, rec.vocab, seg.start_s, voiced, step / cfg.sample_rate)
+        start = end
+    return out
+
+
+def file_duration(path: str) -> float:
+    """Seconds from the file's header; 0 if it has none (reading the file will then say what is wrong)."""
+    try:
+        return audio_duration(path) if Path(path).is_file() else 0.0
+    except AudioError:
+        return 0.0
+
+
+class _Assembler:
+    """Takes the segments of files read in order, runs them through the model a pool at a time, and
+    hands back each file's result once it, and every file before it, is complete."""
+
+    def __init__(self, rec: Recognizer, paths: list[str], cfg: PipelineConfig, decoder: Decoder,
+                 on_progress: Callable[[float], None] | None):
+        self.rec, self.cfg, self.decoder, self.on_progress = rec, cfg, decoder, on_progress
+        self.results = [FileResult(p, duration=file_duration(p)) for p in paths]
+        self.read = [False] * len(paths)  # whether each file has been read to its end (or failed)
+        self.waiting = [0] * len(paths)  # segments of each file still in the pool
+        self.reported = [0.0] * len(paths)  # progress reported for each file, seconds
+        self.pool: list[tuple[int, Segment]] = []
+        self.pooled = 0  # samples in the pool
+        self.emitted = 0  # results handed back
+
+    def add(self, i: int, seg: Segment) -> None:
+        self.pool.append((i, seg))
+        self.waiting[i] += 1
+        self.pooled += len(seg.samples)
+        if self.pooled >= self.cfg.pool_seconds * SAMPLE_RATE:
+            self.run_pool()
+
+    def fail(self, i: int, error: str) -> None:
+        self.results[i].error, self.results[i].segments = error, []
+        self.pool = [(j, seg) for j, seg in self.pool if j != i]
+        self.pooled = sum(len(seg.samples) for _, seg in self.pool)
+        self.waiting[i] = 0
+
+    def done_reading(self, i: int) -> None:
+        self.read[i] = True
+
+    def run_pool(self) -> None:
+        segments = [seg for _, seg in self.pool]
+        words = decode_segments(self.rec, segments, self.decoder, self.cfg.batch_seconds, self.cfg.snap_to_speech)
+        for (i, seg), seg_words in zip(self.pool, words):
+            self.waiting[i] -= 1
+            if seg_words:
+                self.results[i].segments.append(SegmentResult(seg.start_s, seg.end_s, seg_words))
+            self._report(i, min(seg.end_s - seg.start_s, self.results[i].duration - self.reported[i]))
+        self.pool, self.pooled = [], 0
+
+    def ready(self) -> Iterator[FileResult]:
+        while self.emitted < len(self.results) and self.read[self.emitted] and not self.waiting[self.emitted]:
+            result = self.results[self.emitted]
+            result.segments.sort(key=lambda s: s.start)
+            self._report(self.emitted, result.duration - self.reported[self.emitted])
+            self.emitted += 1
+            yield result
+
+    def _report(self, i: int, seconds: float) -> None:
+        self.reported[i] += seconds
+        if self.on_progress is not None and seconds > 0:
+            self.on_progress(seconds)
+
+
+def transcribe_paths(
+    rec: Recognizer,
+    paths: list[str],
+    cfg: PipelineConfig = PipelineConfig(),
+    decoder: Decoder = greedy_decoder,
+    on_progress: Callable[[float], None] | None = None,
+) -> Iterator[FileResult]:
+    """One FileResult per path, in order, each as soon as it is ready. on_progress(seconds) is called
+    with the audio seconds done since its last call; over a run they add up to the files' durations."""
+    assembler = _Assembler(rec, [str(p) for p in paths], cfg, decoder, on_progress)
+    for i, path in enumerate(paths):
+        try:
+            for seg in file_segments(path, cfg.segment):
+                assembler.add(i, seg)
+                yield from assembler.ready()
+        except AudioError as e:
+            assembler.fail(i, str(e))
+        assembler.done_reading(i)
+        yield from assembler.ready()
+    if assembler.pool:
+        assembler.run_pool()
+    yield from assembler.ready()
+
+
+def transcribe_waves(rec: Recognizer, waves: list[np.ndarray], batch_seconds: float = 200.0) -> list[str]:
+    """Transcripts of (N,) 16 kHz waveforms, in order; similar lengths are batched together."""
+    segments = [Segment(0, np.asarray(w, dtype=np.float32), None) for w in waves]  # no word edges to snap
+    return [" ".join(w.word for w in words) for words in decode_segments(rec, segments, batch_seconds=batch_seconds)]
+
+
+@dataclass(frozen=True)
+class Input:
+    path: str  # an audio file to transcribe, or the path that gave `error`
+    name: Path  # where its outputs go under an output folder, without suffix
+    error: str | None = None
+
+
+def expand_inputs(paths: list[str]) -> list[Input]:
+    """Files as given; folders -> the audio files under them (recursively, sorted), or an error if none."""
+    inputs = []
+    for p in paths:
+        if Path(p).is_dir():
+            found = find_audio_files(p)
+            if not found:
+                inputs.append(Input(p, Path(Path(p).name), f"{p}: no audio files found in this folder "
+                                                           f"(looked for {' '.join(AUDIO_EXTENSIONS)})"))
+            inputs.extend(Input(str(f), f.relative_to(p).with_suffix("")) for f in found)
+        else:
+            inputs.append(Input(p, Path(Path(p).stem)))
+    return inputs

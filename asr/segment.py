@@ -1,0 +1,206 @@
+"""Cut recordings of any length into speech segments, streamed from disk in bounded memory.
+
+    for seg in file_segments("meeting.flac"):      # Segment(start sample, (N,) samples, voiced_db)
+        ...
+
+A file no longer than `max_segment_s` is one segment, as it is. A longer one is read twice, block by
+block (asr.audio.read_blocks): first for the energy of every 10 ms frame (4 bytes a frame, 1.4 MB an
+hour), from which the thresholds and the segments are chosen; then again to cut those segments
+out. Nothing longer than one block plus one segment is held at a time.
+
+Energy-based voice activity: a frame is speech when its energy is within `dynamic_range_db` of the
+file's speech level (a high percentile of all frames) and `min_snr_db` above its noise floor (a low
+percentile). Pauses shorter than `min_silence_s` do not end a segment (hangover), bursts shorter than
+`min_speech_s` are dropped, `padding_s` of audio is kept either side, and speech longer than
+`max_segment_s` is split at its quietest point. Each segment also carries a stricter level,
+`word_range_db` below the speech level, that marks clearly voiced frames for word timestamps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from asr.audio import SAMPLE_RATE, read_blocks
+
+FRAME = 160  # samples; one energy frame = 10 ms at 16 kHz, the feature hop
+FRAME_SECONDS = FRAME / SAMPLE_RATE
+SILENCE_DB = -100.0  # energy of digital silence (the floor added before the log)
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    max_segment_s: float = 20.0  # longer speech is split at its quietest point; files this short are not cut
+    dynamic_range_db: float = 35.0  # frames this far below the speech level are silence
+    word_range_db: float = 25.0  # word edges snap to frames within this of the speech level (asr.timestamps)
+    min_snr_db: float = 6.0  # frames less than this above the noise floor are silence
+    speech_percentile: float = 95.0  # the speech level: this percentile of the frame energies (dB)
+    floor_percentile: float = 10.0  # the noise floor: this percentile of the frame energies (dB)
+    min_silence_s: float = 0.3  # a pause must last this long to end a segment (hangover)
+    min_speech_s: float = 0.1  # shorter bursts of energy (clicks) are not speech
+    padding_s: float = 0.2  # audio kept before and after speech (less where two segments meet)
+    split_search_s: float = 0.1  # energies are averaged over this long when looking for the quietest point
+    block_s: float = 30.0  # audio read from disk at a time
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: int  # sample at 16 kHz in the file where the segment begins
+    samples: np.ndarray  # (N,) float32 at 16 kHz
+    voiced_db: float | None  # frames above this energy are clearly speech (word edges snap to them); None: unknown
+
+    @property
+    def start_s(self) -> float:
+        return self.start / SAMPLE_RATE
+
+    @property
+    def end_s(self) -> float:
+        return (self.start + len(self.samples)) / SAMPLE_RATE
+
+
+def frame_energies_db(samples: np.ndarray) -> np.ndarray:
+    """(N,) -> (ceil(N / FRAME),) mean-square energy per 10 ms frame in dB (digital silence: -100 dB)."""
+    n = len(samples)
+    padded = np.zeros(-(-n // FRAME) * FRAME, dtype=np.float64)
+    padded[:n] = samples
+    frames = padded.reshape(-1, FRAME)  # (F, FRAME)
+    counts = np.full(len(frames), FRAME)
+    if n % FRAME:
+        counts[-1] = n % FRAME  # the last, partial frame: mean over the samples it has
+    return (10.0 * np.log10((frames**2).sum(1) / counts + 10 ** (SILENCE_DB / 10))).astype(np.float32)
+
+
+def stream_energies_db(blocks: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
+    """Frame energies of a stream of blocks as if they were one waveform -> ((F,) dB, total samples)."""
+    energies, rest, total = [], np.zeros(0, np.float32), 0
+    for block in blocks:
+        total += len(block)
+        joined = np.concatenate([rest, block])
+        whole = len(joined) // FRAME * FRAME
+        energies.append(frame_energies_db(joined[:whole]))
+        rest = joined[whole:]
+    if len(rest):
+        energies.append(frame_energies_db(rest))
+    return (np.concatenate(energies) if energies else np.zeros(0, np.float32)), total
+
+
+def speech_threshold(energies_db: np.ndarray, cfg: SegmentConfig = SegmentConfig()) -> float:
+    """dB above which a frame is speech, from the file's speech level and noise floor."""
+    if len(energies_db) == 0:
+        return 0.0
+    level = float(np.percentile(energies_db, cfg.speech_percentile))
+    floor = float(np.percentile(energies_db, cfg.floor_percentile))
+    return max(level - cfg.dynamic_range_db, floor + cfg.min_snr_db)
+
+
+def voiced_threshold(energies_db: np.ndarray, cfg: SegmentConfig = SegmentConfig()) -> float:
+    """dB above which a frame is clearly speech: within word_range_db of the speech level (and speech)."""
+    if len(energies_db) == 0:
+        return 0.0
+    level = float(np.percentile(energies_db, cfg.speech_percentile))
+    return max(level - cfg.word_range_db, speech_threshold(energies_db, cfg))
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each run of True in a bool array, end exclusive."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def _split_long(start: int, end: int, smooth_db: np.ndarray, max_len: int) -> list[tuple[int, int]]:
+    """Cut [start, end) into pieces of at most max_len frames, each cut at the quietest frame of the
+    second half of the piece it ends."""
+    pieces = []
+    while end - start > max_len:
+        lo, hi = start + max_len // 2, start + max_len
+        cut = lo + int(np.argmin(smooth_db[lo:hi]))
+        pieces.append((start, cut))
+        start = cut
+    pieces.append((start, end))
+    return pieces
+
+
+def speech_regions(
+    energies_db: np.ndarray, cfg: SegmentConfig = SegmentConfig(), threshold_db: float | None = None
+) -> list[tuple[int, int]]:
+    """(start, end) frame ranges to transcribe, end exclusive, in order, padded, none longer than
+    max_segment_s; neighbours may touch but never overlap."""
+    if threshold_db is None:
+        threshold_db = speech_threshold(energies_db, cfg)
+    n = len(energies_db)
+    min_silence, min_speech = round(cfg.min_silence_s / FRAME_SECONDS), round(cfg.min_speech_s / FRAME_SECONDS)
+    pad, max_len = round(cfg.padding_s / FRAME_SECONDS), max(2, round(cfg.max_segment_s / FRAME_SECONDS))
+    speech = energies_db > threshold_db
+    for start, end in _runs(~speech):  # hangover: short pauses inside speech stay speech
+        if start > 0 and end < n and end - start < min_silence:
+            speech[start:end] = True
+    runs = [(s, e) for s, e in _runs(speech) if e - s >= min_speech]
+    padded = []
+    for i, (s, e) in enumerate(runs):
+        # Pad each side, but stop halfway to a neighbour that is closer than two paddings.
+        lo = max(0, s - pad) if i == 0 else max(s - pad, (runs[i - 1][1] + s + 1) // 2)
+        hi = min(n, e + pad) if i == len(runs) - 1 else min(e + pad, (e + runs[i + 1][0] + 1) // 2)
+        padded.append((lo, hi))
+    width = max(1, round(cfg.split_search_s / FRAME_SECONDS))
+    smooth = np.convolve(energies_db, np.ones(width) / width, mode="same") if n else energies_db
+    return [piece for s, e in padded for piece in _split_long(s, e, smooth, max_len)]
+
+
+def cut_segments(
+    blocks: Iterable[np.ndarray], regions: list[tuple[int, int]], voiced_db: float | None = None
+) -> Iterator[Segment]:
+    """Cut (start, end) sample ranges (in order, not overlapping) out of a stream of blocks; holds at
+    most one block plus one region. Stops reading after the last region."""
+    held, held_start, read = np.zeros(0, np.float32), 0, 0  # samples [held_start, read) of the stream
+    todo = iter(regions)
+    region = next(todo, None)
+    for block in blocks:
+        if region is None:
+            break
+        read += len(block)
+        held = np.concatenate([held, block])
+        while region is not None and region[1] <= read:
+            yield Segment(region[0], held[region[0] - held_start : region[1] - held_start].copy(), voiced_db)
+            region = next(todo, None)
+        keep_from = min(region[0], read) if region is not None else read  # drop what no region needs
+        held, held_start = held[keep_from - held_start :], keep_from
+    if region is not None and region[0] < read:  # a region that runs past the end of the stream
+        yield Segment(region[0], held[region[0] - held_start :].copy(), voiced_db)
+
+
+def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig()) -> Iterator[Segment]:
+    """The speech segments of an audio file, in order (see the module docstring). Raises AudioError,
+    before yielding anything, if the file cannot be read to its end."""
+    limit = int(cfg.max_segment_s * SAMPLE_RATE)
+    kept: list[np.ndarray] = []  # the blocks, while the file could still be short enough to be one segment
+
+    def remember(blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        seen = 0
+        for block in blocks:
+            seen += len(block)
+            if seen <= limit:
+                kept.append(block)
+            else:
+                kept.clear()
+            yield block
+
+    energies, total = stream_energies_db(remember(read_blocks(path, cfg.block_s)))  # reads the whole file
+    voiced = voiced_threshold(energies, cfg)
+    if total <= limit:
+        yield Segment(0, np.concatenate(kept), voiced)
+        return
+    regions = [(s * FRAME, min(e * FRAME, total)) for s, e in speech_regions(energies, cfg)]
+    yield from cut_segments(read_blocks(path, cfg.block_s), regions, voiced)
+
+
+def voiced_frames(samples: np.ndarray, voiced_db: float, num_steps: int, step: int) -> np.ndarray:
+    """(num_steps,) bool: whether any 10 ms frame within each `step`-sample stretch is above voiced_db."""
+    per_step = max(1, step // FRAME)
+    voiced = frame_energies_db(samples) > voiced_db
+    padded = np.zeros(num_steps * per_step, dtype=bool)
+    n = min(len(voiced), len(padded))
+    padded[:n] = voiced[:n]
+    return padded.reshape(num_steps, per_step).any(axis=1)

@@ -1,0 +1,149 @@
+"""Word timestamps from a CTC alignment: which frame emitted each token -> words with start, end, confidence.
+
+    alignment = greedy_alignments(log_probs, lengths)[b]           # or a beam hypothesis' (tokens, frames)
+    words = timed_words(log_probs[b, :lengths[b]], alignment, vocab, offset_s=seg.start_s)
+
+A word is the run of tokens between word boundaries (a space token, or a BPE piece starting with "▁").
+Its start is the first frame of its first token, its end the last frame of its last token + 1 (a token
+lasts from the frame that emits it while the same token stays the best class), and its confidence the
+mean probability of its tokens at the frames that emitted them. CTC spikes are narrow and often early,
+so `snap_to_speech` can move the edges to the speech (energy) around them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from asr.decode import check_log_probs
+
+SUBSAMPLING = 4  # feature frames per output frame (asr.model: two stride-2 convolutions)
+FRAME_SECONDS = 0.04  # s; one output frame at the 10 ms feature hop
+WORD_START = "▁"  # SentencePiece's mark on pieces that begin a word
+
+
+@dataclass(frozen=True)
+class Alignment:
+    tokens: tuple[int, ...]  # emitted token ids, blanks and repeats removed
+    frames: tuple[int, ...]  # frame that emitted each token, increasing
+
+
+@dataclass(frozen=True)
+class Word:
+    word: str
+    start: float  # seconds in the original file
+    end: float  # seconds, > start
+    confidence: float  # 0..1, mean probability of the word's tokens where they were emitted
+
+
+@dataclass(frozen=True)
+class WordSpan:
+    """A word in output frames, before conversion to seconds."""
+
+    word: str
+    first: int  # first frame
+    last: int  # last frame (inclusive)
+    confidence: float
+
+
+def greedy_alignments(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[Alignment]:
+    """Best class per frame, repeats collapsed, blanks removed, with the frame of each token kept:
+    (B, T, V) log-probs + (B,) lengths -> one Alignment per utterance (tokens as asr.decode.greedy_ids)."""
+    check_log_probs(log_probs, lengths)
+    best = log_probs.argmax(dim=-1)  # (B, T)
+    changed = torch.ones_like(best, dtype=torch.bool)
+    changed[:, 1:] = best[:, 1:] != best[:, :-1]
+    keep = changed & (best != blank)
+    out = []
+    for b in range(best.shape[0]):
+        frames = torch.nonzero(keep[b, : int(lengths[b])]).flatten()
+        out.append(Alignment(tuple(best[b, frames].tolist()), tuple(frames.tolist())))
+    return out
+
+
+def token_text(vocab, token: int) -> str:
+    """A token's characters, with word boundaries as spaces (CharVocab's " ", BPE's "▁")."""
+    return vocab.tokens[token].replace(WORD_START, " ")
+
+
+def word_spans(log_probs: torch.Tensor, alignment: Alignment, vocab) -> list[WordSpan]:
+    """One utterance's (T, V) log-probs and its alignment -> its words in frames."""
+    if log_probs.ndim != 2:
+        raise ValueError(f"log_probs must be (T, V), got {tuple(log_probs.shape)}")
+    if len(alignment.tokens) != len(alignment.frames):
+        raise ValueError(f"{len(alignment.tokens)} tokens but {len(alignment.frames)} frames")
+    if alignment.frames and not 0 <= alignment.frames[0] <= alignment.frames[-1] < log_probs.shape[0]:
+        raise ValueError(f"frames must lie in [0, {log_probs.shape[0]}), got {alignment.frames[0]}..{alignment.frames[-1]}")
+    best = log_probs.argmax(dim=-1).tolist()  # (T,)
+    frames = list(alignment.frames) + [log_probs.shape[0]]
+    spans: list[WordSpan] = []
+    chars, first, last, probs = "", 0, 0, []
+
+    def close() -> None:
+        if chars:
+            spans.append(WordSpan(chars, first, last, float(np.mean(probs))))
+
+    for i, token in enumerate(alignment.tokens):
+        frame, end = frames[i], frames[i] + 1
+        while end < frames[i + 1] and best[end] == token:  # the token lasts while it stays the best class
+            end += 1
+        counted = False
+        for ch in token_text(vocab, token):
+            if ch == " ":
+                close()
+                chars, probs = "", []
+                continue
+            if not chars:
+                first = frame
+            chars += ch
+            last = end - 1
+            if not counted:  # one probability per token, in the word it (mostly) belongs to
+                probs.append(float(log_probs[frame, token].exp()))
+                counted = True
+    close()
+    return spans
+
+
+def snap_to_speech(spans: list[WordSpan], voiced: np.ndarray, max_stretch: int = 15) -> list[WordSpan]:
+    """Move word edges onto the speech around them: a word's start goes to the onset of the voiced run
+    it starts in (or to its first voiced frame), its end to the end of the voiced run it ends in (or to
+    its last voiced frame), by at most `max_stretch` frames outwards, never into a neighbour. Words
+    with no voiced frame stay as they are. voiced: (T,) bool, one per output frame."""
+    out: list[WordSpan] = []
+    n = len(voiced)
+    for i, span in enumerate(spans):
+        inside = np.flatnonzero(voiced[span.first : span.last + 1])
+        if len(inside) == 0:
+            out.append(span)
+            continue
+        first, last = span.first + int(inside[0]), span.first + int(inside[-1])
+        lower = max(out[-1].last + 1 if out else 0, span.first - max_stretch)
+        upper = min(spans[i + 1].first - 1 if i + 1 < len(spans) else n - 1, span.last + max_stretch)
+        while first - 1 >= lower and voiced[first - 1]:
+            first -= 1
+        while last + 1 <= upper and voiced[last + 1]:
+            last += 1
+        out.append(replace(span, first=first, last=last))
+    return out
+
+
+def to_words(spans: list[WordSpan], offset_s: float = 0.0, frame_s: float = FRAME_SECONDS) -> list[Word]:
+    """Frames -> seconds: start = offset + first * frame_s, end = offset + (last + 1) * frame_s."""
+    return [Word(s.word, offset_s + s.first * frame_s, offset_s + (s.last + 1) * frame_s, s.confidence) for s in spans]
+
+
+def timed_words(
+    log_probs: torch.Tensor,
+    alignment: Alignment,
+    vocab,
+    offset_s: float = 0.0,
+    voiced: np.ndarray | None = None,
+    frame_s: float = FRAME_SECONDS,
+) -> list[Word]:
+    """One utterance's (T, V) log-probs and alignment -> words in seconds, snapped to `voiced` if given."""
+    spans = word_spans(log_probs, alignment, vocab)
+    if voiced is not None:
+        spans = snap_to_speech(spans, voiced)
+    return to_words(spans, offset_s, frame_s)

@@ -1,0 +1,209 @@
+"""Long recordings: accuracy, word timing, memory and speed of the long-file path of `transcribe`.
+
+    nice -n 19 python bench/long_audio.py [--model asr/assets/an4.pt] [--minutes 10] [--tile 6] [--no-hour]
+
+Builds a recording by joining AN4 test utterances (manifests/an4/test.jsonl, seeded order, cycled to
+--minutes) with seeded silences of 0.5-2 s between them, and writes it, with where each utterance lies,
+to a temporary folder. Then:
+  1. WER of the long-file transcript (words given to utterances by time) vs each utterance transcribed
+     on its own: the long-file path should lose at most 1% absolute.
+  2. Timing: for each utterance, is the first word's start and the last word's end within 0.2 s of
+     where its speech starts and ends? Speech in a clip: from the first to the last 10 ms frame whose
+     RMS (25 ms window) is within 30 dB of the clip's loudest, counting only runs of at least 50 ms
+     (AN4 clips often begin with a click). Also reported against the clip's edges, which include the
+     0.1-0.4 s of silence recorded around the speech.
+  3. The recording tiled --tile times (an hour by default) and the recording itself, each transcribed by
+     `python -m asr.transcribe` in a child process: its peak RSS (getrusage(RUSAGE_CHILDREN).ru_maxrss,
+     read in a small go-between process) and wall seconds per audio second (imports and model load
+     included). Target: peak RSS < 1.5 GB, no slower per audio second.
+Prints `name=value` lines, the headline (peak RSS of the long child, MB) last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from asr.audio import SAMPLE_RATE, load_audio
+from asr.checkpoint import DEFAULT_MODEL, load_model
+from asr.data import read_manifest
+from asr.metrics import wer
+from asr.pipeline import PipelineConfig, transcribe_paths
+from asr.text import normalize_text
+
+TOLERANCE_S = 0.2
+
+
+def speech_extent(wave: np.ndarray, top_db: float = 30.0, min_run: int = 5) -> tuple[float, float]:
+    """(start, end) seconds of the speech in a clip: frames within top_db of the loudest, in runs of at
+    least min_run 10 ms frames."""
+    import librosa
+
+    rms = librosa.feature.rms(y=wave, frame_length=400, hop_length=160)[0]  # (F,) centred frames
+    loud = 20 * np.log10(rms + 1e-10) > 20 * np.log10(rms.max() + 1e-10) - top_db
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], loud.astype(np.int8), [0]])))
+    runs = [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_run] or [(0, len(loud))]
+    return runs[0][0] * 0.01, min(len(wave) / SAMPLE_RATE, runs[-1][1] * 0.01)
+
+
+def build_recording(manifest: str, minutes: float, seed: int, out: Path) -> list[dict]:
+    """Write out/long.wav; returns the utterances in it: id, audio, text, start/end (clip edges, s) and
+    speech_start/speech_end (s, the clip's speech_extent)."""
+    utts = read_manifest(manifest)
+    rng = np.random.default_rng(seed)
+    pieces, placed, t = [], [], 0.0
+    order = []
+    while t < minutes * 60:
+        for i in rng.permutation(len(utts)):
+            if t >= minutes * 60:
+                break
+            gap = rng.uniform(0.5, 2.0)
+            wave = load_audio(utts[i].audio)
+            lo, hi = speech_extent(wave)
+            start = t + gap
+            pieces += [np.zeros(round(gap * SAMPLE_RATE), np.float32), wave]
+            placed.append({"id": utts[i].id, "audio": utts[i].audio, "text": normalize_text(utts[i].text),
+                           "start": start, "end": start + len(wave) / SAMPLE_RATE,
+                           "speech_start": start + lo, "speech_end": start + hi})
+            order.append(i)
+            t = start + len(wave) / SAMPLE_RATE
+    pieces.append(np.zeros(SAMPLE_RATE, np.float32))  # one second of silence at the end
+    sf.write(out / "long.wav", np.concatenate(pieces), SAMPLE_RATE, subtype="PCM_16")
+    (out / "utterances.json").write_text(json.dumps(placed, indent=1))
+    return placed
+
+
+def assign_words(segments: list[dict], utts: list[dict]) -> list[list[dict]]:
+    """Give each word of the segments to the utterance whose stretch (clip edges, out to the middle of the
+    gaps) holds its centre."""
+    bounds = [(a["end"] + b["start"]) / 2 for a, b in zip(utts, utts[1:])]
+    out: list[list[dict]] = [[] for _ in utts]
+    for w in (w for seg in segments for w in seg["words"]):
+        out[int(np.searchsorted(bounds, (w["start"] + w["end"]) / 2))].append(w)
+    return out
+
+
+def timing_errors(per_utt: list[list[dict]], utts: list[dict], start_key: str, end_key: str) -> np.ndarray:
+    """(n, 2) |first word start - utterance start|, |last word end - utterance end| for utterances with words."""
+    return np.array([[abs(ws[0]["start"] - u[start_key]), abs(ws[-1]["end"] - u[end_key])]
+                     for ws, u in zip(per_utt, utts) if ws])
+
+
+# Runs a command and reports its wall seconds, CPU seconds and peak RSS (KB). It is a small process of its
+# own because a child's ru_maxrss counts the parent's pages it was forked with, and this script holds a
+# model and audio.
+MEASURE = """
+import resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.call(sys.argv[1:])
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run_child(cmd: list[str]) -> tuple[float, float, float, str]:
+    """Run a command; returns (wall seconds, CPU seconds, peak RSS in MB, its stdout)."""
+    proc = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr}")
+    wall, cpu, max_rss_kb = proc.stderr.strip().splitlines()[-1].split()
+    return float(wall), float(cpu), float(max_rss_kb) / 1024, proc.stdout  # ru_maxrss is in KB on Linux
+
+
+def accuracy_and_timing(model: str, work: Path, utts: list[dict]) -> None:
+    """Parts 1 and 2, in this process."""
+    rec = load_model(model)
+    seconds = sf.info(str(work / "long.wav")).duration
+    t0 = time.perf_counter()
+    (long_result,) = transcribe_paths(rec, [str(work / "long.wav")])
+    long_seconds = time.perf_counter() - t0
+    per_utt = assign_words(long_result.to_dict()["segments"], utts)
+    alone = [r.text for r in transcribe_paths(rec, [u["audio"] for u in utts])]
+    refs = [u["text"] for u in utts]
+    wer_long = wer(refs, [" ".join(w["word"] for w in ws) for ws in per_utt])
+    wer_alone = wer(refs, alone)
+    print(f"long file in process: {long_seconds:.1f} s ({seconds / long_seconds:.0f}x real time), "
+          f"{len(long_result.segments)} segments")
+    print(f"WER: long file {wer_long:.2f}% (all words as one sequence: "
+          f"{wer([' '.join(refs)], [long_result.text]):.2f}%), utterances alone {wer_alone:.2f}%")
+
+    (unsnapped,) = transcribe_paths(rec, [str(work / "long.wav")], PipelineConfig(snap_to_speech=False))
+    per_utt_unsnapped = assign_words(unsnapped.to_dict()["segments"], utts)
+    speech = ("speech_start", "speech_end")
+    for label, keys, words_of in (("speech", speech, per_utt),
+                                  ("speech, CTC frames only (no snap_to_speech)", speech, per_utt_unsnapped),
+                                  ("clip edges", ("start", "end"), per_utt)):
+        err = timing_errors(words_of, utts, *keys)
+        ok = (err <= TOLERANCE_S).all(axis=1).mean()
+        print(f"timing vs {label}: {ok:.1%} of {len(err)} utterances with both edges within {TOLERANCE_S} s; "
+              f"start error median {np.median(err[:, 0]):.3f} max {err[:, 0].max():.3f} s, "
+              f"end error median {np.median(err[:, 1]):.3f} max {err[:, 1].max():.3f} s")
+        if label == "speech":
+            speech_ok, speech_err = ok, err
+    print(f"wer_long={wer_long:.2f}")
+    print(f"wer_utterances_alone={wer_alone:.2f}")
+    print(f"wer_delta_abs={abs(wer_long - wer_alone):.2f}")
+    print(f"timing_within_0.2s_fraction={speech_ok:.3f}")
+    print(f"timing_median_error_s={np.median(speech_err):.3f}")
+    print(f"timing_max_error_s={speech_err.max():.3f}")
+
+
+def memory_and_speed(model: str, work: Path, utts: list[dict], tile: int) -> None:
+    """Part 3: the recording and the recording tiled, each by the command line in a child process."""
+    seconds = sf.info(str(work / "long.wav")).duration
+    tiled = work / "tiled.wav"
+    with sf.SoundFile(str(tiled), "w", SAMPLE_RATE, 1, subtype="PCM_16") as f:
+        for _ in range(tile):  # block by block, so this script stays small too
+            for block in sf.blocks(str(work / "long.wav"), blocksize=SAMPLE_RATE * 60, dtype="float32"):
+                f.write(block)
+    tiled_seconds = sf.info(str(tiled)).duration
+    cli = [sys.executable, "-m", "asr.transcribe", "--model", model, "--format", "jsonl", "--quiet"]
+    short_wall, short_cpu, short_rss, _ = run_child(cli + [str(work / "long.wav")])
+    long_wall, long_cpu, long_rss, long_out = run_child(cli + [str(tiled)])
+    refs = " ".join(u["text"] for u in utts)
+    wer_tiled = wer([" ".join([refs] * tile)], [json.loads(long_out.splitlines()[0])["text"]])
+    for label, wall, cpu, rss, audio in (("short", short_wall, short_cpu, short_rss, seconds),
+                                         ("long", long_wall, long_cpu, long_rss, tiled_seconds)):
+        print(f"child, {label}, {audio / 60:.0f} min: {wall:.1f} s wall ({wall / audio * 1000:.2f} ms per audio s), "
+              f"{cpu:.1f} s CPU ({cpu / audio * 1000:.2f} ms per audio s), peak RSS {rss:.0f} MB")
+    print(f"the long child's WER: {wer_tiled:.2f}% (copies after the first lie a fraction of a 10 ms frame later "
+          f"than the first, which changes a few words)")
+    print(f"wall_ms_per_audio_s_short={short_wall / seconds * 1000:.2f}")
+    print(f"wall_ms_per_audio_s_long={long_wall / tiled_seconds * 1000:.2f}")
+    print(f"cpu_ms_per_audio_s_short={short_cpu / seconds * 1000:.2f}")
+    print(f"cpu_ms_per_audio_s_long={long_cpu / tiled_seconds * 1000:.2f}")
+    print(f"peak_rss_mb_short={short_rss:.0f}")
+    print(f"peak_rss_mb_long={long_rss:.0f}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("--manifest", default="manifests/an4/test.jsonl")
+    p.add_argument("--minutes", type=float, default=10.0, help="length of the recording built from utterances")
+    p.add_argument("--tile", type=int, default=6, help="the long child transcribes the recording this many times over")
+    p.add_argument("--no-hour", action="store_true", help="skip the child processes (memory and speed)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workdir", help="where to write the recordings (default: a temporary folder)")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="long_audio_") as tmp:
+        work = Path(args.workdir or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        utts = build_recording(args.manifest, args.minutes, args.seed, work)
+        print(f"recording: {sf.info(str(work / 'long.wav')).duration / 60:.1f} min, {len(utts)} utterances, in {work}")
+        accuracy_and_timing(args.model, work, utts)
+        if not args.no_hour:
+            memory_and_speed(args.model, work, utts, args.tile)
+
+
+if __name__ == "__main__":
+    main()

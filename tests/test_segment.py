@@ -1,0 +1,161 @@
+"""Voice-activity segmentation and the block reader, on synthetic audio with known speech."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.audio import SAMPLE_RATE, AudioError, load_audio, read_blocks
+from asr.segment import (
+    FRAME,
+    SegmentConfig,
+    cut_segments,
+    file_segments,
+    frame_energies_db,
+    speech_regions,
+    stream_energies_db,
+    voiced_frames,
+)
+
+SR = SAMPLE_RATE
+NO_PAD = SegmentConfig(padding_s=0.0)
+
+
+def synthetic(events: list[tuple[float, float, str]], total_s: float, seed: int = 0) -> np.ndarray:
+    """(N,) waveform: a -60 dB noise floor, with tones or noise bursts at -10 dB at (start, end, kind)."""
+    rng = np.random.default_rng(seed)
+    wave = (rng.standard_normal(int(total_s * SR)) * 10 ** (-60 / 20)).astype(np.float32)
+    for start, end, kind in events:
+        n = int((end - start) * SR)
+        t = np.arange(n) / SR
+        burst = np.sin(2 * np.pi * 440 * t) * np.sqrt(2) if kind == "tone" else rng.standard_normal(n)
+        wave[int(start * SR) : int(start * SR) + n] += (burst * 10 ** (-10 / 20)).astype(np.float32)
+    return wave
+
+
+EVENTS = [(0.5, 1.5, "tone"), (2.3, 2.8, "noise"), (3.6, 5.1, "tone"), (6.0, 6.4, "noise")]
+
+
+def to_seconds(regions):
+    return [(s * FRAME / SR, e * FRAME / SR) for s, e in regions]
+
+
+def test_boundaries_of_tones_and_noise_bursts_within_0_1_s():
+    wave = synthetic(EVENTS, 7.0)
+    found = to_seconds(speech_regions(frame_energies_db(wave), NO_PAD))
+    assert len(found) == len(EVENTS)
+    for (start, end, _), (s, e) in zip(EVENTS, found):
+        assert abs(s - start) <= 0.1 and abs(e - end) <= 0.1
+
+
+def test_padding_is_added_but_stops_halfway_to_a_neighbour():
+    wave = synthetic([(1.0, 2.0, "tone"), (2.4, 3.0, "tone")], 4.0)
+    found = to_seconds(speech_regions(frame_energies_db(wave), SegmentConfig(padding_s=0.3)))
+    assert len(found) == 2
+    assert abs(found[0][0] - 0.7) <= 0.05 and abs(found[1][1] - 3.3) <= 0.05
+    assert abs(found[0][1] - 2.2) <= 0.05 and found[0][1] == found[1][0]  # they meet in the middle of the pause
+
+
+def test_short_pauses_are_bridged_and_clicks_dropped():
+    wave = synthetic([(1.0, 2.0, "tone"), (2.2, 3.0, "tone"), (4.0, 4.03, "noise")], 5.0)
+    found = to_seconds(speech_regions(frame_energies_db(wave), SegmentConfig(padding_s=0.0, min_silence_s=0.3)))
+    assert len(found) == 1  # the 0.2 s pause is hangover, the 30 ms click is not speech
+    assert abs(found[0][0] - 1.0) <= 0.1 and abs(found[0][1] - 3.0) <= 0.1
+    apart = to_seconds(speech_regions(frame_energies_db(wave), SegmentConfig(padding_s=0.0, min_silence_s=0.1)))
+    assert len(apart) == 2
+
+
+def test_long_speech_is_split_at_its_quietest_point():
+    wave = synthetic([(0.5, 3.0, "tone"), (3.1, 6.0, "tone")], 6.5)  # a 0.1 s dip at 3.0 s
+    cfg = SegmentConfig(padding_s=0.0, min_silence_s=0.5, max_segment_s=4.0)
+    found = to_seconds(speech_regions(frame_energies_db(wave), cfg))
+    assert len(found) == 2
+    assert all(e - s <= 4.0 + 1e-9 for s, e in found)
+    assert 3.0 <= found[0][1] <= 3.1 and found[0][1] == found[1][0]
+
+
+def test_silence_and_constant_noise_give_no_speech():
+    assert speech_regions(frame_energies_db(np.zeros(3 * SR, np.float32))) == []
+    noise = (np.random.default_rng(0).standard_normal(3 * SR) * 0.01).astype(np.float32)
+    assert speech_regions(frame_energies_db(noise)) == []
+
+
+def test_stream_energies_equal_whole_file_energies():
+    wave = synthetic(EVENTS, 7.0)
+    blocks = [wave[i : i + 1234] for i in range(0, len(wave), 1234)]  # blocks that split frames
+    energies, total = stream_energies_db(blocks)
+    assert total == len(wave)
+    np.testing.assert_allclose(energies, frame_energies_db(wave), atol=1e-4)
+
+
+def test_cut_segments_returns_the_samples_of_each_region():
+    wave = np.arange(10_000, dtype=np.float32)
+    regions = [(0, 150), (1000, 2500), (2500, 2600), (9000, 10_000)]
+    blocks = (wave[i : i + 700] for i in range(0, len(wave), 700))
+    segs = list(cut_segments(blocks, regions))
+    assert [(s.start, s.start + len(s.samples)) for s in segs] == regions
+    for s in segs:
+        np.testing.assert_array_equal(s.samples, wave[s.start : s.start + len(s.samples)])
+
+
+def test_read_blocks_never_returns_more_than_a_block_and_matches_load_audio(tmp_path):
+    rng = np.random.default_rng(0)
+    clip = (rng.standard_normal((44100 * 3, 2)) * 0.1).astype(np.float32)
+    path = tmp_path / "tiled.wav"
+    sf.write(path, np.tile(clip, (5, 1)), 44100)  # 15 s, 44.1 kHz stereo
+    blocks = list(read_blocks(path, block_seconds=0.5))
+    assert max(len(b) for b in blocks) <= SR // 2 and min(len(b) for b in blocks) > 0
+    np.testing.assert_allclose(np.concatenate(blocks), load_audio(path), atol=1e-5)
+
+
+def test_file_segments_of_a_long_file_stays_in_bounded_memory(tmp_path):
+    """Five minutes of tones, read in 1 s blocks: Python's allocations peak far below the file's size."""
+    minute = synthetic([(t + 0.5, t + 2.0, "tone") for t in np.arange(0.0, 60.0, 3.0)], 60.0)
+    path = tmp_path / "five_minutes.wav"
+    with sf.SoundFile(path, "w", SR, 1, subtype="PCM_16") as f:
+        for _ in range(5):
+            f.write(minute)
+    cfg = SegmentConfig(block_s=1.0, padding_s=0.0)
+    tracemalloc.start()
+    count, longest = 0, 0
+    for seg in file_segments(path, cfg):
+        count += 1
+        longest = max(longest, len(seg.samples))
+        assert 0.4 <= seg.start_s % 3.0 <= 0.6 and abs(seg.end_s - seg.start_s - 1.5) <= 0.1
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    whole = 5 * 60 * SR * 4  # bytes of the whole file as float32
+    assert count == 100
+    assert peak < whole / 10, f"peak {peak / 1e6:.1f} MB for a {whole / 1e6:.0f} MB file"
+
+
+def test_a_short_file_is_one_segment_as_it_is(short_clip):
+    (seg,) = list(file_segments(short_clip))
+    assert seg.start == 0
+    np.testing.assert_array_equal(seg.samples, load_audio(short_clip))
+
+
+def test_a_long_silent_file_has_no_segments(tmp_path):
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros(25 * SR, np.float32), SR)
+    assert list(file_segments(path)) == []
+
+
+def test_errors_in_a_long_file_come_before_any_segment(tmp_path):
+    wave = synthetic([(1.0, 2.0, "tone"), (22.0, 23.0, "tone")], 25.0)
+    wave[22 * SR] = np.nan
+    path = tmp_path / "nan_late.wav"
+    sf.write(path, wave, SR, subtype="FLOAT")
+    segments = file_segments(path)
+    with pytest.raises(AudioError, match="nan_late.wav.*NaN"):
+        next(segments)
+
+
+def test_voiced_frames_mark_the_output_frames_with_energy():
+    wave = synthetic([(0.4, 0.8, "tone")], 1.2)
+    voiced = voiced_frames(wave, -40.0, num_steps=30, step=4 * FRAME)  # 40 ms steps
+    assert voiced.shape == (30,)
+    assert not voiced[:9].any() and voiced[10:20].all() and not voiced[21:].any()

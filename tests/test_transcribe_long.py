@@ -1,0 +1,161 @@
+"""The long-file path of transcribe: segments, batching, word times, output formats and folders.
+
+Most tests use the tiny untrained recogniser (what they check does not depend on accuracy); the one
+that does needs the shipped model and is skipped without it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.audio import SAMPLE_RATE, load_audio
+from asr.checkpoint import DEFAULT_MODEL, load_model
+from asr.metrics import wer
+from asr.pipeline import PipelineConfig, expand_inputs, transcribe_paths
+from asr.segment import SegmentConfig
+from asr.text import normalize_text
+from asr.transcribe import main
+
+SRT_CUE = re.compile(r"(\d+)\n(\d\d:\d\d:\d\d,\d\d\d) --> (\d\d:\d\d:\d\d,\d\d\d)\n((?:.+\n)+)\n")
+
+
+@pytest.fixture(scope="session")
+def long_recording(clips, tmp_path_factory) -> tuple[Path, list[tuple[float, float]]]:
+    """The five AN4 clips joined with 1-1.6 s of quiet noise between them (~22 s, more than one segment's
+    worth), and where each clip lies (s)."""
+    rng = np.random.default_rng(0)
+    pieces, placed, t = [], [], 0.0
+    for u in clips:
+        gap = rng.uniform(1.0, 1.6)
+        wave = load_audio(u.audio)
+        pieces += [(rng.standard_normal(int(gap * SAMPLE_RATE)) * 1e-4).astype(np.float32), wave]
+        placed.append((t + gap, t + gap + len(wave) / SAMPLE_RATE))
+        t = placed[-1][1]
+    path = tmp_path_factory.mktemp("long") / "joined.flac"
+    sf.write(path, np.concatenate(pieces + [np.zeros(SAMPLE_RATE, np.float32)]), SAMPLE_RATE)
+    return path, placed
+
+
+def test_a_long_file_is_cut_into_segments_that_cover_each_clip(tiny_recognizer, long_recording):
+    path, placed = long_recording
+    cfg = PipelineConfig(segment=SegmentConfig(max_segment_s=10.0))
+    (result,) = transcribe_paths(tiny_recognizer, [str(path)], cfg)
+    assert result.error is None and result.duration == pytest.approx(placed[-1][1] + 1.0, abs=0.01)
+    spans = [(s.start, s.end) for s in result.segments]
+    assert spans == sorted(spans) and all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    for seg in result.segments:
+        assert all(seg.start - 1e-6 <= w.start < w.end <= seg.end + 0.05 for w in seg.words)
+        assert seg.end - seg.start <= 10.0 + 1e-6
+
+
+def test_pooling_and_batching_do_not_change_the_result(tiny_recognizer, long_recording, clips):
+    paths = [str(long_recording[0])] + [u.audio for u in clips]
+    small = PipelineConfig(batch_seconds=1.0, pool_seconds=1.0, segment=SegmentConfig(max_segment_s=5.0))
+    large = PipelineConfig(batch_seconds=500.0, pool_seconds=1000.0, segment=SegmentConfig(max_segment_s=5.0))
+    one = [r.to_dict() for r in transcribe_paths(tiny_recognizer, paths, small)]
+    other = [r.to_dict() for r in transcribe_paths(tiny_recognizer, paths, large)]
+    assert [r["audio"] for r in one] == paths
+    assert json.dumps(one) == json.dumps(other)
+
+
+def test_progress_adds_up_to_the_audio_duration(tiny_recognizer, long_recording, clips):
+    paths = [str(long_recording[0]), clips[0].audio]
+    done = []
+    results = list(transcribe_paths(tiny_recognizer, paths, on_progress=done.append))
+    assert all(s > 0 for s in done)
+    assert sum(done) == pytest.approx(sum(r.duration for r in results), abs=1e-6)
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason=f"needs the trained model {DEFAULT_MODEL} (not shipped yet)")
+def test_trained_model_transcribes_a_long_file_like_its_clips(long_recording, clips):
+    rec = load_model(DEFAULT_MODEL)
+    path, placed = long_recording
+    (long,) = transcribe_paths(rec, [str(path)], PipelineConfig(segment=SegmentConfig(max_segment_s=10.0)))
+    alone = [r.text for r in transcribe_paths(rec, [u.audio for u in clips])]
+    refs = [normalize_text(u.text) for u in clips]
+    assert wer([" ".join(refs)], [long.text]) <= wer([" ".join(refs)], [" ".join(alone)]) + 10.0
+    words = long.words
+    for start, end in placed:  # some word starts in each clip (the clips begin with ~0.3 s of silence)
+        assert any(start - 0.1 <= w.start <= start + 0.8 for w in words)
+
+
+def test_cli_prints_well_formed_srt_for_one_file(tiny_checkpoint, long_recording, capsys):
+    assert main(["--model", str(tiny_checkpoint), "--format", "srt", str(long_recording[0])]) == 0
+    out = capsys.readouterr().out
+    cues = SRT_CUE.findall(out)
+    assert "".join(f"{n}\n{a} --> {b}\n{text}\n" for n, a, b, text in cues) == out
+    assert [int(n) for n, *_ in cues] == list(range(1, len(cues) + 1))
+    assert all(a < b for _, a, b, _ in cues)
+
+
+def test_cli_writes_every_format_for_a_folder_mirroring_its_layout(tiny_checkpoint, clips, tmp_path, capsys):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    (src / "notes.txt").write_text("not audio")
+    for u, where in zip(clips[:3], [src / "b.flac", src / "a.flac", src / "sub" / "a.flac"]):
+        where.write_bytes(Path(u.audio).read_bytes())
+    out = tmp_path / "out"
+    code = main(["--model", str(tiny_checkpoint), "--format", "all", "--output-dir", str(out), str(src)])
+    assert code == 0
+    assert capsys.readouterr().out == ""
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == sorted(f"{n}.{ext}" for n in ["a", "b", "sub/a"] for ext in ["txt", "json", "srt", "vtt"])
+    doc = json.loads((out / "sub" / "a.json").read_text())
+    assert doc["audio"] == str(src / "sub" / "a.flac") and "segments" in doc
+    assert (out / "a.vtt").read_text().startswith("WEBVTT\n\n")
+    assert (out / "b.txt").read_text().endswith("\n")
+
+
+def test_folders_are_searched_recursively_and_sorted(tmp_path):
+    for rel in ["z.wav", "a/b.FLAC", "a/.hidden.wav", ".cache/c.wav", "m.txt"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    found = [Path(i.path).relative_to(tmp_path).as_posix() for i in expand_inputs([str(tmp_path)])]
+    assert found == ["a/b.FLAC", "z.wav"]
+
+
+def test_cli_output_names_do_not_clash(tiny_checkpoint, clips, tmp_path):
+    first, second = tmp_path / "x" / "same.flac", tmp_path / "y" / "same.flac"
+    for p, u in [(first, clips[0]), (second, clips[1])]:
+        p.parent.mkdir()
+        p.write_bytes(Path(u.audio).read_bytes())
+    out = tmp_path / "out"
+    assert main(["--model", str(tiny_checkpoint), "--format", "text", "--output-dir", str(out),
+                 str(first), str(second)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["same-2.txt", "same.txt"]
+
+
+def test_cli_json_is_one_list_in_input_order(tiny_checkpoint, clips, capsys):
+    paths = [u.audio for u in clips[:3]]
+    assert main(["--model", str(tiny_checkpoint), "--format", "json", *paths]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [r["audio"] for r in doc] == paths
+    assert all({"text", "duration", "segments"} <= set(r) for r in doc)
+
+
+def test_cli_text_and_jsonl_keep_their_shape(tiny_checkpoint, clips, capsys):
+    paths = [u.audio for u in clips[:2]]
+    assert main(["--model", str(tiny_checkpoint), *paths]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == paths
+    assert main(["--model", str(tiny_checkpoint), "--format", "jsonl", paths[0]]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    row = json.loads(line)
+    assert row["audio"] == paths[0] and isinstance(row["text"], str)
+    assert row["text"] == " ".join(w["word"] for s in row["segments"] for w in s["words"])
+
+
+def test_cli_subtitles_of_several_inputs_need_an_output_dir(tiny_checkpoint, clips, capsys):
+    assert main(["--model", str(tiny_checkpoint), "--format", "vtt", clips[0].audio, clips[1].audio]) == 2
+    assert "--output-dir" in capsys.readouterr().err
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tiny_checkpoint, clips, capsys):
+    assert main(["--model", str(tiny_checkpoint), clips[0].audio]) == 0
+    assert capsys.readouterr().err == ""
