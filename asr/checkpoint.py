@@ -1,4 +1,5 @@
 """Self-describing checkpoints: model config, feature config, vocabulary, normalisation, metadata.
+A BPE vocabulary also stores its SentencePiece model, as bytes in a uint8 tensor ("tokenizer").
 
 `load_model(path)` needs nothing else, and loads with `torch.load(..., weights_only=True)`.
 """
@@ -15,7 +16,7 @@ import torch
 
 from asr.features import FeatureConfig, Frontend
 from asr.model import AcousticModel, ModelConfig
-from asr.text import CharVocab
+from asr.text import BpeVocab, CharVocab
 
 DEFAULT_MODEL = Path(__file__).parent / "assets" / "an4.pt"  # the model that ships in the package
 FORMAT_VERSION = 1
@@ -31,7 +32,7 @@ class Recognizer:
 
     model: AcousticModel
     frontend: Frontend
-    vocab: CharVocab
+    vocab: CharVocab | BpeVocab
     metadata: dict
 
 
@@ -55,7 +56,7 @@ def save_atomic(obj: dict, path: str | Path) -> None:
 def model_state(rec: Recognizer, half: bool = False) -> dict:
     """The parts of a checkpoint that describe and hold the model (half=True stores fp16 weights)."""
     weights = {k: (v.half() if half and v.is_floating_point() else v) for k, v in rec.model.state_dict().items()}
-    return {
+    state = {
         "format_version": FORMAT_VERSION,
         "model_config": dataclasses.asdict(rec.model.cfg),
         "feature_config": dataclasses.asdict(rec.frontend.cfg),
@@ -64,6 +65,23 @@ def model_state(rec: Recognizer, half: bool = False) -> dict:
         "model": {k: v.cpu() for k, v in weights.items()},
         "metadata": dict(rec.metadata),
     }
+    if isinstance(rec.vocab, BpeVocab):
+        model_bytes = torch.frombuffer(bytearray(rec.vocab.model), dtype=torch.uint8)  # (bytes,)
+        state["tokenizer"] = {"kind": "sentencepiece", "model": model_bytes}
+    return state
+
+
+def vocab_from_state(ckpt: dict) -> CharVocab | BpeVocab:
+    """The checkpoint's vocabulary: characters, or BPE pieces when it holds a SentencePiece model."""
+    tokenizer = ckpt.get("tokenizer")
+    if tokenizer is None:
+        return CharVocab(ckpt["vocab"])
+    if tokenizer.get("kind") != "sentencepiece":
+        raise ValueError(f"unknown tokenizer kind {tokenizer.get('kind')!r}, expected 'sentencepiece'")
+    vocab = BpeVocab(tokenizer["model"].numpy().tobytes())
+    if vocab.tokens != list(ckpt["vocab"]):
+        raise ValueError("the stored SentencePiece model does not give the stored vocabulary")
+    return vocab
 
 
 def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
@@ -85,7 +103,7 @@ def recognizer_from_state(ckpt: dict, device: str | torch.device = "cpu") -> Rec
     frontend = Frontend(
         FeatureConfig(**ckpt["feature_config"]), ckpt["normalization"]["mean"], ckpt["normalization"]["std"]
     )
-    return Recognizer(model.to(device).eval(), frontend, CharVocab(ckpt["vocab"]), dict(ckpt.get("metadata", {})))
+    return Recognizer(model.to(device).eval(), frontend, vocab_from_state(ckpt), dict(ckpt.get("metadata", {})))
 
 
 def load_model(path: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu") -> Recognizer:
@@ -93,6 +111,8 @@ def load_model(path: str | Path = DEFAULT_MODEL, device: str | torch.device = "c
     ckpt = read_checkpoint(path)
     try:
         return recognizer_from_state(ckpt, device)
+    except ImportError as e:  # a BPE checkpoint without the sentencepiece package
+        raise CheckpointError(f"{path}: {e}") from e
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
         raise CheckpointError(f"{path}: checkpoint does not match this version of asr ({e})") from e
 

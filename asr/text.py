@@ -1,7 +1,8 @@
-"""Text: normalisation, the character vocabulary, encode/decode."""
+"""Text: normalisation, the character vocabulary and the optional BPE vocabulary (SentencePiece), encode/decode."""
 
 from __future__ import annotations
 
+import io
 import re
 import string
 
@@ -43,3 +44,65 @@ class CharVocab:
     def decode(self, ids) -> str:
         """Token ids -> text; blanks are skipped, nothing is collapsed (see decode.py for CTC)."""
         return "".join(self.tokens[i] for i in ids if i != self.blank)
+
+
+def _sentencepiece():
+    try:
+        import sentencepiece  # optional: pip install 'asr[bpe]'
+    except ImportError as e:
+        raise ImportError("BPE tokens need the sentencepiece package: pip install 'asr[bpe]'") from e
+    return sentencepiece
+
+
+class BpeVocab:
+    """SentencePiece BPE pieces as CTC classes, with CharVocab's interface: index 0 is the CTC blank and
+    index i + 1 is piece i of the model. Text is normalised as for CharVocab before it is cut into pieces."""
+
+    def __init__(self, model: bytes):
+        self.model = bytes(model)  # the serialized SentencePiece model: all that is needed to rebuild this
+        self.processor = _sentencepiece().SentencePieceProcessor(model_proto=self.model)
+        pieces = [self.processor.id_to_piece(i) for i in range(self.processor.get_piece_size())]
+        self.tokens = [BLANK, *pieces]
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+        self._unknown = self.processor.unk_id() + 1  # -1 + 1 = 0 (the blank) when the model has no <unk>
+
+    @classmethod
+    def from_file(cls, path) -> "BpeVocab":
+        with open(path, "rb") as f:
+            return cls(f.read())
+
+    def __getstate__(self) -> dict:  # DataLoader workers started by spawn get the bytes, not the C++ object
+        return {"model": self.model}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["model"])
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def blank(self) -> int:
+        return 0
+
+    def encode(self, text: str) -> list[int]:
+        """Normalised text -> piece ids + 1 (pieces unknown to the model are dropped)."""
+        ids = (i + 1 for i in self.processor.encode(normalize_text(text)))
+        return [i for i in ids if i not in (self._unknown, self.blank)]
+
+    def decode(self, ids) -> str:
+        """Token ids -> text; blanks (and <unk>) are skipped, nothing is collapsed (see decode.py for CTC)."""
+        return self.processor.decode([int(i) - 1 for i in ids if i not in (self.blank, self._unknown)])
+
+
+def train_bpe(texts, vocab_size: int, max_sentences: int = 0, threads: int = 1) -> bytes:
+    """A SentencePiece BPE model (serialized) learnt from normalised texts. vocab_size counts pieces, <unk>
+    included; the CTC blank comes on top. max_sentences > 0 learns from a sample of that many sentences."""
+    spm = _sentencepiece()
+    out = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=(normalize_text(t) for t in texts), model_writer=out, vocab_size=vocab_size,
+        model_type="bpe", character_coverage=1.0, unk_id=0, bos_id=-1, eos_id=-1, hard_vocab_limit=False,
+        input_sentence_size=max_sentences, shuffle_input_sentence=max_sentences > 0, num_threads=threads,
+        minloglevel=2,
+    )
+    return out.getvalue()

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# LibriSpeech recipe: download, prepare, train on one GPU or many nodes (torchrun, DDP, AMP), evaluate.
+#
+#   bash recipes/librispeech/run.sh [--config recipes/librispeech/conf/train-clean-100.json] [--stage 1 --stop-stage 4]
+#
+# Stages (each leaves a .done marker in the experiment folder and is skipped once done):
+#   1 download  OpenSLR 12 archives of the splits (resumable, MD5-checked), extracted; the --lm file of OpenSLR 11
+#   2 prepare   manifests/librispeech/<split>.jsonl, the config's training/dev manifests, its BPE model if any
+#   3 train     torchrun ... -m asr.train --config EXP/train.json (one process per GPU; --nnodes N for more nodes)
+#   4 evaluate  dev/test: greedy, then beam search + LM when asr.evaluate offers it -> a row each in RESULTS.md
+#
+# Options: --data-dir DIR (archives, LibriSpeech/, lm/)  --splits "S1 S2" (stage 1 and 2; default: the config's
+# training splits + dev/test)  --mirror URL  --lm-mirror URL  --lm FILE|none  --exp DIR  --manifests DIR
+# --device cuda|cpu  --nproc N (processes per node; default: GPUs)  --nnodes N  --rdzv-endpoint HOST:PORT
+# --rdzv-id ID  --beam-size N  --alpha A  --beta B  --eval-sets "S1 S2"  --checksums FILE (md5sum listing that
+# replaces the built-in sums, for a mirror of your own)  --train-args "FLAGS" (asr.train flags that win over the config)
+# --results FILE (the table stage 4 appends to; default recipes/librispeech/RESULTS.md)
+# Many nodes: run stage 3 on every node with the same --nnodes, --rdzv-endpoint (a host of the job) and --rdzv-id.
+set -euo pipefail
+
+recipe=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$recipe/../.." && pwd)
+export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"  # works from a checkout, installed or not
+
+config=$recipe/conf/train-clean-100.json
+data_dir=data/librispeech
+splits=""
+mirror=https://www.openslr.org/resources/12
+lm_mirror=https://www.openslr.org/resources/11
+lm=3-gram.pruned.1e-7.arpa.gz
+exp=""
+manifests=manifests/librispeech
+device=cuda
+nproc=""
+nnodes=1
+rdzv_endpoint=""
+rdzv_id=asr-librispeech
+beam_size=32
+alpha=0.8
+beta=1.0
+eval_sets="dev-clean dev-other test-clean test-other"
+checksums=""
+train_args=""
+results=$recipe/RESULTS.md
+stage=1
+stop_stage=4
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --config) config=$2; shift 2 ;;
+    --data-dir) data_dir=$2; shift 2 ;;
+    --splits) splits=$2; shift 2 ;;
+    --mirror) mirror=$2; shift 2 ;;
+    --lm-mirror) lm_mirror=$2; shift 2 ;;
+    --lm) lm=$2; shift 2 ;;
+    --exp) exp=$2; shift 2 ;;
+    --manifests) manifests=$2; shift 2 ;;
+    --device) device=$2; shift 2 ;;
+    --nproc) nproc=$2; shift 2 ;;
+    --nnodes) nnodes=$2; shift 2 ;;
+    --rdzv-endpoint) rdzv_endpoint=$2; shift 2 ;;
+    --rdzv-id) rdzv_id=$2; shift 2 ;;
+    --beam-size) beam_size=$2; shift 2 ;;
+    --alpha) alpha=$2; shift 2 ;;
+    --beta) beta=$2; shift 2 ;;
+    --eval-sets) eval_sets=$2; shift 2 ;;
+    --checksums) checksums=$2; shift 2 ;;
+    --train-args) train_args=$2; shift 2 ;;
+    --stage) stage=$2; shift 2 ;;
+    --stop-stage) stop_stage=$2; shift 2 ;;
+    --results) results=$2; shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+# conf KEY: a setting of the config file (lists space-separated)
+conf() {
+  python -c 'import json, sys; v = json.load(open(sys.argv[1])).get(sys.argv[2], "")
+print(" ".join(map(str, v)) if isinstance(v, list) else v)' "$config" "$1"
+}
+train_sets=$(conf train_sets)
+train_name=$(conf train_name)
+dev_sets=$(conf dev_sets)
+dev_name=$(conf dev_name)
+bpe_size=$(conf bpe_size)
+bpe_size=${bpe_size:-0}
+[ -n "$exp" ] || exp=exp/librispeech/$(basename "$config" .json)
+[ -n "$splits" ] || splits=$(printf '%s\n' $train_sets $dev_sets $eval_sets | awk '!seen[$0]++' | tr '\n' ' ')
+if [ -z "$nproc" ]; then
+  nproc=1
+  [ "$device" = cuda ] && nproc=$(python -c 'import torch; print(max(1, torch.cuda.device_count()))')
+fi
+tokenizer=()
+[ "$bpe_size" -gt 0 ] && tokenizer=(--tokenizer "$manifests/$train_name.bpe$bpe_size.model")
+lm_arpa=$data_dir/lm/${lm%.gz}
+
+mkdir -p "$exp"
+# run_stage N NAME: true if stage N is selected and not done yet
+run_stage() {
+  [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ] || return 1
+  if [ -f "$exp/.done.$1.$2" ]; then echo "stage $1 ($2): already done, skipping"; return 1; fi
+  echo "stage $1: $2"
+}
+done_stage() { touch "$exp/.done.$1.$2"; }
+
+if run_stage 1 download; then
+  extra=()
+  [ "$lm" != none ] && extra+=(--lm "$lm")
+  [ -n "$checksums" ] && extra+=(--checksums "$checksums")
+  python "$recipe/download.py" --data-dir "$data_dir" --splits $splits --mirror "$mirror" \
+    --lm-mirror "$lm_mirror" "${extra[@]}"
+  done_stage 1 download
+fi
+
+if run_stage 2 prepare; then
+  bpe=()
+  [ "$bpe_size" -gt 0 ] && bpe=(--bpe-size "$bpe_size")
+  python "$recipe/prepare.py" --data-dir "$data_dir/LibriSpeech" --splits $splits --out "$manifests" \
+    --combine "$train_name" $train_sets --combine "$dev_name" $dev_sets "${bpe[@]}"
+  done_stage 2 prepare
+fi
+
+if run_stage 3 train; then
+  python -c 'import json, sys; json.dump(json.load(open(sys.argv[1]))["train"], open(sys.argv[2], "w"), indent=2)' \
+    "$config" "$exp/train.json"
+  launch=(python -m torch.distributed.run --nproc-per-node "$nproc")
+  if [ "$nnodes" -gt 1 ]; then
+    [ -n "$rdzv_endpoint" ] || { echo "run.sh: --nnodes $nnodes needs --rdzv-endpoint HOST:PORT" >&2; exit 2; }
+    launch+=(--nnodes "$nnodes" --rdzv-backend c10d --rdzv-endpoint "$rdzv_endpoint" --rdzv-id "$rdzv_id")
+  else
+    launch+=(--standalone)
+  fi
+  resume=()
+  [ -f "$exp/last.pt" ] && resume=(--resume)
+  "${launch[@]}" -m asr.train --config "$exp/train.json" --train "$manifests/$train_name.jsonl" \
+    --dev "$manifests/$dev_name.jsonl" --out "$exp" --device "$device" "${tokenizer[@]}" "${resume[@]}" $train_args
+  done_stage 3 train
+fi
+
+if run_stage 4 evaluate; then
+  model=$exp/best.pt
+  beam=yes
+  if ! python -m asr.evaluate --help 2>/dev/null | grep -q -- "--decoder"; then
+    beam="no: this asr.evaluate has no --decoder option"
+  elif [ "$lm" = none ] || [ ! -f "$lm_arpa" ]; then
+    beam="no: no language model at $lm_arpa (stage 1 with --lm FILE fetches one)"
+  elif [ "$bpe_size" -gt 0 ]; then
+    beam="no: the beam search spells words in characters, this model emits BPE pieces"
+  fi
+  [ "$beam" = yes ] || echo "beam search + LM skipped ($beam)"
+  for split in $eval_sets; do
+    out=$exp/eval/$split.greedy
+    python -m asr.evaluate --model "$model" --manifest "$manifests/$split.jsonl" --out "$out" --device "$device"
+    python "$recipe/results.py" "$out/summary.json" --model "$model" --split "$split" --decoder greedy \
+      --results "$results"
+    if [ "$beam" = yes ]; then
+      out=$exp/eval/$split.beam$beam_size.$(basename "$lm_arpa" .arpa)
+      python -m asr.evaluate --model "$model" --manifest "$manifests/$split.jsonl" --out "$out" --device "$device" \
+        --decoder beam --beam-size "$beam_size" --lm "$lm_arpa" --alpha "$alpha" --beta "$beta"
+      python "$recipe/results.py" "$out/summary.json" --model "$model" --split "$split" \
+        --decoder "beam $beam_size + $(basename "$lm_arpa") (alpha $alpha, beta $beta)" --results "$results"
+    fi
+  done
+  done_stage 4 evaluate
+fi
