@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from asr.audio import load_audio
+
 ASSETS = Path(__file__).parent / "assets"
 LOG_FLOOR = 1e-6  # added to mel power before the log, so silence gives log(1e-6) ~ -13.8, not -inf
 
@@ -107,3 +109,12 @@ class Frontend:
     def __call__(self, waveform: np.ndarray | torch.Tensor) -> torch.Tensor:
         """(N,) waveform -> (T, n_mels) normalised log-mel."""
         return self.normalize(log_mel(waveform, self.cfg))
+
+
+def normalization_stats(utts: list, cfg: FeatureConfig, max_utts: int = 2000, seed: int = 0) -> Frontend:
+    """Per-band mean/std of clean log-mel features over (up to max_utts of) the training set."""
+    stats = RunningStats(cfg.n_mels)
+    chosen = np.random.default_rng(seed).permutation(len(utts))[:max_utts]
+    for i in chosen:
+        stats.add(log_mel(load_audio(utts[i].audio), cfg))
+    return Frontend(cfg, *stats.mean_std())

@@ -26,8 +26,8 @@ from asr.audio import SAMPLE_RATE, AudioError
 from asr.checkpoint import Recognizer, read_checkpoint, recognizer_from_state, save_atomic, model_state
 from asr.data import Batch, BucketBatchSampler, ManifestError, SpeechDataset, Utterance, collate, read_manifest
 from asr.evaluate import recognize_utterances, score
-from asr.features import FeatureConfig, Frontend, RunningStats, log_mel, num_frames
-from asr.audio import load_audio
+from asr.features import FeatureConfig, normalization_stats, num_frames
+from asr.plot import plot_curves
 from asr.model import AcousticModel, ModelConfig, subsampled_lengths
 from asr.text import BpeVocab, CharVocab
 
@@ -90,15 +90,6 @@ def ctc_feasible(utt: Utterance, vocab: CharVocab, slowest_speed: float = 1.1) -
     needed = len(ids) + sum(a == b for a, b in zip(ids, ids[1:]))
     frames = num_frames(int(utt.duration / slowest_speed * SAMPLE_RATE))
     return len(ids) > 0 and int(subsampled_lengths(torch.tensor(frames))) >= needed
-
-
-def normalization_stats(utts: list[Utterance], cfg: FeatureConfig, max_utts: int = 2000, seed: int = 0) -> Frontend:
-    """Per-band mean/std of clean log-mel features over (up to max_utts of) the training set."""
-    stats = RunningStats(cfg.n_mels)
-    chosen = np.random.default_rng(seed).permutation(len(utts))[:max_utts]
-    for i in chosen:
-        stats.add(log_mel(load_audio(utts[i].audio), cfg))
-    return Frontend(cfg, *stats.mean_std())
 
 
 def lr_at(step: int, total_steps: int, cfg: TrainConfig) -> float:
@@ -395,34 +386,6 @@ class Trainer:
             plot_curves(self.out / "metrics.jsonl", self.out / "curves.png")
         distributed.barrier(self.dist)
         return {"stopped": stopped or "done", **state}
-
-
-def plot_curves(metrics: Path, png: Path) -> None:
-    """Training loss and dev WER per epoch, from metrics.jsonl, as a PNG (needs matplotlib: `.[plot]`)."""
-    try:
-        import matplotlib
-    except ImportError:
-        print(f"note: matplotlib is not installed, so {png} was not drawn (pip install 'asr[plot]')", file=sys.stderr)
-        return
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    if not rows:
-        return
-    epochs = [r["epoch"] for r in rows]
-    fig, ax1 = plt.subplots(figsize=(7, 4))
-    ax1.plot(epochs, [r["train_loss"] for r in rows], color="tab:blue", label="train CTC loss")
-    ax1.set_xlabel("epoch")
-    ax1.set_ylabel("train CTC loss", color="tab:blue")
-    ax2 = ax1.twinx()
-    ax2.plot(epochs, [r["dev_wer"] for r in rows], color="tab:red", label="dev WER")
-    ax2.set_ylabel("dev WER (%)", color="tab:red")
-    ax2.set_ylim(0, min(100, max(r["dev_wer"] for r in rows) * 1.1 + 1))
-    fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
 
 
 def apply_config_file(p: argparse.ArgumentParser, argv: list[str] | None) -> None:
