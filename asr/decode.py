@@ -1,4 +1,7 @@
-"""CTC decoders over (B, T, V) log-probs + (B,) lengths. Plain functions; the model knows nothing of them."""
+"""CTC decoders over (B, T, V) log-probs + (B,) lengths. Plain functions; the model knows nothing of them.
+
+Greedy decoding is here; the beam search, with an optional word LM, is asr/beam.py.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,150 @@
+"""CTC prefix beam search over (B, T, V) log-probs, with word n-gram shallow fusion.
+
+    lm = load_lm("exp/an4_lm/3gram.arpa")                      # asr.lm; None: no LM
+    hyps = beam_search(log_probs, lengths, vocab, BeamSearchConfig(beam_size=32, alpha=0.3, beta=2.0), lm)
+    hyps[b][0].text, hyps[b][0].frames                         # best of utterance b, frame of each token
+
+A hypothesis is a prefix (a node of asr.prefix_trie.PrefixTrie) and whether its last frame was a
+blank, as in flashlight and pyctcdecode; the alignments that reach it are summed (log-add).
+Keeping one hypothesis (beam_size=1) without an LM is exactly greedy decoding (asr.decode).
+A space never starts a prefix nor follows a space: such a space leaves the prefix as it is.
+
+Score = acoustic log-prob + for each completed word alpha * ln P_lm(word | history) + beta
+(+ unk_penalty for a word outside the LM's vocabulary). A word is scored when the space after it
+is emitted, and at the end of the utterance (the last word, then </s>). While a word is being
+spelt, unk_penalty is added as soon as it is no prefix of an LM word.
+
+Pruning, per frame: only the tokens above token_min_logprob (at most token_top_k, and always the
+frame's best) are tried, repeats included; hypotheses more than beam_threshold below the best are
+dropped, then all but the best beam_size. With `recombine`, of hypotheses that the LM can no
+longer tell apart (same LM state, same partial word, same blank/non-blank ending) only the best is
+kept, as pyctcdecode's prune_history and flashlight do: all their futures score alike, so the
+others rarely matter for the best hypothesis; it does thin the n-best list.
+Frames whose blank log-prob is above blank_skip_threshold only continue with blank.
+
+The search (asr/prefix_search.py) is plain Python over dicts; numpy only plans the frames. It is
+fast because it does little: most frames of a trained model try one token or none, a new prefix
+is made only if it makes the beam, and the LM is asked once per prefix that completes a word.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from asr.decode import check_log_probs
+from asr.lm import LanguageModel
+from asr.prefix_search import Hypothesis, PrefixSearch
+from asr.prefix_trie import Fusion, PrefixTrie
+from asr.text import CharVocab
+
+__all__ = ["BeamSearchConfig", "CTCBeamSearch", "Hypothesis", "beam_decode", "beam_search"]
+
+
+@dataclass(frozen=True)
+class BeamSearchConfig:
+    beam_size: int = 32  # hypotheses kept after each frame
+    token_top_k: int = 8  # non-blank tokens tried per frame, most likely first
+    token_min_logprob: float = -5.0  # tokens below this log-prob are not tried (the frame's best always is)
+    beam_threshold: float = 6.0  # hypotheses scoring more than this below the best are dropped
+    blank_skip_threshold: float = math.log(0.999)  # frames with a blank log-prob above this: blank only
+    recombine: bool = True  # keep only the best of hypotheses with the same LM state, partial word and ending
+    alpha: float = 0.5  # LM weight, on natural-log LM probabilities (only with an LM)
+    beta: float = 1.5  # bonus per word (only with an LM)
+    unk_penalty: float = -10.0  # per word outside the LM's vocabulary (only with an LM that lists its words)
+    nbest: int = 5  # hypotheses returned per utterance (distinct texts, best first)
+
+    def __post_init__(self):
+        for name in ("beam_size", "token_top_k", "nbest"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.beam_threshold > 0:
+            raise ValueError(f"beam_threshold must be > 0, got {self.beam_threshold}")
+        if not self.blank_skip_threshold <= 0:
+            raise ValueError(f"blank_skip_threshold is a log-prob (<= 0; 0 never skips), got {self.blank_skip_threshold}")
+
+
+class CTCBeamSearch:
+    """A reusable decoder (vocabulary, configuration, LM), called on one utterance's (T, V) log-probs."""
+
+    def __init__(self, vocab: CharVocab, cfg: BeamSearchConfig = BeamSearchConfig(), lm: LanguageModel | None = None):
+        if " " not in vocab.index or vocab.blank != 0:
+            raise ValueError("the beam search needs a vocabulary with the blank at index 0 and a space ' '")
+        self.vocab, self.cfg = vocab, cfg
+        self.fusion = None if lm is None else Fusion.make(lm, vocab, cfg.alpha, cfg.beta, cfg.unk_penalty)
+
+    def frame_tokens(self, rows: np.ndarray) -> list[dict[int, float]]:
+        """(F, V) log-probs -> per frame the non-blank {token: log-prob} to try: those above
+        token_min_logprob, at most token_top_k of them, and the frame's best token if not blank."""
+        cfg, nonblank = self.cfg, rows[:, 1:]  # (F, V - 1)
+        tried = (nonblank >= cfg.token_min_logprob) | (nonblank >= rows.max(axis=1, keepdims=True))
+        crowded = np.flatnonzero(tried.sum(axis=1) > cfg.token_top_k)
+        if len(crowded):  # keep the top k
+            kth = -np.partition(-nonblank[crowded], cfg.token_top_k - 1, axis=1)[:, cfg.token_top_k - 1, None]
+            tried[crowded] &= nonblank[crowded] >= kth
+        which, tokens = np.nonzero(tried)
+        out: list[dict[int, float]] = [{} for _ in range(len(rows))]
+        for w, token, value in zip(which.tolist(), (tokens + 1).tolist(), nonblank[which, tokens].tolist()):
+            out[w][token] = value
+        return out
+
+    def plan(self, log_probs: np.ndarray) -> tuple[list[tuple[int, float | None, float, dict]], float | None]:
+        """(T, V) -> [(frame, run, blank log-prob, {token: log-prob} to try)] for the frames searched,
+        and the final run; a run sums the blank log-probs of the near-certain blank frames just before
+        (None: there are none)."""
+        blanks = log_probs[:, 0].tolist()
+        skip = (log_probs[:, 0] > self.cfg.blank_skip_threshold).tolist()
+        tokens = iter(self.frame_tokens(log_probs[[t for t, s in enumerate(skip) if not s]]))
+        plan, run = [], None
+        for t, (s, blank) in enumerate(zip(skip, blanks)):
+            if s:
+                run = blank if run is None else run + blank
+            else:
+                plan.append((t, run, blank, next(tokens)))
+                run = None
+        return plan, run
+
+    def __call__(self, log_probs: np.ndarray) -> list[Hypothesis]:
+        """(T, V) natural-log probabilities of one utterance -> up to cfg.nbest hypotheses, best first."""
+        lp = np.ascontiguousarray(log_probs, dtype=np.float64)
+        if lp.ndim != 2 or lp.shape[1] != len(self.vocab):
+            raise ValueError(f"log_probs must be (T, {len(self.vocab)}), got {tuple(lp.shape)}")
+        if np.isnan(lp).any() or (lp.size and lp.max() > 1e-4):
+            raise ValueError("log_probs must be log-probabilities (<= 0, no NaN); apply log_softmax first")
+        search = PrefixSearch(PrefixTrie(self.vocab, self.fusion), self.cfg)
+        plan, tail = self.plan(lp)
+        for t, run, blank, tokens in plan:
+            if run is not None:
+                search.blank_run(run)
+            search.step(t, blank, tokens)
+        if tail is not None:
+            search.blank_run(tail)
+        return search.finish(self.vocab)
+
+
+def beam_search(
+    log_probs: torch.Tensor, lengths: torch.Tensor, vocab: CharVocab,
+    cfg: BeamSearchConfig = BeamSearchConfig(), lm: LanguageModel | None = None,
+) -> list[list[Hypothesis]]:
+    """(B, T, V) log-probs + (B,) lengths -> per utterance up to cfg.nbest hypotheses, best first.
+
+    Prepares the LM's spelling trie on each call: to decode batch after batch with a large LM,
+    make one CTCBeamSearch and call it on each utterance's (T, V) log-probs instead.
+    """
+    check_log_probs(log_probs, lengths)
+    if log_probs.shape[2] != len(vocab):
+        raise ValueError(f"log_probs has {log_probs.shape[2]} classes, the vocabulary {len(vocab)}")
+    decoder = CTCBeamSearch(vocab, cfg, lm)
+    lp = log_probs.detach().to("cpu", torch.float64).numpy()  # (B, T, V)
+    return [decoder(lp[b, :n]) for b, n in enumerate(lengths.tolist())]
+
+
+def beam_decode(
+    log_probs: torch.Tensor, lengths: torch.Tensor, vocab: CharVocab,
+    cfg: BeamSearchConfig = BeamSearchConfig(), lm: LanguageModel | None = None,
+) -> list[str]:
+    """Best beam-search transcript per utterance."""
+    return [hyps[0].text for hyps in beam_search(log_probs, lengths, vocab, cfg, lm)]

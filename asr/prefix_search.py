@@ -1,0 +1,210 @@
+"""The search over one utterance behind asr.beam: hypotheses, their scores, the frames of their tokens.
+
+PrefixSearch holds the beam as {prefix node: [p_blank, p_nonblank, link_blank, link_nonblank]};
+CTCBeamSearch (asr/beam.py) feeds it frame by frame: `blank_run` for near-certain blank frames,
+`step` for the others, then `finish` for the n-best list.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from asr.prefix_trie import PrefixTrie
+from asr.text import CharVocab
+
+if TYPE_CHECKING:
+    from asr.beam import BeamSearchConfig
+
+NEG = -math.inf
+_log1p, _exp = math.log1p, math.exp
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    text: str  # words separated by single spaces
+    score: float  # acoustic_score + lm_score, what the n-best list is sorted by
+    tokens: tuple[int, ...]  # token ids: no blank, repeats collapsed, no leading, trailing or double space
+    frames: tuple[int, ...]  # frame (0-based) at which each token was emitted, one per token, increasing
+    acoustic_score: float  # natural-log CTC probability, summed over the alignments kept
+    lm_score: float  # fused LM score: sum over words of alpha * ln P_lm + beta, </s> included (0 without LM)
+
+
+def _logadd(a: float, b: float) -> float:
+    """log(exp(a) + exp(b))."""
+    if a < b:
+        a, b = b, a
+    return a + _log1p(_exp(b - a)) if b > NEG else a
+
+
+class PrefixSearch:
+    """The beam of one utterance: {prefix node: [p_blank, p_nonblank, link_blank, link_nonblank]}.
+
+    p_* are acoustic log-probs of the alignments ending in blank / in the node's last token; a link
+    is (frame, link before) for the last token emitted along the best of those alignments.
+    """
+
+    def __init__(self, trie: PrefixTrie, cfg: BeamSearchConfig):
+        self.trie, self.cfg = trie, cfg
+        self.beam: dict[int, list] = {0: [0.0, NEG, None, None]}
+
+    def blank_run(self, logprob: float) -> None:
+        """Frames where blank is near-certain (their blank log-probs summed): blank continuations only."""
+        for entry in self.beam.values():
+            if entry[1] > NEG:  # (P, blank) and (P, non-blank) become one (P, blank)
+                if entry[1] > entry[0]:
+                    entry[2] = entry[3]
+                entry[0], entry[1], entry[3] = _logadd(entry[0], entry[1]), NEG, None
+            entry[0] += logprob
+
+    def step(self, t: int, blank: float, tokens: dict[int, float]) -> None:
+        """One frame (blank log-prob, {token: log-prob} of the non-blank tokens tried): each hypothesis
+        continues with blank, with its last token if tried, or with another token tried."""
+        space, rank, last_token = self.trie.space, self.trie.lm_rank, self.trie.token
+        out: dict[int, list] = {}
+        sources, best = [], NEG
+        for node, (pb, pnb, lb, lnb) in self.beam.items():  # stays: blank, repeat, a space after a space
+            if pb >= pnb:
+                total, link = (pb + _log1p(_exp(pnb - pb)) if pnb > NEG else pb), lb
+            else:
+                total, link = (pnb + _log1p(_exp(pb - pnb)) if pb > NEG else pnb), lnb
+            last = last_token[node]
+            repeat = tokens.get(last)
+            if repeat is None:
+                nonblank, stay_link = NEG, None
+            elif last == space:
+                nonblank, stay_link = total + repeat, link
+            else:
+                nonblank, stay_link = pnb + repeat, lnb
+            out[node] = [total + blank, nonblank, link, stay_link]
+            score = (total + blank if total + blank > nonblank else nonblank) + rank[node]
+            if score > best:
+                best = score
+            sources.append((node, last, pb, lb, total, link))
+        if tokens:
+            best = self._extend(t, tokens, sources, out, best)
+        self.beam = self._select(out, best - self.cfg.beam_threshold)
+
+    def _extend(self, t: int, tokens: dict[int, float], sources: list, out: dict[int, list], best: float) -> float:
+        """Add the extensions of every hypothesis -> the best score now. A prefix new to the beam is
+        made (and a new trie node with it) only if it ends up within beam_threshold of the best."""
+        trie, space, rank = self.trie, self.trie.space, self.trie.lm_rank
+        children, width = trie.children, trie.size
+        threshold, pending = self.cfg.beam_threshold, []
+        for node, last, pb, lb, total, link in sources:
+            base, done, follows = node * width, *trie.letter_scores(node)
+            for token, logprob in tokens.items():
+                if token != last:
+                    score, source = total + logprob, link
+                elif token == space or pb == NEG:
+                    continue
+                else:
+                    score, source = pb + logprob, lb  # a repeat needs a blank in between
+                child = children.get(base + token)
+                if child is None:
+                    if token == space:
+                        ranked = score + trie.space_rank(node)
+                    else:  # plus the spelling penalty if the partial word leaves the LM's words
+                        ranked = score + (done if follows is None or token in follows else done + trie.unk_penalty)
+                elif child in out:  # already in the beam: log-add into its non-blank score
+                    entry = out[child]
+                    old = entry[1]
+                    if score > old:
+                        entry[1] = score + _log1p(_exp(old - score)) if old > NEG else score
+                        entry[3] = (t, source)
+                    elif score > NEG:
+                        entry[1] = old + _log1p(_exp(score - old))
+                    if entry[1] + rank[child] > best:
+                        best = entry[1] + rank[child]
+                    continue
+                else:
+                    ranked = score + rank[child]
+                if ranked >= best - threshold:
+                    pending.append((ranked, score, node, token, child, (t, source)))
+                    if ranked > best:
+                        best = ranked
+        floor = best - threshold
+        for ranked, score, node, token, child, link in pending:
+            if ranked >= floor:
+                out[trie.add(node, token) if child is None else child] = [NEG, score, None, link]
+        return best
+
+    def _select(self, out: dict[int, list], floor: float) -> dict[int, list]:
+        """The best beam_size (node, ending) pairs not below `floor`, recombined."""
+        rank, cfg = self.trie.lm_rank, self.cfg
+        if 2 * len(out) <= cfg.beam_size and (not cfg.recombine or len({self.trie.key[n] for n in out}) == len(out)):
+            return self._threshold(out, floor, rank)  # room for all, nothing to recombine
+        states, live = [], 0  # (score, node, 0 for blank / 1 for non-blank) not below the floor; all
+        for node, e in out.items():
+            r = rank[node]
+            for i in (0, 1):
+                if e[i] > NEG:
+                    live += 1
+                    if e[i] + r >= floor:
+                        states.append((e[i] + r, node, i))
+        if cfg.recombine:
+            states = self._recombine(states)
+        if len(states) > cfg.beam_size:
+            states = heapq.nlargest(cfg.beam_size, states)
+        if len(states) == live:
+            return out  # all kept
+        beam: dict[int, list] = {}
+        for _, node, i in states:
+            entry = beam.get(node)
+            if entry is None:
+                entry = beam[node] = [NEG, NEG, None, None]
+            e = out[node]
+            entry[i], entry[i + 2] = e[i], e[i + 2]
+        return beam
+
+    @staticmethod
+    def _threshold(out: dict[int, list], floor: float, rank: list[float]) -> dict[int, list]:
+        """Drop, in place, the (node, ending) pairs below `floor`."""
+        dead = []
+        for node, e in out.items():
+            r = rank[node]
+            if e[0] + r < floor:
+                e[0], e[2] = NEG, None
+            if e[1] + r < floor:
+                e[1], e[3] = NEG, None
+                if e[0] == NEG:
+                    dead.append(node)
+        for node in dead:
+            del out[node]
+        return out
+
+    def _recombine(self, states: list[tuple]) -> list[tuple]:
+        """Of states with the same key (LM state, partial word) and ending, keep the best."""
+        key = self.trie.key
+        keys = [2 * key[node] + i for _, node, i in states]
+        if len(set(keys)) == len(keys):
+            return states
+        kept: dict[int, tuple] = {}
+        for k, state in zip(keys, states):
+            old = kept.get(k)
+            if old is None or state[0] > old[0]:
+                kept[k] = state
+        return list(kept.values())
+
+    def finish(self, vocab: CharVocab) -> list[Hypothesis]:
+        """Merge prefixes with the same text (a trailing space), add the end-of-utterance LM score."""
+        trie, merged = self.trie, {}
+        for node, (pb, pnb, lb, lnb) in self.beam.items():
+            if node and trie.token[node] == trie.space:
+                node = trie.info[node][0]
+            for score, link in ((pb, lb), (pnb, lnb)):
+                old = merged.get(node, (NEG, None))
+                merged[node] = (_logadd(old[0], score), link if score > old[0] else old[1])
+        scored = [(a + trie.lm_done(n) + trie.final(n), n, a, link) for n, (a, link) in merged.items()]
+        return [self._hypothesis(vocab, *item) for item in heapq.nlargest(self.cfg.nbest, scored)]
+
+    def _hypothesis(self, vocab: CharVocab, score: float, node: int, acoustic: float, link) -> Hypothesis:
+        tokens, frames = self.trie.tokens(node), []
+        while link is not None:
+            frames.append(link[0])
+            link = link[1]
+        frames = frames[::-1][: len(tokens)]  # a trailing space merged away drops its frame
+        text = " ".join(vocab.decode(tokens).split())
+        return Hypothesis(text, score, tuple(tokens), tuple(frames), acoustic, score - acoustic)

@@ -1,0 +1,164 @@
+"""Decoding speed and WER of our CTC beam search against pyctcdecode 0.5.0 (and flashlight-text).
+
+    python bench/decode_speed.py --model asr/assets/an4.pt --manifest manifests/an4/test.jsonl \
+        --lm exp/an4_lm/3gram.arpa --alpha 0.3 --beta 2.0
+
+The model's log-probs are computed once; every decoder then decodes the same (T, V) arrays, one
+utterance at a time, on one thread. Times are CPU seconds of this process (time.process_time,
+fastest of --repeats passes), so that other work on the machine disturbs them less.
+
+Rows: "ours" uses asr.beam's defaults for pruning; "ours, pyctcdecode pruning" uses pyctcdecode's
+(token_min_logp -5, beam_prune_logp -10, no top-k); pyctcdecode runs `decode()` with its defaults.
+All share the beam width, the LM, alpha, beta and the unknown-word offset (-10). pyctcdecode needs
+kenlm for an LM: without kenlm every decoder runs without the LM (the output says so).
+flashlight-text's lexicon-free decoder runs without an LM (it would read our word LM as a
+character LM), next to "ours, no LM". Last line: `speedup_vs_pyctcdecode=<x>`, pyctcdecode's time
+over ours at beam 32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from asr.beam import BeamSearchConfig, CTCBeamSearch
+from asr.checkpoint import DEFAULT_MODEL, load_model
+from asr.data import read_manifest
+from asr.decode import greedy_decode
+from asr.evaluate import utterance_log_probs
+from asr.lm import load_lm
+from asr.metrics import wer
+from asr.text import CharVocab, normalize_text
+
+Decoder = Callable[[np.ndarray], str]  # (T, V) log-probs -> text
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    model: str = str(DEFAULT_MODEL)  # checkpoint
+    manifest: str = "manifests/an4/test.jsonl"  # utterances with reference texts
+    lm: str | None = None  # ARPA file; None: no LM
+    alpha: float = 0.3  # LM weight (natural-log LM probabilities); 0.3 / 2.0 tuned on AN4 dev
+    beta: float = 2.0  # word insertion bonus
+    beams: tuple[int, ...] = (32, 100)  # beam widths to compare
+    unk_offset: float = -10.0  # pyctcdecode's unk_score_offset; our unk_penalty
+    repeats: int = 5  # timed passes per decoder; the fastest counts
+
+
+def ours(vocab: CharVocab, cfg: BeamSearchConfig, lm_path: str | None) -> Decoder:
+    decoder = CTCBeamSearch(vocab, cfg, load_lm(lm_path, "python") if lm_path else None)
+    return lambda lp: decoder(lp)[0].text
+
+
+def pyctcdecode_decoder(vocab: CharVocab, bench: BenchConfig, beam: int, lm_path: str | None) -> Decoder:
+    from pyctcdecode import build_ctcdecoder
+
+    labels = ["" if i == vocab.blank else t for i, t in enumerate(vocab.tokens)]
+    decoder = build_ctcdecoder(labels, kenlm_model_path=lm_path, alpha=bench.alpha, beta=bench.beta,
+                               unk_score_offset=bench.unk_offset)
+    return lambda lp: decoder.decode(lp, beam_width=beam)
+
+
+def flashlight_decoder(vocab: CharVocab, beam: int) -> Decoder:
+    from flashlight.lib.text.decoder import CriterionType, LexiconFreeDecoder, LexiconFreeDecoderOptions, ZeroLM
+
+    opts = LexiconFreeDecoderOptions(beam_size=beam, beam_size_token=len(vocab), beam_threshold=10.0,
+                                     lm_weight=0.0, sil_score=0.0, log_add=True, criterion_type=CriterionType.CTC)
+    decoder = LexiconFreeDecoder(opts, ZeroLM(), vocab.index[" "], vocab.blank, [])
+
+    def decode(lp: np.ndarray) -> str:
+        emissions = np.ascontiguousarray(lp, dtype=np.float32)  # (T, V)
+        tokens = decoder.decode(emissions.ctypes.data, emissions.shape[0], emissions.shape[1])[0].tokens
+        ids = [c for t, c in enumerate(tokens) if c >= 0 and (t == 0 or c != tokens[t - 1])]
+        return " ".join(vocab.decode(ids).split())
+
+    return decode
+
+
+def decoders(vocab: CharVocab, bench: BenchConfig, lm_path: str | None) -> list[tuple[str, int, Callable[[], Decoder]]]:
+    """(name, beam, factory) of every decoder to compare."""
+    out = []
+    for beam in bench.beams:
+        cfg = BeamSearchConfig(beam_size=beam, alpha=bench.alpha, beta=bench.beta, unk_penalty=bench.unk_offset,
+                               nbest=1)
+        same = dataclasses.replace(cfg, token_min_logprob=-5.0, beam_threshold=10.0, token_top_k=len(vocab) - 1)
+        out.append(("ours", beam, lambda cfg=cfg: ours(vocab, cfg, lm_path)))
+        out.append(("ours, pyctcdecode pruning", beam, lambda cfg=same: ours(vocab, cfg, lm_path)))
+        if importlib.util.find_spec("pyctcdecode"):
+            out.append(("pyctcdecode 0.5.0", beam, lambda beam=beam: pyctcdecode_decoder(vocab, bench, beam, lm_path)))
+        if importlib.util.find_spec("flashlight"):
+            out.append(("ours, no LM", beam, lambda cfg=cfg: ours(vocab, cfg, None)))
+            out.append(("flashlight lexicon-free, no LM", beam, lambda beam=beam: flashlight_decoder(vocab, beam)))
+    return out
+
+
+def run(decode: Decoder, log_probs: list[np.ndarray], repeats: int) -> tuple[float, list[str]]:
+    """(CPU milliseconds per utterance, fastest of `repeats` passes; the texts)."""
+    decode(log_probs[0])  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        texts = [decode(lp) for lp in log_probs]
+        best = min(best, time.process_time() - start)
+    return 1000.0 * best / len(log_probs), texts
+
+
+def model_log_probs(model: str, manifest: str) -> tuple[list[np.ndarray], list[str], CharVocab]:
+    """Per utterance (T, V) float64 log-probs, the normalised references, the vocabulary."""
+    rec = load_model(model)
+    utts = read_manifest(manifest)
+    log_probs = [lp.double().numpy() for lp in utterance_log_probs(rec, utts)]
+    return log_probs, [normalize_text(u.text) for u in utts], rec.vocab
+
+
+def report(bench: BenchConfig, log_probs: list[np.ndarray], refs: list[str], vocab: CharVocab) -> None:
+    lm_path = bench.lm
+    if lm_path and not importlib.util.find_spec("kenlm"):
+        print("kenlm is not installed: pyctcdecode cannot use an LM, so every decoder runs WITHOUT the LM")
+        lm_path = None
+    greedy = [greedy_decode(torch.from_numpy(lp)[None], torch.tensor([len(lp)]), vocab)[0] for lp in log_probs]
+    frames = sum(len(lp) for lp in log_probs) / len(log_probs)
+    print(f"{len(log_probs)} utterances, {frames:.0f} frames on average; LM {lm_path or 'none'} (alpha={bench.alpha}, "
+          f"beta={bench.beta}); greedy WER {wer(refs, greedy):.2f}%; CPU ms per utterance, best of {bench.repeats}")
+    print(f"{'decoder':<32}{'beam':>6}{'ms/utt':>10}{'WER %':>9}")
+    times = {}
+    for name, beam, factory in decoders(vocab, bench, lm_path):
+        ms, texts = run(factory(), log_probs, bench.repeats)
+        times[name, beam] = ms
+        print(f"{name:<32}{beam:>6}{ms:>10.3f}{wer(refs, texts):>9.2f}", flush=True)
+    for beam in bench.beams:
+        if ("pyctcdecode 0.5.0", beam) in times:
+            base = times["pyctcdecode 0.5.0", beam]
+            print(f"beam {beam}: pyctcdecode / ours = {base / times['ours', beam]:.2f} (our defaults), "
+                  f"{base / times['ours, pyctcdecode pruning', beam]:.2f} (pyctcdecode's pruning)")
+    if ("pyctcdecode 0.5.0", 32) in times:
+        print(f"speedup_vs_pyctcdecode={times['pyctcdecode 0.5.0', 32] / times['ours', 32]:.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    d = BenchConfig()
+    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    p.add_argument("--model", default=d.model, help="checkpoint (default: the shipped AN4 model)")
+    p.add_argument("--manifest", default=d.manifest)
+    p.add_argument("--lm", default=d.lm, help="ARPA word LM (default: none)")
+    p.add_argument("--alpha", type=float, default=d.alpha)
+    p.add_argument("--beta", type=float, default=d.beta)
+    p.add_argument("--beams", type=int, nargs="+", default=list(d.beams))
+    p.add_argument("--repeats", type=int, default=d.repeats)
+    a = p.parse_args(argv)
+    bench = BenchConfig(a.model, a.manifest, a.lm, a.alpha, a.beta, tuple(a.beams), d.unk_offset, a.repeats)
+    torch.set_num_threads(1)
+    report(bench, *model_log_probs(bench.model, bench.manifest))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

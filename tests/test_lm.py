@@ -1,0 +1,165 @@
+"""asr.lm / asr.arpa / asr.kneser_ney: ARPA read/write, back-off scoring, Kneser-Ney estimation."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+
+import pytest
+
+from asr.arpa import LN10, NO_UNK_LOGPROB10
+from asr.kneser_ney import FALLBACK_DISCOUNTS, build_kneser_ney, discounts
+from asr.lm import LMError, NgramLM, load_lm, main, read_arpa, sentence_logprob, write_arpa
+
+CORPUS = [
+    "the cat sat on the mat", "the dog sat on the log", "a cat and a dog", "the cat ate the rat",
+    "San Francisco is a city", "I like San Francisco", "my cat likes the mat", "the rat sat",
+    "a dog on a log", "the mat is on the floor", "the cat sat", "I like the dog",
+]
+
+# A hand-made bigram model: log10 values chosen so that results can be checked by hand.
+TINY_ARPA = """\\data\\
+ngram 1=5
+ngram 2=3
+
+\\1-grams:
+-1.0\t</s>
+-99\t<s>\t-0.5
+-0.5\ta\t-0.25
+-0.7\tb
+-2.0\t<unk>
+
+\\2-grams:
+-0.1\t<s> a
+-0.2\ta b
+-0.3\ta </s>
+
+\\end\\
+"""
+
+
+def probabilities(lm: NgramLM) -> dict[tuple[str, ...], tuple[float, float | None]]:
+    """{n-gram as words: (log10 prob, log10 back-off or None)}, independent of word ids."""
+    return {tuple(lm.words[i] for i in k): (p, lm.backoff10.get(k)) for k, p in lm.logprob10.items()}
+
+
+@pytest.fixture(scope="module")
+def kn3() -> NgramLM:
+    return build_kneser_ney(CORPUS, order=3)
+
+
+def test_backoff_scores_by_hand(tmp_path):
+    path = tmp_path / "tiny.arpa"
+    path.write_text(TINY_ARPA)
+    lm = read_arpa(path)
+    assert lm.order == 2 and lm.counts() == [5, 3]
+    assert lm.logprob(["a"], "b") == pytest.approx(-0.2 * LN10)  # seen bigram
+    assert lm.logprob(["a"], "a") == pytest.approx((-0.25 - 0.5) * LN10)  # back-off(a) + p(a)
+    assert lm.logprob(["b"], "a") == pytest.approx(-0.5 * LN10)  # b has no back-off: weight 1
+    assert lm.logprob(["a"], "zebra") == pytest.approx((-0.25 - 2.0) * LN10)  # unknown -> <unk>
+    state = lm.begin_state()
+    lp_a, state = lm.score(state, "a")
+    lp_b, state = lm.score(state, "b")
+    assert (lp_a, lp_b) == pytest.approx((-0.1 * LN10, -0.2 * LN10))
+    assert lm.final_score(state) == pytest.approx(-1.0 * LN10)  # b has no history: p(</s>)
+    assert sentence_logprob(lm, ["a"]) == pytest.approx((-0.1 - 0.3) * LN10)
+
+
+def test_unknown_word_without_unk_gets_fixed_penalty(tmp_path):
+    path = tmp_path / "nounk.arpa"
+    path.write_text(TINY_ARPA.replace("ngram 1=5", "ngram 1=4").replace("-2.0\t<unk>\n", ""))
+    lm = read_arpa(path)
+    assert lm.score(lm.begin_state(), "zebra")[0] == pytest.approx(NO_UNK_LOGPROB10 * LN10)
+
+
+def test_arpa_round_trip_is_exact(kn3, tmp_path):
+    write_arpa(kn3, tmp_path / "a.arpa")
+    once = read_arpa(tmp_path / "a.arpa")
+    write_arpa(once, tmp_path / "b.arpa.gz")
+    twice = read_arpa(tmp_path / "b.arpa.gz")
+    assert gzip.open(tmp_path / "b.arpa.gz", "rt").read() == (tmp_path / "a.arpa").read_text()
+    assert probabilities(once) == probabilities(kn3) == probabilities(twice)
+    assert once.counts() == kn3.counts()
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_kneser_ney_distributions_sum_to_one(order):
+    lm = build_kneser_ney(CORPUS, order=order)
+    predicted = [w for w in lm.words if w != "<s>"]
+    histories = [()] + list(lm.backoff10)
+    assert len(histories) >= (1 if order == 1 else 20)
+    for history in histories:
+        words = [lm.words[i] for i in history]
+        total = sum(math.exp(lm.logprob(words, w)) for w in predicted)
+        assert total == pytest.approx(1.0, abs=1e-6), words
+
+
+def test_kneser_ney_uses_continuation_counts(kn3):
+    # "francisco" is as frequent as "log" but only ever follows "san": its unigram (back-off) share is smaller.
+    assert kn3.logprob([], "francisco") < kn3.logprob([], "log")
+    assert kn3.logprob(["san"], "francisco") > math.log(0.5)  # but after "san" it is near-certain
+    assert kn3.logprob([], "<unk>") < kn3.logprob([], "log")  # <unk> only gets the uniform share
+    assert "<unk>" in kn3.words and "francisco" in kn3.vocabulary and "San" not in kn3.vocabulary
+
+
+def test_discounts_follow_chen_goodman():
+    counts = [1] * 10 + [2] * 5 + [3] * 3 + [4] * 2
+    y = 10 / (10 + 2 * 5)
+    expected = (1 - 2 * y * 5 / 10, 2 - 3 * y * 3 / 5, 3 - 4 * y * 2 / 3)
+    assert discounts(counts) == pytest.approx(expected)
+    assert discounts([1, 1, 1]) == FALLBACK_DISCOUNTS  # no twos: cannot be estimated
+
+
+@pytest.mark.parametrize("text, line, message", [
+    (TINY_ARPA.replace("ngram 2=3", "ngram two=3"), 3, "expected 'ngram N=COUNT'"),
+    (TINY_ARPA.replace("-0.7\tb", "-0.7\tb\tx\ty"), 9, "a 1-gram line must be"),
+    (TINY_ARPA.replace("-0.2\ta b", "-0.2\ta zebra"), 14, "word 'zebra' has no 1-gram"),
+    (TINY_ARPA.replace("-0.3\ta </s>", "x.3\ta </s>"), 15, "probabilities must be numbers"),
+    (TINY_ARPA.replace("ngram 2=3", "ngram 2=4"), 17, "has 3 entries, the header says 4"),
+    (TINY_ARPA.replace("\\2-grams:", "\\3-grams:"), 12, "expected \\2-grams:"),
+])
+def test_malformed_arpa_names_the_line(tmp_path, text, line, message):
+    path = tmp_path / "bad.arpa"
+    path.write_text(text)
+    with pytest.raises(LMError) as e:
+        read_arpa(path)
+    assert str(e.value).startswith(f"{path}:{line}: ") and message in str(e.value)
+
+
+def test_missing_end_and_missing_file(tmp_path):
+    path = tmp_path / "cut.arpa"
+    path.write_text(TINY_ARPA.replace("\\end\\\n", ""))
+    with pytest.raises(LMError, match="ends before"):
+        read_arpa(path)
+    with pytest.raises(LMError, match="no such language model file"):
+        load_lm(tmp_path / "missing.arpa")
+    binary = tmp_path / "lm.bin"
+    binary.write_bytes(b"mmap lm http://kheafield.com/code format version 5\n\0\0")
+    with pytest.raises(LMError, match="backend='kenlm'"):
+        load_lm(binary, backend="python")
+
+
+def test_kenlm_backend_agrees_with_python(kn3, tmp_path):
+    pytest.importorskip("kenlm")
+    write_arpa(kn3, tmp_path / "kn3.arpa")
+    python, ken = load_lm(tmp_path / "kn3.arpa", "python"), load_lm(tmp_path / "kn3.arpa", "kenlm")
+    assert ken.vocabulary == python.vocabulary and ken.order == 3
+    for sentence in CORPUS[:6] + ["the zebra sat on a cat", "", "mat mat mat the"]:
+        words = sentence.lower().split()
+        assert sentence_logprob(ken, words) == pytest.approx(sentence_logprob(python, words), abs=1e-4)
+
+
+def test_cli_builds_from_a_manifest_and_scores(tmp_path, capsys):
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text("".join(json.dumps({"id": str(i), "text": t.upper()}) + "\n" for i, t in enumerate(CORPUS)))
+    assert main(["build", "--order", "2", "--manifest", str(manifest), str(tmp_path / "lm.arpa")]) == 0
+    lm = read_arpa(tmp_path / "lm.arpa")
+    assert lm.order == 2 and "francisco" in lm.vocabulary  # upper-case text was normalised
+    (tmp_path / "test.txt").write_text("the cat sat\nthe zebra\n")
+    assert main(["score", str(tmp_path / "lm.arpa"), str(tmp_path / "test.txt"), "--backend", "python"]) == 0
+    out = capsys.readouterr().out.splitlines()[1:]  # after the "wrote ..." line of build
+    assert out[0].endswith("\tthe cat sat") and float(out[0].split()[0]) == pytest.approx(
+        sentence_logprob(lm, ["the", "cat", "sat"]), abs=1e-3)
+    assert out[-1].startswith("sentences=2 words=5 oov=1 ")
+    assert main(["build", "--order", "2", str(tmp_path / "missing.txt"), str(tmp_path / "x.arpa")]) == 2
