@@ -1,20 +1,29 @@
 """Evaluate a model on a manifest: WER/CER and a per-utterance report.
 
     python -m asr.evaluate --model M --manifest manifests/an4/test.jsonl --out DIR
+    python -m asr.evaluate --model M --manifest manifests/an4/dev.jsonl --decoder beam --lm LM --tune-lm
+
+--tune-lm searches alpha (LM weight) x beta (word bonus) on the manifest given (use dev, never test)
+and prints and saves (OUT/lm_weights.json) the pair with the lowest WER.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
 import json
 import sys
 from pathlib import Path
 
 import torch
 
+from asr.audio import AudioError
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, Recognizer, load_model
 from asr.data import BucketBatchSampler, ManifestError, SpeechDataset, Utterance, collate, read_manifest
 from asr.decode import greedy_decode
+from asr.decoders import Decoder, DecodingConfig, add_decoding_flags, decoding_config
+from asr.lm import LMError
 from asr.metrics import char_errors, error_rate, word_errors
 from asr.text import normalize_text
 
@@ -74,24 +83,60 @@ def write_report(result: dict, out_dir: str | Path, extra: dict | None = None) -
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 
+def decode_all(log_probs: list[torch.Tensor], decoder: Decoder, vocab) -> list[str]:
+    """Transcripts of per-utterance (T_i, V) log-probs."""
+    return [decoder.texts(lp[None], torch.tensor([len(lp)]), vocab)[0] for lp in log_probs]
+
+
+ALPHAS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)  # LM weights tried by --tune-lm
+BETAS = (0.0, 0.5, 1.0, 2.0, 3.0)  # word bonuses tried by --tune-lm
+
+
+def tune_lm(utts: list[Utterance], log_probs: list[torch.Tensor], cfg: DecodingConfig, vocab) -> tuple[dict, list]:
+    """WER of every (alpha, beta) on the grid; returns the best {alpha, beta, wer} and all rows."""
+    rows = []
+    for alpha, beta in itertools.product(ALPHAS, BETAS):
+        decoder = Decoder(dataclasses.replace(cfg, decoder="beam", alpha=alpha, beta=beta), vocab)
+        rows.append({"alpha": alpha, "beta": beta, "wer": round(score(utts, decode_all(log_probs, decoder, vocab))["wer"], 3)})
+    return min(rows, key=lambda r: (r["wer"], r["alpha"], r["beta"])), rows
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m asr.evaluate", description=__doc__.strip().splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m asr.evaluate", description=__doc__.strip().splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="checkpoint (default: the shipped AN4 model)")
     p.add_argument("--manifest", required=True, help="JSONL manifest with reference texts")
     p.add_argument("--out", help="folder for hypotheses.txt, errors.jsonl, summary.json")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-seconds", type=float, default=200.0, help="padded audio seconds per batch")
+    add_decoding_flags(p)
+    p.add_argument("--tune-lm", action="store_true", help="grid-search --alpha/--beta on this manifest (dev only)")
     args = p.parse_args(argv)
     try:
         rec = load_model(args.model, args.device)
+        cfg = decoding_config(args, rec.metadata, args.model)
         utts = read_manifest(args.manifest)
-        result = score(utts, recognize_utterances(rec, utts, args.batch_seconds))
-    except (CheckpointError, ManifestError) as e:
+        log_probs = utterance_log_probs(rec, utts, args.batch_seconds)
+        if args.tune_lm:
+            return report_tuning(*tune_lm(utts, log_probs, cfg, rec.vocab), args.out)
+        result = score(utts, decode_all(log_probs, Decoder(cfg, rec.vocab), rec.vocab))
+    except (CheckpointError, ManifestError, LMError, AudioError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.out:
-        write_report(result, args.out, {"model": str(args.model), "manifest": str(args.manifest), "decoder": "greedy"})
+        write_report(result, args.out, {"model": str(args.model), "manifest": str(args.manifest),
+                                        "decoding": dataclasses.asdict(cfg)})
     print(f"WER={result['wer']:.2f} CER={result['cer']:.2f}")
+    return 0
+
+
+def report_tuning(best: dict, rows: list[dict], out: str | None) -> int:
+    for r in rows:
+        print(f"alpha={r['alpha']} beta={r['beta']} WER={r['wer']:.2f}")
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "lm_weights.json").write_text(json.dumps({**best, "grid": rows}, indent=2) + "\n")
+    print(f"best: alpha={best['alpha']} beta={best['beta']} WER={best['wer']:.2f}")
     return 0
 
 

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, Recognizer, load_model
+from asr.decoders import Decoder, add_decoding_flags, decoding_config
+from asr.lm import LMError
 from asr.pipeline import FileResult, Input, PipelineConfig, expand_inputs, file_duration, transcribe_paths
 from asr.pipeline import transcribe_waves as _transcribe_waves
 from asr.subtitles import make_cues, to_srt, to_vtt
@@ -37,10 +39,12 @@ def transcribe_waves(rec: Recognizer, waves: list[np.ndarray], batch_seconds: fl
     return _transcribe_waves(rec, waves, batch_seconds)
 
 
-def transcribe_files(rec: Recognizer, paths: list[str], batch_seconds: float = 200.0) -> list[dict]:
+def transcribe_files(rec: Recognizer, paths: list[str], batch_seconds: float = 200.0,
+                     decoder: Decoder | None = None) -> list[dict]:
     """One result per path, in order: {"audio", "text", "duration", "segments"} or {"audio", "error"}.
-    Bad files do not stop the rest."""
-    return [r.to_dict() for r in transcribe_paths(rec, [str(p) for p in paths], PipelineConfig(batch_seconds))]
+    Bad files do not stop the rest. Greedy decoding unless a decoder is given."""
+    kwargs = {"decoder": decoder} if decoder is not None else {}
+    return [r.to_dict() for r in transcribe_paths(rec, [str(p) for p in paths], PipelineConfig(batch_seconds), **kwargs)]
 
 
 def format_result(result: dict, fmt: str, with_name: bool) -> str:
@@ -94,6 +98,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--output-dir", type=Path, help="write one file per input and format here instead of printing")
     p.add_argument("--batch-seconds", type=float, default=200.0, help="padded audio seconds per model call")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_decoding_flags(p)
     return p.parse_args(argv)
 
 
@@ -112,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         rec = load_model(args.model, args.device)
-    except CheckpointError as e:
+        decoder = Decoder(decoding_config(args, rec.metadata, args.model), rec.vocab)
+    except (CheckpointError, LMError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
@@ -124,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     progress = make_progress(good, args.quiet)
     results = transcribe_paths(rec, [inp.path for inp in good], PipelineConfig(args.batch_seconds),
-                               on_progress=progress.update)
+                               decoder=decoder, on_progress=progress.update)
     for inp, name in zip(inputs, names):
         result = FileResult(inp.path, error=inp.error) if inp.error else next(results)
         if result.error:

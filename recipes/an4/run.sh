@@ -7,7 +7,9 @@
 #   1 prepare   manifests/an4/{train,dev,test}.jsonl from the original CMU layout
 #   2 train     python -m asr.train (best checkpoint chosen on dev, never on test)
 #   3 evaluate  greedy WER/CER on test -> EXP/eval_test/{hypotheses.txt,errors.jsonl,summary.json}
-#   4 export    fp16 inference model with its numbers in the metadata -> EXP/model.pt
+#   4 lm        word LMs (orders 2-4) from the training transcripts; order, alpha, beta chosen on dev;
+#               beam + LM on test -> EXP/eval_test_beam
+#   5 export    fp16 model + its LM, decoding settings and numbers in the metadata -> EXP/model.pt
 set -euo pipefail
 
 data=../shared/data/an4
@@ -15,7 +17,7 @@ noise=../shared/data/noise
 exp=exp/an4
 manifests=manifests/an4
 stage=1
-stop_stage=4
+stop_stage=5
 epochs=95
 max_minutes=44
 seed=0
@@ -31,7 +33,7 @@ while [ $# -gt 0 ]; do
     --epochs) epochs=$2; shift 2 ;;
     --max-minutes) max_minutes=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -66,21 +68,54 @@ if run_stage 2 train; then
 fi
 
 if run_stage 3 evaluate; then
-  python -m asr.evaluate --model "$exp/best.pt" --manifest "$manifests/test.jsonl" --out "$exp/eval_test" \
-    | tee "$exp/eval_test.log"
+  python -m asr.evaluate --model "$exp/best.pt" --manifest "$manifests/test.jsonl" --decoder greedy \
+    --out "$exp/eval_test" | tee "$exp/eval_test.log"
   done_stage 3 evaluate
 fi
 
-if run_stage 4 export; then
+if run_stage 4 lm; then
+  # Word LMs of orders 2-4 from the training transcripts; the order and alpha/beta are chosen on dev.
+  mkdir -p "$exp/lm"
+  for order in 2 3 4; do
+    python -m asr.lm build --order "$order" --manifest "$manifests/train.jsonl" "$exp/lm/${order}gram.arpa.gz"
+    python -m asr.evaluate --model "$exp/best.pt" --manifest "$manifests/dev.jsonl" --decoder beam \
+      --lm "$exp/lm/${order}gram.arpa.gz" --tune-lm --out "$exp/lm/tune_${order}gram" | tail -n 1
+  done
+  python - "$exp/lm" <<'PY'
+import json, sys
+from pathlib import Path
+lm = Path(sys.argv[1])
+rows = [{"order": o, **json.loads((lm / f"tune_{o}gram" / "lm_weights.json").read_text())} for o in (2, 3, 4)]
+best = min(rows, key=lambda r: (r["wer"], r["order"]))  # ties: the smaller LM
+choice = {"order": best["order"], "lm": f"{best['order']}gram.arpa.gz", "alpha": best["alpha"], "beta": best["beta"],
+          "dev_wer": best["wer"]}
+(lm / "choice.json").write_text(json.dumps(choice, indent=2) + "\n")
+print("chosen on dev:", choice)
+PY
+  read -r lm_file alpha beta < <(python -c "import json; c=json.load(open('$exp/lm/choice.json')); print(c['lm'], c['alpha'], c['beta'])")
+  python -m asr.evaluate --model "$exp/best.pt" --manifest "$manifests/test.jsonl" --decoder beam --beam-size 32 \
+    --lm "$exp/lm/$lm_file" --alpha "$alpha" --beta "$beta" --out "$exp/eval_test_beam" | tee "$exp/eval_test_beam.log"
+  done_stage 4 lm
+fi
+
+if run_stage 5 export; then
+  # The fp16 model and its LM side by side; the model's metadata names the LM and the weights tuned on dev.
+  cp "$exp/lm/$(python -c "import json; print(json.load(open('$exp/lm/choice.json'))['lm'])")" "$exp/an4_lm.arpa.gz"
   meta=$(python - "$exp" <<'PY'
 import json, sys
 exp = sys.argv[1]
-test = json.load(open(f"{exp}/eval_test/summary.json"))
-print(json.dumps({"data": "AN4 (CMU), train minus 6 dev speakers", "test_wer": test["wer"], "test_cer": test["cer"]}))
+greedy = json.load(open(f"{exp}/eval_test/summary.json"))
+beam = json.load(open(f"{exp}/eval_test_beam/summary.json"))
+choice = json.load(open(f"{exp}/lm/choice.json"))
+print(json.dumps({
+    "data": "AN4 (CMU), train minus 6 dev speakers",
+    "test_wer": greedy["wer"], "test_cer": greedy["cer"], "test_wer_beam_lm": beam["wer"], "test_cer_beam_lm": beam["cer"],
+    "decoding": {"decoder": "beam", "beam_size": 32, "lm": "an4_lm.arpa.gz", "alpha": choice["alpha"], "beta": choice["beta"]},
+}))
 PY
 )
   python -m asr.checkpoint "$exp/best.pt" "$exp/model.pt" --metadata "$meta"
-  python -m asr.evaluate --model "$exp/model.pt" --manifest "$manifests/test.jsonl" --out "$exp/eval_test_fp16"
-  echo "to ship it: cp $exp/model.pt asr/assets/an4.pt"
-  done_stage 4 export
+  python -m asr.evaluate --model "$exp/model.pt" --manifest "$manifests/test.jsonl" --out "$exp/eval_test_shipped"
+  echo "to ship it: cp $exp/model.pt asr/assets/an4.pt && cp $exp/an4_lm.arpa.gz asr/assets/an4_lm.arpa.gz"
+  done_stage 5 export
 fi
