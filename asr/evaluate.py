@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.out:
         write_report(result, args.out, {"model": str(args.model), "manifest": str(args.manifest),
-                                        "decoding": dataclasses.asdict(cfg)})
+                                        "decoder": cfg.decoder, "decoding": dataclasses.asdict(cfg)})
     print(f"WER={result['wer']:.2f} CER={result['cer']:.2f}")
     return 0
 
