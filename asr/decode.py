@@ -5,6 +5,8 @@ Greedy decoding is here; the beam search, with an optional word LM, is asr/beam.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from asr.text import CharVocab
@@ -19,19 +21,30 @@ def check_log_probs(log_probs: torch.Tensor, lengths: torch.Tensor) -> None:
         raise ValueError(f"a length of {int(lengths.max())} exceeds the {log_probs.shape[1]} frames given")
 
 
-def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[list[int]]:
-    """Best class per frame, repeats collapsed, blanks removed: one id list per utterance."""
+@dataclass(frozen=True)
+class Alignment:
+    tokens: tuple[int, ...]  # emitted token ids, blanks and repeats removed
+    frames: tuple[int, ...]  # frame that emitted each token, increasing
+
+
+def greedy_alignments(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[Alignment]:
+    """Best class per frame, repeats collapsed, blanks removed, with the frame of each token kept:
+    (B, T, V) log-probs + (B,) lengths -> one Alignment per utterance."""
     check_log_probs(log_probs, lengths)
     best = log_probs.argmax(dim=-1)  # (B, T)
-    # A frame is emitted if it is not blank and differs from the frame before it.
     changed = torch.ones_like(best, dtype=torch.bool)
     changed[:, 1:] = best[:, 1:] != best[:, :-1]
     keep = changed & (best != blank)
     out = []
     for b in range(best.shape[0]):
-        n = int(lengths[b])
-        out.append(best[b, :n][keep[b, :n]].tolist())
+        frames = torch.nonzero(keep[b, : int(lengths[b])]).flatten()
+        out.append(Alignment(tuple(best[b, frames].tolist()), tuple(frames.tolist())))
     return out
+
+
+def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[list[int]]:
+    """Best class per frame, repeats collapsed, blanks removed: one id list per utterance."""
+    return [list(a.tokens) for a in greedy_alignments(log_probs, lengths, blank)]
 
 
 def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, vocab: CharVocab) -> list[str]:

@@ -17,7 +17,7 @@ import torch
 from asr.beam import BeamSearchConfig, CTCBeamSearch
 from asr.lm import load_lm
 from asr.text import CharVocab
-from asr.timestamps import Alignment, greedy_alignments
+from asr.decode import Alignment, greedy_alignments
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from asr.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, audio_duration,
 from asr.checkpoint import Recognizer
 from asr.segment import Segment, SegmentConfig, file_segments, voiced_frames
 from asr.text import CharVocab
-from asr.timestamps import SUBSAMPLING, Alignment, Word, greedy_alignments, timed_words
+from asr.decode import Alignment, greedy_alignments
+from asr.timestamps import SUBSAMPLING, Word, timed_words
 
 # (B, T, V) log-probs, (B,) lengths, the recogniser's vocabulary -> one Alignment (tokens and the frame
 # of each) per utterance. A beam search plugs in by returning its best hypothesis' tokens and frames.

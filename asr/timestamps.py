@@ -17,17 +17,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from asr.decode import check_log_probs
+from asr.decode import Alignment
 
 SUBSAMPLING = 4  # feature frames per output frame (asr.model: two stride-2 convolutions)
 FRAME_SECONDS = 0.04  # s; one output frame at the 10 ms feature hop
 WORD_START = "▁"  # SentencePiece's mark on pieces that begin a word
-
-
-@dataclass(frozen=True)
-class Alignment:
-    tokens: tuple[int, ...]  # emitted token ids, blanks and repeats removed
-    frames: tuple[int, ...]  # frame that emitted each token, increasing
 
 
 @dataclass(frozen=True)
@@ -46,21 +40,6 @@ class WordSpan:
     first: int  # first frame
     last: int  # last frame (inclusive)
     confidence: float
-
-
-def greedy_alignments(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[Alignment]:
-    """Best class per frame, repeats collapsed, blanks removed, with the frame of each token kept:
-    (B, T, V) log-probs + (B,) lengths -> one Alignment per utterance (tokens as asr.decode.greedy_ids)."""
-    check_log_probs(log_probs, lengths)
-    best = log_probs.argmax(dim=-1)  # (B, T)
-    changed = torch.ones_like(best, dtype=torch.bool)
-    changed[:, 1:] = best[:, 1:] != best[:, :-1]
-    keep = changed & (best != blank)
-    out = []
-    for b in range(best.shape[0]):
-        frames = torch.nonzero(keep[b, : int(lengths[b])]).flatten()
-        out.append(Alignment(tuple(best[b, frames].tolist()), tuple(frames.tolist())))
-    return out
 
 
 def token_text(vocab, token: int) -> str:

@@ -7,13 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from asr.decode import greedy_ids
+from asr.decode import Alignment, greedy_alignments, greedy_ids
 from asr.text import CharVocab
 from asr.timestamps import (
     FRAME_SECONDS,
-    Alignment,
     WordSpan,
-    greedy_alignments,
     snap_to_speech,
     timed_words,
     word_spans,
