@@ -34,6 +34,7 @@ from asr.checkpoint import DEFAULT_MODEL, load_model
 from asr.data import read_manifest
 from asr.decode import greedy_decode
 from asr.evaluate import utterance_log_probs
+from asr.arpa import arpa_vocabulary
 from asr.lm import load_lm
 from asr.metrics import wer
 from asr.text import CharVocab, normalize_text
@@ -62,8 +63,10 @@ def pyctcdecode_decoder(vocab: CharVocab, bench: BenchConfig, beam: int, lm_path
     from pyctcdecode import build_ctcdecoder
 
     labels = ["" if i == vocab.blank else t for i, t in enumerate(vocab.tokens)]
-    decoder = build_ctcdecoder(labels, kenlm_model_path=lm_path, alpha=bench.alpha, beta=bench.beta,
-                               unk_score_offset=bench.unk_offset)
+    # pyctcdecode reads the unigram list from a plain ARPA file only; give it ours so it is not handicapped.
+    unigrams = sorted(arpa_vocabulary(lm_path) - {"<s>", "</s>", "<unk>"}) if lm_path else None
+    decoder = build_ctcdecoder(labels, kenlm_model_path=lm_path, unigrams=unigrams, alpha=bench.alpha,
+                               beta=bench.beta, unk_score_offset=bench.unk_offset)
     return lambda lp: decoder.decode(lp, beam_width=beam)
 
 
