@@ -333,6 +333,28 @@ class Trainer:
         bar.close()
         return losses, seconds, ""
 
+    def end_epoch(self, epoch: int, losses: list[float], seconds: float, train_seconds: float, start: float) -> None:
+        """Validate on dev, log a metrics row, write best.pt (if dev WER improved) and last.pt (rank 0)."""
+        state, main = self.state, self.dist.is_main
+        state["epoch"], state["batch_in_epoch"] = epoch + 1, 0
+        dev_wer, dev_cer = self.validate()
+        improved = dev_wer < state["best_dev_wer"]
+        if improved:
+            state["best_dev_wer"] = dev_wer
+        state["elapsed"] = time.time() - start
+        seconds = float(distributed.all_sum(torch.tensor([seconds], dtype=torch.float64), self.dist)[0])
+        row = {"epoch": epoch + 1, "step": state["step"], "train_loss": float(np.mean(losses)) if losses else None,
+               "dev_wer": round(dev_wer, 3), "dev_cer": round(dev_cer, 3), "lr": self.optimizer.param_groups[0]["lr"],
+               "audio_seconds_per_second": round(seconds / max(train_seconds, 1e-9), 1),
+               "elapsed_minutes": round(state["elapsed"] / 60, 2), "skipped_steps": state["skipped_steps"]}
+        if main:
+            with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            print(" ".join(f"{k}={v}" for k, v in row.items()), file=sys.stderr)
+            if improved:
+                self.save(self.out / "best.pt", with_train_state=False)
+            self.save(self.out / "last.pt", with_train_state=True)
+
     def run(self) -> dict:
         cfg, state, main = self.cfg, self.state, self.dist.is_main
         if main:
@@ -364,24 +386,7 @@ class Trainer:
                         print(f"stopped by signal in epoch {epoch + 1}; saved {self.out / 'last.pt'}", file=sys.stderr)
                     distributed.barrier(self.dist)  # no process exits (ending the job) before the file is written
                     return {"stopped": stopped, **state}
-                state["epoch"], state["batch_in_epoch"] = epoch + 1, 0
-                dev_wer, dev_cer = self.validate()
-                improved = dev_wer < state["best_dev_wer"]
-                if improved:
-                    state["best_dev_wer"] = dev_wer
-                state["elapsed"] = time.time() - start
-                seconds = float(distributed.all_sum(torch.tensor([seconds], dtype=torch.float64), self.dist)[0])
-                row = {"epoch": epoch + 1, "step": state["step"], "train_loss": float(np.mean(losses)) if losses else None,
-                       "dev_wer": round(dev_wer, 3), "dev_cer": round(dev_cer, 3), "lr": self.optimizer.param_groups[0]["lr"],
-                       "audio_seconds_per_second": round(seconds / max(train_seconds, 1e-9), 1),
-                       "elapsed_minutes": round(state["elapsed"] / 60, 2), "skipped_steps": state["skipped_steps"]}
-                if main:
-                    with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
-                        f.write(json.dumps(row) + "\n")
-                    print(" ".join(f"{k}={v}" for k, v in row.items()), file=sys.stderr)
-                    if improved:
-                        self.save(self.out / "best.pt", with_train_state=False)
-                    self.save(self.out / "last.pt", with_train_state=True)
+                self.end_epoch(epoch, losses, seconds, train_seconds, start)
         if main:
             plot_curves(self.out / "metrics.jsonl", self.out / "curves.png")
         distributed.barrier(self.dist)
