@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.audio import SAMPLE_RATE, load_audio, resample
+from asr.audio import SAMPLE_RATE, find_audio_files, load_audio, resample
 
 
 def _rng(own: np.random.Generator, rng: np.random.Generator | None) -> np.random.Generator:
@@ -48,12 +48,11 @@ def coloured_noise(n: int, exponent: float, rng: np.random.Generator) -> np.ndar
 
 def read_audio_list(source: str | Path) -> list[Path]:
     """A folder of audio files, or a JSONL manifest with an "audio" field per line -> list of paths."""
-    from asr.audio import AUDIO_EXTENSIONS
     from asr.data import read_jsonl
 
     source = Path(source)
     if source.is_dir():
-        return sorted(p for p in source.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+        return find_audio_files(source)
     return [Path(row["audio"]) for row in read_jsonl(source, required=("audio",))]
 
 
