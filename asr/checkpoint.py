@@ -53,18 +53,51 @@ def save_atomic(obj: dict, path: str | Path) -> None:
         raise
 
 
-def model_state(rec: Recognizer, half: bool = False) -> dict:
-    """The parts of a checkpoint that describe and hold the model (half=True stores fp16 weights)."""
-    weights = {k: (v.half() if half and v.is_floating_point() else v) for k, v in rec.model.state_dict().items()}
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def quantize_int8(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, ...) float weights -> int8 weights and a float32 scale per row: w ~ q * scale[row]."""
+    rows = w.reshape(w.shape[0], -1)  # (rows, columns)
+    scale = (rows.abs().amax(dim=1) / 127.0).clamp(min=1e-12)  # (rows,)
+    q = torch.round(rows / scale[:, None]).clamp(-127, 127).to(torch.int8)
+    return q.reshape(w.shape), scale.float()
+
+
+def dequantize_int8(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return q.float() * scale.reshape(-1, *[1] * (q.ndim - 1))
+
+
+def stored_weights(state_dict: dict, precision: str) -> tuple[dict, dict]:
+    """Weights as stored at `precision` ("int8": matrices per-row int8, the rest fp16), and the int8 scales."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    weights, scales = {}, {}
+    for name, v in state_dict.items():
+        v = v.detach().cpu()
+        if precision == "int8" and v.is_floating_point() and v.ndim >= 2:
+            weights[name], scales[name] = quantize_int8(v.float())
+        elif precision != "fp32" and v.is_floating_point():
+            weights[name] = v.half()
+        else:
+            weights[name] = v
+    return weights, scales
+
+
+def model_state(rec: Recognizer, precision: str = "fp32") -> dict:
+    """The parts of a checkpoint that describe and hold the model, weights stored at `precision`."""
+    weights, scales = stored_weights(rec.model.state_dict(), precision)
     state = {
         "format_version": FORMAT_VERSION,
         "model_config": dataclasses.asdict(rec.model.cfg),
         "feature_config": dataclasses.asdict(rec.frontend.cfg),
         "vocab": list(rec.vocab.tokens),
         "normalization": {"mean": rec.frontend.mean.clone(), "std": rec.frontend.std.clone()},
-        "model": {k: v.cpu() for k, v in weights.items()},
+        "model": weights,
         "metadata": dict(rec.metadata),
     }
+    if scales:
+        state["int8_scales"] = scales
     if isinstance(rec.vocab, BpeVocab):
         model_bytes = torch.frombuffer(bytearray(rec.vocab.model), dtype=torch.uint8)  # (bytes,)
         state["tokenizer"] = {"kind": "sentencepiece", "model": model_bytes}
@@ -99,7 +132,11 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
 
 def recognizer_from_state(ckpt: dict, device: str | torch.device = "cpu") -> Recognizer:
     model = AcousticModel(ModelConfig(**ckpt["model_config"]))
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()})
+    scales = ckpt.get("int8_scales", {})
+    model.load_state_dict({
+        k: dequantize_int8(v, scales[k]) if k in scales else (v.float() if v.is_floating_point() else v)
+        for k, v in ckpt["model"].items()
+    })
     frontend = Frontend(
         FeatureConfig(**ckpt["feature_config"]), ckpt["normalization"]["mean"], ckpt["normalization"]["std"]
     )
@@ -117,12 +154,12 @@ def load_model(path: str | Path = DEFAULT_MODEL, device: str | torch.device = "c
         raise CheckpointError(f"{path}: checkpoint does not match this version of asr ({e})") from e
 
 
-def export_model(src: str | Path, dst: str | Path, metadata: dict | None = None, half: bool = True) -> int:
+def export_model(src: str | Path, dst: str | Path, metadata: dict | None = None, precision: str = "fp16") -> int:
     """Write the inference-only part of a checkpoint (fp16 weights by default) with extra metadata;
     returns the file size in bytes."""
     rec = load_model(src)
     rec.metadata.update(metadata or {})
-    save_atomic(model_state(rec, half=half), dst)
+    save_atomic(model_state(rec, precision), dst)
     return Path(dst).stat().st_size
 
 
@@ -136,10 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("src", help="training checkpoint, e.g. exp/an4/best.pt")
     p.add_argument("dst", help="where to write the model")
     p.add_argument("--metadata", default="{}", help="JSON object merged into the model's metadata")
-    p.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp16",
+                   help="weights as stored: fp16 (default), fp32, or int8 (per-row scales; about half of fp16)")
+    p.add_argument("--fp32", dest="precision", action="store_const", const="fp32", help="same as --precision fp32")
     args = p.parse_args(argv)
     try:
-        size = export_model(args.src, args.dst, json.loads(args.metadata), half=not args.fp32)
+        size = export_model(args.src, args.dst, json.loads(args.metadata), args.precision)
     except (CheckpointError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

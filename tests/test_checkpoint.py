@@ -177,3 +177,27 @@ def test_mismatched_checkpoint(tmp_path, tiny_checkpoint):
     torch.save(ckpt, path)
     with pytest.raises(CheckpointError, match=f"^{path}: "):
         load_model(path)
+
+
+def test_int8_export_is_about_a_quarter_of_fp32_and_agrees(tmp_path, build_recognizer):
+    rec = build_recognizer(BIGGER, seed=1)
+    src, dst = tmp_path / "train.pt", tmp_path / "int8.pt"
+    save_atomic(model_state(rec), src)
+    assert main([str(src), str(dst), "--precision", "int8"]) == 0
+    stored = torch.load(dst, weights_only=True)
+    matrices = [k for k, v in stored["model"].items() if v.ndim >= 2]
+    assert matrices and all(stored["model"][k].dtype == torch.int8 for k in matrices)
+    assert set(stored["int8_scales"]) == set(matrices)
+    assert 0.2 < dst.stat().st_size / src.stat().st_size < 0.35
+    diff = (outputs(load_model(dst)) - outputs(rec)).abs().max().item()
+    assert 0 < diff < 0.05
+
+
+def test_int8_round_trip_error_is_at_most_half_a_step_per_row():
+    from asr.checkpoint import dequantize_int8, quantize_int8
+
+    w = torch.randn(7, 5, 3) * torch.arange(1, 8)[:, None, None]  # rows of very different ranges
+    q, scale = quantize_int8(w)
+    assert q.dtype == torch.int8 and scale.shape == (7,)
+    err = (dequantize_int8(q, scale) - w).abs().reshape(7, -1).amax(dim=1)
+    assert torch.all(err <= scale / 2 + 1e-6)
