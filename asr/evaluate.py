@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rec = load_model(args.model, args.device)
         cfg = decoding_config(args, rec.metadata, args.model)
+        if args.tune_lm and not cfg.lm:
+            raise ValueError("--tune-lm needs a language model: give --lm PATH")
         utts = read_manifest(args.manifest)
         log_probs = utterance_log_probs(rec, utts, args.batch_seconds)
         if args.tune_lm:

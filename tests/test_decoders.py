@@ -75,3 +75,8 @@ def test_shipped_model_recommends_beam_search_with_its_shipped_lm():
     rec = load_model()
     cfg = decoding_config(flags(), rec.metadata, DEFAULT_MODEL)
     assert cfg.decoder == "beam" and cfg.lm is not None and Path(cfg.lm).is_file()
+
+
+def test_tune_lm_without_an_lm_is_a_clear_error(tiny_checkpoint, clips_manifest, capsys):
+    assert evaluate_main(["--model", str(tiny_checkpoint), "--manifest", str(clips_manifest), "--tune-lm"]) == 2
+    assert "--tune-lm needs a language model" in capsys.readouterr().err
