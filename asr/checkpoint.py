@@ -9,14 +9,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from asr.features import FeatureConfig, Frontend
 from asr.model import AcousticModel, ModelConfig
-from asr.text import BpeVocab, CharVocab
+from asr.recognizer import Recognizer
+from asr.text import BpeVocab, CharVocab, Vocab
 
 DEFAULT_MODEL = Path(__file__).parent / "assets" / "an4.pt"  # the model that ships in the package
 FORMAT_VERSION = 1
@@ -24,16 +24,6 @@ FORMAT_VERSION = 1
 
 class CheckpointError(Exception):
     """A checkpoint is missing, unreadable or not an asr checkpoint; the message starts with the path."""
-
-
-@dataclass
-class Recognizer:
-    """Everything needed to go from a waveform to text."""
-
-    model: AcousticModel
-    frontend: Frontend
-    vocab: CharVocab | BpeVocab
-    metadata: dict
 
 
 def save_atomic(obj: dict, path: str | Path) -> None:
@@ -104,7 +94,7 @@ def model_state(rec: Recognizer, precision: str = "fp32") -> dict:
     return state
 
 
-def vocab_from_state(ckpt: dict) -> CharVocab | BpeVocab:
+def vocab_from_state(ckpt: dict) -> Vocab:
     """The checkpoint's vocabulary: characters, or BPE pieces when it holds a SentencePiece model."""
     tokenizer = ckpt.get("tokenizer")
     if tokenizer is None:

@@ -11,14 +11,14 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from asr.audio import load_audio
 from asr.features import Frontend
-from asr.text import CharVocab
+from asr.text import Vocab
 
 
 class ManifestError(Exception):
@@ -100,6 +100,23 @@ def write_manifest(path: str | Path, utts: list[Utterance]) -> None:
     tmp.replace(path)
 
 
+def length_batches(lengths: Sequence[float], budget: float) -> list[list[int]]:
+    """Indices sorted by length, cut into batches whose padded size (count x longest) stays within
+    `budget` (a longer item gets a batch to itself). The one batching rule of training, evaluation and
+    long-form inference; lengths and budget in the same unit (seconds, samples)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches, current = [], []
+    for i in order:
+        # Sorted ascending, so lengths[i] is the longest in the batch if it joins.
+        if current and (len(current) + 1) * lengths[i] > budget:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
 @dataclass
 class Batch:
     features: torch.Tensor  # (B, T, n_mels), zero-padded
@@ -124,7 +141,7 @@ class SpeechDataset(torch.utils.data.Dataset):
         self,
         utts: list[Utterance],
         frontend: Frontend,
-        vocab: CharVocab,
+        vocab: Vocab,
         wave_augment: list[Callable] = (),
         feature_augment: list[Callable] = (),
         seed: int = 0,
@@ -187,25 +204,11 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         num_replicas: int = 1,
         rank: int = 0,
     ):
-        self.batches = self._make_batches(durations, max_seconds)
+        self.batches = length_batches(durations, max_seconds)
         self.shuffle, self.seed = shuffle, seed
         self.num_replicas, self.rank = num_replicas, rank
         self.epoch = 0
         self.start = 0  # first batch of this rank's list that __iter__ yields (resuming mid-epoch)
-
-    @staticmethod
-    def _make_batches(durations: list[float], max_seconds: float) -> list[list[int]]:
-        order = sorted(range(len(durations)), key=lambda i: durations[i])
-        batches, current = [], []
-        for i in order:
-            # Sorted ascending, so durations[i] is the longest in the batch if it joins.
-            if current and (len(current) + 1) * durations[i] > max_seconds:
-                batches.append(current)
-                current = []
-            current.append(i)
-        if current:
-            batches.append(current)
-        return batches
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         self.epoch, self.start = epoch, start

@@ -19,52 +19,14 @@ from pathlib import Path
 import torch
 
 from asr.audio import AudioError
-from asr.checkpoint import DEFAULT_MODEL, CheckpointError, Recognizer, load_model
-from asr.data import BucketBatchSampler, ManifestError, SpeechDataset, Utterance, collate, read_manifest
-from asr.decode import greedy_decode
-from asr.decoders import Decoder, DecodingConfig, add_decoding_flags, decoding_config
+from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_model
+from asr.data import ManifestError, Utterance, read_manifest
+from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
 from asr.lm import LMError
-from asr.metrics import char_errors, error_rate, word_errors
-from asr.text import normalize_text
+from asr.metrics import score
+from asr.recognizer import recognize_utterances, utterance_log_probs
 
-
-@torch.no_grad()
-def utterance_log_probs(
-    rec: Recognizer, utts: list[Utterance], batch_seconds: float = 200.0, num_workers: int = 0
-) -> list[torch.Tensor]:
-    """The model's (T_i, V) log-probs of each utterance, on the CPU, in the order given (length-sorted batches)."""
-    dataset = SpeechDataset(utts, rec.frontend, rec.vocab)
-    sampler = BucketBatchSampler([u.duration for u in utts], batch_seconds, shuffle=False)
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers)
-    device = next(rec.model.parameters()).device
-    out: dict[str, torch.Tensor] = {}
-    for batch in loader:
-        log_probs, lengths = rec.model(batch.features.to(device), batch.feature_lengths.to(device))
-        out.update((i, lp[:n].cpu()) for i, lp, n in zip(batch.ids, log_probs, lengths.tolist()))
-    return [out[u.id] for u in utts]
-
-
-def recognize_utterances(
-    rec: Recognizer, utts: list[Utterance], batch_seconds: float = 200.0, num_workers: int = 0
-) -> list[str]:
-    """Greedy transcripts of utterances, in the order given."""
-    log_probs = utterance_log_probs(rec, utts, batch_seconds, num_workers)
-    return [greedy_decode(lp[None], torch.tensor([len(lp)]), rec.vocab)[0] for lp in log_probs]
-
-
-def score(utts: list[Utterance], hyps: list[str]) -> dict:
-    """Per-utterance rows and corpus WER/CER (percent) of hypotheses against normalised references."""
-    rows, words, chars = [], [], []
-    for u, hyp in zip(utts, hyps, strict=True):
-        ref = normalize_text(u.text)
-        w, c = word_errors(ref, hyp), char_errors(ref, hyp)
-        words.append(w)
-        chars.append(c)
-        rows.append({
-            "id": u.id, "ref": ref, "hyp": hyp, "words": w.reference_length, "word_errors": w.errors,
-            "sub": w.substitutions, "del": w.deletions, "ins": w.insertions, "char_errors": c.errors,
-        })
-    return {"wer": error_rate(words), "cer": error_rate(chars), "utterances": rows}
+__all__ = ["main", "recognize_utterances", "score", "tune_lm", "utterance_log_probs", "write_report"]
 
 
 def write_report(result: dict, out_dir: str | Path, extra: dict | None = None) -> None:
@@ -83,9 +45,9 @@ def write_report(result: dict, out_dir: str | Path, extra: dict | None = None) -
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 
-def decode_all(log_probs: list[torch.Tensor], decoder: Decoder, vocab) -> list[str]:
+def decode_all(log_probs: list[torch.Tensor], decoder: Decoder) -> list[str]:
     """Transcripts of per-utterance (T_i, V) log-probs."""
-    return [decoder.texts(lp[None], torch.tensor([len(lp)]), vocab)[0] for lp in log_probs]
+    return [decoder.texts(lp[None], torch.tensor([len(lp)]))[0] for lp in log_probs]
 
 
 ALPHAS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)  # LM weights tried by --tune-lm
@@ -96,8 +58,9 @@ def tune_lm(utts: list[Utterance], log_probs: list[torch.Tensor], cfg: DecodingC
     """WER of every (alpha, beta) on the grid; returns the best {alpha, beta, wer} and all rows."""
     rows = []
     for alpha, beta in itertools.product(ALPHAS, BETAS):
-        decoder = Decoder(dataclasses.replace(cfg, decoder="beam", alpha=alpha, beta=beta), vocab)
-        rows.append({"alpha": alpha, "beta": beta, "wer": round(score(utts, decode_all(log_probs, decoder, vocab))["wer"], 3)})
+        beam = dataclasses.replace(cfg.beam, alpha=alpha, beta=beta)
+        decoder = Decoder(dataclasses.replace(cfg, decoder="beam", beam=beam), vocab)
+        rows.append({"alpha": alpha, "beta": beta, "wer": round(score(utts, decode_all(log_probs, decoder))["wer"], 3)})
     return min(rows, key=lambda r: (r["wer"], r["alpha"], r["beta"])), rows
 
 
@@ -121,13 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         log_probs = utterance_log_probs(rec, utts, args.batch_seconds)
         if args.tune_lm:
             return report_tuning(*tune_lm(utts, log_probs, cfg, rec.vocab), args.out)
-        result = score(utts, decode_all(log_probs, Decoder(cfg, rec.vocab), rec.vocab))
+        result = score(utts, decode_all(log_probs, Decoder(cfg, rec.vocab)))
     except (CheckpointError, ManifestError, LMError, AudioError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.out:
         write_report(result, args.out, {"model": str(args.model), "manifest": str(args.manifest),
-                                        "decoder": cfg.decoder, "decoding": dataclasses.asdict(cfg)})
+                                        "decoder": cfg.decoder, "decoding": cfg.to_dict()})
     print(f"WER={result['wer']:.2f} CER={result['cer']:.2f}")
     return 0
 

@@ -1,10 +1,16 @@
-"""Word and character error rates (jiwer), per utterance and over a corpus."""
+"""Word and character error rates (jiwer), per utterance and over a corpus; scoring a manifest's hypotheses."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import jiwer
+
+from asr.text import normalize_text
+
+if TYPE_CHECKING:
+    from asr.data import Utterance
 
 
 @dataclass(frozen=True)
@@ -56,3 +62,18 @@ def wer(references: list[str], hypotheses: list[str]) -> float:
 def cer(references: list[str], hypotheses: list[str]) -> float:
     """Corpus character error rate in percent."""
     return error_rate([char_errors(r, h) for r, h in zip(references, hypotheses, strict=True)])
+
+
+def score(utts: list[Utterance], hyps: list[str]) -> dict:
+    """Per-utterance rows and corpus WER/CER (percent) of hypotheses against normalised references."""
+    rows, words, chars = [], [], []
+    for u, hyp in zip(utts, hyps, strict=True):
+        ref = normalize_text(u.text)
+        w, c = word_errors(ref, hyp), char_errors(ref, hyp)
+        words.append(w)
+        chars.append(c)
+        rows.append({
+            "id": u.id, "ref": ref, "hyp": hyp, "words": w.reference_length, "word_errors": w.errors,
+            "sub": w.substitutions, "del": w.deletions, "ins": w.insertions, "char_errors": c.errors,
+        })
+    return {"wer": error_rate(words), "cer": error_rate(chars), "utterances": rows}

@@ -15,6 +15,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from asr.features import FeatureConfig
+
+SUBSAMPLING = 4  # feature frames per output frame: two convolutions of time stride 2
+
+
+def output_frame_seconds(features: FeatureConfig) -> float:
+    """Seconds per output frame (log-prob row): SUBSAMPLING feature hops, 0.04 s at a 10 ms hop."""
+    return SUBSAMPLING * features.hop_length / features.sample_rate
+
 
 @dataclass(frozen=True)
 class ModelConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import string
+from typing import ClassVar, Iterable, Protocol
 
 BLANK = "<blank>"  # CTC blank, always index 0
 CHARACTERS = [BLANK, " ", "'", *string.ascii_lowercase]
@@ -21,8 +22,28 @@ def normalize_text(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+class Vocab(Protocol):
+    """What the model, the decoders and the data need of a vocabulary: CharVocab and BpeVocab both are one.
+    Index 0 is the CTC blank; len(vocab) is the number of output classes."""
+
+    tokens: list[str]  # index -> token (characters, or SentencePiece pieces), BLANK first
+    index: dict[str, int]  # token -> index
+    blank: int  # index of the CTC blank: 0
+
+    def __len__(self) -> int: ...
+    def encode(self, text: str) -> list[int]: ...
+    def decode(self, ids: Iterable[int]) -> str: ...
+
+
+def transcript(vocab: Vocab, ids: Iterable[int]) -> str:
+    """Token ids (blanks and repeats already removed) -> words separated by single spaces."""
+    return " ".join(vocab.decode(ids).split())
+
+
 class CharVocab:
     """Index <-> character; index 0 is the CTC blank."""
+
+    blank: ClassVar[int] = 0
 
     def __init__(self, tokens: list[str] = CHARACTERS):
         if not tokens or tokens[0] != BLANK:
@@ -33,16 +54,12 @@ class CharVocab:
     def __len__(self) -> int:
         return len(self.tokens)
 
-    @property
-    def blank(self) -> int:
-        return 0
-
     def encode(self, text: str) -> list[int]:
         """Normalised text -> token ids (characters outside the vocabulary are dropped)."""
         return [self.index[c] for c in normalize_text(text) if c in self.index]
 
     def decode(self, ids) -> str:
-        """Token ids -> text; blanks are skipped, nothing is collapsed (see decode.py for CTC)."""
+        """Token ids -> text; blanks are skipped, nothing is collapsed (see asr.decoding for CTC)."""
         return "".join(self.tokens[i] for i in ids if i != self.blank)
 
 
@@ -57,6 +74,8 @@ def _sentencepiece():
 class BpeVocab:
     """SentencePiece BPE pieces as CTC classes, with CharVocab's interface: index 0 is the CTC blank and
     index i + 1 is piece i of the model. Text is normalised as for CharVocab before it is cut into pieces."""
+
+    blank: ClassVar[int] = 0
 
     def __init__(self, model: bytes):
         self.model = bytes(model)  # the serialized SentencePiece model: all that is needed to rebuild this
@@ -80,17 +99,13 @@ class BpeVocab:
     def __len__(self) -> int:
         return len(self.tokens)
 
-    @property
-    def blank(self) -> int:
-        return 0
-
     def encode(self, text: str) -> list[int]:
         """Normalised text -> piece ids + 1 (pieces unknown to the model are dropped)."""
         ids = (i + 1 for i in self.processor.encode(normalize_text(text)))
         return [i for i in ids if i not in (self._unknown, self.blank)]
 
     def decode(self, ids) -> str:
-        """Token ids -> text; blanks (and <unk>) are skipped, nothing is collapsed (see decode.py for CTC)."""
+        """Token ids -> text; blanks (and <unk>) are skipped, nothing is collapsed (see asr.decoding for CTC)."""
         return self.processor.decode([int(i) - 1 for i in ids if i not in (self.blank, self._unknown)])
 
 
@@ -106,3 +121,8 @@ def train_bpe(texts, vocab_size: int, max_sentences: int = 0, threads: int = 1) 
         minloglevel=2,
     )
     return out.getvalue()
+
+
+def load_vocab(tokenizer: str = "") -> Vocab:
+    """BPE pieces of a SentencePiece model file, or characters when tokenizer is ""."""
+    return BpeVocab.from_file(tokenizer) if tokenizer else CharVocab()

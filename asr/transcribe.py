@@ -20,31 +20,28 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from asr.checkpoint import DEFAULT_MODEL, CheckpointError, Recognizer, load_model
-from asr.decoders import Decoder, add_decoding_flags, decoding_config
+from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_model
+from asr.decoding import Decoder, add_decoding_flags, decoding_config
 from asr.lm import LMError
-from asr.pipeline import FileResult, Input, PipelineConfig, expand_inputs, file_duration, transcribe_paths
-from asr.pipeline import transcribe_waves as _transcribe_waves
-from asr.subtitles import make_cues, to_srt, to_vtt
+from asr.longform import (
+    FileResult, Input, PipelineConfig, expand_inputs, file_duration, make_cues, to_srt, to_vtt, transcribe_paths,
+    transcribe_waves,
+)
+from asr.recognizer import Recognizer
+
+__all__ = ["main", "transcribe_files", "transcribe_waves"]
 
 FORMATS = ("text", "jsonl", "json", "srt", "vtt")
 SUFFIXES = {"text": ".txt", "json": ".json", "jsonl": ".json", "srt": ".srt", "vtt": ".vtt"}
-
-
-def transcribe_waves(rec: Recognizer, waves: list[np.ndarray], batch_seconds: float = 200.0) -> list[str]:
-    """Greedy transcripts of (N,) 16 kHz waveforms, in order; similar lengths are batched together."""
-    return _transcribe_waves(rec, waves, batch_seconds)
 
 
 def transcribe_files(rec: Recognizer, paths: list[str], batch_seconds: float = 200.0,
                      decoder: Decoder | None = None) -> list[dict]:
     """One result per path, in order: {"audio", "text", "duration", "segments"} or {"audio", "error"}.
     Bad files do not stop the rest. Greedy decoding unless a decoder is given."""
-    kwargs = {"decoder": decoder} if decoder is not None else {}
-    return [r.to_dict() for r in transcribe_paths(rec, [str(p) for p in paths], PipelineConfig(batch_seconds), **kwargs)]
+    return [r.to_dict() for r in transcribe_paths(rec, [str(p) for p in paths], PipelineConfig(batch_seconds), decoder)]
 
 
 def format_result(result: dict, fmt: str, with_name: bool) -> str:

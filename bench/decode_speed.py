@@ -7,7 +7,7 @@ The model's log-probs are computed once; every decoder then decodes the same (T,
 utterance at a time, on one thread. Times are CPU seconds of this process (time.process_time,
 fastest of --repeats passes), so that other work on the machine disturbs them less.
 
-Rows: "ours" uses asr.beam's defaults for pruning; "ours, pyctcdecode pruning" uses pyctcdecode's
+Rows: "ours" uses asr.decoding's defaults for pruning; "ours, pyctcdecode pruning" uses pyctcdecode's
 (token_min_logp -5, beam_prune_logp -10, no top-k); pyctcdecode runs `decode()` with its defaults.
 All share the beam width, the LM, alpha, beta and the unknown-word offset (-10). pyctcdecode needs
 kenlm for an LM: without kenlm every decoder runs without the LM (the output says so).
@@ -29,13 +29,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from asr.beam import BeamSearchConfig, CTCBeamSearch
 from asr.checkpoint import DEFAULT_MODEL, load_model
 from asr.data import read_manifest
-from asr.decode import greedy_decode
+from asr.decoding import BeamSearchConfig, CTCBeamSearch, greedy_decode
 from asr.evaluate import utterance_log_probs
-from asr.arpa import arpa_vocabulary
 from asr.lm import load_lm
+from asr.lm.arpa import arpa_vocabulary
 from asr.metrics import wer
 from asr.text import CharVocab, normalize_text
 
@@ -71,7 +70,12 @@ def pyctcdecode_decoder(vocab: CharVocab, bench: BenchConfig, beam: int, lm_path
 
 
 def flashlight_decoder(vocab: CharVocab, beam: int) -> Decoder:
-    from flashlight.lib.text.decoder import CriterionType, LexiconFreeDecoder, LexiconFreeDecoderOptions, ZeroLM
+    from flashlight.lib.text.decoder import (
+        CriterionType,
+        LexiconFreeDecoder,
+        LexiconFreeDecoderOptions,
+        ZeroLM,
+    )
 
     opts = LexiconFreeDecoderOptions(beam_size=beam, beam_size_token=len(vocab), beam_threshold=10.0,
                                      lm_weight=0.0, sil_score=0.0, log_add=True, criterion_type=CriterionType.CTC)

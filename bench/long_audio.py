@@ -35,8 +35,8 @@ import soundfile as sf
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.checkpoint import DEFAULT_MODEL, load_model
 from asr.data import read_manifest
+from asr.longform import PipelineConfig, transcribe_paths
 from asr.metrics import wer
-from asr.pipeline import PipelineConfig, transcribe_paths
 from asr.text import normalize_text
 
 TOLERANCE_S = 0.2

@@ -15,7 +15,7 @@ import time
 import torch
 
 from asr.data import collate
-from asr.train import Trainer, TrainConfig
+from asr.training import TrainConfig, Trainer
 
 
 def main() -> None:

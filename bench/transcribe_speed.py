@@ -16,8 +16,8 @@ import time
 import torch
 
 from asr.checkpoint import DEFAULT_MODEL, load_model
-from asr.decoders import Decoder, DecodingConfig, decoding_config
 from asr.data import read_manifest
+from asr.decoding import Decoder, DecodingConfig, decoding_config
 from asr.transcribe import transcribe_files
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from asr.checkpoint import Recognizer, model_state, save_atomic
+from asr.audio import load_audio
+from asr.checkpoint import model_state, save_atomic
 from asr.data import read_manifest
 from asr.features import FeatureConfig, Frontend, RunningStats, log_mel
-from asr.audio import load_audio
 from asr.model import AcousticModel, ModelConfig
+from asr.recognizer import Recognizer
 from asr.text import CharVocab
 
 CLIPS_DIR = Path(__file__).parent / "data" / "an4"

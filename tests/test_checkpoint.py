@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from asr.checkpoint import CheckpointError, export_model, load_model, main, model_state, read_checkpoint, save_atomic
+from asr.checkpoint import (
+    CheckpointError,
+    export_model,
+    load_model,
+    main,
+    model_state,
+    read_checkpoint,
+    save_atomic,
+)
 from asr.model import ModelConfig
 
 BIGGER = ModelConfig(conv_channels=32, hidden=128, layers=2, dropout=0.0)  # ~0.75M parameters: size dominated by weights

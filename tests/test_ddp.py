@@ -16,8 +16,9 @@ import torch
 
 from asr.checkpoint import save_atomic
 from asr.data import BucketBatchSampler, SpeechDataset, collate
-from asr.train import Trainer, TrainConfig, parse_args
 from asr.model import ModelConfig
+from asr.train import parse_args
+from asr.training import TrainConfig, Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 CLIPS = REPO / "tests" / "data" / "an4" / "clips.jsonl"

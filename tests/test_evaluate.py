@@ -7,11 +7,11 @@ import re
 
 import pytest
 
+from asr.audio import load_audio
 from asr.checkpoint import load_model
 from asr.evaluate import main, recognize_utterances, score, write_report
 from asr.text import normalize_text
 from asr.transcribe import transcribe_waves
-from asr.audio import load_audio
 
 
 def test_score_against_normalised_references(clips):

@@ -23,9 +23,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.checkpoint import Recognizer, load_model, model_state, save_atomic
+from asr.checkpoint import load_model, model_state, save_atomic
 from asr.data import read_manifest
 from asr.model import AcousticModel, ModelConfig
+from asr.recognizer import Recognizer
 from asr.train import parse_args
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""asr.lm / asr.arpa / asr.kneser_ney: ARPA read/write, back-off scoring, Kneser-Ney estimation."""
+"""asr.lm (arpa, kneser_ney, load, the command line): ARPA read/write, back-off scoring, Kneser-Ney estimation."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import math
 
 import pytest
 
-from asr.arpa import LN10, NO_UNK_LOGPROB10
-from asr.kneser_ney import FALLBACK_DISCOUNTS, build_kneser_ney, discounts
-from asr.lm import LMError, NgramLM, load_lm, main, read_arpa, sentence_logprob, write_arpa
+from asr.lm import LMError, NgramLM, load_lm, read_arpa, sentence_logprob, write_arpa
+from asr.lm.__main__ import main
+from asr.lm.arpa import LN10, NO_UNK_LOGPROB10
+from asr.lm.kneser_ney import FALLBACK_DISCOUNTS, build_kneser_ney, discounts
 
 CORPUS = [
     "the cat sat on the mat", "the dog sat on the log", "a cat and a dog", "the cat ate the rat",

@@ -7,7 +7,13 @@ import math
 import pytest
 import torch
 
-from asr.model import AcousticModel, ModelConfig, reverse_padded, subsampled_lengths, time_mask
+from asr.model import (
+    AcousticModel,
+    ModelConfig,
+    reverse_padded,
+    subsampled_lengths,
+    time_mask,
+)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 
 from asr.audio import SAMPLE_RATE, AudioError, load_audio, read_blocks
-from asr.segment import (
-    FRAME,
+from asr.longform.segment import (
+    ENERGY_FRAME,
     SegmentConfig,
     cut_segments,
     file_segments,
@@ -40,7 +40,7 @@ EVENTS = [(0.5, 1.5, "tone"), (2.3, 2.8, "noise"), (3.6, 5.1, "tone"), (6.0, 6.4
 
 
 def to_seconds(regions):
-    return [(s * FRAME / SR, e * FRAME / SR) for s, e in regions]
+    return [(s * ENERGY_FRAME / SR, e * ENERGY_FRAME / SR) for s, e in regions]
 
 
 def test_boundaries_of_tones_and_noise_bursts_within_0_1_s():
@@ -156,6 +156,6 @@ def test_errors_in_a_long_file_come_before_any_segment(tmp_path):
 
 def test_voiced_frames_mark_the_output_frames_with_energy():
     wave = synthetic([(0.4, 0.8, "tone")], 1.2)
-    voiced = voiced_frames(wave, -40.0, num_steps=30, step=4 * FRAME)  # 40 ms steps
+    voiced = voiced_frames(wave, -40.0, num_steps=30, step=4 * ENERGY_FRAME)  # 40 ms steps
     assert voiced.shape == (30,)
     assert not voiced[:9].any() and voiced[10:20].all() and not voiced[21:].any()

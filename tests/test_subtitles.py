@@ -7,8 +7,16 @@ import re
 import numpy as np
 import pytest
 
-from asr.subtitles import Cue, SubtitleConfig, format_timestamp, make_cues, to_srt, to_vtt, wrap
-from asr.timestamps import Word
+from asr.longform.subtitles import (
+    Cue,
+    SubtitleConfig,
+    format_timestamp,
+    make_cues,
+    to_srt,
+    to_vtt,
+    wrap,
+)
+from asr.longform.timestamps import Word
 
 SRT_TIME = r"(\d\d):(\d\d):(\d\d),(\d\d\d)"
 VTT_TIME = r"(\d\d):(\d\d):(\d\d)\.(\d\d\d)"

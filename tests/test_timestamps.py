@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
 
-from asr.decode import Alignment, greedy_alignments, greedy_ids
+from asr.decoding import Alignment, greedy_alignments, greedy_ids
+from asr.features import FeatureConfig
+from asr.longform.timestamps import WordSpan, snap_to_speech, timed_words, word_spans
+from asr.model import output_frame_seconds
 from asr.text import CharVocab
-from asr.timestamps import (
-    FRAME_SECONDS,
-    WordSpan,
-    snap_to_speech,
-    timed_words,
-    word_spans,
-)
 
 VOCAB = CharVocab()
+FRAME_SECONDS = output_frame_seconds(FeatureConfig())  # 0.04 s
 
 
 def log_probs_for(path: str, peak: float = 0.9) -> torch.Tensor:
@@ -35,7 +31,7 @@ def test_words_from_the_greedy_path():
     (alignment,) = greedy_alignments(lp[None], torch.tensor([lp.shape[0]]))
     assert alignment.tokens == tuple(VOCAB.index[c] for c in "hi you")
     assert alignment.frames == (1, 4, 6, 9, 11, 12)
-    words = timed_words(lp, alignment, VOCAB, offset_s=10.0)
+    words = timed_words(lp, alignment, VOCAB, FRAME_SECONDS, offset_s=10.0)
     assert [w.word for w in words] == ["hi", "you"]
     # "hi": from h's first frame (1) to i's last (4) + 1; "you": y lasts frames 9-10, u ends at 12.
     assert words[0].start == pytest.approx(10.0 + 1 * FRAME_SECONDS)
@@ -49,7 +45,7 @@ def test_confidence_is_the_mean_probability_at_the_emitting_frames():
     lp = log_probs_for(".a.b.")
     lp[3] = log_probs_for("b", peak=0.5)[0]  # b emitted with probability 0.5
     (alignment,) = greedy_alignments(lp[None], torch.tensor([5]))
-    (word,) = timed_words(lp, alignment, VOCAB)
+    (word,) = timed_words(lp, alignment, VOCAB, FRAME_SECONDS)
     assert word.word == "ab" and word.confidence == pytest.approx((0.9 + 0.5) / 2)
 
 
@@ -66,7 +62,7 @@ def test_an_alignment_from_another_decoder_is_timed_at_its_frames():
     """A beam search may emit a token at a frame where it is not the best class: it lasts that one frame."""
     lp = log_probs_for("........")
     alignment = Alignment((VOCAB.index["o"], VOCAB.index[" "], VOCAB.index["k"]), (2, 4, 6))
-    words = timed_words(lp, alignment, VOCAB)
+    words = timed_words(lp, alignment, VOCAB, FRAME_SECONDS)
     assert [(w.word, round(w.start / FRAME_SECONDS), round(w.end / FRAME_SECONDS)) for w in words] == [
         ("o", 2, 3), ("k", 6, 7)]
     assert words[0].confidence == pytest.approx(0.1 / (len(VOCAB) - 1))
@@ -88,7 +84,7 @@ def test_bpe_pieces_make_words_at_word_start_marks():
 def test_no_tokens_no_words():
     lp = log_probs_for("......")
     (alignment,) = greedy_alignments(lp[None], torch.tensor([6]))
-    assert timed_words(lp, alignment, VOCAB) == []
+    assert timed_words(lp, alignment, VOCAB, FRAME_SECONDS) == []
 
 
 def test_snap_moves_edges_onto_speech_but_not_into_neighbours():

@@ -14,7 +14,8 @@ import torch
 from asr.checkpoint import load_model
 from asr.data import Utterance, write_manifest
 from asr.text import CharVocab
-from asr.train import TrainConfig, Trainer, ctc_feasible, lr_at, main, parse_args, usable_utterances
+from asr.train import main, parse_args
+from asr.training import TrainConfig, Trainer, ctc_feasible, lr_at, usable_utterances
 
 EPOCHS = 3  # 3 batches an epoch at batch_seconds=6: 9 steps in all
 

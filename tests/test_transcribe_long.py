@@ -16,9 +16,9 @@ import soundfile as sf
 
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.checkpoint import DEFAULT_MODEL, load_model
+from asr.longform import PipelineConfig, expand_inputs, transcribe_paths
+from asr.longform.segment import SegmentConfig
 from asr.metrics import wer
-from asr.pipeline import PipelineConfig, expand_inputs, transcribe_paths
-from asr.segment import SegmentConfig
 from asr.text import normalize_text
 from asr.transcribe import main
 

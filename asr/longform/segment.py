@@ -26,8 +26,8 @@ import numpy as np
 
 from asr.audio import SAMPLE_RATE, read_blocks
 
-FRAME = 160  # samples; one energy frame = 10 ms at 16 kHz, the feature hop
-FRAME_SECONDS = FRAME / SAMPLE_RATE
+ENERGY_FRAME = 160  # samples; one energy frame = 10 ms at 16 kHz (the feature hop)
+ENERGY_FRAME_SECONDS = ENERGY_FRAME / SAMPLE_RATE  # 0.01 s
 SILENCE_DB = -100.0  # energy of digital silence (the floor added before the log)
 
 
@@ -35,7 +35,7 @@ SILENCE_DB = -100.0  # energy of digital silence (the floor added before the log
 class SegmentConfig:
     max_segment_s: float = 20.0  # longer speech is split at its quietest point; files this short are not cut
     dynamic_range_db: float = 35.0  # frames this far below the speech level are silence
-    word_range_db: float = 25.0  # word edges snap to frames within this of the speech level (asr.timestamps)
+    word_range_db: float = 25.0  # word edges snap to frames within this of the speech level (asr.longform.timestamps)
     min_snr_db: float = 6.0  # frames less than this above the noise floor are silence
     speech_percentile: float = 95.0  # the speech level: this percentile of the frame energies (dB)
     floor_percentile: float = 10.0  # the noise floor: this percentile of the frame energies (dB)
@@ -62,14 +62,14 @@ class Segment:
 
 
 def frame_energies_db(samples: np.ndarray) -> np.ndarray:
-    """(N,) -> (ceil(N / FRAME),) mean-square energy per 10 ms frame in dB (digital silence: -100 dB)."""
+    """(N,) -> (ceil(N / ENERGY_FRAME),) mean-square energy per 10 ms frame in dB (digital silence: -100 dB)."""
     n = len(samples)
-    padded = np.zeros(-(-n // FRAME) * FRAME, dtype=np.float64)
+    padded = np.zeros(-(-n // ENERGY_FRAME) * ENERGY_FRAME, dtype=np.float64)
     padded[:n] = samples
-    frames = padded.reshape(-1, FRAME)  # (F, FRAME)
-    counts = np.full(len(frames), FRAME)
-    if n % FRAME:
-        counts[-1] = n % FRAME  # the last, partial frame: mean over the samples it has
+    frames = padded.reshape(-1, ENERGY_FRAME)  # (F, ENERGY_FRAME)
+    counts = np.full(len(frames), ENERGY_FRAME)
+    if n % ENERGY_FRAME:
+        counts[-1] = n % ENERGY_FRAME  # the last, partial frame: mean over the samples it has
     return (10.0 * np.log10((frames**2).sum(1) / counts + 10 ** (SILENCE_DB / 10))).astype(np.float32)
 
 
@@ -79,7 +79,7 @@ def stream_energies_db(blocks: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
     for block in blocks:
         total += len(block)
         joined = np.concatenate([rest, block])
-        whole = len(joined) // FRAME * FRAME
+        whole = len(joined) // ENERGY_FRAME * ENERGY_FRAME
         energies.append(frame_energies_db(joined[:whole]))
         rest = joined[whole:]
     if len(rest):
@@ -131,8 +131,8 @@ def speech_regions(
     if threshold_db is None:
         threshold_db = speech_threshold(energies_db, cfg)
     n = len(energies_db)
-    min_silence, min_speech = round(cfg.min_silence_s / FRAME_SECONDS), round(cfg.min_speech_s / FRAME_SECONDS)
-    pad, max_len = round(cfg.padding_s / FRAME_SECONDS), max(2, round(cfg.max_segment_s / FRAME_SECONDS))
+    min_silence, min_speech = round(cfg.min_silence_s / ENERGY_FRAME_SECONDS), round(cfg.min_speech_s / ENERGY_FRAME_SECONDS)
+    pad, max_len = round(cfg.padding_s / ENERGY_FRAME_SECONDS), max(2, round(cfg.max_segment_s / ENERGY_FRAME_SECONDS))
     speech = energies_db > threshold_db
     for start, end in _runs(~speech):  # hangover: short pauses inside speech stay speech
         if start > 0 and end < n and end - start < min_silence:
@@ -144,7 +144,7 @@ def speech_regions(
         lo = max(0, s - pad) if i == 0 else max(s - pad, (runs[i - 1][1] + s + 1) // 2)
         hi = min(n, e + pad) if i == len(runs) - 1 else min(e + pad, (e + runs[i + 1][0] + 1) // 2)
         padded.append((lo, hi))
-    width = max(1, round(cfg.split_search_s / FRAME_SECONDS))
+    width = max(1, round(cfg.split_search_s / ENERGY_FRAME_SECONDS))
     smooth = np.convolve(energies_db, np.ones(width) / width, mode="same") if n else energies_db
     return [piece for s, e in padded for piece in _split_long(s, e, smooth, max_len)]
 
@@ -192,13 +192,13 @@ def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig()) -> Ite
     if total <= limit:
         yield Segment(0, np.concatenate(kept), voiced)
         return
-    regions = [(s * FRAME, min(e * FRAME, total)) for s, e in speech_regions(energies, cfg)]
+    regions = [(s * ENERGY_FRAME, min(e * ENERGY_FRAME, total)) for s, e in speech_regions(energies, cfg)]
     yield from cut_segments(read_blocks(path, cfg.block_s), regions, voiced)
 
 
 def voiced_frames(samples: np.ndarray, voiced_db: float, num_steps: int, step: int) -> np.ndarray:
     """(num_steps,) bool: whether any 10 ms frame within each `step`-sample stretch is above voiced_db."""
-    per_step = max(1, step // FRAME)
+    per_step = max(1, step // ENERGY_FRAME)
     voiced = frame_energies_db(samples) > voiced_db
     padded = np.zeros(num_steps * per_step, dtype=bool)
     n = min(len(voiced), len(padded))

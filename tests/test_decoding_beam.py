@@ -1,4 +1,4 @@
-"""asr.beam: CTC prefix beam search, hand-built log-probs with known answers, LM shallow fusion."""
+"""asr.decoding.beam: CTC prefix beam search, hand-built log-probs with known answers, LM shallow fusion."""
 
 from __future__ import annotations
 
@@ -9,10 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from asr.beam import BeamSearchConfig, CTCBeamSearch, beam_decode, beam_search
-from asr.decode import greedy_decode
-from asr.kneser_ney import build_kneser_ney
+from asr.decoding import (
+    BeamSearchConfig,
+    CTCBeamSearch,
+    beam_decode,
+    beam_search,
+    greedy_decode,
+)
 from asr.lm import load_lm, write_arpa
+from asr.lm.kneser_ney import build_kneser_ney
 from asr.text import BLANK, CharVocab
 
 VOCAB = CharVocab()

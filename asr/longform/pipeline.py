@@ -3,10 +3,11 @@
     for result in transcribe_paths(rec, ["a.wav", "meeting.flac"]):   # FileResults, in input order
         print(result.audio, result.text, result.words[:3])
 
-Each file is cut into segments (asr.segment: a short file is one segment, a long one is split at
+Each file is cut into segments (segment.py: a short file is one segment, a long one is split at
 pauses). Segments from all files gather in a pool of `pool_seconds` of audio; the pool is sorted by
-length and run through the model in batches of at most `batch_seconds` (count x longest), decoded by a
-pluggable decoder (greedy by default) and timed (asr.timestamps). A file's result comes out as soon as
+length and run through the model in batches of at most `batch_seconds` (count x longest, the rule of
+asr.data.length_batches), decoded by an asr.decoding.Decoder (greedy by default) and timed
+(timestamps.py). A file's result comes out as soon as
 all its segments, and every file before it, are done. A file that cannot be read gives a result with
 `error` set and does not stop the others.
 """
@@ -21,20 +22,12 @@ import numpy as np
 import torch
 
 from asr.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, audio_duration, find_audio_files
-from asr.checkpoint import Recognizer
-from asr.segment import Segment, SegmentConfig, file_segments, voiced_frames
-from asr.text import CharVocab
-from asr.decode import Alignment, greedy_alignments
-from asr.timestamps import SUBSAMPLING, Word, timed_words
-
-# (B, T, V) log-probs, (B,) lengths, the recogniser's vocabulary -> one Alignment (tokens and the frame
-# of each) per utterance. A beam search plugs in by returning its best hypothesis' tokens and frames.
-Decoder = Callable[[torch.Tensor, torch.Tensor, CharVocab], list[Alignment]]
-
-
-def greedy_decoder(log_probs: torch.Tensor, lengths: torch.Tensor, vocab: CharVocab) -> list[Alignment]:
-    return greedy_alignments(log_probs, lengths, vocab.blank)
-
+from asr.data import length_batches
+from asr.decoding import Decoder, DecodingConfig
+from asr.longform.segment import Segment, SegmentConfig, file_segments, voiced_frames
+from asr.longform.timestamps import Word, timed_words
+from asr.model import SUBSAMPLING, output_frame_seconds
+from asr.recognizer import Recognizer
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -87,34 +80,27 @@ class FileResult:
 
 @torch.no_grad()
 def decode_segments(
-    rec: Recognizer, segments: list[Segment], decoder: Decoder = greedy_decoder,
+    rec: Recognizer, segments: list[Segment], decoder: Decoder | None = None,
     batch_seconds: float = 200.0, snap: bool = True,
 ) -> list[list[Word]]:
-    """The timed words of each segment, in order; similar lengths are batched together."""
-    device = next(rec.model.parameters()).device
+    """The timed words of each segment, in order; similar lengths are batched together. Greedy decoding
+    unless a decoder is given."""
+    decoder = decoder or Decoder(DecodingConfig(), rec.vocab)
     cfg = rec.frontend.cfg
-    step = SUBSAMPLING * cfg.hop_length  # samples per output frame
-    order = sorted(range(len(segments)), key=lambda i: len(segments[i].samples))
+    step, frame_s = SUBSAMPLING * cfg.hop_length, output_frame_seconds(cfg)  # samples, seconds per output frame
     out: list[list[Word]] = [[] for _ in segments]
-    start = 0
-    while start < len(order):
-        # Grow the batch while (count x longest) stays within batch_seconds of audio.
-        end = start + 1
-        while end < len(order) and (end - start + 1) * len(segments[order[end]].samples) <= batch_seconds * SAMPLE_RATE:
-            end += 1
-        idx = order[start:end]
+    for idx in length_batches([len(seg.samples) for seg in segments], batch_seconds * SAMPLE_RATE):
         feats = [rec.frontend(segments[i].samples) for i in idx]  # each (T, n_mels)
         batch = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)  # (B, T, n_mels)
         lengths = torch.tensor([f.shape[0] for f in feats])
-        log_probs, out_lengths = rec.model(batch.to(device), lengths.to(device))
+        log_probs, out_lengths = rec.model(batch.to(rec.device), lengths.to(rec.device))
         log_probs, out_lengths = log_probs.cpu(), out_lengths.cpu()
-        for b, (i, alignment) in enumerate(zip(idx, decoder(log_probs, out_lengths, rec.vocab))):
+        for b, (i, alignment) in enumerate(zip(idx, decoder(log_probs, out_lengths))):
             seg, n = segments[i], int(out_lengths[b])
             voiced = None
             if snap and seg.voiced_db is not None:
                 voiced = voiced_frames(seg.samples, seg.voiced_db, n, step)
-            out[i] = timed_words(log_probs[b, :n], alignment, rec.vocab, seg.start_s, voiced, step / cfg.sample_rate)
-        start = end
+            out[i] = timed_words(log_probs[b, :n], alignment, rec.vocab, frame_s, seg.start_s, voiced)
     return out
 
 
@@ -130,7 +116,7 @@ class _Assembler:
     """Takes the segments of files read in order, runs them through the model a pool at a time, and
     hands back each file's result once it, and every file before it, is complete."""
 
-    def __init__(self, rec: Recognizer, paths: list[str], cfg: PipelineConfig, decoder: Decoder,
+    def __init__(self, rec: Recognizer, paths: list[str], cfg: PipelineConfig, decoder: Decoder | None,
                  on_progress: Callable[[float], None] | None):
         self.rec, self.cfg, self.decoder, self.on_progress = rec, cfg, decoder, on_progress
         self.results = [FileResult(p, duration=file_duration(p)) for p in paths]
@@ -185,11 +171,12 @@ def transcribe_paths(
     rec: Recognizer,
     paths: list[str],
     cfg: PipelineConfig = PipelineConfig(),
-    decoder: Decoder = greedy_decoder,
+    decoder: Decoder | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> Iterator[FileResult]:
-    """One FileResult per path, in order, each as soon as it is ready. on_progress(seconds) is called
-    with the audio seconds done since its last call; over a run they add up to the files' durations."""
+    """One FileResult per path, in order, each as soon as it is ready; greedy decoding unless a decoder is
+    given. on_progress(seconds) is called with the audio seconds done since its last call; over a run they
+    add up to the files' durations."""
     assembler = _Assembler(rec, [str(p) for p in paths], cfg, decoder, on_progress)
     for i, path in enumerate(paths):
         try:

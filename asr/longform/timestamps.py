@@ -1,7 +1,7 @@
 """Word timestamps from a CTC alignment: which frame emitted each token -> words with start, end, confidence.
 
     alignment = greedy_alignments(log_probs, lengths)[b]           # or a beam hypothesis' (tokens, frames)
-    words = timed_words(log_probs[b, :lengths[b]], alignment, vocab, offset_s=seg.start_s)
+    words = timed_words(log_probs[b, :lengths[b]], alignment, vocab, output_frame_seconds(cfg), seg.start_s)
 
 A word is the run of tokens between word boundaries (a space token, or a BPE piece starting with "▁").
 Its start is the first frame of its first token, its end the last frame of its last token + 1 (a token
@@ -17,10 +17,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from asr.decode import Alignment
+from asr.decoding import Alignment
+from asr.text import Vocab
 
-SUBSAMPLING = 4  # feature frames per output frame (asr.model: two stride-2 convolutions)
-FRAME_SECONDS = 0.04  # s; one output frame at the 10 ms feature hop
 WORD_START = "▁"  # SentencePiece's mark on pieces that begin a word
 
 
@@ -42,12 +41,12 @@ class WordSpan:
     confidence: float
 
 
-def token_text(vocab, token: int) -> str:
+def token_text(vocab: Vocab, token: int) -> str:
     """A token's characters, with word boundaries as spaces (CharVocab's " ", BPE's "▁")."""
     return vocab.tokens[token].replace(WORD_START, " ")
 
 
-def word_spans(log_probs: torch.Tensor, alignment: Alignment, vocab) -> list[WordSpan]:
+def word_spans(log_probs: torch.Tensor, alignment: Alignment, vocab: Vocab) -> list[WordSpan]:
     """One utterance's (T, V) log-probs and its alignment -> its words in frames."""
     if log_probs.ndim != 2:
         raise ValueError(f"log_probs must be (T, V), got {tuple(log_probs.shape)}")
@@ -108,21 +107,23 @@ def snap_to_speech(spans: list[WordSpan], voiced: np.ndarray, max_stretch: int =
     return out
 
 
-def to_words(spans: list[WordSpan], offset_s: float = 0.0, frame_s: float = FRAME_SECONDS) -> list[Word]:
-    """Frames -> seconds: start = offset + first * frame_s, end = offset + (last + 1) * frame_s."""
+def to_words(spans: list[WordSpan], frame_s: float, offset_s: float = 0.0) -> list[Word]:
+    """Frames -> seconds (frame_s: asr.model.output_frame_seconds): start = offset + first * frame_s,
+    end = offset + (last + 1) * frame_s."""
     return [Word(s.word, offset_s + s.first * frame_s, offset_s + (s.last + 1) * frame_s, s.confidence) for s in spans]
 
 
 def timed_words(
     log_probs: torch.Tensor,
     alignment: Alignment,
-    vocab,
+    vocab: Vocab,
+    frame_s: float,
     offset_s: float = 0.0,
     voiced: np.ndarray | None = None,
-    frame_s: float = FRAME_SECONDS,
 ) -> list[Word]:
-    """One utterance's (T, V) log-probs and alignment -> words in seconds, snapped to `voiced` if given."""
+    """One utterance's (T, V) log-probs and alignment -> words in seconds (frame_s seconds per output
+    frame), snapped to `voiced` if given."""
     spans = word_spans(log_probs, alignment, vocab)
     if voiced is not None:
         spans = snap_to_speech(spans, voiced)
-    return to_words(spans, offset_s, frame_s)
+    return to_words(spans, frame_s, offset_s)

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import Hashable
 
 from asr.lm import LanguageModel
-from asr.text import CharVocab
+from asr.text import Vocab
 
 
 class Spelling:
     """The LM's words as a character trie over token ids: which partial words can still become words."""
 
-    def __init__(self, words: frozenset[str], vocab: CharVocab):
+    def __init__(self, words: frozenset[str], vocab: Vocab):
         self.next: list[dict[int, int]] = [{}]  # state -> {token: state}; state 0 is the empty spelling
         self.is_word: list[bool] = [False]
         for word in words:
@@ -48,7 +48,7 @@ class Fusion:
     spelling: Spelling | None  # the LM's words (None: not known, no unk_penalty)
 
     @classmethod
-    def make(cls, lm: LanguageModel, vocab: CharVocab, alpha: float, beta: float, unk_penalty: float) -> Fusion:
+    def make(cls, lm: LanguageModel, vocab: Vocab, alpha: float, beta: float, unk_penalty: float) -> Fusion:
         spelling = Spelling(lm.vocabulary, vocab) if lm.vocabulary is not None else None
         return cls(lm, alpha, beta, unk_penalty, spelling)
 
@@ -57,7 +57,7 @@ class PrefixTrie:
     """Prefix nodes; `add` makes a child and scores a completed word once. Read often: token,
     lm_rank, key (lists by node); the rest sits in `info[node]` = (parent, word, LM state, lm_done, spell)."""
 
-    def __init__(self, vocab: CharVocab, fusion: Fusion | None):
+    def __init__(self, vocab: Vocab, fusion: Fusion | None):
         self.space, self.size, self.chars = vocab.index[" "], len(vocab), vocab.tokens
         self.fusion = fusion
         self.unk_penalty = fusion.unk_penalty if fusion is not None else 0.0

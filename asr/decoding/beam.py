@@ -1,12 +1,12 @@
 """CTC prefix beam search over (B, T, V) log-probs, with word n-gram shallow fusion.
 
-    lm = load_lm("exp/an4_lm/3gram.arpa")                      # asr.lm; None: no LM
+    lm = load_lm("exp/an4/lm/3gram.arpa.gz")                   # asr.lm; None: no LM
     hyps = beam_search(log_probs, lengths, vocab, BeamSearchConfig(beam_size=32, alpha=0.3, beta=2.0), lm)
     hyps[b][0].text, hyps[b][0].frames                         # best of utterance b, frame of each token
 
-A hypothesis is a prefix (a node of asr.prefix_trie.PrefixTrie) and whether its last frame was a
+A hypothesis is a prefix (a node of asr.decoding.trie.PrefixTrie) and whether its last frame was a
 blank, as in flashlight and pyctcdecode; the alignments that reach it are summed (log-add).
-Keeping one hypothesis (beam_size=1) without an LM is exactly greedy decoding (asr.decode).
+Keeping one hypothesis (beam_size=1) without an LM is exactly greedy decoding (asr.decoding.greedy).
 A space never starts a prefix nor follows a space: such a space leaves the prefix as it is.
 
 Score = acoustic log-prob + for each completed word alpha * ln P_lm(word | history) + beta
@@ -22,55 +22,27 @@ kept, as pyctcdecode's prune_history and flashlight do: all their futures score 
 others rarely matter for the best hypothesis; it does thin the n-best list.
 Frames whose blank log-prob is above blank_skip_threshold only continue with blank.
 
-The search (asr/prefix_search.py) is plain Python over dicts; numpy only plans the frames. It is
+The search (asr/decoding/search.py) is plain Python over dicts; numpy only plans the frames. It is
 fast because it does little: most frames of a trained model try one token or none, a new prefix
 is made only if it makes the beam, and the LM is asked once per prefix that completes a word.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
-from asr.decode import check_log_probs
+from asr.decoding.config import BeamSearchConfig
+from asr.decoding.greedy import check_log_probs
+from asr.decoding.search import Hypothesis, PrefixSearch
+from asr.decoding.trie import Fusion, PrefixTrie
 from asr.lm import LanguageModel
-from asr.prefix_search import Hypothesis, PrefixSearch
-from asr.prefix_trie import Fusion, PrefixTrie
-from asr.text import CharVocab
-
-__all__ = ["BeamSearchConfig", "CTCBeamSearch", "Hypothesis", "beam_decode", "beam_search"]
-
-
-@dataclass(frozen=True)
-class BeamSearchConfig:
-    beam_size: int = 32  # hypotheses kept after each frame
-    token_top_k: int = 8  # non-blank tokens tried per frame, most likely first
-    token_min_logprob: float = -5.0  # tokens below this log-prob are not tried (the frame's best always is)
-    beam_threshold: float = 6.0  # hypotheses scoring more than this below the best are dropped
-    blank_skip_threshold: float = math.log(0.999)  # frames with a blank log-prob above this: blank only
-    recombine: bool = True  # keep only the best of hypotheses with the same LM state, partial word and ending
-    alpha: float = 0.5  # LM weight, on natural-log LM probabilities (only with an LM)
-    beta: float = 1.5  # bonus per word (only with an LM)
-    unk_penalty: float = -10.0  # per word outside the LM's vocabulary (only with an LM that lists its words)
-    nbest: int = 5  # hypotheses returned per utterance (distinct texts, best first)
-
-    def __post_init__(self):
-        for name in ("beam_size", "token_top_k", "nbest"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.beam_threshold > 0:
-            raise ValueError(f"beam_threshold must be > 0, got {self.beam_threshold}")
-        if not self.blank_skip_threshold <= 0:
-            raise ValueError(f"blank_skip_threshold is a log-prob (<= 0; 0 never skips), got {self.blank_skip_threshold}")
-
+from asr.text import Vocab
 
 class CTCBeamSearch:
     """A reusable decoder (vocabulary, configuration, LM), called on one utterance's (T, V) log-probs."""
 
-    def __init__(self, vocab: CharVocab, cfg: BeamSearchConfig = BeamSearchConfig(), lm: LanguageModel | None = None):
+    def __init__(self, vocab: Vocab, cfg: BeamSearchConfig = BeamSearchConfig(), lm: LanguageModel | None = None):
         if " " not in vocab.index or vocab.blank != 0:
             raise ValueError("the beam search needs a vocabulary with the blank at index 0 and a space ' '")
         self.vocab, self.cfg = vocab, cfg
@@ -126,7 +98,7 @@ class CTCBeamSearch:
 
 
 def beam_search(
-    log_probs: torch.Tensor, lengths: torch.Tensor, vocab: CharVocab,
+    log_probs: torch.Tensor, lengths: torch.Tensor, vocab: Vocab,
     cfg: BeamSearchConfig = BeamSearchConfig(), lm: LanguageModel | None = None,
 ) -> list[list[Hypothesis]]:
     """(B, T, V) log-probs + (B,) lengths -> per utterance up to cfg.nbest hypotheses, best first.
@@ -143,7 +115,7 @@ def beam_search(
 
 
 def beam_decode(
-    log_probs: torch.Tensor, lengths: torch.Tensor, vocab: CharVocab,
+    log_probs: torch.Tensor, lengths: torch.Tensor, vocab: Vocab,
     cfg: BeamSearchConfig = BeamSearchConfig(), lm: LanguageModel | None = None,
 ) -> list[str]:
     """Best beam-search transcript per utterance."""

@@ -1,11 +1,11 @@
-"""asr.decode (greedy): hand-built log-probs with a known best path."""
+"""asr.decoding.greedy: hand-built log-probs with a known best path."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from asr.decode import greedy_decode, greedy_ids
+from asr.decoding import greedy_decode, greedy_ids
 from asr.text import CharVocab
 
 VOCAB = CharVocab()

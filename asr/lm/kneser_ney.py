@@ -21,7 +21,7 @@ import math
 from collections import Counter, defaultdict
 from typing import Iterable
 
-from asr.arpa import BOS, EOS, UNK, NgramLM
+from asr.lm.arpa import BOS, EOS, UNK, NgramLM
 from asr.text import normalize_text
 
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # D1, D2, D3+ when a corpus is too small to estimate them (as KenLM)

@@ -1,6 +1,6 @@
 """Timed words -> subtitle cues of readable size -> SRT or WebVTT text.
 
-    cues = make_cues(words)                   # words: asr.timestamps.Word, in time order
+    cues = make_cues(words)                   # words: asr.longform.Word, in time order
     Path("talk.srt").write_text(to_srt(cues))
 
 A cue holds whole words on at most `max_lines` lines of at most `max_line_chars` characters (a longer
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from asr.timestamps import Word
+from asr.longform.timestamps import Word
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from asr.checkpoint import DEFAULT_MODEL, load_model
-from asr.decode import greedy_decode
-from asr.decoders import Decoder, DecodingConfig, add_decoding_flags, decoding_config
+from asr.decoding import BeamSearchConfig, Decoder, DecodingConfig, add_decoding_flags, decoding_config, greedy_decode
 from asr.evaluate import main as evaluate_main
 from asr.text import CharVocab
 
@@ -27,12 +26,12 @@ RECOMMENDED = {"decoding": {"decoder": "beam", "beam_size": 8, "lm": "lm.arpa", 
 
 def test_without_flags_the_models_recommendation_is_used_with_its_lm_beside_it(tmp_path):
     cfg = decoding_config(flags(), RECOMMENDED, tmp_path / "model.pt")
-    assert cfg == DecodingConfig("beam", 8, str(tmp_path / "lm.arpa"), 0.4, 1.0)
+    assert cfg == DecodingConfig("beam", str(tmp_path / "lm.arpa"), BeamSearchConfig(beam_size=8, alpha=0.4, beta=1.0))
 
 
 def test_flags_override_the_recommendation_and_lm_none_turns_it_off(tmp_path):
     cfg = decoding_config(flags("--beam-size", "3", "--lm", "none", "--alpha", "0.9"), RECOMMENDED, tmp_path / "m.pt")
-    assert (cfg.decoder, cfg.beam_size, cfg.lm, cfg.alpha, cfg.beta) == ("beam", 3, None, 0.9, 1.0)
+    assert (cfg.decoder, cfg.beam.beam_size, cfg.lm, cfg.beam.alpha, cfg.beam.beta) == ("beam", 3, None, 0.9, 1.0)
     assert decoding_config(flags("--decoder", "greedy"), RECOMMENDED, tmp_path / "m.pt").decoder == "greedy"
 
 
@@ -46,19 +45,19 @@ def test_beam_of_one_without_lm_equals_greedy(seed):
     g = torch.Generator().manual_seed(seed)
     log_probs = (3 * torch.randn(3, 40, len(vocab), generator=g)).log_softmax(-1)
     lengths = torch.tensor([40, 17, 1])
-    beam = Decoder(DecodingConfig("beam", beam_size=1), vocab)
-    assert beam.texts(log_probs, lengths, vocab) == greedy_decode(log_probs, lengths, vocab)
+    beam = Decoder(DecodingConfig("beam", beam=BeamSearchConfig(beam_size=1)), vocab)
+    assert beam.texts(log_probs, lengths) == greedy_decode(log_probs, lengths, vocab)
 
 
 def test_unknown_decoder_is_rejected():
     with pytest.raises(ValueError, match="greedy"):
-        Decoder(DecodingConfig("viterbi"), CharVocab())
+        DecodingConfig("viterbi")
 
 
 def test_tune_lm_reports_the_best_pair_of_its_grid(tiny_checkpoint, clips_manifest, tmp_path, capsys):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("stop\nm e l v i n\nrubout g m e f three nine\n")
-    from asr.lm import main as lm_main
+    from asr.lm.__main__ import main as lm_main
 
     assert lm_main(["build", "--order", "2", str(corpus), str(tmp_path / "lm.arpa")]) == 0
     code = evaluate_main(["--model", str(tiny_checkpoint), "--manifest", str(clips_manifest), "--decoder", "beam",

@@ -1,7 +1,5 @@
-"""CTC decoders over (B, T, V) log-probs + (B,) lengths. Plain functions; the model knows nothing of them.
-
-Greedy decoding is here; the beam search, with an optional word LM, is asr/beam.py.
-"""
+"""Greedy CTC decoding over (B, T, V) log-probs + (B,) lengths: the best class per frame, repeats
+collapsed, blanks removed, with the frame that emitted each token (for word timestamps)."""
 
 from __future__ import annotations
 
@@ -9,10 +7,11 @@ from dataclasses import dataclass
 
 import torch
 
-from asr.text import CharVocab
+from asr.text import Vocab, transcript
 
 
 def check_log_probs(log_probs: torch.Tensor, lengths: torch.Tensor) -> None:
+    """Reject anything but (B, T, V) log-probs with (B,) lengths of at most T."""
     if log_probs.ndim != 3:
         raise ValueError(f"log_probs must be (B, T, V), got {tuple(log_probs.shape)}")
     if lengths.shape != (log_probs.shape[0],):
@@ -47,6 +46,6 @@ def greedy_ids(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -
     return [list(a.tokens) for a in greedy_alignments(log_probs, lengths, blank)]
 
 
-def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, vocab: CharVocab) -> list[str]:
+def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, vocab: Vocab) -> list[str]:
     """Greedy CTC decoding to text, one string per utterance (spaces tidied)."""
-    return [" ".join(vocab.decode(ids).split()) for ids in greedy_ids(log_probs, lengths, vocab.blank)]
+    return [transcript(vocab, ids) for ids in greedy_ids(log_probs, lengths, vocab.blank)]

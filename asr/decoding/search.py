@@ -1,7 +1,7 @@
-"""The search over one utterance behind asr.beam: hypotheses, their scores, the frames of their tokens.
+"""The search over one utterance behind asr.decoding.beam: hypotheses, their scores, the frames of their tokens.
 
 PrefixSearch holds the beam as {prefix node: [p_blank, p_nonblank, link_blank, link_nonblank]};
-CTCBeamSearch (asr/beam.py) feeds it frame by frame: `blank_run` for near-certain blank frames,
+CTCBeamSearch (asr/decoding/beam.py) feeds it frame by frame: `blank_run` for near-certain blank frames,
 `step` for the others, then `finish` for the n-best list.
 """
 
@@ -10,13 +10,10 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from asr.prefix_trie import PrefixTrie
-from asr.text import CharVocab
-
-if TYPE_CHECKING:
-    from asr.beam import BeamSearchConfig
+from asr.decoding.config import BeamSearchConfig
+from asr.decoding.trie import PrefixTrie
+from asr.text import Vocab, transcript
 
 NEG = -math.inf
 _log1p, _exp = math.log1p, math.exp
@@ -188,7 +185,7 @@ class PrefixSearch:
                 kept[k] = state
         return list(kept.values())
 
-    def finish(self, vocab: CharVocab) -> list[Hypothesis]:
+    def finish(self, vocab: Vocab) -> list[Hypothesis]:
         """Merge prefixes with the same text (a trailing space), add the end-of-utterance LM score."""
         trie, merged = self.trie, {}
         for node, (pb, pnb, lb, lnb) in self.beam.items():
@@ -200,11 +197,10 @@ class PrefixSearch:
         scored = [(a + trie.lm_done(n) + trie.final(n), n, a, link) for n, (a, link) in merged.items()]
         return [self._hypothesis(vocab, *item) for item in heapq.nlargest(self.cfg.nbest, scored)]
 
-    def _hypothesis(self, vocab: CharVocab, score: float, node: int, acoustic: float, link) -> Hypothesis:
+    def _hypothesis(self, vocab: Vocab, score: float, node: int, acoustic: float, link) -> Hypothesis:
         tokens, frames = self.trie.tokens(node), []
         while link is not None:
             frames.append(link[0])
             link = link[1]
         frames = frames[::-1][: len(tokens)]  # a trailing space merged away drops its frame
-        text = " ".join(vocab.decode(tokens).split())
-        return Hypothesis(text, score, tuple(tokens), tuple(frames), acoustic, score - acoustic)
+        return Hypothesis(transcript(vocab, tokens), score, tuple(tokens), tuple(frames), acoustic, score - acoustic)

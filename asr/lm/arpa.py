@@ -1,7 +1,7 @@
 """ARPA files: read (plain or gzip) and write back-off n-gram models; NgramLM scores words from them.
 
 ARPA holds log10 probabilities; NgramLM keeps them as read (so a read -> write -> read round trip is
-exact) and returns natural logs. asr/lm.py is the front door (load_lm, the LanguageModel interface).
+exact) and returns natural logs, through the LanguageModel interface of asr/lm/interface.py.
 """
 
 from __future__ import annotations
@@ -11,14 +11,11 @@ import math
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from asr.lm.interface import LMError, ScoreCache
+
 LN10 = math.log(10.0)  # log10 -> natural log
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 NO_UNK_LOGPROB10 = -100.0  # log10 probability of an unknown word when the LM has no <unk> (as KenLM)
-_CACHE_LIMIT = 1 << 20  # cached (state, word) scores before the cache is emptied
-
-
-class LMError(Exception):
-    """A language model file is missing or malformed; the message starts with `path` or `path:line`."""
 
 
 class NgramLM:
@@ -35,7 +32,7 @@ class NgramLM:
         self.backoff10 = backoff10  # (id, ...) -> log10 back-off weight of that history
         self.unk = self.ids.get(UNK)
         self.vocabulary = frozenset(w for w in self.words if w not in (BOS, EOS, UNK))
-        self._cache: dict = {}
+        self.score = ScoreCache(self._score)  # score(state, word) -> (natural-log p(word | state), state after)
 
     def __len__(self) -> int:
         return len(self.logprob10)
@@ -77,21 +74,12 @@ class NgramLM:
     def begin_state(self) -> tuple[int, ...]:
         return self._state_after((self.ids[BOS],)) if BOS in self.ids else ()
 
-    def score(self, state: tuple[int, ...], word: str) -> tuple[float, tuple[int, ...]]:
+    def _score(self, state: tuple[int, ...], word: str) -> tuple[float, tuple[int, ...]]:
         """(natural-log p(word | state), the state after word)."""
-        key = (state, word)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
         w = self.ids.get(word, self.unk)
         if w is None:
-            out = (NO_UNK_LOGPROB10 * LN10, ())
-        else:
-            out = (self.logprob10_ids(state, w) * LN10, self._state_after(state + (w,)))
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[key] = out
-        return out
+            return NO_UNK_LOGPROB10 * LN10, ()
+        return self.logprob10_ids(state, w) * LN10, self._state_after(state + (w,))
 
     def final_score(self, state: tuple[int, ...]) -> float:
         """Natural-log p(</s> | state)."""

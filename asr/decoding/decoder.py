@@ -1,0 +1,76 @@
+"""Choosing a decoder: greedy, or beam search with an optional word LM, from flags or the model's metadata.
+
+A model may recommend its decoding in its metadata, e.g. the shipped AN4 model:
+    {"decoding": {"decoder": "beam", "beam_size": 32, "lm": "an4_lm.arpa.gz", "alpha": 0.1, "beta": 2.0}}
+with "lm" relative to the checkpoint's folder and the other fields those of DecodingConfig and
+BeamSearchConfig. Flags override each field; `--lm none` turns the LM off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asr.decoding.beam import CTCBeamSearch
+from asr.decoding.config import BeamSearchConfig, DecodingConfig
+from asr.decoding.greedy import Alignment, greedy_alignments
+from asr.lm import load_lm
+from asr.text import Vocab, transcript
+
+_BEAM_FIELDS = {f.name for f in dataclasses.fields(BeamSearchConfig)}
+_FLAGS = ("decoder", "lm", "beam_size", "alpha", "beta")  # what add_decoding_flags offers
+
+
+def add_decoding_flags(p: argparse.ArgumentParser) -> None:
+    """--decoder, --beam-size, --lm, --alpha, --beta; unset ones fall back to the model's metadata."""
+    p.add_argument("--decoder", choices=["greedy", "beam"], help="default: what the model recommends, else greedy")
+    p.add_argument("--beam-size", type=int, help="beam width (default: the model's, else 32)")
+    p.add_argument("--lm", help="word n-gram LM (ARPA, .arpa.gz or KenLM binary) for beam search, or 'none'")
+    p.add_argument("--alpha", type=float, help="LM weight")
+    p.add_argument("--beta", type=float, help="word insertion bonus")
+
+
+def decoding_config(args: argparse.Namespace, metadata: dict, model_path: str | Path) -> DecodingConfig:
+    """Flags first, then the model's recommended decoding, then DecodingConfig's defaults."""
+    values = dict(metadata.get("decoding") or {})
+    if values.get("lm"):
+        values["lm"] = str(Path(model_path).parent / values["lm"])
+    for name in _FLAGS:
+        flag = getattr(args, name, None)
+        if flag is not None:
+            values[name] = flag
+    if str(values.get("lm", "")).lower() == "none":
+        values["lm"] = None
+    beam = BeamSearchConfig(**{k: v for k, v in values.items() if k in _BEAM_FIELDS})
+    return DecodingConfig(values.get("decoder", DecodingConfig.decoder), values.get("lm"), beam)
+
+
+class Decoder:
+    """(B, T, V) log-probs + (B,) lengths -> one Alignment (tokens and the frame of each) per utterance:
+    greedy, or the best hypothesis of the beam search. The LM is loaded once, here."""
+
+    def __init__(self, cfg: DecodingConfig, vocab: Vocab):
+        self.cfg, self.vocab = cfg, vocab
+        self.search = None
+        if cfg.decoder == "beam":
+            lm = load_lm(cfg.lm) if cfg.lm else None
+            self.search = CTCBeamSearch(vocab, dataclasses.replace(cfg.beam, nbest=1), lm)
+
+    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[Alignment]:
+        if self.search is None:
+            return greedy_alignments(log_probs, lengths, self.vocab.blank)
+        lp = log_probs.detach().to("cpu", torch.float64).numpy()  # (B, T, V)
+        return [self.best(lp[b, :n]) for b, n in enumerate(lengths.tolist())]
+
+    def best(self, log_probs: np.ndarray) -> Alignment:
+        """The beam search's best hypothesis of one utterance's (T, V) log-probs, as an Alignment."""
+        hyps = self.search(log_probs)
+        return Alignment(tuple(hyps[0].tokens), tuple(hyps[0].frames)) if hyps else Alignment((), ())
+
+    def texts(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+        """Transcripts, spaces tidied."""
+        return [transcript(self.vocab, a.tokens) for a in self(log_probs, lengths)]

@@ -1,0 +1,64 @@
+"""Build or score word n-gram LMs from the command line.
+
+    python -m asr.lm build --order 3 corpus.txt lm.arpa                      # one sentence a line
+    python -m asr.lm build --order 3 --manifest manifests/an4/train.jsonl exp/an4/lm/3gram.arpa.gz
+    python -m asr.lm score lm.arpa sentences.txt                             # log-probs, perplexity
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from asr.lm.arpa import write_arpa
+from asr.lm.interface import LMError
+from asr.lm.kneser_ney import build_kneser_ney
+from asr.lm.load import load_lm, read_sentences, sentence_logprob
+from asr.text import normalize_text
+
+
+def build(args: argparse.Namespace) -> None:
+    lm = build_kneser_ney(read_sentences(args.corpus, args.manifest), args.order)
+    write_arpa(lm, args.out)
+    counts = " ".join(f"{n}-grams={c}" for n, c in enumerate(lm.counts(), 1))
+    print(f"wrote {args.out}: order {lm.order}, {len(lm.vocabulary)} words, {counts}")
+
+
+def score(args: argparse.Namespace) -> None:
+    lm = load_lm(args.lm, args.backend)
+    total, tokens, oov, sentences = 0.0, 0, 0, 0
+    for text in map(normalize_text, read_sentences(args.text, args.manifest)):
+        words = text.split()
+        lp = sentence_logprob(lm, words)
+        print(f"{lp:.4f}\t{text}")
+        total, tokens, sentences = total + lp, tokens + len(words) + 1, sentences + 1
+        oov += sum(w not in lm.vocabulary for w in words) if lm.vocabulary is not None else 0
+    ppl = math.exp(-total / tokens) if tokens else float("nan")
+    print(f"sentences={sentences} words={tokens - sentences} oov={oov} logprob={total:.3f} ppl={ppl:.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m asr.lm", description="Build or score word n-gram LMs (ARPA).")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="estimate an interpolated modified Kneser-Ney model, write ARPA")
+    b.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
+    b.add_argument("--manifest", action="store_true", help="CORPUS is a JSONL manifest: use its \"text\" fields")
+    b.add_argument("corpus", help="text, one sentence a line (normalised with asr.text.normalize_text)")
+    b.add_argument("out", help="ARPA file to write (.gz for gzip)")
+    s = sub.add_parser("score", help="natural-log probability of each sentence, and the perplexity")
+    s.add_argument("lm", help="ARPA file (or KenLM binary with --backend kenlm)")
+    s.add_argument("text", help="text, one sentence a line")
+    s.add_argument("--manifest", action="store_true", help="TEXT is a JSONL manifest")
+    s.add_argument("--backend", default="auto", choices=["auto", "python", "kenlm"])
+    args = p.parse_args(argv)
+    try:
+        build(args) if args.command == "build" else score(args)
+    except (LMError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Loading a word LM from a file (pure-Python ARPA reader or KenLM), reading corpora, scoring sentences."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from asr.lm.arpa import numbered_lines, read_arpa
+from asr.lm.interface import LanguageModel, LMError
+from asr.lm.kenlm_scorer import KenLMScorer, is_kenlm_binary
+
+AUTO_KENLM_BYTES = 50_000_000  # backend="auto" hands ARPA files larger than this to kenlm, if installed
+
+
+def _kenlm_installed() -> bool:
+    return importlib.util.find_spec("kenlm") is not None
+
+
+def load_lm(path: str | Path, backend: str = "auto") -> LanguageModel:
+    """An ARPA (plain/gzip) or KenLM binary file -> a scorer.
+
+    backend: "python" (NgramLM, ARPA only), "kenlm" (needs the kenlm module), or "auto": kenlm for
+    binaries and for ARPA files over AUTO_KENLM_BYTES when kenlm is installed, else python.
+    """
+    path = Path(path)
+    if backend not in ("auto", "python", "kenlm"):
+        raise ValueError(f"backend must be 'auto', 'python' or 'kenlm', got {backend!r}")
+    if not path.is_file():
+        raise LMError(f"{path}: no such language model file")
+    binary = is_kenlm_binary(path)
+    if backend == "auto":
+        big = binary or path.stat().st_size > AUTO_KENLM_BYTES
+        backend = "kenlm" if big and _kenlm_installed() else "python"
+    if backend == "kenlm":
+        return KenLMScorer(path)
+    if binary:
+        raise LMError(f"{path}: a KenLM binary; load it with backend='kenlm' (pip install kenlm)")
+    return read_arpa(path)
+
+
+def read_sentences(path: str | Path, manifest: bool = False) -> Iterator[str]:
+    """Lines of a text file, or the "text" fields of a JSONL manifest (manifest=True)."""
+    if manifest:
+        from asr.data import ManifestError, read_jsonl  # lazy: asr.data pulls in torch
+
+        try:
+            rows = read_jsonl(path, required=("text",))
+        except ManifestError as e:
+            raise LMError(str(e)) from e
+        yield from (str(row["text"]) for row in rows)
+        return
+    for _, line in numbered_lines(Path(path)):
+        yield line
+
+
+def sentence_logprob(lm: LanguageModel, words: Iterable[str]) -> float:
+    """Natural-log probability of a whole sentence, </s> included."""
+    state, total = lm.begin_state(), 0.0
+    for w in words:
+        lp, state = lm.score(state, w)
+        total += lp
+    return total + lm.final_score(state)

@@ -1,0 +1,26 @@
+"""Long-form inference: audio files of any length -> speech segments -> batches -> model -> decoder ->
+timed words and subtitles, in bounded memory.
+
+    for result in transcribe_paths(rec, ["a.wav", "meeting.flac"], decoder=decoder):   # FileResults, in order
+        print(result.text, result.words[:3])
+    Path("talk.srt").write_text(to_srt(make_cues(result.words)))
+
+segment.py     voice-activity segmentation of long recordings, streamed from disk
+timestamps.py  word start/end/confidence from a CTC alignment
+subtitles.py   SRT / WebVTT cues
+pipeline.py    files -> segments -> batches -> timed words (transcribe_paths, transcribe_waves)
+"""
+
+from asr.longform.pipeline import (
+    FileResult, Input, PipelineConfig, SegmentResult, decode_segments, expand_inputs, file_duration,
+    transcribe_paths, transcribe_waves,
+)
+from asr.longform.segment import Segment, SegmentConfig, file_segments
+from asr.longform.subtitles import Cue, SubtitleConfig, make_cues, to_srt, to_vtt
+from asr.longform.timestamps import Word, timed_words
+
+__all__ = [
+    "Cue", "FileResult", "Input", "PipelineConfig", "Segment", "SegmentConfig", "SegmentResult", "SubtitleConfig",
+    "Word", "decode_segments", "expand_inputs", "file_duration", "file_segments", "make_cues", "timed_words",
+    "to_srt", "to_vtt", "transcribe_paths", "transcribe_waves",
+]

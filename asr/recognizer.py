@@ -1,0 +1,53 @@
+"""A Recognizer: everything needed to go from a waveform to log-probs and text (the acoustic model, its
+feature front-end, its vocabulary and its metadata), as asr.checkpoint.load_model returns it.
+
+    rec = load_model()                                   # the shipped model
+    log_probs = utterance_log_probs(rec, read_manifest("test.jsonl"))   # [(T_i, V)], in manifest order
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from asr.data import BucketBatchSampler, SpeechDataset, Utterance, collate
+from asr.decoding import greedy_decode
+from asr.features import Frontend
+from asr.model import AcousticModel
+from asr.text import Vocab
+
+
+@dataclass
+class Recognizer:
+    model: AcousticModel  # (features, lengths) -> (log_probs, lengths)
+    frontend: Frontend  # waveform -> normalised log-mel frames
+    vocab: Vocab  # output classes
+    metadata: dict  # what the checkpoint says of itself: training, results, recommended decoding
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+@torch.no_grad()
+def utterance_log_probs(
+    rec: Recognizer, utts: list[Utterance], batch_seconds: float = 200.0, num_workers: int = 0
+) -> list[torch.Tensor]:
+    """The model's (T_i, V) log-probs of each utterance, on the CPU, in the order given (length-sorted batches)."""
+    dataset = SpeechDataset(utts, rec.frontend, rec.vocab)
+    sampler = BucketBatchSampler([u.duration for u in utts], batch_seconds, shuffle=False)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers)
+    out: dict[str, torch.Tensor] = {}
+    for batch in loader:
+        log_probs, lengths = rec.model(batch.features.to(rec.device), batch.feature_lengths.to(rec.device))
+        out.update((i, lp[:n].cpu()) for i, lp, n in zip(batch.ids, log_probs, lengths.tolist()))
+    return [out[u.id] for u in utts]
+
+
+def recognize_utterances(
+    rec: Recognizer, utts: list[Utterance], batch_seconds: float = 200.0, num_workers: int = 0
+) -> list[str]:
+    """Greedy transcripts of utterances, in the order given."""
+    log_probs = utterance_log_probs(rec, utts, batch_seconds, num_workers)
+    return [greedy_decode(lp[None], torch.tensor([len(lp)]), rec.vocab)[0] for lp in log_probs]

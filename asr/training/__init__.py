@@ -1,0 +1,23 @@
+"""Training: configuration, the loop, the learning-rate schedule, data-parallel set-up, training curves.
+
+    trainer = Trainer(TrainConfig(train="train.jsonl", dev="dev.jsonl", out="exp/x"))
+    result = trainer.run()                  # writes last.pt, best.pt, metrics.jsonl, curves.png
+
+config.py       TrainConfig
+setup.py        usable utterances, augmentation, a new or resumed recogniser, the optimiser
+schedule.py     the learning rate over training
+trainer.py      Trainer: train steps (DDP, AMP, accumulation), validation, checkpoints, stopping
+distributed.py  torchrun / DDP helpers (one process: every helper is a no-op)
+plot.py         training curves
+"""
+
+from asr.training import distributed
+from asr.training.config import TrainConfig
+from asr.training.schedule import lr_at
+from asr.training.setup import build_augmentations, build_or_resume, ctc_feasible, usable_utterances
+from asr.training.trainer import StopRequested, Trainer
+
+__all__ = [
+    "StopRequested", "TrainConfig", "Trainer", "build_augmentations", "build_or_resume", "ctc_feasible",
+    "distributed", "lr_at", "usable_utterances",
+]

@@ -1,0 +1,44 @@
+"""TrainConfig: every setting of a training run, one comment per field (asr.train turns flags into it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from asr.features import FeatureConfig
+from asr.model import ModelConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    train: str  # training manifest (JSONL)
+    dev: str  # dev manifest: per-epoch WER and best-checkpoint selection
+    out: str  # experiment folder: last.pt, best.pt, metrics.jsonl, curves.png
+    model: ModelConfig = field(default_factory=ModelConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    epochs: int = 60  # passes over the training set
+    max_minutes: float = 0.0  # stop after this much wall time (0: no limit); the schedule is per step
+    batch_seconds: float = 120.0  # padded audio seconds per batch
+    lr: float = 1e-3  # peak learning rate (AdamW)
+    final_lr_ratio: float = 0.02  # cosine decay ends at lr * this
+    warmup_steps: int = 200  # linear warm-up from 0
+    weight_decay: float = 0.01  # AdamW decoupled weight decay
+    grad_clip: float = 5.0  # max global gradient norm
+    seed: int = 0  # everything random derives from it
+    noise: str = ""  # noise folder or JSONL manifest; "" -> synthetic coloured noise
+    noise_prob: float = 0.4  # probability of adding noise to an utterance (0 disables)
+    snr_db: tuple[float, float] = (5.0, 30.0)  # SNR range of added noise, dB
+    rir: str = ""  # room impulse responses (folder or JSONL); "" -> no reverberation
+    rir_prob: float = 0.2  # probability of reverberation when rir is given
+    speed_perturb: bool = True  # speed factors 0.9 / 1.0 / 1.1
+    spec_augment: bool = True  # SpecAugment time and frequency masks
+    freq_masks: int = 2  # SpecAugment frequency masks
+    freq_width: int = 15  # widest frequency mask, mel bins
+    time_masks: int = 2  # SpecAugment time masks
+    time_width: float = 0.05  # widest time mask, fraction of the utterance
+    num_workers: int = 1  # DataLoader processes computing features (0: in the training process)
+    device: str = "cpu"  # "cpu" or "cuda"
+    amp: bool = False  # autocast (bf16 where supported) on cuda
+    resume: bool = False  # continue from out/last.pt
+    accum_steps: int = 1  # batches (per process) whose gradients add up to one optimiser step
+    amp_dtype: str = "auto"  # with amp: "bf16", "fp16" (loss scaled by a GradScaler), "auto": bf16 where supported
+    tokenizer: str = ""  # SentencePiece model file: BPE pieces as targets; "" -> characters

@@ -1,0 +1,93 @@
+"""Setting up a training run: the data it trains on, its augmentation, and the recogniser it starts from
+(a new one, or the one in OUT/last.pt when resuming) with the optimiser state."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import torch
+
+from asr import augment
+from asr.audio import SAMPLE_RATE
+from asr.checkpoint import read_checkpoint, recognizer_from_state
+from asr.data import ManifestError, Utterance
+from asr.features import normalization_stats, num_frames
+from asr.model import AcousticModel, subsampled_lengths
+from asr.recognizer import Recognizer
+from asr.text import Vocab
+from asr.training import distributed
+from asr.training.config import TrainConfig
+from asr.training.distributed import DistContext
+
+
+def build_augmentations(cfg: TrainConfig) -> tuple[list, list]:
+    """(waveform augmentations, feature augmentations) as switched on in cfg."""
+    wave, feats = [], []
+    if cfg.speed_perturb:
+        wave.append(augment.SpeedPerturb((0.9, 1.0, 1.1), seed=cfg.seed))
+    if cfg.rir and cfg.rir_prob > 0:
+        wave.append(augment.Reverb(augment.read_audio_list(cfg.rir), p=cfg.rir_prob, seed=cfg.seed))
+    if cfg.noise_prob > 0:
+        noises = augment.read_audio_list(cfg.noise) if cfg.noise else []
+        wave.append(augment.AddNoise(noises, snr_db=cfg.snr_db, p=cfg.noise_prob, seed=cfg.seed))
+    if cfg.spec_augment:
+        feats.append(augment.SpecAugment(cfg.freq_masks, cfg.freq_width, cfg.time_masks, cfg.time_width, seed=cfg.seed))
+    return wave, feats
+
+
+def ctc_feasible(utt: Utterance, vocab: Vocab, slowest_speed: float = 1.1) -> bool:
+    """Whether the model's output frames (at the fastest speed perturbation) can hold the transcript:
+    CTC needs one frame per token plus a blank between repeated tokens."""
+    ids = vocab.encode(utt.text)
+    needed = len(ids) + sum(a == b for a, b in zip(ids, ids[1:]))
+    frames = num_frames(int(utt.duration / slowest_speed * SAMPLE_RATE))
+    return len(ids) > 0 and int(subsampled_lengths(torch.tensor(frames))) >= needed
+
+
+def usable_utterances(utts: list[Utterance], vocab: Vocab, name: str, quiet: bool = False) -> list[Utterance]:
+    """Drop (and report, unless quiet) utterances whose audio is missing or whose transcript cannot fit CTC."""
+    missing = [u for u in utts if not Path(u.audio).is_file()]
+    for u in missing[: 0 if quiet else 10]:
+        print(f"warning: {name}: {u.id}: audio file {u.audio} not found, skipped", file=sys.stderr)
+    present = [u for u in utts if Path(u.audio).is_file()]
+    kept = [u for u in present if ctc_feasible(u, vocab)]
+    if (missing or len(kept) < len(present)) and not quiet:
+        print(f"{name}: kept {len(kept)} of {len(utts)} utterances ({len(missing)} missing audio, "
+              f"{len(present) - len(kept)} transcripts too long for their audio or empty)", file=sys.stderr)
+    if not kept:
+        raise ManifestError(f"{name}: no usable utterances")
+    return kept
+
+
+def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype:
+    """The autocast dtype: cfg.amp_dtype, where "auto" means bf16 unless the GPU lacks it (then fp16)."""
+    choices = {"bf16": torch.bfloat16, "fp16": torch.float16}
+    if cfg.amp_dtype == "auto":
+        return torch.float16 if device.type == "cuda" and not torch.cuda.is_bf16_supported() else torch.bfloat16
+    if cfg.amp_dtype not in choices:
+        raise ValueError(f"amp_dtype must be auto, bf16 or fp16, got {cfg.amp_dtype!r}")
+    return choices[cfg.amp_dtype]
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def build_or_resume(cfg: TrainConfig, dist: DistContext, vocab: Vocab,
+                    train_utts: list[Utterance]) -> tuple[Recognizer, dict | None]:
+    """The recogniser to train and the saved training state: from OUT/last.pt with --resume (when it exists),
+    else a new model with normalisation statistics from the training set (computed once, by rank 0) and None."""
+    device = torch.device(dist.device)
+    last = Path(cfg.out) / "last.pt"
+    if cfg.resume and last.exists():
+        ckpt = read_checkpoint(last)
+        if dist.is_main:
+            state = ckpt["train_state"]
+            print(f"resumed from {last}: epoch {state['epoch']}, step {state['step']}", file=sys.stderr)
+        return recognizer_from_state(ckpt, device), dict(ckpt["train_state"])
+    model_cfg = dataclasses.replace(cfg.model, n_mels=cfg.features.n_mels, vocab_size=len(vocab))
+    stats = normalization_stats(train_utts, cfg.features, seed=cfg.seed) if dist.is_main else None
+    frontend = distributed.broadcast(stats, dist)
+    return Recognizer(AcousticModel(model_cfg).to(device), frontend, vocab, {}), None

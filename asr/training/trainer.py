@@ -1,0 +1,276 @@
+"""The training loop: Trainer holds one run's state; `run()` trains, validates, checkpoints and plots.
+
+Under torchrun (WORLD_SIZE > 1) each process trains on its share of every epoch's batches through
+DistributedDataParallel, validation is split over the processes, and rank 0 alone writes files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from asr.checkpoint import model_state, save_atomic
+from asr.data import Batch, BucketBatchSampler, SpeechDataset, collate, read_manifest
+from asr.metrics import score
+from asr.recognizer import recognize_utterances
+from asr.text import load_vocab
+from asr.training import distributed
+from asr.training.config import TrainConfig
+from asr.training.plot import plot_curves
+from asr.training.schedule import lr_at
+from asr.training.setup import amp_dtype, build_augmentations, build_or_resume, make_optimizer, usable_utterances
+
+
+class StopRequested:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between steps, so it can save and exit cleanly."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def _worker_init(_):
+    torch.set_num_threads(1)
+
+
+class Trainer:
+    """Holds the state of one training run (see the module docstring)."""
+
+    def __init__(self, cfg: TrainConfig):
+        if cfg.accum_steps < 1:
+            raise ValueError(f"accum_steps must be at least 1, got {cfg.accum_steps}")
+        self.cfg = cfg
+        self.dist = distributed.setup(cfg.device)
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.device = torch.device(self.dist.device)
+        torch.manual_seed(cfg.seed)
+        vocab = load_vocab(cfg.tokenizer)
+        quiet = not self.dist.is_main  # one report, not one per process
+        self.train_utts = usable_utterances(read_manifest(cfg.train), vocab, cfg.train, quiet=quiet)
+        self.dev_utts = [u for u in read_manifest(cfg.dev) if Path(u.audio).is_file()]
+        self.rec, saved = build_or_resume(cfg, self.dist, vocab, self.train_utts)
+        self.vocab = self.rec.vocab
+        self.optimizer = make_optimizer(self.rec.model, cfg)
+        self.amp_dtype = amp_dtype(cfg, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type) if cfg.amp and self.amp_dtype == torch.float16 else None
+        self.state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_dev_wer": float("inf"), "elapsed": 0.0,
+                      "skipped_steps": 0}
+        if saved is not None:
+            self.restore(saved)
+        self.model = self.rec.model  # what the training step calls: the model, or DDP around it
+        if self.dist.enabled:
+            torch.manual_seed(cfg.seed + self.dist.rank)  # the same initial weights, different dropout masks
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = torch.nn.parallel.DistributedDataParallel(self.rec.model, device_ids=device_ids)
+        wave_aug, feat_aug = build_augmentations(cfg)
+        self.dataset = SpeechDataset(self.train_utts, self.rec.frontend, self.vocab, wave_aug, feat_aug, cfg.seed)
+        self.sampler = BucketBatchSampler([u.duration for u in self.train_utts], cfg.batch_seconds, seed=cfg.seed,
+                                          num_replicas=self.dist.world_size, rank=self.dist.rank)
+        self.total_steps = cfg.epochs * math.ceil(len(self.sampler) / cfg.accum_steps)
+
+    def restore(self, saved: dict) -> None:
+        """Continue from a checkpoint's train_state: optimiser, loss scaler, progress."""
+        saved = dict(saved)
+        self.optimizer.load_state_dict(saved.pop("optimizer"))
+        scaler_state = saved.pop("scaler", None)
+        if self.scaler is not None and scaler_state is not None:
+            self.scaler.load_state_dict(scaler_state)
+        saved_world = saved.pop("world_size", 1)
+        if saved_world != self.dist.world_size:
+            # Batch j of rank r is batch j * world_size + r of the epoch's list: keep the global position.
+            saved["batch_in_epoch"] = saved["batch_in_epoch"] * saved_world // self.dist.world_size
+        self.state.update(saved)
+
+    def save(self, path: Path, with_train_state: bool) -> None:
+        self.rec.metadata.update({
+            "train_manifest": str(self.cfg.train), "dev_manifest": str(self.cfg.dev),
+            "epochs": self.state["epoch"], "steps": self.state["step"],
+            "wall_minutes": round(self.state["elapsed"] / 60, 2), "best_dev_wer": self.state["best_dev_wer"],
+            "train_config": json.loads(json.dumps(dataclasses.asdict(self.cfg))),
+            "parameters": self.rec.model.num_parameters(),
+        })
+        ckpt = model_state(self.rec)
+        if with_train_state:
+            ckpt["train_state"] = {**self.state, "optimizer": self.optimizer.state_dict(),
+                                   "world_size": self.dist.world_size}
+            if self.scaler is not None:
+                ckpt["train_state"]["scaler"] = self.scaler.state_dict()
+        save_atomic(ckpt, path)
+
+    def _loss_sum(self, batch: Batch) -> torch.Tensor:
+        """Sum over the batch's utterances of CTC loss / target length (what reduction 'mean' averages)."""
+        feats = batch.features.to(self.device, non_blocking=True)
+        lengths = batch.feature_lengths.to(self.device, non_blocking=True)
+        token_lengths = batch.token_lengths.to(self.device)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.cfg.amp):
+            log_probs, out_lengths = self.model(feats, lengths)
+        losses = torch.nn.functional.ctc_loss(
+            log_probs.float().transpose(0, 1),  # (T', B, V), as ctc_loss wants
+            batch.tokens.to(self.device), out_lengths, token_lengths,
+            blank=self.vocab.blank, reduction="none", zero_infinity=True,
+        )  # (B,)
+        return (losses / token_lengths.clamp_min(1)).sum()
+
+    def train_step(self, batches: Batch | list[Batch]) -> float | None:
+        """One optimiser step over one batch, or several whose gradients add up (accumulation); under DDP over
+        this process's share of the global batch. Returns the loss averaged over the utterances of the global
+        batch, or None if the loss or the gradient was not finite (then no process takes the step)."""
+        batches = [batches] if isinstance(batches, Batch) else list(batches)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(self.state["step"], self.total_steps, self.cfg)
+        self.optimizer.zero_grad(set_to_none=True)
+        # The loss is the mean over all utterances of the global batch, as CTC's reduction 'mean' is over one
+        # batch. DDP averages gradients over processes, so each process's part is scaled by world_size.
+        count = torch.tensor([sum(len(b.ids) for b in batches)], dtype=torch.float64)
+        count = float(distributed.all_sum(count, self.dist)[0])
+        total = torch.zeros((), device=self.device)
+        for k, batch in enumerate(batches):
+            last = k == len(batches) - 1
+            with contextlib.nullcontext() if last or not self.dist.enabled else self.model.no_sync():
+                loss = self._loss_sum(batch) / count * self.dist.world_size
+                (loss if self.scaler is None else self.scaler.scale(loss)).backward()
+            total += loss.detach()
+        loss = float(distributed.all_sum(total, self.dist)) / self.dist.world_size
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.rec.model.parameters(), self.cfg.grad_clip)
+        if not (math.isfinite(loss) and torch.isfinite(grad_norm)):
+            self.state["skipped_steps"] += 1
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.update()  # an fp16 overflow: a smaller loss scale next time
+            return None
+        if self.scaler is None:
+            self.optimizer.step()
+        else:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        self.state["step"] += 1
+        return loss
+
+    def validate(self) -> tuple[float, float]:
+        """Greedy dev WER/CER; each process decodes every world_size-th utterance, every process gets the result."""
+        self.rec.model.eval()
+        rank, world = self.dist.rank, self.dist.world_size
+        hyps = recognize_utterances(self.rec, self.dev_utts[rank::world])
+        if self.dist.enabled:
+            parts = distributed.gather(hyps, self.dist)  # parts[r][j] is utterance j * world + r
+            hyps = [parts[i % world][i // world] for i in range(len(self.dev_utts))]
+        result = score(self.dev_utts, hyps)
+        self.rec.model.train()
+        return result["wer"], result["cer"]
+
+    def _should_stop(self, stop: StopRequested) -> str:
+        """"signal", "time limit" or "": decided together, so that every process leaves the loop at the same step."""
+        over_time = bool(self.cfg.max_minutes) and self.state["elapsed"] > self.cfg.max_minutes * 60
+        by_signal, by_time = distributed.any_true([stop.requested, over_time], self.dist)
+        return "signal" if by_signal else "time limit" if by_time else ""
+
+    def train_epoch(self, loader, stop: StopRequested, start: float) -> tuple[list[float], float, str]:
+        """Train on the rest of the current epoch; returns (step losses, audio seconds, why it stopped early or "")."""
+        cfg, state = self.cfg, self.state
+        losses, seconds, t0, pending = [], 0.0, time.time(), []
+        bar = tqdm(loader, total=len(self.sampler), desc=f"epoch {state['epoch'] + 1}/{cfg.epochs}", file=sys.stderr,
+                   dynamic_ncols=True, leave=False, initial=state["batch_in_epoch"], disable=not self.dist.is_main)
+        for i, batch in enumerate(bar, start=state["batch_in_epoch"]):
+            pending.append(batch)
+            if len(pending) < cfg.accum_steps and i + 1 < len(self.sampler):
+                continue
+            loss = self.train_step(pending)
+            state["batch_in_epoch"] = i + 1
+            seconds += sum(b.seconds for b in pending)
+            pending = []
+            if loss is not None:
+                losses.append(loss)
+            bar.set_postfix(loss=f"{loss if loss is not None else float('nan'):.3f}",
+                            lr=f"{self.optimizer.param_groups[0]['lr']:.2e}",
+                            audio_s_per_s=f"{seconds / (time.time() - t0):.0f}")
+            state["elapsed"] = time.time() - start
+            stopped = self._should_stop(stop)
+            if stopped:
+                bar.close()
+                return losses, seconds, stopped
+        bar.close()
+        return losses, seconds, ""
+
+    def end_epoch(self, epoch: int, losses: list[float], seconds: float, train_seconds: float, start: float) -> None:
+        """Validate on dev, log a metrics row, write best.pt (if dev WER improved) and last.pt (rank 0)."""
+        state, main = self.state, self.dist.is_main
+        state["epoch"], state["batch_in_epoch"] = epoch + 1, 0
+        dev_wer, dev_cer = self.validate()
+        improved = dev_wer < state["best_dev_wer"]
+        if improved:
+            state["best_dev_wer"] = dev_wer
+        state["elapsed"] = time.time() - start
+        seconds = float(distributed.all_sum(torch.tensor([seconds], dtype=torch.float64), self.dist)[0])
+        row = {"epoch": epoch + 1, "step": state["step"], "train_loss": float(np.mean(losses)) if losses else None,
+               "dev_wer": round(dev_wer, 3), "dev_cer": round(dev_cer, 3), "lr": self.optimizer.param_groups[0]["lr"],
+               "audio_seconds_per_second": round(seconds / max(train_seconds, 1e-9), 1),
+               "elapsed_minutes": round(state["elapsed"] / 60, 2), "skipped_steps": state["skipped_steps"]}
+        if main:
+            with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            print(" ".join(f"{k}={v}" for k, v in row.items()), file=sys.stderr)
+            if improved:
+                self.save(self.out / "best.pt", with_train_state=False)
+            self.save(self.out / "last.pt", with_train_state=True)
+
+    def run(self) -> dict:
+        cfg, state, main = self.cfg, self.state, self.dist.is_main
+        if main:
+            print(f"model: {self.rec.model.num_parameters() / 1e6:.2f}M parameters; {len(self.train_utts)} training "
+                  f"utterances ({sum(u.duration for u in self.train_utts) / 3600:.2f} h), {len(self.sampler)} "
+                  f"batches an epoch, {cfg.epochs} epochs", file=sys.stderr)
+            if self.dist.enabled or cfg.accum_steps > 1:
+                print(f"{self.dist.world_size} processes x {cfg.accum_steps} batches a step (batches above are per "
+                      f"process); {self.total_steps // max(cfg.epochs, 1)} steps an epoch", file=sys.stderr)
+        loader = torch.utils.data.DataLoader(
+            self.dataset, batch_sampler=self.sampler, collate_fn=collate, num_workers=cfg.num_workers,
+            worker_init_fn=_worker_init, persistent_workers=False, prefetch_factor=4 if cfg.num_workers else None,
+            pin_memory=self.device.type == "cuda",
+        )
+        start = time.time() - state["elapsed"]
+        stopped = ""
+        with StopRequested() as stop:
+            while state["epoch"] < cfg.epochs and not stopped:
+                epoch = state["epoch"]
+                self.sampler.set_epoch(epoch, start=state["batch_in_epoch"])
+                self.dataset.set_epoch(epoch)
+                self.model.train()
+                t0 = time.time()
+                losses, seconds, stopped = self.train_epoch(loader, stop, start)
+                train_seconds = time.time() - t0
+                if stopped == "signal":
+                    if main:
+                        self.save(self.out / "last.pt", with_train_state=True)
+                        print(f"stopped by signal in epoch {epoch + 1}; saved {self.out / 'last.pt'}", file=sys.stderr)
+                    distributed.barrier(self.dist)  # no process exits (ending the job) before the file is written
+                    return {"stopped": stopped, **state}
+                self.end_epoch(epoch, losses, seconds, train_seconds, start)
+        if main:
+            plot_curves(self.out / "metrics.jsonl", self.out / "curves.png")
+        distributed.barrier(self.dist)
+        return {"stopped": stopped or "done", **state}
