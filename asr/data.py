@@ -71,10 +71,14 @@ def numbered_rows(path: str | Path, required: tuple[str, ...] = ()) -> list[tupl
 
 
 def read_manifest(path: str | Path) -> list[Utterance]:
-    """Utterances of a manifest; a malformed line raises ManifestError naming file and line."""
-    utts = []
+    """Utterances of a manifest; a malformed line, or an id used twice, raises ManifestError naming file and line."""
+    utts, first_line = [], {}  # id -> the line that used it first
     for lineno, row in numbered_rows(path, required=("id", "audio", "duration", "text")):
         where = f"{path}:{lineno}"
+        uid = str(row["id"])
+        if uid in first_line:
+            raise ManifestError(f"{where}: duplicate id {uid!r} (first used on line {first_line[uid]}); ids must be unique")
+        first_line[uid] = lineno
         duration, text = row["duration"], row["text"]
         try:
             seconds = float(duration) if isinstance(duration, (int, float)) and not isinstance(duration, bool) else 0.0
@@ -84,7 +88,7 @@ def read_manifest(path: str | Path) -> list[Utterance]:
             raise ManifestError(f"{where}: duration must be a positive number, got {f'{duration!r}'[:40]}")
         if not isinstance(text, str):
             raise ManifestError(f"{where}: text must be a string, got {type(text).__name__}")
-        utts.append(Utterance(str(row["id"]), row["audio"], seconds, text))
+        utts.append(Utterance(uid, row["audio"], seconds, text))
     return utts
 
 

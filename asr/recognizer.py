@@ -38,11 +38,12 @@ def utterance_log_probs(
     dataset = SpeechDataset(utts, rec.frontend, rec.vocab)
     sampler = BucketBatchSampler([u.duration for u in utts], batch_seconds, shuffle=False)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers)
-    out: dict[str, torch.Tensor] = {}
-    for batch in loader:
+    out: list[torch.Tensor] = [torch.empty(0)] * len(utts)
+    for indices, batch in zip(sampler, loader):  # the loader yields the sampler's batches, in its order
         log_probs, lengths = rec.model(batch.features.to(rec.device), batch.feature_lengths.to(rec.device))
-        out.update((i, lp[:n].cpu()) for i, lp, n in zip(batch.ids, log_probs, lengths.tolist()))
-    return [out[u.id] for u in utts]
+        for i, lp, n in zip(indices, log_probs, lengths.tolist()):
+            out[i] = lp[:n].cpu()  # by position: ids need not be unique here
+    return out
 
 
 def recognize_utterances(

@@ -79,6 +79,18 @@ def test_malformed_lines_name_file_and_line(tmp_path, bad, message):
     assert message in str(info.value)
 
 
+def test_duplicate_ids_are_rejected_naming_the_file_and_both_lines(tmp_path):
+    manifest = tmp_path / "m.jsonl"
+    rows = [{"id": "a", "audio": "a.wav", "duration": 1.0, "text": "one"},
+            {"id": "b", "audio": "b.wav", "duration": 1.0, "text": "two"},
+            {"id": "a", "audio": "c.wav", "duration": 1.0, "text": "three"}]
+    manifest.write_text("\n".join(json.dumps(r) for r in rows[:2]) + "\n\n" + json.dumps(rows[2]) + "\n")
+    with pytest.raises(ManifestError) as info:
+        read_manifest(manifest)
+    assert str(info.value).startswith(f"{manifest}:4: ")  # the second "a" is line 4 (after a blank line)
+    assert "duplicate id 'a'" in str(info.value) and "line 1" in str(info.value)
+
+
 def test_unreadable_manifest(tmp_path):
     with pytest.raises(ManifestError, match="cannot read manifest"):
         read_manifest(tmp_path / "missing.jsonl")
