@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from asr.decoding import Alignment, greedy_alignments, greedy_ids
-from asr.features import FeatureConfig
+from asr.features import FeatureConfig, log_mel
 from asr.longform.timestamps import WordSpan, snap_to_speech, timed_words, word_spans
-from asr.model import output_frame_seconds
+from asr.model import AcousticModel, ModelConfig, output_frame_seconds
 from asr.text import CharVocab
 
 VOCAB = CharVocab()
@@ -33,11 +33,12 @@ def test_words_from_the_greedy_path():
     assert alignment.frames == (1, 4, 6, 9, 11, 12)
     words = timed_words(lp, alignment, VOCAB, FRAME_SECONDS, offset_s=10.0)
     assert [w.word for w in words] == ["hi", "you"]
-    # "hi": from h's first frame (1) to i's last (4) + 1; "you": y lasts frames 9-10, u ends at 12.
-    assert words[0].start == pytest.approx(10.0 + 1 * FRAME_SECONDS)
-    assert words[0].end == pytest.approx(10.0 + 5 * FRAME_SECONDS)
-    assert words[1].start == pytest.approx(10.0 + 9 * FRAME_SECONDS)
-    assert words[1].end == pytest.approx(10.0 + 13 * FRAME_SECONDS)
+    # Frame k spans (k - 1/2, k + 1/2) frames: "hi" from h's first frame (1) to i's last (4), "you" from
+    # y's first frame (9) to u's last (12).
+    assert words[0].start == pytest.approx(10.0 + 0.5 * FRAME_SECONDS)
+    assert words[0].end == pytest.approx(10.0 + 4.5 * FRAME_SECONDS)
+    assert words[1].start == pytest.approx(10.0 + 8.5 * FRAME_SECONDS)
+    assert words[1].end == pytest.approx(10.0 + 12.5 * FRAME_SECONDS)
     assert all(w.confidence == pytest.approx(0.9) for w in words)
 
 
@@ -63,8 +64,8 @@ def test_an_alignment_from_another_decoder_is_timed_at_its_frames():
     lp = log_probs_for("........")
     alignment = Alignment((VOCAB.index["o"], VOCAB.index[" "], VOCAB.index["k"]), (2, 4, 6))
     words = timed_words(lp, alignment, VOCAB, FRAME_SECONDS)
-    assert [(w.word, round(w.start / FRAME_SECONDS), round(w.end / FRAME_SECONDS)) for w in words] == [
-        ("o", 2, 3), ("k", 6, 7)]
+    assert [(w.word, w.start / FRAME_SECONDS, w.end / FRAME_SECONDS) for w in words] == [
+        ("o", pytest.approx(1.5), pytest.approx(2.5)), ("k", pytest.approx(5.5), pytest.approx(6.5))]
     assert words[0].confidence == pytest.approx(0.1 / (len(VOCAB) - 1))
 
 
@@ -106,3 +107,39 @@ def test_bad_shapes_are_rejected():
         word_spans(torch.zeros(1, 4, len(VOCAB)), Alignment((), ()), VOCAB)
     with pytest.raises(ValueError, match="frames"):
         word_spans(torch.zeros(4, len(VOCAB)), Alignment((3,), (9,)), VOCAB)
+
+
+def test_a_word_at_the_first_frame_does_not_start_before_its_segment():
+    lp = log_probs_for("a...")
+    (alignment,) = greedy_alignments(lp[None], torch.tensor([4]))
+    (word,) = timed_words(lp, alignment, VOCAB, FRAME_SECONDS, offset_s=3.0)
+    assert word.start == pytest.approx(3.0) and word.end == pytest.approx(3.0 + 0.5 * FRAME_SECONDS)
+
+
+def test_a_click_at_a_known_time_is_timed_at_that_time():
+    """A click at 1.000 s peaks in feature frame 100 (centred STFT frames, 10 ms hop); the convolutions map
+    feature frame 4k to output frame k (checked with centre-tap kernels), and a token emitted at that
+    frame is a word centred on 1.000 s, not 20 ms later."""
+    cfg = FeatureConfig()
+    wave = np.zeros(2 * cfg.sample_rate, dtype=np.float32)
+    wave[cfg.sample_rate] = 1.0  # the click: sample 16000, t = 1.000 s
+    feats = log_mel(wave, cfg)  # (T, n_mels)
+    peak_feature_frame = int(feats.sum(1).argmax())
+    assert peak_feature_frame == 100
+    model = AcousticModel(ModelConfig(n_mels=cfg.n_mels, vocab_size=len(VOCAB), conv_channels=1, hidden=8, layers=1))
+    with torch.no_grad():
+        for conv in (model.conv1, model.conv2):
+            conv.weight.zero_()
+            conv.weight[:, :, 1, 1] = 1.0  # centre tap: output i looks at input 2 i only
+            conv.bias.zero_()
+    seen = {}
+    model.conv2.register_forward_hook(lambda m, i, out: seen.update(out=out))
+    impulse = torch.zeros(1, feats.shape[0], cfg.n_mels)
+    impulse[0, peak_feature_frame] = 1.0
+    model(impulse, torch.tensor([feats.shape[0]]))
+    peak_output_frame = int(seen["out"][0].sum((0, 2)).argmax())  # (C, T', F') -> T'
+    assert peak_output_frame == 25
+    lp = log_probs_for("." * 50)
+    alignment = Alignment((VOCAB.index["a"],), (peak_output_frame,))
+    (word,) = timed_words(lp, alignment, VOCAB, output_frame_seconds(cfg))
+    assert (word.start + word.end) / 2 == pytest.approx(1.000, abs=1e-9)

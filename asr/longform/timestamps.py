@@ -4,8 +4,9 @@
     words = timed_words(log_probs[b, :lengths[b]], alignment, vocab, output_frame_seconds(cfg), seg.start_s)
 
 A word is the run of tokens between word boundaries (a space token, or a BPE piece starting with "▁").
-Its start is the first frame of its first token, its end the last frame of its last token + 1 (a token
-lasts from the frame that emits it while the same token stays the best class), and its confidence the
+It spans the output frames from the first frame of its first token to the last frame of its last token
+(a token lasts from the frame that emits it while the same token stays the best class); output frame k
+is centred at k * frame_s and spans half a frame either side. Its confidence is the
 mean probability of its tokens at the frames that emitted them. CTC spikes are narrow and often early,
 so `snap_to_speech` can move the edges to the speech (energy) around them.
 """
@@ -108,9 +109,12 @@ def snap_to_speech(spans: list[WordSpan], voiced: np.ndarray, max_stretch: int =
 
 
 def to_words(spans: list[WordSpan], frame_s: float, offset_s: float = 0.0) -> list[Word]:
-    """Frames -> seconds (frame_s: asr.model.output_frame_seconds): start = offset + first * frame_s,
-    end = offset + (last + 1) * frame_s."""
-    return [Word(s.word, offset_s + s.first * frame_s, offset_s + (s.last + 1) * frame_s, s.confidence) for s in spans]
+    """Frames -> seconds (frame_s: asr.model.output_frame_seconds). Output frame k is centred at k * frame_s
+    (the centre of its receptive field, feature frame SUBSAMPLING * k, is centred there) and spans half a
+    frame either side, so start = offset + (first - 1/2) * frame_s (never before offset) and
+    end = offset + (last + 1/2) * frame_s."""
+    return [Word(s.word, offset_s + max(0.0, s.first - 0.5) * frame_s, offset_s + (s.last + 0.5) * frame_s,
+                 s.confidence) for s in spans]
 
 
 def timed_words(
