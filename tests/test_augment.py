@@ -126,6 +126,33 @@ def test_speed_perturb_factor_one_is_the_identity_and_draws_are_seeded():
     assert len(set(first)) == 3  # all of 0.9, 1.0, 1.1 drawn
 
 
+def masked_runs(zero: torch.Tensor) -> list[tuple[int, int]]:
+    """(start, width) of each run of True in a (N,) bool tensor."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], zero.numpy().astype(np.int8), [0]])))
+    return [(int(a), int(b - a)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+@pytest.mark.parametrize("axis", ["freq", "time"])
+def test_spec_augment_draws_one_mask_of_uniform_width_per_mask(axis):
+    """One mask of one kind: at most one run of zeroed bands (or frames), as wide as drawn uniformly from
+    0..max, along the right axis; over 400 draws the widths cover that range with the right mean."""
+    frames, bins, max_width = 300, 80, (6 if axis == "freq" else 30)  # different limits: a swap shows
+    aug = SpecAugment(freq_masks=1 if axis == "freq" else 0, freq_width=6,
+                      time_masks=1 if axis == "time" else 0, time_width=30 / frames)
+    feats = torch.ones(frames, bins)
+    widths = []
+    for seed in range(400):
+        zero = aug(feats, np.random.default_rng(seed)) == 0
+        along = zero[0] if axis == "freq" else zero[:, 0]  # (bins,) or (frames,)
+        whole = along[None, :] if axis == "freq" else along[:, None]  # masks cover whole bands / frames
+        assert torch.equal(zero, whole.expand_as(zero))
+        runs = masked_runs(along)
+        assert len(runs) <= 1
+        widths.append(runs[0][1] if runs else 0)
+    assert set(widths) == set(range(max_width + 1))
+    assert np.mean(widths) == pytest.approx(max_width / 2, rel=0.15)
+
+
 def test_spec_augment_masks_without_touching_its_input():
     feats = torch.randn(200, 80, generator=torch.Generator().manual_seed(0)) + 5.0  # no zeros anywhere
     before = feats.clone()
@@ -136,8 +163,7 @@ def test_spec_augment_masks_without_touching_its_input():
     assert zero.any()
     full_bands = zero.all(dim=0).sum().item()  # frequency masks zero whole bands
     full_frames = zero.all(dim=1).sum().item()  # time masks zero whole frames
-    assert full_bands <= 2 * 15 and full_frames <= 2 * 20
-    assert full_bands + full_frames > 0
+    assert 0 < full_bands <= 2 * 15 and 0 < full_frames <= 2 * 20  # seed 1 draws both kinds of mask
     # Every zero lies in a masked band or frame; everything else is the input unchanged.
     explained = zero.all(dim=0)[None, :] | zero.all(dim=1)[:, None]
     assert torch.equal(zero, explained)

@@ -13,7 +13,7 @@ import pytest
 
 from asr.audio import load_audio
 from asr.checkpoint import DEFAULT_MODEL, load_model
-from asr.metrics import cer
+from asr.metrics import cer, wer
 from asr.text import normalize_text
 from asr.transcribe import main, transcribe_files, transcribe_waves
 
@@ -33,15 +33,16 @@ def test_command_line_with_the_shipped_model(short_clip, tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
-    assert len(lines) == 1 and lines[0].strip()  # one file: the bare transcript
-    assert set(lines[0]) <= set(" 'abcdefghijklmnopqrstuvwxyz")
+    assert proc.stdout == "stop\n"  # one file: the bare transcript of the clip, whose words are known
 
 
 def test_shipped_model_recognises_the_clips(shipped, clips):
+    """The shipped model gets 2.1% CER / 7.4% WER on these five clips (greedy; 3.0% / 7.0% on AN4 test):
+    a model or front-end that is merely plausible does not pass."""
     hyps = transcribe_waves(shipped, [load_audio(u.audio) for u in clips])
-    assert all(hyps)
-    assert cer([normalize_text(u.text) for u in clips], hyps) < 40.0
+    refs = [normalize_text(u.text) for u in clips]
+    assert cer(refs, hyps) <= 5.0 and wer(refs, hyps) <= 15.0
+    assert sum(h == r for h, r in zip(hyps, refs)) >= 3
 
 
 def test_batched_equals_one_at_a_time(shipped, clips):
