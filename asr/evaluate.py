@@ -24,7 +24,8 @@ from asr.data import ManifestError, Utterance, read_manifest
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
 from asr.lm import LMError
 from asr.metrics import score
-from asr.recognizer import recognize_utterances, utterance_log_probs
+from asr.recognizer import decode_each, recognize_utterances, utterance_log_probs
+from asr.text import Vocab
 
 __all__ = ["main", "recognize_utterances", "score", "tune_lm", "utterance_log_probs", "write_report"]
 
@@ -45,22 +46,17 @@ def write_report(result: dict, out_dir: str | Path, extra: dict | None = None) -
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 
-def decode_all(log_probs: list[torch.Tensor], decoder: Decoder) -> list[str]:
-    """Transcripts of per-utterance (T_i, V) log-probs."""
-    return [decoder.texts(lp[None], torch.tensor([len(lp)]))[0] for lp in log_probs]
-
-
 ALPHAS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)  # LM weights tried by --tune-lm
 BETAS = (0.0, 0.5, 1.0, 2.0, 3.0)  # word bonuses tried by --tune-lm
 
 
-def tune_lm(utts: list[Utterance], log_probs: list[torch.Tensor], cfg: DecodingConfig, vocab) -> tuple[dict, list]:
+def tune_lm(utts: list[Utterance], log_probs: list[torch.Tensor], cfg: DecodingConfig, vocab: Vocab) -> tuple[dict, list]:
     """WER of every (alpha, beta) on the grid; returns the best {alpha, beta, wer} and all rows."""
     rows = []
     for alpha, beta in itertools.product(ALPHAS, BETAS):
         beam = dataclasses.replace(cfg.beam, alpha=alpha, beta=beta)
         decoder = Decoder(dataclasses.replace(cfg, decoder="beam", beam=beam), vocab)
-        rows.append({"alpha": alpha, "beta": beta, "wer": round(score(utts, decode_all(log_probs, decoder))["wer"], 3)})
+        rows.append({"alpha": alpha, "beta": beta, "wer": round(score(utts, decode_each(log_probs, decoder))["wer"], 3)})
     return min(rows, key=lambda r: (r["wer"], r["alpha"], r["beta"])), rows
 
 
@@ -84,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         log_probs = utterance_log_probs(rec, utts, args.batch_seconds)
         if args.tune_lm:
             return report_tuning(*tune_lm(utts, log_probs, cfg, rec.vocab), args.out)
-        result = score(utts, decode_all(log_probs, Decoder(cfg, rec.vocab)))
+        result = score(utts, decode_each(log_probs, Decoder(cfg, rec.vocab)))
     except (CheckpointError, ManifestError, LMError, AudioError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from asr.data import BucketBatchSampler, SpeechDataset, Utterance, collate
-from asr.decoding import greedy_decode
+from asr.decoding import Decoder, DecodingConfig
 from asr.features import Frontend
 from asr.model import AcousticModel
 from asr.text import Vocab
@@ -46,9 +46,15 @@ def utterance_log_probs(
     return out
 
 
+def decode_each(log_probs: list[torch.Tensor], decoder: Decoder) -> list[str]:
+    """Transcripts of per-utterance (T_i, V) log-probs, one utterance at a time."""
+    return [decoder.texts(lp[None], torch.tensor([len(lp)]))[0] for lp in log_probs]
+
+
 def recognize_utterances(
-    rec: Recognizer, utts: list[Utterance], batch_seconds: float = 200.0, num_workers: int = 0
+    rec: Recognizer, utts: list[Utterance], batch_seconds: float = 200.0, num_workers: int = 0,
+    decoder: Decoder | None = None,
 ) -> list[str]:
-    """Greedy transcripts of utterances, in the order given."""
+    """Transcripts of utterances, in the order given; greedy unless a decoder is given."""
     log_probs = utterance_log_probs(rec, utts, batch_seconds, num_workers)
-    return [greedy_decode(lp[None], torch.tensor([len(lp)]), rec.vocab)[0] for lp in log_probs]
+    return decode_each(log_probs, decoder or Decoder(DecodingConfig(), rec.vocab))

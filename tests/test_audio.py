@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -112,20 +114,20 @@ def _text(tmp_path):
     return path
 
 
-def _nan(tmp_path):
-    path = tmp_path / "nan.wav"
+def _non_finite(tmp_path, value: float, at: int) -> Path:
+    path = tmp_path / f"{value}.wav"
     x = sine(440.0, 0.1, SAMPLE_RATE)
-    x[100] = np.nan
+    x[at] = value
     sf.write(path, x, SAMPLE_RATE, subtype="FLOAT")
     return path
+
+
+def _nan(tmp_path):
+    return _non_finite(tmp_path, np.nan, 100)
 
 
 def _inf(tmp_path):
-    path = tmp_path / "inf.wav"
-    x = sine(440.0, 0.1, SAMPLE_RATE)
-    x[5] = np.inf
-    sf.write(path, x, SAMPLE_RATE, subtype="FLOAT")
-    return path
+    return _non_finite(tmp_path, np.inf, 5)
 
 
 def _directory(tmp_path):
