@@ -15,7 +15,8 @@ from asr.checkpoint import load_model
 from asr.data import Utterance, write_manifest
 from asr.text import CharVocab
 from asr.train import main, parse_args
-from asr.training import TrainConfig, Trainer, ctc_feasible, lr_at, usable_utterances
+from asr.training import (TrainConfig, Trainer, build_augmentations, ctc_feasible, fastest_speed_factor, lr_at,
+                          usable_utterances)
 
 EPOCHS = 3  # 3 batches an epoch at batch_seconds=6: 9 steps in all
 
@@ -117,19 +118,33 @@ def test_stop_by_signal_mid_epoch_then_resume(clips_manifest, tmp_path, uninterr
     assert_same_weights(tmp_path / "run" / "last.pt", uninterrupted / "last.pt")
 
 
-def test_ctc_feasible():
+def test_ctc_feasible_at_the_fastest_speed():
     vocab = CharVocab()
 
     def utt(seconds, text):
         return Utterance("u", "/nowhere.wav", seconds, text)
 
-    # 0.435 s at speed 1.1: 6327 samples -> 40 frames -> 10 output frames
-    assert ctc_feasible(utt(0.435, "abcdefghij"), vocab)
-    assert not ctc_feasible(utt(0.435, "abcdefghijk"), vocab)  # 11 tokens
-    assert not ctc_feasible(utt(0.435, "aabcdefghi"), vocab)  # 10 tokens, but "aa" needs a blank between
+    # 0.435 s at speed 1.1: 6327 samples -> 40 frames -> 10 output frames; at speed 1.0: 44 frames -> 11
+    assert ctc_feasible(utt(0.435, "abcdefghij"), vocab, fastest_speed=1.1)
+    assert not ctc_feasible(utt(0.435, "abcdefghijk"), vocab, fastest_speed=1.1)  # 11 tokens
+    assert ctc_feasible(utt(0.435, "abcdefghijk"), vocab, fastest_speed=1.0)  # unperturbed audio holds them
+    assert not ctc_feasible(utt(0.435, "aabcdefghi"), vocab, fastest_speed=1.1)  # "aa" needs a blank between
     assert not ctc_feasible(utt(0.1, "RUBOUT G M E F THREE NINE"), vocab)
     assert ctc_feasible(utt(4.0, "RUBOUT G M E F THREE NINE"), vocab)
     assert not ctc_feasible(utt(4.0, "123 ..."), vocab)  # nothing left to learn
+
+
+def test_feasibility_is_judged_at_the_fastest_speed_the_run_trains_with(clips, tmp_path):
+    manifest = tmp_path / "train.jsonl"
+    # the 0.8 s clip has 21 output frames at speed 1.0 and 19 at 1.1: 20 tokens fit only without perturbation
+    write_manifest(manifest, [*clips[:2], dataclasses.replace(clips[2], id="tight", text="STOP STOP STOP STOPS")])
+    cfg = TrainConfig(train=str(manifest), dev=str(manifest), out=str(tmp_path / "out"), num_workers=0)
+    plain = dataclasses.replace(cfg, speed_perturb=False)
+    assert "tight" in [u.id for u in Trainer(plain).train_utts]
+    assert "tight" not in [u.id for u in Trainer(cfg).train_utts]
+    speed_perturb = build_augmentations(cfg)[0][0]
+    assert fastest_speed_factor(cfg) == max(speed_perturb.factors) == 1.1
+    assert fastest_speed_factor(plain) == 1.0
 
 
 def test_usable_utterances_drops_missing_audio_and_impossible_transcripts(clips, tmp_path, capsys):

@@ -14,10 +14,11 @@ plot.py         training curves
 from asr.training import distributed
 from asr.training.config import TrainConfig
 from asr.training.schedule import lr_at
-from asr.training.setup import build_augmentations, build_or_resume, ctc_feasible, usable_utterances
+from asr.training.setup import (build_augmentations, build_or_resume, ctc_feasible, fastest_speed_factor,
+                                usable_utterances)
 from asr.training.trainer import StopRequested, Trainer
 
 __all__ = [
     "StopRequested", "TrainConfig", "Trainer", "build_augmentations", "build_or_resume", "ctc_feasible",
-    "distributed", "lr_at", "usable_utterances",
+    "distributed", "fastest_speed_factor", "lr_at", "usable_utterances",
 ]

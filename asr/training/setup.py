@@ -21,12 +21,14 @@ from asr.training import distributed
 from asr.training.config import TrainConfig
 from asr.training.distributed import DistContext
 
+SPEED_FACTORS = (0.9, 1.0, 1.1)  # speed perturbation; a factor f plays the audio f times as fast (duration / f)
+
 
 def build_augmentations(cfg: TrainConfig) -> tuple[list, list]:
     """(waveform augmentations, feature augmentations) as switched on in cfg."""
     wave, feats = [], []
     if cfg.speed_perturb:
-        wave.append(augment.SpeedPerturb((0.9, 1.0, 1.1), seed=cfg.seed))
+        wave.append(augment.SpeedPerturb(SPEED_FACTORS, seed=cfg.seed))
     if cfg.rir and cfg.rir_prob > 0:
         wave.append(augment.Reverb(augment.read_audio_list(cfg.rir), p=cfg.rir_prob, seed=cfg.seed))
     if cfg.noise_prob > 0:
@@ -37,22 +39,29 @@ def build_augmentations(cfg: TrainConfig) -> tuple[list, list]:
     return wave, feats
 
 
-def ctc_feasible(utt: Utterance, vocab: Vocab, slowest_speed: float = 1.1) -> bool:
-    """Whether the model's output frames (at the fastest speed perturbation) can hold the transcript:
-    CTC needs one frame per token plus a blank between repeated tokens."""
+def fastest_speed_factor(cfg: TrainConfig) -> float:
+    """The fastest speed the training audio is played at (1.0 without speed perturbation): the fewest frames."""
+    return max(SPEED_FACTORS) if cfg.speed_perturb else 1.0
+
+
+def ctc_feasible(utt: Utterance, vocab: Vocab, fastest_speed: float = max(SPEED_FACTORS)) -> bool:
+    """Whether the model's output frames can hold the transcript when the audio is played fastest_speed times as
+    fast (its duration divided by it): CTC needs one frame per token plus a blank between repeated tokens."""
     ids = vocab.encode(utt.text)
     needed = len(ids) + sum(a == b for a, b in zip(ids, ids[1:]))
-    frames = num_frames(int(utt.duration / slowest_speed * SAMPLE_RATE))
+    frames = num_frames(int(utt.duration / fastest_speed * SAMPLE_RATE))
     return len(ids) > 0 and int(subsampled_lengths(torch.tensor(frames))) >= needed
 
 
-def usable_utterances(utts: list[Utterance], vocab: Vocab, name: str, quiet: bool = False) -> list[Utterance]:
-    """Drop (and report, unless quiet) utterances whose audio is missing or whose transcript cannot fit CTC."""
+def usable_utterances(utts: list[Utterance], vocab: Vocab, name: str, quiet: bool = False,
+                      fastest_speed: float = max(SPEED_FACTORS)) -> list[Utterance]:
+    """Drop (and report, unless quiet) utterances whose audio is missing or whose transcript cannot fit CTC
+    at the fastest speed the audio is trained at."""
     missing = [u for u in utts if not Path(u.audio).is_file()]
     for u in missing[: 0 if quiet else 10]:
         print(f"warning: {name}: {u.id}: audio file {u.audio} not found, skipped", file=sys.stderr)
     present = [u for u in utts if Path(u.audio).is_file()]
-    kept = [u for u in present if ctc_feasible(u, vocab)]
+    kept = [u for u in present if ctc_feasible(u, vocab, fastest_speed)]
     if (missing or len(kept) < len(present)) and not quiet:
         print(f"{name}: kept {len(kept)} of {len(utts)} utterances ({len(missing)} missing audio, "
               f"{len(present) - len(kept)} transcripts too long for their audio or empty)", file=sys.stderr)

@@ -28,7 +28,8 @@ from asr.training import distributed
 from asr.training.config import TrainConfig
 from asr.training.plot import plot_curves
 from asr.training.schedule import lr_at
-from asr.training.setup import amp_dtype, build_augmentations, build_or_resume, make_optimizer, usable_utterances
+from asr.training.setup import (amp_dtype, build_augmentations, build_or_resume, fastest_speed_factor, make_optimizer,
+                                usable_utterances)
 
 
 class StopRequested:
@@ -69,7 +70,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         vocab = load_vocab(cfg.tokenizer)
         quiet = not self.dist.is_main  # one report, not one per process
-        self.train_utts = usable_utterances(read_manifest(cfg.train), vocab, cfg.train, quiet=quiet)
+        self.train_utts = usable_utterances(read_manifest(cfg.train), vocab, cfg.train, quiet=quiet,
+                                            fastest_speed=fastest_speed_factor(cfg))
         self.dev_utts = [u for u in read_manifest(cfg.dev) if Path(u.audio).is_file()]
         self.rec, saved = build_or_resume(cfg, self.dist, vocab, self.train_utts)
         self.vocab = self.rec.vocab
