@@ -37,7 +37,7 @@ class TrainConfig:
     time_width: float = 0.05  # widest time mask, fraction of the utterance
     num_workers: int = 1  # DataLoader processes computing features (0: in the training process)
     device: str = "cpu"  # "cpu" or "cuda"
-    amp: bool = False  # autocast (bf16 where supported) on cuda
+    amp: bool = False  # autocast (bf16 where supported, see amp_dtype), on cuda or on the cpu
     resume: bool = False  # continue from out/last.pt
     accum_steps: int = 1  # batches (per process) whose gradients add up to one optimiser step
     amp_dtype: str = "auto"  # with amp: "bf16", "fp16" (loss scaled by a GradScaler), "auto": bf16 where supported
