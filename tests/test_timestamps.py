@@ -143,3 +143,16 @@ def test_a_click_at_a_known_time_is_timed_at_that_time():
     alignment = Alignment((VOCAB.index["a"],), (peak_output_frame,))
     (word,) = timed_words(lp, alignment, VOCAB, output_frame_seconds(cfg))
     assert (word.start + word.end) / 2 == pytest.approx(1.000, abs=1e-9)
+
+
+def test_snapped_edges_land_on_the_speech_to_10_ms():
+    """A word spelt at output frames 26-33 (1.02-1.34 s) inside speech voiced from 1.00 to 1.40 s (10 ms
+    frames 100-139) is snapped to exactly 1.00-1.40 s."""
+    lp = log_probs_for("." * 26 + "a" * 8 + "." * 16)
+    (alignment,) = greedy_alignments(lp[None], torch.tensor([50]))
+    voiced = np.zeros(200, dtype=bool)
+    voiced[100:140] = True
+    (word,) = timed_words(lp, alignment, VOCAB, FRAME_SECONDS, voiced=voiced)
+    assert (word.start, word.end) == (pytest.approx(1.00), pytest.approx(1.40))
+    (unsnapped,) = timed_words(lp, alignment, VOCAB, FRAME_SECONDS)
+    assert (unsnapped.start, unsnapped.end) == (pytest.approx(25.5 * 0.04), pytest.approx(33.5 * 0.04))

@@ -196,14 +196,6 @@ def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig()) -> Ite
     yield from cut_segments(read_blocks(path, cfg.block_s), regions, voiced)
 
 
-def voiced_frames(samples: np.ndarray, voiced_db: float, num_steps: int, step: int) -> np.ndarray:
-    """(num_steps,) bool: whether any 10 ms energy frame of each output frame is above voiced_db. Output
-    frame k (`step` samples) is centred on sample k * step, so it holds the energy frames from k * per_step
-    - per_step // 2 on (per_step energy frames an output frame)."""
-    per_step = max(1, step // ENERGY_FRAME)
-    half = per_step // 2
-    voiced = frame_energies_db(samples) > voiced_db
-    padded = np.zeros(num_steps * per_step, dtype=bool)  # energy frames -half .. num_steps * per_step - half
-    n = min(len(voiced), len(padded) - half)
-    padded[half : half + n] = voiced[:n]
-    return padded.reshape(num_steps, per_step).any(axis=1)  # (num_steps, per_step) -> (num_steps,)
+def voiced_frames(samples: np.ndarray, voiced_db: float) -> np.ndarray:
+    """(ceil(N / ENERGY_FRAME),) bool: which 10 ms frames (one per feature hop) are above voiced_db."""
+    return frame_energies_db(samples) > voiced_db

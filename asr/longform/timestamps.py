@@ -6,9 +6,10 @@
 A word is the run of tokens between word boundaries (a space token, or a BPE piece starting with "▁").
 It spans the output frames from the first frame of its first token to the last frame of its last token
 (a token lasts from the frame that emits it while the same token stays the best class); output frame k
-is centred at k * frame_s and spans half a frame either side. Its confidence is the
+is centred at k * frame_s and spans half a frame either side, which to_hops turns into 10 ms feature
+hops. Its confidence is the
 mean probability of its tokens at the frames that emitted them. CTC spikes are narrow and often early,
-so `snap_to_speech` can move the edges to the speech (energy) around them.
+so `snap_to_speech` can move the edges to the speech (energy, per 10 ms hop) around them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from asr.decoding import Alignment
+from asr.model import SUBSAMPLING
 from asr.text import Vocab
 
 WORD_START = "▁"  # SentencePiece's mark on pieces that begin a word
@@ -34,7 +36,7 @@ class Word:
 
 @dataclass(frozen=True)
 class WordSpan:
-    """A word in output frames, before conversion to seconds."""
+    """A word in frames (output frames, or feature hops after to_hops), before conversion to seconds."""
 
     word: str
     first: int  # first frame
@@ -85,11 +87,11 @@ def word_spans(log_probs: torch.Tensor, alignment: Alignment, vocab: Vocab) -> l
     return spans
 
 
-def snap_to_speech(spans: list[WordSpan], voiced: np.ndarray, max_stretch: int = 15) -> list[WordSpan]:
+def snap_to_speech(spans: list[WordSpan], voiced: np.ndarray, max_stretch: int = 60) -> list[WordSpan]:
     """Move word edges onto the speech around them: a word's start goes to the onset of the voiced run
     it starts in (or to its first voiced frame), its end to the end of the voiced run it ends in (or to
     its last voiced frame), by at most `max_stretch` frames outwards, never into a neighbour. Words
-    with no voiced frame stay as they are. voiced: (T,) bool, one per output frame."""
+    with no voiced frame stay as they are. spans and voiced ((N,) bool) in the same frames: feature hops."""
     out: list[WordSpan] = []
     n = len(voiced)
     for i, span in enumerate(spans):
@@ -108,13 +110,19 @@ def snap_to_speech(spans: list[WordSpan], voiced: np.ndarray, max_stretch: int =
     return out
 
 
-def to_words(spans: list[WordSpan], frame_s: float, offset_s: float = 0.0) -> list[Word]:
-    """Frames -> seconds (frame_s: asr.model.output_frame_seconds). Output frame k is centred at k * frame_s
-    (the centre of its receptive field, feature frame SUBSAMPLING * k, is centred there) and spans half a
-    frame either side, so start = offset + (first - 1/2) * frame_s (never before offset) and
-    end = offset + (last + 1/2) * frame_s."""
-    return [Word(s.word, offset_s + max(0.0, s.first - 0.5) * frame_s, offset_s + (s.last + 0.5) * frame_s,
-                 s.confidence) for s in spans]
+def to_hops(spans: list[WordSpan], subsampling: int = SUBSAMPLING) -> list[WordSpan]:
+    """Output frames -> 10 ms steps (hop h: [h, h + 1) x 10 ms, like the energy frames of segment.py).
+    Output frame k is centred at subsampling * k hops (the centre of its receptive field) and spans half an
+    output frame either side: hops subsampling * k - subsampling // 2 to subsampling * k + subsampling // 2 - 1
+    (never before hop 0)."""
+    half = subsampling // 2
+    return [replace(s, first=max(0, s.first * subsampling - half), last=s.last * subsampling + half - 1)
+            for s in spans]
+
+
+def to_words(spans: list[WordSpan], hop_s: float, offset_s: float = 0.0) -> list[Word]:
+    """Hops -> seconds: start = offset + first * hop_s, end = offset + (last + 1) * hop_s."""
+    return [Word(s.word, offset_s + s.first * hop_s, offset_s + (s.last + 1) * hop_s, s.confidence) for s in spans]
 
 
 def timed_words(
@@ -126,8 +134,8 @@ def timed_words(
     voiced: np.ndarray | None = None,
 ) -> list[Word]:
     """One utterance's (T, V) log-probs and alignment -> words in seconds (frame_s seconds per output
-    frame), snapped to `voiced` if given."""
-    spans = word_spans(log_probs, alignment, vocab)
+    frame), snapped to `voiced` ((N,) bool, one per feature hop of frame_s / SUBSAMPLING) if given."""
+    spans = to_hops(word_spans(log_probs, alignment, vocab))
     if voiced is not None:
         spans = snap_to_speech(spans, voiced)
-    return to_words(spans, frame_s, offset_s)
+    return to_words(spans, frame_s / SUBSAMPLING, offset_s)
