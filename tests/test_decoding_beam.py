@@ -23,7 +23,7 @@ from asr.text import BLANK, CharVocab
 VOCAB = CharVocab()
 V = len(VOCAB)
 EXHAUSTIVE = BeamSearchConfig(beam_size=10_000, token_top_k=V, token_min_logprob=-1e9, beam_threshold=1e9,
-                              blank_skip_threshold=0.0, recombine=False, nbest=10_000)
+                              blank_skip_threshold=0.0, nbest=10_000)  # recombination on, as by default
 
 
 def frames_of(*dists: dict[str, float], floor: float = 1e-6) -> torch.Tensor:
@@ -75,6 +75,28 @@ def test_scores_are_exact_sums_over_alignments_without_pruning():
         assert found.keys() == exact.keys()
         for text, score in exact.items():
             assert found[text] == pytest.approx(score, abs=1e-9), (frames, text)
+
+
+def test_recombination_drops_a_closed_prefix_that_cannot_win():
+    # "a" and "b" (pruned once the space is near-certain) become "a " and "b ": same key without an LM,
+    # "a " ahead in both endings, "b " closed. Every text through "b " scores below its "a " twin.
+    lp = frames_of({"a": 0.5, "b": 0.4}, {" ": 0.99}, {BLANK: 0.99}, {"c": 0.99}, {BLANK: 0.99})
+    lengths = torch.tensor([5])
+    kept = beam_search(lp, lengths, VOCAB, BeamSearchConfig(beam_size=8, nbest=10))[0]
+    every = beam_search(lp, lengths, VOCAB, BeamSearchConfig(beam_size=8, nbest=10, recombine=False))[0]
+    assert [h.text for h in every] == ["a c", "b c"]
+    assert kept == every[:1]
+
+
+def test_recombination_waits_while_a_parent_can_still_feed_the_prefix():
+    # After frame 1 "a " is ahead of "b " (0.3 against 0.2), but "b" (0.2, its 'b' repeated) is still
+    # in the beam and pours its mass into "b " at frame 2: "b c" (0.36) beats "a c" (0.27).
+    lp = frames_of({"a": 0.6, "b": 0.4}, {" ": 0.5, "b": 0.5}, {" ": 0.9, "e": 0.1}, {"c": 0.99}, {BLANK: 0.99})
+    lengths = torch.tensor([5])
+    every = beam_search(lp, lengths, VOCAB, BeamSearchConfig(beam_size=8, nbest=10, recombine=False))[0]
+    best = beam_search(lp, lengths, VOCAB, BeamSearchConfig(beam_size=8))[0][0]
+    assert every[0].text == "b c" and every[0].acoustic_score == pytest.approx(math.log(0.36), abs=1e-3)
+    assert best == every[0]
 
 
 def greedy_emissions(log_probs: torch.Tensor, n: int) -> list[tuple[int, int]]:

@@ -129,26 +129,18 @@ class PrefixSearch:
         return best
 
     def _select(self, out: dict[int, list], floor: float) -> dict[int, list]:
-        """The best beam_size (node, ending) pairs not below `floor`, recombined."""
+        """The (node, ending) pairs not below `floor`, recombined, then the best beam_size of them."""
         rank, cfg = self.trie.lm_rank, self.cfg
-        if 2 * len(out) <= cfg.beam_size and (not cfg.recombine or len({self.trie.key[n] for n in out}) == len(out)):
-            return self._threshold(out, floor, rank)  # room for all, nothing to recombine
-        states, live = [], 0  # (score, node, 0 for blank / 1 for non-blank) not below the floor; all
-        for node, e in out.items():
-            r = rank[node]
-            for i in (0, 1):
-                if e[i] > NEG:
-                    live += 1
-                    if e[i] + r >= floor:
-                        states.append((e[i] + r, node, i))
+        self._threshold(out, floor, rank)
         if cfg.recombine:
-            states = self._recombine(states)
-        if len(states) > cfg.beam_size:
-            states = heapq.nlargest(cfg.beam_size, states)
-        if len(states) == live:
-            return out  # all kept
+            self._recombine(out, rank)
+        if 2 * len(out) <= cfg.beam_size:
+            return out
+        states = [(e[i] + rank[node], node, i) for node, e in out.items() for i in (0, 1) if e[i] > NEG]
+        if len(states) <= cfg.beam_size:
+            return out
         beam: dict[int, list] = {}
-        for _, node, i in states:
+        for _, node, i in heapq.nlargest(cfg.beam_size, states):
             entry = beam.get(node)
             if entry is None:
                 entry = beam[node] = [NEG, NEG, None, None]
@@ -157,7 +149,7 @@ class PrefixSearch:
         return beam
 
     @staticmethod
-    def _threshold(out: dict[int, list], floor: float, rank: list[float]) -> dict[int, list]:
+    def _threshold(out: dict[int, list], floor: float, rank: list[float]) -> None:
         """Drop, in place, the (node, ending) pairs below `floor`."""
         dead = []
         for node, e in out.items():
@@ -170,20 +162,38 @@ class PrefixSearch:
                     dead.append(node)
         for node in dead:
             del out[node]
-        return out
 
-    def _recombine(self, states: list[tuple]) -> list[tuple]:
-        """Of states with the same key (LM state, partial word) and ending, keep the best."""
-        key = self.trie.key
-        keys = [2 * key[node] + i for _, node, i in states]
-        if len(set(keys)) == len(keys):
-            return states
-        kept: dict[int, tuple] = {}
-        for k, state in zip(keys, states):
-            old = kept.get(k)
-            if old is None or state[0] > old[0]:
-                kept[k] = state
-        return list(kept.values())
+    def _recombine(self, out: dict[int, list], rank: list[float]) -> None:
+        """Drop, in place, every closed prefix that another prefix with the same key dominates.
+
+        Closed: neither its parent (which could feed it) nor a child (which holds mass of its own) is
+        in the beam. From then on a text below it, the prefix + rest, gets acoustic probability
+        P_blank * F_blank(rest) + P_nonblank * F_nonblank(rest) (P = exp p) and fused LM score
+        lm_rank + L(rest), where F_* (the alignments of the rest, given the last token) and L depend
+        only on the key. So if p_blank + lm_rank and p_nonblank + lm_rank of another prefix with the
+        same key are both at least as high, prefix + rest never outscores other + rest, whatever the
+        rest: no text below the closed prefix can be the best. It goes, both endings together;
+        nothing is merged.
+        """
+        key, info = self.trie.key, self.trie.info
+        groups: dict[int, list[int]] = {}
+        for node in out:
+            groups.setdefault(key[node], []).append(node)
+        if len(groups) == len(out):
+            return  # every key once
+        parents = {info[node][0] for node in out}
+        for nodes in groups.values():
+            if len(nodes) < 2:
+                continue
+            for node in nodes:
+                if node in parents or info[node][0] in out:
+                    continue  # not closed
+                pb, pnb = out[node][0] + rank[node], out[node][1] + rank[node]
+                for other in nodes:
+                    e = out.get(other)
+                    if other != node and e is not None and e[0] + rank[other] >= pb and e[1] + rank[other] >= pnb:
+                        del out[node]
+                        break
 
     def finish(self, vocab: Vocab) -> list[Hypothesis]:
         """Merge prefixes with the same text (a trailing space), add the end-of-utterance LM score."""

@@ -5,7 +5,9 @@ characters after the last space), the LM state after the completed words, and th
 `lm_done` = sum over completed words of alpha * ln P_lm(word | history) + beta (+ unk_penalty for
 a word outside the LM's vocabulary). `lm_rank` adds unk_penalty while the partial word is no
 prefix of any LM word. `key` numbers (LM state, partial word): prefixes with the same key are
-scored alike from now on, whatever came before.
+scored alike from now on, whatever came before (their last tokens are the same, the root counting as
+a space). Without an LM every prefix ending in a space has one key: nothing scores their futures
+apart. A shared key alone never merges two texts: see the recombination rule in asr/decoding/beam.py.
 """
 
 from __future__ import annotations
