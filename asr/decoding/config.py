@@ -4,7 +4,7 @@ decoder, which LM file, and the beam search's settings), as flags and model meta
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,4 @@ class DecodingConfig:
     def to_dict(self) -> dict:
         """The settings as the model's metadata and evaluate's summary.json write them: flat, beam fields
         beside decoder and lm."""
-        from dataclasses import asdict
-
         return {"decoder": self.decoder, "lm": self.lm, **asdict(self.beam)}
