@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if trainer.dist.is_main:
         print(f"best_dev_wer={result['best_dev_wer']:.2f} epochs={result['epoch']} stopped={result['stopped']}")
     distributed.shutdown(trainer.dist)
+    # A time limit is the normal end of a budgeted run (0); its last.pt still resumes mid-epoch with --resume.
     return 130 if result["stopped"] == "signal" else 0
 
 

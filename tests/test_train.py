@@ -15,20 +15,25 @@ from asr.checkpoint import load_model
 from asr.data import Utterance, write_manifest
 from asr.text import CharVocab
 from asr.train import main, parse_args
+from asr.training import trainer as trainer_module
 from asr.training import (TrainConfig, Trainer, build_augmentations, ctc_feasible, fastest_speed_factor, lr_at,
                           usable_utterances)
 
 EPOCHS = 3  # 3 batches an epoch at batch_seconds=6: 9 steps in all
 
 
-def tiny_config(clips_manifest, out) -> TrainConfig:
+def tiny_flags(clips_manifest, out) -> list[str]:
     """Tiny model, constant learning rate, augmentation on (seeded) but no noise, no dropout: deterministic."""
-    return parse_args([
+    return [
         "--train", str(clips_manifest), "--dev", str(clips_manifest), "--out", str(out),
         "--hidden", "32", "--layers", "1", "--conv-channels", "8", "--dropout", "0",
         "--epochs", str(EPOCHS), "--batch-seconds", "6", "--lr", "3e-3", "--warmup-steps", "0",
         "--final-lr-ratio", "1", "--noise-prob", "0", "--num-workers", "0", "--seed", "0",
-    ])
+    ]
+
+
+def tiny_config(clips_manifest, out) -> TrainConfig:
+    return parse_args(tiny_flags(clips_manifest, out))
 
 
 def metrics(out) -> list[dict]:
@@ -116,6 +121,60 @@ def test_stop_by_signal_mid_epoch_then_resume(clips_manifest, tmp_path, uninterr
     rows = metrics(tmp_path / "run")
     assert [(r["epoch"], r["step"]) for r in rows] == [(r["epoch"], r["step"]) for r in metrics(uninterrupted)]
     assert_same_weights(tmp_path / "run" / "last.pt", uninterrupted / "last.pt")
+
+
+class Clock:
+    """Stands in for the time module of asr.training.trainer: time passes only when a test moves it."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def ten_seconds_a_step(trainer: Trainer, clock: Clock) -> None:
+    """Make every optimiser step of the trainer move the clock on by 10 s."""
+    train_step = trainer.train_step
+
+    def step(batch):
+        clock.now += 10.0
+        return train_step(batch)
+
+    trainer.train_step = step
+
+
+def test_stop_by_the_time_limit_mid_epoch_then_resume(clips_manifest, tmp_path, uninterrupted, monkeypatch, capsys):
+    clock = Clock()
+    monkeypatch.setattr(trainer_module, "time", clock)
+    out = tmp_path / "run"
+    trainer = Trainer(parse_args([*tiny_flags(clips_manifest, out), "--max-minutes", "1"]))
+    ten_seconds_a_step(trainer, clock)
+    result = trainer.run()
+    assert result["stopped"] == "time limit"
+    assert (result["epoch"], result["batch_in_epoch"], result["step"]) == (2, 1, 7)  # 70 s > 60 s: mid epoch 3
+    assert len(metrics(out)) == 2  # epoch 3 is not finished
+
+    # resumed with the same budget, it is spent: a normal end (exit 0), nothing more trained
+    assert main([*tiny_flags(clips_manifest, out), "--max-minutes", "1", "--resume"]) == 0
+    assert "stopped=time limit" in capsys.readouterr().out
+    state = torch.load(out / "last.pt", weights_only=True)["train_state"]
+    assert (state["epoch"], state["batch_in_epoch"], state["step"]) == (2, 1, 7)
+
+    # with a larger budget it ends as the uninterrupted run did
+    assert main([*tiny_flags(clips_manifest, out), "--max-minutes", "2", "--resume"]) == 0
+    assert [(r["epoch"], r["step"]) for r in metrics(out)] == [(r["epoch"], r["step"]) for r in metrics(uninterrupted)]
+    assert_same_weights(out / "last.pt", uninterrupted / "last.pt")
+
+
+def test_a_time_limit_reached_on_the_last_batch_of_an_epoch_ends_that_epoch(clips_manifest, tmp_path, monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(trainer_module, "time", clock)
+    trainer = Trainer(parse_args([*tiny_flags(clips_manifest, tmp_path / "run"), "--max-minutes", "0.95"]))
+    ten_seconds_a_step(trainer, clock)
+    result = trainer.run()  # the 6th step, the last of epoch 2, ends at 60 s > 57 s
+    assert (result["stopped"], result["epoch"], result["batch_in_epoch"], result["step"]) == ("time limit", 2, 0, 6)
+    assert [r["epoch"] for r in metrics(tmp_path / "run")] == [1, 2]  # epoch 2 was validated and logged
 
 
 def test_ctc_feasible_at_the_fastest_speed():

@@ -16,7 +16,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     epochs: int = 60  # passes over the training set
-    max_minutes: float = 0.0  # stop after this much wall time (0: no limit); the schedule is per step
+    max_minutes: float = 0.0  # stop, resumably, once training took this much wall time over all resumes (0: no limit)
     batch_seconds: float = 120.0  # padded audio seconds per batch
     lr: float = 1e-3  # peak learning rate (AdamW)
     final_lr_ratio: float = 0.02  # cosine decay ends at lr * this

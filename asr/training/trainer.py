@@ -209,7 +209,7 @@ class Trainer:
                 losses.append(loss)
             bar.set_postfix(loss=f"{loss if loss is not None else float('nan'):.3f}",
                             lr=f"{self.optimizer.param_groups[0]['lr']:.2e}",
-                            audio_s_per_s=f"{seconds / (time.time() - t0):.0f}")
+                            audio_s_per_s=f"{seconds / max(time.time() - t0, 1e-9):.0f}")
             state["elapsed"] = time.time() - start
             stopped = self._should_stop(stop)
             if stopped:
@@ -240,6 +240,13 @@ class Trainer:
                 self.save(self.out / "best.pt", with_train_state=False)
             self.save(self.out / "last.pt", with_train_state=True)
 
+    def save_stopped(self, why: str) -> None:
+        """Save last.pt (rank 0) at the batch where training stopped."""
+        if self.dist.is_main:
+            self.save(self.out / "last.pt", with_train_state=True)
+            print(f"stopped by {why} in epoch {self.state['epoch'] + 1} after batch {self.state['batch_in_epoch']}; "
+                  f"saved {self.out / 'last.pt'} (--resume continues from there)", file=sys.stderr)
+
     def run(self) -> dict:
         cfg, state, main = self.cfg, self.state, self.dist.is_main
         if main:
@@ -255,8 +262,8 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
         )
         start = time.time() - state["elapsed"]
-        stopped = ""
         with StopRequested() as stop:
+            stopped = self._should_stop(stop)  # resumed with its time budget spent: nothing more to train
             while state["epoch"] < cfg.epochs and not stopped:
                 epoch = state["epoch"]
                 self.sampler.set_epoch(epoch, start=state["batch_in_epoch"])
@@ -265,14 +272,13 @@ class Trainer:
                 t0 = time.time()
                 losses, seconds, stopped = self.train_epoch(loader, stop, start)
                 train_seconds = time.time() - t0
-                if stopped == "signal":
-                    if main:
-                        self.save(self.out / "last.pt", with_train_state=True)
-                        print(f"stopped by signal in epoch {epoch + 1}; saved {self.out / 'last.pt'}", file=sys.stderr)
-                    distributed.barrier(self.dist)  # no process exits (ending the job) before the file is written
-                    return {"stopped": stopped, **state}
+                # A stop mid-epoch (or by a signal, which must not wait for validation) saves where it is, so that
+                # --resume trains the rest of the epoch; a time limit reached at the epoch's end ends it first.
+                if stopped == "signal" or (stopped and state["batch_in_epoch"] < len(self.sampler)):
+                    self.save_stopped(stopped)
+                    break
                 self.end_epoch(epoch, losses, seconds, train_seconds, start)
-        if main:
+        if main and stopped != "signal" and (self.out / "metrics.jsonl").exists():
             plot_curves(self.out / "metrics.jsonl", self.out / "curves.png")
-        distributed.barrier(self.dist)
+        distributed.barrier(self.dist)  # no process exits (ending the job) before rank 0 has written its files
         return {"stopped": stopped or "done", **state}
