@@ -16,7 +16,7 @@ from asr.data import Utterance, write_manifest
 from asr.text import CharVocab
 from asr.train import main, parse_args
 from asr.training import trainer as trainer_module
-from asr.training import (TrainConfig, Trainer, build_augmentations, ctc_feasible, fastest_speed_factor, lr_at,
+from asr.training import (TrainConfig, Trainer, build_augmentations, ctc_feasible, fastest_speed_factor,
                           usable_utterances)
 
 EPOCHS = 3  # 3 batches an epoch at batch_seconds=6: 9 steps in all
@@ -47,8 +47,8 @@ def weights(path) -> dict[str, torch.Tensor]:
 def assert_same_weights(a, b):
     wa, wb = weights(a), weights(b)
     assert wa.keys() == wb.keys()
-    for k in wa:
-        assert torch.equal(wa[k], wb[k]), f"{k} differs"
+    differ = {k: float((wa[k].double() - wb[k].double()).abs().max()) for k in wa if not torch.equal(wa[k], wb[k])}
+    assert not differ, f"{len(differ)} tensors differ, by up to {max(differ.values()):.2e} ({max(differ, key=differ.get)})"
 
 
 @pytest.fixture(scope="module")
@@ -231,18 +231,6 @@ def test_no_usable_utterances_is_an_error(clips, tmp_path, capsys):
     bad.write_text("{oops\n")
     assert main(["--train", str(bad), "--dev", str(bad), "--out", str(tmp_path / "out")]) == 2
     assert f"{bad}:1: not valid JSON" in capsys.readouterr().err
-
-
-def test_lr_warms_up_then_decays_to_the_floor():
-    cfg = TrainConfig(train="", dev="", out="", lr=1e-3, warmup_steps=10, final_lr_ratio=0.1)
-    total = 110
-    lrs = [lr_at(step, total, cfg) for step in range(total + 20)]
-    assert lrs[0] == pytest.approx(1e-4)  # 1/10 of the peak on the first step
-    assert all(a < b for a, b in zip(lrs[:10], lrs[1:10]))  # linear warm-up
-    assert lrs[9] == pytest.approx(1e-3) and lrs[10] == pytest.approx(1e-3)  # the peak
-    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))  # then never rises
-    assert lrs[60] == pytest.approx((1e-3 + 1e-4) / 2)  # cosine: halfway down at half the decay
-    assert lrs[total] == pytest.approx(1e-4) and lrs[-1] == pytest.approx(1e-4)  # and stays at the floor
 
 
 def test_flags_become_the_config(tmp_path):

@@ -6,6 +6,7 @@
 config.py       TrainConfig
 setup.py        usable utterances, augmentation, a new or resumed recogniser, the optimiser
 schedule.py     the learning rate over training
+resume.py       what last.pt keeps to go on from: progress, optimiser, loss scale
 trainer.py      Trainer: train steps (DDP, AMP, accumulation), validation, checkpoints, stopping
 distributed.py  torchrun / DDP helpers (one process: every helper is a no-op)
 plot.py         training curves

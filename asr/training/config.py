@@ -15,12 +15,12 @@ class TrainConfig:
     out: str  # experiment folder: last.pt, best.pt, metrics.jsonl, curves.png
     model: ModelConfig = field(default_factory=ModelConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
-    epochs: int = 60  # passes over the training set
+    epochs: int = 60  # passes over the training set; the learning rate decays to its floor at the last
     max_minutes: float = 0.0  # stop, resumably, once training took this much wall time over all resumes (0: no limit)
     batch_seconds: float = 120.0  # padded audio seconds per batch
     lr: float = 1e-3  # peak learning rate (AdamW)
     final_lr_ratio: float = 0.02  # cosine decay ends at lr * this
-    warmup_steps: int = 200  # linear warm-up from 0
+    warmup_steps: int = 200  # linear warm-up from 0 over this many optimiser steps (then decay over the epochs)
     weight_decay: float = 0.01  # AdamW decoupled weight decay
     grad_clip: float = 5.0  # max global gradient norm
     seed: int = 0  # everything random derives from it

@@ -1,16 +1,23 @@
-"""The learning-rate schedule: linear warm-up, then cosine decay to a floor."""
+"""The learning-rate schedule: linear warm-up over the first optimiser steps, then cosine decay to a floor over
+the rest of training, measured in epochs (training progress), which mean the same whatever the number of
+processes; a count of optimiser steps would not (more processes take fewer, larger steps an epoch)."""
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 from asr.training.config import TrainConfig
 
 
-def lr_at(step: int, total_steps: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to lr * final_lr_ratio at total_steps."""
+def lr_at(step: int, progress: Fraction, warmup_end: Fraction | None, cfg: TrainConfig) -> float:
+    """The learning rate of optimiser step `step` (from 0), taken when `progress` epochs of training are done
+    (0 <= progress <= cfg.epochs): lr * (step + 1) / warmup_steps over the first warmup_steps steps, then cosine
+    decay from `warmup_end` (the progress at which warm-up ended) to lr * final_lr_ratio at cfg.epochs.
+    Given exact fractions, one uninterrupted process gets the very rates of a decay counted in its steps."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
+    decay_epochs = cfg.epochs - warmup_end
+    done = min(1.0, max(0.0, float((progress - warmup_end) / decay_epochs))) if decay_epochs > 0 else 1.0
     floor = cfg.lr * cfg.final_lr_ratio
-    return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * done))

@@ -13,6 +13,7 @@ import math
 import signal
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from asr.text import load_vocab
 from asr.training import distributed
 from asr.training.config import TrainConfig
 from asr.training.plot import plot_curves
+from asr.training.resume import restore_train_state, train_state
 from asr.training.schedule import lr_at
 from asr.training.setup import (amp_dtype, build_augmentations, build_or_resume, fastest_speed_factor, make_optimizer,
                                 usable_utterances)
@@ -78,10 +80,6 @@ class Trainer:
         self.optimizer = make_optimizer(self.rec.model, cfg)
         self.amp_dtype = amp_dtype(cfg, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type) if cfg.amp and self.amp_dtype == torch.float16 else None
-        self.state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_dev_wer": float("inf"), "elapsed": 0.0,
-                      "skipped_steps": 0}
-        if saved is not None:
-            self.restore(saved)
         self.model = self.rec.model  # what the training step calls: the model, or DDP around it
         if self.dist.enabled:
             torch.manual_seed(cfg.seed + self.dist.rank)  # the same initial weights, different dropout masks
@@ -91,20 +89,33 @@ class Trainer:
         self.dataset = SpeechDataset(self.train_utts, self.rec.frontend, self.vocab, wave_aug, feat_aug, cfg.seed)
         self.sampler = BucketBatchSampler([u.duration for u in self.train_utts], cfg.batch_seconds, seed=cfg.seed,
                                           num_replicas=self.dist.world_size, rank=self.dist.rank)
-        self.total_steps = cfg.epochs * math.ceil(len(self.sampler) / cfg.accum_steps)
+        self.steps_per_epoch = math.ceil(len(self.sampler) / cfg.accum_steps)  # of this process count
+        # warmup_end: the progress (epochs) at which warm-up ended, where the decay starts; None while warming up
+        self.state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_dev_wer": float("inf"), "elapsed": 0.0,
+                      "skipped_steps": 0, "warmup_end": None}
+        if saved is not None:
+            self.restore(saved)
 
     def restore(self, saved: dict) -> None:
         """Continue from a checkpoint's train_state: optimiser, loss scaler, progress."""
-        saved = dict(saved)
-        self.optimizer.load_state_dict(saved.pop("optimizer"))
-        scaler_state = saved.pop("scaler", None)
-        if self.scaler is not None and scaler_state is not None:
-            self.scaler.load_state_dict(scaler_state)
-        saved_world = saved.pop("world_size", 1)
-        if saved_world != self.dist.world_size:
-            # Batch j of rank r is batch j * world_size + r of the epoch's list: keep the global position.
-            saved["batch_in_epoch"] = saved["batch_in_epoch"] * saved_world // self.dist.world_size
-        self.state.update(saved)
+        state = restore_train_state(saved, self.optimizer, self.scaler, self.dist.world_size)
+        if "warmup_end" not in saved and state["step"] >= self.cfg.warmup_steps:  # written by a schedule of steps
+            state["warmup_end"] = Fraction(self.cfg.warmup_steps, self.steps_per_epoch)  # where it had warm-up end
+        self.state.update(state)
+
+    def progress(self) -> Fraction:
+        """Epochs of training done: whole epochs plus the fraction of this epoch's optimiser steps taken, exact.
+        It is the same at the same place in training whatever the number of processes (unlike the step count)."""
+        steps_taken = math.ceil(self.state["batch_in_epoch"] / self.cfg.accum_steps)
+        return self.state["epoch"] + Fraction(steps_taken, self.steps_per_epoch)
+
+    def learning_rate(self) -> float:
+        """The next step's: warm-up counts optimiser steps (a resumed run past them does not warm up again),
+        the decay after it follows progress() from where warm-up ended (noted in state["warmup_end"])."""
+        state, progress = self.state, self.progress()
+        if state["warmup_end"] is None and state["step"] >= self.cfg.warmup_steps:
+            state["warmup_end"] = progress
+        return lr_at(state["step"], progress, state["warmup_end"], self.cfg)
 
     def save(self, path: Path, with_train_state: bool) -> None:
         self.rec.metadata.update({
@@ -116,10 +127,7 @@ class Trainer:
         })
         ckpt = model_state(self.rec)
         if with_train_state:
-            ckpt["train_state"] = {**self.state, "optimizer": self.optimizer.state_dict(),
-                                   "world_size": self.dist.world_size}
-            if self.scaler is not None:
-                ckpt["train_state"]["scaler"] = self.scaler.state_dict()
+            ckpt["train_state"] = train_state(self.state, self.optimizer, self.scaler, self.dist.world_size)
         save_atomic(ckpt, path)
 
     def _loss_sum(self, batch: Batch) -> torch.Tensor:
@@ -141,8 +149,9 @@ class Trainer:
         this process's share of the global batch. Returns the loss averaged over the utterances of the global
         batch, or None if the loss or the gradient was not finite (then no process takes the step)."""
         batches = [batches] if isinstance(batches, Batch) else list(batches)
+        lr = self.learning_rate()
         for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(self.state["step"], self.total_steps, self.cfg)
+            group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
         # The loss is the mean over all utterances of the global batch, as CTC's reduction 'mean' is over one
         # batch. DDP averages gradients over processes, so each process's part is scaled by world_size.
@@ -255,7 +264,7 @@ class Trainer:
                   f"batches an epoch, {cfg.epochs} epochs", file=sys.stderr)
             if self.dist.enabled or cfg.accum_steps > 1:
                 print(f"{self.dist.world_size} processes x {cfg.accum_steps} batches a step (batches above are per "
-                      f"process); {self.total_steps // max(cfg.epochs, 1)} steps an epoch", file=sys.stderr)
+                      f"process); {self.steps_per_epoch} steps an epoch", file=sys.stderr)
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_sampler=self.sampler, collate_fn=collate, num_workers=cfg.num_workers,
             worker_init_fn=_worker_init, persistent_workers=False, prefetch_factor=4 if cfg.num_workers else None,
