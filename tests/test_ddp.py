@@ -97,7 +97,7 @@ def test_accumulated_batches_step_like_one_batch_holding_all_their_utterances(tr
 def test_resuming_with_another_number_of_processes_keeps_the_position_in_the_epoch(trainer_factory, tmp_path):
     first = trainer_factory("run")
     first.state.update(batch_in_epoch=1, step=1)
-    first.save(tmp_path / "run" / "last.pt", with_train_state=True)
+    first.save(tmp_path / "run" / "last.pt", first.train_state())
     ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     ckpt["train_state"]["world_size"] = 4  # as if 4 processes had each trained 1 batch of the epoch
     save_atomic(ckpt, tmp_path / "run" / "last.pt")
@@ -135,9 +135,10 @@ def test_two_gloo_processes_match_one_process_accumulating_the_same_batches(tmp_
 
 
 @pytest.mark.slow
-def test_ddp_stopped_by_sigterm_resumes_to_the_same_parameters(tmp_path):
+@pytest.mark.parametrize("dropout", ["0", "0.2"])  # 0.2: each process's RNG states must come back to it
+def test_ddp_stopped_by_sigterm_resumes_to_the_same_parameters(tmp_path, dropout):
     env = environment()
-    epochs = ["--epochs", "6"]
+    epochs = ["--epochs", "6", "--dropout", dropout]
     whole = subprocess.run(train_command(2, tmp_path / "whole", *epochs), env=env, capture_output=True, timeout=300)
     assert whole.returncode == 0, whole.stderr[-3000:]
     out = tmp_path / "stopped"

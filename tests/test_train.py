@@ -13,6 +13,7 @@ import torch
 
 from asr.checkpoint import load_model
 from asr.data import Utterance, write_manifest
+from asr.model import ModelConfig
 from asr.text import CharVocab
 from asr.train import main, parse_args
 from asr.training import trainer as trainer_module
@@ -175,6 +176,20 @@ def test_a_time_limit_reached_on_the_last_batch_of_an_epoch_ends_that_epoch(clip
     result = trainer.run()  # the 6th step, the last of epoch 2, ends at 60 s > 57 s
     assert (result["stopped"], result["epoch"], result["batch_in_epoch"], result["step"]) == ("time limit", 2, 0, 6)
     assert [r["epoch"] for r in metrics(tmp_path / "run")] == [1, 2]  # epoch 2 was validated and logged
+
+
+def test_resumes_with_the_default_dropout_are_bit_identical(clips_manifest, tmp_path, monkeypatch):
+    """Dropout draws from torch's global RNG (so does the DataLoader, once an epoch): last.pt keeps its state."""
+    flags = [*tiny_flags(clips_manifest, tmp_path / "run"), "--dropout", str(ModelConfig().dropout)]
+    assert main([*flags, "--out", str(tmp_path / "whole")]) == 0
+    clock = Clock()
+    monkeypatch.setattr(trainer_module, "time", clock)
+    assert main([*flags, "--epochs", "1"]) == 0  # stops at an epoch's end (a constant learning rate)
+    trainer = Trainer(parse_args([*flags, "--resume", "--max-minutes", "0.25"]))  # 15 s: stops after 2 steps
+    ten_seconds_a_step(trainer, clock)
+    assert (trainer.run()["step"], trainer.state["batch_in_epoch"]) == (5, 2)  # in the middle of epoch 2
+    assert main([*flags, "--resume"]) == 0
+    assert_same_weights(tmp_path / "run" / "last.pt", tmp_path / "whole" / "last.pt")
 
 
 def test_ctc_feasible_at_the_fastest_speed():

@@ -99,7 +99,7 @@ def test_an_overflowing_fp16_step_is_skipped_counted_and_lowers_the_loss_scale(m
     overflow.remove()
     assert trainer.train_step(batch) is not None
     assert (trainer.state["step"], trainer.state["skipped_steps"]) == (2, skipped + 1)
-    trainer.save(trainer.out / "last.pt", with_train_state=True)
+    trainer.save(trainer.out / "last.pt", trainer.train_state())
     resumed = Trainer(dataclasses.replace(trainer.cfg, resume=True))
     assert resumed.scaler.get_scale() == scale / 2 and resumed.state["skipped_steps"] == skipped + 1
 

@@ -50,7 +50,7 @@ def test_a_last_pt_written_by_the_schedule_of_steps_resumes_with_its_learning_ra
     trainer = Trainer(cfg)
     trainer.state.update(epoch=2, batch_in_epoch=1, step=9, warmup_end=Fraction(3, 4))  # one process: 4 steps an epoch
     lr = trainer.learning_rate()
-    trainer.save(tmp_path / "last.pt", with_train_state=True)
+    trainer.save(tmp_path / "last.pt", trainer.train_state())
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
     assert ckpt["train_state"].pop("warmup_end") == "3/4"  # epochs
     save_atomic(ckpt, tmp_path / "last.pt")

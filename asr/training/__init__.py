@@ -6,7 +6,8 @@
 config.py       TrainConfig
 setup.py        usable utterances, augmentation, a new or resumed recogniser, the optimiser
 schedule.py     the learning rate over training
-resume.py       what last.pt keeps to go on from: progress, optimiser, loss scale
+resume.py       what last.pt keeps to go on from: progress, optimiser, loss scale, RNG states
+stopping.py     stopping early, resumably: signals, the time budget
 trainer.py      Trainer: train steps (DDP, AMP, accumulation), validation, checkpoints, stopping
 distributed.py  torchrun / DDP helpers (one process: every helper is a no-op)
 plot.py         training curves
@@ -17,7 +18,8 @@ from asr.training.config import TrainConfig
 from asr.training.schedule import lr_at
 from asr.training.setup import (build_augmentations, build_or_resume, ctc_feasible, fastest_speed_factor,
                                 usable_utterances)
-from asr.training.trainer import StopRequested, Trainer
+from asr.training.stopping import StopRequested
+from asr.training.trainer import Trainer
 
 __all__ = [
     "StopRequested", "TrainConfig", "Trainer", "build_augmentations", "build_or_resume", "ctc_feasible",

@@ -10,7 +10,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import signal
 import sys
 import time
 from fractions import Fraction
@@ -28,30 +27,11 @@ from asr.text import load_vocab
 from asr.training import distributed
 from asr.training.config import TrainConfig
 from asr.training.plot import plot_curves
-from asr.training.resume import restore_train_state, train_state
+from asr.training.resume import make_train_state, restore_train_state, rng_state, set_rng_state
 from asr.training.schedule import lr_at
 from asr.training.setup import (amp_dtype, build_augmentations, build_or_resume, fastest_speed_factor, make_optimizer,
                                 usable_utterances)
-
-
-class StopRequested:
-    """Turns SIGINT/SIGTERM into a flag the loop checks between steps, so it can save and exit cleanly."""
-
-    def __init__(self):
-        self.requested = False
-        self.previous = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self.previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        self.requested = True
-
-    def __exit__(self, *exc):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
+from asr.training.stopping import StopRequested, why_stop
 
 
 def _worker_init(_):
@@ -93,12 +73,13 @@ class Trainer:
         # warmup_end: the progress (epochs) at which warm-up ended, where the decay starts; None while warming up
         self.state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_dev_wer": float("inf"), "elapsed": 0.0,
                       "skipped_steps": 0, "warmup_end": None}
+        self.rng_to_restore = None  # this process's RNG states from last.pt, until training goes on
         if saved is not None:
             self.restore(saved)
 
     def restore(self, saved: dict) -> None:
         """Continue from a checkpoint's train_state: optimiser, loss scaler, progress."""
-        state = restore_train_state(saved, self.optimizer, self.scaler, self.dist.world_size)
+        state, self.rng_to_restore = restore_train_state(saved, self.optimizer, self.scaler, self.dist)
         if "warmup_end" not in saved and state["step"] >= self.cfg.warmup_steps:  # written by a schedule of steps
             state["warmup_end"] = Fraction(self.cfg.warmup_steps, self.steps_per_epoch)  # where it had warm-up end
         self.state.update(state)
@@ -117,7 +98,13 @@ class Trainer:
             state["warmup_end"] = progress
         return lr_at(state["step"], progress, state["warmup_end"], self.cfg)
 
-    def save(self, path: Path, with_train_state: bool) -> None:
+    def train_state(self) -> dict:
+        """last.pt's train_state (see resume.py). Every process calls it: it gathers their RNG states."""
+        rng = distributed.gather(rng_state(self.device), self.dist)
+        return make_train_state(self.state, self.optimizer, self.scaler, rng)
+
+    def save(self, path: Path, train_state: dict | None = None) -> None:
+        """The recogniser to path, with train_state (from self.train_state()) for last.pt."""
         self.rec.metadata.update({
             "train_manifest": str(self.cfg.train), "dev_manifest": str(self.cfg.dev),
             "epochs": self.state["epoch"], "steps": self.state["step"],
@@ -126,8 +113,8 @@ class Trainer:
             "parameters": self.rec.model.num_parameters(),
         })
         ckpt = model_state(self.rec)
-        if with_train_state:
-            ckpt["train_state"] = train_state(self.state, self.optimizer, self.scaler, self.dist.world_size)
+        if train_state is not None:
+            ckpt["train_state"] = train_state
         save_atomic(ckpt, path)
 
     def _loss_sum(self, batch: Batch) -> torch.Tensor:
@@ -194,17 +181,17 @@ class Trainer:
         self.rec.model.train()
         return result["wer"], result["cer"]
 
-    def _should_stop(self, stop: StopRequested) -> str:
-        """"signal", "time limit" or "": decided together, so that every process leaves the loop at the same step."""
-        over_time = bool(self.cfg.max_minutes) and self.state["elapsed"] > self.cfg.max_minutes * 60
-        by_signal, by_time = distributed.any_true([stop.requested, over_time], self.dist)
-        return "signal" if by_signal else "time limit" if by_time else ""
-
     def train_epoch(self, loader, stop: StopRequested, start: float) -> tuple[list[float], float, str]:
         """Train on the rest of the current epoch; returns (step losses, audio seconds, why it stopped early or "")."""
         cfg, state = self.cfg, self.state
         losses, seconds, t0, pending = [], 0.0, time.time(), []
-        bar = tqdm(loader, total=len(self.sampler), desc=f"epoch {state['epoch'] + 1}/{cfg.epochs}", file=sys.stderr,
+        # The DataLoader draws its workers' base seed from the global RNG as an epoch starts: last.pt holds the
+        # RNG after that draw when written mid-epoch, before the next epoch's when written at an epoch's end.
+        if state["batch_in_epoch"] == 0:
+            self._restore_rng()
+        batches = iter(loader)
+        self._restore_rng()
+        bar = tqdm(batches, total=len(self.sampler), desc=f"epoch {state['epoch'] + 1}/{cfg.epochs}", file=sys.stderr,
                    dynamic_ncols=True, leave=False, initial=state["batch_in_epoch"], disable=not self.dist.is_main)
         for i, batch in enumerate(bar, start=state["batch_in_epoch"]):
             pending.append(batch)
@@ -220,12 +207,18 @@ class Trainer:
                             lr=f"{self.optimizer.param_groups[0]['lr']:.2e}",
                             audio_s_per_s=f"{seconds / max(time.time() - t0, 1e-9):.0f}")
             state["elapsed"] = time.time() - start
-            stopped = self._should_stop(stop)
+            stopped = why_stop(stop, state["elapsed"], cfg.max_minutes, self.dist)
             if stopped:
                 bar.close()
                 return losses, seconds, stopped
         bar.close()
         return losses, seconds, ""
+
+    def _restore_rng(self) -> None:
+        """Once, as a resumed run goes on: this process's RNG states from last.pt (it draws what it would have)."""
+        if self.rng_to_restore is not None:
+            set_rng_state(self.rng_to_restore, self.device)
+            self.rng_to_restore = None
 
     def end_epoch(self, epoch: int, losses: list[float], seconds: float, train_seconds: float, start: float) -> None:
         """Validate on dev, log a metrics row, write best.pt (if dev WER improved) and last.pt (rank 0)."""
@@ -241,18 +234,20 @@ class Trainer:
                "dev_wer": round(dev_wer, 3), "dev_cer": round(dev_cer, 3), "lr": self.optimizer.param_groups[0]["lr"],
                "audio_seconds_per_second": round(seconds / max(train_seconds, 1e-9), 1),
                "elapsed_minutes": round(state["elapsed"] / 60, 2), "skipped_steps": state["skipped_steps"]}
+        train_state = self.train_state()
         if main:
             with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
             print(" ".join(f"{k}={v}" for k, v in row.items()), file=sys.stderr)
             if improved:
-                self.save(self.out / "best.pt", with_train_state=False)
-            self.save(self.out / "last.pt", with_train_state=True)
+                self.save(self.out / "best.pt")
+            self.save(self.out / "last.pt", train_state)
 
     def save_stopped(self, why: str) -> None:
         """Save last.pt (rank 0) at the batch where training stopped."""
+        train_state = self.train_state()
         if self.dist.is_main:
-            self.save(self.out / "last.pt", with_train_state=True)
+            self.save(self.out / "last.pt", train_state)
             print(f"stopped by {why} in epoch {self.state['epoch'] + 1} after batch {self.state['batch_in_epoch']}; "
                   f"saved {self.out / 'last.pt'} (--resume continues from there)", file=sys.stderr)
 
@@ -272,7 +267,7 @@ class Trainer:
         )
         start = time.time() - state["elapsed"]
         with StopRequested() as stop:
-            stopped = self._should_stop(stop)  # resumed with its time budget spent: nothing more to train
+            stopped = why_stop(stop, state["elapsed"], cfg.max_minutes, self.dist)  # resumed with no time left?
             while state["epoch"] < cfg.epochs and not stopped:
                 epoch = state["epoch"]
                 self.sampler.set_epoch(epoch, start=state["batch_in_epoch"])
