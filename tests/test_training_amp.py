@@ -9,17 +9,18 @@ import pytest
 import torch
 
 from asr.data import SpeechDataset, collate
+from asr.model import ModelConfig
 from asr.training import TrainConfig, Trainer
 
-from conftest import CLIPS_DIR, TINY_MODEL
+TINY = ModelConfig(conv_channels=8, hidden=32, layers=1, dropout=0.0)
 
 
 @pytest.fixture
-def make_trainer(tmp_path):
+def make_trainer(clips_manifest, tmp_path):
     """make_trainer(amp=..., amp_dtype=...): a Trainer of the tiny model on the clips, without augmentation."""
     def make(**settings) -> Trainer:
-        clips = str(CLIPS_DIR / "clips.jsonl")
-        cfg = TrainConfig(train=clips, dev=clips, out=str(tmp_path / "run"), model=TINY_MODEL, epochs=1,
+        clips = str(clips_manifest)
+        cfg = TrainConfig(train=clips, dev=clips, out=str(tmp_path / "run"), model=TINY, epochs=1,
                           batch_seconds=5, warmup_steps=0, num_workers=0, speed_perturb=False, noise_prob=0.0,
                           spec_augment=False, **settings)
         return Trainer(cfg)
