@@ -24,10 +24,10 @@ from asr.data import ManifestError, Utterance, read_manifest
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
 from asr.lm import LMError
 from asr.metrics import score
-from asr.recognizer import decode_each, recognize_utterances, utterance_log_probs
+from asr.recognizer import utterance_log_probs
 from asr.text import Vocab
 
-__all__ = ["main", "recognize_utterances", "score", "tune_lm", "utterance_log_probs", "write_report"]
+__all__ = ["main", "tune_lm", "write_report"]
 
 
 def write_report(result: dict, out_dir: str | Path, extra: dict | None = None) -> None:
@@ -56,7 +56,7 @@ def tune_lm(utts: list[Utterance], log_probs: list[torch.Tensor], cfg: DecodingC
     for alpha, beta in itertools.product(ALPHAS, BETAS):
         beam = dataclasses.replace(cfg.beam, alpha=alpha, beta=beta)
         decoder = Decoder(dataclasses.replace(cfg, decoder="beam", beam=beam), vocab)
-        rows.append({"alpha": alpha, "beta": beta, "wer": round(score(utts, decode_each(log_probs, decoder))["wer"], 3)})
+        rows.append({"alpha": alpha, "beta": beta, "wer": round(score(utts, decoder.transcripts(log_probs))["wer"], 3)})
     return min(rows, key=lambda r: (r["wer"], r["alpha"], r["beta"])), rows
 
 
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         log_probs = utterance_log_probs(rec, utts, args.batch_seconds)
         if args.tune_lm:
             return report_tuning(*tune_lm(utts, log_probs, cfg, rec.vocab), args.out)
-        result = score(utts, decode_each(log_probs, Decoder(cfg, rec.vocab)))
+        result = score(utts, Decoder(cfg, rec.vocab).transcripts(log_probs))
     except (CheckpointError, ManifestError, LMError, AudioError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@ feature front-end, its vocabulary and its metadata), as asr.checkpoint.load_mode
 
     rec = load_model()                                   # the shipped model
     log_probs = utterance_log_probs(rec, read_manifest("test.jsonl"))   # [(T_i, V)], in manifest order
+    texts = Decoder(DecodingConfig(), rec.vocab).transcripts(log_probs)  # asr.decoding: greedy
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 import torch
 
 from asr.data import BucketBatchSampler, SpeechDataset, Utterance, collate
-from asr.decoding import Decoder, DecodingConfig
 from asr.features import Frontend
 from asr.model import AcousticModel
 from asr.text import Vocab
@@ -44,17 +44,3 @@ def utterance_log_probs(
         for i, lp, n in zip(indices, log_probs, lengths.tolist()):
             out[i] = lp[:n].cpu()  # by position: ids need not be unique here
     return out
-
-
-def decode_each(log_probs: list[torch.Tensor], decoder: Decoder) -> list[str]:
-    """Transcripts of per-utterance (T_i, V) log-probs, one utterance at a time."""
-    return [decoder.texts(lp[None], torch.tensor([len(lp)]))[0] for lp in log_probs]
-
-
-def recognize_utterances(
-    rec: Recognizer, utts: list[Utterance], batch_seconds: float = 200.0, num_workers: int = 0,
-    decoder: Decoder | None = None,
-) -> list[str]:
-    """Transcripts of utterances, in the order given; greedy unless a decoder is given."""
-    log_probs = utterance_log_probs(rec, utts, batch_seconds, num_workers)
-    return decode_each(log_probs, decoder or Decoder(DecodingConfig(), rec.vocab))

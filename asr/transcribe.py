@@ -25,13 +25,11 @@ import torch
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_model
 from asr.decoding import Decoder, add_decoding_flags, decoding_config
 from asr.lm import LMError
-from asr.longform import (
-    FileResult, Input, PipelineConfig, expand_inputs, file_duration, make_cues, to_srt, to_vtt, transcribe_paths,
-    transcribe_waves,
-)
+from asr.longform import (FileResult, Input, PipelineConfig, expand_inputs, file_duration, make_cues, to_srt, to_vtt,
+                          transcribe_paths)
 from asr.recognizer import Recognizer
 
-__all__ = ["main", "transcribe_files", "transcribe_waves"]
+__all__ = ["main", "transcribe_files"]
 
 FORMATS = ("text", "jsonl", "json", "srt", "vtt")
 SUFFIXES = {"text": ".txt", "json": ".json", "jsonl": ".json", "srt": ".srt", "vtt": ".vtt"}

@@ -32,13 +32,13 @@ import torch
 from asr.checkpoint import DEFAULT_MODEL, load_model
 from asr.data import read_manifest
 from asr.decoding import BeamSearchConfig, CTCBeamSearch, greedy_decode
-from asr.evaluate import utterance_log_probs
 from asr.lm import load_lm
 from asr.lm.arpa import arpa_vocabulary
 from asr.metrics import wer
-from asr.text import CharVocab, normalize_text
+from asr.recognizer import utterance_log_probs
+from asr.text import CharVocab, normalize_text, transcript
 
-Decoder = Callable[[np.ndarray], str]  # (T, V) log-probs -> text
+DecodeFn = Callable[[np.ndarray], str]  # (T, V) log-probs -> text
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,12 @@ class BenchConfig:
     repeats: int = 5  # timed passes per decoder; the fastest counts
 
 
-def ours(vocab: CharVocab, cfg: BeamSearchConfig, lm_path: str | None) -> Decoder:
+def ours(vocab: CharVocab, cfg: BeamSearchConfig, lm_path: str | None) -> DecodeFn:
     decoder = CTCBeamSearch(vocab, cfg, load_lm(lm_path, "python") if lm_path else None)
     return lambda lp: decoder(lp)[0].text
 
 
-def pyctcdecode_decoder(vocab: CharVocab, bench: BenchConfig, beam: int, lm_path: str | None) -> Decoder:
+def pyctcdecode_decoder(vocab: CharVocab, bench: BenchConfig, beam: int, lm_path: str | None) -> DecodeFn:
     from pyctcdecode import build_ctcdecoder
 
     labels = ["" if i == vocab.blank else t for i, t in enumerate(vocab.tokens)]
@@ -69,7 +69,7 @@ def pyctcdecode_decoder(vocab: CharVocab, bench: BenchConfig, beam: int, lm_path
     return lambda lp: decoder.decode(lp, beam_width=beam)
 
 
-def flashlight_decoder(vocab: CharVocab, beam: int) -> Decoder:
+def flashlight_decoder(vocab: CharVocab, beam: int) -> DecodeFn:
     from flashlight.lib.text.decoder import (
         CriterionType,
         LexiconFreeDecoder,
@@ -85,12 +85,12 @@ def flashlight_decoder(vocab: CharVocab, beam: int) -> Decoder:
         emissions = np.ascontiguousarray(lp, dtype=np.float32)  # (T, V)
         tokens = decoder.decode(emissions.ctypes.data, emissions.shape[0], emissions.shape[1])[0].tokens
         ids = [c for t, c in enumerate(tokens) if c >= 0 and (t == 0 or c != tokens[t - 1])]
-        return " ".join(vocab.decode(ids).split())
+        return transcript(vocab, ids)
 
     return decode
 
 
-def decoders(vocab: CharVocab, bench: BenchConfig, lm_path: str | None) -> list[tuple[str, int, Callable[[], Decoder]]]:
+def decoders(vocab: CharVocab, bench: BenchConfig, lm_path: str | None) -> list[tuple[str, int, Callable[[], DecodeFn]]]:
     """(name, beam, factory) of every decoder to compare."""
     out = []
     for beam in bench.beams:
@@ -107,7 +107,7 @@ def decoders(vocab: CharVocab, bench: BenchConfig, lm_path: str | None) -> list[
     return out
 
 
-def run(decode: Decoder, log_probs: list[np.ndarray], repeats: int) -> tuple[float, list[str]]:
+def run(decode: DecodeFn, log_probs: list[np.ndarray], repeats: int) -> tuple[float, list[str]]:
     """(CPU milliseconds per utterance, fastest of `repeats` passes; the texts)."""
     decode(log_probs[0])  # warm-up
     best = float("inf")

@@ -10,9 +10,12 @@ import pytest
 
 from asr.audio import load_audio
 from asr.checkpoint import load_model
-from asr.evaluate import main, recognize_utterances, score, write_report
+from asr.decoding import Decoder, DecodingConfig
+from asr.evaluate import main, write_report
+from asr.longform import transcribe_waves
+from asr.metrics import score
+from asr.recognizer import utterance_log_probs
 from asr.text import normalize_text
-from asr.transcribe import transcribe_waves
 
 
 def test_score_against_normalised_references(clips):
@@ -31,6 +34,11 @@ def test_score_against_normalised_references(clips):
     assert rows["an440-mjgm-b"]["ref"] == "stop" and rows["an440-mjgm-b"]["hyp"] == "stop it"
     with pytest.raises(ValueError):
         score(clips, hyps[:4])
+
+
+def recognize_utterances(rec, utts, **kwargs) -> list[str]:
+    """Greedy transcripts of utterances, through utterance_log_probs (length-sorted batches)."""
+    return Decoder(DecodingConfig(), rec.vocab).transcripts(utterance_log_probs(rec, utts, **kwargs))
 
 
 def test_recognize_utterances_matches_transcribing_each_clip(tiny_recognizer, clips):

@@ -13,9 +13,10 @@ import pytest
 
 from asr.audio import load_audio
 from asr.checkpoint import DEFAULT_MODEL, load_model
+from asr.longform import transcribe_waves
 from asr.metrics import cer, wer
 from asr.text import normalize_text
-from asr.transcribe import main, transcribe_files, transcribe_waves
+from asr.transcribe import main, transcribe_files
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -50,6 +50,7 @@ from asr.decoding.trie import Fusion, PrefixTrie
 from asr.lm import LanguageModel
 from asr.text import Vocab
 
+
 class CTCBeamSearch:
     """A reusable decoder (vocabulary, configuration, LM), called on one utterance's (T, V) log-probs."""
 

@@ -74,3 +74,7 @@ class Decoder:
     def texts(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         """Transcripts, spaces tidied."""
         return [transcript(self.vocab, a.tokens) for a in self(log_probs, lengths)]
+
+    def transcripts(self, log_probs: list[torch.Tensor]) -> list[str]:
+        """Transcripts of per-utterance (T_i, V) log-probs (asr.recognizer.utterance_log_probs), in order."""
+        return [self.texts(lp[None], torch.tensor([len(lp)]))[0] for lp in log_probs]

@@ -21,8 +21,9 @@ from tqdm import tqdm
 
 from asr.checkpoint import model_state, save_atomic
 from asr.data import Batch, BucketBatchSampler, SpeechDataset, collate, read_manifest
+from asr.decoding import Decoder, DecodingConfig
 from asr.metrics import score
-from asr.recognizer import recognize_utterances
+from asr.recognizer import utterance_log_probs
 from asr.text import load_vocab
 from asr.training import distributed
 from asr.training.config import TrainConfig
@@ -81,12 +82,14 @@ class Trainer:
         """Continue from a checkpoint's train_state: optimiser, loss scaler, progress."""
         state, self.rng_to_restore = restore_train_state(saved, self.optimizer, self.scaler, self.dist)
         if "warmup_end" not in saved and state["step"] >= self.cfg.warmup_steps:  # written by a schedule of steps
-            state["warmup_end"] = Fraction(self.cfg.warmup_steps, self.steps_per_epoch)  # where it had warm-up end
+            # Where that schedule had warm-up end: exact if this run has as many processes as the one that wrote it.
+            state["warmup_end"] = Fraction(self.cfg.warmup_steps, self.steps_per_epoch)
         self.state.update(state)
 
     def progress(self) -> Fraction:
-        """Epochs of training done: whole epochs plus the fraction of this epoch's optimiser steps taken, exact.
-        It is the same at the same place in training whatever the number of processes (unlike the step count)."""
+        """Epochs of training done: whole epochs plus the fraction of this epoch's batches done (counted in
+        optimiser steps, skipped ones included), exact. It is the same at the same place in training whatever the
+        number of processes (unlike the step count)."""
         steps_taken = math.ceil(self.state["batch_in_epoch"] / self.cfg.accum_steps)
         return self.state["epoch"] + Fraction(steps_taken, self.steps_per_epoch)
 
@@ -173,7 +176,8 @@ class Trainer:
         """Greedy dev WER/CER; each process decodes every world_size-th utterance, every process gets the result."""
         self.rec.model.eval()
         rank, world = self.dist.rank, self.dist.world_size
-        hyps = recognize_utterances(self.rec, self.dev_utts[rank::world])
+        greedy = Decoder(DecodingConfig(), self.vocab)
+        hyps = greedy.transcripts(utterance_log_probs(self.rec, self.dev_utts[rank::world]))
         if self.dist.enabled:
             parts = distributed.gather(hyps, self.dist)  # parts[r][j] is utterance j * world + r
             hyps = [parts[i % world][i // world] for i in range(len(self.dev_utts))]
