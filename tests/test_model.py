@@ -7,9 +7,12 @@ import math
 import pytest
 import torch
 
+from asr.features import FeatureConfig
 from asr.model import (
+    SUBSAMPLING,
     AcousticModel,
     ModelConfig,
+    output_frame_seconds,
     reverse_padded,
     subsampled_lengths,
     time_mask,
@@ -26,6 +29,12 @@ def test_subsampled_lengths_formula():
     lengths = torch.arange(0, 201)
     expected = [math.ceil(math.ceil(n / 2) / 2) for n in range(0, 201)]
     assert subsampled_lengths(lengths).tolist() == expected
+    assert expected == [math.ceil(n / SUBSAMPLING) for n in range(0, 201)]  # SUBSAMPLING is the convolutions'
+
+
+def test_an_output_frame_lasts_subsampling_hops():
+    assert output_frame_seconds(FeatureConfig()) == pytest.approx(0.04)
+    assert output_frame_seconds(FeatureConfig(hop_length=320)) == pytest.approx(0.08)
 
 
 @torch.no_grad()

@@ -146,13 +146,13 @@ def test_a_click_at_a_known_time_is_timed_at_that_time():
 
 
 def test_snapped_edges_land_on_the_speech_to_10_ms():
-    """A word spelt at output frames 26-33 (1.02-1.34 s) inside speech voiced from 1.00 to 1.40 s (10 ms
-    frames 100-139) is snapped to exactly 1.00-1.40 s."""
+    """A word spelt at output frames 26-33 (1.02-1.34 s) inside speech voiced from 1.01 to 1.37 s (10 ms
+    frames 101-136, off the 40 ms grid of the output frames) is snapped to exactly 1.01-1.37 s."""
     lp = log_probs_for("." * 26 + "a" * 8 + "." * 16)
     (alignment,) = greedy_alignments(lp[None], torch.tensor([50]))
     voiced = np.zeros(200, dtype=bool)
-    voiced[100:140] = True
+    voiced[101:137] = True
     (word,) = timed_words(lp, alignment, VOCAB, FRAME_SECONDS, voiced=voiced)
-    assert (word.start, word.end) == (pytest.approx(1.00), pytest.approx(1.40))
+    assert (word.start, word.end) == (pytest.approx(1.01), pytest.approx(1.37))
     (unsnapped,) = timed_words(lp, alignment, VOCAB, FRAME_SECONDS)
     assert (unsnapped.start, unsnapped.end) == (pytest.approx(25.5 * 0.04), pytest.approx(33.5 * 0.04))

@@ -29,6 +29,7 @@ from asr.longform.timestamps import Word, timed_words
 from asr.model import output_frame_seconds
 from asr.recognizer import Recognizer
 
+
 @dataclass(frozen=True)
 class PipelineConfig:
     batch_seconds: float = 200.0  # padded audio per model call: segments x the longest of them
@@ -86,7 +87,7 @@ def decode_segments(
     """The timed words of each segment, in order; similar lengths are batched together. Greedy decoding
     unless a decoder is given."""
     decoder = decoder or Decoder(DecodingConfig(), rec.vocab)
-    frame_s = output_frame_seconds(rec.frontend.cfg)  # seconds per output frame
+    frame_s, hop = output_frame_seconds(rec.frontend.cfg), rec.frontend.cfg.hop_length  # s per output frame, samples
     out: list[list[Word]] = [[] for _ in segments]
     for idx in length_batches([len(seg.samples) for seg in segments], batch_seconds * SAMPLE_RATE):
         feats = [rec.frontend(segments[i].samples) for i in idx]  # each (T, n_mels)
@@ -96,7 +97,7 @@ def decode_segments(
         log_probs, out_lengths = log_probs.cpu(), out_lengths.cpu()
         for b, (i, alignment) in enumerate(zip(idx, decoder(log_probs, out_lengths))):
             seg, n = segments[i], int(out_lengths[b])
-            voiced = voiced_frames(seg.samples, seg.voiced_db) if snap and seg.voiced_db is not None else None
+            voiced = voiced_frames(seg.samples, seg.voiced_db, hop) if snap and seg.voiced_db is not None else None
             out[i] = timed_words(log_probs[b, :n], alignment, rec.vocab, frame_s, seg.start_s, voiced)
     return out
 

@@ -61,15 +61,15 @@ class Segment:
         return (self.start + len(self.samples)) / SAMPLE_RATE
 
 
-def frame_energies_db(samples: np.ndarray) -> np.ndarray:
-    """(N,) -> (ceil(N / ENERGY_FRAME),) mean-square energy per 10 ms frame in dB (digital silence: -100 dB)."""
+def frame_energies_db(samples: np.ndarray, frame: int = ENERGY_FRAME) -> np.ndarray:
+    """(N,) -> (ceil(N / frame),) mean-square energy per `frame` samples (10 ms) in dB (digital silence: -100 dB)."""
     n = len(samples)
-    padded = np.zeros(-(-n // ENERGY_FRAME) * ENERGY_FRAME, dtype=np.float64)
+    padded = np.zeros(-(-n // frame) * frame, dtype=np.float64)
     padded[:n] = samples
-    frames = padded.reshape(-1, ENERGY_FRAME)  # (F, ENERGY_FRAME)
-    counts = np.full(len(frames), ENERGY_FRAME)
-    if n % ENERGY_FRAME:
-        counts[-1] = n % ENERGY_FRAME  # the last, partial frame: mean over the samples it has
+    frames = padded.reshape(-1, frame)  # (F, frame)
+    counts = np.full(len(frames), frame)
+    if n % frame:
+        counts[-1] = n % frame  # the last, partial frame: mean over the samples it has
     return (10.0 * np.log10((frames**2).sum(1) / counts + 10 ** (SILENCE_DB / 10))).astype(np.float32)
 
 
@@ -196,6 +196,7 @@ def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig()) -> Ite
     yield from cut_segments(read_blocks(path, cfg.block_s), regions, voiced)
 
 
-def voiced_frames(samples: np.ndarray, voiced_db: float) -> np.ndarray:
-    """(ceil(N / ENERGY_FRAME),) bool: which 10 ms frames (one per feature hop) are above voiced_db."""
-    return frame_energies_db(samples) > voiced_db
+def voiced_frames(samples: np.ndarray, voiced_db: float, hop: int = ENERGY_FRAME) -> np.ndarray:
+    """(ceil(N / hop),) bool: which frames of `hop` samples (one per feature hop: [h, h + 1) x hop) are above
+    voiced_db, for word timestamps (asr.longform.timestamps)."""
+    return frame_energies_db(samples, hop) > voiced_db
