@@ -1,4 +1,6 @@
-"""Text: normalisation, the character vocabulary and the optional BPE vocabulary (SentencePiece), encode/decode."""
+"""Text: the Vocab protocol (what the model, data and decoders need of a vocabulary) and its two kinds,
+CharVocab (characters) and BpeVocab (SentencePiece pieces); text normalisation; transcript(), the one place
+where token ids become words separated by single spaces."""
 
 from __future__ import annotations
 

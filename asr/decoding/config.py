@@ -14,7 +14,7 @@ class BeamSearchConfig:
     token_min_logprob: float = -5.0  # tokens below this log-prob are not tried (the frame's best always is)
     beam_threshold: float = 6.0  # hypotheses scoring more than this below the best are dropped
     blank_skip_threshold: float = math.log(0.999)  # frames with a blank log-prob above this: blank only
-    recombine: bool = True  # drop a closed prefix that one with the same LM state and partial word dominates (beam.py)
+    recombine: bool = True  # drop a closed prefix that one with the same LM state and partial word dominates (search.py)
     alpha: float = 0.5  # LM weight, on natural-log LM probabilities (only with an LM)
     beta: float = 1.5  # bonus per word (only with an LM)
     unk_penalty: float = -10.0  # per word outside the LM's vocabulary (only with an LM that lists its words)

@@ -7,7 +7,8 @@ a word outside the LM's vocabulary). `lm_rank` adds unk_penalty while the partia
 prefix of any LM word. `key` numbers (LM state, partial word): prefixes with the same key are
 scored alike from now on, whatever came before (their last tokens are the same, the root counting as
 a space). Without an LM every prefix ending in a space has one key: nothing scores their futures
-apart. A shared key alone never merges two texts: see the recombination rule in asr/decoding/beam.py.
+apart. A shared key alone never merges two texts: see the recombination rule in beam.py's docstring
+and PrefixSearch._recombine (search.py).
 """
 
 from __future__ import annotations

@@ -5,11 +5,11 @@
 
 A word is the run of tokens between word boundaries (a space token, or a BPE piece starting with "▁").
 It spans the output frames from the first frame of its first token to the last frame of its last token
-(a token lasts from the frame that emits it while the same token stays the best class); output frame k
-is centred at k * frame_s and spans half a frame either side, which to_hops turns into 10 ms feature
-hops. Its confidence is the
-mean probability of its tokens at the frames that emitted them. CTC spikes are narrow and often early,
-so `snap_to_speech` can move the edges to the speech (energy, per 10 ms hop) around them.
+(a token lasts from the frame that emits it while the same token stays the best class). Output frame k
+is centred at k * frame_s and spans half a frame either side; to_hops turns that into 10 ms steps. A
+word's confidence is the mean probability of its tokens at the frames that emitted them. CTC spikes are
+narrow and often early, so `snap_to_speech` can move the edges to the speech (energy, per 10 ms step)
+around them.
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ def lr_at(step: int, progress: Fraction, warmup_end: Fraction | None, cfg: Train
     """The learning rate of optimiser step `step` (from 0), taken when `progress` epochs of training are done
     (0 <= progress <= cfg.epochs): lr * (step + 1) / warmup_steps over the first warmup_steps steps, then cosine
     decay from `warmup_end` (the progress at which warm-up ended) to lr * final_lr_ratio at cfg.epochs.
-    Given exact fractions, one uninterrupted process gets the very rates of a decay counted in its steps."""
+    Given exact fractions, one uninterrupted process gets the very rates of a decay counted in its steps, as long
+    as no step is skipped: a skipped step (non-finite loss, fp16 overflow) still moves progress on, where the old
+    step count stood still."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     decay_epochs = cfg.epochs - warmup_end

@@ -64,6 +64,12 @@ if run_stage 2 train; then
   [ -f "$exp/last.pt" ] && resume=(--resume)
   python -m asr.train --train "$manifests/train.jsonl" --dev "$manifests/dev.jsonl" --out "$exp" \
     --epochs "$epochs" --max-minutes "$max_minutes" --batch-seconds 90 --seed "$seed" "${augment[@]}" "${resume[@]}"
+  # A --max-minutes stop is the normal end of this budgeted stage, but only once an epoch has given a best.pt.
+  if [ ! -f "$exp/best.pt" ]; then
+    echo "stage 2: no epoch finished within --max-minutes $max_minutes, so there is no $exp/best.pt;" \
+      "rerun with a larger --max-minutes (training resumes from $exp/last.pt)" >&2
+    exit 1
+  fi
   done_stage 2 train
 fi
 
