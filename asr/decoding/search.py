@@ -166,8 +166,10 @@ class PrefixSearch:
     def _recombine(self, out: dict[int, list], rank: list[float]) -> None:
         """Drop, in place, every closed prefix that another prefix with the same key dominates.
 
-        Closed: neither its parent (which could feed it) nor a child (which holds mass of its own) is
-        in the beam. From then on a text below it, the prefix + rest, gets acoustic probability
+        Closed: neither its parent (which could feed it) nor any prefix below it is in the beam. One
+        below it holds mass of its own for texts below the prefix ("a " below the empty prefix holds
+        part of the text "a", which the empty prefix reaches by emitting 'a'), so the empty prefix is
+        never closed. From then on a text below it, the prefix + rest, gets acoustic probability
         P_blank * F_blank(rest) + P_nonblank * F_nonblank(rest) (P = exp p) and fused LM score
         lm_rank + L(rest), where F_* (the alignments of the rest, given the last token) and L depend
         only on the key. So if p_blank + lm_rank and p_nonblank + lm_rank of another prefix with the
@@ -181,12 +183,17 @@ class PrefixSearch:
             groups.setdefault(key[node], []).append(node)
         if len(groups) == len(out):
             return  # every key once
-        parents = {info[node][0] for node in out}
-        for nodes in groups.values():
-            if len(nodes) < 2:
-                continue
+        shared = [nodes for nodes in groups.values() if len(nodes) > 1]
+        lowest = min(node for nodes in shared for node in nodes if node)  # the oldest prefix that may go
+        above = set()  # the prefixes from `lowest` on with one below them in the beam
+        for node in out:  # a child's node id is higher than its parent's: stop below `lowest`
+            up = info[node][0]
+            while up >= lowest and up not in above:
+                above.add(up)
+                up = info[up][0]
+        for nodes in shared:
             for node in nodes:
-                if node in parents or info[node][0] in out:
+                if not node or node in above or info[node][0] in out:
                     continue  # not closed
                 pb, pnb = out[node][0] + rank[node], out[node][1] + rank[node]
                 for other in nodes:
