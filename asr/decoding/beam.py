@@ -17,16 +17,16 @@ spelt, unk_penalty is added as soon as it is no prefix of an LM word.
 Pruning, per frame: only the tokens above token_min_logprob (at most token_top_k, and always the
 frame's best) are tried, repeats included; hypotheses more than beam_threshold below the best are
 dropped, then all but the best beam_size. With `recombine`, a prefix is dropped, both endings at
-once, when it is closed (neither its parent nor a child of it is in the beam: no alignment enters
-it any more, none leaves it but to extend it) and another prefix with the same key (same LM state,
-same partial word: every continuation adds the same score to both) scores at least as high ending
-in blank and ending in its last token. Every text through the dropped prefix then scores no more
-than the same continuation of the other, so the best text survives; texts are never merged, so
-every hypothesis returned is scored by its own alignments. Without pruning a prefix's parent never
-leaves the beam, nothing but the empty prefix is ever closed, and the search is exhaustive: every
-text with its exact score. Recombination pays once pruning has removed the parents: "the cat " and
-"a cat " under a bigram LM, or without an LM any two prefixes ending in a space, stop holding two
-beam slots. (pyctcdecode's prune_history and flashlight keep the best hypothesis per LM state as
+once, when it is closed (neither its parent nor any prefix below it is in the beam: no alignment
+enters it any more, and no other prefix holds mass of the texts below it) and another prefix with
+the same key (same LM state, same partial word: every continuation adds the same score to both)
+scores at least as high ending in blank and ending in its last token. Every text through the
+dropped prefix then scores no more than the same continuation of the other, so the best text
+survives; texts are never merged, so every hypothesis returned is scored by its own alignments.
+Without pruning a prefix's parent never leaves the beam, no prefix is ever closed (the empty prefix
+never is), and the search is exhaustive: every text with its exact score. Recombination pays once
+pruning has removed the parents: "the cat " and "a cat " under a bigram LM, or without an LM any
+two prefixes ending in a space, stop holding two beam slots. (pyctcdecode's prune_history and flashlight keep the best hypothesis per LM state as
 soon as two meet, which loses the best text at times and gives others' texts mass; not so here.)
 With pruning, a dropped prefix can come back from an ancestor still in the beam, with only the
 mass it gains from then on (mass through such ancestors is not in the comparison): approximate, as
