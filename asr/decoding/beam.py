@@ -26,8 +26,9 @@ survives; texts are never merged, so every hypothesis returned is scored by its 
 Without pruning a prefix's parent never leaves the beam, no prefix is ever closed (the empty prefix
 never is), and the search is exhaustive: every text with its exact score. Recombination pays once
 pruning has removed the parents: "the cat " and "a cat " under a bigram LM, or without an LM any
-two prefixes ending in a space, stop holding two beam slots. (pyctcdecode's prune_history and flashlight keep the best hypothesis per LM state as
-soon as two meet, which loses the best text at times and gives others' texts mass; not so here.)
+two prefixes ending in a space, stop holding two beam slots. (pyctcdecode's prune_history and
+flashlight keep the best hypothesis per LM state as soon as two meet, which loses the best text at
+times and gives others' texts mass; not so here.)
 With pruning, a dropped prefix can come back from an ancestor still in the beam, with only the
 mass it gains from then on (mass through such ancestors is not in the comparison): approximate, as
 all pruning is.
