@@ -252,8 +252,9 @@ class Trainer:
         train_state = self.train_state()
         if self.dist.is_main:
             self.save(self.out / "last.pt", train_state)
+            how = "--resume with a larger --max-minutes" if why == "time limit" else "--resume"  # the budget is spent
             print(f"stopped by {why} in epoch {self.state['epoch'] + 1} after batch {self.state['batch_in_epoch']}; "
-                  f"saved {self.out / 'last.pt'} (--resume continues from there)", file=sys.stderr)
+                  f"saved {self.out / 'last.pt'} ({how} continues from there)", file=sys.stderr)
 
     def run(self) -> dict:
         cfg, state, main = self.cfg, self.state, self.dist.is_main
