@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import string
+import unicodedata
 from typing import ClassVar, Iterable, Protocol
 
 BLANK = "<blank>"  # CTC blank, always index 0
@@ -16,12 +17,27 @@ _NOT_ALLOWED = re.compile(r"[^a-z' ]+")
 _SPACES = re.compile(r"\s+")
 
 
+def _fold(text: str) -> str:
+    """Lower case, compatibility forms and accents folded (NFKD, combining marks dropped: "Café" -> "cafe"),
+    typographic apostrophes as "'"."""
+    text = unicodedata.normalize("NFKD", text.lower().replace("\u2019", "'"))
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
 def normalize_text(text: str) -> str:
-    """Lower-case, punctuation and digits to spaces (apostrophes kept), single spaces, stripped."""
-    text = text.lower().replace("-", " ")
+    """Lower-case, accents stripped, punctuation and digits to spaces (apostrophes kept), single spaces,
+    stripped. What it cannot spell (digits, other scripts) is lost: lost_characters says which."""
+    text = _fold(text).replace("-", " ")
     text = _NOT_ALLOWED.sub(" ", text)
     text = re.sub(r"(?<![a-z])'|'(?![a-z])", " ", text)  # quotes, not apostrophes inside words
     return _SPACES.sub(" ", text).strip()
+
+
+def lost_characters(text: str) -> str:
+    """The letters and digits of `text` that normalize_text drops because the vocabulary cannot spell
+    them ("6 8 3" -> "683", "Straße" -> "ß"); punctuation and spacing are not counted. Each once, in order."""
+    lost = (c for c in _fold(text) if c.isalnum() and not ("a" <= c <= "z"))
+    return "".join(dict.fromkeys(lost))
 
 
 class Vocab(Protocol):

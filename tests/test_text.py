@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from asr.text import BLANK, CHARACTERS, CharVocab, normalize_text
+from asr.text import BLANK, CHARACTERS, CharVocab, lost_characters, normalize_text
 
 
 @pytest.mark.parametrize(
@@ -22,6 +22,10 @@ from asr.text import BLANK, CHARACTERS, CharVocab, normalize_text
         ("x...y", "x y"),
         ("", ""),
         ("123 !!!", ""),
+        ("Café naïve", "cafe naive"),  # accents stripped (NFKD), not words split
+        ("ÉLAN Ångström", "elan angstrom"),
+        ("don’t", "don't"),  # a typographic apostrophe is an apostrophe
+        ("ﬁne", "fine"),  # compatibility forms: the ligature is two letters
     ],
 )
 def test_normalize_text(raw, expected):
@@ -65,3 +69,17 @@ def test_vocabulary_must_start_with_blank():
     with pytest.raises(ValueError):
         CharVocab([])
     assert CharVocab([BLANK, "x"]).encode("xyx") == [1, 1]  # out-of-vocabulary characters are dropped
+
+
+@pytest.mark.parametrize(
+    "raw, lost",
+    [
+        ("6 8 3 3 0 7 5", "683075"),  # digits are not spelt: the whole reference goes
+        ("room 101", "10"),
+        ("Straße 日本", "ß日本"),
+        ("Café naïve, don't!", ""),  # accents, punctuation and apostrophes lose nothing
+        ("", ""),
+    ],
+)
+def test_lost_characters_names_what_normalisation_cannot_spell(raw, lost):
+    assert lost_characters(raw) == lost
