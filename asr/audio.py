@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -76,7 +77,10 @@ def audio_duration(path: str | Path) -> float:
 
 
 BLOCK_SECONDS = 30.0  # s; the most audio read_blocks holds or returns at a time
-_WAV_SIZE_PLACEHOLDERS = (0, 0xFFFFFFFF)  # data sizes written by streaming encoders that did not know the length
+# data sizes written by streaming writers that did not know the length: read to the end of the file, as libsndfile,
+# ffmpeg and sox do (0x7FFFF000: espeak-ng --stdout, sox and many recorders; 0xFFFFFFFF: the largest size)
+_WAV_SIZE_PLACEHOLDERS = (0, 0x7FFFF000, 0xFFFFFFFF)
+_warned: set[str] = set()  # messages already printed by warn_once
 
 
 def find_audio_files(directory: str | Path) -> list[Path]:
@@ -104,11 +108,22 @@ def check_wav_complete(path: str | Path) -> None:
             chunk, length = header[:4], int.from_bytes(header[4:], "little")
             if chunk == b"data":
                 present = size - pos - 8
-                if length not in _WAV_SIZE_PLACEHOLDERS and present < length:
+                if length in _WAV_SIZE_PLACEHOLDERS and length not in (0, present):
+                    warn_once(f"{path}: the WAV header gives a placeholder data size (0x{length:08X}, written by "
+                              f"a streaming writer); reading the {present} bytes to the end of the file")
+                elif present < length:
                     raise AudioError(f"{path}: truncated: the header declares {length} bytes of audio, "
                                      f"the file holds {present}")
                 return
             pos += 8 + length + (length & 1)  # chunks are padded to an even length
+
+
+def warn_once(message: str) -> None:
+    """Print `warning: <message>` on stderr the first time this process sees the message (a file read twice,
+    as long files are by asr.longform, is named once; each affected file is named)."""
+    if message not in _warned:
+        _warned.add(message)
+        print(f"warning: {message}", file=sys.stderr)
 
 
 def _reason(e: Exception) -> str:

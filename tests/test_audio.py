@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio
+from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio, read_blocks
 
 
 def sine(freq: float, seconds: float, sr: int, amplitude: float = 0.5) -> np.ndarray:
@@ -158,3 +158,47 @@ def test_real_clip(clips):
         y = load_audio(u.audio)
         assert len(y) / SAMPLE_RATE == pytest.approx(u.duration, abs=0.01)
         assert 0.0 < np.abs(y).max() <= 1.0
+
+
+def _with_data_size(path: Path, data_size: int) -> Path:
+    """Rewrite a WAV's data-chunk size, and the RIFF size, as a streaming writer (espeak-ng --stdout) does."""
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"data")
+    raw[at + 4 : at + 8] = data_size.to_bytes(4, "little")
+    raw[4:8] = min(data_size + at, 0xFFFFFFFF).to_bytes(4, "little")
+    path.write_bytes(raw)
+    return path
+
+
+@pytest.mark.parametrize("data_size", [0x7FFFF000, 0xFFFFFFFF])
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+def test_a_placeholder_data_size_is_read_to_the_end(tmp_path, data_size, subtype, capsys):
+    x = sine(440.0, 1.3, SAMPLE_RATE)
+    path = tmp_path / "stream.wav"
+    sf.write(path, x, SAMPLE_RATE, subtype=subtype)
+    _with_data_size(path, data_size)
+    tolerance = 0.0 if subtype == "FLOAT" else 1e-4
+    np.testing.assert_allclose(load_audio(path), x, atol=tolerance)  # every sample, and the right ones
+    blocks = list(read_blocks(path, block_seconds=0.5))
+    assert [len(b) for b in blocks] == [8000, 8000, 4800]
+    np.testing.assert_allclose(np.concatenate(blocks), x, atol=tolerance)
+    (line,) = capsys.readouterr().err.splitlines()  # once for the file, however often it is read
+    assert line.startswith(f"warning: {path}: ") and "placeholder" in line and f"{data_size:#010X}"[2:] in line
+
+
+def test_a_placeholder_wav_cut_short_inside_a_sample_keeps_the_whole_samples(tmp_path):
+    path = tmp_path / "stream.wav"
+    sf.write(path, sine(440.0, 0.5, SAMPLE_RATE), SAMPLE_RATE, subtype="PCM_16")
+    _with_data_size(path, 0x7FFFF000)
+    path.write_bytes(path.read_bytes() + b"\x01")  # half a sample at the end (a writer killed mid-write)
+    assert len(load_audio(path)) == 8000
+
+
+def test_a_wav_cut_short_with_an_honest_size_is_still_an_error(tmp_path):
+    path = _truncated_wav(tmp_path)
+    for read in (load_audio, lambda p: list(read_blocks(p))):
+        with pytest.raises(AudioError, match=r"truncated: the header declares 32000 bytes of audio, the file holds"):
+            read(path)
+    _with_data_size(path, 0x7FFFF001)  # not a placeholder: one more than espeak's
+    with pytest.raises(AudioError, match="truncated"):
+        load_audio(path)

@@ -159,3 +159,22 @@ def test_cli_subtitles_of_several_inputs_need_an_output_dir(tiny_checkpoint, cli
 def test_no_progress_bar_when_stderr_is_not_a_terminal(tiny_checkpoint, clips, capsys):
     assert main(["--model", str(tiny_checkpoint), clips[0].audio]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_cli_reads_a_streamed_wav_to_its_end_and_says_so_once(tiny_checkpoint, long_recording, tmp_path, capsys):
+    """A WAV with espeak-ng's placeholder data size (0x7FFFF000), long enough to be read twice (segments)."""
+    path = tmp_path / "espeak.wav"
+    sf.write(path, load_audio(long_recording[0]), SAMPLE_RATE, subtype="PCM_16")
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"data")
+    raw[at + 4 : at + 8], raw[4:8] = (0x7FFFF000).to_bytes(4, "little"), (0x7FFFF024).to_bytes(4, "little")
+    path.write_bytes(raw)
+    assert main(["--model", str(tiny_checkpoint), "--format", "jsonl", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["duration"] == pytest.approx(long_recording[1][-1][1] + 1.0, abs=0.01)
+    (line,) = captured.err.splitlines()
+    assert line.startswith(f"warning: {path}: ") and "0x7FFFF000" in line
+    raw[at + 4 : at + 8] = (len(raw) - at - 8).to_bytes(4, "little")  # an honest size ...
+    path.write_bytes(raw[: len(raw) // 2])  # ... and half the file: truncated
+    assert main(["--model", str(tiny_checkpoint), str(path)]) == 1
+    assert f"error: {path}: truncated: the header declares" in capsys.readouterr().err
