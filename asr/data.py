@@ -18,7 +18,7 @@ import torch
 
 from asr.audio import load_audio
 from asr.features import Frontend
-from asr.text import Vocab
+from asr.text import Vocab, lost_characters
 
 
 class ManifestError(Exception):
@@ -90,6 +90,18 @@ def read_manifest(path: str | Path) -> list[Utterance]:
             raise ManifestError(f"{where}: text must be a string, got {type(text).__name__}")
         utts.append(Utterance(uid, row["audio"], seconds, text))
     return utts
+
+
+def lossy_text_note(utts: list[Utterance], where: str, show: int = 3) -> str | None:
+    """One line naming the utterances whose text loses characters the vocabulary cannot spell (digits,
+    other scripts: asr.text.lost_characters), with the first `show` of them; None when no text does."""
+    lossy = [(u.id, lost) for u in utts if (lost := lost_characters(u.text))]
+    if not lossy:
+        return None
+    named = ", ".join(f"{uid} (drops {lost!r})" for uid, lost in lossy[:show])
+    more = f" and {len(lossy) - show} more" if len(lossy) > show else ""
+    return (f"note: {where}: {len(lossy)} of {len(utts)} transcripts lose characters the vocabulary cannot spell, "
+            f"e.g. {named}{more}; write numbers as words")
 
 
 def write_manifest(path: str | Path, utts: list[Utterance]) -> None:

@@ -139,3 +139,15 @@ def test_an_id_without_transcript_is_an_error(prepare, fake_an4, tmp_path, capsy
     fileids.write_text(fileids.read_text() + "an4test_clstk/fcaw/an999-fcaw-b\n")
     assert prepare.main(["--data", str(root), "--out", str(tmp_path / "m")]) == 2
     assert "an999-fcaw-b is in an4_test.fileids but not in the transcription" in capsys.readouterr().err
+
+
+def test_transcripts_that_lose_characters_are_named(prepare, tmp_path, capsys):
+    root = tmp_path / "an4"
+    write_split(root, "train", "an4_clstk", {"fash": [(251, "YES")], "mblw": [(301, "ROOM 101"), (302, "6 8 3")]},
+                brackets=True)
+    write_split(root, "test", "an4test_clstk", TEST, brackets=False)
+    assert prepare.main(["--data", str(root), "--out", str(tmp_path / "m"), "--dev-every", "99"]) == 0
+    err = capsys.readouterr().err
+    assert "train.jsonl: 2 of 3 transcripts lose characters" in err
+    assert "an301-mblw-b (drops '10')" in err and "an302-mblw-b (drops '683')" in err
+    assert "test.jsonl" not in err  # nothing lost there: no note

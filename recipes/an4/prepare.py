@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from asr.audio import AudioError, audio_duration
-from asr.data import Utterance, write_manifest
+from asr.data import Utterance, lossy_text_note, write_manifest
 
 AUDIO_SUFFIXES = (".sph", ".wav", ".flac")
 LINE = re.compile(r"^(?:<s>\s*)?(?P<text>.*?)(?:\s*</s>)?\s*\((?P<id>[^()\s]+)\)\s*$")
@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         write_manifest(Path(args.out) / f"{name}.jsonl", utts)
         hours = sum(u.duration for u in utts) / 3600
         print(f"{name}: {len(utts)} utterances, {hours:.2f} h, {len({speaker(u) for u in utts})} speakers")
+        note = lossy_text_note(utts, f"{args.out}/{name}.jsonl")
+        if note:
+            print(note, file=sys.stderr)
     return 0
 
 

@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from asr.audio import AudioError, audio_duration
-from asr.data import ManifestError, Utterance, read_manifest, write_manifest
+from asr.data import ManifestError, Utterance, lossy_text_note, read_manifest, write_manifest
 
 SPLITS = ("train-clean-100", "train-clean-360", "train-other-500", "dev-clean", "dev-other", "test-clean", "test-other")
 
@@ -114,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
             utts = read_split(Path(args.data_dir) / split, args.workers)
             write_manifest(out / f"{split}.jsonl", utts)
             rows[split] = summary(utts)
+            note = lossy_text_note(utts, str(out / f"{split}.jsonl"))
+            if note:
+                print(note, file=sys.stderr)
         for name, *parts in args.combine:
             if parts != [name]:  # NAME SPLIT with NAME == SPLIT: that manifest exists already
                 utts = [u for part in parts for u in read_manifest(out / f"{part}.jsonl")]
