@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from asr.audio import AudioError
 from asr.data import ManifestError
 from asr.model import ModelConfig
 from asr.training import TrainConfig, Trainer, distributed
+from asr.training.checks import RunError, check_out_folder, clear_run_files
 
 
 def apply_config_file(p: argparse.ArgumentParser, argv: list[str] | None) -> None:
@@ -62,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--amp", action="store_true", help="autocast: bf16 where supported, else fp16 with loss scaling")
     p.add_argument("--amp-dtype", choices=["auto", "bf16", "fp16"], default=defaults["amp_dtype"])
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start again in an OUT holding a run: removes its last.pt, best.pt, metrics.jsonl, curves.png")
     p.add_argument("--accum-steps", type=int, default=defaults["accum_steps"],
                    help="batches per process whose gradients add up to one optimiser step")
     p.add_argument("--tokenizer", default="", help="SentencePiece model for BPE targets (default: characters)")
@@ -83,9 +87,14 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     try:
+        check_out_folder(cfg)  # before any work: reading manifests, computing statistics
+        if cfg.overwrite and int(os.environ.get("RANK", "0")) == 0:  # torchrun's global rank: one process removes
+            removed = clear_run_files(cfg.out)
+            if removed:
+                print(f"--overwrite: removed {', '.join(removed)} from {cfg.out}", file=sys.stderr)
         trainer = Trainer(cfg)
         result = trainer.run()
-    except (ManifestError, AudioError) as e:
+    except (ManifestError, AudioError, RunError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if trainer.dist.is_main:

@@ -39,6 +39,7 @@ class TrainConfig:
     device: str = "cpu"  # "cpu" or "cuda"
     amp: bool = False  # autocast (bf16 where supported, see amp_dtype), on cuda or on the cpu
     resume: bool = False  # continue from out/last.pt
+    overwrite: bool = False  # start again in an out folder that holds a run: remove its last.pt, best.pt, metrics...
     accum_steps: int = 1  # batches (per process) whose gradients add up to one optimiser step
     amp_dtype: str = "auto"  # with amp: "bf16", "fp16" (loss scaled by a GradScaler), "auto": bf16 where supported
     tokenizer: str = ""  # SentencePiece model file: BPE pieces as targets; "" -> characters
