@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from asr import __version__
 from asr.audio import AudioError
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_model
 from asr.data import ManifestError, Utterance, read_manifest
@@ -63,6 +64,7 @@ def tune_lm(utts: list[Utterance], log_probs: list[torch.Tensor], cfg: DecodingC
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m asr.evaluate", description=__doc__.strip().splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"asr {__version__}")
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="checkpoint (default: the shipped AN4 model)")
     p.add_argument("--manifest", required=True, help="JSONL manifest with reference texts")
     p.add_argument("--out", help="folder for hypotheses.txt, errors.jsonl, summary.json")

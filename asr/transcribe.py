@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from asr import __version__
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_model
 from asr.decoding import Decoder, add_decoding_flags, decoding_config
 from asr.lm import LMError
@@ -85,6 +86,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m asr.transcribe", description=__doc__.strip().splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n".join(__doc__.strip().splitlines()[1:]))
+    p.add_argument("--version", action="version", version=f"asr {__version__}")
     p.add_argument("files", nargs="+", help="audio files or folders (searched recursively for audio files)")
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="checkpoint (default: the shipped AN4 model)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

@@ -11,6 +11,7 @@ import argparse
 import math
 import sys
 
+from asr import __version__
 from asr.lm.arpa import write_arpa
 from asr.lm.interface import LMError
 from asr.lm.kneser_ney import build_kneser_ney
@@ -40,6 +41,7 @@ def score(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m asr.lm", description="Build or score word n-gram LMs (ARPA).")
+    p.add_argument("--version", action="version", version=f"asr {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="estimate an interpolated modified Kneser-Ney model, write ARPA")
     b.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
