@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +153,33 @@ def test_transcripts_that_lose_characters_are_named(prepare, tmp_path, capsys):
     assert "train.jsonl: 2 of 3 transcripts lose characters" in err
     assert "an301-mblw-b (drops '10')" in err and "an302-mblw-b (drops '683')" in err
     assert "test.jsonl" not in err  # nothing lost there: no note
+
+
+RUN_SH = PREPARE.parent / "run.sh"
+
+
+def run_recipe(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(RUN_SH), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_run_sh_help_lists_every_option():
+    options = set(re.findall(r"^\s+(--[a-z-]+)\)", RUN_SH.read_text(), flags=re.M))
+    assert {"--data", "--exp", "--manifests", "--stage", "--seed"} <= options
+    shown = run_recipe("--help", cwd=RUN_SH.parent).stdout
+    assert all(option in shown for option in options), sorted(o for o in options if o not in shown)
+    assert run_recipe("--nonsense", cwd=RUN_SH.parent).returncode == 2
+
+
+def test_run_sh_works_from_any_folder_and_reruns_a_stage_whose_settings_changed(fake_an4, tmp_path):
+    root, _, _ = fake_an4
+    caller = tmp_path / "elsewhere"
+    caller.mkdir()
+    stage1 = ("--stage", "1", "--stop-stage", "1", "--exp", "exp", "--data", str(root))
+    first = run_recipe(*stage1, "--manifests", "m1", cwd=caller)
+    assert first.returncode == 0, first.stderr
+    assert len(read_manifest(caller / "m1" / "train.jsonl")) > 0  # relative paths are the caller's
+    again = run_recipe(*stage1, "--manifests", "m1", cwd=caller)
+    assert "stage 1 (prepare): already done, skipping" in again.stdout
+    moved = run_recipe(*stage1, "--manifests", "m2", cwd=caller)
+    assert moved.returncode == 0 and "running it again" in moved.stdout
+    assert (caller / "m2" / "test.jsonl").is_file()

@@ -3,49 +3,81 @@
 #
 #   bash recipes/an4/run.sh --data ../shared/data/an4 [--stage 1 --stop-stage 4] [--exp exp/an4]
 #
-# Stages (each leaves a .done marker in the experiment folder and is skipped once done):
+# Stages (each leaves a .done marker in the experiment folder, holding the settings it ran with; a stage
+# is skipped when its marker holds the settings of this run, and runs again, with those after it, when
+# they differ: a new --data or --manifests prepares again):
 #   1 prepare   manifests/an4/{train,dev,test}.jsonl from the original CMU layout
-#   2 train     python -m asr.train (best checkpoint chosen on dev, never on test)
+#   2 train     python -m asr.train (best checkpoint chosen on dev, never on test; resumes EXP/last.pt)
 #   3 evaluate  greedy WER/CER on test -> EXP/eval_test/{hypotheses.txt,errors.jsonl,summary.json}
 #   4 lm        word LMs (orders 2-4) from the training transcripts; order, alpha, beta chosen on dev;
 #               beam + LM on test -> EXP/eval_test_beam
 #   5 export    int8 model + its LM, decoding settings and numbers in the metadata -> EXP/model.pt
+#
+# Options (relative paths are the caller's; defaults are relative to the repository, so the recipe runs
+# from any folder):
+#   --data DIR          AN4 in its original layout (etc/, wav/)      default: ../shared/data/an4
+#   --noise DIR         noise.jsonl + rir.jsonl for augmentation     default: ../shared/data/noise
+#   --exp DIR           experiment folder                            default: exp/an4
+#   --manifests DIR     where stage 1 writes the manifests           default: manifests/an4
+#   --stage N           first stage to run                           default: 1
+#   --stop-stage N      last stage to run                            default: 5
+#   --epochs N          training epochs                              default: 95
+#   --max-minutes M     training time budget (wall minutes)          default: 44
+#   --seed N            seed of everything random                    default: 0
+#   -h, --help          this text
 set -euo pipefail
 
-data=../shared/data/an4
-noise=../shared/data/noise
-exp=exp/an4
-manifests=manifests/an4
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+data=$repo/../shared/data/an4
+noise=$repo/../shared/data/noise
+exp=$repo/exp/an4
+manifests=$repo/manifests/an4
 stage=1
 stop_stage=5
 epochs=95
 max_minutes=44
 seed=0
 
+# abspath P: P against the caller's folder (the recipe works in the repository from here on)
+abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 while [ $# -gt 0 ]; do
   case "$1" in
-    --data) data=$2; shift 2 ;;
-    --noise) noise=$2; shift 2 ;;
-    --exp) exp=$2; shift 2 ;;
-    --manifests) manifests=$2; shift 2 ;;
+    --data) data=$(abspath "$2"); shift 2 ;;
+    --noise) noise=$(abspath "$2"); shift 2 ;;
+    --exp) exp=$(abspath "$2"); shift 2 ;;
+    --manifests) manifests=$(abspath "$2"); shift 2 ;;
     --stage) stage=$2; shift 2 ;;
     --stop-stage) stop_stage=$2; shift 2 ;;
     --epochs) epochs=$2; shift 2 ;;
     --max-minutes) max_minutes=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+cd "$repo"
 
 mkdir -p "$exp"
-# run_stage N NAME: true if stage N is selected and not done yet
+# The settings each stage depends on; a stage's settings include those of the stages before it.
+settings1="data=$data manifests=$manifests"
+settings2="$settings1 noise=$noise epochs=$epochs max_minutes=$max_minutes seed=$seed"
+settings3=$settings2
+settings4=$settings3
+settings5=$settings4
+# run_stage N NAME: true if stage N is selected and not done yet with this run's settings
 run_stage() {
   [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ] || return 1
-  if [ -f "$exp/.done.$1.$2" ]; then echo "stage $1 ($2): already done, skipping"; return 1; fi
+  local marker=$exp/.done.$1.$2 name=settings$1
+  local wanted=${!name}
+  if [ -f "$marker" ]; then
+    if [ ! -s "$marker" ] || [ "$(cat "$marker")" = "$wanted" ]; then  # an empty marker: an older run.sh
+      echo "stage $1 ($2): already done, skipping"; return 1
+    fi
+    echo "stage $1 ($2): done before with other settings ($(cat "$marker")); running it again"
+  fi
   echo "stage $1: $2"
 }
-done_stage() { touch "$exp/.done.$1.$2"; }
+done_stage() { local name=settings$1; printf '%s\n' "${!name}" > "$exp/.done.$1.$2"; }
 
 augment=()
 if [ -d "$noise" ]; then

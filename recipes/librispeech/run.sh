@@ -118,6 +118,12 @@ if run_stage 2 prepare; then
   [ "$bpe_size" -gt 0 ] && bpe=(--bpe-size "$bpe_size")
   python "$recipe/prepare.py" --data-dir "$data_dir/LibriSpeech" --splits $splits --out "$manifests" \
     --combine "$train_name" $train_sets --combine "$dev_name" $dev_sets "${bpe[@]}"
+  for name in "$train_name" "$dev_name"; do  # what stage 3 trains on: never mark the stage done without it
+    if [ ! -s "$manifests/$name.jsonl" ]; then
+      echo "stage 2: $manifests/$name.jsonl was not written (config $config); not marking the stage done" >&2
+      exit 1
+    fi
+  done
   done_stage 2 prepare
 fi
 
