@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -44,13 +47,33 @@ def check_samples(samples: np.ndarray, name: str) -> np.ndarray:
     return samples
 
 
+def os_reason(e: OSError) -> str:
+    """What went wrong opening or listing a path, in words for an error message."""
+    if e.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if isinstance(e, PermissionError):
+        return "permission denied"
+    if isinstance(e, FileNotFoundError):
+        return "no such file"
+    return (e.strerror or type(e).__name__).lower()
+
+
+def check_readable(path: Path) -> None:
+    """Raise AudioError naming the path unless it is a file that this process can open."""
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        broken = " (a broken symbolic link)" if isinstance(e, FileNotFoundError) and path.is_symlink() else ""
+        raise AudioError(f"{path}: {os_reason(e)}{broken}") from e
+
+
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Read wav/flac/ogg/sph/... at any rate and channel count; returns (N,) float32 at `sample_rate`."""
     path = Path(path)
-    if path.is_dir():
-        raise AudioError(f"{path}: is a directory, not an audio file")
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
+    check_readable(path)
     try:
         check_wav_complete(path)
         info = sf.info(str(path))
@@ -78,19 +101,45 @@ def audio_duration(path: str | Path) -> float:
 
 BLOCK_SECONDS = 30.0  # s; the most audio read_blocks holds or returns at a time
 # data sizes written by streaming writers that did not know the length: read to the end of the file, as libsndfile,
-# ffmpeg and sox do (0x7FFFF000: espeak-ng --stdout, sox and many recorders; 0xFFFFFFFF: the largest size)
+# ffmpeg and sox do (0x7FFFF000: espeak-ng --stdout and many recorders; 0xFFFFFFFF: the largest size)
 _WAV_SIZE_PLACEHOLDERS = (0, 0x7FFFF000, 0xFFFFFFFF)
 _warned: set[str] = set()  # messages already printed by warn_once
 
 
+@dataclass
+class FolderScan:
+    audio: list[Path] = field(default_factory=list)  # files with an audio extension (reading them may still fail)
+    problems: list[tuple[Path, str]] = field(default_factory=list)  # folders that could not be listed, and why
+
+
+def scan_folder(directory: str | Path) -> FolderScan:
+    """The audio files under `directory` (recursively, by extension, hidden files and folders skipped, links
+    to folders not followed), sorted; and the folders that could not be listed, with the reason."""
+    scan, pending = FolderScan(), [Path(directory)]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as e:
+            scan.problems.append((folder, f"{folder}: {os_reason(e)} (cannot list this folder)"))
+            continue
+        for entry in entries:
+            path = folder / entry.name
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(path)
+            elif path.suffix.lower() in AUDIO_EXTENSIONS and not path.is_dir():  # broken links too: reading says why
+                scan.audio.append(path)
+    scan.audio.sort()
+    scan.problems.sort()
+    return scan
+
+
 def find_audio_files(directory: str | Path) -> list[Path]:
     """Audio files under `directory` (recursively, by extension, hidden files skipped), sorted."""
-    directory = Path(directory)
-    return sorted(
-        p for p in directory.rglob("*")
-        if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(directory).parts)
-    )
+    return [p for p in scan_folder(directory).audio if p.is_file()]
 
 
 def check_wav_complete(path: str | Path) -> None:
@@ -139,10 +188,7 @@ def read_blocks(
     Raises AudioError naming the path when the file is missing, unreadable, truncated, empty, or not finite;
     an error can come after some blocks have been returned."""
     path = Path(path)
-    if path.is_dir():
-        raise AudioError(f"{path}: is a directory, not an audio file")
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
+    check_readable(path)
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)")
     block = max(1, int(block_seconds * sample_rate))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -202,3 +205,50 @@ def test_a_wav_cut_short_with_an_honest_size_is_still_an_error(tmp_path):
     _with_data_size(path, 0x7FFFF001)  # not a placeholder: one more than espeak's
     with pytest.raises(AudioError, match="truncated"):
         load_audio(path)
+
+
+def _refuse_to_open(monkeypatch, locked: Path) -> None:
+    """Make asr.audio's open() fail on `locked` as the OS does for a user without read permission (the tests
+    run as root, which ignores permission bits)."""
+    import builtins
+
+    import asr.audio
+
+    def fake_open(file, *args, **kwargs):
+        if Path(file) == locked:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+        return builtins.open(file, *args, **kwargs)
+
+    monkeypatch.setattr(asr.audio, "open", fake_open, raising=False)
+
+
+def _readers():
+    return [load_audio, lambda p: list(read_blocks(p))]
+
+
+@pytest.mark.parametrize("read", _readers(), ids=["load_audio", "read_blocks"])
+def test_a_file_that_cannot_be_opened_says_permission_denied(tmp_path, monkeypatch, read):
+    path = tmp_path / "locked.wav"
+    sf.write(path, sine(440.0, 0.1, SAMPLE_RATE), SAMPLE_RATE)
+    _refuse_to_open(monkeypatch, path)
+    with pytest.raises(AudioError, match=rf"^{re.escape(str(path))}: permission denied"):
+        read(path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permission bits")
+@pytest.mark.parametrize("read", _readers(), ids=["load_audio", "read_blocks"])
+def test_a_file_without_read_permission_says_permission_denied(tmp_path, read):
+    path = tmp_path / "locked.wav"
+    sf.write(path, sine(440.0, 0.1, SAMPLE_RATE), SAMPLE_RATE)
+    path.chmod(0)
+    with pytest.raises(AudioError, match=rf"^{re.escape(str(path))}: permission denied"):
+        read(path)
+
+
+@pytest.mark.parametrize("read", _readers(), ids=["load_audio", "read_blocks"])
+def test_a_symbolic_link_loop_is_named_as_such(tmp_path, read):
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    os.symlink(b, a)
+    os.symlink(a, b)
+    with pytest.raises(AudioError, match=rf"^{re.escape(str(a))}: symbolic link loop"):
+        read(a)

@@ -6,7 +6,9 @@ that does needs the shipped model and is skipped without it.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 from pathlib import Path
 
@@ -178,3 +180,57 @@ def test_cli_reads_a_streamed_wav_to_its_end_and_says_so_once(tiny_checkpoint, l
     path.write_bytes(raw[: len(raw) // 2])  # ... and half the file: truncated
     assert main(["--model", str(tiny_checkpoint), str(path)]) == 1
     assert f"error: {path}: truncated: the header declares" in capsys.readouterr().err
+
+
+def _refuse_to_list(monkeypatch, locked: Path) -> None:
+    """Make os.scandir fail on `locked` as it does for a user without read permission on the folder (the tests
+    run as root, which ignores permission bits)."""
+    scandir = os.scandir
+
+    def fake_scandir(path="."):
+        if Path(path) == locked:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", fake_scandir)
+
+
+def test_a_folder_that_cannot_be_listed_says_permission_denied(tiny_checkpoint, clips, tmp_path, monkeypatch, capsys):
+    locked, inner = tmp_path / "locked", tmp_path / "in" / "sub"
+    locked.mkdir()
+    inner.mkdir(parents=True)
+    (tmp_path / "in" / "a.flac").write_bytes(Path(clips[0].audio).read_bytes())
+    _refuse_to_list(monkeypatch, locked)
+    _refuse_to_list(monkeypatch, inner)
+    assert main(["--model", str(tiny_checkpoint), str(locked), str(tmp_path / "in")]) == 1
+    out, err = capsys.readouterr()
+    assert [line.split(": ")[:2] for line in err.splitlines()] == [
+        ["error", str(locked)], ["error", str(inner)]]  # a folder inside one that is listed is named too
+    assert all("permission denied" in line for line in err.splitlines())
+    assert out.split("\t")[0] == str(tmp_path / "in" / "a.flac")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root lists folders whatever their permission bits")
+def test_a_folder_without_read_permission_says_permission_denied(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "a.wav").write_bytes(b"")
+    locked.chmod(0o300)  # can enter, cannot list
+    (inp,) = expand_inputs([str(locked)])
+    assert inp.error.startswith(f"{locked}: permission denied")
+
+
+def test_symbolic_link_loops_are_named_given_or_found_in_a_folder(tiny_checkpoint, clips, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.flac").write_bytes(Path(clips[0].audio).read_bytes())
+    b, c = src / "b.wav", src / "c.wav"
+    os.symlink(c, b)
+    os.symlink(b, c)
+    assert main(["--model", str(tiny_checkpoint), str(b)]) == 1
+    assert capsys.readouterr().err.startswith(f"error: {b}: symbolic link loop")
+    assert main(["--model", str(tiny_checkpoint), str(src)]) == 1
+    out, err = capsys.readouterr()
+    assert [line.split(": ")[:3] for line in err.splitlines()] == [
+        ["error", str(b), "symbolic link loop"], ["error", str(c), "symbolic link loop"]]
+    assert out.split("\t")[0] == str(src / "a.flac")

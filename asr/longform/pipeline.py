@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from asr.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, audio_duration, find_audio_files
+from asr.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, audio_duration, scan_folder
 from asr.data import length_batches
 from asr.decoding import Decoder, DecodingConfig
 from asr.longform.segment import Segment, SegmentConfig, file_segments, voiced_frames
@@ -204,15 +204,19 @@ class Input:
 
 
 def expand_inputs(paths: list[str]) -> list[Input]:
-    """Files as given; folders -> the audio files under them (recursively, sorted), or an error if none."""
+    """Files as given; folders -> the audio files under them (recursively, sorted), or an error if none.
+    A folder below that cannot be listed is an input with an error, in its place among the files."""
     inputs = []
     for p in paths:
-        if Path(p).is_dir():
-            found = find_audio_files(p)
-            if not found:
-                inputs.append(Input(p, Path(Path(p).name), f"{p}: no audio files found in this folder "
-                                                           f"(looked for {' '.join(AUDIO_EXTENSIONS)})"))
-            inputs.extend(Input(str(f), f.relative_to(p).with_suffix("")) for f in found)
-        else:
+        if not Path(p).is_dir():
             inputs.append(Input(p, Path(Path(p).stem)))
+            continue
+        scan = scan_folder(p)
+        if not scan.audio and not scan.problems:
+            inputs.append(Input(p, Path(Path(p).name), f"{p}: no audio files found in this folder "
+                                                       f"(looked for {' '.join(AUDIO_EXTENSIONS)})"))
+        found = [(f, Input(str(f), f.relative_to(p).with_suffix(""))) for f in scan.audio]
+        failed = [(f, Input(str(f), f.relative_to(p) if f != Path(p) else Path(f.name), why))
+                  for f, why in scan.problems]
+        inputs.extend(inp for _, inp in sorted(found + failed, key=lambda pair: pair[0]))
     return inputs
