@@ -88,7 +88,7 @@ def test_resume_after_the_last_epoch_continues_counters_and_weights(clips_manife
     assert main([*flags, "--epochs", "2"]) == 0
     assert [(r["epoch"], r["step"]) for r in metrics(out)] == [(1, 3), (2, 6)]
     assert main([*flags, "--epochs", str(EPOCHS), "--resume"]) == 0
-    assert "resumed from" in capsys.readouterr().err
+    assert f"resuming {out / 'last.pt'}: 2 epochs and 0 batches done, step 6" in capsys.readouterr().err
     assert [(r["epoch"], r["step"]) for r in metrics(out)] == [(r["epoch"], r["step"]) for r in metrics(uninterrupted)]
     assert_same_weights(out / "last.pt", uninterrupted / "last.pt")
     # nothing left to do: a second resume trains no more

@@ -3,10 +3,12 @@ contradicts last.pt, RIRs given as noise), what it says, and its exit codes."""
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 import pytest
+import torch
 
+from asr.data import write_manifest
 from asr.train import main
 from tests.test_train import metrics, tiny_flags
 
@@ -65,3 +67,82 @@ def test_resume_and_overwrite_together_are_refused(trained, capsys):
     assert main(["--train", "t.jsonl", "--dev", "d.jsonl", "--out", str(trained), "--resume", "--overwrite"]) == 2
     assert "contradict" in capsys.readouterr().err
     assert (trained / "last.pt").exists()
+
+
+def resumable_copy(trained, tmp_path, edit=None) -> Path:
+    """A copy of the trained run's folder, its last.pt changed by edit(ckpt) if given."""
+    out = tmp_path / "copy"
+    out.mkdir()
+    for p in trained.iterdir():
+        (out / p.name).write_bytes(p.read_bytes())
+    if edit is not None:
+        ckpt = torch.load(out / "last.pt", weights_only=True)
+        edit(ckpt)
+        torch.save(ckpt, out / "last.pt")
+    return out
+
+
+def test_resume_says_from_where_and_allows_more_epochs(clips_manifest, trained, tmp_path, capsys):
+    out = resumable_copy(trained, tmp_path)
+    capsys.readouterr()
+    assert main([*one_epoch(clips_manifest, out), "--epochs", "2", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"resuming {out / 'last.pt'}: 1 epochs and 0 batches done, step 3" in err
+    assert "--epochs 2 (the run was started with --epochs 1)" in err
+    assert "warning" not in err
+    assert [r["epoch"] for r in metrics(out)] == [1, 2]
+
+
+@pytest.mark.parametrize("flags, field, saved, given", [
+    (["--hidden", "64"], "--hidden", "32", "64"),
+    (["--layers", "2"], "--layers", "1", "2"),
+    (["--conv-channels", "16"], "--conv-channels", "8", "16"),
+    (["--dropout", "0.1"], "--dropout", "0.0", "0.1"),
+])
+def test_resume_refuses_other_model_flags(clips_manifest, trained, tmp_path, capsys, flags, field, saved, given):
+    out = resumable_copy(trained, tmp_path)
+    capsys.readouterr()
+    assert main([*one_epoch(clips_manifest, out), "--resume", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{field} {saved}" in err and f"{field} {given}" in err
+    assert [r["epoch"] for r in metrics(out)] == [1]
+
+
+def test_resume_refuses_other_noise_or_rir_sources(clips_manifest, trained, tmp_path, capsys):
+    def trained_with_noise(ckpt):
+        ckpt["metadata"]["train_config"].update(noise="data/noise/noise.jsonl", rir="data/noise/rir.jsonl")
+
+    out = resumable_copy(trained, tmp_path, trained_with_noise)
+    capsys.readouterr()
+    assert main([*one_epoch(clips_manifest, out), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "--noise data/noise/noise.jsonl" in err and "synthetic" in err
+
+
+def test_resume_refuses_another_vocabulary(clips_manifest, trained, tmp_path, capsys):
+    out = resumable_copy(trained, tmp_path, lambda ckpt: ckpt["vocab"].pop())  # one character fewer
+    capsys.readouterr()
+    assert main([*one_epoch(clips_manifest, out), "--resume"]) == 2
+    assert "vocabulary" in capsys.readouterr().err
+
+
+def test_resume_refuses_another_training_set_but_not_a_copy_of_it(clips, clips_manifest, trained, tmp_path, capsys):
+    out = resumable_copy(trained, tmp_path)
+    copy, fewer = tmp_path / "copy.jsonl", tmp_path / "fewer.jsonl"
+    write_manifest(copy, clips)
+    write_manifest(fewer, clips[:4])
+    capsys.readouterr()
+    assert main([*one_epoch(clips_manifest, out), "--resume", "--train", str(fewer)]) == 2
+    err = capsys.readouterr().err
+    assert f"--train {fewer}" in err and f"--train {clips_manifest}" in err
+    assert main([*one_epoch(clips_manifest, out), "--resume", "--train", str(copy), "--epochs", "2"]) == 0
+    assert "the same utterances" in capsys.readouterr().err
+
+
+def test_resume_warns_of_other_settings(clips_manifest, trained, tmp_path, capsys):
+    out = resumable_copy(trained, tmp_path)
+    capsys.readouterr()
+    assert main([*one_epoch(clips_manifest, out), "--resume", "--epochs", "2", "--lr", "0.01", "--seed", "1"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2
+    assert "--lr 0.01" in warnings[0] and "--lr 0.003" in warnings[0] and "--seed 1" in warnings[1]

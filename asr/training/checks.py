@@ -4,8 +4,11 @@ A check that fails raises RunError; asr.train prints its one-line message and ex
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
+from asr.data import ManifestError, read_manifest
 from asr.training.config import TrainConfig
 
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "curves.png")  # what a run writes into its --out folder
@@ -37,3 +40,68 @@ def clear_run_files(out: str | Path) -> list[str]:
     for name in removed:
         (Path(out) / name).unlink()
     return removed
+
+
+MODEL_FLAGS = ("hidden", "layers", "conv_channels", "dropout")  # last.pt's model is what trains on: it cannot change
+# A resumed run goes on from where last.pt is in the epoch's batch order: other sources of noise or RIRs would
+# change what the rest of the run trains on without a word, so they are refused, as are other model flags. So is
+# another --train, unless it lists the same utterances (a moved or copied manifest): the epoch resumes at a
+# position in that set's batch order, which another set does not have, and the normalisation came from it.
+REFUSED = ("noise", "rir")
+EXTENDING = ("epochs", "max_minutes")  # how a run is made longer on resume: said, not warned of
+UNCHECKED = ("train", "out", "resume", "overwrite", "num_workers", "model", "features", "tokenizer")
+NONE_MEANS = {"noise": "no --noise: synthetic coloured noise", "rir": "no --rir: no reverberation",
+              "tokenizer": "characters"}
+
+
+def flag(name: str, value) -> str:
+    """How a setting reads on the command line: flag("batch_seconds", 6.0) -> "--batch-seconds 6.0"."""
+    if value == "" and name in NONE_MEANS:
+        return NONE_MEANS[name]
+    shown = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+    return f"--{name.replace('_', '-')} {shown}"
+
+
+def check_resume(cfg: TrainConfig, ckpt: dict, tokens: list[str], path: Path) -> list[str]:
+    """Raise RunError where cfg contradicts the run that last.pt (ckpt, at path) holds: its model, features,
+    vocabulary (tokens: cfg.tokenizer's), training set, noise and RIRs; returns the lines to print about the
+    other settings that differ (warnings) and the ones that extend the run (notes)."""
+    def refuse(what: str) -> RunError:
+        return RunError(f"--resume: {path} was trained with {what}: resume with its settings, or start a new "
+                        "run in another --out")
+
+    for name in MODEL_FLAGS:
+        saved, given = ckpt["model_config"][name], getattr(cfg.model, name)
+        if saved != given:
+            raise refuse(f"{flag(name, saved)}, not {flag(name, given)}")
+    if ckpt["feature_config"] != dataclasses.asdict(cfg.features):
+        raise refuse(f"the features {ckpt['feature_config']}, not {dataclasses.asdict(cfg.features)}")
+    saved = json.loads(json.dumps(ckpt.get("metadata", {}).get("train_config", {})))
+    given = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    if list(ckpt["vocab"]) != list(tokens):
+        raise refuse(f"a vocabulary of {len(ckpt['vocab'])} tokens ({flag('tokenizer', saved.get('tokenizer', ''))}), "
+                     f"not the {len(tokens)} of {flag('tokenizer', cfg.tokenizer)}")
+    for name in REFUSED:
+        if name in saved and saved[name] != given[name]:
+            raise refuse(f"{flag(name, saved[name])}, not {flag(name, given[name])}")
+    lines = []
+    if "train" in saved and saved["train"] != given["train"]:
+        if not same_utterances(saved["train"], cfg.train):
+            raise refuse(f"{flag('train', saved['train'])}, not {flag('train', cfg.train)}, which holds other "
+                         "utterances (or that manifest is gone)")
+        lines.append(f"note: --train {cfg.train} holds the same utterances as the run's {saved['train']}")
+    for name, value in saved.items():  # in TrainConfig's order
+        if name in UNCHECKED or name in REFUSED or value == given.get(name):
+            continue
+        now = flag(name, given.get(name))
+        lines.append(f"note: {now} (the run was started with {flag(name, value)})" if name in EXTENDING else
+                     f"warning: {now} differs from the run's {flag(name, value)}: the rest of the run trains with it")
+    return lines
+
+
+def same_utterances(saved_manifest: str, manifest: str) -> bool:
+    """Whether two manifests list the same utterances (ids, audio files, durations, texts) in the same order."""
+    try:
+        return read_manifest(saved_manifest) == read_manifest(manifest)
+    except (ManifestError, OSError):
+        return False

@@ -18,6 +18,7 @@ from asr.model import AcousticModel, subsampled_lengths
 from asr.recognizer import Recognizer
 from asr.text import Vocab
 from asr.training import distributed
+from asr.training.checks import check_resume
 from asr.training.config import TrainConfig
 from asr.training.distributed import DistContext
 
@@ -92,10 +93,12 @@ def build_or_resume(cfg: TrainConfig, dist: DistContext, vocab: Vocab,
     last = Path(cfg.out) / "last.pt"
     if cfg.resume and last.exists():
         ckpt = read_checkpoint(last)
+        said = check_resume(cfg, ckpt, vocab.tokens, last)  # raises RunError where cfg contradicts last.pt
+        state = ckpt["train_state"]
         if dist.is_main:
-            state = ckpt["train_state"]
-            print(f"resumed from {last}: epoch {state['epoch']}, step {state['step']}", file=sys.stderr)
-        return recognizer_from_state(ckpt, device), dict(ckpt["train_state"])
+            print(f"resuming {last}: {state['epoch']} epochs and {state['batch_in_epoch']} batches done, "
+                  f"step {state['step']}", *said, sep="\n", file=sys.stderr)
+        return recognizer_from_state(ckpt, device), dict(state)
     model_cfg = dataclasses.replace(cfg.model, n_mels=cfg.features.n_mels, vocab_size=len(vocab))
     stats = normalization_stats(train_utts, cfg.features, seed=cfg.seed) if dist.is_main else None
     frontend = distributed.broadcast(stats, dist)
