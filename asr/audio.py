@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,14 @@ SAMPLE_RATE = 16000  # Hz, what every other module expects
 MAX_SECONDS = 4 * 3600.0  # refuse to load more than 4 hours in one piece (use read_blocks for longer)
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".sph", ".mp3", ".opus", ".aiff", ".aif", ".au")
+# formats that libsndfile cannot read (AAC, ALAC, WebM/Matroska, WMA, AMR): found in folders, they are counted and named
+UNREADABLE_EXTENSIONS = (".m4a", ".m4b", ".mp4", ".aac", ".alac", ".webm", ".mka", ".mkv", ".wma", ".asf", ".amr")
+CONVERT_HINT = "ffmpeg -i in.m4a -ar 16000 -ac 1 out.wav"  # the command that makes any of them readable
+_CONTAINERS = (  # (offset, first bytes, what the file is) for the containers above, whatever the file's name
+    (4, b"ftyp", "MP4/M4A (AAC or ALAC)"),
+    (0, b"\x1a\x45\xdf\xa3", "WebM/Matroska"),
+    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "WMA/ASF"),
+)
 
 
 class AudioError(Exception):
@@ -85,7 +94,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     except AudioError:
         raise
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError... on bad files
-        raise AudioError(f"{path}: not readable as audio ({_reason(e)})") from e
+        raise not_readable(path, e) from e
     samples = check_samples(to_mono(samples), str(path))
     return resample(samples, sr, sample_rate)
 
@@ -110,11 +119,13 @@ _warned: set[str] = set()  # messages already printed by warn_once
 class FolderScan:
     audio: list[Path] = field(default_factory=list)  # files with an audio extension (reading them may still fail)
     problems: list[tuple[Path, str]] = field(default_factory=list)  # folders that could not be listed, and why
+    unreadable: list[Path] = field(default_factory=list)  # files in formats libsndfile cannot read (by extension)
 
 
 def scan_folder(directory: str | Path) -> FolderScan:
     """The audio files under `directory` (recursively, by extension, hidden files and folders skipped, links
-    to folders not followed), sorted; and the folders that could not be listed, with the reason."""
+    to folders not followed), sorted; the folders that could not be listed, with the reason; and the files in
+    formats that cannot be read (UNREADABLE_EXTENSIONS)."""
     scan, pending = FolderScan(), [Path(directory)]
     while pending:
         folder = pending.pop()
@@ -132,7 +143,10 @@ def scan_folder(directory: str | Path) -> FolderScan:
                 pending.append(path)
             elif path.suffix.lower() in AUDIO_EXTENSIONS and not path.is_dir():  # broken links too: reading says why
                 scan.audio.append(path)
+            elif path.suffix.lower() in UNREADABLE_EXTENSIONS:
+                scan.unreadable.append(path)
     scan.audio.sort()
+    scan.unreadable.sort()
     scan.problems.sort()
     return scan
 
@@ -175,6 +189,24 @@ def warn_once(message: str) -> None:
         print(f"warning: {message}", file=sys.stderr)
 
 
+def not_readable(path: Path, e: Exception) -> AudioError:
+    """The error for a file that libsndfile could not open: for a format it cannot read, what is supported
+    and the ffmpeg command that converts it."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        head = b""
+    kind = next((name for at, magic, name in _CONTAINERS if head[at : at + len(magic)] == magic), None)
+    if kind is None and path.suffix.lower() in UNREADABLE_EXTENSIONS:
+        kind = path.suffix[1:].upper()
+    if kind is None:
+        return AudioError(f"{path}: not readable as audio ({_reason(e)})")
+    out = path.with_name(f"{path.stem}-16k.wav")
+    return AudioError(f"{path}: {kind} audio cannot be read (readable: {' '.join(AUDIO_EXTENSIONS)}); convert it "
+                      f"first, e.g. ffmpeg -i {shlex.quote(str(path))} -ar 16000 -ac 1 {shlex.quote(str(out))}")
+
+
 def _reason(e: Exception) -> str:
     text = str(e).strip()
     return text.splitlines()[-1] if text else type(e).__name__
@@ -198,7 +230,7 @@ def read_blocks(
     except AudioError:
         raise
     except Exception as e:
-        raise AudioError(f"{path}: not readable as audio ({_reason(e)})") from e
+        raise not_readable(path, e) from e
     with f:
         if f.frames == 0:
             raise AudioError(f"{path}: no audio samples (zero-length file)")

@@ -252,3 +252,24 @@ def test_a_symbolic_link_loop_is_named_as_such(tmp_path, read):
     os.symlink(a, b)
     with pytest.raises(AudioError, match=rf"^{re.escape(str(a))}: symbolic link loop"):
         read(a)
+
+
+M4A_HEADER = b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00M4A isomiso2" + bytes(64)  # an MP4 'ftyp' box, no audio
+WEBM_HEADER = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01" + bytes(64)  # an EBML (Matroska/WebM) header
+WMA_HEADER = b"\x30\x26\xb2\x75\x8e\x66\xcf\x11\xa6\xd9\x00\xaa\x00\x62\xce\x6c" + bytes(64)  # the ASF GUID
+
+
+@pytest.mark.parametrize("name, header, kind", [
+    ("talk.m4a", M4A_HEADER, "MP4"), ("talk.webm", WEBM_HEADER, "WebM"), ("talk.wma", WMA_HEADER, "WMA"),
+    ("renamed.wav", M4A_HEADER, "MP4"),  # known by its first bytes, whatever its name
+])
+@pytest.mark.parametrize("read", _readers(), ids=["load_audio", "read_blocks"])
+def test_a_format_libsndfile_cannot_read_says_what_is_supported_and_how_to_convert(tmp_path, name, header, kind, read):
+    path = tmp_path / name
+    path.write_bytes(header)
+    with pytest.raises(AudioError) as info:
+        read(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    assert kind in message and ".flac" in message and ".wav" in message  # what it is, and what would do
+    assert f"ffmpeg -i {path} -ar 16000 -ac 1 " in message

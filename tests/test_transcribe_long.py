@@ -234,3 +234,31 @@ def test_symbolic_link_loops_are_named_given_or_found_in_a_folder(tiny_checkpoin
     assert [line.split(": ")[:3] for line in err.splitlines()] == [
         ["error", str(b), "symbolic link loop"], ["error", str(c), "symbolic link loop"]]
     assert out.split("\t")[0] == str(src / "a.flac")
+
+
+def test_files_in_formats_that_cannot_be_read_are_counted_not_skipped(tiny_checkpoint, clips, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.flac").write_bytes(Path(clips[0].audio).read_bytes())
+    for name in ["b.m4a", "c.M4A", "d.webm", "e.wma", "f.m4a"]:
+        (src / name).write_bytes(b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00M4A isomiso2" + bytes(64))
+    assert main(["--model", str(tiny_checkpoint), str(src)]) == 0  # what can be read is transcribed
+    out, err = capsys.readouterr()
+    (note,) = err.splitlines()
+    assert note.startswith(f"note: {src}: 5 files in formats that cannot be read were skipped")
+    assert "b.m4a, c.M4A, d.webm" in note and "f.m4a" not in note  # the first few, by name
+    assert "ffmpeg -i in.m4a -ar 16000 -ac 1 out.wav" in note
+    assert out.split("\t")[0] == str(src / "a.flac")
+    (src / "a.flac").unlink()
+    assert main(["--model", str(tiny_checkpoint), str(src)]) == 1  # nothing left to transcribe: an error too
+    note, error = capsys.readouterr().err.splitlines()
+    assert note.startswith(f"note: {src}: 5 files") and error.startswith(f"error: {src}: no audio files found")
+
+
+def test_a_file_in_a_format_that_cannot_be_read_given_directly(tiny_checkpoint, tmp_path, capsys):
+    path = tmp_path / "voice memo.m4a"
+    path.write_bytes(b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00M4A isomiso2" + bytes(64))
+    assert main(["--model", str(tiny_checkpoint), str(path)]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: {path}: ") and "MP4" in line
+    assert f"ffmpeg -i '{path}' -ar 16000 -ac 1 " in line  # quoted for the shell

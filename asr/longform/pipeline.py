@@ -14,6 +14,7 @@ all its segments, and every file before it, are done. A file that cannot be read
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -21,7 +22,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from asr.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, audio_duration, scan_folder
+from asr.audio import AUDIO_EXTENSIONS, CONVERT_HINT, SAMPLE_RATE, AudioError, audio_duration, scan_folder
 from asr.data import length_batches
 from asr.decoding import Decoder, DecodingConfig
 from asr.longform.segment import Segment, SegmentConfig, file_segments, voiced_frames
@@ -203,15 +204,27 @@ class Input:
     error: str | None = None
 
 
+def unreadable_note(files: list[Path], shown: int = 3) -> str:
+    """One line: how many files are in formats that cannot be read, the first few (as given), how to convert them."""
+    names = ", ".join(str(f) for f in files[:shown]) + (", ..." if len(files) > shown else "")
+    if len(files) == 1:
+        return f"1 file in a format that cannot be read was skipped ({names}); convert it first, e.g. {CONVERT_HINT}"
+    return (f"{len(files)} files in formats that cannot be read were skipped ({names}); convert them first, "
+            f"e.g. {CONVERT_HINT}")
+
+
 def expand_inputs(paths: list[str]) -> list[Input]:
     """Files as given; folders -> the audio files under them (recursively, sorted), or an error if none.
-    A folder below that cannot be listed is an input with an error, in its place among the files."""
+    A folder below that cannot be listed is an input with an error, in its place among the files; files in
+    formats that cannot be read (m4a, webm, wma, ...) are counted and named in one note on stderr per folder."""
     inputs = []
     for p in paths:
         if not Path(p).is_dir():
             inputs.append(Input(p, Path(Path(p).stem)))
             continue
         scan = scan_folder(p)
+        if scan.unreadable:
+            print(f"note: {p}: {unreadable_note([f.relative_to(p) for f in scan.unreadable])}", file=sys.stderr)
         if not scan.audio and not scan.problems:
             inputs.append(Input(p, Path(Path(p).name), f"{p}: no audio files found in this folder "
                                                        f"(looked for {' '.join(AUDIO_EXTENSIONS)})"))
