@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
+from asr import augment
+from asr.audio import SAMPLE_RATE, audio_duration, load_audio
 from asr.data import write_manifest
 from asr.train import main
+from asr.training import TrainConfig
+from asr.training.checks import RIR_MAX_SECONDS, RunError, check_audio_sources, looks_like_rir
 from tests.test_train import metrics, tiny_flags
 
 
@@ -146,3 +152,80 @@ def test_resume_warns_of_other_settings(clips_manifest, trained, tmp_path, capsy
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 2
     assert "--lr 0.01" in warnings[0] and "--lr 0.003" in warnings[0] and "--seed 1" in warnings[1]
+
+
+SHARED_NOISE = Path(__file__).resolve().parents[2] / "shared" / "data" / "noise"
+
+
+def write_wav(path: Path, samples: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), samples.astype(np.float32), SAMPLE_RATE)
+    return path
+
+
+def room_response(seconds: float = 0.8, rt60: float = 0.4, seed: int = 0) -> np.ndarray:
+    """A synthetic RIR: silence, a direct-path spike at 10 ms, then noise decaying 60 dB per rt60 seconds."""
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    h = np.random.default_rng(seed).standard_normal(len(t)) * 0.3 * 10 ** (-3 * t / rt60)
+    h[t < 0.01] = 0.0
+    h[int(0.01 * SAMPLE_RATE)] = 1.0
+    return h
+
+
+def noise(seconds: float, seed: int = 0) -> np.ndarray:
+    return 0.1 * np.random.default_rng(seed).standard_normal(int(seconds * SAMPLE_RATE))
+
+
+def tap(seconds: float = 0.6, at: float = 0.3) -> np.ndarray:
+    """A tap in a quiet room: a short burst mid-file over a faint noise floor (an impulsive noise, not an RIR)."""
+    x = noise(seconds) * 0.01
+    start = int(at * SAMPLE_RATE)
+    x[start:start + 800] += room_response(0.05, rt60=0.02)[:800]
+    return x
+
+
+def test_looks_like_rir():
+    assert looks_like_rir(room_response(), "room.wav")
+    assert looks_like_rir(room_response(seconds=5.0, rt60=2.0), "hall.wav")
+    assert not looks_like_rir(noise(3.0), "hum.wav")
+    assert not looks_like_rir(tap(), "tap.wav")
+    assert looks_like_rir(noise(3.0), "rir_3.wav") and looks_like_rir(noise(3.0), "impulse_response.wav")
+    assert not looks_like_rir(noise(3.0), "stirring.wav")  # "rir" inside a word is no name for one
+
+
+def test_a_noise_folder_holding_rirs_is_refused(clips_manifest, tmp_path, capsys):
+    folder = tmp_path / "noise"
+    write_wav(folder / "hum.wav", noise(3.0))
+    write_wav(folder / "rooms" / "hall.wav", room_response())
+    out = tmp_path / "run"
+    assert main([*one_epoch(clips_manifest, out), "--noise", str(folder), "--noise-prob", "0.5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "hall.wav" in err and "--rir" in err and str(folder) in err
+    assert not (out / "metrics.jsonl").exists()
+
+
+def test_says_how_many_noise_recordings_and_rirs_it_loaded(clips_manifest, tmp_path, capsys):
+    for i in range(2):
+        write_wav(tmp_path / "noise" / f"n{i}.wav", noise(2.0, seed=i))
+    write_wav(tmp_path / "rirs" / "room.wav", room_response())
+    flags = [*one_epoch(clips_manifest, tmp_path / "run"), "--noise", str(tmp_path / "noise"), "--noise-prob", "0.5",
+             "--rir", str(tmp_path / "rirs"), "--rir-prob", "0.5"]
+    assert main(flags) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "noise recordings" in line]
+    assert lines == [f"augmentation: 2 noise recordings from {tmp_path / 'noise'}, "
+                     f"1 room impulse responses from {tmp_path / 'rirs'}"]
+
+
+@pytest.mark.skipif(not SHARED_NOISE.is_dir(), reason="no ../shared/data/noise")
+def test_the_shared_rirs_are_told_from_the_shared_noise():
+    for manifest, is_rir in (("rir.jsonl", True), ("noise.jsonl", False)):
+        for path in augment.read_audio_list(SHARED_NOISE / manifest):
+            if audio_duration(path) <= RIR_MAX_SECONDS or is_rir:
+                assert looks_like_rir(load_audio(path), path.name) == is_rir, path
+
+
+@pytest.mark.skipif(not SHARED_NOISE.is_dir(), reason="no ../shared/data/noise")
+def test_the_shared_noise_folder_as_a_whole_is_refused_with_the_way_on():
+    cfg = TrainConfig(train="t.jsonl", dev="d.jsonl", out="o", noise=str(SHARED_NOISE))
+    with pytest.raises(RunError, match=r"16 of its 48 recordings .* --rir .*rir\.jsonl"):
+        check_audio_sources(cfg, augment.read_audio_list(cfg.noise), [])

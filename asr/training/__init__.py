@@ -4,6 +4,7 @@
     result = trainer.run()                  # writes last.pt, best.pt, metrics.jsonl, curves.png
 
 config.py       TrainConfig
+checks.py       what a run refuses before it trains: an --out holding a run, a contradicting --resume, RIRs as noise
 setup.py        usable utterances, augmentation, a new or resumed recogniser, the optimiser
 schedule.py     the learning rate over training
 resume.py       what last.pt keeps to go on from: progress, optimiser, loss scale, RNG states

@@ -66,7 +66,7 @@ class Trainer:
             torch.manual_seed(cfg.seed + self.dist.rank)  # the same initial weights, different dropout masks
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = torch.nn.parallel.DistributedDataParallel(self.rec.model, device_ids=device_ids)
-        wave_aug, feat_aug = build_augmentations(cfg)
+        wave_aug, feat_aug = build_augmentations(cfg, quiet=quiet)
         self.dataset = SpeechDataset(self.train_utts, self.rec.frontend, self.vocab, wave_aug, feat_aug, cfg.seed)
         self.sampler = BucketBatchSampler([u.duration for u in self.train_utts], cfg.batch_seconds, seed=cfg.seed,
                                           num_replicas=self.dist.world_size, rank=self.dist.rank)
