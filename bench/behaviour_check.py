@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from _manifests import require_manifests  # bench/_manifests.py
+
 ROOT = Path(__file__).resolve().parent.parent
 DECODINGS = {"greedy": ["--decoder", "greedy"], "default": []}  # default: what the model's metadata recommends
 
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("after", type=Path)
     a = p.parse_args(argv)
     if a.command == "snapshot":
+        require_manifests(a.manifest, a.train)
         snap = {"transcripts": transcripts(a.manifest), "training": training_run(a.train, a.train_utterances)}
         a.out.write_text(json.dumps(snap, indent=1) + "\n")
         print(f"wrote {a.out}")

@@ -38,6 +38,8 @@ from asr.metrics import wer
 from asr.recognizer import utterance_log_probs
 from asr.text import CharVocab, normalize_text, transcript
 
+from _manifests import require_manifests  # bench/_manifests.py
+
 DecodeFn = Callable[[np.ndarray], str]  # (T, V) log-probs -> text
 
 
@@ -161,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--beams", type=int, nargs="+", default=list(d.beams))
     p.add_argument("--repeats", type=int, default=d.repeats)
     a = p.parse_args(argv)
+    require_manifests(a.manifest)
     bench = BenchConfig(a.model, a.manifest, a.lm, a.alpha, a.beta, tuple(a.beams), d.unk_offset, a.repeats)
     torch.set_num_threads(1)
     report(bench, *model_log_probs(bench.model, bench.manifest))

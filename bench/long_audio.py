@@ -39,6 +39,8 @@ from asr.longform import PipelineConfig, transcribe_paths
 from asr.metrics import wer
 from asr.text import normalize_text
 
+from _manifests import require_manifests  # bench/_manifests.py
+
 TOLERANCE_S = 0.2
 
 
@@ -195,6 +197,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workdir", help="where to write the recordings (default: a temporary folder)")
     args = p.parse_args()
+    require_manifests(args.manifest)
     with tempfile.TemporaryDirectory(prefix="long_audio_") as tmp:
         work = Path(args.workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)

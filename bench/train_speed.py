@@ -17,17 +17,22 @@ import torch
 from asr.data import collate
 from asr.training import TrainConfig, Trainer
 
+from _manifests import require_manifests  # bench/_manifests.py
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument("--train", default="manifests/an4/train.jsonl")
-    p.add_argument("--noise", default="../shared/data/noise/noise.jsonl")
-    p.add_argument("--rir", default="../shared/data/noise/rir.jsonl")
+    p.add_argument("--noise", default="../shared/data/noise/noise.jsonl", help="noise recordings; '': synthetic noise")
+    p.add_argument("--rir", default="../shared/data/noise/rir.jsonl", help="room impulse responses; '': none")
     p.add_argument("--batch-seconds", type=float, default=90.0, help="as in recipes/an4/run.sh")
     p.add_argument("--steps", type=int, default=20, help="timed steps")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
+    require_manifests(args.train)
+    require_manifests(args.noise, how="it comes with the shared data, or give --noise '' for synthetic noise")
+    require_manifests(args.rir, how="it comes with the shared data, or give --rir '' for no reverberation")
     with tempfile.TemporaryDirectory() as out:
         cfg = TrainConfig(train=args.train, dev=args.train, out=out, batch_seconds=args.batch_seconds,
                           noise=args.noise, rir=args.rir, device=args.device)

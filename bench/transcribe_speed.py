@@ -20,6 +20,8 @@ from asr.data import read_manifest
 from asr.decoding import Decoder, DecodingConfig, decoding_config
 from asr.transcribe import transcribe_files
 
+from _manifests import require_manifests  # bench/_manifests.py
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
@@ -27,6 +29,7 @@ def main() -> None:
     p.add_argument("--manifest", default="manifests/an4/test.jsonl")
     p.add_argument("--repeats", type=int, default=3, help="best of this many passes")
     args = p.parse_args()
+    require_manifests(args.manifest)
     utts = read_manifest(args.manifest)
     paths = [u.audio for u in utts]
     audio = sum(u.duration for u in utts)

@@ -1,0 +1,64 @@
+"""The benches with a manifest that is not there: one line saying how to make it, exit 2, before any work."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MAKE_AN4 = "make it with: python recipes/an4/prepare.py --data ../shared/data/an4 --out manifests/an4"
+MISSING = "no-such-dir/missing.jsonl"
+CASES = {  # name -> (bench arguments, the path it must name, what it must say to do)
+    "decode_speed": (["decode_speed.py", "--manifest", MISSING], MISSING, MAKE_AN4),
+    "transcribe_speed": (["transcribe_speed.py", "--manifest", MISSING], MISSING, MAKE_AN4),
+    "long_audio": (["long_audio.py", "--manifest", MISSING], MISSING, MAKE_AN4),
+    "train_speed": (["train_speed.py", "--train", MISSING], MISSING, MAKE_AN4),
+    "train_speed_noise": (["train_speed.py", "--train", "manifests/an4/../README.md", "--noise", MISSING], MISSING,
+                          "it comes with the shared data, or give --noise '' for synthetic noise"),
+    "behaviour_check": (["behaviour_check.py", "snapshot", "out.json", "--manifest", MISSING, "--train", MISSING], MISSING, MAKE_AN4),
+}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """Every case run at once (each child imports torch: in parallel that costs about one import)."""
+    cwd = tmp_path_factory.mktemp("bench")  # nothing may be written here either
+    (cwd / "manifests" / "an4").mkdir(parents=True)
+    (cwd / "manifests" / "README.md").write_text("a file that exists\n")
+    procs = {name: subprocess.Popen([sys.executable, str(ROOT / "bench" / args[0]), *args[1:]], cwd=cwd,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name, (args, _, _) in CASES.items()}
+    out = {}
+    for name, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=120)
+        out[name] = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    assert sorted(p.name for p in cwd.rglob("*")) == ["README.md", "an4", "manifests"], "a bench wrote files"
+    return out
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_a_missing_manifest_is_one_line_saying_how_to_make_it(finished, name):
+    proc, (_, path, how) = finished[name], CASES[name]
+    assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", f"error: {path}: no such manifest; {how}\n")
+
+
+def test_every_bench_checks_its_manifests_through_the_one_helper():
+    for bench in sorted((ROOT / "bench").glob("[!_]*.py")):
+        assert "require_manifests(" in bench.read_text(), f"{bench.name} does not check its manifests"
+    assert {args[0] for args, _, _ in CASES.values()} == {p.name for p in (ROOT / "bench").glob("[!_]*.py")}
+
+
+def test_the_helper_passes_paths_that_exist_and_skips_empty_ones(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("_manifests", ROOT / "bench" / "_manifests.py")
+    manifests = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(manifests)
+    (tmp_path / "a.jsonl").write_text("")
+    manifests.require_manifests(tmp_path / "a.jsonl", tmp_path, "")  # a file, a folder, "" (none given): no exit
+    with pytest.raises(SystemExit) as stop:
+        manifests.require_manifests(tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl")
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'b.jsonl'}: no such manifest; {MAKE_AN4}\n"
