@@ -15,7 +15,7 @@ from asr.audio import SAMPLE_RATE, audio_duration, load_audio
 from asr.data import write_manifest
 from asr.train import main
 from asr.training import TrainConfig
-from asr.training.checks import RIR_MAX_SECONDS, RunError, check_audio_sources, looks_like_rir
+from asr.training.checks import RIR_MAX_SECONDS, RunError, check_audio_sources, flag, looks_like_rir
 from tests.test_train import metrics, tiny_flags
 
 
@@ -229,3 +229,12 @@ def test_the_shared_noise_folder_as_a_whole_is_refused_with_the_way_on():
     cfg = TrainConfig(train="t.jsonl", dev="d.jsonl", out="o", noise=str(SHARED_NOISE))
     with pytest.raises(RunError, match=r"16 of its 48 recordings .* --rir .*rir\.jsonl"):
         check_audio_sources(cfg, augment.read_audio_list(cfg.noise), [])
+
+
+def test_settings_read_as_their_flags():
+    assert flag("batch_seconds", 6.0) == "--batch-seconds 6.0"
+    assert flag("snr_db", [0.0, 10.0]) == "--snr-db 0.0 10.0"
+    assert flag("noise", "") == "no --noise (synthetic coloured noise)"
+    assert flag("amp", True) == "--amp" and flag("amp", False) == "no --amp"
+    assert flag("speed_perturb", False) == "--no-speed-perturb"
+    assert flag("speed_perturb", True) == "no --no-speed-perturb (speed perturbation)"

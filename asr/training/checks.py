@@ -54,16 +54,21 @@ MODEL_FLAGS = ("hidden", "layers", "conv_channels", "dropout")  # last.pt's mode
 REFUSED = ("noise", "rir")
 EXTENDING = ("epochs", "max_minutes")  # how a run is made longer on resume: said, not warned of
 UNCHECKED = ("train", "out", "resume", "overwrite", "num_workers", "model", "features", "tokenizer")
-NONE_MEANS = {"noise": "no --noise: synthetic coloured noise", "rir": "no --rir: no reverberation",
-              "tokenizer": "characters"}
+NONE_MEANS = {"noise": "synthetic coloured noise", "rir": "no reverberation", "tokenizer": "characters"}  # for ""
+NEGATED = {"speed_perturb": "speed perturbation", "spec_augment": "SpecAugment"}  # switched off by --no-...
 
 
 def flag(name: str, value) -> str:
     """How a setting reads on the command line: flag("batch_seconds", 6.0) -> "--batch-seconds 6.0"."""
+    dashed = name.replace("_", "-")
+    if name in NEGATED:
+        return f"no --no-{dashed} ({NEGATED[name]})" if value else f"--no-{dashed}"
+    if isinstance(value, bool):
+        return f"--{dashed}" if value else f"no --{dashed}"
     if value == "" and name in NONE_MEANS:
-        return NONE_MEANS[name]
+        return f"no --{dashed} ({NONE_MEANS[name]})"
     shown = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
-    return f"--{name.replace('_', '-')} {shown}"
+    return f"--{dashed} {shown}"
 
 
 def check_resume(cfg: TrainConfig, ckpt: dict, tokens: list[str], path: Path) -> list[str]:
@@ -71,35 +76,34 @@ def check_resume(cfg: TrainConfig, ckpt: dict, tokens: list[str], path: Path) ->
     vocabulary (tokens: cfg.tokenizer's), training set, noise and RIRs; returns the lines to print about the
     other settings that differ (warnings) and the ones that extend the run (notes)."""
     def refuse(what: str) -> RunError:
-        return RunError(f"--resume: {path} was trained with {what}: resume with its settings, or start a new "
-                        "run in another --out")
+        return RunError(f"--resume: {path} was trained with {what}: resume with the run's settings, or start a "
+                        "new run in another --out")
 
     for name in MODEL_FLAGS:
         saved, given = ckpt["model_config"][name], getattr(cfg.model, name)
         if saved != given:
-            raise refuse(f"{flag(name, saved)}, not {flag(name, given)}")
+            raise refuse(f"{flag(name, saved)}, this run asks for {flag(name, given)}")
     if ckpt["feature_config"] != dataclasses.asdict(cfg.features):
-        raise refuse(f"the features {ckpt['feature_config']}, not {dataclasses.asdict(cfg.features)}")
+        raise refuse(f"the features {ckpt['feature_config']}, this run asks for {dataclasses.asdict(cfg.features)}")
     saved = json.loads(json.dumps(ckpt.get("metadata", {}).get("train_config", {})))
     given = json.loads(json.dumps(dataclasses.asdict(cfg)))
     if list(ckpt["vocab"]) != list(tokens):
         raise refuse(f"a vocabulary of {len(ckpt['vocab'])} tokens ({flag('tokenizer', saved.get('tokenizer', ''))}), "
-                     f"not the {len(tokens)} of {flag('tokenizer', cfg.tokenizer)}")
+                     f"this run asks for the {len(tokens)} of {flag('tokenizer', cfg.tokenizer)}")
     for name in REFUSED:
         if name in saved and saved[name] != given[name]:
-            raise refuse(f"{flag(name, saved[name])}, not {flag(name, given[name])}")
+            raise refuse(f"{flag(name, saved[name])}, this run asks for {flag(name, given[name])}")
     lines = []
     if "train" in saved and saved["train"] != given["train"]:
         if not same_utterances(saved["train"], cfg.train):
-            raise refuse(f"{flag('train', saved['train'])}, not {flag('train', cfg.train)}, which holds other "
-                         "utterances (or that manifest is gone)")
+            raise refuse(f"{flag('train', saved['train'])}, this run asks for {flag('train', cfg.train)}, which "
+                         "lists other utterances (or the run's manifest is gone)")
         lines.append(f"note: --train {cfg.train} holds the same utterances as the run's {saved['train']}")
     for name, value in saved.items():  # in TrainConfig's order
         if name in UNCHECKED or name in REFUSED or value == given.get(name):
             continue
-        now = flag(name, given.get(name))
-        lines.append(f"note: {now} (the run was started with {flag(name, value)})" if name in EXTENDING else
-                     f"warning: {now} differs from the run's {flag(name, value)}: the rest of the run trains with it")
+        said = f"{flag(name, given.get(name))} (the run was started with {flag(name, value)})"
+        lines.append(f"note: {said}" if name in EXTENDING else f"warning: {said}: the rest of it trains so")
     return lines
 
 
