@@ -197,8 +197,8 @@ def test_a_noise_folder_holding_rirs_is_refused(clips_manifest, tmp_path, capsys
     folder = tmp_path / "noise"
     write_wav(folder / "hum.wav", noise(3.0))
     write_wav(folder / "rooms" / "hall.wav", room_response())
-    out = tmp_path / "run"
-    assert main([*one_epoch(clips_manifest, out), "--noise", str(folder), "--noise-prob", "0.5"]) == 2
+    out, missing = tmp_path / "run", tmp_path / "nowhere.jsonl"  # refused before the manifests are read
+    assert main([*one_epoch(missing, out), "--noise", str(folder), "--noise-prob", "0.5"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "hall.wav" in err and "--rir" in err and str(folder) in err
     assert not (out / "metrics.jsonl").exists()

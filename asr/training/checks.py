@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from asr import augment
 from asr.audio import SAMPLE_RATE, audio_duration, load_audio
 from asr.data import ManifestError, read_manifest
 from asr.training.config import TrainConfig
@@ -165,9 +166,12 @@ def check_audio_sources(cfg: TrainConfig, noises: list[Path], rirs: list[Path]) 
                        f"give those with --rir, and only noise with --noise{hint}")
 
 
-def augmentation_summary(cfg: TrainConfig, noises: list[Path], rirs: list[Path]) -> str:
-    """One line: which noise and room impulse responses the run adds."""
-    noise = ("no noise" if cfg.noise_prob <= 0 else f"{len(noises)} noise recordings from {cfg.noise}" if noises
-             else "synthetic coloured noise (no --noise)")
-    rir = f"{len(rirs)} room impulse responses from {cfg.rir}" if rirs else "no reverberation"
+def augmentation_summary(cfg: TrainConfig, wave_augment: list) -> str:
+    """One line: the noise recordings and room impulse responses the waveform augmentations add."""
+    noise, rir = "no noise", "no reverberation"
+    for aug in wave_augment:
+        if isinstance(aug, augment.AddNoise):
+            noise = f"{len(aug.paths)} noise recordings from {cfg.noise}" if aug.paths else "synthetic coloured noise"
+        if isinstance(aug, augment.Reverb):
+            rir = f"{len(aug.rirs)} room impulse responses from {cfg.rir}"
     return f"augmentation: {noise}, {rir}"

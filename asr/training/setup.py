@@ -18,22 +18,20 @@ from asr.model import AcousticModel, subsampled_lengths
 from asr.recognizer import Recognizer
 from asr.text import Vocab
 from asr.training import distributed
-from asr.training.checks import augmentation_summary, check_audio_sources, check_resume
+from asr.training.checks import check_audio_sources, check_resume
 from asr.training.config import TrainConfig
 from asr.training.distributed import DistContext
 
 SPEED_FACTORS = (0.9, 1.0, 1.1)  # speed perturbation; a factor f plays the audio f times as fast (duration / f)
 
 
-def build_augmentations(cfg: TrainConfig, quiet: bool = False) -> tuple[list, list]:
-    """(waveform augmentations, feature augmentations) as switched on in cfg; says (unless quiet) how many
-    noise recordings and RIRs it found. Raises RunError for a noise source that holds RIRs, or no audio."""
+def build_augmentations(cfg: TrainConfig) -> tuple[list, list]:
+    """(waveform augmentations, feature augmentations) as switched on in cfg. Raises RunError for a noise
+    source that holds RIRs, or a noise or RIR source without audio (checks.augmentation_summary says them)."""
     wave, feats = [], []
     rirs = augment.read_audio_list(cfg.rir) if cfg.rir and cfg.rir_prob > 0 else []
     noises = augment.read_audio_list(cfg.noise) if cfg.noise and cfg.noise_prob > 0 else []
     check_audio_sources(cfg, noises, rirs)
-    if not quiet:
-        print(augmentation_summary(cfg, noises, rirs), file=sys.stderr)
     if cfg.speed_perturb:
         wave.append(augment.SpeedPerturb(SPEED_FACTORS, seed=cfg.seed))
     if rirs:

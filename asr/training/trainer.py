@@ -26,6 +26,7 @@ from asr.metrics import score
 from asr.recognizer import utterance_log_probs
 from asr.text import load_vocab
 from asr.training import distributed
+from asr.training.checks import augmentation_summary
 from asr.training.config import TrainConfig
 from asr.training.plot import plot_curves
 from asr.training.resume import make_train_state, restore_train_state, rng_state, set_rng_state
@@ -53,6 +54,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         vocab = load_vocab(cfg.tokenizer)
         quiet = not self.dist.is_main  # one report, not one per process
+        wave_aug, feat_aug = build_augmentations(cfg)  # first: it refuses RIRs given as noise
         self.train_utts = usable_utterances(read_manifest(cfg.train), vocab, cfg.train, quiet=quiet,
                                             fastest_speed=fastest_speed_factor(cfg))
         self.dev_utts = [u for u in read_manifest(cfg.dev) if Path(u.audio).is_file()]
@@ -66,7 +68,6 @@ class Trainer:
             torch.manual_seed(cfg.seed + self.dist.rank)  # the same initial weights, different dropout masks
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = torch.nn.parallel.DistributedDataParallel(self.rec.model, device_ids=device_ids)
-        wave_aug, feat_aug = build_augmentations(cfg, quiet=quiet)
         self.dataset = SpeechDataset(self.train_utts, self.rec.frontend, self.vocab, wave_aug, feat_aug, cfg.seed)
         self.sampler = BucketBatchSampler([u.duration for u in self.train_utts], cfg.batch_seconds, seed=cfg.seed,
                                           num_replicas=self.dist.world_size, rank=self.dist.rank)
@@ -262,6 +263,7 @@ class Trainer:
             print(f"model: {self.rec.model.num_parameters() / 1e6:.2f}M parameters; {len(self.train_utts)} training "
                   f"utterances ({sum(u.duration for u in self.train_utts) / 3600:.2f} h), {len(self.sampler)} "
                   f"batches an epoch, {cfg.epochs} epochs", file=sys.stderr)
+            print(augmentation_summary(cfg, self.dataset.wave_augment), file=sys.stderr)
             if self.dist.enabled or cfg.accum_steps > 1:
                 print(f"{self.dist.world_size} processes x {cfg.accum_steps} batches a step (batches above are per "
                       f"process); {self.steps_per_epoch} steps an epoch", file=sys.stderr)
