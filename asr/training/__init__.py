@@ -5,7 +5,8 @@
 
 config.py       TrainConfig
 checks.py       what a run refuses before it trains: an --out holding a run, a contradicting --resume, RIRs as noise
-setup.py        usable utterances, augmentation, a new or resumed recogniser, the optimiser
+sets.py         the training and dev utterances: what is dropped or refused, and said
+setup.py        augmentation, a new or resumed recogniser, the optimiser
 schedule.py     the learning rate over training
 resume.py       what last.pt keeps to go on from: progress, optimiser, loss scale, RNG states
 stopping.py     stopping early, resumably: signals, the time budget
@@ -17,8 +18,8 @@ plot.py         training curves
 from asr.training import distributed
 from asr.training.config import TrainConfig
 from asr.training.schedule import lr_at
-from asr.training.setup import (build_augmentations, build_or_resume, ctc_feasible, fastest_speed_factor,
-                                usable_utterances)
+from asr.training.sets import ctc_feasible, usable_utterances
+from asr.training.setup import build_augmentations, build_or_resume, fastest_speed_factor
 from asr.training.stopping import StopRequested
 from asr.training.trainer import Trainer
 

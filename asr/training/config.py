@@ -29,7 +29,7 @@ class TrainConfig:
     snr_db: tuple[float, float] = (5.0, 30.0)  # SNR range of added noise, dB
     rir: str = ""  # room impulse responses (folder or JSONL); "" -> no reverberation
     rir_prob: float = 0.2  # probability of reverberation when rir is given
-    speed_perturb: bool = True  # speed factors 0.9 / 1.0 / 1.1 (setup.SPEED_FACTORS)
+    speed_perturb: bool = True  # speed factors 0.9 / 1.0 / 1.1 (sets.SPEED_FACTORS)
     spec_augment: bool = True  # SpecAugment time and frequency masks
     freq_masks: int = 2  # SpecAugment frequency masks
     freq_width: int = 15  # widest frequency mask, mel bins

@@ -1,4 +1,4 @@
-"""Setting up a training run: the data it trains on, its augmentation, and the recogniser it starts from
+"""Setting up a training run: its augmentation, and the recogniser it starts from
 (a new one, or the one in OUT/last.pt when resuming) with the optimiser state."""
 
 from __future__ import annotations
@@ -10,19 +10,17 @@ from pathlib import Path
 import torch
 
 from asr import augment
-from asr.audio import SAMPLE_RATE
 from asr.checkpoint import read_checkpoint, recognizer_from_state
-from asr.data import ManifestError, Utterance
-from asr.features import normalization_stats, num_frames
-from asr.model import AcousticModel, subsampled_lengths
+from asr.data import Utterance
+from asr.features import normalization_stats
+from asr.model import AcousticModel
 from asr.recognizer import Recognizer
 from asr.text import Vocab
 from asr.training import distributed
 from asr.training.checks import check_audio_sources, check_resume
 from asr.training.config import TrainConfig
 from asr.training.distributed import DistContext
-
-SPEED_FACTORS = (0.9, 1.0, 1.1)  # speed perturbation; a factor f plays the audio f times as fast (duration / f)
+from asr.training.sets import SPEED_FACTORS
 
 
 def build_augmentations(cfg: TrainConfig) -> tuple[list, list]:
@@ -46,32 +44,6 @@ def build_augmentations(cfg: TrainConfig) -> tuple[list, list]:
 def fastest_speed_factor(cfg: TrainConfig) -> float:
     """The fastest speed the training audio is played at (1.0 without speed perturbation): the fewest frames."""
     return max(SPEED_FACTORS) if cfg.speed_perturb else 1.0
-
-
-def ctc_feasible(utt: Utterance, vocab: Vocab, fastest_speed: float = max(SPEED_FACTORS)) -> bool:
-    """Whether the model's output frames can hold the transcript when the audio is played fastest_speed times as
-    fast (its duration divided by it): CTC needs one frame per token plus a blank between repeated tokens."""
-    ids = vocab.encode(utt.text)
-    needed = len(ids) + sum(a == b for a, b in zip(ids, ids[1:]))
-    frames = num_frames(int(utt.duration / fastest_speed * SAMPLE_RATE))
-    return len(ids) > 0 and int(subsampled_lengths(torch.tensor(frames))) >= needed
-
-
-def usable_utterances(utts: list[Utterance], vocab: Vocab, name: str, quiet: bool = False,
-                      fastest_speed: float = max(SPEED_FACTORS)) -> list[Utterance]:
-    """Drop (and report, unless quiet) utterances whose audio is missing or whose transcript cannot fit CTC
-    at the fastest speed the audio is trained at."""
-    missing = [u for u in utts if not Path(u.audio).is_file()]
-    for u in missing[: 0 if quiet else 10]:
-        print(f"warning: {name}: {u.id}: audio file {u.audio} not found, skipped", file=sys.stderr)
-    present = [u for u in utts if Path(u.audio).is_file()]
-    kept = [u for u in present if ctc_feasible(u, vocab, fastest_speed)]
-    if (missing or len(kept) < len(present)) and not quiet:
-        print(f"{name}: kept {len(kept)} of {len(utts)} utterances ({len(missing)} missing audio, "
-              f"{len(present) - len(kept)} transcripts too long for their audio or empty)", file=sys.stderr)
-    if not kept:
-        raise ManifestError(f"{name}: no usable utterances")
-    return kept
 
 
 def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype:

@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from asr.checkpoint import model_state, save_atomic
-from asr.data import Batch, BucketBatchSampler, SpeechDataset, collate, read_manifest
+from asr.data import Batch, BucketBatchSampler, SpeechDataset, collate
 from asr.decoding import Decoder, DecodingConfig
 from asr.metrics import score
 from asr.recognizer import utterance_log_probs
@@ -31,8 +31,8 @@ from asr.training.config import TrainConfig
 from asr.training.plot import plot_curves
 from asr.training.resume import make_train_state, restore_train_state, rng_state, set_rng_state
 from asr.training.schedule import lr_at
-from asr.training.setup import (amp_dtype, build_augmentations, build_or_resume, fastest_speed_factor, make_optimizer,
-                                usable_utterances)
+from asr.training.sets import read_sets
+from asr.training.setup import amp_dtype, build_augmentations, build_or_resume, fastest_speed_factor, make_optimizer
 from asr.training.stopping import StopRequested, why_stop
 
 
@@ -53,11 +53,9 @@ class Trainer:
         self.device = torch.device(self.dist.device)
         torch.manual_seed(cfg.seed)
         vocab = load_vocab(cfg.tokenizer)
-        quiet = not self.dist.is_main  # one report, not one per process
         wave_aug, feat_aug = build_augmentations(cfg)  # first: it refuses RIRs given as noise
-        self.train_utts = usable_utterances(read_manifest(cfg.train), vocab, cfg.train, quiet=quiet,
-                                            fastest_speed=fastest_speed_factor(cfg))
-        self.dev_utts = [u for u in read_manifest(cfg.dev) if Path(u.audio).is_file()]
+        self.train_utts, self.dev_utts = read_sets(cfg.train, cfg.dev, vocab, fastest_speed_factor(cfg),
+                                                   say=self.dist.is_main)  # one report, not one per process
         self.rec, saved = build_or_resume(cfg, self.dist, vocab, self.train_utts)
         self.vocab = self.rec.vocab
         self.optimizer = make_optimizer(self.rec.model, cfg)

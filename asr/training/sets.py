@@ -1,0 +1,110 @@
+"""The utterances a run trains and validates on, and what it says about the rest: the training set drops what
+it cannot learn from (missing audio, a transcript empty after normalisation, one too long for its audio under
+CTC), the dev set what it cannot decode (missing audio); each says so in one line with counts, reasons and the
+first few ids. An empty or entirely unusable set, or a dev reference that normalises to nothing (it would score
+as an infinite or undefined WER), raises ManifestError naming the file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from asr.audio import SAMPLE_RATE
+from asr.data import ManifestError, Utterance, lossy_text_note, read_manifest
+from asr.features import num_frames
+from asr.model import subsampled_lengths
+from asr.text import Vocab, normalize_text
+
+SPEED_FACTORS = (0.9, 1.0, 1.1)  # speed perturbation; a factor f plays the audio f times as fast (duration / f)
+SHOW = 3  # ids named per reason
+
+MISSING = "whose audio is missing"
+EMPTY = "with an empty transcript once normalised"
+TOO_LONG = "whose transcript is too long for its audio"
+
+
+def ctc_feasible(utt: Utterance, vocab: Vocab, fastest_speed: float = max(SPEED_FACTORS)) -> bool:
+    """Whether the model's output frames can hold the transcript when the audio is played fastest_speed times as
+    fast (its duration divided by it): CTC needs one frame per token plus a blank between repeated tokens."""
+    ids = vocab.encode(utt.text)
+    needed = len(ids) + sum(a == b for a, b in zip(ids, ids[1:]))
+    frames = num_frames(int(utt.duration / fastest_speed * SAMPLE_RATE))
+    return len(ids) > 0 and int(subsampled_lengths(torch.tensor(frames))) >= needed
+
+
+def named(utts: list[Utterance], show: int = SHOW) -> str:
+    """The first `show` ids, "a, b, c and 4 more"."""
+    more = f" and {len(utts) - show} more" if len(utts) > show else ""
+    return ", ".join(u.id for u in utts[:show]) + more
+
+
+def drop_line(name: str, total: int, kept: int, dropped: dict[str, list[Utterance]]) -> str | None:
+    """One line: how many of a set's utterances are kept, and how many were dropped for each reason (with the
+    first ids, and for missing audio the first path); None when nothing was dropped."""
+    parts = []
+    for reason, utts in dropped.items():
+        if utts:
+            where = f"; {utts[0].audio} not found" if reason == MISSING else ""
+            parts.append(f"{len(utts)} {reason} ({named(utts)}{where})")
+    if not parts:
+        return None
+    return f"warning: {name}: kept {kept} of {total} utterances, dropped {', '.join(parts)}"
+
+
+def training_set(utts: list[Utterance], vocab: Vocab, name: str,
+                 fastest_speed: float = max(SPEED_FACTORS)) -> tuple[list[Utterance], str | None]:
+    """(the utterances to train on, the line saying what was dropped, or None): those whose audio exists and
+    whose transcript fits CTC at the fastest speed the audio is trained at. Raises ManifestError if none is left."""
+    missing = [u for u in utts if not Path(u.audio).is_file()]
+    present = [u for u in utts if Path(u.audio).is_file()]
+    empty = [u for u in present if not vocab.encode(u.text)]
+    kept = [u for u in present if vocab.encode(u.text) and ctc_feasible(u, vocab, fastest_speed)]
+    too_long = [u for u in present if u not in kept and u not in empty]
+    line = drop_line(name, len(utts), len(kept), {MISSING: missing, EMPTY: empty, TOO_LONG: too_long})
+    if not utts:
+        raise ManifestError(f"{name}: no utterances (the manifest is empty)")
+    if not kept:
+        raise ManifestError(f"{name}: no usable utterances ({line.split(', dropped ', 1)[1]})")
+    return kept, line
+
+
+def dev_set(utts: list[Utterance], name: str) -> tuple[list[Utterance], str | None]:
+    """(the dev utterances to validate on, the line saying what was dropped, or None): those whose audio exists.
+    Raises ManifestError for an empty set, one without audio, or references that normalise to nothing."""
+    if not utts:
+        raise ManifestError(f"{name}: no utterances: the dev set chooses best.pt, it needs at least one")
+    empty = [u for u in utts if not normalize_text(u.text)]
+    if empty:
+        raise ManifestError(f"{name}: dev references empty once normalised: {len(empty)} of {len(utts)} ({named(empty)}; "
+                            f"{empty[0].text!r}); their WER is undefined: give them words or remove them")
+    missing = [u for u in utts if not Path(u.audio).is_file()]
+    kept = [u for u in utts if Path(u.audio).is_file()]
+    line = drop_line(name, len(utts), len(kept), {MISSING: missing})
+    if not kept:
+        raise ManifestError(f"{name}: no usable utterances ({line.split(', dropped ', 1)[1]})")
+    return kept, line
+
+
+def usable_utterances(utts: list[Utterance], vocab: Vocab, name: str, quiet: bool = False,
+                      fastest_speed: float = max(SPEED_FACTORS)) -> list[Utterance]:
+    """training_set's utterances, its line printed on stderr unless quiet."""
+    kept, line = training_set(utts, vocab, name, fastest_speed)
+    if line and not quiet:
+        print(line, file=sys.stderr)
+    return kept
+
+
+def read_sets(train: str, dev: str, vocab: Vocab, fastest_speed: float, say: bool) -> tuple[list, list]:
+    """(training utterances, dev utterances) of the two manifests, as training_set and dev_set choose them. Once
+    both are found usable, and if `say` (rank 0), prints on stderr what each set dropped and which of its
+    transcripts lose characters the vocabulary cannot spell (asr.data.lossy_text_note)."""
+    train_utts, dev_utts = read_manifest(train), read_manifest(dev)
+    kept_train, train_line = training_set(train_utts, vocab, train, fastest_speed)
+    kept_dev, dev_line = dev_set(dev_utts, dev)
+    lines = (train_line, lossy_text_note(train_utts, train), dev_line, lossy_text_note(dev_utts, dev))
+    for line in lines if say else ():
+        if line:
+            print(line, file=sys.stderr)
+    return kept_train, kept_dev

@@ -1,0 +1,93 @@
+"""The training and dev sets a run starts with: what it refuses (an empty or unusable dev set, a dev reference
+that normalises to nothing), what it drops and says so (missing audio, empty or too long transcripts), and the
+transcripts that lose characters the vocabulary cannot spell."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from asr.data import ManifestError, write_manifest
+from asr.train import main
+from asr.training import Trainer
+from tests.test_train import tiny_config, tiny_flags
+
+
+def one_epoch(train, dev, out) -> list[str]:
+    return [*tiny_flags(train, out), "--dev", str(dev), "--epochs", "1", "--no-spec-augment", "--no-speed-perturb"]
+
+
+def test_an_empty_dev_manifest_is_an_error(clips_manifest, tmp_path, capsys):
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("")
+    assert main(one_epoch(clips_manifest, dev, tmp_path / "run")) == 2
+    captured = capsys.readouterr()
+    assert "best_dev_wer" not in captured.out
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error:") and str(dev) in err and "no utterances" in err
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_a_dev_set_without_audio_is_an_error(clips, clips_manifest, tmp_path, capsys):
+    dev = tmp_path / "dev.jsonl"
+    write_manifest(dev, [dataclasses.replace(u, audio=str(tmp_path / f"{u.id}.flac")) for u in clips[:2]])
+    assert main(one_epoch(clips_manifest, dev, tmp_path / "run")) == 2
+    err = capsys.readouterr().err
+    assert f"error: {dev}: no usable utterances" in err and clips[0].id in err
+
+
+def test_dropped_dev_utterances_are_reported(clips, clips_manifest, tmp_path, capsys):
+    dev = tmp_path / "dev.jsonl"
+    gone = dataclasses.replace(clips[0], id="gone", audio=str(tmp_path / "gone.flac"))
+    write_manifest(dev, [*clips[1:3], gone])
+    trainer = Trainer(dataclasses.replace(tiny_config(clips_manifest, tmp_path / "run"), dev=str(dev)))
+    assert [u.id for u in trainer.dev_utts] == [clips[1].id, clips[2].id]
+    lines = [line for line in capsys.readouterr().err.splitlines() if str(dev) in line]
+    assert len(lines) == 1
+    assert "kept 2 of 3" in lines[0] and "1 whose audio is missing" in lines[0] and "gone" in lines[0]
+
+
+def test_a_dev_reference_empty_after_normalisation_is_refused_by_name(clips, clips_manifest, tmp_path, capsys):
+    dev = tmp_path / "dev.jsonl"
+    write_manifest(dev, [*clips[:2], dataclasses.replace(clips[2], id="digits", text="6 8 3 3 0 7 5")])
+    assert main(one_epoch(clips_manifest, dev, tmp_path / "run")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(dev) in err and "digits" in err and "empty" in err
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_an_empty_training_transcript_is_dropped_as_empty(clips, clips_manifest, tmp_path, capsys):
+    train = tmp_path / "train.jsonl"
+    write_manifest(train, [*clips[:2], dataclasses.replace(clips[3], id="digits", text="6 8 3"),
+                           dataclasses.replace(clips[2], id="long", text="STOP " * 40)])
+    trainer = Trainer(dataclasses.replace(tiny_config(train, tmp_path / "run"), dev=str(clips_manifest)))
+    assert [u.id for u in trainer.train_utts] == [clips[0].id, clips[1].id]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "kept 2 of 4" in line]
+    assert len(lines) == 1
+    assert "1 with an empty transcript" in lines[0] and "(digits)" in lines[0]
+    assert "1 whose transcript is too long for its audio (long)" in lines[0]
+
+
+def test_transcripts_that_lose_characters_are_named_once_per_set(clips, tmp_path, capsys):
+    train, dev = tmp_path / "train.jsonl", tmp_path / "dev.jsonl"
+    write_manifest(train, [*clips[:3], dataclasses.replace(clips[3], id="num", text="M E L V I N 2")])
+    write_manifest(dev, [*clips[:2], dataclasses.replace(clips[2], id="sz", text="STOP STRASSE STRAßE")])
+    Trainer(dataclasses.replace(tiny_config(train, tmp_path / "run"), dev=str(dev)))
+    notes = [line for line in capsys.readouterr().err.splitlines() if "lose characters" in line]
+    assert len(notes) == 2
+    assert str(train) in notes[0] and "1 of 4" in notes[0] and "num (drops '2')" in notes[0]
+    assert str(dev) in notes[1] and "1 of 3" in notes[1] and "sz (drops 'ß')" in notes[1]
+
+
+def test_clean_sets_say_nothing_about_them(clips_manifest, tmp_path, capsys):
+    Trainer(tiny_config(clips_manifest, tmp_path / "run"))
+    err = capsys.readouterr().err
+    assert "lose characters" not in err and "kept" not in err
+
+
+def test_the_dev_set_is_checked_by_the_trainer_too(clips_manifest, tmp_path):
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("\n")
+    with pytest.raises(ManifestError, match="no utterances"):
+        Trainer(dataclasses.replace(tiny_config(clips_manifest, tmp_path / "run"), dev=str(dev)))
