@@ -21,12 +21,15 @@ import torch
 from asr import __version__
 from asr.audio import AudioError
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_model
-from asr.data import ManifestError, Utterance, read_manifest
+from asr.cli import (Formatter, OutputError, add_runtime_flags, apply_threads, finite_float, positive_float, positive_int,
+                     prepare_output_dir)
+from asr.data import ManifestError, Utterance, lossy_text_note, read_manifest
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
+from asr.decoding.decoder import ignored_by_greedy
 from asr.lm import LMError
 from asr.metrics import score
 from asr.recognizer import utterance_log_probs
-from asr.text import Vocab
+from asr.text import Vocab, normalize_text
 
 __all__ = ["main", "tune_lm", "write_report"]
 
@@ -61,29 +64,54 @@ def tune_lm(utts: list[Utterance], log_probs: list[torch.Tensor], cfg: DecodingC
     return min(rows, key=lambda r: (r["wer"], r["alpha"], r["beta"])), rows
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m asr.evaluate", description=__doc__.strip().splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=Formatter, epilog="\n".join(__doc__.strip().splitlines()[1:]))
     p.add_argument("--version", action="version", version=f"asr {__version__}")
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="checkpoint (default: the shipped AN4 model)")
     p.add_argument("--manifest", required=True, help="JSONL manifest with reference texts")
-    p.add_argument("--out", help="folder for hypotheses.txt, errors.jsonl, summary.json")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--batch-seconds", type=float, default=200.0, help="padded audio seconds per batch")
-    add_decoding_flags(p)
+    p.add_argument("--out", help="folder for hypotheses.txt, errors.jsonl, summary.json (default: print only the rates)")
+    add_runtime_flags(p)
+    p.add_argument("--batch-seconds", type=positive_float, default=200.0, help="padded audio seconds per batch")
+    add_decoding_flags(p, finite_float, positive_int)
     p.add_argument("--tune-lm", action="store_true", help="grid-search --alpha/--beta on this manifest (dev only)")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def read_references(path: str) -> list[Utterance]:
+    """The manifest's utterances; refuses an empty one and empty references, notes the lossy ones on stderr."""
+    utts = read_manifest(path)
+    if not utts:
+        raise ManifestError(f"{path}: no utterances: there is nothing to score")
+    empty = [u.id for u in utts if not normalize_text(u.text)]
+    if empty:
+        raise ManifestError(f"{path}: {len(empty)} reference(s) empty after normalisation, a WER over them is "
+                            f"undefined: {', '.join(empty[:3])}{' ...' if len(empty) > 3 else ''}")
+    if note := lossy_text_note(utts, path):
+        print(note, file=sys.stderr)
+    return utts
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    apply_threads(args.threads)
     try:
+        if args.tune_lm and args.decoder == "greedy":
+            raise ValueError("--tune-lm tunes the LM weights of beam search: leave out --decoder greedy")
+        if args.out:
+            prepare_output_dir(args.out, "--out")
         rec = load_model(args.model, args.device)
         cfg = decoding_config(args, rec.metadata, args.model)
         if args.tune_lm and not cfg.lm:
             raise ValueError("--tune-lm needs a language model: give --lm PATH")
-        utts = read_manifest(args.manifest)
+        if not args.tune_lm and (warning := ignored_by_greedy(args, cfg)):
+            print(warning, file=sys.stderr)
+        utts = read_references(args.manifest)
         log_probs = utterance_log_probs(rec, utts, args.batch_seconds)
         if args.tune_lm:
             return report_tuning(*tune_lm(utts, log_probs, cfg, rec.vocab), args.out)
         result = score(utts, Decoder(cfg, rec.vocab).transcripts(log_probs))
-    except (CheckpointError, ManifestError, LMError, AudioError, ValueError) as e:
+    except (OutputError, CheckpointError, ManifestError, LMError, AudioError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.out:

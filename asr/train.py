@@ -15,7 +15,10 @@ import os
 import sys
 from pathlib import Path
 
+from asr import __version__
 from asr.audio import AudioError
+from asr.cli import (Formatter, OutputError, add_runtime_flags, apply_threads, finite_float, fraction_below_one,
+                     non_negative_float, non_negative_int, positive_float, positive_int, prepare_output_dir, probability)
 from asr.data import ManifestError
 from asr.model import ModelConfig
 from asr.training import TrainConfig, Trainer, distributed
@@ -37,56 +40,99 @@ def apply_config_file(p: argparse.ArgumentParser, argv: list[str] | None) -> Non
     if not isinstance(values, dict):
         p.error(f"--config {path}: expected a JSON object of settings, got {type(values).__name__}")
     values = {k.replace("-", "_"): v for k, v in values.items()}
-    known = {a.dest for a in p._actions} - {"help", "config", "train", "dev", "out"}
+    known = {a.dest for a in p._actions} - {"help", "version", "config", "train", "dev", "out"}
     unknown = sorted(set(values) - known)
     if unknown:
         p.error(f"--config {path}: unknown setting(s) {', '.join(unknown)} (paths go on the command line)")
     p.set_defaults(**values)
 
 
-def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    p = argparse.ArgumentParser(prog="python -m asr.train", description="Train a BiLSTM-CTC model.")
+INTS = {  # flag -> (type, help)
+    "epochs": (positive_int, "passes over the training set; the learning rate decays to its floor at the last"),
+    "warmup_steps": (non_negative_int, "linear learning-rate warm-up over this many optimiser steps"),
+    "seed": (int, "everything random derives from it"),
+    "num_workers": (non_negative_int, "DataLoader processes computing features (0: in the training process)"),
+    "freq_masks": (non_negative_int, "SpecAugment frequency masks"),
+    "freq_width": (non_negative_int, "widest SpecAugment frequency mask, mel bins"),
+    "time_masks": (non_negative_int, "SpecAugment time masks"),
+    "accum_steps": (positive_int, "batches per process whose gradients add up to one optimiser step"),
+}
+FLOATS = {  # flag -> (type, help)
+    "max_minutes": (non_negative_float, "stop, resumably, after this much training time over all resumes (0: no limit)"),
+    "batch_seconds": (positive_float, "padded audio seconds per batch"),
+    "lr": (positive_float, "peak learning rate (AdamW)"),
+    "final_lr_ratio": (non_negative_float, "the cosine decay ends at lr times this"),
+    "weight_decay": (non_negative_float, "AdamW decoupled weight decay"),
+    "grad_clip": (positive_float, "largest global gradient norm"),
+    "noise_prob": (probability, "probability of adding noise to an utterance (0: never)"),
+    "rir_prob": (probability, "probability of reverberation, when --rir is given"),
+    "time_width": (probability, "widest SpecAugment time mask, as a fraction of the utterance"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:  # long: one line a flag
+    p = argparse.ArgumentParser(prog="python -m asr.train", description="Train a BiLSTM-CTC model.",
+                                formatter_class=Formatter)
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+    p.add_argument("--version", action="version", version=f"asr {__version__}")
     p.add_argument("--train", required=True, help="training manifest (JSONL)")
     p.add_argument("--dev", required=True, help="dev manifest (JSONL), for validation and model selection")
-    p.add_argument("--out", required=True, help="experiment folder")
-    for name in ("epochs", "warmup_steps", "seed", "num_workers", "freq_masks", "freq_width", "time_masks"):
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=defaults[name])
-    for name in ("max_minutes", "batch_seconds", "lr", "final_lr_ratio", "weight_decay", "grad_clip", "noise_prob",
-                 "rir_prob", "time_width"):
-        p.add_argument("--" + name.replace("_", "-"), type=float, default=defaults[name])
-    p.add_argument("--snr-db", type=float, nargs=2, default=defaults["snr_db"], metavar=("LOW", "HIGH"))
+    p.add_argument("--out", required=True, help="experiment folder: last.pt, best.pt, metrics.jsonl, curves.png")
+    for name, (kind, text) in {**INTS, **FLOATS}.items():
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=defaults[name], help=text)
+    p.add_argument("--snr-db", type=finite_float, nargs=2, default=defaults["snr_db"], metavar=("LOW", "HIGH"),
+                   help="range of the signal-to-noise ratio of added noise, dB")
     p.add_argument("--noise", default="", help="noise folder or JSONL (default: synthetic coloured noise)")
     p.add_argument("--rir", default="", help="room impulse responses: folder or JSONL (default: none)")
-    p.add_argument("--no-speed-perturb", dest="speed_perturb", action="store_false")
-    p.add_argument("--no-spec-augment", dest="spec_augment", action="store_false")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-speed-perturb", dest="speed_perturb", action="store_false",
+                   help="no speed perturbation (0.9, 1.0, 1.1)")
+    p.add_argument("--no-spec-augment", dest="spec_augment", action="store_false", help="no SpecAugment masks")
+    add_runtime_flags(p)
     p.add_argument("--amp", action="store_true", help="autocast: bf16 where supported, else fp16 with loss scaling")
-    p.add_argument("--amp-dtype", choices=["auto", "bf16", "fp16"], default=defaults["amp_dtype"])
+    p.add_argument("--amp-dtype", choices=["auto", "bf16", "fp16"], default=defaults["amp_dtype"],
+                   help="with --amp: auto is bf16 where supported")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--overwrite", action="store_true",
                    help="start again in an OUT holding a run: removes its last.pt, best.pt, metrics.jsonl, curves.png")
-    p.add_argument("--accum-steps", type=int, default=defaults["accum_steps"],
-                   help="batches per process whose gradients add up to one optimiser step")
     p.add_argument("--tokenizer", default="", help="SentencePiece model for BPE targets (default: characters)")
     p.add_argument("--config", help="JSON file of settings, e.g. {\"hidden\": 512}; flags given here win")
     m = ModelConfig()
-    p.add_argument("--hidden", type=int, default=m.hidden, help="LSTM units per direction")
-    p.add_argument("--layers", type=int, default=m.layers, help="BiLSTM layers")
-    p.add_argument("--conv-channels", type=int, default=m.conv_channels)
-    p.add_argument("--dropout", type=float, default=m.dropout)
+    p.add_argument("--hidden", type=positive_int, default=m.hidden, help="LSTM units per direction")
+    p.add_argument("--layers", type=positive_int, default=m.layers, help="BiLSTM layers")
+    p.add_argument("--conv-channels", type=positive_int, default=m.conv_channels,
+                   help="channels of the convolutional front layers")
+    p.add_argument("--dropout", type=fraction_below_one, default=m.dropout, help="dropout between layers, in [0, 1)")
+    return p
+
+
+def parse_namespace(argv: list[str] | None = None) -> argparse.Namespace:
+    """The flags (and the --config file's settings) as parsed; --snr-db LOW HIGH in order."""
+    p = build_parser()
     apply_config_file(p, argv)
-    a = vars(p.parse_args(argv))
-    a.pop("config")
+    args = p.parse_args(argv)
+    if args.snr_db[0] > args.snr_db[1]:
+        p.error(f"--snr-db: LOW must not exceed HIGH, got {args.snr_db[0]} {args.snr_db[1]}")
+    return args
+
+
+def to_config(args: argparse.Namespace) -> TrainConfig:
+    a = {k: v for k, v in vars(args).items() if k not in ("config", "threads")}
     model = ModelConfig(hidden=a.pop("hidden"), layers=a.pop("layers"), conv_channels=a.pop("conv_channels"),
                         dropout=a.pop("dropout"))
     a["snr_db"] = tuple(a["snr_db"])
     return TrainConfig(model=model, **a)
 
 
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    return to_config(parse_namespace(argv))
+
+
 def main(argv: list[str] | None = None) -> int:
-    cfg = parse_args(argv)
+    args = parse_namespace(argv)
+    cfg = to_config(args)
     try:
+        prepare_output_dir(cfg.out, "--out")  # before anything else: a run must be able to write its results
+        apply_threads(args.threads)
         check_out_folder(cfg)  # before any work: reading manifests, computing statistics
         if cfg.overwrite and int(os.environ.get("RANK", "0")) == 0:  # torchrun's global rank: one process removes
             removed = clear_run_files(cfg.out)
@@ -94,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"--overwrite: removed {', '.join(removed)} from {cfg.out}", file=sys.stderr)
         trainer = Trainer(cfg)
         result = trainer.run()
-    except (ManifestError, AudioError, RunError) as e:
+    except (OutputError, ManifestError, AudioError, RunError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if trainer.dist.is_main:

@@ -20,11 +20,12 @@ import os
 import sys
 from pathlib import Path
 
-import torch
-
 from asr import __version__
+from asr.cli import (Formatter, OutputError, add_runtime_flags, apply_threads, finite_float, positive_float, positive_int,
+                     prepare_output_dir)
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_model
 from asr.decoding import Decoder, add_decoding_flags, decoding_config
+from asr.decoding.decoder import ignored_by_greedy
 from asr.lm import LMError
 from asr.longform import (FileResult, Input, PipelineConfig, expand_inputs, file_duration, make_cues, to_srt, to_vtt,
                           transcribe_paths)
@@ -84,40 +85,44 @@ def write_outputs(result: FileResult, out_dir: Path, name: Path, formats: list[s
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m asr.transcribe", description=__doc__.strip().splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.strip().splitlines()[1:]))
+                                formatter_class=Formatter, epilog="\n".join(__doc__.strip().splitlines()[1:]))
     p.add_argument("--version", action="version", version=f"asr {__version__}")
     p.add_argument("files", nargs="+", help="audio files or folders (searched recursively for audio files)")
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="checkpoint (default: the shipped AN4 model)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--format", default="text", choices=[*FORMATS, "all"],
                    help="what to print, or to write with --output-dir (all: txt, json, srt and vtt)")
     p.add_argument("--output-dir", type=Path, help="write one file per input and format here instead of printing")
-    p.add_argument("--batch-seconds", type=float, default=200.0, help="padded audio seconds per model call")
+    p.add_argument("--batch-seconds", type=positive_float, default=200.0, help="padded audio seconds per model call")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_decoding_flags(p)
+    add_runtime_flags(p)
+    add_decoding_flags(p, finite_float, positive_int)
     return p.parse_args(argv)
+
+
+def check_format(args: argparse.Namespace, inputs: int) -> None:
+    """Raise ValueError where --format needs --output-dir."""
+    if args.output_dir is None and args.format == "all":
+        raise ValueError("--format all writes files: give --output-dir")
+    if args.output_dir is None and args.format in ("srt", "vtt") and inputs > 1:
+        raise ValueError(f"--format {args.format} prints one file's subtitles; give --output-dir for {inputs} inputs")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    apply_threads(args.threads)
     inputs = expand_inputs(args.files)
-    if args.output_dir is None and args.format == "all":
-        print("error: --format all writes files: give --output-dir", file=sys.stderr)
-        return 2
-    if args.output_dir is None and args.format in ("srt", "vtt") and len(inputs) > 1:
-        print(f"error: --format {args.format} prints one file's subtitles; give --output-dir for {len(inputs)} inputs",
-              file=sys.stderr)
-        return 2
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda, but no CUDA device is available", file=sys.stderr)
-        return 2
     try:
+        check_format(args, len(inputs))
+        if args.output_dir is not None:
+            prepare_output_dir(args.output_dir, "--output-dir")
         rec = load_model(args.model, args.device)
-        decoder = Decoder(decoding_config(args, rec.metadata, args.model), rec.vocab)
-    except (CheckpointError, LMError, ValueError) as e:
+        cfg = decoding_config(args, rec.metadata, args.model)
+        decoder = Decoder(cfg, rec.vocab)
+    except (OutputError, CheckpointError, LMError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if warning := ignored_by_greedy(args, cfg):
+        print(warning, file=sys.stderr)
 
     good = [inp for inp in inputs if inp.error is None]
     names = output_names(inputs)

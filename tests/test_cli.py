@@ -37,7 +37,7 @@ def test_python_m_asr_lists_every_command_and_how_to_get_help():
     assert f"asr {asr.__version__}" in proc.stdout
 
 
-@pytest.mark.parametrize("module", ["asr", "asr.transcribe", "asr.evaluate", "asr.lm"])
+@pytest.mark.parametrize("module", ["asr", "asr.transcribe", "asr.evaluate", "asr.train", "asr.lm"])
 def test_version_flag_prints_the_package_version(module):
     proc = run(sys.executable, "-m", module, "--version")
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"asr {asr.__version__}\n", "")

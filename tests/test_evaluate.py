@@ -103,3 +103,45 @@ def test_write_report_worst_first(tmp_path, clips):
     assert [e["id"] for e in errors] == ["an406-fcaw-b", "an440-mjgm-b", "an437-mjgm-b"]  # 7, 1, 0 errors
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert (summary["sentences_with_errors"], summary["model"]) == (2, "m")
+
+
+def manifest_of(tmp_path, clips, **changes) -> str:
+    """clips written as a manifest, with clips[i]'s field changed by changes {"text_1": ..., "audio_1": ...}."""
+    from asr.data import write_manifest
+
+    utts = list(clips)
+    for key, value in changes.items():
+        field, i = key.rsplit("_", 1)
+        utts[int(i)] = dataclasses.replace(utts[int(i)], **{field: value})
+    path = tmp_path / "m.jsonl"
+    write_manifest(path, utts)
+    return str(path)
+
+
+def test_an_empty_manifest_is_an_error_not_a_perfect_score(tiny_checkpoint, tmp_path, capsys):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["--model", str(tiny_checkpoint), "--manifest", str(empty)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"error: {empty}: no utterances: there is nothing to score\n"
+
+
+def test_an_empty_reference_is_refused_by_name(tiny_checkpoint, clips, tmp_path, capsys):
+    path = manifest_of(tmp_path, clips, text_2="6 8 3 3 0 7 5")  # digits: nothing the vocabulary spells
+    assert main(["--model", str(tiny_checkpoint), "--manifest", path]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: 1 reference(s) empty after normalisation") and clips[2].id in err
+
+
+def test_references_that_lose_characters_get_one_note(tiny_checkpoint, clips, tmp_path, capsys):
+    path = manifest_of(tmp_path, clips, text_1="A B 4 TWO")
+    assert main(["--model", str(tiny_checkpoint), "--manifest", path]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and path in notes[0] and "1 of 5" in notes[0] and clips[1].id in notes[0]
+
+
+def test_missing_audio_is_named(tiny_checkpoint, clips, tmp_path, capsys):
+    gone = tmp_path / "gone.flac"
+    path = manifest_of(tmp_path, clips, audio_3=str(gone))
+    assert main(["--model", str(tiny_checkpoint), "--manifest", path]) == 2
+    assert capsys.readouterr().err == f"error: {gone}: no such file\n"

@@ -25,13 +25,25 @@ _BEAM_FIELDS = {f.name for f in dataclasses.fields(BeamSearchConfig)}
 _FLAGS = ("decoder", "lm", "beam_size", "alpha", "beta")  # what add_decoding_flags offers
 
 
-def add_decoding_flags(p: argparse.ArgumentParser) -> None:
-    """--decoder, --beam-size, --lm, --alpha, --beta; unset ones fall back to the model's metadata."""
+def add_decoding_flags(p: argparse.ArgumentParser, number=float, count=int) -> None:
+    """--decoder, --beam-size, --lm, --alpha, --beta; unset ones fall back to the model's metadata.
+    number, count: the argparse types of --alpha/--beta and --beam-size (the doors pass range-checked ones)."""
     p.add_argument("--decoder", choices=["greedy", "beam"], help="default: what the model recommends, else greedy")
-    p.add_argument("--beam-size", type=int, help="beam width (default: the model's, else 32)")
-    p.add_argument("--lm", help="word n-gram LM (ARPA, .arpa.gz or KenLM binary) for beam search, or 'none'")
-    p.add_argument("--alpha", type=float, help="LM weight")
-    p.add_argument("--beta", type=float, help="word insertion bonus")
+    p.add_argument("--beam-size", type=count, help="beam width (default: the model's, else 32)")
+    p.add_argument("--lm", help="word n-gram LM (ARPA, .arpa.gz or KenLM binary) for beam search, or 'none' "
+                                "(default: the model's)")
+    p.add_argument("--alpha", type=number, help="LM weight (default: the model's)")
+    p.add_argument("--beta", type=number, help="word insertion bonus (default: the model's)")
+
+
+def ignored_by_greedy(args: argparse.Namespace, cfg: DecodingConfig) -> str | None:
+    """One warning line naming the beam-search flags given that greedy decoding (cfg) ignores; None if none."""
+    given = [f"--{name.replace('_', '-')}" for name in ("lm", "alpha", "beta", "beam_size")
+             if getattr(args, name, None) is not None and not (name == "lm" and str(args.lm).lower() == "none")]
+    if cfg.decoder != "greedy" or not given:
+        return None
+    return (f"warning: {', '.join(given)} {'is' if len(given) == 1 else 'are'} ignored with greedy decoding "
+            "(the LM and its weights are used only by beam search: add --decoder beam)")
 
 
 def decoding_config(args: argparse.Namespace, metadata: dict, model_path: str | Path) -> DecodingConfig:

@@ -1,0 +1,152 @@
+"""What the doors (asr.transcribe, asr.evaluate, asr.train, asr.lm) share: a --help formatter that shows
+defaults, typed argparse values that refuse out-of-range input with argparse's one line (exit 2, naming the
+flag), --device and --threads, and an output folder checked before any work. Imports no door."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import tempfile
+from pathlib import Path
+
+import torch
+
+__all__ = ["Formatter", "OutputError", "add_runtime_flags", "apply_threads", "device", "finite_float",
+           "fraction_below_one", "non_negative_float",
+           "non_negative_int", "positive_float", "positive_int", "prepare_output_dir", "probability"]
+
+
+class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """--help with each flag's default, the description and epilog as written; not for a help that says its
+    default in words, a default of None (a flag whose help says what happens without it) or a switch."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or isinstance(action.default, bool) or "default:" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def finite_float(text: str) -> float:
+    """A float that is not nan or inf."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return x
+
+
+def positive_float(text: str) -> float:
+    """A finite float > 0."""
+    x = finite_float(text)
+    if x <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return x
+
+
+def non_negative_float(text: str) -> float:
+    """A finite float >= 0."""
+    x = finite_float(text)
+    if x < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return x
+
+
+def probability(text: str) -> float:
+    """A float in [0, 1]."""
+    x = finite_float(text)
+    if not 0 <= x <= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text!r}")
+    return x
+
+
+def fraction_below_one(text: str) -> float:
+    """A float in [0, 1), e.g. a dropout rate."""
+    x = finite_float(text)
+    if not 0 <= x < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return x
+
+
+def positive_int(text: str) -> int:
+    """An int >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return n
+
+
+def non_negative_int(text: str) -> int:
+    """An int >= 0."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return n
+
+
+DEVICES = "cpu, cuda, cuda:N or mps"
+
+
+def device(text: str) -> str:
+    """A torch device name that this machine has: cpu, cuda, cuda:N (N < the number of CUDA devices) or mps."""
+    if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", text):
+        raise argparse.ArgumentTypeError(f"expected {DEVICES}, got {text!r}")
+    if text.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(text.split(":")[1]) if ":" in text else 0
+        if count == 0:
+            raise argparse.ArgumentTypeError(f"{text}: no CUDA device is available here (use --device cpu)")
+        if index >= count:
+            raise argparse.ArgumentTypeError(f"{text}: there are only {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
+    if text == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError("mps: no Apple MPS device is available here (use --device cpu)")
+    return text
+
+
+def add_runtime_flags(p: argparse.ArgumentParser, default_device: str = "cpu") -> None:
+    """--device (checked against this machine when parsed) and --threads."""
+    p.add_argument("--device", type=device, default=default_device, help=f"where the model runs: {DEVICES}")
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help=f"CPU threads for torch's operations (default: what torch picks, here {torch.get_num_threads()}; "
+                        "1 is often fastest on a loaded machine)")
+
+
+def apply_threads(threads: int | None) -> None:
+    """torch.set_num_threads(threads), and as many inter-op threads where torch still allows it; None: leave torch's."""
+    if threads is None:
+        return
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:  # only allowed once, before any inter-op work: the intra-op setting is the one that counts
+        pass
+
+
+class OutputError(ValueError):
+    """An output folder that cannot be written; the message names it."""
+
+
+def prepare_output_dir(path: str | Path, flag: str) -> Path:
+    """Create the folder if missing and check that a file can be written in it, before any work; raises
+    OutputError naming flag and path when a file is in the way, or it cannot be created or written to."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{flag} {path}: is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{flag} {path}: cannot create the folder ({e.strerror or e})") from e
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise OutputError(f"{flag} {path}: cannot write there ({e.strerror or e})") from e
+    return path
