@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from asr.checkpoint import model_state, save_atomic
 from asr.data import Batch, BucketBatchSampler, SpeechDataset, collate
@@ -29,8 +28,9 @@ from asr.training import distributed
 from asr.training.checks import augmentation_summary
 from asr.training.config import TrainConfig
 from asr.training.plot import plot_curves
+from asr.training.progress import Progress, epoch_line
 from asr.training.resume import make_train_state, restore_train_state, rng_state, set_rng_state
-from asr.training.schedule import lr_at
+from asr.training.schedule import lr_at, warmup_warning
 from asr.training.sets import read_sets
 from asr.training.setup import amp_dtype, build_augmentations, build_or_resume, fastest_speed_factor, make_optimizer
 from asr.training.stopping import StopRequested, why_stop
@@ -194,9 +194,9 @@ class Trainer:
             self._restore_rng()
         batches = iter(loader)
         self._restore_rng()
-        bar = tqdm(batches, total=len(self.sampler), desc=f"epoch {state['epoch'] + 1}/{cfg.epochs}", file=sys.stderr,
-                   dynamic_ncols=True, leave=False, initial=state["batch_in_epoch"], disable=not self.dist.is_main)
-        for i, batch in enumerate(bar, start=state["batch_in_epoch"]):
+        progress = Progress(f"epoch {state['epoch'] + 1}/{cfg.epochs}", len(self.sampler), state["batch_in_epoch"],
+                            enabled=self.dist.is_main)
+        for i, batch in enumerate(batches, start=state["batch_in_epoch"]):
             pending.append(batch)
             if len(pending) < cfg.accum_steps and i + 1 < len(self.sampler):
                 continue
@@ -206,15 +206,13 @@ class Trainer:
             pending = []
             if loss is not None:
                 losses.append(loss)
-            bar.set_postfix(loss=f"{loss if loss is not None else float('nan'):.3f}",
-                            lr=f"{self.optimizer.param_groups[0]['lr']:.2e}",
-                            audio_s_per_s=f"{seconds / max(time.time() - t0, 1e-9):.0f}")
+            progress.update(i + 1, loss, self.optimizer.param_groups[0]["lr"], seconds / max(time.time() - t0, 1e-9))
             state["elapsed"] = time.time() - start
             stopped = why_stop(stop, state["elapsed"], cfg.max_minutes, self.dist)
             if stopped:
-                bar.close()
+                progress.close()
                 return losses, seconds, stopped
-        bar.close()
+        progress.close()
         return losses, seconds, ""
 
     def _restore_rng(self) -> None:
@@ -241,7 +239,7 @@ class Trainer:
         if main:
             with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
-            print(" ".join(f"{k}={v}" for k, v in row.items()), file=sys.stderr)
+            print(epoch_line(row), file=sys.stderr)
             if improved:
                 self.save(self.out / "best.pt")
             self.save(self.out / "last.pt", train_state)
@@ -265,6 +263,9 @@ class Trainer:
             if self.dist.enabled or cfg.accum_steps > 1:
                 print(f"{self.dist.world_size} processes x {cfg.accum_steps} batches a step (batches above are per "
                       f"process); {self.steps_per_epoch} steps an epoch", file=sys.stderr)
+            said = warmup_warning(cfg, self.steps_per_epoch)
+            if said:
+                print(said, file=sys.stderr)
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_sampler=self.sampler, collate_fn=collate, num_workers=cfg.num_workers,
             worker_init_fn=_worker_init, persistent_workers=False, prefetch_factor=4 if cfg.num_workers else None,
