@@ -44,7 +44,21 @@ def apply_config_file(p: argparse.ArgumentParser, argv: list[str] | None) -> Non
     unknown = sorted(set(values) - known)
     if unknown:
         p.error(f"--config {path}: unknown setting(s) {', '.join(unknown)} (paths go on the command line)")
+    actions = {a.dest: a for a in p._actions}
+    for name, value in values.items():
+        values[name] = checked_setting(p, actions[name], value, f"--config {path}: {name}")
     p.set_defaults(**values)
+
+
+def checked_setting(p: argparse.ArgumentParser, action: argparse.Action, value, where: str):
+    """A --config value put through its flag's type (and choices), as if it had been typed: p.error if refused."""
+    if action.type is None or value is None or isinstance(value, bool):
+        bad = action.choices is not None and value not in action.choices
+        return p.error(f"{where}: expected one of {', '.join(map(str, action.choices))}, got {value!r}") if bad else value
+    try:
+        return [action.type(str(v)) for v in value] if isinstance(value, list) else action.type(str(value))
+    except (argparse.ArgumentTypeError, ValueError) as e:  # ValueError: a plain type=int or float
+        p.error(f"{where}: {e}")
 
 
 INTS = {  # flag -> (type, help)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 
@@ -130,3 +131,22 @@ def test_evaluate_refuses_tuning_with_greedy_decoding(tiny_checkpoint, clips_man
     line = refused("evaluate", ["--model", str(tiny_checkpoint), "--manifest", str(clips_manifest),
                                 "--decoder", "greedy", "--lm", str(tmp_path / "lm.arpa"), "--tune-lm"], capsys)
     assert "--tune-lm" in line and "beam" in line
+
+
+@pytest.mark.parametrize("setting", [{"epochs": 0}, {"lr": -1}, {"snr_db": [30, 5]}, {"device": "gpu"}])
+def test_config_file_settings_are_checked_as_their_flags(setting, tmp_path, capsys):
+    config = tmp_path / "conf.json"
+    config.write_text(json.dumps(setting))
+    line = refused("train", [*argv("train", tmp_path), "--config", str(config)], capsys)
+    assert "missing" not in line and (f"--config {config}: " in line or "--snr-db" in line), line
+
+
+def test_lm_help_shows_defaults_and_refuses_order_zero(tmp_path, capsys):
+    from asr.lm.__main__ import main as lm_main
+
+    with pytest.raises(SystemExit):
+        lm_main(["build", "--help"])
+    assert "(default: 3)" in " ".join(capsys.readouterr().out.split())
+    with pytest.raises(SystemExit) as e:
+        lm_main(["build", "--order", "0", str(tmp_path / "corpus.txt"), str(tmp_path / "lm.arpa")])
+    assert e.value.code == 2 and "argument --order" in capsys.readouterr().err

@@ -40,20 +40,26 @@ def score(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m asr.lm", description="Build or score word n-gram LMs (ARPA).")
+    p = argparse.ArgumentParser(prog="python -m asr.lm", description="Build or score word n-gram LMs (ARPA).",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--version", action="version", version=f"asr {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="estimate an interpolated modified Kneser-Ney model, write ARPA")
-    b.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
+    b = sub.add_parser("build", help="estimate an interpolated modified Kneser-Ney model, write ARPA",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    b.add_argument("--order", type=int, default=3, help="n-gram order")
     b.add_argument("--manifest", action="store_true", help="CORPUS is a JSONL manifest: use its \"text\" fields")
     b.add_argument("corpus", help="text, one sentence a line (normalised with asr.text.normalize_text)")
     b.add_argument("out", help="ARPA file to write (.gz for gzip)")
-    s = sub.add_parser("score", help="natural-log probability of each sentence, and the perplexity")
+    s = sub.add_parser("score", help="natural-log probability of each sentence, and the perplexity",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     s.add_argument("lm", help="ARPA file (or KenLM binary with --backend kenlm)")
     s.add_argument("text", help="text, one sentence a line")
     s.add_argument("--manifest", action="store_true", help="TEXT is a JSONL manifest")
-    s.add_argument("--backend", default="auto", choices=["auto", "python", "kenlm"])
+    s.add_argument("--backend", default="auto", choices=["auto", "python", "kenlm"],
+                   help="auto: kenlm (if installed) for binaries and large ARPA files, else python")
     args = p.parse_args(argv)
+    if args.command == "build" and args.order < 1:
+        b.error(f"argument --order: expected a whole number >= 1, got {args.order}")
     try:
         build(args) if args.command == "build" else score(args)
     except (LMError, ValueError) as e:
