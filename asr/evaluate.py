@@ -30,6 +30,7 @@ from asr.lm import LMError
 from asr.metrics import score
 from asr.recognizer import utterance_log_probs
 from asr.text import Vocab, normalize_text
+from asr.training.sets import MISSING, drop_line  # one wording for dropped utterances
 
 __all__ = ["main", "tune_lm", "write_report"]
 
@@ -78,8 +79,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def read_references(path: str) -> list[Utterance]:
-    """The manifest's utterances; refuses an empty one and empty references, notes the lossy ones on stderr."""
+def read_references(path: str) -> tuple[list[Utterance], list[str]]:
+    """(the manifest's utterances that have audio, the ids of those without, said in one warning line);
+    refuses an empty manifest, references empty after normalisation and a manifest without any audio, and
+    notes on stderr the references that lose characters the vocabulary cannot spell."""
     utts = read_manifest(path)
     if not utts:
         raise ManifestError(f"{path}: no utterances: there is nothing to score")
@@ -89,7 +92,14 @@ def read_references(path: str) -> list[Utterance]:
                             f"undefined: {', '.join(empty[:3])}{' ...' if len(empty) > 3 else ''}")
     if note := lossy_text_note(utts, path):
         print(note, file=sys.stderr)
-    return utts
+    has_audio = [Path(u.audio).is_file() for u in utts]
+    kept = [u for u, ok in zip(utts, has_audio) if ok]
+    missing = [u for u, ok in zip(utts, has_audio) if not ok]
+    if not kept:
+        raise ManifestError(f"{path}: no utterance has its audio (e.g. {missing[0].audio} not found)")
+    if line := drop_line(path, len(utts), len(kept), {MISSING: missing}):
+        print(line, file=sys.stderr)
+    return kept, [u.id for u in missing]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--tune-lm needs a language model: give --lm PATH")
         if not args.tune_lm and (warning := ignored_by_greedy(args, cfg)):
             print(warning, file=sys.stderr)
-        utts = read_references(args.manifest)
+        utts, missing = read_references(args.manifest)
         log_probs = utterance_log_probs(rec, utts, args.batch_seconds)
         if args.tune_lm:
             return report_tuning(*tune_lm(utts, log_probs, cfg, rec.vocab), args.out)
@@ -116,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.out:
         write_report(result, args.out, {"model": str(args.model), "manifest": str(args.manifest),
-                                        "decoder": cfg.decoder, "decoding": cfg.to_dict()})
+                                        "decoder": cfg.decoder, "decoding": cfg.to_dict(),
+                                        "missing_audio": missing})
     print(f"WER={result['wer']:.2f} CER={result['cer']:.2f}")
     return 0
 

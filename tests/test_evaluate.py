@@ -140,8 +140,21 @@ def test_references_that_lose_characters_get_one_note(tiny_checkpoint, clips, tm
     assert len(notes) == 1 and path in notes[0] and "1 of 5" in notes[0] and clips[1].id in notes[0]
 
 
-def test_missing_audio_is_named(tiny_checkpoint, clips, tmp_path, capsys):
+def test_utterances_without_audio_are_reported_and_the_rest_scored(tiny_checkpoint, clips, tmp_path, capsys):
     gone = tmp_path / "gone.flac"
     path = manifest_of(tmp_path, clips, audio_3=str(gone))
+    out = tmp_path / "report"
+    assert main(["--model", str(tiny_checkpoint), "--manifest", path, "--out", str(out)]) == 0
+    assert capsys.readouterr().err == (f"warning: {path}: kept 4 of 5 utterances, dropped 1 whose audio is missing "
+                                       f"({clips[3].id}; {gone} not found)\n")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["utterances"] == 4 and summary["missing_audio"] == [clips[3].id]
+    assert clips[3].id not in (out / "hypotheses.txt").read_text()
+
+
+def test_a_manifest_without_any_audio_is_an_error(tiny_checkpoint, clips, tmp_path, capsys):
+    gone = {f"audio_{i}": str(tmp_path / f"gone{i}.flac") for i in range(len(clips))}
+    path = manifest_of(tmp_path, clips, **gone)
     assert main(["--model", str(tiny_checkpoint), "--manifest", path]) == 2
-    assert capsys.readouterr().err == f"error: {gone}: no such file\n"
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: no utterance has its audio") and gone["audio_0"] in err
