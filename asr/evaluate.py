@@ -79,6 +79,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def ignored_by_tuning(args: argparse.Namespace) -> str | None:
+    """The warning line for --alpha/--beta given with --tune-lm (the grid replaces them); None if neither is."""
+    given = [flag for flag in ("--alpha", "--beta") if getattr(args, flag[2:]) is not None]
+    if not given:
+        return None
+    verb = "is" if len(given) == 1 else "are"
+    return f"warning: {' and '.join(given)} {verb} ignored by --tune-lm, which searches alpha and beta"
+
+
 def read_references(path: str) -> tuple[list[Utterance], list[str]]:
     """(the manifest's utterances that have audio, the ids of those without, said in one warning line);
     refuses an empty manifest, references empty after normalisation and a manifest without any audio, and
@@ -114,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = decoding_config(args, rec.metadata, args.model)
         if args.tune_lm and not cfg.lm:
             raise ValueError("--tune-lm needs a language model: give --lm PATH")
-        if not args.tune_lm and (warning := ignored_by_greedy(args, cfg)):
+        if warning := ignored_by_greedy(args, cfg) if not args.tune_lm else ignored_by_tuning(args):
             print(warning, file=sys.stderr)
         utts, missing = read_references(args.manifest)
         log_probs = utterance_log_probs(rec, utts, args.batch_seconds)

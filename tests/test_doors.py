@@ -150,3 +150,13 @@ def test_lm_help_shows_defaults_and_refuses_order_zero(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         lm_main(["build", "--order", "0", str(tmp_path / "corpus.txt"), str(tmp_path / "lm.arpa")])
     assert e.value.code == 2 and "argument --order" in capsys.readouterr().err
+
+
+def test_tuning_says_it_ignores_the_weights_given(tiny_checkpoint, clips_manifest, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(evaluate, "tune_lm", lambda *a: ({"alpha": 0.1, "beta": 0.0, "wer": 1.0}, []))
+    lm = tmp_path / "lm.arpa"
+    lm.write_text("\\data\\\nngram 1=3\n\n\\1-grams:\n-1.0\t<s>\n-1.0\t</s>\n-1.0\ta\n\n\\end\\\n")
+    assert evaluate.main(["--model", str(tiny_checkpoint), "--manifest", str(clips_manifest), "--lm", str(lm),
+                          "--alpha", "0.5", "--tune-lm"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["warning: --alpha is ignored by --tune-lm, which searches alpha and beta"]
