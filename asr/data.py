@@ -92,6 +92,29 @@ def read_manifest(path: str | Path) -> list[Utterance]:
     return utts
 
 
+MISSING = "whose audio is missing"  # the reason drop_line gives for utterances without their audio file
+SHOW = 3  # ids named per reason in a report
+
+
+def named(utts: list[Utterance], show: int = SHOW) -> str:
+    """The first `show` ids, "a, b, c and 4 more"."""
+    more = f" and {len(utts) - show} more" if len(utts) > show else ""
+    return ", ".join(u.id for u in utts[:show]) + more
+
+
+def drop_line(name: str, total: int, kept: int, dropped: dict[str, list[Utterance]]) -> str | None:
+    """One line: how many of a set's utterances are kept, and how many were dropped for each reason (with the
+    first ids, and for missing audio the first path); None when nothing was dropped."""
+    parts = []
+    for reason, utts in dropped.items():
+        if utts:
+            where = f"; {utts[0].audio} not found" if reason == MISSING else ""
+            parts.append(f"{len(utts)} {reason} ({named(utts)}{where})")
+    if not parts:
+        return None
+    return f"warning: {name}: kept {kept} of {total} utterances, dropped {', '.join(parts)}"
+
+
 def lossy_text_note(utts: list[Utterance], where: str, show: int = 3) -> str | None:
     """One line naming the utterances whose text loses characters the vocabulary cannot spell (digits,
     other scripts: asr.text.lost_characters), with the first `show` of them; None when no text does."""

@@ -23,14 +23,13 @@ from asr.audio import AudioError
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_model
 from asr.cli import (Formatter, OutputError, add_runtime_flags, apply_threads, finite_float, positive_float, positive_int,
                      prepare_output_dir)
-from asr.data import ManifestError, Utterance, lossy_text_note, read_manifest
+from asr.data import MISSING, ManifestError, Utterance, drop_line, lossy_text_note, read_manifest
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
 from asr.decoding.decoder import ignored_by_greedy
 from asr.lm import LMError
 from asr.metrics import score
 from asr.recognizer import utterance_log_probs
 from asr.text import Vocab, normalize_text
-from asr.training.sets import MISSING, drop_line  # one wording for dropped utterances
 
 __all__ = ["main", "tune_lm", "write_report"]
 

@@ -46,7 +46,7 @@ BAD_DEVICES = ["gpu", "cuda:99", "tpu"] + ([] if torch.cuda.is_available() else 
 @pytest.mark.parametrize("name", BAD_DEVICES)
 def test_a_device_this_machine_lacks_is_refused_alike_before_any_work(door, name, tmp_path, capsys):
     line = refused(door, [*argv(door, tmp_path), "--device", name], capsys)
-    assert line.startswith("python -m asr.") and f"error: argument --device: " in line and name in line
+    assert line.startswith("python -m asr.") and "error: argument --device: " in line and name in line
     assert "missing" not in line  # not the model or manifest: nothing was read
 
 

@@ -127,3 +127,9 @@ def test_files_and_functions_stay_small(path):
             length = node.end_lineno - node.lineno + 1
             reason = "# long:" in lines[node.lineno - 1]
             assert length <= MAX_FUNCTION_LINES or reason, f"{path.name}: {node.name} is {length} lines"
+
+
+def test_only_the_train_door_uses_the_training_subsystem():
+    for name, targets in graph().items():
+        if not (name == "asr.train" or name.startswith("asr.training")):
+            assert not any(t.startswith("asr.training") for t in targets), f"{name} imports {sorted(targets)}"

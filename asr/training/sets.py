@@ -12,15 +12,13 @@ from pathlib import Path
 import torch
 
 from asr.audio import SAMPLE_RATE
-from asr.data import ManifestError, Utterance, lossy_text_note, read_manifest
+from asr.data import MISSING, ManifestError, Utterance, drop_line, lossy_text_note, named, read_manifest
 from asr.features import num_frames
 from asr.model import subsampled_lengths
 from asr.text import Vocab, normalize_text
 
 SPEED_FACTORS = (0.9, 1.0, 1.1)  # speed perturbation; a factor f plays the audio f times as fast (duration / f)
-SHOW = 3  # ids named per reason
 
-MISSING = "whose audio is missing"
 EMPTY = "with an empty transcript once normalised"
 TOO_LONG = "whose transcript is too long for its audio"
 
@@ -32,25 +30,6 @@ def ctc_feasible(utt: Utterance, vocab: Vocab, fastest_speed: float = max(SPEED_
     needed = len(ids) + sum(a == b for a, b in zip(ids, ids[1:]))
     frames = num_frames(int(utt.duration / fastest_speed * SAMPLE_RATE))
     return len(ids) > 0 and int(subsampled_lengths(torch.tensor(frames))) >= needed
-
-
-def named(utts: list[Utterance], show: int = SHOW) -> str:
-    """The first `show` ids, "a, b, c and 4 more"."""
-    more = f" and {len(utts) - show} more" if len(utts) > show else ""
-    return ", ".join(u.id for u in utts[:show]) + more
-
-
-def drop_line(name: str, total: int, kept: int, dropped: dict[str, list[Utterance]]) -> str | None:
-    """One line: how many of a set's utterances are kept, and how many were dropped for each reason (with the
-    first ids, and for missing audio the first path); None when nothing was dropped."""
-    parts = []
-    for reason, utts in dropped.items():
-        if utts:
-            where = f"; {utts[0].audio} not found" if reason == MISSING else ""
-            parts.append(f"{len(utts)} {reason} ({named(utts)}{where})")
-    if not parts:
-        return None
-    return f"warning: {name}: kept {kept} of {total} utterances, dropped {', '.join(parts)}"
 
 
 def training_set(utts: list[Utterance], vocab: Vocab, name: str,
