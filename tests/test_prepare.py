@@ -183,3 +183,9 @@ def test_run_sh_works_from_any_folder_and_reruns_a_stage_whose_settings_changed(
     moved = run_recipe(*stage1, "--manifests", "m2", cwd=caller)
     assert moved.returncode == 0 and "running it again" in moved.stdout
     assert (caller / "m2" / "test.jsonl").is_file()
+
+
+def test_run_sh_later_stages_without_manifests_say_how_to_make_them(tmp_path):
+    result = run_recipe("--stage", "3", "--manifests", "nowhere", "--exp", "exp", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "nowhere/train.jsonl does not exist; make it with stage 1" in result.stderr.replace(str(tmp_path) + "/", "")

@@ -91,6 +91,17 @@ if run_stage 1 prepare; then
   done_stage 1 prepare
 fi
 
+# Stages 2-5 read the manifests that stage 1 writes.
+if [ "$stop_stage" -ge 2 ]; then
+  for name in train dev test; do
+    if [ ! -f "$manifests/$name.jsonl" ]; then
+      echo "run.sh: $manifests/$name.jsonl does not exist; make it with stage 1:" \
+        "bash recipes/an4/run.sh --stage 1 --stop-stage 1 --data DIR --manifests $manifests" >&2
+      exit 2
+    fi
+  done
+fi
+
 if run_stage 2 train; then
   resume=()
   [ -f "$exp/last.pt" ] && resume=(--resume)
