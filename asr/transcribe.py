@@ -4,6 +4,11 @@
     python -m asr.transcribe --format srt talk.flac > talk.srt
     python -m asr.transcribe --format all --output-dir out/ recordings/
 
+The shipped model knows what AN4 holds: spelled letters, digits and numbers ("six eight three", "ninety
+four") and a few command words (rubout, erase, enter, stop, yes, no, ...); it does not know general English.
+A file whose mean word confidence is below --min-confidence (audio the model probably does not know) gets
+"low_confidence": true and its "mean_confidence" in jsonl/json, and is named in one note on stderr.
+
 Any length (long files are cut at pauses and streamed from disk), any rate and channel count. Formats:
 text (the transcript; path<TAB>text for several inputs), jsonl (one JSON object an input: audio, text,
 duration, segments with timed words; or audio and error), json (one JSON list), srt and vtt (subtitles).
@@ -22,13 +27,13 @@ from pathlib import Path
 
 from asr import __version__
 from asr.cli import (Formatter, OutputError, add_runtime_flags, apply_threads, finite_float, positive_float, positive_int,
-                     prepare_output_dir)
+                     prepare_output_dir, probability)
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_model
 from asr.decoding import Decoder, add_decoding_flags, decoding_config
 from asr.decoding.decoder import ignored_by_greedy
 from asr.lm import LMError
-from asr.longform import (FileResult, Input, PipelineConfig, expand_inputs, file_duration, make_cues, to_srt, to_vtt,
-                          transcribe_paths)
+from asr.longform import (LOW_CONFIDENCE, FileResult, Input, PipelineConfig, expand_inputs, file_duration, make_cues,
+                          to_srt, to_vtt, transcribe_paths)
 from asr.recognizer import Recognizer
 
 __all__ = ["main", "transcribe_files"]
@@ -51,12 +56,12 @@ def format_result(result: dict, fmt: str, with_name: bool) -> str:
     return f"{result['audio']}\t{result['text']}" if with_name else result["text"]
 
 
-def render(result: FileResult, fmt: str) -> str:
+def render(result: FileResult, fmt: str, min_confidence: float = 0.0) -> str:
     """The whole content of one output file for a transcribed input."""
     if fmt == "text":
         return result.text + "\n"
     if fmt in ("json", "jsonl"):
-        return json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n"
+        return json.dumps(result.to_dict(min_confidence), ensure_ascii=False, indent=2) + "\n"
     cues = make_cues(result.words)
     return to_srt(cues) if fmt == "srt" else to_vtt(cues)
 
@@ -74,12 +79,12 @@ def output_names(inputs: list[Input]) -> list[Path]:
     return names
 
 
-def write_outputs(result: FileResult, out_dir: Path, name: Path, formats: list[str]) -> None:
+def write_outputs(result: FileResult, out_dir: Path, name: Path, formats: list[str], min_confidence: float) -> None:
     for fmt in formats:
         path = out_dir / name.with_name(name.name + SUFFIXES[fmt])
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(render(result, fmt), encoding="utf-8")
+        tmp.write_text(render(result, fmt, min_confidence), encoding="utf-8")
         os.replace(tmp, path)  # never a half-written output
 
 
@@ -93,6 +98,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="what to print, or to write with --output-dir (all: txt, json, srt and vtt)")
     p.add_argument("--output-dir", type=Path, help="write one file per input and format here instead of printing")
     p.add_argument("--batch-seconds", type=positive_float, default=200.0, help="padded audio seconds per model call")
+    p.add_argument("--min-confidence", type=probability, metavar="P",
+                   help=f"flag files whose mean word confidence is below P (default: {LOW_CONFIDENCE} with the shipped "
+                        "model, measured on AN4 and on audio it does not know; 0, no flag, with any other model)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_runtime_flags(p)
     add_decoding_flags(p, finite_float, positive_int)
@@ -129,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     formats = ["text", "json", "srt", "vtt"] if args.format == "all" else [args.format]
     with_name = len(inputs) > 1 or any(Path(f).is_dir() for f in args.files)
     collected: list[dict] = []
-    failed = 0
+    failed, doubtful, least = 0, [], min_confidence(args)
     progress = make_progress(good, args.quiet)
     results = transcribe_paths(rec, [inp.path for inp in good], PipelineConfig(args.batch_seconds),
                                decoder=decoder, on_progress=progress.update)
@@ -140,19 +148,40 @@ def main(argv: list[str] | None = None) -> int:
             progress.write(f"error: {result.error}", file=sys.stderr)
         if args.output_dir is not None:
             if not result.error:
-                write_outputs(result, args.output_dir, name, formats)
+                write_outputs(result, args.output_dir, name, formats, least)
         elif args.format == "json":
-            collected.append(result.to_dict())
+            collected.append(result.to_dict(least))
         elif args.format == "jsonl":
-            print(format_result(result.to_dict(), "jsonl", True), flush=True)
+            print(format_result(result.to_dict(least), "jsonl", True), flush=True)
         elif args.format in ("srt", "vtt") and not result.error:
             print(render(result, args.format), end="", flush=True)
         elif not result.error:
             print(format_result(result.to_dict(), "text", with_name), flush=True)
+        if not result.error and result.mean_confidence is not None and result.mean_confidence < least:
+            doubtful.append(result)
     progress.close()
     if args.format == "json" and args.output_dir is None:
         print(json.dumps(collected, ensure_ascii=False, indent=2))
+    if doubtful:
+        print(low_confidence_note(doubtful, least), file=sys.stderr)
     return 1 if failed else 0
+
+
+def min_confidence(args: argparse.Namespace) -> float:
+    """--min-confidence, or its default: LOW_CONFIDENCE for the shipped model (measured for it), 0 for others."""
+    if args.min_confidence is not None:
+        return args.min_confidence
+    return LOW_CONFIDENCE if Path(args.model).resolve() == DEFAULT_MODEL.resolve() else 0.0
+
+
+def low_confidence_note(results: list[FileResult], least: float, shown: int = 10) -> str:
+    """One line naming the files (the first few) whose mean word confidence is below `least`."""
+    names = ", ".join(f"{r.audio} ({r.mean_confidence:.2f})" for r in results[:shown])
+    names += ", ..." if len(results) > shown else ""
+    files = "1 file" if len(results) == 1 else f"{len(results)} files"
+    return (f"note: {files} with a mean word confidence below {least:.2f}, probably outside what the model "
+            f"knows (the shipped one: AN4's spelled letters, digits, numbers and commands, not general English): "
+            f"{names}")
 
 
 def make_progress(inputs: list[Input], quiet: bool):

@@ -109,3 +109,40 @@ def test_results_match_the_library(tiny_checkpoint, clips, capsys):
 def test_a_bad_model_is_exit_code_2(tmp_path, short_clip, capsys):
     assert main([str(short_clip), "--model", str(tmp_path / "none.pt")]) == 2
     assert f"error: {tmp_path / 'none.pt'}: " in capsys.readouterr().err
+
+
+def test_audio_the_model_does_not_know_is_flagged_once(clips, tmp_path, capsys):
+    """Clips played backwards (mean word confidence 0.50 and 0.73) are flagged in jsonl and named in one
+    note; the five in-domain clips (0.87 to 1.00) are not."""
+    import soundfile as sf
+
+    backwards = []
+    for u in [u for u in clips if u.id in ("an406-fcaw-b", "an440-mjgm-b")]:  # "rubout g m e f three nine", "stop"
+        path = tmp_path / f"backwards-{Path(u.audio).stem}.flac"
+        sf.write(path, np.flip(load_audio(u.audio)), 16000)
+        backwards.append(str(path))
+    paths = [u.audio for u in clips]
+    assert main([*paths, *backwards, "--format", "jsonl"]) == 0
+    out, err = capsys.readouterr()
+    rows = {r["audio"]: r for r in map(json.loads, out.splitlines())}
+    assert [p for p, r in rows.items() if r.get("low_confidence")] == backwards
+    assert all(r["mean_confidence"] < 0.8 for p, r in rows.items() if p in backwards)
+    (note,) = err.splitlines()
+    assert note.startswith("note: 2 files with a mean word confidence below 0.80") and "not general English" in note
+    assert all(p in note for p in backwards) and not any(p in note for p in paths)
+
+
+def test_help_says_what_the_model_knows_and_other_models_are_flagged_only_when_asked(tiny_checkpoint, clips,
+                                                                                      capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "spelled letters, digits and numbers" in help_text and "not know general English" in help_text
+    assert "--min-confidence P" in help_text and "0.8 with the shipped model" in help_text
+    flags = [clips[0].audio, "--model", str(tiny_checkpoint), "--format", "jsonl"]
+    assert main(flags) == 0  # the threshold is the shipped model's: an untrained one is not flagged by default
+    out, err = capsys.readouterr()
+    assert err == "" and "low_confidence" not in out
+    assert main([*flags, "--min-confidence", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["low_confidence"] is True and err.startswith(f"note: 1 file with a mean word confidence")

@@ -12,7 +12,7 @@ pipeline.py    files -> segments -> batches -> timed words (transcribe_paths, tr
 """
 
 from asr.longform.pipeline import (
-    FileResult, Input, PipelineConfig, SegmentResult, decode_segments, expand_inputs, file_duration,
+    LOW_CONFIDENCE, FileResult, Input, PipelineConfig, SegmentResult, decode_segments, expand_inputs, file_duration,
     transcribe_paths, transcribe_waves,
 )
 from asr.longform.segment import Segment, SegmentConfig, file_segments
@@ -20,7 +20,7 @@ from asr.longform.subtitles import Cue, SubtitleConfig, make_cues, to_srt, to_vt
 from asr.longform.timestamps import Word, timed_words
 
 __all__ = [
-    "Cue", "FileResult", "Input", "PipelineConfig", "Segment", "SegmentConfig", "SegmentResult", "SubtitleConfig",
+    "LOW_CONFIDENCE", "Cue", "FileResult", "Input", "PipelineConfig", "Segment", "SegmentConfig", "SegmentResult", "SubtitleConfig",
     "Word", "decode_segments", "expand_inputs", "file_duration", "file_segments", "make_cues", "timed_words",
     "to_srt", "to_vtt", "transcribe_paths", "transcribe_waves",
 ]
