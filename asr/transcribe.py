@@ -3,9 +3,11 @@
     python -m asr.transcribe file.wav [more.flac folder/ ...]
     python -m asr.transcribe --format srt talk.flac > talk.srt
     python -m asr.transcribe --format all --output-dir out/ recordings/
+    cat clip.flac | python -m asr.transcribe -         # also /dev/stdin, pipes and <(...)
 
 The shipped model knows what AN4 holds: spelled letters, digits and numbers ("six eight three", "ninety
-four") and a few command words (rubout, erase, enter, stop, yes, no, ...); it does not know general English.
+four") and a few command words (rubout, erase, enter, repeat, stop, yes, no, help, ...); it does not know
+general English.
 A file whose mean word confidence is below --min-confidence (audio the model probably does not know) gets
 "low_confidence": true and its "mean_confidence" in jsonl/json, and is named in one note on stderr.
 
@@ -13,7 +15,10 @@ Any length (long files are cut at pauses and streamed from disk), any rate and c
 text (the transcript; path<TAB>text for several inputs), jsonl (one JSON object an input: audio, text,
 duration, segments with timed words; or audio and error), json (one JSON list), srt and vtt (subtitles).
 With --output-dir, each input gets NAME.txt / NAME.json / NAME.srt / NAME.vtt there (all four with
---format all; files found in a folder keep their place below it). A file that cannot be transcribed gets
+--format all; files found in a folder keep their place below it).
+Stdin ("-", named "stdin" in --output-dir and "-" in the output), /dev/stdin, pipes and <(...) are read to
+their end (1 GiB at most): any format above, told by its header (RIFF, fLaC, OggS, ...), else raw 16-bit
+little-endian PCM at 16 kHz mono (said on stderr). A file that cannot be transcribed gets
 one line on stderr naming it and the reason; the others are still done, and the exit status is 1.
 """
 
@@ -23,11 +28,13 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from asr import __version__
 from asr.cli import (Formatter, OutputError, add_runtime_flags, apply_threads, finite_float, positive_float, positive_int,
                      prepare_output_dir, probability)
+from asr.audio import is_stream
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_model
 from asr.decoding import Decoder, add_decoding_flags, decoding_config
 from asr.decoding.decoder import ignored_by_greedy
@@ -92,7 +99,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m asr.transcribe", description=__doc__.strip().splitlines()[0],
                                 formatter_class=Formatter, epilog="\n".join(__doc__.strip().splitlines()[1:]))
     p.add_argument("--version", action="version", version=f"asr {__version__}")
-    p.add_argument("files", nargs="+", help="audio files or folders (searched recursively for audio files)")
+    p.add_argument("files", nargs="+", help="audio files or folders (searched recursively for audio files); - for stdin")
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="checkpoint (default: the shipped AN4 model)")
     p.add_argument("--format", default="text", choices=[*FORMATS, "all"],
                    help="what to print, or to write with --output-dir (all: txt, json, srt and vtt)")
@@ -118,7 +125,14 @@ def check_format(args: argparse.Namespace, inputs: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     apply_threads(args.threads)
-    inputs = expand_inputs(args.files)
+    if not any(is_stream(f) for f in args.files):
+        return run(args, expand_inputs(args.files))
+    with tempfile.TemporaryDirectory(prefix="asr-transcribe-") as spool:  # stdin and pipes, read once, as files
+        return run(args, expand_inputs(args.files, Path(spool)))
+
+
+def run(args: argparse.Namespace, inputs: list[Input]) -> int:
+    """Transcribe the inputs as the flags say; the exit status."""
     try:
         check_format(args, len(inputs))
         if args.output_dir is not None:
@@ -143,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                                decoder=decoder, on_progress=progress.update)
     for inp, name in zip(inputs, names):
         result = FileResult(inp.path, error=inp.error) if inp.error else next(results)
+        result.audio = inp.given or result.audio
         if result.error:
             failed += 1
             progress.write(f"error: {result.error}", file=sys.stderr)

@@ -22,7 +22,10 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from asr.audio import AUDIO_EXTENSIONS, CONVERT_HINT, SAMPLE_RATE, AudioError, audio_duration, scan_folder
+import soundfile as sf
+
+from asr.audio import (AUDIO_EXTENSIONS, CONVERT_HINT, SAMPLE_RATE, AudioError, audio_duration, is_stream, read_stream,
+                       scan_folder)
 from asr.data import length_batches
 from asr.decoding import Decoder, DecodingConfig
 from asr.longform.segment import Segment, SegmentConfig, file_segments, voiced_frames
@@ -218,6 +221,20 @@ class Input:
     path: str  # an audio file to transcribe, or the path that gave `error`
     name: Path  # where its outputs go under an output folder, without suffix
     error: str | None = None
+    given: str | None = None  # the input as given where `path` is a copy of it (a pipe or stdin, spooled to a file)
+
+
+def spool_stream(path: str, folder: Path) -> Input:
+    """Stdin ("-") or a pipe read to its end (asr.audio.read_stream) and written to `folder` as 16 kHz float WAV,
+    so that it can be read twice, as long files are (segment.py), and timed like any file."""
+    name = Path("stdin" if path == "-" else Path(path).name)
+    try:
+        samples = read_stream(path)
+    except AudioError as e:
+        return Input(path, name, str(e))
+    copy = folder / f"{len(list(folder.iterdir()))}.wav"
+    sf.write(copy, samples, SAMPLE_RATE, subtype="FLOAT")
+    return Input(str(copy), name, given=path)
 
 
 def unreadable_note(files: list[Path], shown: int = 3) -> str:
@@ -229,12 +246,16 @@ def unreadable_note(files: list[Path], shown: int = 3) -> str:
             f"e.g. {CONVERT_HINT}")
 
 
-def expand_inputs(paths: list[str]) -> list[Input]:
-    """Files as given; folders -> the audio files under them (recursively, sorted), or an error if none.
+def expand_inputs(paths: list[str], spool: Path | None = None) -> list[Input]:
+    """Files as given; folders -> the audio files under them (recursively, sorted), or an error if none;
+    with a `spool` folder, stdin ("-"), pipes and /dev/stdin are read once and copied there (spool_stream).
     A folder below that cannot be listed is an input with an error, in its place among the files; files in
     formats that cannot be read (m4a, webm, wma, ...) are counted and named in one note on stderr per folder."""
     inputs = []
     for p in paths:
+        if spool is not None and is_stream(p):
+            inputs.append(spool_stream(p, spool))
+            continue
         if not Path(p).is_dir():
             inputs.append(Input(p, Path(Path(p).stem)))
             continue
