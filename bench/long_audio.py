@@ -12,7 +12,12 @@ to a temporary folder. Then:
      RMS (25 ms window) is within 30 dB of the clip's loudest, counting only runs of at least 50 ms
      (AN4 clips often begin with a click). Also reported against the clip's edges, which include the
      0.1-0.4 s of silence recorded around the speech.
-  3. The recording tiled --tile times (an hour by default) and the recording itself, each transcribed by
+  3. Clips back to back (--join N, default 12; 0 skips it): the test utterances in groups of N consecutive
+     clips, each group joined without gaps into one file (12 AN4 clips: about 50 s, where the pauses
+     between utterances are only the clips' own 0.1-0.4 s of recorded silence). WER of the joined files
+     (words given to clips by time) vs the clips one by one, and where the segmenter cut: how many cuts
+     fall inside a clip's speech (speech_extent), and how many clip edges lie inside a segment.
+  4. The recording tiled --tile times (an hour by default) and the recording itself, each transcribed by
      `python -m asr.transcribe` in a child process: its peak RSS (getrusage(RUSAGE_CHILDREN).ru_maxrss,
      read in a small go-between process) and wall seconds per audio second (imports and model load
      included). Target: peak RSS < 1.5 GB, no slower per audio second.
@@ -36,6 +41,7 @@ from asr.audio import SAMPLE_RATE, load_audio
 from asr.checkpoint import DEFAULT_MODEL, load_model
 from asr.data import read_manifest
 from asr.longform import PipelineConfig, transcribe_paths
+from asr.longform.segment import file_segments
 from asr.metrics import wer
 from asr.text import normalize_text
 
@@ -159,8 +165,65 @@ def accuracy_and_timing(model: str, work: Path, utts: list[dict]) -> None:
     print(f"timing_max_error_s={speech_err.max():.3f}")
 
 
+def build_joined(manifest: str, join: int, out: Path) -> list[list[dict]]:
+    """Write out/joined_K.wav, K = 0, 1, ...: each the next `join` utterances of the manifest back to back,
+    no gaps (an incomplete last group is left out). Returns the clips of each file as build_recording does."""
+    utts = read_manifest(manifest)
+    groups = []
+    for k in range(len(utts) // join):
+        waves, placed, t = [], [], 0.0
+        for u in utts[k * join : (k + 1) * join]:
+            wave = load_audio(u.audio)
+            lo, hi = speech_extent(wave)
+            placed.append({"id": u.id, "audio": u.audio, "text": normalize_text(u.text), "start": t,
+                           "end": t + len(wave) / SAMPLE_RATE, "speech_start": t + lo, "speech_end": t + hi})
+            waves.append(wave)
+            t = placed[-1]["end"]
+        sf.write(out / f"joined_{k}.wav", np.concatenate(waves), SAMPLE_RATE, subtype="PCM_16")
+        groups.append(placed)
+    return groups
+
+
+def cut_counts(spans: list[tuple[float, float]], clips: list[dict]) -> tuple[int, int, int]:
+    """(cuts, cuts inside a clip's speech, clip edges not cut) for segment spans (s, in order) over clips back
+    to back. A cut is the middle of the gap between neighbouring segments (or where they meet); a clip edge
+    is not cut when no cut lies between the end of one clip's speech and the start of the next one's."""
+    cuts = [(a[1] + b[0]) / 2 for a, b in zip(spans, spans[1:])]
+    inside = sum(any(c["speech_start"] < cut < c["speech_end"] for c in clips) for cut in cuts)
+    merged = sum(not any(a["speech_end"] <= cut <= b["speech_start"] for cut in cuts) for a, b in zip(clips, clips[1:]))
+    return len(cuts), inside, merged
+
+
+def joined_clips(model: str, work: Path, manifest: str, join: int) -> None:
+    """Part 3, in this process."""
+    rec = load_model(model)
+    groups = build_joined(manifest, join, work)
+    paths = [str(work / f"joined_{k}.wav") for k in range(len(groups))]
+    results = list(transcribe_paths(rec, paths))
+    clips = [c for group in groups for c in group]
+    refs = [c["text"] for c in clips]
+    joined = [" ".join(w["word"] for w in ws) for r, group in zip(results, groups)
+              for ws in assign_words(r.to_dict()["segments"], group)]
+    alone = [r.text for r in transcribe_paths(rec, [c["audio"] for c in clips])]
+    counts = np.array([cut_counts([(s.start_s, s.end_s) for s in file_segments(p)], group)
+                       for p, group in zip(paths, groups)]).sum(0)  # (3,) over the files
+    wer_joined, wer_alone = wer(refs, joined), wer(refs, alone)
+    seconds = np.mean([group[-1]["end"] for group in groups])
+    print(f"{len(groups)} files of {join} clips back to back (mean {seconds:.1f} s): WER {wer_joined:.2f}% "
+          f"vs {wer_alone:.2f}% clip by clip; {counts[0]} cuts, {counts[1]} inside a clip's speech, "
+          f"{counts[2]} of {len(clips) - len(groups)} clip edges not cut")
+    print(f"join_clips={join}")
+    print(f"join_files={len(groups)}")
+    print(f"wer_joined={wer_joined:.2f}")
+    print(f"wer_joined_clips_alone={wer_alone:.2f}")
+    print(f"wer_joined_delta={wer_joined - wer_alone:.2f}")
+    print(f"join_cuts={counts[0]}")
+    print(f"join_cuts_inside_speech={counts[1]}")
+    print(f"join_edges_not_cut={counts[2]}")
+
+
 def memory_and_speed(model: str, work: Path, utts: list[dict], tile: int) -> None:
-    """Part 3: the recording and the recording tiled, each by the command line in a child process."""
+    """Part 4: the recording and the recording tiled, each by the command line in a child process."""
     seconds = sf.info(str(work / "long.wav")).duration
     tiled = work / "tiled.wav"
     with sf.SoundFile(str(tiled), "w", SAMPLE_RATE, 1, subtype="PCM_16") as f:
@@ -194,6 +257,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=10.0, help="length of the recording built from utterances")
     p.add_argument("--tile", type=int, default=6, help="the long child transcribes the recording this many times over")
     p.add_argument("--no-hour", action="store_true", help="skip the child processes (memory and speed)")
+    p.add_argument("--join", type=int, default=12, help="clips per file in the back-to-back part (0: skip it)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workdir", help="where to write the recordings (default: a temporary folder)")
     args = p.parse_args()
@@ -204,6 +268,8 @@ def main() -> None:
         utts = build_recording(args.manifest, args.minutes, args.seed, work)
         print(f"recording: {sf.info(str(work / 'long.wav')).duration / 60:.1f} min, {len(utts)} utterances, in {work}")
         accuracy_and_timing(args.model, work, utts)
+        if args.join > 0:
+            joined_clips(args.model, work, args.manifest, args.join)
         if not args.no_hour:
             memory_and_speed(args.model, work, utts, args.tile)
 
