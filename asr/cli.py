@@ -70,26 +70,24 @@ def fraction_below_one(text: str) -> float:
     return x
 
 
-def positive_int(text: str) -> int:
-    """An int >= 1."""
+def _whole_number_at_least(text: str, low: int) -> int:
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    if n < low:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}")
     return n
+
+
+def positive_int(text: str) -> int:
+    """An int >= 1."""
+    return _whole_number_at_least(text, 1)
 
 
 def non_negative_int(text: str) -> int:
     """An int >= 0."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return n
+    return _whole_number_at_least(text, 0)
 
 
 DEVICES = "cpu, cuda, cuda:N or mps"
