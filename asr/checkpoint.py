@@ -114,7 +114,8 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
+        first = str(e).strip().splitlines()[0].split(". ")[0] if str(e).strip() else ""  # torch's run to many lines
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {first})") from e
     if not isinstance(ckpt, dict) or "model_config" not in ckpt or "model" not in ckpt:
         raise CheckpointError(f"{path}: not an asr checkpoint (no model_config/model)")
     return ckpt

@@ -223,3 +223,11 @@ def test_int8_round_trip_error_is_at_most_half_a_step_per_row():
     assert q.dtype == torch.int8 and scale.shape == (7,)
     err = (dequantize_int8(q, scale) - w).abs().reshape(7, -1).amax(dim=1)
     assert torch.all(err <= scale / 2 + 1e-6)
+
+
+def test_a_garbage_checkpoint_is_one_line(tmp_path):
+    path = tmp_path / "garbage.pt"
+    path.write_text("garbage\n")
+    with pytest.raises(CheckpointError) as info:
+        load_model(path)
+    assert str(info.value).startswith(f"{path}: not a readable checkpoint") and "\n" not in str(info.value)
