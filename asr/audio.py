@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
-import io
 import shlex
-import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +27,6 @@ _CONTAINERS = (  # (offset, first bytes, what the file is) for the containers ab
 )
 
 
-MAX_STREAM_BYTES = 2**30  # bytes read from a pipe or stdin at most (1 GiB; 4 h of 16 kHz 16-bit mono is 0.46 GB)
-RAW_FORMAT = "raw 16-bit little-endian PCM at 16 kHz mono"  # what a stream without a known header is read as
-_HEADERS = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"FORM", b".snd", b"NIST", b"ID3")  # what libsndfile reads
 
 
 class AudioError(Exception):
@@ -266,34 +261,3 @@ def read_blocks(
                 break
         if seen == 0:
             raise AudioError(f"{path}: no audio samples (empty or zero-length file)")
-
-
-def is_stream(path: str) -> bool:
-    """Whether `path` is "-" (stdin), a pipe or a character device (/dev/stdin, a FIFO, <(...): /dev/fd/N)."""
-    try:
-        return path == "-" or stat.S_ISFIFO(mode := os.stat(path).st_mode) or stat.S_ISCHR(mode)
-    except OSError:
-        return False
-
-
-def read_stream(path: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Read stdin ("-") or a pipe to its end (at most MAX_STREAM_BYTES): any format libsndfile reads, told by
-    its header, else RAW_FORMAT; returns (N,) float32 at `sample_rate`. Raises AudioError naming `path`."""
-    try:
-        with open(sys.stdin.fileno() if path == "-" else path, "rb", closefd=path != "-") as f:
-            data = f.read(MAX_STREAM_BYTES + 1)
-    except OSError as e:
-        raise AudioError(f"{path}: {os_reason(e)}") from e
-    if not data:
-        raise AudioError(f"{path}: no audio (empty input)")
-    if len(data) > MAX_STREAM_BYTES:
-        raise AudioError(f"{path}: more than {MAX_STREAM_BYTES} bytes from a pipe; save it to a file first")
-    if data[:4] in _HEADERS or any(data[at : at + len(magic)] == magic for at, magic, _ in _CONTAINERS):
-        try:
-            samples, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-        except Exception as e:
-            raise AudioError(f"{path}: not readable as audio ({_reason(e)})") from e
-    else:  # an odd last byte is not a sample
-        warn_once(f"{path}: no WAV/FLAC/Ogg header: read as {RAW_FORMAT}")
-        samples, sr = np.frombuffer(data[: len(data) // 2 * 2], "<i2").astype(np.float32) / 32768.0, SAMPLE_RATE
-    return resample(check_samples(to_mono(samples), path), sr, sample_rate)

@@ -32,9 +32,9 @@ import tempfile
 from pathlib import Path
 
 from asr import __version__
+from asr.audio_stream import is_stream
 from asr.cli import (Formatter, OutputError, add_runtime_flags, apply_threads, finite_float, positive_float, positive_int,
                      prepare_output_dir, probability)
-from asr.audio import is_stream
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_model
 from asr.decoding import Decoder, add_decoding_flags, decoding_config
 from asr.decoding.decoder import ignored_by_greedy

@@ -3,6 +3,7 @@ commands run in parallel (each imports torch, ~2 s) with the shipped model, and 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shlex
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
-from asr.audio import AudioError, load_audio, read_stream
+from asr.audio import AudioError, load_audio
+from asr.audio_stream import read_stream
 from asr.checkpoint import load_model
 from asr.longform import expand_inputs, transcribe_paths
 from asr.transcribe import main
@@ -57,8 +60,8 @@ def test_stdin_pipes_and_process_substitution_read_as_the_file_is(clips, tmp_pat
     assert code == 0 and err == "" and row["audio"] == "-" and row["text"] + "\n" == text
     assert row["duration"] == 2.5
     assert done["raw"][:2] == (0, text)
-    assert done["raw"][2].splitlines() == ["warning: -: no WAV/FLAC/Ogg header: read as raw 16-bit little-endian PCM "
-                                           "at 16 kHz mono"]
+    assert done["raw"][2].splitlines() == ["warning: -: no audio header that libsndfile knows: read as raw "
+                                           "16-bit little-endian PCM at 16 kHz mono"]
     assert done["dev_stdin"] == (0, text, "")
     assert done["substitution"][:2] == (0, text), done["substitution"][2]
 
@@ -91,3 +94,30 @@ def test_a_pipe_is_read_as_a_stream_not_as_an_empty_file(clips, tmp_path):
     with pytest.raises(AudioError, match=rf"^/dev/fd/{fd}: not readable as audio \("):
         read_stream(f"/dev/fd/{fd}")
     os.close(fd)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"hello, this is not audio\n" * 20, "text, not audio"),
+    (b"\x00\x00\x00\x20ftypM4A " + bytes(64), r"MP4/M4A \(AAC or ALAC\) audio cannot be read; convert it first"),
+    (b"\x01\x02\x03", "too short for raw"),
+])
+def test_a_stream_that_is_not_audio_is_one_line_not_an_empty_transcript(data, message):
+    read, write = os.pipe()
+    os.write(write, data)
+    os.close(write)
+    with pytest.raises(AudioError, match=message) as info:
+        read_stream(f"/dev/fd/{read}")
+    os.close(read)
+    assert "\n" not in str(info.value) and "BytesIO" not in str(info.value)
+
+
+def test_an_mp3_stream_is_decoded_not_read_as_raw_pcm(clips):
+    wave = load_audio(clips[2].audio)  # "STOP", 0.8 s
+    encoded = io.BytesIO()
+    sf.write(encoded, wave, 16000, format="MP3")
+    read, write = os.pipe()
+    os.write(write, encoded.getvalue())
+    os.close(write)
+    decoded = read_stream(f"/dev/fd/{read}")
+    os.close(read)
+    assert abs(len(decoded) - len(wave)) < 0.05 * 16000  # seconds of audio, not half a byte count

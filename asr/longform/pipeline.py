@@ -24,8 +24,8 @@ import torch
 
 import soundfile as sf
 
-from asr.audio import (AUDIO_EXTENSIONS, CONVERT_HINT, SAMPLE_RATE, AudioError, audio_duration, is_stream, read_stream,
-                       scan_folder)
+from asr.audio import AUDIO_EXTENSIONS, CONVERT_HINT, SAMPLE_RATE, AudioError, audio_duration, scan_folder
+from asr.audio_stream import is_stream, read_stream
 from asr.data import length_batches
 from asr.decoding import Decoder, DecodingConfig
 from asr.longform.segment import Segment, SegmentConfig, file_segments, voiced_frames
