@@ -105,8 +105,14 @@ class BpeVocab:
 
     @classmethod
     def from_file(cls, path) -> "BpeVocab":
-        with open(path, "rb") as f:
-            return cls(f.read())
+        """Raises ValueError naming the path if the file is missing or not a SentencePiece model."""
+        try:
+            with open(path, "rb") as f:
+                return cls(f.read())
+        except OSError as e:
+            raise ValueError(f"{path}: cannot read the tokenizer ({e.strerror or e})") from e
+        except RuntimeError as e:  # sentencepiece's error for bytes that are not a model
+            raise ValueError(f"{path}: not a SentencePiece model ({str(e).strip().splitlines()[0]})") from e
 
     def __getstate__(self) -> dict:  # DataLoader workers started by spawn get the bytes, not the C++ object
         return {"model": self.model}

@@ -19,6 +19,7 @@ from asr import __version__
 from asr.audio import AudioError
 from asr.cli import (Formatter, OutputError, add_runtime_flags, apply_threads, finite_float, fraction_below_one,
                      non_negative_float, non_negative_int, positive_float, positive_int, prepare_output_dir, probability)
+from asr.checkpoint import CheckpointError
 from asr.data import ManifestError
 from asr.model import ModelConfig
 from asr.training import TrainConfig, Trainer, distributed
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"--overwrite: removed {', '.join(removed)} from {cfg.out}", file=sys.stderr)
         trainer = Trainer(cfg)
         result = trainer.run()
-    except (OutputError, ManifestError, AudioError, RunError) as e:
+    except (OutputError, ManifestError, AudioError, RunError, CheckpointError, ValueError) as e:  # ValueError: tokenizer
         print(f"error: {e}", file=sys.stderr)
         return 2
     if trainer.dist.is_main:

@@ -3,6 +3,8 @@ contradicts last.pt, RIRs given as noise), what it says, and its exit codes."""
 
 from __future__ import annotations
 
+import shutil
+
 from pathlib import Path
 
 import numpy as np
@@ -238,3 +240,27 @@ def test_settings_read_as_their_flags():
     assert flag("amp", True) == "--amp" and flag("amp", False) == "no --amp"
     assert flag("speed_perturb", False) == "--no-speed-perturb"
     assert flag("speed_perturb", True) == "no --no-speed-perturb (speed perturbation)"
+
+
+def test_bad_resume_sources_and_tokenizers_are_one_line(clips_manifest, tiny_checkpoint, tmp_path, capsys):
+    """A model without training state (a best.pt) or a corrupt file as last.pt, and a missing or corrupt
+    tokenizer: one line, exit 2 (they were tracebacks)."""
+    from asr.train import main
+
+    base = ["--train", str(clips_manifest), "--dev", str(clips_manifest), "--hidden", "16", "--layers", "1",
+            "--epochs", "1", "--num-workers", "0"]
+    weights_only, corrupt = tmp_path / "weights_only", tmp_path / "corrupt"
+    weights_only.mkdir()
+    corrupt.mkdir()
+    shutil.copy(tiny_checkpoint, weights_only / "last.pt")
+    (corrupt / "last.pt").write_text("garbage\n")
+    cases = [
+        (["--out", str(weights_only), "--resume"], "holds a model but no training state"),
+        (["--out", str(corrupt), "--resume"], "not a readable checkpoint"),
+        (["--out", str(tmp_path / "t1"), "--tokenizer", str(tmp_path / "missing.model")], "cannot read the tokenizer"),
+        (["--out", str(tmp_path / "t2"), "--tokenizer", str(corrupt / "last.pt")], "not a SentencePiece model"),
+    ]
+    for flags, message in cases:
+        assert main(base + flags) == 2, flags
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err and message in err[-1] and err[-1].startswith("error: "), (flags, err)

@@ -145,4 +145,4 @@ def test_help_says_what_the_model_knows_and_other_models_are_flagged_only_when_a
     assert err == "" and "low_confidence" not in out
     assert main([*flags, "--min-confidence", "1"]) == 0
     out, err = capsys.readouterr()
-    assert json.loads(out)["low_confidence"] is True and err.startswith(f"note: 1 file with a mean word confidence")
+    assert json.loads(out)["low_confidence"] is True and err.startswith("note: 1 file with a mean word confidence")

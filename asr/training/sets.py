@@ -36,11 +36,14 @@ def training_set(utts: list[Utterance], vocab: Vocab, name: str,
                  fastest_speed: float = max(SPEED_FACTORS)) -> tuple[list[Utterance], str | None]:
     """(the utterances to train on, the line saying what was dropped, or None): those whose audio exists and
     whose transcript fits CTC at the fastest speed the audio is trained at. Raises ManifestError if none is left."""
-    missing = [u for u in utts if not Path(u.audio).is_file()]
-    present = [u for u in utts if Path(u.audio).is_file()]
-    empty = [u for u in present if not vocab.encode(u.text)]
-    kept = [u for u in present if vocab.encode(u.text) and ctc_feasible(u, vocab, fastest_speed)]
-    too_long = [u for u in present if u not in kept and u not in empty]
+    missing, empty, too_long, kept = [], [], [], []
+    for u in utts:  # one pass, one stat and one encoding an utterance (LibriSpeech has 281k)
+        if not Path(u.audio).is_file():
+            missing.append(u)
+        elif not vocab.encode(u.text):
+            empty.append(u)
+        else:
+            (kept if ctc_feasible(u, vocab, fastest_speed) else too_long).append(u)
     line = drop_line(name, len(utts), len(kept), {MISSING: missing, EMPTY: empty, TOO_LONG: too_long})
     if not utts:
         raise ManifestError(f"{name}: no utterances (the manifest is empty)")

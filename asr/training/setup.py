@@ -17,7 +17,7 @@ from asr.model import AcousticModel
 from asr.recognizer import Recognizer
 from asr.text import Vocab
 from asr.training import distributed
-from asr.training.checks import check_audio_sources, check_resume
+from asr.training.checks import RunError, check_audio_sources, check_resume
 from asr.training.config import TrainConfig
 from asr.training.distributed import DistContext
 from asr.training.sets import SPEED_FACTORS
@@ -68,6 +68,9 @@ def build_or_resume(cfg: TrainConfig, dist: DistContext, vocab: Vocab,
     last = Path(cfg.out) / "last.pt"
     if cfg.resume and last.exists():
         ckpt = read_checkpoint(last)
+        if "train_state" not in ckpt:  # best.pt or an exported model copied there: weights, no run to continue
+            raise RunError(f"{last}: holds a model but no training state (is it a best.pt or an exported model?); "
+                           f"only a last.pt written by asr.train can be resumed")
         said = check_resume(cfg, ckpt, vocab.tokens, last)  # raises RunError where cfg contradicts last.pt
         state = ckpt["train_state"]
         if dist.is_main:
