@@ -164,3 +164,13 @@ def test_cli_builds_from_a_manifest_and_scores(tmp_path, capsys):
         sentence_logprob(lm, ["the", "cat", "sat"]), abs=1e-3)
     assert out[-1].startswith("sentences=2 words=5 oov=1 ")
     assert main(["build", "--order", "2", str(tmp_path / "missing.txt"), str(tmp_path / "x.arpa")]) == 2
+
+
+def test_build_into_an_unwritable_place_is_one_line(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a b\n")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["build", str(corpus), str(blocker / "lm.arpa")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "cannot write it" in err[0]

@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     except (LMError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the output cannot be written (a file in the way, no permission)
+        print(f"error: {e.filename or args.out}: cannot write it ({e.strerror or e})", file=sys.stderr)
+        return 2
     return 0
 
 
