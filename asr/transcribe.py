@@ -125,6 +125,11 @@ def check_format(args: argparse.Namespace, inputs: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     apply_threads(args.threads)
+    try:
+        check_format(args, len(args.files))  # before stdin is read; folders are counted again in run()
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if not any(is_stream(f) for f in args.files):
         return run(args, expand_inputs(args.files))
     with tempfile.TemporaryDirectory(prefix="asr-transcribe-") as spool:  # stdin and pipes, read once, as files

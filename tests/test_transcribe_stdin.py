@@ -121,3 +121,12 @@ def test_an_mp3_stream_is_decoded_not_read_as_raw_pcm(clips):
     decoded = read_stream(f"/dev/fd/{read}")
     os.close(read)
     assert abs(len(decoded) - len(wave)) < 0.05 * 16000  # seconds of audio, not half a byte count
+
+
+def test_a_format_that_needs_an_output_folder_is_refused_before_stdin_is_read(monkeypatch, capsys):
+    def no_reading(*args, **kwargs):
+        raise AssertionError("stdin was read")
+
+    monkeypatch.setattr("asr.longform.pipeline.read_stream", no_reading)
+    assert main(["--format", "all", "-"]) == 2
+    assert "--format all writes files: give --output-dir" in capsys.readouterr().err
