@@ -20,6 +20,7 @@ from asr.text import BpeVocab, CharVocab, Vocab
 
 DEFAULT_MODEL = Path(__file__).parent / "assets" / "an4.pt"  # the model that ships in the package
 FORMAT_VERSION = 1
+V1_FEATURES = {"relative_floor": 0.0}  # feature settings a checkpoint written before them was trained with
 
 
 class CheckpointError(Exception):
@@ -128,9 +129,8 @@ def recognizer_from_state(ckpt: dict, device: str | torch.device = "cpu") -> Rec
         k: dequantize_int8(v, scales[k]) if k in scales else (v.float() if v.is_floating_point() else v)
         for k, v in ckpt["model"].items()
     })
-    frontend = Frontend(
-        FeatureConfig(**ckpt["feature_config"]), ckpt["normalization"]["mean"], ckpt["normalization"]["std"]
-    )
+    features = FeatureConfig(**{**V1_FEATURES, **ckpt["feature_config"]})
+    frontend = Frontend(features, ckpt["normalization"]["mean"], ckpt["normalization"]["std"])
     return Recognizer(model.to(device).eval(), frontend, vocab_from_state(ckpt), dict(ckpt.get("metadata", {})))
 
 

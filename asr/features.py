@@ -12,7 +12,10 @@ import torch
 from asr.audio import load_audio
 
 ASSETS = Path(__file__).parent / "assets"
-LOG_FLOOR = 1e-6  # added to mel power before the log, so silence gives log(1e-6) ~ -13.8, not -inf
+LOG_FLOOR = 1e-6  # v1 features (relative_floor 0): added to mel power before the log, silence -> log(1e-6)
+LEVEL_EPS = 1e-20  # added to a frame's mean mel power before its log: digital silence stays finite
+LEVEL_ATTACK = 0.2  # per 10 ms frame: how fast the running level rises to a louder frame (~50 ms)
+LEVEL_RELEASE = 0.002  # per frame: how fast it falls in quieter stretches (~5 s), so pauses barely move it
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,10 @@ class FeatureConfig:
     n_mels: int = 80  # mel bands
     f_min: float = 0.0  # Hz
     f_max: float = 8000.0  # Hz
+    # Log floor relative to the running speech level (running_level): features are log(mel / level + floor),
+    # the same at any recording level. 0: v1's absolute floor log(mel + LOG_FLOOR), which quiet audio sinks under
+    # (checkpoints written before this field read as 0).
+    relative_floor: float = 5e-5
 
 
 def _asset_name(cfg: FeatureConfig) -> str:
@@ -49,6 +56,21 @@ def num_frames(num_samples: int, cfg: FeatureConfig = FeatureConfig()) -> int:
     return 1 + num_samples // cfg.hop_length
 
 
+def running_level(frame_log_power: torch.Tensor, start: float | None = None) -> torch.Tensor:
+    """(T,) log mean mel power per frame -> (T,) a running estimate of the speech level in the same unit: it
+    rises fast (LEVEL_ATTACK) to louder frames and falls slowly (LEVEL_RELEASE), so it follows the loud parts
+    of speech and holds through pauses. Causal (frame t sees frames <= t; `start` carries the level on from
+    an earlier chunk, else it starts at the first frame), and a gain on the audio shifts it by exactly that
+    gain's log, so log(mel) - level does not depend on the recording level."""
+    values = frame_log_power.double().tolist()
+    level = values[0] if start is None else start
+    out = []
+    for v in values:
+        level += (LEVEL_ATTACK if v > level else LEVEL_RELEASE) * (v - level)
+        out.append(level)
+    return torch.tensor(out, dtype=torch.float32)
+
+
 def log_mel(waveform: np.ndarray | torch.Tensor, cfg: FeatureConfig = FeatureConfig()) -> torch.Tensor:
     """(N,) float waveform at cfg.sample_rate -> (T, n_mels) log-mel frames, T = 1 + N // hop_length."""
     x = torch.as_tensor(waveform, dtype=torch.float32)
@@ -66,7 +88,10 @@ def log_mel(waveform: np.ndarray | torch.Tensor, cfg: FeatureConfig = FeatureCon
     )  # (n_fft // 2 + 1, T)
     power = spec.real.square() + spec.imag.square()
     mel = mel_filterbank(cfg) @ power  # (n_mels, T)
-    return torch.log(mel + LOG_FLOOR).T.contiguous()  # (T, n_mels)
+    if cfg.relative_floor <= 0:
+        return torch.log(mel + LOG_FLOOR).T.contiguous()  # (T, n_mels)
+    level = running_level(torch.log(mel.mean(0) + LEVEL_EPS))  # (T,) log power
+    return (torch.log(mel + cfg.relative_floor * level.exp()) - level).T.contiguous()  # (T, n_mels)
 
 
 class RunningStats:

@@ -16,9 +16,12 @@ from asr.augment import (
     SpecAugment,
     SpeedPerturb,
     coloured_noise,
+    first_arrival,
     mix_at_snr,
+    power,
     read_audio_list,
     snr_db,
+    speech_power,
 )
 
 
@@ -223,3 +226,63 @@ def test_read_audio_list_from_folder_and_manifest(tmp_path, clips_manifest, clip
     manifest = tmp_path / "noise.jsonl"
     manifest.write_text(json.dumps({"audio": "sub/a.flac"}) + "\n")
     assert read_audio_list(manifest) == [(tmp_path / "sub" / "a.flac").resolve()]
+
+
+def test_reverb_keeps_the_direct_sound_when_a_reflection_is_louder(speech, tmp_path):
+    """The direct sound at sample 100 is weaker than a reflection at 400: cutting at the peak (as before) drops
+    the direct sound and shifts the speech 300 samples early; cutting at the first arrival keeps both."""
+    rir = np.zeros(2000, dtype=np.float32)
+    rir[100], rir[400] = 0.5, 1.0
+    sf.write(tmp_path / "late_peak.wav", rir, SAMPLE_RATE, subtype="FLOAT")
+    out = Reverb([tmp_path / "late_peak.wav"], p=1.0, seed=0)(speech)
+    expected = speech.astype(np.float64) * 0.5
+    expected[300:] += speech[:-300]
+    expected *= np.abs(speech).max() / np.abs(expected).max()
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_the_first_arrival_is_the_first_sample_at_a_tenth_of_the_peak():
+    rir = np.array([0.0, 0.01, 0.05, 0.2, 0.1, 1.0, 0.3], dtype=np.float32)
+    assert first_arrival(rir) == 3
+    assert first_arrival(np.array([1.0, 0.5])) == 0
+
+
+def test_noise_is_mixed_at_the_snr_of_the_speech_frames_not_of_the_whole_clip(speech):
+    padded = np.concatenate([np.zeros(3 * SAMPLE_RATE, np.float32), speech, np.zeros(3 * SAMPLE_RATE, np.float32)])
+    out = AddNoise(None, snr_db=(10.0, 10.0), p=1.0, seed=1)(padded)
+    noise = out.astype(np.float64) - padded
+    assert 10 * np.log10(speech_power(speech) / power(noise)) == pytest.approx(10.0, abs=0.2)
+    assert 10 * np.log10(power(padded) / power(noise)) < 10.0 - 3.0  # the whole-clip SNR, 6 s of silence in it
+
+
+def test_speech_power_ignores_the_pauses(speech):
+    padded = np.concatenate([np.zeros(SAMPLE_RATE, np.float32), speech, np.zeros(SAMPLE_RATE, np.float32)])
+    assert speech_power(padded) == pytest.approx(speech_power(speech), rel=0.05)
+    assert power(padded) < 0.8 * power(speech)
+
+
+def test_a_silent_stretch_of_a_noise_recording_is_not_added_as_noise(speech, tmp_path):
+    """A recording that is digital silence but for its last 0.1 s: an excerpt drawn in the silence is drawn
+    again, so the utterance gets real noise or (NOISE_TRIES silent draws) none, never 'noise' of zeros."""
+    recording = np.zeros(20 * SAMPLE_RATE, dtype=np.float32)
+    recording[-1600:] = np.random.default_rng(0).standard_normal(1600).astype(np.float32)
+    sf.write(tmp_path / "mostly_silent.wav", recording, SAMPLE_RATE, subtype="FLOAT")
+    aug = AddNoise([tmp_path / "mostly_silent.wav"], snr_db=(10.0, 10.0), p=1.0, seed=0)
+    short = speech[:SAMPLE_RATE]
+    for _ in range(20):
+        out = aug(short)
+        added = out.astype(np.float64) - short
+        assert power(added) == 0.0 or 10 * np.log10(speech_power(short) / power(added)) == pytest.approx(10, abs=0.2)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_spec_augment_can_mask_the_last_bin_and_the_last_frame(axis):
+    feats = torch.ones(40, 20)
+    freq, time = (1, 0) if axis == 1 else (0, 1)
+    aug = SpecAugment(freq_masks=freq, freq_width=3, time_masks=time, time_width=3 / 40, seed=0)
+    reached = False
+    for _ in range(400):
+        masked = aug(feats)
+        edge = masked[:, -1] if axis == 1 else masked[-1, :]
+        reached |= bool((edge == 0).all())
+    assert reached

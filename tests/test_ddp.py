@@ -91,7 +91,8 @@ def test_accumulated_batches_step_like_one_batch_holding_all_their_utterances(tr
     loss_parts, loss_whole = a.train_step(parts), b.train_step(whole)
     assert loss_parts == pytest.approx(loss_whole, rel=1e-5)
     assert abs(sum(batch_means) / 3 - loss_whole) > 1e-3  # what an unweighted mean of the batches would give
-    assert max_difference(a.rec.model.state_dict(), b.rec.model.state_dict()) < 1e-5
+    # Adam's first step is about lr * sign(gradient): where a gradient is near 0, rounding moves it by up to lr.
+    assert max_difference(a.rec.model.state_dict(), b.rec.model.state_dict()) < 1e-4
 
 
 def test_resuming_with_another_number_of_processes_keeps_the_position_in_the_epoch(trainer_factory, tmp_path):

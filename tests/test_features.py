@@ -11,6 +11,8 @@ from asr.audio import load_audio
 from asr.data import SpeechDataset
 from asr.features import (
     ASSETS,
+    LEVEL_ATTACK,
+    LEVEL_RELEASE,
     LOG_FLOOR,
     FeatureConfig,
     Frontend,
@@ -19,6 +21,7 @@ from asr.features import (
     log_mel,
     mel_filterbank,
     num_frames,
+    running_level,
 )
 from asr.text import CharVocab
 
@@ -35,7 +38,7 @@ def test_frame_count(n):
 def test_matches_librosa_melspectrogram(short_clip):
     import librosa
 
-    cfg = FeatureConfig()
+    cfg = FeatureConfig(relative_floor=0.0)  # v1 features: log(mel + LOG_FLOOR)
     x = load_audio(short_clip)
     expected = librosa.feature.melspectrogram(
         y=x, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length, n_mels=cfg.n_mels,
@@ -66,8 +69,13 @@ def test_filterbank_without_a_stored_copy_is_computed():
 
 
 def test_silence_is_the_log_floor():
-    feats = log_mel(np.zeros(800, dtype=np.float32))
+    feats = log_mel(np.zeros(800, dtype=np.float32), FeatureConfig(relative_floor=0.0))
     torch.testing.assert_close(feats, torch.full((6, 80), float(np.log(LOG_FLOOR))))
+
+
+def test_digital_silence_is_the_relative_floor():
+    feats = log_mel(np.zeros(16000, dtype=np.float32))
+    torch.testing.assert_close(feats, torch.full((101, 80), float(np.log(FeatureConfig().relative_floor))))
 
 
 def test_rejects_multichannel_waveforms():
@@ -110,3 +118,45 @@ def test_running_stats_match_numpy():
 def test_frontend_rejects_stats_of_the_wrong_size():
     with pytest.raises(ValueError, match=r"\(80,\)"):
         Frontend(FeatureConfig(), torch.zeros(40), torch.ones(40))
+
+
+@pytest.mark.parametrize("gain_db", [-30.0, -20.0, -10.0, 10.0])
+def test_features_do_not_depend_on_the_recording_level(short_clip, gain_db):
+    x = load_audio(short_clip)
+    reference = log_mel(x)
+    scaled = log_mel(x * np.float32(10 ** (gain_db / 20)))
+    assert (scaled - reference).abs().max() < 1e-3
+
+
+def test_v1_features_do_depend_on_the_level(short_clip):
+    """What the relative floor fixes: under v1's absolute floor a quieter copy slides under it."""
+    x, cfg = load_audio(short_clip), FeatureConfig(relative_floor=0.0)
+    shift = log_mel(x * np.float32(10 ** (-30 / 20)), cfg) - log_mel(x, cfg)
+    assert (shift.mean(0) + 30 / 10 * np.log(10)).abs().max() > 1.0  # not a plain shift by the gain's log either
+
+
+def test_the_relative_floor_matches_librosa_over_the_running_level(short_clip):
+    import librosa
+
+    cfg = FeatureConfig()
+    x = load_audio(short_clip)
+    mel = librosa.feature.melspectrogram(
+        y=x, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length, n_mels=cfg.n_mels,
+        fmin=cfg.f_min, fmax=cfg.f_max, center=True, pad_mode="constant", power=2.0,
+    ).T  # (T, n_mels)
+    level = running_level(torch.from_numpy(np.log(mel.mean(1) + 1e-20))).numpy()[:, None]
+    np.testing.assert_allclose(log_mel(x, cfg).numpy(), np.log(mel / np.exp(level) + cfg.relative_floor), atol=2e-3)
+
+
+def test_the_running_level_rises_fast_falls_slowly_and_is_causal():
+    e = torch.tensor([0.0] * 5 + [10.0] * 20 + [0.0] * 20)
+    level = running_level(e)
+    assert level[:5].tolist() == [0.0] * 5
+    assert level[5] == pytest.approx(10 * LEVEL_ATTACK)
+    assert level[24] > 9.8  # 20 frames of attack: within 1 - (1 - 0.2) ** 20 of the louder level
+    assert level[25] == pytest.approx(level[24] - LEVEL_RELEASE * level[24].item(), rel=1e-5)
+    assert level[-1] > 9.0  # 20 frames of a pause barely move it
+    assert torch.equal(running_level(e[:30]), level[:30])  # frame t sees only frames <= t
+    carried = running_level(e[30:], start=level[29].item())
+    assert torch.allclose(torch.cat([level[:30], carried]), level)  # chunk by chunk, as streaming will
+

@@ -215,7 +215,8 @@ def test_says_how_many_noise_recordings_and_rirs_it_loaded(clips_manifest, tmp_p
     assert main(flags) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if "noise recordings" in line]
     assert lines == [f"augmentation: 2 noise recordings from {tmp_path / 'noise'}, "
-                     f"1 room impulse responses from {tmp_path / 'rirs'}"]
+                     f"1 room impulse responses from {tmp_path / 'rirs'}, "
+                     "channel: clip p=0.05, telephone p=0.15, codec p=0.15"]
 
 
 @pytest.mark.skipif(not SHARED_NOISE.is_dir(), reason="no ../shared/data/noise")

@@ -13,6 +13,7 @@ import numpy as np
 
 from asr import augment
 from asr.audio import SAMPLE_RATE, audio_duration, load_audio
+from asr.checkpoint import V1_FEATURES
 from asr.data import ManifestError, read_manifest
 from asr.training.config import TrainConfig
 
@@ -84,8 +85,9 @@ def check_resume(cfg: TrainConfig, ckpt: dict, tokens: list[str], path: Path) ->
         saved, given = ckpt["model_config"][name], getattr(cfg.model, name)
         if saved != given:
             raise refuse(f"{flag(name, saved)}, this run asks for {flag(name, given)}")
-    if ckpt["feature_config"] != dataclasses.asdict(cfg.features):
-        raise refuse(f"the features {ckpt['feature_config']}, this run asks for {dataclasses.asdict(cfg.features)}")
+    features = {**V1_FEATURES, **ckpt["feature_config"]}
+    if features != dataclasses.asdict(cfg.features):
+        raise refuse(f"the features {features}, this run asks for {dataclasses.asdict(cfg.features)}")
     saved = json.loads(json.dumps(ckpt.get("metadata", {}).get("train_config", {})))
     given = json.loads(json.dumps(dataclasses.asdict(cfg)))
     if list(ckpt["vocab"]) != list(tokens):
@@ -174,4 +176,6 @@ def augmentation_summary(cfg: TrainConfig, wave_augment: list) -> str:
             noise = f"{len(aug.paths)} noise recordings from {cfg.noise}" if aug.paths else "synthetic coloured noise"
         if isinstance(aug, augment.Reverb):
             rir = f"{len(aug.rirs)} room impulse responses from {cfg.rir}"
-    return f"augmentation: {noise}, {rir}"
+    channel = [f"{name} p={getattr(cfg, name + '_prob'):g}" for name in ("clip", "telephone", "codec")
+               if getattr(cfg, name + "_prob") > 0]
+    return f"augmentation: {noise}, {rir}, channel: {', '.join(channel) or 'none'}"

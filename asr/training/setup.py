@@ -36,6 +36,13 @@ def build_augmentations(cfg: TrainConfig) -> tuple[list, list]:
         wave.append(augment.Reverb(rirs, p=cfg.rir_prob, seed=cfg.seed))
     if cfg.noise_prob > 0:
         wave.append(augment.AddNoise(noises, snr_db=cfg.snr_db, p=cfg.noise_prob, seed=cfg.seed))
+    # Then the channel: the recording clips, then it travels down a phone line or through a codec.
+    if cfg.clip_prob > 0:
+        wave.append(augment.Clip(p=cfg.clip_prob, seed=cfg.seed))
+    if cfg.telephone_prob > 0:
+        wave.append(augment.Telephone(p=cfg.telephone_prob, seed=cfg.seed))
+    if cfg.codec_prob > 0:
+        wave.append(augment.Codec(p=cfg.codec_prob, seed=cfg.seed))
     if cfg.spec_augment:
         feats.append(augment.SpecAugment(cfg.freq_masks, cfg.freq_width, cfg.time_masks, cfg.time_width, seed=cfg.seed))
     return wave, feats
@@ -57,7 +64,12 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    """AdamW with weight decay on the matrices and convolution kernels only (ndim >= 2), as nanoGPT does:
+    biases and LayerNorm gains are not pulled towards zero."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
 def build_or_resume(cfg: TrainConfig, dist: DistContext, vocab: Vocab,
