@@ -1,4 +1,5 @@
-"""Manifests (JSONL), the dataset, length-bucketed batches and collate -> Batch.
+"""Manifests (JSONL), the dataset and collate -> Batch; the length-bucketed batches are asr.batching's
+(BucketBatchSampler and length_batches, which can be imported from here too).
 
 A manifest has one utterance a line: {"id": str, "audio": path, "duration": seconds, "text": str};
 "audio" is absolute or relative to the manifest's folder.
@@ -11,12 +12,13 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable
 
 import numpy as np
 import torch
 
 from asr.audio import load_audio
+from asr.batching import BucketBatchSampler, length_batches  # noqa: F401 (their home is asr.batching)
 from asr.features import Frontend
 from asr.text import Vocab, lost_characters
 
@@ -139,23 +141,6 @@ def write_manifest(path: str | Path, utts: list[Utterance]) -> None:
     tmp.replace(path)
 
 
-def length_batches(lengths: Sequence[float], budget: float) -> list[list[int]]:
-    """Indices sorted by length, cut into batches whose padded size (count x longest) stays within
-    `budget` (a longer item gets a batch to itself). The one batching rule of training, evaluation and
-    long-form inference; lengths and budget in the same unit (seconds, samples)."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    batches, current = [], []
-    for i in order:
-        # Sorted ascending, so lengths[i] is the longest in the batch if it joins.
-        if current and (len(current) + 1) * lengths[i] > budget:
-            batches.append(current)
-            current = []
-        current.append(i)
-    if current:
-        batches.append(current)
-    return batches
-
-
 @dataclass
 class Batch:
     features: torch.Tensor  # (B, T, n_mels), zero-padded
@@ -225,42 +210,3 @@ def collate(items: list[dict]) -> Batch:
         texts=[it["text"] for it in items],
         seconds=float(sum(it["seconds"] for it in items)),
     )
-
-
-class BucketBatchSampler(torch.utils.data.Sampler):
-    """Batches of utterances of similar duration whose padded size (count x longest) stays under
-    max_seconds of audio. Batch order is shuffled each epoch (seeded); with num_replicas > 1 each
-    rank takes every num_replicas-th batch of the same shuffled list, and every rank gets len(self) batches
-    (the last len(batches) % num_replicas of the list are left out that epoch). set_epoch(epoch, start)
-    resumes an epoch at batch `start` of this rank's list without reading the batches before it."""
-
-    def __init__(
-        self,
-        durations: list[float],
-        max_seconds: float,
-        shuffle: bool = True,
-        seed: int = 0,
-        num_replicas: int = 1,
-        rank: int = 0,
-    ):
-        self.batches = length_batches(durations, max_seconds)
-        self.shuffle, self.seed = shuffle, seed
-        self.num_replicas, self.rank = num_replicas, rank
-        self.epoch = 0
-        self.start = 0  # first batch of this rank's list that __iter__ yields (resuming mid-epoch)
-
-    def set_epoch(self, epoch: int, start: int = 0) -> None:
-        self.epoch, self.start = epoch, start
-
-    def __len__(self) -> int:
-        """Batches this rank gets in a whole epoch (whatever `start` is)."""
-        return len(self.batches) // self.num_replicas if self.num_replicas > 1 else len(self.batches)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        order = list(range(len(self.batches)))
-        if self.shuffle:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(len(order)).tolist()
-        if self.num_replicas > 1:
-            order = order[: len(self) * self.num_replicas][self.rank :: self.num_replicas]
-        for b in order[self.start :]:
-            yield self.batches[b]

@@ -1,4 +1,4 @@
-"""asr.data: manifests, the dataset, collate, length-bucketed batches."""
+"""asr.data and asr.batching: manifests, the dataset, collate, length-bucketed batches."""
 
 from __future__ import annotations
 
@@ -135,54 +135,81 @@ def durations():
     return np.random.default_rng(0).uniform(0.5, 12.0, 237).round(2).tolist()
 
 
-def test_buckets_cover_every_index_once_and_respect_max_seconds(durations):
-    sampler = BucketBatchSampler(durations, max_seconds=40.0, seed=1)
+def epoch_of(durations, epoch, seed=0, replicas=1, rank=0, max_seconds=30.0):
+    sampler = BucketBatchSampler(durations, max_seconds, seed=seed, num_replicas=replicas, rank=rank)
+    sampler.set_epoch(epoch)
     batches = list(sampler)
     assert len(batches) == len(sampler)
-    flat = [i for b in batches for i in b]
-    assert sorted(flat) == list(range(len(durations)))
+    return batches
+
+
+def padding_efficiency(durations, batches) -> float:
+    """Audio seconds over padded seconds (count x longest, summed over the batches)."""
+    return sum(durations[i] for b in batches for i in b) / sum(len(b) * max(durations[i] for i in b) for b in batches)
+
+
+def test_sorted_buckets_cover_every_index_once_and_respect_max_seconds(durations):
+    batches = list(BucketBatchSampler(durations, max_seconds=40.0, shuffle=False))
+    assert sorted(i for b in batches for i in b) == list(range(len(durations)))
     for b in batches:
         assert len(b) * max(durations[i] for i in b) <= 40.0
     # buckets hold similar lengths: sorting batches by their shortest member sorts them by their longest too
-    spans = sorted((min(durations[i] for i in b), max(durations[i] for i in b)) for b in batches)
-    assert all(hi <= next_lo for (_, hi), (next_lo, _) in zip(spans, spans[1:]))
+    spans = [(min(durations[i] for i in b), max(durations[i] for i in b)) for b in batches]
+    assert spans == sorted(spans) and all(hi <= next_lo for (_, hi), (next_lo, _) in zip(spans, spans[1:]))
 
 
 def test_an_utterance_longer_than_max_seconds_gets_a_batch_of_its_own():
-    batches = list(BucketBatchSampler([1.0, 50.0, 2.0, 1.5], max_seconds=10.0, shuffle=False))
-    assert [50.0] in [[[1.0, 50.0, 2.0, 1.5][i] for i in b] for b in batches]
-    assert sorted(i for b in batches for i in b) == [0, 1, 2, 3]
+    for shuffle in (False, True):
+        batches = list(BucketBatchSampler([1.0, 50.0, 2.0, 1.5], max_seconds=10.0, shuffle=shuffle))
+        assert [1] in batches
+        assert sorted(i for b in batches for i in b) == [0, 1, 2, 3]
 
 
-def test_shuffle_is_deterministic_per_seed_and_epoch(durations):
-    def order(seed, epoch):
-        sampler = BucketBatchSampler(durations, 30.0, seed=seed)
-        sampler.set_epoch(epoch)
-        return list(sampler)
+def test_batches_are_formed_anew_each_epoch_and_one_process_sees_every_utterance_once(durations):
+    epochs = [epoch_of(durations, e, seed=1) for e in range(4)]
+    sorted_batches = list(BucketBatchSampler(durations, 30.0, shuffle=False))
+    for batches in epochs:
+        assert sorted(i for b in batches for i in b) == list(range(len(durations)))
+        assert all(len(b) * max(durations[i] for i in b) <= 30.0 for b in batches)  # true lengths, not jittered
+        assert padding_efficiency(durations, batches) > padding_efficiency(durations, sorted_batches) - 0.02
+    for a, b in zip(epochs, epochs[1:]):
+        same = {frozenset(x) for x in a} & {frozenset(x) for x in b}
+        assert len(same) < len(a) / 4  # other contents, not only another order
 
-    assert order(0, 0) == order(0, 0)
-    assert order(0, 3) == order(0, 3)
-    assert order(0, 0) != order(0, 1)
-    assert order(0, 0) != order(1, 0)
-    assert sorted(map(tuple, order(0, 0))) == sorted(map(tuple, order(0, 1)))  # same batches, other order
+
+def test_an_epoch_is_a_function_of_seed_and_epoch(durations):
+    assert epoch_of(durations, 3) == epoch_of(durations, 3)
+    assert epoch_of(durations, 0) != epoch_of(durations, 1)
+    assert epoch_of(durations, 0) != epoch_of(durations, 0, seed=1)
     unshuffled = BucketBatchSampler(durations, 30.0, shuffle=False)
+    first = list(unshuffled)
     unshuffled.set_epoch(5)
-    assert list(unshuffled) == unshuffled.batches
+    assert list(unshuffled) == first  # evaluation: the same sorted batches every time
 
 
-@pytest.mark.parametrize("replicas", [2, 3])
-def test_replicas_split_batches_without_overlap(durations, replicas):
-    ranks = []
-    for rank in range(replicas):
-        sampler = BucketBatchSampler(durations, 30.0, seed=2, num_replicas=replicas, rank=rank)
-        sampler.set_epoch(4)
-        ranks.append(list(sampler))
-        assert len(ranks[-1]) == len(sampler)
-    total = len(BucketBatchSampler(durations, 30.0).batches)
-    assert all(len(r) == total // replicas for r in ranks)  # equal step counts on every rank
-    seen = [i for r in ranks for b in r for i in b]
-    assert len(seen) == len(set(seen))  # no utterance on two ranks
-    assert total - len({tuple(b) for r in ranks for b in r}) < replicas  # at most replicas-1 batches dropped
+def test_a_resumed_epoch_goes_on_with_the_batches_it_had(durations):
+    for replicas, rank in [(1, 0), (3, 2)]:
+        whole = epoch_of(durations, 6, seed=4, replicas=replicas, rank=rank)
+        sampler = BucketBatchSampler(durations, 30.0, seed=4, num_replicas=replicas, rank=rank)
+        sampler.set_epoch(6, start=5)  # a fresh sampler, as in a resumed run
+        assert list(sampler) == whole[5:] and len(sampler) == len(whole)
+
+
+@pytest.mark.parametrize("replicas", [3, 5, 8])
+def test_replicas_take_disjoint_equal_shares_and_what_is_left_out_rotates(durations, replicas):
+    everything, left_out = set(range(len(durations))), []
+    for epoch in range(6):
+        ranks = [epoch_of(durations, epoch, seed=2, replicas=replicas, rank=r) for r in range(replicas)]
+        whole = epoch_of(durations, epoch, seed=2)  # the epoch's batches, which the replicas share out
+        assert all(len(r) == len(whole) // replicas for r in ranks)  # equal step counts on every rank
+        seen = [i for r in ranks for b in r for i in b]
+        assert len(seen) == len(set(seen))  # no utterance on two ranks
+        assert {tuple(b) for r in ranks for b in r} <= {tuple(b) for b in whole}
+        assert len(whole) - sum(map(len, ranks)) == len(whole) % replicas  # only what an equal share needs
+        left_out.append(everything - set(seen))
+    assert any(left_out)
+    for a, b in zip(left_out, left_out[1:]):
+        assert not a & b  # nothing is left out of two epochs running: every utterance seen in any two
 
 
 def test_dataset_items(clips, clips_frontend):

@@ -69,7 +69,7 @@ class Trainer:
         self.dataset = SpeechDataset(self.train_utts, self.rec.frontend, self.vocab, wave_aug, feat_aug, cfg.seed)
         self.sampler = BucketBatchSampler([u.duration for u in self.train_utts], cfg.batch_seconds, seed=cfg.seed,
                                           num_replicas=self.dist.world_size, rank=self.dist.rank)
-        self.steps_per_epoch = math.ceil(len(self.sampler) / cfg.accum_steps)  # of this process count
+        self.steps_per_epoch = math.ceil(len(self.sampler) / cfg.accum_steps)  # of this process count, epoch 1
         # warmup_end: the progress (epochs) at which warm-up ended, where the decay starts; None while warming up
         self.state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_dev_wer": float("inf"), "elapsed": 0.0,
                       "skipped_steps": 0, "warmup_end": None}
@@ -90,7 +90,8 @@ class Trainer:
         optimiser steps, skipped ones included), exact. It is the same at the same place in training whatever the
         number of processes (unlike the step count)."""
         steps_taken = math.ceil(self.state["batch_in_epoch"] / self.cfg.accum_steps)
-        return self.state["epoch"] + Fraction(steps_taken, self.steps_per_epoch)
+        steps_this_epoch = math.ceil(len(self.sampler) / self.cfg.accum_steps)  # batches are formed anew each epoch
+        return self.state["epoch"] + Fraction(steps_taken, steps_this_epoch)
 
     def learning_rate(self) -> float:
         """The next step's: warm-up counts optimiser steps (a resumed run past them does not warm up again),
