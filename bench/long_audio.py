@@ -15,8 +15,9 @@ to a temporary folder. Then:
   3. Clips back to back (--join N, default 12; 0 skips it): the test utterances in groups of N consecutive
      clips, each group joined without gaps into one file (12 AN4 clips: about 50 s, where the pauses
      between utterances are only the clips' own 0.1-0.4 s of recorded silence). WER of the joined files
-     (words given to clips by time) vs the clips one by one, and where the segmenter cut: how many cuts
-     fall inside a clip's speech (speech_extent), and how many clip edges lie inside a segment.
+     (words given to clips by time) vs the clips one by one, and where the segmenter cut (between the
+     segments' kept parts): how many cuts fall inside a clip's speech (speech_extent), and how many clip
+     edges lie inside a segment. --overlap S decodes every meeting of two segments S s into each other.
   4. The recording tiled --tile times (an hour by default) and the recording itself, each transcribed by
      `python -m asr.transcribe` in a child process: its peak RSS (getrusage(RUSAGE_CHILDREN).ru_maxrss,
      read in a small go-between process) and wall seconds per audio second (imports and model load
@@ -41,7 +42,7 @@ from asr.audio import SAMPLE_RATE, load_audio
 from asr.checkpoint import DEFAULT_MODEL, load_model
 from asr.data import read_manifest
 from asr.longform import PipelineConfig, transcribe_paths
-from asr.longform.segment import file_segments
+from asr.longform.segment import SegmentConfig, file_segments
 from asr.metrics import wer
 from asr.text import normalize_text
 
@@ -194,18 +195,18 @@ def cut_counts(spans: list[tuple[float, float]], clips: list[dict]) -> tuple[int
     return len(cuts), inside, merged
 
 
-def joined_clips(model: str, work: Path, manifest: str, join: int) -> None:
+def joined_clips(model: str, work: Path, manifest: str, join: int, seg_cfg: SegmentConfig) -> None:
     """Part 3, in this process."""
     rec = load_model(model)
     groups = build_joined(manifest, join, work)
     paths = [str(work / f"joined_{k}.wav") for k in range(len(groups))]
-    results = list(transcribe_paths(rec, paths))
+    results = list(transcribe_paths(rec, paths, PipelineConfig(segment=seg_cfg)))
     clips = [c for group in groups for c in group]
     refs = [c["text"] for c in clips]
     joined = [" ".join(w["word"] for w in ws) for r, group in zip(results, groups)
               for ws in assign_words(r.to_dict()["segments"], group)]
     alone = [r.text for r in transcribe_paths(rec, [c["audio"] for c in clips])]
-    counts = np.array([cut_counts([(s.start_s, s.end_s) for s in file_segments(p)], group)
+    counts = np.array([cut_counts([(s.keep_start_s, s.keep_end_s) for s in file_segments(p, seg_cfg)], group)
                        for p, group in zip(paths, groups)]).sum(0)  # (3,) over the files
     wer_joined, wer_alone = wer(refs, joined), wer(refs, alone)
     seconds = np.mean([group[-1]["end"] for group in groups])
@@ -258,6 +259,8 @@ def main() -> None:
     p.add_argument("--tile", type=int, default=6, help="the long child transcribes the recording this many times over")
     p.add_argument("--no-hour", action="store_true", help="skip the child processes (memory and speed)")
     p.add_argument("--join", type=int, default=12, help="clips per file in the back-to-back part (0: skip it)")
+    p.add_argument("--overlap", type=float, default=0.0,
+                   help="back-to-back part: segments that meet are decoded this far (s) into each other")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workdir", help="where to write the recordings (default: a temporary folder)")
     args = p.parse_args()
@@ -269,7 +272,8 @@ def main() -> None:
         print(f"recording: {sf.info(str(work / 'long.wav')).duration / 60:.1f} min, {len(utts)} utterances, in {work}")
         accuracy_and_timing(args.model, work, utts)
         if args.join > 0:
-            joined_clips(args.model, work, args.manifest, args.join)
+            seg_cfg = SegmentConfig(overlap_s=args.overlap, clear_pause_s=2.0)  # 2 s: every meeting (pauses < 0.8 s)
+            joined_clips(args.model, work, args.manifest, args.join, seg_cfg)
         if not args.no_hour:
             memory_and_speed(args.model, work, utts, args.tile)
 

@@ -15,8 +15,11 @@ from asr.longform.segment import (
     cut_segments,
     file_segments,
     frame_energies_db,
+    overlapping_windows,
+    speech_mask,
     speech_regions,
     stream_energies_db,
+    unclear_cuts,
     voiced_frames,
 )
 
@@ -75,6 +78,45 @@ def test_long_speech_is_split_at_its_quietest_point():
     assert len(found) == 2
     assert all(e - s <= 4.0 + 1e-9 for s, e in found)
     assert 3.0 <= found[0][1] <= 3.1 and found[0][1] == found[1][0]
+
+
+def test_long_speech_is_split_in_its_longest_pause_not_at_a_deeper_dip():
+    """A 0.08 s dip to the noise floor at 2.5 s (inside a spelled word, say) is quieter than a 0.25 s pause
+    at 3.0 s that holds -48 dB noise; the split goes in the longer pause (it went in the dip)."""
+    wave = synthetic([(0.5, 2.5, "tone"), (2.58, 3.0, "tone"), (3.25, 6.0, "tone")], 6.5)
+    n = int(0.25 * SR)
+    wave[3 * SR : 3 * SR + n] += (np.random.default_rng(1).standard_normal(n) * 10 ** (-48 / 20)).astype(np.float32)
+    cfg = SegmentConfig(padding_s=0.0, min_silence_s=0.5, max_segment_s=4.0)
+    found = to_seconds(speech_regions(frame_energies_db(wave), cfg))
+    assert len(found) == 2 and found[0][1] == found[1][0]
+    assert 3.0 <= found[0][1] <= 3.25, found
+
+
+def test_segments_overlap_only_where_they_meet_at_no_clear_pause():
+    """Regions in frames: two touch at 100 inside speech (a split), two touch at 300 in a 0.4 s pause, the last
+    stands apart. Only the split is overlapped, by at most the neighbour's length; the kept parts are the regions."""
+    speech = np.zeros(600, bool)
+    speech[20:280] = speech[320:400] = speech[500:580] = True
+    regions = [(10, 100), (100, 300), (300, 420), (480, 590)]
+    unclear = unclear_cuts(regions, speech, clear_pause=20)
+    assert unclear == {100}
+    assert unclear_cuts(regions, speech, clear_pause=50) == {100, 300}  # a 0.4 s pause is not clear at 0.5 s
+    windows = overlapping_windows(regions, 150, unclear)
+    assert windows == [(10, 250, 10, 100), (10, 300, 100, 300), (300, 420, 300, 420), (480, 590, 480, 590)]
+    wave = np.arange(600 * ENERGY_FRAME, dtype=np.float32)
+    blocks = (wave[i : i + 7000] for i in range(0, len(wave), 7000))
+    segs = list(cut_segments(blocks, [tuple(f * ENERGY_FRAME for f in w) for w in windows]))
+    assert [(s.start_s, s.end_s) for s in segs] == [(w[0] / 100, w[1] / 100) for w in windows]
+    assert [(s.keep_start_s, s.keep_end_s) for s in segs] == [(w[2] / 100, w[3] / 100) for w in windows]
+    for s in segs:
+        np.testing.assert_array_equal(s.samples, wave[s.start : s.start + len(s.samples)])
+
+
+def test_the_speech_mask_bridges_short_pauses():
+    energies = np.full(100, -80.0, np.float32)
+    energies[10:40] = energies[50:90] = -10.0  # a 0.1 s pause
+    mask = speech_mask(energies, SegmentConfig(min_silence_s=0.3), threshold_db=-40.0)
+    assert mask[10:90].all() and not mask[:10].any() and not mask[90:].any()
 
 
 def test_silence_and_constant_noise_give_no_speech():

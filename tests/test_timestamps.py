@@ -8,7 +8,7 @@ import torch
 
 from asr.decoding import Alignment, greedy_alignments, greedy_ids
 from asr.features import FeatureConfig, log_mel
-from asr.longform.timestamps import WordSpan, snap_to_speech, timed_words, word_spans
+from asr.longform.timestamps import WordSpan, kept_tokens, snap_to_speech, timed_words, word_spans
 from asr.model import AcousticModel, ModelConfig, output_frame_seconds
 from asr.text import CharVocab
 
@@ -157,3 +157,21 @@ def test_snapped_edges_land_on_the_speech_to_10_ms():
     assert (word.start, word.end) == (pytest.approx(1.01), pytest.approx(1.37))
     (unsnapped,) = timed_words(lp, alignment, VOCAB, FRAME_SECONDS)
     assert (unsnapped.start, unsnapped.end) == (pytest.approx(25.5 * 0.04), pytest.approx(33.5 * 0.04))
+
+
+def test_a_word_in_the_overlap_of_two_windows_is_kept_once_with_its_times():
+    """Two windows decoded over the same audio overlap around a cut at frame 8; both hear "cat" and "dog".
+    Each keeps only the tokens emitted in its own part, so the file gets each word once, at its times in the
+    file (both windows agree on "dog": 0.38-0.50 s)."""
+    path = "..cat. ...dog.."  # frames 0-14 of the file; the cut is at frame 8
+    cut, right_start = 8, 4  # frames; the left window is frames 0-12, the right one frames 4-14
+    left, right = log_probs_for(path[:13]), log_probs_for(path[right_start:])
+    words = []
+    for lp, first, end, offset in ((left, 0, cut, 0.0), (right, cut - right_start, 99, right_start * FRAME_SECONDS)):
+        (alignment,) = greedy_alignments(lp[None], torch.tensor([lp.shape[0]]))
+        both = timed_words(lp, alignment, VOCAB, FRAME_SECONDS, offset)
+        assert [w.word for w in both] == (["cat", "dog"] if offset == 0.0 else ["t", "dog"])  # each hears "dog"
+        words += timed_words(lp, kept_tokens(alignment, first, end), VOCAB, FRAME_SECONDS, offset)
+    assert [w.word for w in words] == ["cat", "dog"]
+    assert words[0].start == pytest.approx(0.06) and words[0].end == pytest.approx(0.18)
+    assert words[1].start == pytest.approx(0.38) and words[1].end == pytest.approx(0.50)

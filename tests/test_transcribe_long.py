@@ -19,7 +19,7 @@ import soundfile as sf
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.checkpoint import DEFAULT_MODEL, load_model
 from asr.longform import PipelineConfig, expand_inputs, transcribe_paths
-from asr.longform.segment import SegmentConfig
+from asr.longform.segment import SegmentConfig, file_segments
 from asr.metrics import wer
 from asr.text import normalize_text
 from asr.transcribe import main
@@ -44,16 +44,25 @@ def long_recording(clips, tmp_path_factory) -> tuple[Path, list[tuple[float, flo
     return path, placed
 
 
-def test_a_long_file_is_cut_into_segments_that_cover_each_clip(tiny_recognizer, long_recording):
+@pytest.mark.parametrize("overlap_s", [0.0, 1.0])
+def test_a_long_file_is_cut_into_segments_that_cover_each_clip(tiny_recognizer, long_recording, overlap_s):
+    """The segments' kept parts are in order and never overlap, each at most max_segment_s; the windows
+    decoded may overlap (here: 1.5 s segments split the clips, and every meeting is overlapped by 1 s), but
+    each word lies in its segment's part and the file's words never overlap."""
     path, placed = long_recording
-    cfg = PipelineConfig(segment=SegmentConfig(max_segment_s=10.0))
-    (result,) = transcribe_paths(tiny_recognizer, [str(path)], cfg)
+    seg_cfg = SegmentConfig(max_segment_s=1.5, overlap_s=overlap_s, clear_pause_s=10.0)
+    windows = [(s.start_s, s.end_s) for s in file_segments(path, seg_cfg)]
+    overlapping = sum(a[1] > b[0] for a, b in zip(windows, windows[1:]))
+    assert overlapping > 0 if overlap_s else overlapping == 0
+    (result,) = transcribe_paths(tiny_recognizer, [str(path)], PipelineConfig(segment=seg_cfg))
     assert result.error is None and result.duration == pytest.approx(placed[-1][1] + 1.0, abs=0.01)
     spans = [(s.start, s.end) for s in result.segments]
     assert spans == sorted(spans) and all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
     for seg in result.segments:
-        assert all(seg.start - 1e-6 <= w.start < w.end <= seg.end + 0.05 for w in seg.words)
-        assert seg.end - seg.start <= 10.0 + 1e-6
+        assert all(seg.start - 1e-6 <= w.start < w.end <= seg.end + 1e-6 for w in seg.words)
+        assert seg.end - seg.start <= 1.5 + 1e-6
+    words = result.words
+    assert all(a.end <= b.start + 1e-6 for a, b in zip(words, words[1:]))
 
 
 def test_pooling_and_batching_do_not_change_the_result(tiny_recognizer, long_recording, clips):
@@ -66,12 +75,19 @@ def test_pooling_and_batching_do_not_change_the_result(tiny_recognizer, long_rec
     assert json.dumps(one) == json.dumps(other)
 
 
-def test_progress_adds_up_to_the_audio_duration(tiny_recognizer, long_recording, clips):
+@pytest.mark.parametrize("overlap_s", [0.0, 1.0])
+def test_progress_adds_up_to_the_audio_duration(tiny_recognizer, long_recording, clips, overlap_s):
+    """Each segment reports the audio it keeps, so audio that two overlapping windows both decode counts once."""
     paths = [str(long_recording[0]), clips[0].audio]
     done = []
-    results = list(transcribe_paths(tiny_recognizer, paths, on_progress=done.append))
+    seg_cfg = SegmentConfig(max_segment_s=1.5, overlap_s=overlap_s, clear_pause_s=10.0)
+    cfg = PipelineConfig(pool_seconds=0.1, segment=seg_cfg)  # each segment is decoded, and reported, alone
+    results = list(transcribe_paths(tiny_recognizer, paths, cfg, on_progress=done.append))
     assert all(s > 0 for s in done)
     assert sum(done) == pytest.approx(sum(r.duration for r in results), abs=1e-6)
+    segs = list(file_segments(paths[0], seg_cfg))
+    assert done[: len(segs)] == pytest.approx([s.keep_end_s - s.keep_start_s for s in segs])
+    assert sum(done[: len(segs)]) <= results[0].duration
 
 
 @pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason=f"needs the trained model {DEFAULT_MODEL} (not shipped yet)")

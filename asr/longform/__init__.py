@@ -7,6 +7,7 @@ timed words and subtitles, in bounded memory.
 
 segment.py     voice-activity segmentation of long recordings, streamed from disk
 timestamps.py  word start/end/confidence from a CTC alignment
+seams.py       where overlapping segments meet: each keeps its own part's words, once
 subtitles.py   SRT / WebVTT cues
 pipeline.py    files -> segments -> batches -> timed words (transcribe_paths, transcribe_waves)
 """

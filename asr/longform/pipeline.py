@@ -7,13 +7,16 @@ Each file is cut into segments (segment.py: a short file is one segment, a long 
 pauses). Segments from all files gather in a pool of `pool_seconds` of audio; the pool is sorted by
 length and run through the model in batches of at most `batch_seconds` (count x longest, the rule of
 asr.data.length_batches), decoded by an asr.decoding.Decoder (greedy by default) and timed
-(timestamps.py). A file's result comes out as soon as
+(timestamps.py). Where two segments' windows overlap (a cut at no clear pause, if SegmentConfig.overlap_s is
+set), each keeps the tokens emitted in its own part only (seams.py), so that each word is kept once; progress
+counts each segment's own part, so overlapped audio counts once. A file's result comes out as soon as
 all its segments, and every file before it, are done. A file that cannot be read gives a result with
 `error` set and does not stop the others.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +31,9 @@ from asr.audio import AUDIO_EXTENSIONS, CONVERT_HINT, SAMPLE_RATE, AudioError, a
 from asr.audio_stream import is_stream, read_stream
 from asr.data import length_batches
 from asr.decoding import Decoder, DecodingConfig
+from asr.longform.seams import clip_words
 from asr.longform.segment import Segment, SegmentConfig, file_segments, voiced_frames
-from asr.longform.timestamps import Word, timed_words
+from asr.longform.timestamps import Word, kept_tokens, timed_words
 from asr.model import output_frame_seconds
 from asr.recognizer import Recognizer
 
@@ -49,8 +53,8 @@ class PipelineConfig:
 
 @dataclass
 class SegmentResult:
-    start: float  # seconds in the file
-    end: float
+    start: float  # seconds in the file where the part this segment kept begins (its decoded audio may reach further)
+    end: float  # the kept parts of a file's segments never overlap; each word's centre lies in its segment's
     words: list[Word]
 
     @property
@@ -118,6 +122,9 @@ def decode_segments(
         for b, (i, alignment) in enumerate(zip(idx, decoder(log_probs, out_lengths))):
             seg, n = segments[i], int(out_lengths[b])
             voiced = voiced_frames(seg.samples, seg.voiced_db, hop) if snap and seg.voiced_db is not None else None
+            if seg.keep_start is not None or seg.keep_end is not None:  # an overlapping window: its own part only
+                first = math.ceil((seg.keep_start_s - seg.start_s) / frame_s - 1e-9)
+                alignment = kept_tokens(alignment, first, math.ceil((seg.keep_end_s - seg.start_s) / frame_s - 1e-9))
             out[i] = timed_words(log_probs[b, :n], alignment, rec.vocab, frame_s, seg.start_s, voiced)
     return out
 
@@ -141,6 +148,7 @@ class _Assembler:
         self.read = [False] * len(paths)  # whether each file has been read to its end (or failed)
         self.waiting = [0] * len(paths)  # segments of each file still in the pool
         self.reported = [0.0] * len(paths)  # progress reported for each file, seconds
+        self.decoded: list[list[tuple[Segment, list[Word]]]] = [[] for _ in paths]  # each file's, until it is done
         self.pool: list[tuple[int, Segment]] = []
         self.pooled = 0  # samples in the pool
         self.emitted = 0  # results handed back
@@ -153,7 +161,7 @@ class _Assembler:
             self.run_pool()
 
     def fail(self, i: int, error: str) -> None:
-        self.results[i].error, self.results[i].segments = error, []
+        self.results[i].error, self.results[i].segments, self.decoded[i] = error, [], []
         self.pool = [(j, seg) for j, seg in self.pool if j != i]
         self.pooled = sum(len(seg.samples) for _, seg in self.pool)
         self.waiting[i] = 0
@@ -166,15 +174,19 @@ class _Assembler:
         words = decode_segments(self.rec, segments, self.decoder, self.cfg.batch_seconds, self.cfg.snap_to_speech)
         for (i, seg), seg_words in zip(self.pool, words):
             self.waiting[i] -= 1
-            if seg_words:
-                self.results[i].segments.append(SegmentResult(seg.start_s, seg.end_s, seg_words))
-            self._report(i, min(seg.end_s - seg.start_s, self.results[i].duration - self.reported[i]))
+            self.decoded[i].append((seg, seg_words))
+            # Only the kept part counts: the audio two overlapping segments share is reported once.
+            self._report(i, min(seg.keep_end_s - seg.keep_start_s, self.results[i].duration - self.reported[i]))
         self.pool, self.pooled = [], 0
 
     def ready(self) -> Iterator[FileResult]:
         while self.emitted < len(self.results) and self.read[self.emitted] and not self.waiting[self.emitted]:
             result = self.results[self.emitted]
-            result.segments.sort(key=lambda s: s.start)
+            decoded = sorted(self.decoded[self.emitted], key=lambda pair: pair[0].start)
+            result.segments = [SegmentResult(seg.keep_start_s, seg.keep_end_s,
+                                             clip_words(words, seg.keep_start_s, seg.keep_end_s))
+                               for seg, words in decoded if words]
+            self.decoded[self.emitted] = []
             self._report(self.emitted, result.duration - self.reported[self.emitted])
             self.emitted += 1
             yield result

@@ -87,6 +87,13 @@ def word_spans(log_probs: torch.Tensor, alignment: Alignment, vocab: Vocab) -> l
     return spans
 
 
+def kept_tokens(alignment: Alignment, first: int, end: int) -> Alignment:
+    """Only the tokens emitted at frames first <= frame < end: the part of a window that its segment keeps
+    (the rest is context its neighbour keeps; each token is emitted in one place, so none is kept twice)."""
+    pairs = [(t, f) for t, f in zip(alignment.tokens, alignment.frames) if first <= f < end]
+    return Alignment(tuple(t for t, _ in pairs), tuple(f for _, f in pairs))
+
+
 def snap_to_speech(spans: list[WordSpan], voiced: np.ndarray, max_stretch: int = 60) -> list[WordSpan]:
     """Move word edges onto the speech around them: a word's start goes to the onset of the voiced run
     it starts in (or to its first voiced frame), its end to the end of the voiced run it ends in (or to
