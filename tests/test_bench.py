@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 MAKE_AN4 = "make it with: python recipes/an4/prepare.py --data ../shared/data/an4 --out manifests/an4"
@@ -20,6 +22,9 @@ CASES = {  # name -> (bench arguments, the path it must name, what it must say t
     "train_speed": (["train_speed.py", "--train", MISSING], MISSING, MAKE_AN4),
     "train_speed_noise": (["train_speed.py", "--train", "manifests/an4/../README.md", "--noise", MISSING], MISSING,
                           "it comes with the shared data, or give --noise '' for synthetic noise"),
+    "robustness": (["robustness.py", "--manifest", MISSING], MISSING, MAKE_AN4),
+    "robustness_noise": (["robustness.py", "--manifest", "manifests/an4/../README.md", "--noise-test", MISSING], MISSING,
+                         "make it with: python recipes/an4/split_noise.py --noise ../shared/data/noise --out manifests/an4/noise"),
     "behaviour_check": (["behaviour_check.py", "snapshot", "out.json", "--manifest", MISSING, "--train", MISSING], MISSING, MAKE_AN4),
 }
 
@@ -63,3 +68,41 @@ def test_the_helper_passes_paths_that_exist_and_skips_empty_ones(tmp_path, capsy
         manifests.require_manifests(tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl")
     assert stop.value.code == 2
     assert capsys.readouterr().err == f"error: {tmp_path / 'b.jsonl'}: no such manifest; {MAKE_AN4}\n"
+
+
+@pytest.fixture(scope="module")
+def robustness():
+    """bench/robustness.py as a module (bench/ on sys.path, as when it runs as a script)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        spec = importlib.util.spec_from_file_location("robustness", ROOT / "bench" / "robustness.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    return module
+
+
+def test_robustness_noise_is_mixed_at_the_snr_on_the_speech_frames(robustness):
+    from asr.augment import snr_db
+
+    rng = np.random.default_rng(0)
+    speech = np.zeros(16000, dtype=np.float32)  # 1 s: 0.5 s of silence, then a 0.5 s tone
+    speech[8000:] = 0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / 16000)
+    short_noise = rng.standard_normal(5000).astype(np.float32)  # shorter than the clip: looped
+    mixed = robustness.add_noise(speech, short_noise, 10.0, rng)
+    assert mixed.shape == speech.shape
+    assert abs(snr_db(speech, mixed - speech) - 10.0) < 0.01
+    whole_clip = 10 * np.log10(np.mean(speech.astype(np.float64) ** 2) / np.mean((mixed - speech).astype(np.float64) ** 2))
+    assert whole_clip < 8.0  # over the whole clip, pauses included, it would read 3 dB lower
+
+
+@pytest.mark.parametrize("name, kbit_s", [("mp3_32k", 32), ("mp3_24k", 24), ("opus_15k", 15)])
+def test_robustness_codec_settings_give_their_bitrate_on_an4_clips(robustness, tmp_path, name, kbit_s):
+    _, kwargs, suffix = robustness.CODECS[name]
+    seconds, size = 0.0, 0
+    for clip in sorted((ROOT / "tests" / "data" / "an4").glob("*.flac")):  # as the bench measures: file sizes
+        wave, rate = sf.read(clip, dtype="float32")
+        sf.write(tmp_path / f"{clip.stem}{suffix}", wave, rate, **kwargs)
+        seconds, size = seconds + len(wave) / rate, size + (tmp_path / f"{clip.stem}{suffix}").stat().st_size
+    assert abs(size * 8 / seconds / 1000 - kbit_s) < 0.1 * kbit_s

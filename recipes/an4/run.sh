@@ -5,9 +5,13 @@
 #
 # Stages (each leaves a .done marker in the experiment folder, holding the settings it ran with; a stage
 # is skipped when its marker holds the settings of this run, and runs again, with those after it, when
-# they differ: a new --data or --manifests prepares again):
-#   1 prepare   manifests/an4/{train,dev,test}.jsonl from the original CMU layout
-#   2 train     python -m asr.train (best checkpoint chosen on dev, never on test; resumes EXP/last.pt)
+# they differ: a new --data, --noise or --manifests prepares again):
+#   1 prepare   manifests/an4/{train,dev,test}.jsonl from the original CMU layout, and the noise
+#               recordings and RIRs split by recording (recipes/an4/split_noise.py) into
+#               manifests/an4/noise/{noise,rir}_{train,test}.jsonl: training hears only the _train ones,
+#               bench/robustness.py tests on the held-out _test ones
+#   2 train     python -m asr.train (best checkpoint chosen on dev, never on test; resumes EXP/last.pt),
+#               augmented with the training noise and RIRs (without a noise folder: synthetic noise)
 #   3 evaluate  greedy WER/CER on test -> EXP/eval_test/{hypotheses.txt,errors.jsonl,summary.json}
 #   4 lm        word LMs (orders 2-4) from the training transcripts; order, alpha, beta chosen on dev;
 #               beam + LM on test -> EXP/eval_test_beam
@@ -16,7 +20,7 @@
 # Options (relative paths are the caller's; defaults are relative to the repository, so the recipe runs
 # from any folder):
 #   --data DIR          AN4 in its original layout (etc/, wav/)      default: ../shared/data/an4
-#   --noise DIR         noise.jsonl + rir.jsonl for augmentation     default: ../shared/data/noise
+#   --noise DIR         noise.jsonl + rir.jsonl, split in stage 1    default: ../shared/data/noise
 #   --exp DIR           experiment folder                            default: exp/an4
 #   --manifests DIR     where stage 1 writes the manifests           default: manifests/an4
 #   --stage N           first stage to run                           default: 1
@@ -59,8 +63,8 @@ cd "$repo"
 
 mkdir -p "$exp"
 # The settings each stage depends on; a stage's settings include those of the stages before it.
-settings1="data=$data manifests=$manifests"
-settings2="$settings1 noise=$noise epochs=$epochs max_minutes=$max_minutes seed=$seed"
+settings1="data=$data manifests=$manifests noise=$noise"
+settings2="$settings1 epochs=$epochs max_minutes=$max_minutes seed=$seed"
 settings3=$settings2
 settings4=$settings3
 settings5=$settings4
@@ -81,19 +85,25 @@ done_stage() { local name=settings$1; printf '%s\n' "${!name}" > "$exp/.done.$1.
 
 augment=()
 if [ -d "$noise" ]; then
-  augment+=(--noise "$noise/noise.jsonl" --rir "$noise/rir.jsonl")
+  augment+=(--noise "$manifests/noise/noise_train.jsonl" --rir "$manifests/noise/rir_train.jsonl")
 else
   echo "no noise folder at $noise: training with synthetic coloured noise, no reverberation"
 fi
 
 if run_stage 1 prepare; then
   python recipes/an4/prepare.py --data "$data" --out "$manifests"
+  # Noise and RIRs held out by recording, for bench/robustness.py; training gets the rest.
+  if [ -d "$noise" ]; then
+    python recipes/an4/split_noise.py --noise "$noise" --out "$manifests/noise"
+  fi
   done_stage 1 prepare
 fi
 
 # Stages 2-5 read the manifests that stage 1 writes.
 if [ "$stop_stage" -ge 2 ]; then
-  for name in train dev test; do
+  needed=(train dev test)
+  [ -d "$noise" ] && needed+=(noise/noise_train noise/rir_train)
+  for name in "${needed[@]}"; do
     if [ ! -f "$manifests/$name.jsonl" ]; then
       echo "run.sh: $manifests/$name.jsonl does not exist; make it with stage 1:" \
         "bash recipes/an4/run.sh --stage 1 --stop-stage 1 --data DIR --manifests $manifests" >&2
