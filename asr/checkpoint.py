@@ -2,13 +2,19 @@
 A BPE vocabulary also stores its SentencePiece model, as bytes in a uint8 tensor ("tokenizer").
 
 `load_model(path)` needs nothing else, and loads with `torch.load(..., weights_only=True)`.
+`export_onnx(src, dst)` writes the acoustic model as ONNX with the same self-description (JSON in its
+metadata) and the LM its decoding recommends beside it; `load_recognizer(path, backend)` loads either kind.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import filecmp
 import os
+import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import torch
@@ -75,17 +81,24 @@ def stored_weights(state_dict: dict, precision: str) -> tuple[dict, dict]:
     return weights, scales
 
 
-def model_state(rec: Recognizer, precision: str = "fp32") -> dict:
-    """The parts of a checkpoint that describe and hold the model, weights stored at `precision`."""
-    weights, scales = stored_weights(rec.model.state_dict(), precision)
-    state = {
+def _self_description(rec: Recognizer) -> dict:
+    """What a model says of itself, tensors aside: format, model and feature configuration, vocabulary, metadata."""
+    return {
         "format_version": FORMAT_VERSION,
         "model_config": dataclasses.asdict(rec.model.cfg),
         "feature_config": dataclasses.asdict(rec.frontend.cfg),
         "vocab": list(rec.vocab.tokens),
+        "metadata": dict(rec.metadata),
+    }
+
+
+def model_state(rec: Recognizer, precision: str = "fp32") -> dict:
+    """The parts of a checkpoint that describe and hold the model, weights stored at `precision`."""
+    weights, scales = stored_weights(rec.model.state_dict(), precision)
+    state = {
+        **_self_description(rec),
         "normalization": {"mean": rec.frontend.mean.clone(), "std": rec.frontend.std.clone()},
         "model": weights,
-        "metadata": dict(rec.metadata),
     }
     if scales:
         state["int8_scales"] = scales
@@ -122,6 +135,11 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
     return ckpt
 
 
+def frontend_from_state(ckpt: dict) -> Frontend:
+    features = FeatureConfig(**{**V1_FEATURES, **ckpt["feature_config"]})
+    return Frontend(features, ckpt["normalization"]["mean"], ckpt["normalization"]["std"])
+
+
 def recognizer_from_state(ckpt: dict, device: str | torch.device = "cpu") -> Recognizer:
     model = AcousticModel(ModelConfig(**ckpt["model_config"]))
     scales = ckpt.get("int8_scales", {})
@@ -129,9 +147,8 @@ def recognizer_from_state(ckpt: dict, device: str | torch.device = "cpu") -> Rec
         k: dequantize_int8(v, scales[k]) if k in scales else (v.float() if v.is_floating_point() else v)
         for k, v in ckpt["model"].items()
     })
-    features = FeatureConfig(**{**V1_FEATURES, **ckpt["feature_config"]})
-    frontend = Frontend(features, ckpt["normalization"]["mean"], ckpt["normalization"]["std"])
-    return Recognizer(model.to(device).eval(), frontend, vocab_from_state(ckpt), dict(ckpt.get("metadata", {})))
+    return Recognizer(model.to(device).eval(), frontend_from_state(ckpt), vocab_from_state(ckpt),
+                      dict(ckpt.get("metadata", {})))
 
 
 def load_model(path: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu") -> Recognizer:
@@ -152,6 +169,97 @@ def export_model(src: str | Path, dst: str | Path, metadata: dict | None = None,
     rec.metadata.update(metadata or {})
     save_atomic(model_state(rec, precision), dst)
     return Path(dst).stat().st_size
+
+
+BACKENDS = ("torch", "onnx")  # what runs the acoustic model: PyTorch, or ONNX Runtime (an exported .onnx)
+EXPORT_HINT = "python -m asr.export --onnx OUT.onnx --model"
+
+
+def json_description(rec: Recognizer) -> dict:
+    """The checkpoint's self-description as JSON values (how an exported model carries it): normalisation as
+    lists of float32 values (exact round trip), a SentencePiece model as base64."""
+    desc = {**_self_description(rec),
+            "normalization": {"mean": rec.frontend.mean.tolist(), "std": rec.frontend.std.tolist()}}
+    if isinstance(rec.vocab, BpeVocab):
+        desc["tokenizer"] = {"kind": "sentencepiece", "model": base64.b64encode(rec.vocab.model).decode("ascii")}
+    return desc
+
+
+def state_from_json(desc: dict) -> dict:
+    """json_description's dict -> the same fields as a checkpoint holds them (tensors), weights aside."""
+    state = {**desc, "normalization": {k: torch.tensor(desc["normalization"][k], dtype=torch.float32)
+                                       for k in ("mean", "std")}}
+    if "tokenizer" in desc:
+        model = base64.b64decode(desc["tokenizer"]["model"])
+        state["tokenizer"] = {**desc["tokenizer"], "model": torch.frombuffer(bytearray(model), dtype=torch.uint8)}
+    return state
+
+
+def load_recognizer(path: str | Path | None = None, backend: str = "torch",
+                    device: str | torch.device = "cpu") -> Recognizer:
+    """A Recognizer whose model runs in PyTorch (backend "torch": a checkpoint, load_model) or in ONNX Runtime
+    ("onnx": a model from export_onnx; its .model has the same (features, lengths) -> (log_probs, lengths)
+    contract, so everything downstream is shared). path None: the shipped model (torch only)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "torch":
+        path = Path(DEFAULT_MODEL if path is None else path)
+        if path.suffix == ".onnx":
+            raise CheckpointError(f"{path}: an ONNX model, not a torch checkpoint: use --backend onnx")
+        return load_model(path, device)
+    if path is None:
+        raise CheckpointError(f"the onnx backend needs an exported model: {EXPORT_HINT} {DEFAULT_MODEL}")
+    path = Path(path)
+    if path.suffix in (".pt", ".pth") or zipfile.is_zipfile(path):  # torch's format is a zip archive
+        raise CheckpointError(f"{path}: a torch checkpoint, not an ONNX model: use --backend torch, "
+                              f"or export it: {EXPORT_HINT} {path}")
+    from asr import onnx_backend
+
+    try:
+        model, desc = onnx_backend.load(path, device)
+        state = state_from_json(desc)
+        return Recognizer(model, frontend_from_state(state), vocab_from_state(state), dict(desc.get("metadata", {})))
+    except onnx_backend.OnnxError as e:
+        raise CheckpointError(str(e)) from e
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: ONNX model does not match this version of asr ({e})") from e
+
+
+def copy_lm_beside(metadata: dict, src: Path, dst: Path) -> Path | None:
+    """Copy the LM that the model's recommended decoding names (relative to the model's folder) into dst's
+    folder, so that it resolves from there too; the copy's path, or None when there is none to copy."""
+    lm = (metadata.get("decoding") or {}).get("lm")
+    if not lm or Path(lm).is_absolute() or not (src.parent / lm).is_file():
+        return None
+    source, target = src.parent / lm, dst.parent / lm
+    if target.exists() and (source.samefile(target) or filecmp.cmp(source, target, shallow=False)):
+        return target
+    if target.exists():
+        raise CheckpointError(f"{target}: exists and is not the model's LM {source}: export into another folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return target
+
+
+def export_onnx(src: str | Path = DEFAULT_MODEL, dst: str | Path = "model.onnx", int8: bool = False) -> tuple[int, Path | None]:
+    """The checkpoint's acoustic model as ONNX (fp32 weights, or int8 ones with ONNX Runtime's dynamic
+    quantisation), described as the checkpoint is, with its LM copied beside it; (file size in bytes, the LM copy)."""
+    from asr import onnx_backend
+
+    src, dst = Path(src), Path(dst)
+    rec = load_model(src)
+    desc = json_description(rec)
+    desc["metadata"]["onnx"] = {"precision": "int8" if int8 else "fp32", "source": src.name,
+                                "opset": onnx_backend.OPSET}
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        onnx_backend.export(rec.model, dst, desc, int8)
+        lm = copy_lm_beside(rec.metadata, src, dst)
+    except onnx_backend.OnnxError as e:
+        raise CheckpointError(str(e)) from e
+    except OSError as e:
+        raise CheckpointError(f"{dst}: cannot write there ({e.strerror or e})") from e
+    return dst.stat().st_size, lm
 
 
 def main(argv: list[str] | None = None) -> int:

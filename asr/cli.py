@@ -1,6 +1,6 @@
 """What the doors (asr.transcribe, asr.evaluate, asr.train, asr.lm) share: a --help formatter that shows
 defaults, typed argparse values that refuse out-of-range input with argparse's one line (exit 2, naming the
-flag), --device and --threads, and an output folder checked before any work. Imports no door."""
+flag), --device, --threads and --backend, and an output folder checked before any work. Imports no door."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["Formatter", "OutputError", "add_runtime_flags", "apply_threads", "device", "finite_float",
+from asr.checkpoint import BACKENDS
+
+__all__ = ["Formatter", "OutputError", "add_backend_flag", "add_runtime_flags", "apply_threads", "device", "finite_float",
            "fraction_below_one", "non_negative_float",
            "non_negative_int", "positive_float", "positive_int", "prepare_output_dir", "probability"]
 
@@ -115,6 +117,13 @@ def add_runtime_flags(p: argparse.ArgumentParser, default_device: str = "cpu") -
     p.add_argument("--threads", type=positive_int, metavar="N",
                    help=f"CPU threads for torch's operations (default: what torch picks, here {torch.get_num_threads()}; "
                         "1 is often fastest on a loaded machine)")
+
+
+def add_backend_flag(p: argparse.ArgumentParser) -> None:
+    """--backend: what runs the acoustic model (asr.checkpoint.load_recognizer's backend)."""
+    p.add_argument("--backend", choices=BACKENDS, default="torch",
+                   help="what runs the acoustic model: torch, or onnx (ONNX Runtime; give --model OUT.onnx, "
+                        "made by python -m asr.export --onnx OUT.onnx)")
 
 
 def apply_threads(threads: int | None) -> None:

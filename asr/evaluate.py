@@ -20,8 +20,9 @@ import torch
 
 from asr import __version__
 from asr.audio import AudioError
-from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_model
-from asr.cli import (Formatter, OutputError, add_runtime_flags, apply_threads, finite_float, positive_float, positive_int,
+from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_recognizer
+from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags, apply_threads, finite_float,
+                     positive_float, positive_int,
                      prepare_output_dir)
 from asr.data import MISSING, ManifestError, Utterance, drop_line, lossy_text_note, read_manifest
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
@@ -68,10 +69,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m asr.evaluate", description=__doc__.strip().splitlines()[0],
                                 formatter_class=Formatter, epilog="\n".join(__doc__.strip().splitlines()[1:]))
     p.add_argument("--version", action="version", version=f"asr {__version__}")
-    p.add_argument("--model", default=str(DEFAULT_MODEL), help="checkpoint (default: the shipped AN4 model)")
+    p.add_argument("--model", default=str(DEFAULT_MODEL),
+                   help="checkpoint, or .onnx with --backend onnx (default: the shipped AN4 model)")
     p.add_argument("--manifest", required=True, help="JSONL manifest with reference texts")
     p.add_argument("--out", help="folder for hypotheses.txt, errors.jsonl, summary.json (default: print only the rates)")
     add_runtime_flags(p)
+    add_backend_flag(p)
     p.add_argument("--batch-seconds", type=positive_float, default=200.0, help="padded audio seconds per batch")
     add_decoding_flags(p, finite_float, positive_int)
     p.add_argument("--tune-lm", action="store_true", help="grid-search --alpha/--beta on this manifest (dev only)")
@@ -118,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--tune-lm tunes the LM weights of beam search: leave out --decoder greedy")
         if args.out:
             prepare_output_dir(args.out, "--out")
-        rec = load_model(args.model, args.device)
+        rec = load_recognizer(args.model, args.backend, args.device)
         cfg = decoding_config(args, rec.metadata, args.model)
         if args.tune_lm and not cfg.lm:
             raise ValueError("--tune-lm needs a language model: give --lm PATH")

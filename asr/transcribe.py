@@ -33,9 +33,10 @@ from pathlib import Path
 
 from asr import __version__
 from asr.audio_stream import is_stream
-from asr.cli import (Formatter, OutputError, add_runtime_flags, apply_threads, finite_float, positive_float, positive_int,
+from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags, apply_threads, finite_float,
+                     positive_float, positive_int,
                      prepare_output_dir, probability)
-from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_model
+from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_recognizer
 from asr.decoding import Decoder, add_decoding_flags, decoding_config
 from asr.decoding.decoder import ignored_by_greedy
 from asr.lm import LMError
@@ -100,7 +101,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=Formatter, epilog="\n".join(__doc__.strip().splitlines()[1:]))
     p.add_argument("--version", action="version", version=f"asr {__version__}")
     p.add_argument("files", nargs="+", help="audio files or folders (searched recursively for audio files); - for stdin")
-    p.add_argument("--model", default=str(DEFAULT_MODEL), help="checkpoint (default: the shipped AN4 model)")
+    p.add_argument("--model", default=str(DEFAULT_MODEL),
+                   help="checkpoint, or .onnx with --backend onnx (default: the shipped AN4 model)")
     p.add_argument("--format", default="text", choices=[*FORMATS, "all"],
                    help="what to print, or to write with --output-dir (all: txt, json, srt and vtt)")
     p.add_argument("--output-dir", type=Path, help="write one file per input and format here instead of printing")
@@ -110,6 +112,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "model, measured on AN4 and on audio it does not know; 0, no flag, with any other model)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_runtime_flags(p)
+    add_backend_flag(p)
     add_decoding_flags(p, finite_float, positive_int)
     return p.parse_args(argv)
 
@@ -142,7 +145,7 @@ def run(args: argparse.Namespace, inputs: list[Input]) -> int:
         check_format(args, len(inputs))
         if args.output_dir is not None:
             prepare_output_dir(args.output_dir, "--output-dir")
-        rec = load_model(args.model, args.device)
+        rec = load_recognizer(args.model, args.backend, args.device)
         cfg = decoding_config(args, rec.metadata, args.model)
         decoder = Decoder(cfg, rec.vocab)
     except (OutputError, CheckpointError, LMError, ValueError) as e:

@@ -1,0 +1,190 @@
+"""ONNX export and the onnx backend: exact round trip (any batch, any length), padded batches exact in ONNX
+Runtime, the self-description and the LM travelling with the .onnx, int8, the doors' errors, and the shipped
+model transcribing the clips as the torch one does."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime", reason="the onnx backend needs onnxruntime (pip install -e .[onnx])")
+pytest.importorskip("onnx", reason="ONNX export needs onnx (pip install -e .[onnx])")
+
+from asr import evaluate, export, transcribe  # noqa: E402
+from asr.checkpoint import (DEFAULT_MODEL, CheckpointError, export_onnx, json_description, load_model,  # noqa: E402
+                            load_recognizer, model_state, save_atomic, state_from_json, vocab_from_state)
+from asr.decoding import decoding_config  # noqa: E402
+from asr.model import ModelConfig  # noqa: E402
+from asr.recognizer import utterance_log_probs  # noqa: E402
+
+TWO_LAYERS = ModelConfig(conv_channels=8, hidden=32, layers=2, dropout=0.0)  # ~70k parameters: both LSTM paths twice
+LM = DEFAULT_MODEL.parent / "an4_lm.arpa.gz"
+DECODING = {"decoder": "beam", "beam_size": 8, "lm": LM.name, "alpha": 0.1, "beta": 2.0}
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def exported(build_recognizer, tmp_path_factory) -> dict:
+    """A two-layer untrained model as a checkpoint with the shipped LM beside it, exported fp32 and int8 into
+    another folder: {"pt", "onnx", "int8", "lm"} paths."""
+    src = tmp_path_factory.mktemp("checkpoint")
+    rec = build_recognizer(TWO_LAYERS, seed=1)
+    rec.metadata["decoding"] = DECODING
+    save_atomic(model_state(rec), src / "tiny.pt")
+    shutil.copyfile(LM, src / LM.name)
+    out = tmp_path_factory.mktemp("onnx")
+    _, lm = export_onnx(src / "tiny.pt", out / "tiny.onnx")
+    export_onnx(src / "tiny.pt", out / "tiny-int8.onnx", int8=True)
+    return {"pt": src / "tiny.pt", "onnx": out / "tiny.onnx", "int8": out / "tiny-int8.onnx", "lm": lm}
+
+
+@pytest.fixture(scope="module")
+def both(exported):
+    return load_model(exported["pt"]), load_recognizer(exported["onnx"], "onnx")
+
+
+def batch(lengths: list[int], seed: int = 0, padding: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, max(lengths), 80) random features, `padding` past each length, and the (B,) lengths."""
+    gen = torch.Generator().manual_seed(seed)
+    feats = torch.randn(len(lengths), max(lengths), 80, generator=gen)
+    for b, n in enumerate(lengths):
+        feats[b, n:] = padding
+    return feats, torch.tensor(lengths)
+
+
+@pytest.mark.parametrize("lengths", [[1], [2], [7], [64], [133], [300, 1], [37, 64, 5]])
+def test_onnx_gives_the_torch_log_probs_for_any_batch_and_length(both, lengths):
+    torch_rec, onnx_rec = both
+    feats, n = batch(lengths)
+    with torch.no_grad():
+        expected, expected_n = torch_rec.model(feats, n)
+    log_probs, out_n = onnx_rec.model(feats, n)
+    assert torch.equal(out_n, expected_n)
+    assert log_probs.shape == expected.shape and log_probs.dtype == torch.float32
+    assert (log_probs - expected).abs().max() <= TOLERANCE
+
+
+def test_an_utterance_alone_and_inside_a_padded_batch_agree_in_onnx_runtime(both):
+    _, onnx_rec = both
+    lengths = [97, 50, 13, 4, 1]
+    feats, n = batch(lengths, seed=2, padding=1e3)  # whatever the padding holds, it must not count
+    together, out_n = onnx_rec.model(feats, n)
+    for b, length in enumerate(lengths):
+        alone, alone_n = onnx_rec.model(feats[b:b + 1, :length], n[b:b + 1])
+        assert int(alone_n) == int(out_n[b])
+        assert (alone[0] - together[b, :int(out_n[b])]).abs().max() <= TOLERANCE
+
+
+def test_the_onnx_model_describes_itself_as_the_checkpoint_does(both, exported):
+    torch_rec, onnx_rec = both
+    assert onnx_rec.frontend.cfg == torch_rec.frontend.cfg
+    assert torch.equal(onnx_rec.frontend.mean, torch_rec.frontend.mean)  # exact: float32 values through JSON
+    assert torch.equal(onnx_rec.frontend.std, torch_rec.frontend.std)
+    assert onnx_rec.vocab.tokens == torch_rec.vocab.tokens
+    assert onnx_rec.model.cfg == torch_rec.model.cfg
+    assert onnx_rec.metadata.pop("onnx") == {"precision": "fp32", "source": "tiny.pt", "opset": 17}
+    assert onnx_rec.metadata == torch_rec.metadata
+    assert onnx_rec.device == torch.device("cpu")
+
+
+def test_the_lm_goes_beside_the_onnx_model_and_resolves_from_there(exported):
+    rec = load_recognizer(exported["onnx"], "onnx")
+    cfg = decoding_config(argparse.Namespace(), rec.metadata, exported["onnx"])
+    assert exported["lm"] == exported["onnx"].parent / LM.name
+    assert Path(cfg.lm) == exported["lm"] and exported["lm"].read_bytes() == LM.read_bytes()
+    assert (cfg.decoder, cfg.beam.beam_size, cfg.beam.alpha, cfg.beam.beta) == ("beam", 8, 0.1, 2.0)
+
+
+def test_another_file_where_the_lm_goes_is_refused(exported, tmp_path):
+    (tmp_path / LM.name).write_text("not this model's LM\n")
+    with pytest.raises(CheckpointError, match="exists and is not the model's LM"):
+        export_onnx(exported["pt"], tmp_path / "m.onnx")
+    assert (tmp_path / LM.name).read_text() == "not this model's LM\n"
+
+
+def test_a_bpe_vocabulary_survives_the_json_description(tiny_recognizer):
+    sentencepiece = pytest.importorskip("sentencepiece")  # noqa: F841
+    from asr.text import BpeVocab, train_bpe
+
+    tiny_recognizer.vocab = BpeVocab(train_bpe(["a cat sat on a mat", "the dog ran", "six eight three"] * 20,
+                                               vocab_size=30))
+    state = state_from_json(json_description(tiny_recognizer))
+    assert vocab_from_state(state).tokens == tiny_recognizer.vocab.tokens
+
+
+def test_int8_is_smaller_and_close(both, exported):
+    torch_rec, _ = both
+    rec = load_recognizer(exported["int8"], "onnx")
+    assert exported["int8"].stat().st_size < 0.5 * exported["onnx"].stat().st_size
+    assert rec.metadata["onnx"]["precision"] == "int8"
+    feats, n = batch([80, 41])
+    with torch.no_grad():
+        expected, _ = torch_rec.model(feats, n)
+    log_probs, _ = rec.model(feats, n)
+    assert (log_probs - expected).abs().max() < 0.1
+
+
+def test_utterance_log_probs_is_shared_by_both_backends(both, clips):
+    torch_rec, onnx_rec = both
+    for a, b in zip(utterance_log_probs(torch_rec, clips), utterance_log_probs(onnx_rec, clips)):
+        assert a.shape == b.shape and (a - b).abs().max() <= TOLERANCE
+
+
+def test_evaluate_with_the_onnx_backend_scores_as_torch_does(exported, clips_manifest, capsys):
+    args = ["--manifest", str(clips_manifest), "--decoder", "greedy"]
+    assert evaluate.main(["--model", str(exported["pt"]), *args]) == 0
+    expected = capsys.readouterr().out
+    assert evaluate.main(["--backend", "onnx", "--model", str(exported["onnx"]), *args]) == 0
+    assert capsys.readouterr().out == expected
+
+
+@pytest.mark.parametrize("door", [transcribe, evaluate])
+def test_a_model_of_the_other_backend_is_one_line_and_exit_2(door, exported, clips_manifest, short_clip, capsys):
+    rest = [str(short_clip)] if door is transcribe else ["--manifest", str(clips_manifest)]
+    assert door.main(["--backend", "onnx", "--model", str(exported["pt"]), *rest]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a torch checkpoint, not an ONNX model: use --backend torch" in err
+    assert door.main(["--model", str(exported["onnx"]), *rest]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {exported['onnx']}: an ONNX model, not a torch checkpoint: use --backend onnx\n"
+
+
+def test_a_file_that_is_not_onnx_is_one_line(tmp_path, short_clip, capsys):
+    (tmp_path / "bad.onnx").write_text("not a model\n")
+    assert transcribe.main(["--backend", "onnx", "--model", str(tmp_path / "bad.onnx"), str(short_clip)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {tmp_path / 'bad.onnx'}: not a readable ONNX model")
+    with pytest.raises(CheckpointError, match="no such ONNX model file"):
+        load_recognizer(tmp_path / "none.onnx", "onnx")
+
+
+def test_without_onnxruntime_the_door_says_how_to_install_it(exported, short_clip, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
+    assert transcribe.main(["--backend", "onnx", "--model", str(exported["onnx"]), str(short_clip)]) == 2
+    assert capsys.readouterr().err == (f'error: {exported["onnx"]}: onnxruntime is not installed: '
+                                       'pip install -e ".[onnx]"\n')
+
+
+def test_export_door_errors_are_one_line(tmp_path, capsys):
+    assert export.main(["--onnx", str(tmp_path / "m.onnx"), "--model", str(tmp_path / "none.pt")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'none.pt'}: no such checkpoint file\n"
+    with pytest.raises(SystemExit) as stop:
+        export.main([])  # --onnx is required
+    assert stop.value.code == 2
+
+
+def test_the_shipped_model_transcribes_the_clips_as_torch_does(tmp_path, capsys):
+    """Exported by the door, then transcribed with its recommended decoding (beam + the LM beside it)."""
+    clips = str(Path(__file__).parent / "data" / "an4")
+    assert export.main(["--onnx", str(tmp_path / "an4.onnx")]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {tmp_path / 'an4.onnx'} (37.1 MB, fp32 weights) and its LM")
+    assert transcribe.main(["--quiet", clips]) == 0
+    expected = capsys.readouterr().out
+    assert transcribe.main(["--quiet", "--backend", "onnx", "--model", str(tmp_path / "an4.onnx"), clips]) == 0
+    assert capsys.readouterr().out == expected
+    assert "six eight three three oh seven five" in expected
