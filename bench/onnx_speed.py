@@ -1,0 +1,130 @@
+"""ONNX Runtime against PyTorch on AN4 test: the same log-probs, the same transcripts, and how fast.
+
+    python bench/onnx_speed.py [--model asr/assets/an4.pt] [--manifest manifests/an4/test.jsonl] [--threads N]
+
+The model is exported (python -m asr.export's export_onnx) to fp32 and int8 ONNX in a temporary folder, and
+each back-end is loaded with asr.checkpoint.load_recognizer. Measured, with the same number of threads for
+all (--threads, default: torch's):
+- log-probs: max abs difference, ONNX vs torch (each utterance alone; in padded batches), and each back-end's
+  utterances alone vs in padded batches;
+- WER with the model's recommended decoding (beam + LM for the shipped model) and greedy, and how many
+  transcripts differ from torch's;
+- speed: the model alone on precomputed features, and end to end (asr.transcribe.transcribe_files: audio,
+  features, model, decoding), at batch 1 (file by file) and batched (the doors' 200 s batches), best of
+  --repeats passes.
+Prints a Markdown table, then `onnx_speedup_batch1=X` last (end to end, default decoding, batch 1, torch
+time / ONNX fp32 time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from _manifests import require_manifests  # bench/_manifests.py
+from asr.audio import load_audio
+from asr.checkpoint import DEFAULT_MODEL, export_onnx, load_recognizer
+from asr.cli import apply_threads
+from asr.data import length_batches, read_manifest
+from asr.decoding import Decoder, DecodingConfig, decoding_config
+from asr.metrics import score
+from asr.transcribe import transcribe_files
+
+BATCH_FRAMES = 200 * 100  # the doors' 200 s of padded audio per model call, in 10 ms feature frames
+
+
+def best_of(repeats: int, run) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+@torch.no_grad()
+def model_log_probs(rec, feats: list[torch.Tensor], batched: bool) -> list[torch.Tensor]:
+    """Each utterance's (T', V) log-probs from the model alone: one call each, or in length-sorted batches."""
+    out: list[torch.Tensor] = [torch.empty(0)] * len(feats)
+    groups = length_batches([len(f) for f in feats], BATCH_FRAMES) if batched else [[i] for i in range(len(feats))]
+    for idx in groups:
+        batch = torch.nn.utils.rnn.pad_sequence([feats[i] for i in idx], batch_first=True)  # (B, T, n_mels)
+        log_probs, lengths = rec.model(batch, torch.tensor([len(feats[i]) for i in idx]))
+        for b, i in enumerate(idx):
+            out[i] = log_probs[b, :int(lengths[b])]
+    return out
+
+
+def max_difference(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+    return max(float((x - y).abs().max()) for x, y in zip(a, b))
+
+
+def measure(name: str, rec, path: Path, utts, feats, repeats: int) -> dict:
+    """One back-end's log-probs, transcripts and times."""
+    paths = [u.audio for u in utts]
+    default = Decoder(decoding_config(argparse.Namespace(), rec.metadata, path), rec.vocab)
+    greedy = Decoder(DecodingConfig("greedy"), rec.vocab)
+    alone, batched = model_log_probs(rec, feats, False), model_log_probs(rec, feats, True)
+    transcribe_files(rec, paths[:2], decoder=default)  # warm-up: allocators, thread pools
+    row = {"name": name, "alone": alone, "batched": batched, "decoder": default.cfg.decoder,
+           "default": default.transcripts(batched), "greedy": greedy.transcripts(batched),
+           "model_b1": best_of(repeats, lambda: model_log_probs(rec, feats, False)),
+           "model_batched": best_of(repeats, lambda: model_log_probs(rec, feats, True)),
+           "e2e_b1": best_of(repeats, lambda: [transcribe_files(rec, [p], decoder=default) for p in paths]),
+           "e2e_batched": best_of(repeats, lambda: transcribe_files(rec, paths, decoder=default))}
+    row["wer_default"], row["wer_greedy"] = (score(utts, row[k])["wer"] for k in ("default", "greedy"))
+    print(f"{name}: measured", flush=True)
+    return row
+
+
+def table(rows: list[dict], audio: float) -> str:
+    base = rows[0]
+    lines = ["| back-end | WER % default / greedy | transcripts unlike torch's | log-prob max abs diff vs torch "
+             "| alone vs in batches | model, batch 1 / batched (x real time) | end to end, batch 1 / batched "
+             "(x real time) | end to end speed-up, batch 1 / batched |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        differ = sum(a != b for a, b in zip(r["default"], base["default"]))
+        differ_greedy = sum(a != b for a, b in zip(r["greedy"], base["greedy"]))
+        diff = (f"{max_difference(r['alone'], base['alone']):.1e} / {max_difference(r['batched'], base['batched']):.1e}"
+                if r is not base else "")
+        lines.append(f"| {r['name']} | {r['wer_default']:.2f} / {r['wer_greedy']:.2f} | {differ} / {differ_greedy} "
+                     f"| {diff} | {max_difference(r['alone'], r['batched']):.1e} | {audio / r['model_b1']:.0f} / {audio / r['model_batched']:.0f} "
+                     f"| {audio / r['e2e_b1']:.0f} / {audio / r['e2e_batched']:.0f} "
+                     f"| {base['e2e_b1'] / r['e2e_b1']:.2f}x / {base['e2e_batched'] / r['e2e_batched']:.2f}x |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("--manifest", default="manifests/an4/test.jsonl")
+    p.add_argument("--threads", type=int, help="threads for torch and ONNX Runtime alike (default: torch's)")
+    p.add_argument("--repeats", type=int, default=3, help="best of this many passes")
+    args = p.parse_args()
+    require_manifests(args.manifest)
+    apply_threads(args.threads)  # before the ONNX sessions: they take torch's thread count
+    utts = read_manifest(args.manifest)
+    audio = sum(u.duration for u in utts)
+    with tempfile.TemporaryDirectory(prefix="onnx-speed-") as tmp:
+        fp32, int8 = Path(tmp) / "model.onnx", Path(tmp) / "model-int8.onnx"
+        export_onnx(args.model, fp32)
+        export_onnx(args.model, int8, int8=True)
+        backends = [("torch", "torch", Path(args.model)), ("ONNX fp32", "onnx", fp32), ("ONNX int8", "onnx", int8)]
+        recs = [(name, load_recognizer(path, kind), path) for name, kind, path in backends]
+        feats = [recs[0][1].frontend(load_audio(u.audio)) for u in utts]  # (T, n_mels) each, one frontend for all
+        rows = [measure(name, rec, path, utts, feats, args.repeats) for name, rec, path in recs]
+    print(f"\n{len(utts)} utterances, {audio:.1f} s of audio, {torch.get_num_threads()} threads, "
+          f"default decoding: {rows[0]['decoder']}; 'alone / batched' for the log-probs, transcripts default / greedy\n")
+    print(table(rows, audio))
+    fp32_row = rows[1]
+    print(f"\nonnx_fp32_identical_transcripts={sum(a == b for a, b in zip(fp32_row['default'], rows[0]['default']))}"
+          f"/{len(utts)}")
+    print(f"onnx_speedup_batch1={rows[0]['e2e_b1'] / fp32_row['e2e_b1']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
