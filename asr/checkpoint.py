@@ -241,9 +241,10 @@ def copy_lm_beside(metadata: dict, src: Path, dst: Path) -> Path | None:
     return target
 
 
-def export_onnx(src: str | Path = DEFAULT_MODEL, dst: str | Path = "model.onnx", int8: bool = False) -> tuple[int, Path | None]:
+def export_onnx(src: str | Path, dst: str | Path, int8: bool = False) -> tuple[int, Path | None]:
     """The checkpoint's acoustic model as ONNX (fp32 weights, or int8 ones with ONNX Runtime's dynamic
-    quantisation), described as the checkpoint is, with its LM copied beside it; (file size in bytes, the LM copy)."""
+    quantisation), described as the checkpoint is, with its LM copied beside it first (a different file
+    in the LM's place stops the export); (file size in bytes, the LM copy)."""
     from asr import onnx_backend
 
     src, dst = Path(src), Path(dst)
@@ -253,8 +254,8 @@ def export_onnx(src: str | Path = DEFAULT_MODEL, dst: str | Path = "model.onnx",
                                 "opset": onnx_backend.OPSET}
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        onnx_backend.export(rec.model, dst, desc, int8)
         lm = copy_lm_beside(rec.metadata, src, dst)
+        onnx_backend.export(rec.model, dst, desc, int8)
     except onnx_backend.OnnxError as e:
         raise CheckpointError(str(e)) from e
     except OSError as e:

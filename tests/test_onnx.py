@@ -105,6 +105,7 @@ def test_another_file_where_the_lm_goes_is_refused(exported, tmp_path):
     with pytest.raises(CheckpointError, match="exists and is not the model's LM"):
         export_onnx(exported["pt"], tmp_path / "m.onnx")
     assert (tmp_path / LM.name).read_text() == "not this model's LM\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LM.name]  # refused before any model was written
 
 
 def test_a_bpe_vocabulary_survives_the_json_description(tiny_recognizer):
