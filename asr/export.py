@@ -8,7 +8,8 @@ The .onnx takes (features (B, T, 80), lengths (B,)) -> (log_probs (B, T', V), le
 and length, and describes itself as the checkpoint does (feature configuration, normalisation, vocabulary,
 metadata with the recommended decoding: JSON in its metadata_props["asr"]). The LM that decoding names is
 copied beside it, so that it resolves from the .onnx's folder as it did from the checkpoint's.
---int8 quantises the weights with onnxruntime.quantization.quantize_dynamic.
+--int8 applies onnxruntime.quantization.quantize_dynamic: int8 weights, activations quantised per call at run
+time (so an utterance in a padded batch is close to, not equal to, the same utterance alone; fp32 is exact).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--version", action="version", version=f"asr {__version__}")
     p.add_argument("--onnx", required=True, metavar="OUT.onnx", help="where to write the ONNX model")
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="checkpoint to export (default: the shipped AN4 model)")
-    p.add_argument("--int8", action="store_true", help="int8 weights (ONNX Runtime's dynamic quantisation)")
+    p.add_argument("--int8", action="store_true", help="int8 weights and dynamically quantised activations (ONNX Runtime's quantize_dynamic)")
     return p.parse_args(argv)
 
 
