@@ -13,6 +13,7 @@ COMMANDS = {  # command -> one line on what it does
     "evaluate": "WER/CER of a model on a manifest, and a per-utterance report",
     "train": "train a model from JSONL manifests (one process, or several under torchrun)",
     "lm": "build or score word n-gram language models (ARPA)",
+    "serve": "an OpenAI-compatible transcription server (HTTP; needs the serve extra)",
 }
 
 

@@ -1,0 +1,136 @@
+"""The routes: create_app(cfg, rec, decoder) -> a FastAPI app that serves one model, loaded once.
+
+    POST /v1/audio/transcriptions   OpenAI's transcription API (multipart), any format and length asr reads
+    GET  /v1/models                 the served model, in OpenAI's list format
+    GET  /health                    {"status": "ok", "model", "in_flight", "batches", "segments", ...}
+    GET  /                          static/index.html, where there is one
+
+Every error is OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with its HTTP status. A
+response to a transcription says in `X-ASR-Batch-Size` the largest batch its audio went through the model in.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import tempfile
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from asr.decoding import Decoder
+from asr.longform import decode_segments
+from asr.recognizer import Recognizer
+from asr.serve.batcher import Batcher
+from asr.serve.config import ServeConfig
+from asr.serve.errors import APIError, error_body, status_kind
+from asr.serve.formats import MEDIA_TYPES, render
+from asr.serve.jobs import transcribe_file
+from asr.serve.upload import read_fields, read_form, spool, upload_name
+
+STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("asr.serve")
+
+
+class _State:
+    def __init__(self, cfg: ServeConfig, rec: Recognizer, decoder: Decoder):
+        self.cfg, self.started = cfg, int(time.time())
+        self.batcher = Batcher(lambda segments: decode_segments(rec, segments, decoder, cfg.batch_seconds),
+                               cfg.max_batch, cfg.max_wait_ms / 1000)
+        self.in_flight = 0  # transcription requests being served
+
+
+def create_app(cfg: ServeConfig, rec: Recognizer, decoder: Decoder) -> FastAPI:
+    """The app; its batching thread starts with the server and stops after the last request is answered."""
+    state = _State(cfg, rec, decoder)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state.batcher.start()
+        yield
+        state.batcher.stop()  # uvicorn has let every request in flight finish
+
+    app = FastAPI(title="asr", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    add_error_handlers(app, cfg)
+    add_routes(app, state)
+    return app
+
+
+def check_key(request: Request, cfg: ServeConfig) -> None:
+    """APIError 401 unless the request carries `Authorization: Bearer <api key>` (when the server has one)."""
+    if cfg.api_key is None:
+        return
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise APIError(401, "you did not provide an API key: send the header 'Authorization: Bearer KEY'",
+                       "missing_api_key", kind="authentication_error")
+    if not hmac.compare_digest(key.strip().encode(), cfg.api_key.encode()):
+        raise APIError(401, "incorrect API key provided", "invalid_api_key", kind="authentication_error")
+
+
+def add_routes(app: FastAPI, state: _State) -> None:
+    cfg = state.cfg
+
+    @app.post("/v1/audio/transcriptions")
+    async def transcriptions(request: Request) -> Response:
+        check_key(request, cfg)
+        state.in_flight += 1
+        try:
+            fields = read_fields(await read_form(request, cfg), cfg)
+            name = upload_name(fields.upload)
+            with tempfile.TemporaryDirectory(prefix="asr-serve-") as folder:
+                path = await spool(fields.upload, Path(folder))
+                await fields.upload.close()
+                result, batch = await transcribe_file(str(path), name, state.batcher, cfg.max_seconds,
+                                                      cfg.pool_seconds)
+        finally:
+            state.in_flight -= 1
+        body, headers = render(result, fields.response_format, fields.words), {"X-ASR-Batch-Size": str(batch)}
+        if isinstance(body, dict):
+            return JSONResponse(body, headers=headers)
+        return Response(body, media_type=MEDIA_TYPES[fields.response_format], headers=headers)
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> dict:
+        check_key(request, cfg)
+        return {"object": "list", "data": [{"id": cfg.model_id, "object": "model", "created": state.started,
+                                            "owned_by": "asr"}]}
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok", "model": cfg.model_id, "in_flight": state.in_flight, **state.batcher.stats.to_dict()}
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> Response:
+        if not (STATIC / "index.html").is_file():
+            raise APIError(404, "no page here: the API is under /v1", "not_found")
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+
+def add_error_handlers(app: FastAPI, cfg: ServeConfig) -> None:
+    @app.exception_handler(APIError)
+    async def api_error(request: Request, e: APIError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None
+        return JSONResponse(e.body(), status_code=e.status, headers=headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, e: HTTPException) -> JSONResponse:
+        message = (f"unknown request URL: {request.method} {request.url.path}" if e.status_code == 404
+                   else f"{request.method} {request.url.path}: {e.detail}")
+        return JSONResponse(error_body(message, status_kind(e.status_code), code=str(e.status_code)),
+                            status_code=e.status_code, headers=e.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
+        return JSONResponse(error_body(f"invalid request: {e.errors()}"), status_code=400)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, e: Exception) -> JSONResponse:
+        log.exception("error serving %s %s", request.method, request.url.path)
+        return JSONResponse(error_body(f"the server failed on this request ({type(e).__name__}: {e})",
+                                       "server_error"), status_code=500)

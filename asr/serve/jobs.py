@@ -1,0 +1,65 @@
+"""One uploaded file -> its segments -> the batcher -> a FileResult, as `python -m asr.transcribe` makes it.
+
+The file is read from disk as the CLI reads it (asr.longform.file_segments: a short file is one segment, a long
+one is streamed and cut at pauses), each segment goes to the shared Batcher as soon as it is cut, and at most
+`pool_seconds` of one request's audio waits for the model at a time, so memory stays bounded for any length.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from asr.audio import SAMPLE_RATE, AudioError
+from asr.longform import FileResult, SegmentConfig, SegmentResult, file_duration, file_segments
+from asr.longform.seams import clip_words
+from asr.serve.batcher import Batcher
+from asr.serve.errors import APIError, audio_error
+
+
+@dataclass(frozen=True)
+class _Pending:
+    start: int  # the segment's first sample in the file
+    keep_start_s: float  # the part of the file whose words it keeps (asr.longform.seams)
+    keep_end_s: float
+    samples: int  # its length, while it waits for the model
+    task: asyncio.Task  # -> (words, batch size)
+
+
+def too_long(name: str, seconds: float, limit: float) -> APIError:
+    return APIError(400, f"{name}: {seconds:.1f} s of audio is longer than this server's limit of {limit:g} s",
+                    "audio_too_long", "file")
+
+
+async def transcribe_file(path: str, name: str, batcher: Batcher, max_seconds: float | None = None,
+                          pool_seconds: float = 600.0) -> tuple[FileResult, int]:
+    """The file's FileResult (named `name`, the upload's file name, in it and in errors) and the largest batch
+    its segments went through the model in. Raises APIError for audio that cannot be read or is too long."""
+    duration = file_duration(path)
+    if max_seconds is not None and duration > max_seconds:
+        raise too_long(name, duration, max_seconds)
+    segments = file_segments(path, SegmentConfig())
+    pending: list[_Pending] = []
+    try:
+        while (seg := await asyncio.to_thread(next, segments, None)) is not None:  # reading the file is blocking
+            if max_seconds is not None and seg.end_s > max_seconds:  # a header that understated the length
+                raise too_long(name, seg.end_s, max_seconds)
+            task = asyncio.ensure_future(batcher.submit(seg))
+            pending.append(_Pending(seg.start, seg.keep_start_s, seg.keep_end_s, len(seg.samples), task))
+            await _wait_below(pending, pool_seconds * SAMPLE_RATE)
+        done = [(p, *(await p.task)) for p in pending]
+    except AudioError as e:
+        raise audio_error(str(e).replace(path, name)) from e
+    finally:
+        for p in pending:
+            p.task.cancel()  # a no-op for those done; the others' answers are not wanted
+    result = FileResult(name, duration=duration, segments=[
+        SegmentResult(p.keep_start_s, p.keep_end_s, clip_words(words, p.keep_start_s, p.keep_end_s))
+        for p, words, _ in sorted(done, key=lambda d: d[0].start) if words])  # as asr.longform's _Assembler does
+    return result, max((size for _, _, size in done), default=0)
+
+
+async def _wait_below(pending: list[_Pending], samples: float) -> None:
+    """Wait until the segments still waiting for the model hold fewer than `samples`."""
+    while sum(p.samples for p in pending if not p.task.done()) >= samples:
+        await asyncio.wait([p.task for p in pending if not p.task.done()], return_when=asyncio.FIRST_COMPLETED)

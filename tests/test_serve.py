@@ -1,0 +1,184 @@
+"""python -m asr.serve: a real uvicorn server on 127.0.0.1 and the real openai client. Transcripts, subtitles and
+word times equal the CLI's for the same files; simultaneous requests are batched; SIGTERM lets requests finish."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+openai = pytest.importorskip("openai")
+pytest.importorskip("fastapi")
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIPS_DIR = ROOT / "tests" / "data" / "an4"
+CLIPS = sorted(CLIPS_DIR.glob("*.flac"))
+TEXTS = {  # what the shipped model hears in each clip (the CLI's transcripts, checked in cli_outputs)
+    "an406-fcaw-b": "rubout g m e s three nine", "an437-mjgm-b": "e b v j ninety four", "an440-mjgm-b": "stop",
+    "cen4-fcaw-b": "m e l v i n", "cen7-mjgm-b": "six eight three three oh seven five",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(log: Path, *flags: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`python -m asr.serve` in a child process on a free port; yields its URL once /health answers."""
+    port = free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "asr.serve", "--port", str(port), "--threads", "1", *flags],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, f"the server exited ({proc.returncode}):\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"the server did not answer in 120 s:\n{log.read_text()}"
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(60)
+
+
+def client_for(url: str, key: str = "unused"):
+    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def long_file(tmp_path_factory) -> Path:
+    """The five clips three times over with a second of silence between them (about 50 s: cut into segments)."""
+    silence = np.zeros(16000, dtype=np.float32)
+    waves = [sf.read(c, dtype="float32")[0] for c in CLIPS] * 3
+    path = tmp_path_factory.mktemp("long") / "long.flac"
+    sf.write(path, np.concatenate([x for w in waves for x in (w, silence)]), 16000)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    with running_server(tmp_path_factory.mktemp("serve") / "server.log", "--max-wait-ms", "150") as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return client_for(server)
+
+
+@pytest.fixture(scope="module")
+def cli_outputs(tmp_path_factory, long_file) -> dict[str, dict[str, str]]:
+    """python -m asr.transcribe --format all on the clips and the long file: name -> {"txt", "json", "srt", "vtt"}."""
+    out = tmp_path_factory.mktemp("cli")
+    subprocess.run([sys.executable, "-m", "asr.transcribe", "--format", "all", "--output-dir", str(out), "--quiet",
+                    "--threads", "1", *map(str, CLIPS), str(long_file)], cwd=ROOT, check=True)
+    outputs = {f.stem: {} for f in out.iterdir()}
+    for f in out.iterdir():
+        outputs[f.stem][f.suffix[1:]] = f.read_text()
+    assert {name: json.loads(o["json"])["text"] for name, o in outputs.items() if name in TEXTS} == TEXTS
+    return outputs
+
+
+def transcribe(client, path: Path, **kwargs):
+    with open(path, "rb") as f:
+        return client.audio.transcriptions.create(file=(path.name, f), model=kwargs.pop("model", "asr-an4"), **kwargs)
+
+
+@pytest.mark.parametrize("clip", CLIPS, ids=lambda c: c.stem)
+def test_json_and_text_equal_the_cli(client, cli_outputs, clip):
+    assert transcribe(client, clip).text == json.loads(cli_outputs[clip.stem]["json"])["text"]
+    assert transcribe(client, clip, response_format="text", model="whisper-1") == cli_outputs[clip.stem]["txt"]
+
+
+@pytest.mark.parametrize("fmt", ["srt", "vtt"])
+def test_subtitles_equal_the_cli(client, cli_outputs, long_file, fmt):
+    for path in (CLIPS[0], long_file):
+        assert transcribe(client, path, response_format=fmt) == cli_outputs[path.stem][fmt]
+
+
+def test_verbose_json_has_the_cli_segments_and_word_times(client, cli_outputs, long_file):
+    for path in (CLIPS[4], long_file):
+        cli = json.loads(cli_outputs[path.stem]["json"])
+        got = transcribe(client, path, response_format="verbose_json", timestamp_granularities=["word"], language="en")
+        assert (got.task, got.language, got.duration, got.text) == ("transcribe", "english", cli["duration"], cli["text"])
+        assert [(s.id, s.start, s.end, s.text) for s in got.segments] == [
+            (i, s["start"], s["end"], s["text"]) for i, s in enumerate(cli["segments"])]
+        assert [(w.word, w.start, w.end) for w in got.words] == [
+            (w["word"], w["start"], w["end"]) for s in cli["segments"] for w in s["words"]]
+    assert len(cli["segments"]) > 1, "the long file should be cut into several segments"
+    plain = transcribe(client, CLIPS[4], response_format="verbose_json", prompt="ignored", temperature=0.7)
+    assert plain.words is None and plain.text == TEXTS[CLIPS[4].stem]
+
+
+def test_models_health_and_the_page(server, client):
+    assert [(m.id, m.object, m.owned_by) for m in client.models.list()] == [("asr-an4", "model", "asr")]
+    health = httpx.get(f"{server}/health").json()
+    assert (health["status"], health["model"]) == ("ok", "asr-an4")
+    page = httpx.get(f"{server}/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+
+
+def test_simultaneous_requests_are_batched_and_all_answered_right(server, client):
+    n, before = 8, httpx.get(f"{server}/health").json()
+    clips = [CLIPS[i % len(CLIPS)] for i in range(n)]
+    start = threading.Barrier(n)
+
+    def one(path: Path):
+        start.wait()
+        with open(path, "rb") as f:
+            raw = client.audio.transcriptions.with_raw_response.create(file=(path.name, f), model="asr-an4")
+        return raw.parse().text, int(raw.headers["x-asr-batch-size"])
+
+    with ThreadPoolExecutor(n) as pool:
+        answers = list(pool.map(one, clips))
+    after = httpx.get(f"{server}/health").json()
+    assert [text for text, _ in answers] == [TEXTS[c.stem] for c in clips]
+    assert max(size for _, size in answers) >= 2, answers
+    assert after["segments"] - before["segments"] == n
+    assert after["batches"] - before["batches"] < n
+
+
+def test_sigterm_lets_the_request_in_flight_finish_and_refuses_new_ones(tmp_path):
+    # A batch waits 1.5 s for company, so the one request is surely still in flight when SIGTERM comes.
+    with running_server(tmp_path / "server.log", "--max-wait-ms", "1500") as (url, proc):
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(transcribe, client_for(url), CLIPS[2])
+            while httpx.get(f"{url}/health").json()["in_flight"] == 0:
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGTERM)
+            refused = False
+            for _ in range(100):
+                try:
+                    httpx.get(f"{url}/health", timeout=1)
+                except httpx.ConnectError:
+                    refused = True
+                    break
+                time.sleep(0.01)
+            assert refused and not answer.done(), "new connections should be refused while the request is served"
+            assert answer.result(timeout=60).text == TEXTS[CLIPS[2].stem]
+        # uvicorn re-raises the signal once it has shut down cleanly, so the exit is by SIGTERM, as a service
+        # manager expects of a process it stopped
+        assert proc.wait(60) == -signal.SIGTERM
+    assert "Application shutdown complete" in (tmp_path / "server.log").read_text()

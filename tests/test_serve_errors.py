@@ -1,0 +1,164 @@
+"""python -m asr.serve refuses bad requests in OpenAI's error shape, with the right status, and each is followed by a
+good request that still succeeds; bad requests alongside good ones do not disturb them."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from test_serve import CLIPS, ROOT, TEXTS, client_for, running_server  # tests/ is on sys.path under pytest
+
+openai = pytest.importorskip("openai")
+
+KEY = "test-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+GOOD = CLIPS[4]  # 2.5 s; CLIPS[0] (4.0 s) is over the server's --max-seconds
+LIMIT_MB = 0.5
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    with running_server(log, "--api-key", KEY, "--max-upload-mb", str(LIMIT_MB), "--max-seconds", "3.5") as (url, _):
+        yield url
+
+
+def audio_bytes(kind: str) -> bytes:
+    """Uploads that are not good audio."""
+    flac = GOOD.read_bytes()
+    if kind == "text":
+        return b"this is a text file, not audio\n" * 20
+    if kind == "truncated_flac":
+        return flac[: len(flac) // 2]
+    if kind == "truncated_wav":
+        buf = io.BytesIO()
+        sf.write(buf, np.zeros(16000, dtype=np.float32), 16000, format="WAV")
+        return buf.getvalue()[:20000]  # the header declares 32000 bytes of samples
+    if kind == "m4a":
+        return b"\0\0\0\x20ftypM4A " + bytes(200)
+    raise ValueError(kind)
+
+
+def post(url: str, files: dict | None = None, data: dict | None = None, headers: dict | None = None,
+         **kwargs) -> httpx.Response:
+    return httpx.post(f"{url}/v1/audio/transcriptions", files=files, data=data, headers=AUTH | (headers or {}),
+                      timeout=60, **kwargs)
+
+
+def good(url: str) -> None:
+    """A good request right after a bad one still succeeds."""
+    r = post(url, files={"file": (GOOD.name, GOOD.read_bytes())}, data={"model": "asr-an4"})
+    assert (r.status_code, r.json()) == (200, {"text": TEXTS[GOOD.stem]})
+
+
+def chunks(size: int) -> Iterator[bytes]:
+    """A valid multipart body with a file of `size` bytes, sent chunked (no Content-Length)."""
+    yield (b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nasr-an4\r\n--b\r\n'
+           b'Content-Disposition: form-data; name="file"; filename="big.wav"\r\n\r\n')
+    for _ in range(size // 65536):
+        yield bytes(65536)
+    yield b"\r\n--b--\r\n"
+
+
+CLIP = (GOOD.name, GOOD.read_bytes())
+CASES = {  # name -> (keyword arguments of post(), status, error code, param, words the message must hold)
+    "no_file": (dict(files={"model": (None, "asr-an4")}), 400, "missing_file", "file", "file"),
+    "file_as_text_field": (dict(files={"model": (None, "asr-an4"), "file": (None, "abc")}), 400, "invalid_file_format", "file", "file"),
+    "empty_file": (dict(files={"file": ("e.wav", b"")}, data={"model": "asr-an4"}), 400, "empty_file", "file", "e.wav"),
+    "not_audio": (dict(files={"file": ("notes.wav", audio_bytes("text"))}, data={"model": "asr-an4"}), 400,
+                  "invalid_file_format", "file", "notes.wav: not readable as audio"),
+    "truncated_flac": (dict(files={"file": ("cut.flac", audio_bytes("truncated_flac"))}, data={"model": "asr-an4"}),
+                       400, "corrupt_audio", "file", "cut.flac"),
+    "truncated_wav": (dict(files={"file": ("cut.wav", audio_bytes("truncated_wav"))}, data={"model": "asr-an4"}), 400,
+                      "corrupt_audio", "file", "truncated"),
+    "m4a": (dict(files={"file": ("talk.m4a", audio_bytes("m4a"))}, data={"model": "asr-an4"}), 400,
+            "invalid_file_format", "file", "ffmpeg"),
+    "response_format": (dict(files={"file": CLIP}, data={"model": "asr-an4", "response_format": "xml"}), 400,
+                        "invalid_value", "response_format", "verbose_json"),
+    "granularity": (dict(files={"file": CLIP}, data={"model": "asr-an4", "timestamp_granularities[]": "char"}), 400,
+                    "invalid_value", "timestamp_granularities[]", "char"),
+    "language": (dict(files={"file": CLIP}, data={"model": "asr-an4", "language": "fr"}), 400,
+                 "unsupported_language", "language", "English"),
+    "stream": (dict(files={"file": CLIP}, data={"model": "asr-an4", "stream": "true"}), 400, "invalid_value", "stream",
+               "stream"),
+    "no_model": (dict(files={"file": CLIP}), 400, "missing_model", "model", "asr-an4"),
+    "unknown_model": (dict(files={"file": CLIP}, data={"model": "gpt-4o-transcribe"}), 404, "model_not_found", "model",
+                      "'asr-an4'"),
+    "too_large": (dict(files={"file": ("big.wav", bytes(int(LIMIT_MB * 1e6)))}, data={"model": "asr-an4"}), 413,
+                  "file_too_large", "file", "0.5 MB"),
+    "too_large_chunked": (dict(content=chunks(int(LIMIT_MB * 2e6)), headers={"content-type": "multipart/form-data; "
+                               "boundary=b"}), 413, "file_too_large", "file", "--max-upload-mb"),
+    "too_long": (dict(files={"file": (CLIPS[0].name, CLIPS[0].read_bytes())}, data={"model": "asr-an4"}), 400,
+                 "audio_too_long", "file", "4.0 s"),
+    "malformed_multipart": (dict(content=b"garbage, no parts", headers={"content-type": "multipart/form-data; boundary=b"}),
+                            400, "invalid_multipart", None, "multipart"),
+    "no_boundary": (dict(content=b"x", headers={"content-type": "multipart/form-data"}), 400, "invalid_multipart", None,
+                    "boundary"),
+    "json_body": (dict(json={"model": "asr-an4"}), 415, "unsupported_content_type", None, "application/json"),
+    "no_key": (dict(files={"file": CLIP}, data={"model": "asr-an4"}, headers={"Authorization": ""}), 401,
+               "missing_api_key", None, "API key"),
+    "wrong_key": (dict(files={"file": CLIP}, data={"model": "asr-an4"}, headers={"Authorization": "Bearer nope"}), 401,
+                  "invalid_api_key", None, "incorrect"),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_a_bad_request_gets_an_openai_error_and_the_next_good_one_succeeds(server, name):
+    kwargs, status, code, param, words = CASES[name]
+    if name == "too_large_chunked":
+        kwargs = kwargs | {"content": chunks(int(LIMIT_MB * 2e6))}  # a fresh generator each run
+    r = post(server, **kwargs)
+    error = r.json()["error"]
+    assert (r.status_code, error["code"], error["param"]) == (status, code, param), error
+    assert set(error) == {"message", "type", "param", "code"} and words in error["message"], error
+    assert error["type"] == ("authentication_error" if status == 401 else "invalid_request_error")
+    good(server)
+
+
+def test_the_openai_client_raises_its_own_errors_for_them(server):
+    client = client_for(server, KEY)
+    with pytest.raises(openai.NotFoundError) as e:
+        client.audio.transcriptions.create(file=CLIP, model="tiny")
+    assert e.value.body["code"] == "model_not_found"
+    with pytest.raises(openai.AuthenticationError):
+        client_for(server, "wrong").audio.transcriptions.create(file=CLIP, model="asr-an4")
+    with pytest.raises(openai.BadRequestError) as e:
+        client.audio.transcriptions.create(file=("x.wav", b"not audio at all, just bytes" * 10), model="whisper-1")
+    assert e.value.body["code"] == "invalid_file_format"
+    assert client.audio.transcriptions.create(file=CLIP, model="whisper-1").text == TEXTS[GOOD.stem]
+
+
+def test_other_routes_answer_in_the_same_shape(server):
+    assert httpx.get(f"{server}/v1/models").status_code == 401
+    assert httpx.get(f"{server}/v1/models", headers=AUTH).json()["data"][0]["id"] == "asr-an4"
+    r = httpx.get(f"{server}/v1/nowhere", headers=AUTH)
+    assert r.status_code == 404 and "unknown request URL" in r.json()["error"]["message"]
+    r = httpx.get(f"{server}/v1/audio/transcriptions", headers=AUTH)
+    assert r.status_code == 405 and set(r.json()["error"]) == {"message", "type", "param", "code"}
+    assert httpx.get(f"{server}/health").status_code == 200  # no key needed: for probes
+
+
+def test_bad_requests_alongside_good_ones_do_not_disturb_them(server):
+    bad = [CASES[name][0] for name in ("not_audio", "truncated_flac", "too_long", "unknown_model")]
+    good_ones = [dict(files={"file": (c.name, c.read_bytes())}, data={"model": "asr-an4"}) for c in CLIPS[1:]]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda kw: post(server, **kw), bad + good_ones))
+    assert [r.status_code for r in answers] == [400, 400, 400, 404] + [200] * len(good_ones)
+    assert [r.json()["text"] for r in answers[len(bad):]] == [TEXTS[c.stem] for c in CLIPS[1:]]
+
+
+def test_a_model_that_cannot_be_loaded_is_one_line_and_exit_2(tmp_path):
+    missing = tmp_path / "missing.pt"
+    proc = subprocess.run([sys.executable, "-m", "asr.serve", "--model", str(missing)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr.startswith(f"error: {missing}") and proc.stderr.count("\n") == 1, proc.stderr
