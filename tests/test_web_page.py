@@ -1,0 +1,216 @@
+"""The page at GET / (asr/serve/static/index.html) in a real headless Chromium, against `python -m asr.serve`.
+
+Upload: a clip chosen in the file input shows the CLI's transcript and word times, a word seeks the player, the
+.srt button saves the CLI's SRT, and a file that is not audio shows the server's error message. Record: Chromium's
+fake microphone plays a clip (with a second of silence either side, looped); the page records it, encodes WAV
+and the transcript holds the clip's words. Needs chromium and chromedriver (skipped without them); nothing is
+downloaded (Selenium Manager is kept offline).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.metrics import word_errors
+
+pytest.importorskip("fastapi", reason="the server needs the serve extra: pip install -e '.[serve]'")
+httpx = pytest.importorskip("httpx")
+webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium: pip install -e '.[dev]'")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIPS = ROOT / "tests" / "data" / "an4"
+UPLOAD_CLIP = CLIPS / "an406-fcaw-b.flac"  # "rubout g m e s three nine" (4.0 s)
+RECORD_CLIP = CLIPS / "cen7-mjgm-b.flac"  # "six eight three three oh seven five" (2.5 s)
+PAD_S = 1.0  # silence before and after the clip in the fake microphone's file
+CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+CHROMEDRIVER = shutil.which("chromedriver")
+SCREENSHOT_COPY = Path("/tmp/asr_page.png")  # the last screenshot, where a person can look at it
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason=f"needs chromium and chromedriver on PATH (chromium: {CHROMIUM}, chromedriver: {CHROMEDRIVER}); "
+           "apt-get install -y chromium chromium-driver")
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("web_page")
+
+
+@pytest.fixture(scope="module")
+def cli(tmp) -> Path:
+    """`python -m asr.transcribe --format all` of both clips: NAME.txt, .json, .srt, .vtt in the returned folder."""
+    out = tmp / "cli"
+    subprocess.run([sys.executable, "-m", "asr.transcribe", "--threads", "1", "--quiet", "--format", "all",
+                    "--output-dir", str(out), str(UPLOAD_CLIP), str(RECORD_CLIP)], cwd=ROOT, check=True)
+    return out
+
+
+def cli_json(cli: Path, clip: Path) -> dict:
+    return json.loads((cli / f"{clip.stem}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def server(tmp) -> str:
+    """`python -m asr.serve` on a free port; its URL once /health answers. Stopped after the module."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "asr.serve", "--port", str(port), "--threads", "1"],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, f"the server exited ({proc.returncode}):\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"the server did not answer in 120 s:\n{log.read_text()}"
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+@pytest.fixture(scope="module")
+def microphone_file(tmp) -> Path:
+    """RECORD_CLIP as 16-bit PCM WAV (what Chromium's fake microphone reads) with PAD_S of silence either side."""
+    audio, rate = sf.read(RECORD_CLIP, dtype="int16")
+    pad = np.zeros(int(PAD_S * rate), dtype=np.int16)
+    path = tmp / "microphone.wav"
+    sf.write(path, np.concatenate([pad, audio, pad]), rate, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(tmp, microphone_file):
+    """Headless Chromium whose microphone plays `microphone_file` in a loop; downloads go to tmp/downloads."""
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not fetch a browser or a driver
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,1300",
+                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                 f"--use-file-for-fake-audio-capture={microphone_file}", "--autoplay-policy=no-user-gesture-required",
+                 "--mute-audio"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {"download.default_directory": str(tmp / "downloads"),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_script_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def open_page(browser, server: str) -> None:
+    browser.get(f"{server}/")
+    WebDriverWait(browser, 30).until(lambda b: b.find_element(By.ID, "model-name").text not in ("", "…"))
+    assert browser.find_element(By.ID, "model-name").text == "asr-an4"
+
+
+def wait_for(browser, *states: str, timeout: float = 120) -> str:
+    """Wait until body[data-state] is one of `states`; returns it."""
+    WebDriverWait(browser, timeout).until(
+        lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-state") in states)
+    return browser.find_element(By.TAG_NAME, "body").get_attribute("data-state")
+
+
+def shown_words(browser) -> list[tuple[str, float, float]]:
+    """The words table: (word, start, end) per row."""
+    rows = browser.find_elements(By.CSS_SELECTOR, "#words tbody tr")
+    cells = [[c.text for c in r.find_elements(By.CSS_SELECTOR, "td")] for r in rows]
+    return [(word, float(start), float(end)) for word, start, end, _confidence in cells]
+
+
+def screenshot(browser, tmp: Path, name: str) -> Path:
+    path = tmp / f"{name}.png"
+    assert browser.save_screenshot(str(path)), "no screenshot"
+    shutil.copy(path, SCREENSHOT_COPY)
+    return path
+
+
+def test_upload_shows_the_transcript_word_times_and_subtitles(browser, server, cli, tmp):
+    expected = cli_json(cli, UPLOAD_CLIP)
+    open_page(browser, server)
+    browser.find_element(By.ID, "file").send_keys(str(UPLOAD_CLIP))
+    assert wait_for(browser, "done", "error") == "done", browser.find_element(By.ID, "error").text
+    assert browser.find_element(By.ID, "transcript").text == expected["text"] == "rubout g m e s three nine"
+    cli_words = [(w["word"], w["start"], w["end"]) for s in expected["segments"] for w in s["words"]]
+    assert shown_words(browser) == pytest.approx(cli_words, abs=0.006)  # the page shows two decimals
+    assert not browser.find_element(By.ID, "error").is_displayed()
+    screenshot(browser, tmp, "upload")
+
+    word, start, _ = cli_words[2]  # a word's button seeks the player to the word's start
+    browser.find_element(By.CSS_SELECTOR, "#words tbody tr:nth-child(3) button").click()
+    position = browser.execute_script("return document.getElementById('player').currentTime")
+    assert start - 0.01 <= position < start + 1.0, (word, start, position)
+
+    browser.find_element(By.ID, "download-srt").click()
+    WebDriverWait(browser, 60).until(lambda b: b.execute_script("return window.asrPage.lastDownload"))
+    saved = browser.execute_script("return window.asrPage.lastDownload")
+    srt = (cli / f"{UPLOAD_CLIP.stem}.srt").read_text()
+    assert re.match(r"1\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}\n\S", srt), srt
+    assert saved == {"name": f"{UPLOAD_CLIP.stem}.srt", "text": srt}
+    on_disk = tmp / "downloads" / f"{UPLOAD_CLIP.stem}.srt"  # the browser saved it too
+    WebDriverWait(browser, 30).until(lambda b: on_disk.is_file() and on_disk.read_text() == srt)
+
+
+def test_a_file_that_is_not_audio_shows_the_servers_error(browser, server, tmp):
+    notes = tmp / "notes.wav"
+    notes.write_text("these are notes, not audio\n" * 20)
+    open_page(browser, server)
+    browser.find_element(By.ID, "file").send_keys(str(notes))
+    assert wait_for(browser, "done", "error") == "error"
+    message = httpx.post(f"{server}/v1/audio/transcriptions", data={"model": "whisper-1"},
+                         files={"file": ("notes.wav", notes.read_bytes())}).json()["error"]["message"]
+    error = browser.find_element(By.ID, "error")
+    assert error.is_displayed() and error.text == f"Error: {message}"
+    assert not browser.find_element(By.ID, "result").is_displayed()
+
+
+def test_recording_from_the_microphone(browser, server, cli, tmp):
+    """The fake microphone loops [1 s silence, clip, 1 s silence] from when the page asks for it; the page
+    records a little more than one loop, so the clip is heard whole (the page starts listening well within the
+    first second of silence) and the loop's restart adds silence, or at worst the start of its first word.
+    Checked: the transcript is the CLI's for the clip within one word's edit (resampled twice on the way)."""
+    expected = cli_json(cli, RECORD_CLIP)["text"]
+    loop_s = sf.info(RECORD_CLIP).duration + 2 * PAD_S
+    open_page(browser, server)
+    browser.find_element(By.ID, "record").click()
+    assert wait_for(browser, "recording", "error", timeout=30) == "recording", \
+        browser.find_element(By.ID, "error").text
+    assert browser.find_element(By.ID, "record").get_attribute("aria-pressed") == "true"
+    WebDriverWait(browser, 60, poll_frequency=0.05).until(
+        lambda b: b.execute_script("return window.asrPage.recordedSeconds") >= loop_s + 0.2)
+    browser.find_element(By.ID, "record").click()
+    assert wait_for(browser, "done", "error") == "done", browser.find_element(By.ID, "error").text
+    heard = browser.find_element(By.ID, "transcript").text
+    screenshot(browser, tmp, "recording")
+    errors = word_errors(expected, heard)
+    assert errors.errors <= 1, f"expected {expected!r}, heard {heard!r}"
+    assert [w for w, _, _ in shown_words(browser)] == heard.split()
+    status = browser.find_element(By.ID, "status").text
+    assert re.match(r"recording-[\d-]+\.wav: \d+\.\d s of audio", status), status
