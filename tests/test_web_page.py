@@ -1,10 +1,11 @@
 """The page at GET / (asr/serve/static/index.html) in a real headless Chromium, against `python -m asr.serve`.
 
 Upload: a clip chosen in the file input shows the CLI's transcript and word times, a word seeks the player, the
-.srt button saves the CLI's SRT, and a file that is not audio shows the server's error message. Record: Chromium's
-fake microphone plays a clip (with a second of silence either side, looped); the page records it, encodes WAV
-and the transcript holds the clip's words. Needs chromium and chromedriver (skipped without them); nothing is
-downloaded (Selenium Manager is kept offline).
+.srt button saves the CLI's SRT; a file dropped on the page that is not audio shows the server's error message.
+Record: Chromium's fake microphone plays a clip (with a second of silence either side, looped); the page records
+it and encodes 16 kHz WAV, and the transcript holds the clip's words. Needs chromium and chromedriver (skipped
+without them); nothing is downloaded (Selenium Manager is kept offline). Screenshots: the test's tmp folder, and
+the last one at /tmp/asr_page.png.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -178,17 +180,31 @@ def test_upload_shows_the_transcript_word_times_and_subtitles(browser, server, c
     WebDriverWait(browser, 30).until(lambda b: on_disk.is_file() and on_disk.read_text() == srt)
 
 
-def test_a_file_that_is_not_audio_shows_the_servers_error(browser, server, tmp):
+def drop_file(browser, path: Path) -> None:
+    """Drop `path` on the drop zone, as a drag from the desktop would (a DataTransfer holding the file)."""
+    browser.execute_script("const i = document.createElement('input'); i.type = 'file'; i.id = 'drag-source';"
+                           "i.style.display = 'none'; document.body.append(i);")
+    browser.find_element(By.ID, "drag-source").send_keys(str(path))
+    browser.execute_script("const source = document.getElementById('drag-source'); const dt = new DataTransfer();"
+                           "dt.items.add(source.files[0]); source.remove();"
+                           "document.getElementById('drop').dispatchEvent("
+                           "  new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));")
+
+
+def test_a_dropped_file_that_is_not_audio_shows_the_servers_error(browser, server, tmp):
     notes = tmp / "notes.wav"
     notes.write_text("these are notes, not audio\n" * 20)
     open_page(browser, server)
-    browser.find_element(By.ID, "file").send_keys(str(notes))
+    drop_file(browser, notes)
     assert wait_for(browser, "done", "error") == "error"
     message = httpx.post(f"{server}/v1/audio/transcriptions", data={"model": "whisper-1"},
                          files={"file": ("notes.wav", notes.read_bytes())}).json()["error"]["message"]
+    assert "notes.wav" in message
     error = browser.find_element(By.ID, "error")
     assert error.is_displayed() and error.text == f"Error: {message}"
     assert not browser.find_element(By.ID, "result").is_displayed()
+    assert browser.find_element(By.ID, "status").text == "notes.wav was not transcribed."
+    screenshot(browser, tmp, "error")
 
 
 def test_recording_from_the_microphone(browser, server, cli, tmp):
@@ -202,7 +218,8 @@ def test_recording_from_the_microphone(browser, server, cli, tmp):
     browser.find_element(By.ID, "record").click()
     assert wait_for(browser, "recording", "error", timeout=30) == "recording", \
         browser.find_element(By.ID, "error").text
-    assert browser.find_element(By.ID, "record").get_attribute("aria-pressed") == "true"
+    assert browser.find_element(By.ID, "record").text == "Stop"
+    screenshot(browser, tmp, "recording-live")
     WebDriverWait(browser, 60, poll_frequency=0.05).until(
         lambda b: b.execute_script("return window.asrPage.recordedSeconds") >= loop_s + 0.2)
     browser.find_element(By.ID, "record").click()
@@ -214,3 +231,9 @@ def test_recording_from_the_microphone(browser, server, cli, tmp):
     assert [w for w, _, _ in shown_words(browser)] == heard.split()
     status = browser.find_element(By.ID, "status").text
     assert re.match(r"recording-[\d-]+\.wav: \d+\.\d s of audio", status), status
+    header = bytes(browser.execute_async_script(  # what the page sent: its first 44 bytes
+        "const done = arguments[0];"
+        "window.asrPage.audio.slice(0, 44).arrayBuffer().then((b) => done(Array.from(new Uint8Array(b))));"))
+    riff, size, wave, fmt, _, pcm, channels, rate, _, _, bits, data, n = struct.unpack("<4sI4s4sIHHIIHH4sI", header)
+    assert (riff, wave, fmt, pcm, channels, rate, bits, data) == (b"RIFF", b"WAVE", b"fmt ", 1, 1, 16000, 16, b"data")
+    assert size == 36 + n and loop_s <= n / 2 / rate < loop_s + 2, n
