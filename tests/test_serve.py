@@ -3,6 +3,7 @@ word times equal the CLI's for the same files; simultaneous requests are batched
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
@@ -182,3 +183,27 @@ def test_sigterm_lets_the_request_in_flight_finish_and_refuses_new_ones(tmp_path
         # manager expects of a process it stopped
         assert proc.wait(60) == -signal.SIGTERM
     assert "Application shutdown complete" in (tmp_path / "server.log").read_text()
+
+
+def test_the_batcher_runs_what_arrives_together_at_once_and_a_failing_segment_fails_alone():
+    from asr.serve.batcher import Batcher
+
+    calls = []
+
+    def run(segments):
+        calls.append(list(segments))
+        if "bad" in segments:
+            raise ValueError("a bad segment")
+        return [s.upper() for s in segments]
+
+    async def main():
+        batcher = Batcher(run, max_batch=8, max_wait_s=0.5)
+        batcher.start()
+        try:
+            return await asyncio.gather(*(batcher.submit(s) for s in ["a", "bad", "c"]), return_exceptions=True)
+        finally:
+            batcher.stop()
+
+    a, bad, c = asyncio.run(main())
+    assert calls == [["a", "bad", "c"], ["a"], ["bad"], ["c"]]  # all three at once; that failed, so each alone
+    assert (a, c) == (("A", 1), ("C", 1)) and isinstance(bad, ValueError)

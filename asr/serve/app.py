@@ -122,7 +122,8 @@ def add_error_handlers(app: FastAPI, cfg: ServeConfig) -> None:
     async def http_error(request: Request, e: HTTPException) -> JSONResponse:
         message = (f"unknown request URL: {request.method} {request.url.path}" if e.status_code == 404
                    else f"{request.method} {request.url.path}: {e.detail}")
-        return JSONResponse(error_body(message, status_kind(e.status_code), code=str(e.status_code)),
+        code = {404: "unknown_url", 405: "method_not_allowed"}.get(e.status_code)
+        return JSONResponse(error_body(message, status_kind(e.status_code), code=code),
                             status_code=e.status_code, headers=e.headers)
 
     @app.exception_handler(RequestValidationError)
