@@ -1,17 +1,16 @@
 """The page at GET / (asr/serve/static/index.html) in a real headless Chromium, against `python -m asr.serve`.
 
 Upload: a clip chosen in the file input shows the CLI's transcript and word times, a word seeks the player, the
-.srt button saves the CLI's SRT; a file dropped on the page that is not audio shows the server's error message.
-Record: Chromium's fake microphone plays a clip (with a second of silence either side, looped); the page records
-it and encodes 16 kHz WAV, and the transcript holds the clip's words. Needs chromium and chromedriver (skipped
-without them); nothing is downloaded (Selenium Manager is kept offline). Screenshots: the test's tmp folder, and
-the last one at /tmp/asr_page.png.
+.srt and .vtt buttons save the CLI's subtitles; a file dropped on the page that is not audio shows the server's
+error message. Record: Chromium's fake microphone plays a clip (with a second of silence either side, looped); the
+page records it (through AudioWorklet, and through its ScriptProcessor fallback) and encodes 16 kHz WAV, and the
+transcript holds the clip's words. Needs chromium and chromedriver (skipped without them); nothing is downloaded
+(Selenium Manager is kept offline). Screenshots: the test's tmp folder, and the last one at /tmp/asr_page.png.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import socket
@@ -30,8 +29,8 @@ from asr.metrics import word_errors
 pytest.importorskip("fastapi", reason="the server needs the serve extra: pip install -e '.[serve]'")
 httpx = pytest.importorskip("httpx")
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium: pip install -e '.[dev]'")
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS = ROOT / "tests" / "data" / "an4"
@@ -109,7 +108,6 @@ def browser(tmp, microphone_file):
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not fetch a browser or a driver
     options = Options()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,1300",
@@ -119,7 +117,9 @@ def browser(tmp, microphone_file):
         options.add_argument(flag)
     options.add_experimental_option("prefs", {"download.default_directory": str(tmp / "downloads"),
                                               "download.prompt_for_download": False})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SE_OFFLINE", "true")  # Selenium Manager must not fetch a browser or a driver
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_script_timeout(30)
     try:
         yield driver
@@ -179,7 +179,8 @@ def test_upload_shows_the_transcript_word_times_and_subtitles(browser, server, c
         assert re.match(first, subtitles), subtitles
         assert saved == {"name": f"{UPLOAD_CLIP.stem}.{fmt}", "text": subtitles}
         on_disk = tmp / "downloads" / f"{UPLOAD_CLIP.stem}.{fmt}"  # the browser saved it too
-        WebDriverWait(browser, 30).until(lambda b: on_disk.is_file() and on_disk.read_text() == subtitles)
+        WebDriverWait(browser, 30).until(
+            lambda _, path=on_disk, text=subtitles: path.is_file() and path.read_text() == text)
 
 
 def drop_file(browser, path: Path) -> None:
@@ -220,7 +221,8 @@ def test_recording_from_the_microphone(browser, server, cli, tmp, capture):
     loop_s = sf.info(RECORD_CLIP).duration + 2 * PAD_S
     open_page(browser, server)
     if capture == "ScriptProcessor":
-        browser.execute_script("Object.defineProperty(BaseAudioContext.prototype, 'audioWorklet', {get: () => undefined})")
+        browser.execute_script(
+            "Object.defineProperty(BaseAudioContext.prototype, 'audioWorklet', {get: () => undefined})")
     browser.find_element(By.ID, "record").click()
     assert wait_for(browser, "recording", "error", timeout=30) == "recording", \
         browser.find_element(By.ID, "error").text
