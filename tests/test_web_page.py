@@ -2,10 +2,11 @@
 
 Upload: a clip chosen in the file input shows the CLI's transcript and word times, a word seeks the player, the
 .srt and .vtt buttons save the CLI's subtitles; a file dropped on the page that is not audio shows the server's
-error message. Record: Chromium's fake microphone plays a clip (with a second of silence either side, looped); the
-page records it (through AudioWorklet, and through its ScriptProcessor fallback) and encodes 16 kHz WAV, and the
-transcript holds the clip's words. Needs chromium and chromedriver (skipped without them); nothing is downloaded
-(Selenium Manager is kept offline). Screenshots: the test's tmp folder, and the last one at /tmp/asr_page.png.
+error message; a server with --api-key is told so, and works once the key is entered. Record: Chromium's fake
+microphone plays a clip (with a second of silence either side, looped); the page records it (through
+AudioWorklet, and through its ScriptProcessor fallback) and encodes 16 kHz WAV, and the transcript holds the
+clip's words. Needs chromium and chromedriver (skipped without them); nothing is downloaded (Selenium Manager
+is kept offline). Screenshots: the test's tmp folder; the page after an upload also at /tmp/asr_page.png.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +42,7 @@ RECORD_CLIP = CLIPS / "cen7-mjgm-b.flac"  # "six eight three three oh seven five
 PAD_S = 1.0  # silence before and after the clip in the fake microphone's file
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 CHROMEDRIVER = shutil.which("chromedriver")
-SCREENSHOT_COPY = Path("/tmp/asr_page.png")  # the last screenshot, where a person can look at it
+SCREENSHOT_COPY = Path("/tmp/asr_page.png")  # the page after an upload, where a person can look at it
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
@@ -65,15 +68,14 @@ def cli_json(cli: Path, clip: Path) -> dict:
     return json.loads((cli / f"{clip.stem}.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def server(tmp) -> str:
-    """`python -m asr.serve` on a free port; its URL once /health answers. Stopped after the module."""
+@contextmanager
+def running_server(log: Path, *flags: str) -> Iterator[str]:
+    """`python -m asr.serve` on a free port; yields its URL once /health answers, and stops it after."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log = tmp / "server.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "asr.serve", "--port", str(port), "--threads", "1"],
+        proc = subprocess.Popen([sys.executable, "-m", "asr.serve", "--port", str(port), "--threads", "1", *flags],
                                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -90,6 +92,12 @@ def server(tmp) -> str:
     finally:
         proc.terminate()
         proc.wait(60)
+
+
+@pytest.fixture(scope="module")
+def server(tmp) -> Iterator[str]:
+    with running_server(tmp / "server.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -147,10 +155,12 @@ def shown_words(browser) -> list[tuple[str, float, float]]:
     return [(word, float(start), float(end)) for word, start, end, _confidence in cells]
 
 
-def screenshot(browser, tmp: Path, name: str) -> Path:
+def screenshot(browser, tmp: Path, name: str, copy: bool = False) -> Path:
+    """The page as tmp/NAME.png (and at SCREENSHOT_COPY too with `copy`)."""
     path = tmp / f"{name}.png"
     assert browser.save_screenshot(str(path)), "no screenshot"
-    shutil.copy(path, SCREENSHOT_COPY)
+    if copy:
+        shutil.copy(path, SCREENSHOT_COPY)
     return path
 
 
@@ -163,7 +173,7 @@ def test_upload_shows_the_transcript_word_times_and_subtitles(browser, server, c
     cli_words = [(w["word"], w["start"], w["end"]) for s in expected["segments"] for w in s["words"]]
     assert shown_words(browser) == pytest.approx(cli_words, abs=0.006)  # the page shows two decimals
     assert not browser.find_element(By.ID, "error").is_displayed()
-    screenshot(browser, tmp, "upload")
+    screenshot(browser, tmp, "upload", copy=True)
 
     word, start, _ = cli_words[2]  # a word's button seeks the player to the word's start
     browser.find_element(By.CSS_SELECTOR, "#words tbody tr:nth-child(3) button").click()
@@ -245,3 +255,23 @@ def test_recording_from_the_microphone(browser, server, cli, tmp, capture):
     riff, size, wave, fmt, _, pcm, channels, rate, _, _, bits, data, n = struct.unpack("<4sI4s4sIHHIIHH4sI", header)
     assert (riff, wave, fmt, pcm, channels, rate, bits, data) == (b"RIFF", b"WAVE", b"fmt ", 1, 1, 16000, 16, b"data")
     assert size == 36 + n and loop_s <= n / 2 / rate < loop_s + 2, n
+
+
+def test_a_server_with_an_api_key(browser, cli, tmp):
+    """Without the key the page says so (the server's 401 message) and opens Settings; with it, it transcribes."""
+    with running_server(tmp / "server_key.log", "--api-key", "sesame") as url:
+        browser.get(f"{url}/")
+        error = browser.find_element(By.ID, "error")
+        WebDriverWait(browser, 30).until(lambda _: error.is_displayed())
+        assert "API key" in error.text and "Settings" in error.text, error.text
+        assert browser.find_element(By.ID, "model-name").text == "unknown"
+        screenshot(browser, tmp, "api-key-missing")
+        key = browser.find_element(By.ID, "key")
+        assert key.is_displayed()  # Settings was opened
+        key.send_keys("sesame")
+        browser.find_element(By.ID, "status").click()  # leaving the field commits it
+        WebDriverWait(browser, 30).until(lambda b: b.find_element(By.ID, "model-name").text == "asr-an4")
+        assert not error.is_displayed()
+        browser.find_element(By.ID, "file").send_keys(str(RECORD_CLIP))
+        assert wait_for(browser, "done", "error") == "done", error.text
+        assert browser.find_element(By.ID, "transcript").text == cli_json(cli, RECORD_CLIP)["text"]
