@@ -30,6 +30,9 @@ from asr.model import ModelConfig
 INSTALL_HINT = 'pip install -e ".[onnx]"'
 OPSET = 17  # ONNX operator set of the exported graph
 METADATA_KEY = "asr"  # metadata_props entry holding the model's self-description (JSON)
+SPIN_US = 100  # ONNX Runtime's idle threads spin this long, then sleep: by default they spin on after a call and
+# slow the torch work between calls (features on AN4 test, batch 1: 4x slower), while not spinning at all slows
+# the LSTM's many small steps (the model 1.9x slower); 100 us costs neither (bench/onnx_speed.py)
 INPUTS, OUTPUTS = ["features", "lengths"], ["log_probs", "out_lengths"]
 DYNAMIC_AXES = {"features": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
                 "log_probs": {0: "batch", 1: "frames"}, "out_lengths": {0: "batch"}}
@@ -122,6 +125,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> tuple[OnnxMode
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: no notes on graph rewrites
+    options.add_session_config_entry("session.intra_op.spin_duration_us", str(SPIN_US))
     try:
         session = ort.InferenceSession(str(path), options, providers=_providers(ort, path, device))
     except Exception as e:  # onnxruntime raises its own types for a bad file

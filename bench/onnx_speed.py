@@ -11,7 +11,7 @@ all (--threads, default: torch's):
   transcripts differ from torch's;
 - speed: the model alone on precomputed features, and end to end (asr.transcribe.transcribe_files: audio,
   features, model, decoding), at batch 1 (file by file) and batched (the doors' 200 s batches), best of
-  --repeats passes.
+  --repeats passes, the back-ends taking turns within each pass.
 Prints a Markdown table, then `onnx_speedup_batch1=X` last (end to end, default decoding, batch 1, torch
 time / ONNX fp32 time).
 """
@@ -63,22 +63,36 @@ def max_difference(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
     return max(float((x - y).abs().max()) for x, y in zip(a, b))
 
 
-def measure(name: str, rec, path: Path, utts, feats, repeats: int) -> dict:
-    """One back-end's log-probs, transcripts and times."""
-    paths = [u.audio for u in utts]
+def outputs(name: str, rec, path: Path, utts, feats) -> dict:
+    """One back-end's log-probs (alone, batched) and transcripts (default decoding, greedy) with their WERs."""
     default = Decoder(decoding_config(argparse.Namespace(), rec.metadata, path), rec.vocab)
     greedy = Decoder(DecodingConfig("greedy"), rec.vocab)
-    alone, batched = model_log_probs(rec, feats, False), model_log_probs(rec, feats, True)
-    transcribe_files(rec, paths[:2], decoder=default)  # warm-up: allocators, thread pools
-    row = {"name": name, "alone": alone, "batched": batched, "decoder": default.cfg.decoder,
-           "default": default.transcripts(batched), "greedy": greedy.transcripts(batched),
-           "model_b1": best_of(repeats, lambda: model_log_probs(rec, feats, False)),
-           "model_batched": best_of(repeats, lambda: model_log_probs(rec, feats, True)),
-           "e2e_b1": best_of(repeats, lambda: [transcribe_files(rec, [p], decoder=default) for p in paths]),
-           "e2e_batched": best_of(repeats, lambda: transcribe_files(rec, paths, decoder=default))}
+    row = {"name": name, "alone": model_log_probs(rec, feats, False), "batched": model_log_probs(rec, feats, True),
+           "decoder": default.cfg.decoder, "runs": runs(rec, default, utts, feats)}
+    row["default"], row["greedy"] = default.transcripts(row["batched"]), greedy.transcripts(row["batched"])
     row["wer_default"], row["wer_greedy"] = (score(utts, row[k])["wer"] for k in ("default", "greedy"))
-    print(f"{name}: measured", flush=True)
     return row
+
+
+def runs(rec, decoder: Decoder, utts, feats) -> dict:
+    """What is timed: the model alone on the features, and transcribe end to end, at batch 1 and batched."""
+    paths = [u.audio for u in utts]
+    transcribe_files(rec, paths[:2], decoder=decoder)  # warm-up: allocators, thread pools
+    return {"model_b1": lambda: model_log_probs(rec, feats, False),
+            "model_batched": lambda: model_log_probs(rec, feats, True),
+            "e2e_b1": lambda: [transcribe_files(rec, [p], decoder=decoder) for p in paths],
+            "e2e_batched": lambda: transcribe_files(rec, paths, decoder=decoder)}
+
+
+def time_interleaved(rows: list[dict], repeats: int) -> None:
+    """Best of `repeats` passes of each run, the back-ends taking turns within each pass (so that other load on
+    the machine falls on all of them alike); sets row[key] to the seconds."""
+    for row in rows:
+        row.update({key: float("inf") for key in row["runs"]})
+    for _ in range(repeats):
+        for key in rows[0]["runs"]:
+            for row in rows:
+                row[key] = min(row[key], best_of(1, row["runs"][key]))
 
 
 def table(rows: list[dict], audio: float) -> str:
@@ -116,7 +130,8 @@ def main() -> None:
         backends = [("torch", "torch", Path(args.model)), ("ONNX fp32", "onnx", fp32), ("ONNX int8", "onnx", int8)]
         recs = [(name, load_recognizer(path, kind), path) for name, kind, path in backends]
         feats = [recs[0][1].frontend(load_audio(u.audio)) for u in utts]  # (T, n_mels) each, one frontend for all
-        rows = [measure(name, rec, path, utts, feats, args.repeats) for name, rec, path in recs]
+        rows = [outputs(name, rec, path, utts, feats) for name, rec, path in recs]
+        time_interleaved(rows, args.repeats)
     print(f"\n{len(utts)} utterances, {audio:.1f} s of audio, {torch.get_num_threads()} threads, "
           f"default decoding: {rows[0]['decoder']}; 'alone / batched' for the log-probs, transcripts default / greedy\n")
     print(table(rows, audio))
