@@ -17,7 +17,7 @@ import argparse
 import sys
 
 from asr import __version__
-from asr.cli import Formatter, apply_threads, positive_float, positive_int
+from asr.cli import Formatter, apply_threads, non_negative_float, positive_float, positive_int
 from asr.serve.config import BACKENDS, ServeConfig
 
 
@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None) -> ServeConfig:
     p.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--max-batch", type=positive_int, default=d.max_batch,
                    help="segments per model call at most (1: one at a time)")
-    p.add_argument("--max-wait-ms", type=positive_float, default=d.max_wait_ms,
+    p.add_argument("--max-wait-ms", type=non_negative_float, default=d.max_wait_ms,
                    help="how long a batch's first segment waits for others")
     p.add_argument("--no-access-log", dest="access_log", action="store_false", help="no line per request")
     a = p.parse_args(argv)
