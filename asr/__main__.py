@@ -14,6 +14,7 @@ COMMANDS = {  # command -> one line on what it does
     "train": "train a model from JSONL manifests (one process, or several under torchrun)",
     "lm": "build or score word n-gram language models (ARPA)",
     "serve": "an OpenAI-compatible transcription server (HTTP; needs the serve extra)",
+    "export": "a model to ONNX, to run with ONNX Runtime (--backend onnx; needs the onnx extra)",
 }
 
 
