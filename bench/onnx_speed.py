@@ -63,25 +63,36 @@ def max_difference(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
     return max(float((x - y).abs().max()) for x, y in zip(a, b))
 
 
-def outputs(name: str, rec, path: Path, utts, feats) -> dict:
+def outputs(name: str, rec, path: Path, utts, feats, torch_threads: int) -> dict:
     """One back-end's log-probs (alone, batched) and transcripts (default decoding, greedy) with their WERs."""
     default = Decoder(decoding_config(argparse.Namespace(), rec.metadata, path), rec.vocab)
     greedy = Decoder(DecodingConfig("greedy"), rec.vocab)
     row = {"name": name, "alone": model_log_probs(rec, feats, False), "batched": model_log_probs(rec, feats, True),
-           "decoder": default.cfg.decoder, "runs": runs(rec, default, utts, feats)}
+           "decoder": default.cfg.decoder, "runs": runs(rec, default, utts, feats, torch_threads)}
     row["default"], row["greedy"] = default.transcripts(row["batched"]), greedy.transcripts(row["batched"])
     row["wer_default"], row["wer_greedy"] = (score(utts, row[k])["wer"] for k in ("default", "greedy"))
     return row
 
 
-def runs(rec, decoder: Decoder, utts, feats) -> dict:
+def with_threads(n: int, run):
+    """run, called with torch on n threads (each back-end as its door sets it: torch on --threads, ONNX Runtime
+    on --threads with torch on one, asr.onnx_backend.load)."""
+    def timed():
+        torch.set_num_threads(n)
+        return run()
+    return timed
+
+
+def runs(rec, decoder: Decoder, utts, feats, torch_threads: int) -> dict:
     """What is timed: the model alone on the features, and transcribe end to end, at batch 1 and batched."""
     paths = [u.audio for u in utts]
+    torch.set_num_threads(torch_threads)
     transcribe_files(rec, paths[:2], decoder=decoder)  # warm-up: allocators, thread pools
-    return {"model_b1": lambda: model_log_probs(rec, feats, False),
-            "model_batched": lambda: model_log_probs(rec, feats, True),
-            "e2e_b1": lambda: [transcribe_files(rec, [p], decoder=decoder) for p in paths],
-            "e2e_batched": lambda: transcribe_files(rec, paths, decoder=decoder)}
+    timed = {"model_b1": lambda: model_log_probs(rec, feats, False),
+             "model_batched": lambda: model_log_probs(rec, feats, True),
+             "e2e_b1": lambda: [transcribe_files(rec, [p], decoder=decoder) for p in paths],
+             "e2e_batched": lambda: transcribe_files(rec, paths, decoder=decoder)}
+    return {key: with_threads(torch_threads, run) for key, run in timed.items()}
 
 
 def time_interleaved(rows: list[dict], repeats: int) -> None:
@@ -128,11 +139,16 @@ def main() -> None:
         export_onnx(args.model, fp32)
         export_onnx(args.model, int8, int8=True)
         backends = [("torch", "torch", Path(args.model)), ("ONNX fp32", "onnx", fp32), ("ONNX int8", "onnx", int8)]
-        recs = [(name, load_recognizer(path, kind), path) for name, kind, path in backends]
+        threads = torch.get_num_threads()
+        recs = []
+        for name, kind, path in backends:
+            torch.set_num_threads(threads)  # loading an ONNX model sets torch to one thread
+            recs.append((name, load_recognizer(path, kind), path))
+        torch_threads = {name: threads if kind == "torch" else 1 for name, kind, _ in backends}
         feats = [recs[0][1].frontend(load_audio(u.audio)) for u in utts]  # (T, n_mels) each, one frontend for all
-        rows = [outputs(name, rec, path, utts, feats) for name, rec, path in recs]
+        rows = [outputs(name, rec, path, utts, feats, torch_threads[name]) for name, rec, path in recs]
         time_interleaved(rows, args.repeats)
-    print(f"\n{len(utts)} utterances, {audio:.1f} s of audio, {torch.get_num_threads()} threads, "
+    print(f"\n{len(utts)} utterances, {audio:.1f} s of audio, {threads} threads, "
           f"default decoding: {rows[0]['decoder']}; 'alone / batched' for the log-probs, transcripts default / greedy\n")
     print(table(rows, audio))
     fp32_row = rows[1]

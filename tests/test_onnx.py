@@ -191,3 +191,15 @@ def test_the_shipped_model_transcribes_the_clips_as_torch_does(tmp_path, capsys)
     assert transcribe.main(["--quiet", "--backend", "onnx", "--model", str(tmp_path / "an4.onnx"), clips]) == 0
     assert capsys.readouterr().out == expected
     assert "six eight three three oh seven five" in expected
+
+
+def test_onnx_runtime_takes_torchs_threads_and_leaves_torch_one(exported):
+    """torch's OpenMP pool spinning between ONNX Runtime's calls slowed the end-to-end path: ONNX Runtime gets
+    the threads torch had, torch (features, glue) one."""
+    torch.set_num_threads(2)
+    try:
+        rec = load_recognizer(exported["onnx"], "onnx")
+        assert rec.model.session.get_session_options().intra_op_num_threads == 2
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(1)  # the suite's setting (conftest.one_thread)
