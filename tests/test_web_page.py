@@ -14,13 +14,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import struct
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +31,8 @@ httpx = pytest.importorskip("httpx")
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium: pip install -e '.[dev]'")
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+from test_serve import running_server  # one way to start the server (tests/ is on sys.path under pytest)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS = ROOT / "tests" / "data" / "an4"
@@ -68,35 +67,9 @@ def cli_json(cli: Path, clip: Path) -> dict:
     return json.loads((cli / f"{clip.stem}.json").read_text())
 
 
-@contextmanager
-def running_server(log: Path, *flags: str) -> Iterator[str]:
-    """`python -m asr.serve` on a free port; yields its URL once /health answers, and stops it after."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "asr.serve", "--port", str(port), "--threads", "1", *flags],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, f"the server exited ({proc.returncode}):\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"the server did not answer in 120 s:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(60)
-
-
 @pytest.fixture(scope="module")
 def server(tmp) -> Iterator[str]:
-    with running_server(tmp / "server.log") as url:
+    with running_server(tmp / "server.log") as (url, _):
         yield url
 
 
@@ -259,7 +232,7 @@ def test_recording_from_the_microphone(browser, server, cli, tmp, capture):
 
 def test_a_server_with_an_api_key(browser, cli, tmp):
     """Without the key the page says so (the server's 401 message) and opens Settings; with it, it transcribes."""
-    with running_server(tmp / "server_key.log", "--api-key", "sesame") as url:
+    with running_server(tmp / "server_key.log", "--api-key", "sesame") as (url, _):
         browser.get(f"{url}/")
         error = browser.find_element(By.ID, "error")
         WebDriverWait(browser, 30).until(lambda _: error.is_displayed())
