@@ -125,7 +125,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> tuple[OnnxMode
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     # What torch still does (features, the decoders' glue) takes one thread from here on: a torch OpenMP pool
-    # spinning between calls slows ONNX Runtime's threads (AN4 test end to end at batch 1: 204x -> 223x real time).
+    # spinning between calls slows ONNX Runtime's threads (AN4 test end to end at batch 1, 2 threads,
+    # bench/onnx_speed.py: 204x -> 233x real time).
     torch.set_num_threads(1)
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: no notes on graph rewrites
