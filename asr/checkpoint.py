@@ -25,6 +25,7 @@ from asr.recognizer import Recognizer
 from asr.text import BpeVocab, CharVocab, Vocab
 
 DEFAULT_MODEL = Path(__file__).parent / "assets" / "an4.pt"  # the model that ships in the package
+DEFAULT_STREAM_MODEL = DEFAULT_MODEL.with_name("an4_stream.pt")  # its streaming (LC-BLSTM) sibling
 FORMAT_VERSION = 1
 V1_FEATURES = {"relative_floor": 0.0}  # feature settings a checkpoint written before them was trained with
 
@@ -249,6 +250,8 @@ def export_onnx(src: str | Path, dst: str | Path, int8: bool = False) -> tuple[i
 
     src, dst = Path(src), Path(dst)
     rec = load_model(src)
+    if rec.model.cfg.chunk_frames:  # its loop over chunks would be traced for one length only
+        raise CheckpointError(f"{src}: a streaming (LC-BLSTM) model; only full-context models export to ONNX")
     desc = json_description(rec)
     desc["metadata"]["onnx"] = {"precision": "int8" if int8 else "fp32", "source": src.name,
                                 "opset": onnx_backend.OPSET}

@@ -78,8 +78,15 @@ def log_mel(waveform: np.ndarray | torch.Tensor, cfg: FeatureConfig = FeatureCon
         raise ValueError(f"waveform must be (N,), got {tuple(x.shape)}")
     # Centre each frame on its hop: pad n_fft // 2 zeros each side (zeros work for any length, reflect does not).
     x = torch.nn.functional.pad(x, (cfg.n_fft // 2, cfg.n_fft // 2))
+    return log_mel_frames(x, cfg)[0]
+
+
+def log_mel_frames(padded: torch.Tensor, cfg: FeatureConfig, level: float | None = None) -> tuple[torch.Tensor, float | None]:
+    """The frames of (N,) samples that are already padded at the start: frame t reads samples
+    [t * hop, t * hop + n_fft) -> ((T, n_mels) log-mel, the running level after the last frame). `level` carries
+    the running level on from earlier frames (asr.streaming computes features chunk by chunk this way)."""
     spec = torch.stft(
-        x,
+        padded,
         n_fft=cfg.n_fft,
         hop_length=cfg.hop_length,
         window=torch.hann_window(cfg.n_fft),
@@ -89,9 +96,10 @@ def log_mel(waveform: np.ndarray | torch.Tensor, cfg: FeatureConfig = FeatureCon
     power = spec.real.square() + spec.imag.square()
     mel = mel_filterbank(cfg) @ power  # (n_mels, T)
     if cfg.relative_floor <= 0:
-        return torch.log(mel + LOG_FLOOR).T.contiguous()  # (T, n_mels)
-    level = running_level(torch.log(mel.mean(0) + LEVEL_EPS))  # (T,) log power
-    return (torch.log(mel + cfg.relative_floor * level.exp()) - level).T.contiguous()  # (T, n_mels)
+        return torch.log(mel + LOG_FLOOR).T.contiguous(), None  # (T, n_mels)
+    levels = running_level(torch.log(mel.mean(0) + LEVEL_EPS), level)  # (T,) log power
+    feats = (torch.log(mel + cfg.relative_floor * levels.exp()) - levels).T.contiguous()  # (T, n_mels)
+    return feats, float(levels[-1])
 
 
 class RunningStats:

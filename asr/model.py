@@ -6,6 +6,13 @@ a few dozen steps instead of hundreds (measured on AN4).
 Padding never changes a result: padded frames are zeroed after every convolution, and the backward
 LSTM reads each sequence reversed within its own length, so an utterance alone and inside a padded
 batch gives the same log-probs, at the speed of plain padded batches (no PackedSequence).
+
+Streaming (ModelConfig.chunk_frames > 0) makes it a latency-controlled BiLSTM (LC-BLSTM): the output frames
+are cut into chunks of chunk_frames, each read as a window with right_context_frames more. Every layer runs
+on the windows: its forward LSTM carries its state from the end of one chunk to the next (and reads the
+window's right context from there, without carrying it on), its backward LSTM starts afresh at each
+window's end. A chunk's outputs therefore need no audio past its right context, at any depth, and
+training runs exactly what asr.streaming runs window by window (`layers_on_windows` serves both).
 """
 
 from __future__ import annotations
@@ -33,6 +40,25 @@ class ModelConfig:
     hidden: int = 320  # LSTM units per direction
     layers: int = 4  # stacked bidirectional LSTM layers
     dropout: float = 0.2  # between LSTM layers, training only
+    chunk_frames: int = 0  # streaming (LC-BLSTM): output frames per chunk; 0: full context, today's BiLSTM
+    right_context_frames: int = 0  # streaming: output frames past each chunk that its backward LSTMs read
+
+    def __post_init__(self):
+        if self.chunk_frames < 0 or self.right_context_frames < 0:
+            raise ValueError(f"chunk_frames and right_context_frames must be >= 0, got {self.chunk_frames}, "
+                             f"{self.right_context_frames}")
+        if self.right_context_frames and not self.chunk_frames:
+            raise ValueError("right_context_frames needs chunk_frames > 0 (full context has no chunks)")
+
+
+def algorithmic_latency(cfg: ModelConfig, features: FeatureConfig) -> float:
+    """Seconds of audio a streaming model needs past the first frame of a chunk before it can give that chunk:
+    the chunk, its right context and the look-ahead of the front end (the convolutions read 3 feature frames
+    ahead, an STFT frame half a window). 0 for a full-context model, which needs the whole utterance."""
+    if not cfg.chunk_frames:
+        return 0.0
+    frames = (cfg.chunk_frames + cfg.right_context_frames) * output_frame_seconds(features)
+    return frames + (3 * features.hop_length + features.n_fft // 2) / features.sample_rate
 
 
 def subsampled_lengths(lengths: torch.Tensor) -> torch.Tensor:
@@ -68,6 +94,29 @@ class BiLSTMLayer(nn.Module):
         bwd, _ = self.backward_lstm(reverse_padded(x, lengths))
         return torch.cat([fwd, reverse_padded(bwd, lengths)], dim=-1)
 
+    def forward_windows(self, windows: torch.Tensor, valid: torch.Tensor, chunk: int,
+                        state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, tuple]:
+        """The LC-BLSTM layer. windows (B, K, chunk + R, input_size): K consecutive chunks, each followed by its
+        R right-context frames; valid (B, K): real frames in each window; state: the forward LSTM's (h, c),
+        each (1, B, hidden), at the start of the first chunk -> ((B, K, chunk + R, 2 * hidden), the state at
+        the end of the K-th chunk)."""
+        batch, k, width, _ = windows.shape
+        chunk_out, chunk_ends = [], []
+        for i in range(k):  # the forward state runs on through the chunks, one call each
+            out, state = self.forward_lstm(windows[:, i, :chunk], state)  # (B, chunk, hidden)
+            chunk_out.append(out)
+            chunk_ends.append(state)
+        fwd = torch.stack(chunk_out, 1)  # (B, K, chunk, hidden)
+        if width > chunk:  # right contexts, all windows at once, each from its chunk's end state (not carried on)
+            h0 = torch.stack([h for h, _ in chunk_ends], 2).flatten(1, 2)  # (1, B * K, hidden)
+            c0 = torch.stack([c for _, c in chunk_ends], 2).flatten(1, 2)
+            right, _ = self.forward_lstm(windows[:, :, chunk:].flatten(0, 1), (h0, c0))  # (B * K, R, hidden)
+            fwd = torch.cat([fwd, right.unflatten(0, (batch, k))], 2)  # (B, K, chunk + R, hidden)
+        flat, lengths = windows.flatten(0, 1), valid.flatten()  # (B * K, chunk + R, input_size), (B * K,)
+        bwd, _ = self.backward_lstm(reverse_padded(flat, lengths))
+        bwd = reverse_padded(bwd, lengths).unflatten(0, (batch, k))  # (B, K, chunk + R, hidden)
+        return torch.cat([fwd, bwd], dim=-1), state
+
 
 class AcousticModel(nn.Module):
     def __init__(self, cfg: ModelConfig):
@@ -92,8 +141,8 @@ class AcousticModel(nn.Module):
         lengths = (lengths + 1) // 2
         return x * time_mask(lengths, x.shape[2])[:, None, :, None], lengths
 
-    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """features (B, T, n_mels) normalised, lengths (B,) -> log_probs (B, T', V), lengths (B,)."""
+    def front_end(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """features (B, T, n_mels), lengths (B,) -> the LSTMs' input (B, T', hidden), lengths (B,)."""
         if features.ndim != 3 or features.shape[-1] != self.cfg.n_mels:
             raise ValueError(f"features must be (B, T, {self.cfg.n_mels}), got {tuple(features.shape)}")
         x = features * time_mask(lengths, features.shape[1])[:, :, None]  # padding is zero, whatever it held
@@ -101,13 +150,53 @@ class AcousticModel(nn.Module):
         x, lengths = self._conv(self.conv1, x, lengths)
         x, lengths = self._conv(self.conv2, x, lengths)  # (B, C, T', F')
         x = x.permute(0, 2, 1, 3).flatten(2)  # (B, T', C * F')
-        x = self.proj_norm(self.proj(x))  # (B, T', hidden)
+        return self.proj_norm(self.proj(x)), lengths  # (B, T', hidden)
+
+    def layers_on_windows(self, windows: torch.Tensor, valid: torch.Tensor,
+                          states: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, list]:
+        """The LC-BLSTM stack: windows (B, K, chunk + R, hidden), valid (B, K), states (one forward (h, c) per
+        layer, each (1, B, hidden)) -> ((B, K, chunk + R, 2 * hidden), the states after the K chunks)."""
+        new_states = []
         for i, (lstm, norm) in enumerate(zip(self.lstms, self.norms)):
             if i > 0:
-                x = self.dropout(x)
-            x = norm(lstm(x, lengths))  # (B, T', 2 * hidden)
-        logits = self.out(self.dropout(x))  # (B, T', V)
-        return logits.float().log_softmax(dim=-1), lengths
+                windows = self.dropout(windows)
+            windows, state = lstm.forward_windows(windows, valid, self.cfg.chunk_frames, states[i])
+            windows = norm(windows)  # (B, K, chunk + R, 2 * hidden)
+            new_states.append(state)
+        return windows, new_states
+
+    def initial_states(self, batch: int, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Zero forward-LSTM states, one (h, c) per layer, each (1, batch, hidden): an utterance's start."""
+        zeros = torch.zeros(1, batch, self.cfg.hidden, device=device)
+        return [(zeros, zeros) for _ in self.lstms]
+
+    def _chunked_layers(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T', hidden) -> (B, T', 2 * hidden) through the LC-BLSTM stack, the whole utterance at once."""
+        chunk, right = self.cfg.chunk_frames, self.cfg.right_context_frames
+        batch, frames, _ = x.shape
+        k = -(-frames // chunk)
+        x = nn.functional.pad(x, (0, 0, 0, k * chunk + right - frames))  # (B, K * chunk + R, hidden)
+        windows = x.unfold(1, chunk + right, chunk).transpose(2, 3)  # (B, K, chunk + R, hidden)
+        starts = chunk * torch.arange(k, device=x.device)
+        valid = (lengths[:, None] - starts[None, :]).clamp(0, chunk + right)  # (B, K)
+        windows, _ = self.layers_on_windows(windows, valid, self.initial_states(batch, x.device))
+        return windows[:, :, :chunk].flatten(1, 2)[:, :frames]  # (B, T', 2 * hidden)
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """features (B, T, n_mels) normalised, lengths (B,) -> log_probs (B, T', V), lengths (B,)."""
+        x, lengths = self.front_end(features, lengths)  # (B, T', hidden)
+        if self.cfg.chunk_frames:
+            x = self._chunked_layers(x, lengths)
+        else:
+            for i, (lstm, norm) in enumerate(zip(self.lstms, self.norms)):
+                if i > 0:
+                    x = self.dropout(x)
+                x = norm(lstm(x, lengths))  # (B, T', 2 * hidden)
+        return self.log_probs(x), lengths
+
+    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """The last LSTM layer's (..., 2 * hidden) -> (..., V) log-probs."""
+        return self.out(self.dropout(x)).float().log_softmax(dim=-1)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,66 @@
+"""CTC decoding chunk by chunk: StreamDecoder takes one utterance's log-probs as they come and can say its best
+hypothesis at any time. Greedy, or asr.decoding's prefix beam search (with its LM) with the beam kept across
+chunks, so the partials come from the beam; fed a whole utterance in any pieces, it ends where the file
+decoder ends (asr.decoding.Decoder)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from asr.decoding import Alignment, Decoder
+from asr.decoding.search import PrefixSearch
+from asr.decoding.trie import PrefixTrie
+
+
+class StreamDecoder:
+    """One utterance: accept((T, V) log-probs) as often as needed, best() for the hypothesis so far."""
+
+    def __init__(self, decoder: Decoder):
+        self.decoder = decoder
+        self.frames = 0  # frames accepted
+        self.parts: list[torch.Tensor] = []  # the log-probs accepted (for word times and confidences)
+        self.tokens: list[int] = []  # greedy: emitted tokens and their frames
+        self.token_frames: list[int] = []
+        self.previous = decoder.vocab.blank  # greedy: the best class of the frame before
+        self.search = None
+        if decoder.search is not None:  # asr.decoding.CTCBeamSearch: its configuration and LM fusion
+            self.search = PrefixSearch(PrefixTrie(decoder.vocab, decoder.search.fusion), decoder.search.cfg)
+
+    def accept(self, log_probs: torch.Tensor) -> None:
+        """The next (T, V) log-probs of the utterance (T may be 0)."""
+        if log_probs.shape[0] == 0:
+            return
+        self.parts.append(log_probs)
+        if self.search is None:
+            self._greedy(log_probs)
+        else:
+            self._beam(np.ascontiguousarray(log_probs.numpy(), dtype=np.float64))
+        self.frames += log_probs.shape[0]
+
+    def _greedy(self, log_probs: torch.Tensor) -> None:
+        for t, best in enumerate(log_probs.argmax(dim=-1).tolist()):
+            if best != self.previous and best != self.decoder.vocab.blank:
+                self.tokens.append(best)
+                self.token_frames.append(self.frames + t)
+            self.previous = best
+
+    def _beam(self, log_probs: np.ndarray) -> None:
+        plan, tail = self.decoder.search.plan(log_probs)
+        for t, run, blank, tokens in plan:
+            if run is not None:
+                self.search.blank_run(run)
+            self.search.step(self.frames + t, blank, tokens)
+        if tail is not None:  # a blank run split across chunks adds up to the same as one run
+            self.search.blank_run(tail)
+
+    def best(self) -> Alignment:
+        """The best hypothesis so far (the beam's, scored as if the utterance ended here)."""
+        if self.search is None:
+            return Alignment(tuple(self.tokens), tuple(self.token_frames))
+        hyps = self.search.finish(self.decoder.vocab)
+        return Alignment(tuple(hyps[0].tokens), tuple(hyps[0].frames)) if hyps else Alignment((), ())
+
+    def log_probs(self) -> torch.Tensor:
+        """(T, V): everything accepted."""
+        return torch.cat(self.parts) if self.parts else torch.zeros(0, len(self.decoder.vocab))
