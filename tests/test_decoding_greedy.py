@@ -92,3 +92,17 @@ def test_bad_shapes_are_rejected(shape, lengths, message):
         greedy_ids(torch.zeros(shape), torch.tensor(lengths))
     with pytest.raises(ValueError, match=message):
         greedy_decode(torch.zeros(shape), torch.tensor(lengths), VOCAB)
+
+
+def test_forced_alignment_finds_the_known_path():
+    from asr.decoding.align import forced_alignment
+
+    best = [0, 1, 1, 0, 0, 2, 0, 2, 2, 0]  # a a . . b . b b: tokens 1, 2, 2 with frames (1-2), (5), (7-8)
+    log_probs = torch.full((10, 3), -8.0)
+    log_probs[torch.arange(10), best] = -0.01
+    assert forced_alignment(log_probs, [1, 2, 2]) == [(1, 2), (5, 5), (7, 8)]
+    # a text the frames only partly support: token 2 alone keeps to the frames where 2 is likely
+    [(first, last)] = forced_alignment(log_probs, [2])
+    assert 5 <= first <= last <= 8
+    with pytest.raises(ValueError, match="do not fit"):
+        forced_alignment(log_probs[:2], [1, 1])  # a repeat needs a blank between: three frames at least
