@@ -24,6 +24,7 @@ from asr.data import ManifestError
 from asr.model import ModelConfig
 from asr.training import TrainConfig, Trainer, distributed
 from asr.training.checks import RunError, check_out_folder, clear_run_files
+from asr.training.setup import with_init
 
 
 def apply_config_file(p: argparse.ArgumentParser, argv: list[str] | None) -> None:
@@ -120,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:  # long: one line a flag
     p.add_argument("--conv-channels", type=positive_int, default=m.conv_channels,
                    help="channels of the convolutional front layers")
     p.add_argument("--dropout", type=fraction_below_one, default=m.dropout, help="dropout between layers, in [0, 1)")
+    p.add_argument("--chunk-frames", type=non_negative_int, default=m.chunk_frames,
+                   help="streaming (LC-BLSTM): output frames (40 ms) per chunk; 0: full context")
+    p.add_argument("--right-context-frames", type=non_negative_int, default=m.right_context_frames,
+                   help="streaming: output frames past each chunk that its backward LSTMs read")
+    p.add_argument("--init", default="", help="start from this checkpoint's weights, features, normalisation and "
+                   "vocabulary (fine-tuning; its model shape wins over --hidden/--layers/--conv-channels)")
     return p
 
 
@@ -130,13 +137,16 @@ def parse_namespace(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.snr_db[0] > args.snr_db[1]:
         p.error(f"--snr-db: LOW must not exceed HIGH, got {args.snr_db[0]} {args.snr_db[1]}")
+    if args.right_context_frames and not args.chunk_frames:
+        p.error("--right-context-frames needs --chunk-frames (a full-context model has no chunks)")
     return args
 
 
 def to_config(args: argparse.Namespace) -> TrainConfig:
     a = {k: v for k, v in vars(args).items() if k not in ("config", "threads")}
     model = ModelConfig(hidden=a.pop("hidden"), layers=a.pop("layers"), conv_channels=a.pop("conv_channels"),
-                        dropout=a.pop("dropout"))
+                        dropout=a.pop("dropout"), chunk_frames=a.pop("chunk_frames"),
+                        right_context_frames=a.pop("right_context_frames"))
     a["snr_db"] = tuple(a["snr_db"])
     return TrainConfig(model=model, **a)
 
@@ -156,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             removed = clear_run_files(cfg.out)
             if removed:
                 print(f"--overwrite: removed {', '.join(removed)} from {cfg.out}", file=sys.stderr)
+        cfg = with_init(cfg)  # a fine-tuned model keeps its features and shape
         trainer = Trainer(cfg)
         result = trainer.run()
     except (OutputError, ManifestError, AudioError, RunError, CheckpointError, ValueError) as e:  # ValueError: tokenizer

@@ -106,6 +106,7 @@ def test_resume_says_from_where_and_allows_more_epochs(clips_manifest, trained, 
     (["--layers", "2"], "--layers", "1", "2"),
     (["--conv-channels", "16"], "--conv-channels", "8", "16"),
     (["--dropout", "0.1"], "--dropout", "0.0", "0.1"),
+    (["--chunk-frames", "4"], "--chunk-frames", "0", "4"),
 ])
 def test_resume_refuses_other_model_flags(clips_manifest, trained, tmp_path, capsys, flags, field, saved, given):
     out = resumable_copy(trained, tmp_path)

@@ -48,12 +48,12 @@ def clear_run_files(out: str | Path) -> list[str]:
     return removed
 
 
-MODEL_FLAGS = ("hidden", "layers", "conv_channels", "dropout")  # last.pt's model is what trains on: it cannot change
+MODEL_FLAGS = ("hidden", "layers", "conv_channels", "dropout", "chunk_frames", "right_context_frames")  # last.pt's model is what trains on: it cannot change
 # A resumed run goes on from where last.pt is in the epoch's batch order: other sources of noise or RIRs would
 # change what the rest of the run trains on without a word, so they are refused, as are other model flags. So is
 # another --train, unless it lists the same utterances (a moved or copied manifest): the epoch resumes at a
 # position in that set's batch order, which another set does not have, and the normalisation came from it.
-REFUSED = ("noise", "rir")
+REFUSED = ("noise", "rir", "init")
 EXTENDING = ("epochs", "max_minutes")  # how a run is made longer on resume: said, not warned of
 UNCHECKED = ("train", "out", "resume", "overwrite", "num_workers", "model", "features", "tokenizer")
 NONE_MEANS = {"noise": "synthetic coloured noise", "rir": "no reverberation", "tokenizer": "characters"}  # for ""
@@ -82,7 +82,7 @@ def check_resume(cfg: TrainConfig, ckpt: dict, tokens: list[str], path: Path) ->
                         "new run in another --out")
 
     for name in MODEL_FLAGS:
-        saved, given = ckpt["model_config"][name], getattr(cfg.model, name)
+        saved, given = ckpt["model_config"].get(name, 0), getattr(cfg.model, name)  # 0: before streaming models
         if saved != given:
             raise refuse(f"{flag(name, saved)}, this run asks for {flag(name, given)}")
     features = {**V1_FEATURES, **ckpt["feature_config"]}

@@ -46,3 +46,4 @@ class TrainConfig:
     accum_steps: int = 1  # batches (per process) whose gradients add up to one optimiser step
     amp_dtype: str = "auto"  # with amp: "bf16", "fp16" (loss scaled by a GradScaler), "auto": bf16 where supported
     tokenizer: str = ""  # SentencePiece model file: BPE pieces as targets; "" -> characters
+    init: str = ""  # checkpoint to start from (its weights, features, normalisation, vocabulary); "" -> new weights

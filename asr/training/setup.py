@@ -1,5 +1,5 @@
 """Setting up a training run: its augmentation, and the recogniser it starts from
-(a new one, or the one in OUT/last.pt when resuming) with the optimiser state."""
+(a new one, one to fine-tune (--init), or the one in OUT/last.pt when resuming) with the optimiser state."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from pathlib import Path
 import torch
 
 from asr import augment
-from asr.checkpoint import read_checkpoint, recognizer_from_state
+from asr.checkpoint import V1_FEATURES, read_checkpoint, recognizer_from_state
 from asr.data import Utterance
-from asr.features import normalization_stats
+from asr.features import FeatureConfig, normalization_stats
 from asr.model import AcousticModel
 from asr.recognizer import Recognizer
 from asr.text import Vocab
 from asr.training import distributed
-from asr.training.checks import RunError, check_audio_sources, check_resume
+from asr.training.checks import RunError, check_audio_sources, check_resume, flag
 from asr.training.config import TrainConfig
 from asr.training.distributed import DistContext
 from asr.training.sets import SPEED_FACTORS
@@ -72,10 +72,33 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
+def with_init(cfg: TrainConfig) -> TrainConfig:
+    """cfg with the features and the model shape of cfg.init, the checkpoint it starts from (fine-tuning keeps
+    them; dropout and the streaming chunks are this run's own). Unchanged without cfg.init."""
+    if not cfg.init:
+        return cfg
+    ckpt = read_checkpoint(cfg.init)
+    shape = {k: ckpt["model_config"][k] for k in ("hidden", "layers", "conv_channels")}
+    features = FeatureConfig(**{**V1_FEATURES, **ckpt["feature_config"]})
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **shape), features=features)
+
+
+def initial_recognizer(cfg: TrainConfig, vocab: Vocab, device: torch.device) -> Recognizer:
+    """cfg.init's recogniser, its model rebuilt with this run's model settings (with_init gave cfg its shape)."""
+    init = recognizer_from_state(read_checkpoint(cfg.init))
+    if list(init.vocab.tokens) != list(vocab.tokens):
+        raise RunError(f"--init {cfg.init}: its vocabulary of {len(init.vocab.tokens)} tokens is not this run's "
+                       f"{len(vocab.tokens)} ({flag('tokenizer', cfg.tokenizer)})")
+    model = AcousticModel(dataclasses.replace(cfg.model, n_mels=cfg.features.n_mels, vocab_size=len(vocab)))
+    model.load_state_dict(init.model.state_dict())
+    return Recognizer(model.to(device), init.frontend, init.vocab, {"init": str(cfg.init)})
+
+
 def build_or_resume(cfg: TrainConfig, dist: DistContext, vocab: Vocab,
                     train_utts: list[Utterance]) -> tuple[Recognizer, dict | None]:
     """The recogniser to train and the saved training state: from OUT/last.pt with --resume (when it exists),
-    else a new model with normalisation statistics from the training set (computed once, by rank 0) and None."""
+    else cfg.init's model (fine-tuning), else a new model with normalisation statistics from the training set
+    (computed once, by rank 0); and None."""
     device = torch.device(dist.device)
     last = Path(cfg.out) / "last.pt"
     if cfg.resume and last.exists():
@@ -89,6 +112,8 @@ def build_or_resume(cfg: TrainConfig, dist: DistContext, vocab: Vocab,
             print(f"resuming {last}: {state['epoch']} epochs and {state['batch_in_epoch']} batches done, "
                   f"step {state['step']}", *said, sep="\n", file=sys.stderr)
         return recognizer_from_state(ckpt, device), dict(state)
+    if cfg.init:
+        return initial_recognizer(cfg, vocab, device), None
     model_cfg = dataclasses.replace(cfg.model, n_mels=cfg.features.n_mels, vocab_size=len(vocab))
     stats = normalization_stats(train_utts, cfg.features, seed=cfg.seed) if dist.is_main else None
     frontend = distributed.broadcast(stats, dist)
