@@ -4,6 +4,7 @@
     python -m asr.transcribe --format srt talk.flac > talk.srt
     python -m asr.transcribe --format all --output-dir out/ recordings/
     cat clip.flac | python -m asr.transcribe -         # also /dev/stdin, pipes and <(...)
+    arecord -f S16_LE -r 16000 | python -m asr.transcribe --stream -    # live: words as you speak
 
 The shipped model knows what AN4 holds: spelled letters, digits and numbers ("six eight three", "ninety
 four") and a few command words (rubout, erase, enter, repeat, stop, yes, no, help, ...); it does not know
@@ -20,6 +21,10 @@ Stdin ("-", named "stdin" in --output-dir and "-" in the output), /dev/stdin, pi
 their end (1 GiB at most): any format above, told by its header (RIFF, fLaC, OggS, ...), else raw 16-bit
 little-endian PCM at 16 kHz mono (said on stderr). A file that cannot be transcribed gets
 one line on stderr naming it and the reason; the others are still done, and the exit status is 1.
+--stream reads each input chunk by chunk (stdin and pipes: WAV or raw 16-bit PCM, as they are written) with
+the shipped streaming model (or --model, an LC-BLSTM): partial hypotheses on stderr as they change (on a
+terminal), one line per utterance on stdout as each pause ends it; --format jsonl prints every event as JSON,
+in Vosk's shapes ({"partial": ...}, {"result": [{"word", "start", "end", "conf"}], "text": ...}).
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ from asr.audio_stream import is_stream
 from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags, apply_threads, finite_float,
                      positive_float, positive_int,
                      prepare_output_dir, probability)
-from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_recognizer
+from asr.audio import AudioError
+from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL, CheckpointError, load_recognizer
 from asr.decoding import Decoder, add_decoding_flags, decoding_config
 from asr.decoding.decoder import ignored_by_greedy
 from asr.lm import LMError
@@ -101,8 +107,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=Formatter, epilog="\n".join(__doc__.strip().splitlines()[1:]))
     p.add_argument("--version", action="version", version=f"asr {__version__}")
     p.add_argument("files", nargs="+", help="audio files or folders (searched recursively for audio files); - for stdin")
-    p.add_argument("--model", default=str(DEFAULT_MODEL),
-                   help="checkpoint, or .onnx with --backend onnx (default: the shipped AN4 model)")
+    p.add_argument("--model", help="checkpoint, or .onnx with --backend onnx (default: the shipped AN4 model; "
+                                   "with --stream, its streaming sibling an4_stream.pt)")
     p.add_argument("--format", default="text", choices=[*FORMATS, "all"],
                    help="what to print, or to write with --output-dir (all: txt, json, srt and vtt)")
     p.add_argument("--output-dir", type=Path, help="write one file per input and format here instead of printing")
@@ -110,7 +116,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--min-confidence", type=probability, metavar="P",
                    help=f"flag files whose mean word confidence is below P (default: {LOW_CONFIDENCE} with the shipped "
                         "model, measured on AN4 and on audio it does not know; 0, no flag, with any other model)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (with --stream: no partials on stderr)")
+    p.add_argument("--stream", action="store_true",
+                   help="live: chunk by chunk with a streaming model (default: the shipped one), partials as they change")
+    p.add_argument("--realtime", action="store_true", help="with --stream: read no faster than the audio plays")
     add_runtime_flags(p)
     add_backend_flag(p)
     add_decoding_flags(p, finite_float, positive_int)
@@ -127,12 +136,15 @@ def check_format(args: argparse.Namespace, inputs: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.model = args.model or str(DEFAULT_STREAM_MODEL if args.stream else DEFAULT_MODEL)
     apply_threads(args.threads)
     try:
         check_format(args, len(args.files))  # before stdin is read; folders are counted again in run()
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.stream:
+        return run_stream(args)
     if not any(is_stream(f) for f in args.files):
         return run(args, expand_inputs(args.files))
     with tempfile.TemporaryDirectory(prefix="asr-transcribe-") as spool:  # stdin and pipes, read once, as files
@@ -188,6 +200,48 @@ def run(args: argparse.Namespace, inputs: list[Input]) -> int:
     if doubtful:
         print(low_confidence_note(doubtful, least), file=sys.stderr)
     return 1 if failed else 0
+
+
+def run_stream(args: argparse.Namespace) -> int:
+    """--stream: each input in turn as a live stream; finals on stdout, partials on a terminal's stderr."""
+    from asr.streaming import Final, Transcriber
+    from asr.streaming.pcm import audio_blocks
+
+    try:
+        if args.format not in ("text", "jsonl") or args.output_dir is not None:
+            raise ValueError(f"--stream prints text or jsonl as it goes (not --format {args.format}, not --output-dir)")
+        model = args.model
+        rec = load_recognizer(model, args.backend, args.device)
+        if not getattr(rec.model.cfg, "chunk_frames", 0):
+            raise ValueError(f"{model}: a full-context model cannot stream; give a streaming (LC-BLSTM) --model")
+        decoder = Decoder(decoding_config(args, rec.metadata, model), rec.vocab)
+    except (CheckpointError, LMError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    show = not args.quiet and sys.stderr.isatty() and args.format == "text"
+    failed = 0
+    for path in args.files:
+        stream = Transcriber(rec, decoder)
+        try:
+            for event in stream.events(audio_blocks(path, realtime=args.realtime)):
+                print_event(event, path, args.format, len(args.files) > 1, show, isinstance(event, Final))
+        except AudioError as e:
+            failed += 1
+            print(f"error: {e}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def print_event(event, path: str, fmt: str, with_name: bool, show: bool, final: bool) -> None:
+    """One streaming event: jsonl -> a JSON line; text -> a final's line on stdout, a partial on stderr."""
+    if fmt == "jsonl":
+        print(json.dumps({**event.to_dict(), "audio": path}, ensure_ascii=False), flush=True)
+    elif final:
+        if show:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+        if event.text:
+            print(f"{path}\t{event.text}" if with_name else event.text, flush=True)
+    elif show:
+        print(f"\r\033[K{event.text}", end="", file=sys.stderr, flush=True)
 
 
 def min_confidence(args: argparse.Namespace) -> float:

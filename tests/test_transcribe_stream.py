@@ -1,0 +1,137 @@
+"""python -m asr.transcribe --stream: files, stdin (WAV at any rate, raw PCM) and pipes, chunk by chunk."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import shutil
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.audio import load_audio, resample
+from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL, load_model, model_state, save_atomic
+from asr.decoding import Decoder, DecodingConfig
+from asr.model import AcousticModel
+from asr.streaming import Final, Transcriber
+from asr.streaming.pcm import PcmDecoder, audio_blocks
+from asr.transcribe import main
+
+
+@pytest.fixture(scope="module")
+def stream_model(tmp_path_factory):
+    """The shipped streaming model, or (before one ships) the shipped weights run as an LC-BLSTM."""
+    if DEFAULT_STREAM_MODEL.exists():
+        return DEFAULT_STREAM_MODEL
+    rec = load_model()
+    model = AcousticModel(dataclasses.replace(rec.model.cfg, chunk_frames=8, right_context_frames=3))
+    model.load_state_dict(rec.model.state_dict())
+    rec.model = model.eval()
+    path = tmp_path_factory.mktemp("stream") / "an4.pt"
+    save_atomic(model_state(rec), path)
+    shutil.copy(DEFAULT_MODEL.with_name("an4_lm.arpa.gz"), path.parent)
+    return path
+
+
+def greedy_text(model_path, samples) -> str:
+    rec = load_model(model_path)
+    events = Transcriber(rec, Decoder(DecodingConfig(), rec.vocab)).events([samples])
+    return " ".join(e.text for e in events if isinstance(e, Final) and e.text)
+
+
+def run(argv, capsys, stdin: bytes | None = None, monkeypatch=None) -> tuple[int, str, str]:
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    code = main(["--threads", "1", *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def test_a_file_streams_to_the_transcript(stream_model, clips, capsys):
+    code, out, err = run(["--stream", "--model", str(stream_model), "--decoder", "greedy", clips[0].audio], capsys)
+    assert code == 0 and out.strip() == greedy_text(stream_model, load_audio(clips[0].audio)) != ""
+
+
+def test_jsonl_prints_partials_and_a_result_in_voskss_shapes(stream_model, clips, capsys):
+    code, out, _ = run(["--stream", "--model", str(stream_model), "--format", "jsonl", clips[0].audio], capsys)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and all(line["audio"] == clips[0].audio for line in lines)
+    assert {"partial"} <= set(lines[0]) and set(lines[-1]) == {"result", "text", "audio"}
+    assert [w["word"] for w in lines[-1]["result"]] == lines[-1]["text"].split()
+
+
+@pytest.mark.parametrize("kind", ["wav16k", "wav44k", "stereo", "raw"])
+def test_stdin_wav_at_any_rate_and_raw_pcm(stream_model, clips, capsys, monkeypatch, kind):
+    x = load_audio(clips[0].audio)
+    data = {"wav16k": lambda: wav_bytes(x, 16000), "wav44k": lambda: wav_bytes(resample(x, 16000, 44100), 44100),
+            "stereo": lambda: wav_bytes(np.stack([x, x], 1), 16000),
+            "raw": lambda: (x * 32767).astype("<i2").tobytes()}[kind]()
+    code, out, err = run(["--stream", "--model", str(stream_model), "--decoder", "greedy", "-"], capsys, data,
+                         monkeypatch)
+    expected = greedy_text(stream_model, x)
+    assert code == 0, err
+    words, want = out.split(), expected.split()
+    assert words == want if kind != "wav44k" else len(set(words) & set(want)) >= len(want) - 1
+    assert ("read as raw 16-bit" in err) == (kind == "raw")
+
+
+@pytest.mark.parametrize("data,said", [
+    (b"", "no audio (empty input)"),
+    (b"hello, this is text and not audio at all\n" * 10, "text, not audio"),
+    (b"fLaC" + bytes(400), "FLAC audio"),
+    (b"RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x03\x00\x01\x00\x80>\x00\x00\x00\xfa\x00\x00\x04\x00\x20\x00data",
+     "16-bit PCM WAV"),
+])
+def test_bad_stdin_is_one_error_line(stream_model, capsys, monkeypatch, data, said):
+    code, out, err = run(["--stream", "--model", str(stream_model), "-"], capsys, data, monkeypatch)
+    assert code == 1 and out == "" and said in err and err.startswith("error: stdin")
+
+
+def test_a_bad_file_does_not_stop_the_others(stream_model, clips, capsys, tmp_path):
+    code, out, err = run(["--stream", "--model", str(stream_model), "--decoder", "greedy",
+                          str(tmp_path / "missing.wav"), clips[0].audio], capsys)
+    assert code == 1 and "missing.wav" in err and out.startswith(f"{clips[0].audio}\t")
+
+
+def test_a_full_context_model_cannot_stream(capsys, clips):
+    code, out, err = run(["--stream", "--model", str(DEFAULT_MODEL), clips[0].audio], capsys)
+    assert code == 2 and "full-context model cannot stream" in err
+
+
+@pytest.mark.parametrize("flags", [["--format", "srt"], ["--output-dir", "out"]])
+def test_stream_prints_text_or_jsonl_only(stream_model, clips, capsys, flags):
+    code, _, err = run(["--stream", "--model", str(stream_model), *flags, clips[0].audio], capsys)
+    assert code == 2 and "--stream prints text or jsonl" in err
+
+
+def test_realtime_paces_the_blocks(clips, tmp_path):
+    path = tmp_path / "one_second.wav"
+    sf.write(path, np.zeros(16000, np.float32), 16000, subtype="PCM_16")
+    start = time.monotonic()
+    blocks = list(audio_blocks(str(path), block_s=0.1, realtime=True))
+    assert time.monotonic() - start >= 0.95 and sum(map(len, blocks)) == 16000
+    start = time.monotonic()
+    list(audio_blocks(str(path), block_s=0.1))
+    assert time.monotonic() - start < 0.5
+
+
+def test_pcm_decoder_keeps_odd_bytes_for_the_next_piece_and_resamples():
+    x = (np.sin(np.arange(8000) / 5) * 10000).astype("<i2")
+    data = x.tobytes()
+    pcm = PcmDecoder(16000)
+    pieces = [pcm.feed(data[i : i + 333]) for i in range(0, len(data), 333)]
+    assert np.array_equal(np.concatenate(pieces), x.astype(np.float32) / 32768)
+    slow = PcmDecoder(8000)
+    out = np.concatenate([slow.feed(data[i : i + 1000]) for i in range(0, len(data), 1000)] + [slow.finish()])
+    assert abs(len(out) - 16000) <= 2
+    with pytest.raises(ValueError, match="sample_rate"):
+        PcmDecoder(0)
