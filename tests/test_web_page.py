@@ -248,3 +248,28 @@ def test_a_server_with_an_api_key(browser, cli, tmp):
         browser.find_element(By.ID, "file").send_keys(str(RECORD_CLIP))
         assert wait_for(browser, "done", "error") == "done", error.text
         assert browser.find_element(By.ID, "transcript").text == cli_json(cli, RECORD_CLIP)["text"]
+
+
+def test_live_mode_shows_words_as_they_are_spoken(browser, server, tmp):
+    """Live: the fake microphone's loop [1 s silence, clip, 1 s silence] streams to /v1/stream. Partials show
+    while the clip plays; after the pause that follows it, its words are final. Checked against the streaming
+    model's own transcript of the clip (`python -m asr.transcribe --stream`) within one word's edit (the page
+    resamples the microphone on the way)."""
+    expected = subprocess.run([sys.executable, "-m", "asr.transcribe", "--stream", "--threads", "1", "--quiet",
+                               str(RECORD_CLIP)], capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
+    open_page(browser, server)
+    browser.execute_script(  # every partial the page shows, kept for the test
+        "window.asrPage.partials = []; const p = document.getElementById('live-partial');"
+        "new MutationObserver(() => { if (p.textContent) window.asrPage.partials.push(p.textContent); })"
+        "  .observe(p, {childList: true, characterData: true, subtree: true});")
+    browser.find_element(By.ID, "live").click()
+    assert wait_for(browser, "live", "error", timeout=30) == "live", browser.find_element(By.ID, "error").text
+    assert browser.find_element(By.ID, "live").text == "Stop live"
+    WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#live-final span.final"))
+    heard = browser.find_element(By.CSS_SELECTOR, "#live-final span.final").text.strip()
+    screenshot(browser, tmp, "live")
+    browser.find_element(By.ID, "live").click()
+    assert wait_for(browser, "idle", "error", timeout=30) == "idle", browser.find_element(By.ID, "error").text
+    partials = browser.execute_script("return window.asrPage.partials")
+    assert partials, "no partial hypothesis was shown before the words were final"
+    assert word_errors(expected, heard).errors <= 1, f"expected {expected!r}, heard {heard!r}"

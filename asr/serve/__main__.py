@@ -2,6 +2,7 @@
 
     python -m asr.serve                              # http://127.0.0.1:8000/v1/audio/transcriptions
     python -m asr.serve --host 0.0.0.0 --port 9000 --api-key SECRET --max-seconds 3600
+    ws://127.0.0.1:8000/v1/stream                    # live, in Vosk's WebSocket protocol (asr.serve.stream)
 
     curl -F file=@clip.flac -F model=asr-an4 http://127.0.0.1:8000/v1/audio/transcriptions
     OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="-").audio.transcriptions.create(file=f, model="whisper-1")
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from asr import __version__
 from asr.cli import Formatter, apply_threads, non_negative_float, positive_float, positive_int
@@ -40,9 +42,14 @@ def parse_args(argv: list[str] | None) -> ServeConfig:
     p.add_argument("--max-wait-ms", type=non_negative_float, default=d.max_wait_ms,
                    help="how long a batch's first segment waits for others")
     p.add_argument("--no-access-log", dest="access_log", action="store_false", help="no line per request")
+    p.add_argument("--stream-model", default=d.stream_model,
+                   help="streaming (LC-BLSTM) checkpoint for /v1/stream; 'none': no streaming")
+    p.add_argument("--max-streams", type=positive_int, default=d.max_streams, help="WebSocket streams at once")
     a = p.parse_args(argv)
+    stream_model = None if a.stream_model.lower() == "none" else a.stream_model
     return ServeConfig(a.host, a.port, a.model, a.backend, a.api_key, a.max_upload_mb, a.max_seconds, a.threads,
-                       a.max_batch, a.max_wait_ms, access_log=a.access_log)
+                       a.max_batch, a.max_wait_ms, access_log=a.access_log, stream_model=stream_model,
+                       max_streams=a.max_streams)
 
 
 def load(cfg: ServeConfig):
@@ -54,6 +61,17 @@ def load(cfg: ServeConfig):
 
     rec = load_recognizer(cfg.model, cfg.backend)
     return rec, Decoder(decoding_config(Namespace(), rec.metadata, cfg.model), rec.vocab)
+
+
+def load_stream(cfg: ServeConfig):
+    """(streaming recogniser, its recommended decoder) for /v1/stream, or None without cfg.stream_model;
+    raises CheckpointError, LMError or ValueError (a full-context model)."""
+    if cfg.stream_model is None:
+        return None
+    rec, decoder = load(replace(cfg, model=cfg.stream_model, backend="torch"))
+    if not rec.model.cfg.chunk_frames:
+        raise ValueError(f"--stream-model {cfg.stream_model}: a full-context model; /v1/stream needs a streaming one")
+    return rec, decoder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,10 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     apply_threads(cfg.threads)
     try:
         rec, decoder = load(cfg)
+        stream = load_stream(cfg)
     except (CheckpointError, LMError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    app = create_app(cfg, rec, decoder)
+    app = create_app(cfg, rec, decoder, stream)
     uvicorn.run(app, host=cfg.host, port=cfg.port, access_log=cfg.access_log, timeout_graceful_shutdown=None)
     return 0
 

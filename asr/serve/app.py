@@ -4,6 +4,7 @@
     GET  /v1/models                 the served model, in OpenAI's list format
     GET  /health                    {"status": "ok", "model", "in_flight", "batches", "segments", ...}
     GET  /                          static/index.html, where there is one
+    WS   /v1/stream                 live recognition in Vosk's protocol (asr.serve.stream), with the streaming model
 
 Every error is OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with its HTTP status. A
 response to a transcription says in `X-ASR-Batch-Size` the largest batch its audio went through the model in.
@@ -31,6 +32,7 @@ from asr.serve.config import ServeConfig
 from asr.serve.errors import APIError, error_body, status_kind
 from asr.serve.formats import MEDIA_TYPES, render
 from asr.serve.jobs import transcribe_file
+from asr.serve.stream import StreamEndpoint, run_steps
 from asr.serve.upload import read_fields, read_form, spool, upload_name
 
 STATIC = Path(__file__).parent / "static"
@@ -38,22 +40,28 @@ log = logging.getLogger("asr.serve")
 
 
 class _State:
-    def __init__(self, cfg: ServeConfig, rec: Recognizer, decoder: Decoder):
+    def __init__(self, cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tuple | None):
         self.cfg, self.started = cfg, int(time.time())
         self.batcher = Batcher(lambda segments: decode_segments(rec, segments, decoder, cfg.batch_seconds),
                                cfg.max_batch, cfg.max_wait_ms / 1000)
         self.in_flight = 0  # transcription requests being served
+        self.stream_batcher = Batcher(run_steps, cfg.max_batch, cfg.max_wait_ms / 1000) if stream else None
+        self.stream = StreamEndpoint(*(stream or (None, None)), cfg.max_streams, self.stream_batcher, cfg.api_key)
 
 
-def create_app(cfg: ServeConfig, rec: Recognizer, decoder: Decoder) -> FastAPI:
-    """The app; its batching thread starts with the server and stops after the last request is answered."""
-    state = _State(cfg, rec, decoder)
+def create_app(cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tuple | None = None) -> FastAPI:
+    """The app; its batching threads start with the server and stop after the last request is answered.
+    stream: (streaming recogniser, its decoder) for /v1/stream, or None (the endpoint then says it has none)."""
+    state = _State(cfg, rec, decoder, stream)
+    batchers = [b for b in (state.batcher, state.stream_batcher) if b is not None]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        state.batcher.start()
+        for batcher in batchers:
+            batcher.start()
         yield
-        state.batcher.stop()  # uvicorn has let every request in flight finish
+        for batcher in batchers:
+            batcher.stop()  # uvicorn has let every request in flight finish
 
     app = FastAPI(title="asr", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     add_error_handlers(app, cfg)
@@ -103,7 +111,13 @@ def add_routes(app: FastAPI, state: _State) -> None:
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "ok", "model": cfg.model_id, "in_flight": state.in_flight, **state.batcher.stats.to_dict()}
+        streaming = {"streams": state.stream.open}
+        if state.stream_batcher is not None:  # chunk steps of the streams, and how many streams each batched
+            streaming.update({f"stream_{k}": v for k, v in state.stream_batcher.stats.to_dict().items()})
+        return {"status": "ok", "model": cfg.model_id, "in_flight": state.in_flight, **state.batcher.stats.to_dict(),
+                **streaming}
+
+    app.add_api_websocket_route("/v1/stream", state.stream)
 
     @app.get("/", include_in_schema=False)
     async def index() -> Response:

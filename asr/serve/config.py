@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from asr.checkpoint import DEFAULT_MODEL
+from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL
 
 BACKENDS = ("torch", "onnx")
 DEFAULT_ALIASES = ("whisper-1",)  # model names OpenAI clients send by default; they get the served model
@@ -26,6 +26,8 @@ class ServeConfig:
     batch_seconds: float = 200.0  # padded audio per model call: segments x the longest of them
     pool_seconds: float = 600.0  # audio of one request queued for the model at a time (bounds memory)
     access_log: bool = True  # one line per request on stdout (uvicorn's access log)
+    stream_model: str | None = str(DEFAULT_STREAM_MODEL)  # streaming checkpoint for /v1/stream; None: no streaming
+    max_streams: int = 64  # WebSocket streams served at once; more are closed with 1013 (try again later)
 
     def __post_init__(self):
         if self.backend not in BACKENDS:

@@ -1,0 +1,197 @@
+"""WS /v1/stream: Vosk's protocol over a real server (a child process) and the real `websockets` client."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import shutil
+from argparse import Namespace
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+websockets = pytest.importorskip("websockets")
+
+from asr.audio import load_audio, resample  # noqa: E402
+from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL, load_model, model_state, save_atomic  # noqa: E402
+from asr.decoding import Decoder, decoding_config  # noqa: E402
+from asr.model import AcousticModel  # noqa: E402
+from asr.streaming import Final, Transcriber  # noqa: E402
+from test_serve import running_server  # noqa: E402
+
+EOF_MESSAGE = '{"eof": 1}'
+
+
+@pytest.fixture(scope="module")
+def stream_model(tmp_path_factory) -> Path:
+    """The shipped streaming model, or (before one ships) the shipped weights run as an LC-BLSTM."""
+    if DEFAULT_STREAM_MODEL.exists():
+        return DEFAULT_STREAM_MODEL
+    rec = load_model()
+    model = AcousticModel(dataclasses.replace(rec.model.cfg, chunk_frames=8, right_context_frames=3))
+    model.load_state_dict(rec.model.state_dict())
+    rec.model = model.eval()
+    path = tmp_path_factory.mktemp("stream") / "an4.pt"
+    save_atomic(model_state(rec), path)
+    shutil.copy(DEFAULT_MODEL.with_name("an4_lm.arpa.gz"), path.parent)  # the LM its metadata names
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(stream_model, tmp_path_factory):
+    with running_server(tmp_path_factory.mktemp("log") / "server.log", "--stream-model", str(stream_model),
+                        "--no-access-log") as (url, _):
+        yield url.replace("http://", "ws://") + "/v1/stream", url
+
+
+def pcm(samples: np.ndarray) -> bytes:
+    """float32 -> 16-bit PCM, exact for the clips (16-bit FLAC): the server hears what load_audio reads."""
+    return np.clip(np.round(samples * 32768), -32768, 32767).astype("<i2").tobytes()
+
+
+async def converse(url: str, messages: list, config: dict | None = None) -> tuple[list[dict], int | None]:
+    """Send `config` (not answered) if given, then each message, reading one answer to each, and after the last
+    all that come until the server closes: (answers, close code)."""
+    answers = []
+    async with websockets.connect(url) as ws:
+        try:
+            if config is not None:
+                await ws.send(json.dumps({"config": config}))
+            for message in messages:
+                await ws.send(message)
+                if message == EOF_MESSAGE:
+                    break
+                answers.append(json.loads(await ws.recv()))
+            while True:  # what comes before the server closes (ConnectionClosed ends it)
+                answers.append(json.loads(await ws.recv()))
+        except websockets.ConnectionClosed:
+            pass
+        return answers, ws.close_code
+
+
+def local_text(stream_model: Path, samples: np.ndarray) -> str:
+    """What the model's recommended decoding makes of the samples streamed in one piece, here in the test."""
+    rec = load_model(stream_model)
+    decoder = Decoder(decoding_config(Namespace(), rec.metadata, stream_model), rec.vocab)
+    events = list(Transcriber(rec, decoder).events([samples]))
+    return " ".join(e.text for e in events if isinstance(e, Final) and e.text)
+
+
+def chunks(data: bytes, size: int = 6400) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def test_a_stream_answers_every_message_and_ends_with_the_transcript(server, clips, stream_model):
+    x = load_audio(clips[0].audio)
+    answers, code = asyncio.run(converse(server[0], [*chunks(pcm(x)), EOF_MESSAGE]))
+    n = len(chunks(pcm(x)))
+    assert all(set(a) in ({"partial"}, {"result", "text"}) for a in answers)
+    assert len(answers) >= n + 1 and code == 1000
+    final = answers[-1]
+    assert final["text"] == local_text(stream_model, x) and final["text"]
+    assert [w["word"] for w in final["result"]] == final["text"].split()
+    assert all(set(w) == {"word", "start", "end", "conf"} and w["start"] < w["end"] for w in final["result"])
+    assert any(a.get("partial") for a in answers[:n]), "no partial hypothesis before the end"
+
+
+@pytest.mark.parametrize("rate", [8000, 44100])
+def test_any_sample_rate_is_resampled(server, clips, rate):
+    x = load_audio(clips[0].audio)
+    answers, code = asyncio.run(converse(server[0], [*chunks(pcm(resample(x, 16000, rate))), EOF_MESSAGE],
+                                         {"sample_rate": rate}))
+    same, _ = asyncio.run(converse(server[0], [*chunks(pcm(x)), EOF_MESSAGE]))
+    assert code == 1000
+    words, expected = answers[-1]["text"].split(), same[-1]["text"].split()
+    assert len(set(words) & set(expected)) >= 0.6 * len(expected)  # 8 kHz loses the top band: close, not equal
+
+
+@pytest.mark.parametrize("message,code,said", [
+    ("not json", 1007, "not JSON"),
+    (b"\x00\x01\x02", 1007, "even"),
+    ('{"config": {"sample_rate": 0}}', 1007, "sample_rate"),
+    ('{"config": {"sample_rate": 1e9}}', 1007, "sample_rate"),
+    ('{"config": {"sample_rate": "fast"}}', 1007, "sample_rate"),
+    ('{"config": 5}', 1007, "config must be an object"),
+    ('[1, 2]', 1007, "JSON object"),
+    ('{"hello": 1}', 1007, "unknown message"),
+])
+def test_bad_messages_get_an_error_and_a_close_code_while_other_streams_go_on(server, clips, stream_model,
+                                                                             message, code, said):
+    x = load_audio(clips[1].audio)
+    parts = chunks(pcm(x))
+
+    async def both():
+        async with websockets.connect(server[0]) as good:
+            for part in parts[: len(parts) // 2]:
+                await good.send(part)
+                await good.recv()
+            bad = await converse(server[0], [message])
+            for part in parts[len(parts) // 2 :]:
+                await good.send(part)
+                await good.recv()
+            await good.send(EOF_MESSAGE)
+            return bad, [json.loads(a) async for a in good]
+
+    (answers, close), rest = asyncio.run(both())
+    assert close == code and said in answers[0]["error"]
+    assert rest[-1]["text"] == local_text(stream_model, x)
+
+
+def test_config_after_audio_is_refused(server, clips):
+    x = pcm(load_audio(clips[0].audio))[:6400]
+    answers, code = asyncio.run(converse(server[0], [x, '{"config": {"sample_rate": 8000}}']))
+    assert code == 1007 and "before the audio" in answers[-1]["error"]
+
+
+def test_a_stream_with_no_audio_ends_cleanly(server):
+    answers, code = asyncio.run(converse(server[0], [EOF_MESSAGE]))
+    assert answers == [{"result": [], "text": ""}] and code == 1000
+
+
+def test_a_client_that_leaves_mid_stream_does_not_stop_the_server(server, clips, stream_model):
+    x = load_audio(clips[2].audio)
+
+    async def leave():
+        ws = await websockets.connect(server[0])
+        for part in chunks(pcm(x))[:3]:
+            await ws.send(part)
+        ws.transport.abort()  # gone without a close handshake
+
+    asyncio.run(leave())
+    answers, code = asyncio.run(converse(server[0], [*chunks(pcm(x)), EOF_MESSAGE]))
+    assert code == 1000 and answers[-1]["text"] == local_text(stream_model, x)
+    assert httpx.get(f"{server[1]}/health").json()["streams"] == 0
+
+
+def test_concurrent_streams_share_model_calls(server, clips, stream_model):
+    audio = [load_audio(u.audio) for u in clips]
+
+    async def all_streams():
+        return await asyncio.gather(*[converse(server[0], [*chunks(pcm(x), 3200), EOF_MESSAGE]) for x in audio * 2])
+
+    results = asyncio.run(all_streams())
+    for x, (answers, code) in zip(audio * 2, results):
+        assert code == 1000 and answers[-1]["text"] == local_text(stream_model, x)
+    health = httpx.get(f"{server[1]}/health").json()
+    assert health["stream_largest_batch"] > 1, health
+
+
+def test_a_server_without_a_streaming_model_says_so(tmp_path):
+    with running_server(tmp_path / "server.log", "--stream-model", "none", "--no-access-log") as (url, _):
+        answers, code = asyncio.run(converse(url.replace("http://", "ws://") + "/v1/stream", []))
+    assert code == 1008 and "no streaming model" in answers[0]["error"]
+
+
+def test_a_server_with_an_api_key_wants_it_on_the_stream_too(stream_model, tmp_path):
+    with running_server(tmp_path / "server.log", "--stream-model", str(stream_model), "--api-key", "sesame",
+                        "--no-access-log") as (url, _):
+        ws_url = url.replace("http://", "ws://") + "/v1/stream"
+        refused, code = asyncio.run(converse(ws_url, []))
+        wrong, wrong_code = asyncio.run(converse(ws_url + "?api_key=open", []))
+        answers, ok = asyncio.run(converse(ws_url + "?api_key=sesame", [EOF_MESSAGE]))
+    assert code == wrong_code == 1008 and "API key" in refused[0]["error"] and "API key" in wrong[0]["error"]
+    assert ok == 1000 and answers == [{"result": [], "text": ""}]
