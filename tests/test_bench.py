@@ -28,6 +28,7 @@ CASES = {  # name -> (bench arguments, the path it must name, what it must say t
     "onnx_speed": (["onnx_speed.py", "--manifest", MISSING], MISSING, MAKE_AN4),
     "serve_load": (["serve_load.py", "--manifest", MISSING], MISSING, MAKE_AN4),
     "features_ab": (["features_ab.py", "--train", MISSING], MISSING, MAKE_AN4),
+    "streaming": (["streaming.py", "--manifest", MISSING], MISSING, MAKE_AN4),
     "behaviour_check": (["behaviour_check.py", "snapshot", "out.json", "--manifest", MISSING, "--train", MISSING], MISSING, MAKE_AN4),
 }
 

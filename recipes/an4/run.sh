@@ -16,6 +16,10 @@
 #   4 lm        word LMs (orders 2-4) from the training transcripts; order, alpha, beta chosen on dev;
 #               beam + LM on test -> EXP/eval_test_beam
 #   5 export    int8 model + its LM, decoding settings and numbers in the metadata -> EXP/model.pt
+#   6 stream    the streaming model (LC-BLSTM, asr.streaming): stage 2's best.pt (or --stream-init) fine-tuned
+#               with chunks of --chunk-frames and --right-context-frames, the same augmentation, in
+#               --stream-minutes; greedy and beam + LM (stage 5's LM or --stream-lm, alpha/beta tuned on dev)
+#               on test; int8 -> EXP/stream/model.pt
 #
 # Options (relative paths are the caller's; defaults are relative to the repository, so the recipe runs
 # from any folder):
@@ -28,6 +32,12 @@
 #   --epochs N          training epochs                              default: 95
 #   --max-minutes M     training time budget (wall minutes)          default: 44
 #   --seed N            seed of everything random                    default: 0
+#   --stream-init CKPT  model stage 6 fine-tunes                     default: EXP/best.pt
+#   --stream-lm LM      word LM of the streaming model               default: EXP/an4_lm.arpa.gz
+#   --chunk-frames N    stage 6: output frames (40 ms) per chunk       default: 8
+#   --right-context-frames N   stage 6: frames each chunk looks ahead  default: 3
+#   --stream-epochs N   stage 6 epochs                               default: 40
+#   --stream-minutes M  stage 6 training time budget                 default: 35
 #   -h, --help          this text
 set -euo pipefail
 
@@ -37,10 +47,16 @@ noise=$repo/../shared/data/noise
 exp=$repo/exp/an4
 manifests=$repo/manifests/an4
 stage=1
-stop_stage=5
+stop_stage=6
 epochs=95
 max_minutes=44
 seed=0
+stream_init=
+stream_lm=
+chunk_frames=8
+right_context_frames=3
+stream_epochs=40
+stream_minutes=35
 
 # abspath P: P against the caller's folder (the recipe works in the repository from here on)
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
@@ -55,6 +71,12 @@ while [ $# -gt 0 ]; do
     --epochs) epochs=$2; shift 2 ;;
     --max-minutes) max_minutes=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
+    --stream-init) stream_init=$(abspath "$2"); shift 2 ;;
+    --stream-lm) stream_lm=$(abspath "$2"); shift 2 ;;
+    --chunk-frames) chunk_frames=$2; shift 2 ;;
+    --right-context-frames) right_context_frames=$2; shift 2 ;;
+    --stream-epochs) stream_epochs=$2; shift 2 ;;
+    --stream-minutes) stream_minutes=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -68,6 +90,10 @@ settings2="$settings1 epochs=$epochs max_minutes=$max_minutes seed=$seed"
 settings3=$settings2
 settings4=$settings3
 settings5=$settings4
+stream_init=${stream_init:-$exp/best.pt}
+stream_lm=${stream_lm:-$exp/an4_lm.arpa.gz}
+settings6="$settings5 stream_init=$stream_init stream_lm=$stream_lm chunk_frames=$chunk_frames right_context_frames=$right_context_frames"
+settings6="$settings6 stream_epochs=$stream_epochs stream_minutes=$stream_minutes"
 # run_stage N NAME: true if stage N is selected and not done yet with this run's settings
 run_stage() {
   [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ] || return 1
@@ -184,4 +210,41 @@ PY
   done
   echo "to ship it: cp $exp/model.pt asr/assets/an4.pt && cp $exp/an4_lm.arpa.gz asr/assets/an4_lm.arpa.gz"
   done_stage 5 export
+fi
+
+if run_stage 6 stream; then
+  # Same augmentation as stage 2; a lower peak learning rate and a short warm-up: the weights start trained.
+  resume=()
+  [ -f "$exp/stream/last.pt" ] && resume=(--resume)
+  python -m asr.train --train "$manifests/train.jsonl" --dev "$manifests/dev.jsonl" --out "$exp/stream" \
+    --init "$stream_init" --chunk-frames "$chunk_frames" --right-context-frames "$right_context_frames" \
+    --epochs "$stream_epochs" --max-minutes "$stream_minutes" --lr 5e-4 --warmup-steps 50 --batch-seconds 90 \
+    --seed "$seed" "${augment[@]}" "${resume[@]}"
+  python -m asr.evaluate --model "$exp/stream/best.pt" --manifest "$manifests/test.jsonl" --decoder greedy \
+    --out "$exp/stream/eval_test" | tee "$exp/stream/eval_test.log"
+  python -m asr.evaluate --model "$exp/stream/best.pt" --manifest "$manifests/dev.jsonl" --decoder beam \
+    --lm "$stream_lm" --tune-lm --out "$exp/stream/tune_lm" | tail -n 1
+  read -r alpha beta < <(python -c "import json; c=json.load(open('$exp/stream/tune_lm/lm_weights.json')); print(c['alpha'], c['beta'])")
+  python -m asr.evaluate --model "$exp/stream/best.pt" --manifest "$manifests/test.jsonl" --decoder beam --beam-size 32 \
+    --lm "$stream_lm" --alpha "$alpha" --beta "$beta" --out "$exp/stream/eval_test_beam" \
+    | tee "$exp/stream/eval_test_beam.log"
+  cp "$stream_lm" "$exp/stream/an4_lm.arpa.gz"
+  meta=$(python - "$exp/stream" "$alpha" "$beta" <<'PY'
+import json, sys
+exp, alpha, beta = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+greedy = json.load(open(f"{exp}/eval_test/summary.json"))
+beam = json.load(open(f"{exp}/eval_test_beam/summary.json"))
+print(json.dumps({
+    "data": "AN4 (CMU), train minus 6 dev speakers", "streaming": True,
+    "precision": "int8", "fp32_test_wer_greedy": greedy["wer"], "fp32_test_cer_greedy": greedy["cer"],
+    "fp32_test_wer_beam_lm": beam["wer"], "fp32_test_cer_beam_lm": beam["cer"],
+    "decoding": {"decoder": "beam", "beam_size": 32, "lm": "an4_lm.arpa.gz", "alpha": alpha, "beta": beta},
+}))
+PY
+)
+  python -m asr.checkpoint "$exp/stream/best.pt" "$exp/stream/model.pt" --precision int8 --metadata "$meta"
+  python -m asr.evaluate --model "$exp/stream/model.pt" --manifest "$manifests/test.jsonl" --decoder greedy \
+    --out "$exp/stream/eval_test_shipped_greedy" | sed "s/^/test, shipped streaming model, greedy: /"
+  echo "to ship it: cp $exp/stream/model.pt asr/assets/an4_stream.pt"
+  done_stage 6 stream
 fi
