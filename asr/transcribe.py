@@ -222,12 +222,20 @@ def run_stream(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         stream = Transcriber(rec, decoder)
+
+        def say(event, path=path) -> None:
+            print_event(event, path, args.format, len(args.files) > 1, show, isinstance(event, Final))
+
         try:
             for event in stream.events(audio_blocks(path, realtime=args.realtime)):
-                print_event(event, path, args.format, len(args.files) > 1, show, isinstance(event, Final))
+                say(event)
         except AudioError as e:
             failed += 1
             print(f"error: {e}", file=sys.stderr)
+        except KeyboardInterrupt:  # Ctrl-C ends a live stream: what was heard is still transcribed
+            for event in stream.finish():
+                say(event)
+            return 130
     return 1 if failed else 0
 
 

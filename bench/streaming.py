@@ -44,7 +44,7 @@ from asr.data import read_manifest
 from asr.decoding import Decoder, DecodingConfig, decoding_config
 from asr.decoding.align import forced_alignment
 from asr.metrics import score
-from asr.model import AcousticModel, algorithmic_latency
+from asr.model import AcousticModel, algorithmic_latency, output_frame_seconds
 from asr.recognizer import utterance_log_probs
 from asr.streaming import Final, Partial, Transcriber, step_streams
 from asr.text import normalize_text
@@ -86,18 +86,17 @@ def wer_rows(args, utts) -> tuple[list[dict], dict]:
 
 
 def word_ends(full, utts) -> list[list[float]]:
-    """Per utterance, the end (seconds) of each reference word on the full-context model's forced alignment."""
-    out = []
+    """Per utterance, the end (seconds) of each reference word on the full-context model's forced alignment
+    (a character vocabulary: words are the tokens between spaces)."""
+    if " " not in full.vocab.index:
+        raise SystemExit("error: the word-latency section needs a character vocabulary (words between spaces)")
+    frame_s, space, out = output_frame_seconds(full.frontend.cfg), full.vocab.index[" "], []
     for u, lp in zip(utts, utterance_log_probs(full, utts)):
-        text = normalize_text(u.text)
-        tokens = full.vocab.encode(text)
+        tokens = full.vocab.encode(normalize_text(u.text))
         spans = forced_alignment(lp, tokens)
-        ends, i = [], 0
-        for word in text.split():
-            i += len(full.vocab.encode(word))
-            ends.append((spans[i - 1][1] + 0.5) * 0.04)
-            i += 1  # the space
-        out.append(ends)
+        last = [i for i, t in enumerate(tokens) if t != space and (i + 1 == len(tokens) or tokens[i + 1] == space)]
+        ends = [spans[i][1] for i in last]  # each word's last token's last frame
+        out.append([(end + 0.5) * frame_s for end in ends])  # an output frame spans half a frame past its centre
     return out
 
 

@@ -106,3 +106,6 @@ def test_forced_alignment_finds_the_known_path():
     assert 5 <= first <= last <= 8
     with pytest.raises(ValueError, match="do not fit"):
         forced_alignment(log_probs[:2], [1, 1])  # a repeat needs a blank between: three frames at least
+    assert forced_alignment(log_probs, []) == []
+    with pytest.raises(ValueError, match="T >= 1"):
+        forced_alignment(log_probs[:0], [1])

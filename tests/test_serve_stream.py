@@ -114,6 +114,7 @@ def test_any_sample_rate_is_resampled(server, clips, rate):
     (b"\x00\x01\x02", 1007, "even"),
     ('{"config": {"sample_rate": 0}}', 1007, "sample_rate"),
     ('{"config": {"sample_rate": 1e9}}', 1007, "sample_rate"),
+    ('{"config": {"sample_rate": 100}}', 1007, "8000..384000"),
     ('{"config": {"sample_rate": "fast"}}', 1007, "sample_rate"),
     ('{"config": 5}', 1007, "config must be an object"),
     ('[1, 2]', 1007, "JSON object"),
@@ -195,3 +196,36 @@ def test_a_server_with_an_api_key_wants_it_on_the_stream_too(stream_model, tmp_p
         answers, ok = asyncio.run(converse(ws_url + "?api_key=sesame", [EOF_MESSAGE]))
     assert code == wrong_code == 1008 and "API key" in refused[0]["error"] and "API key" in wrong[0]["error"]
     assert ok == 1000 and answers == [{"result": [], "text": ""}]
+
+
+def test_a_failing_stream_in_a_batch_leaves_the_others_whole(stream_model, clips):
+    """run_steps, the stream batcher's work: one stream's failure is its own result, and the other stream's
+    audio is taken once (the Batcher's re-run of each item alone would feed it twice)."""
+    from asr.serve.stream import run_steps
+
+    rec = load_model(stream_model)
+    decoder = Decoder(decoding_config(Namespace(), rec.metadata, stream_model), rec.vocab)
+    good, bad = Transcriber(rec, decoder), Transcriber(rec, decoder)
+    bad.take = lambda log_probs: 1 / 0
+    x = load_audio(clips[0].audio)
+    results = run_steps([(bad, x[:8000], False), (good, x[:8000], False)])
+    assert isinstance(results[0], ZeroDivisionError) and isinstance(results[1], list)
+    events = run_steps([(good, x[8000:], True)])[0]
+    assert good.samples == len(x)
+    assert " ".join(e.text for e in events if isinstance(e, Final)) == local_text(stream_model, x)
+
+
+def test_one_answer_per_message_merges_the_results_it_ended():
+    from asr.longform.timestamps import Word
+    from asr.serve.stream import answer
+
+    finals = [Final("a b", [Word("a", 0.1, 0.2, 0.9), Word("b", 0.3, 0.4, 0.8)], 1.0), Final("", [], 2.0),
+              Final("c", [Word("c", 2.5, 2.6, 0.7)], 3.0)]
+    merged = answer(finals, None)
+    assert merged["text"] == "a b c" and [w["word"] for w in merged["result"]] == ["a", "b", "c"]
+
+
+def test_a_message_of_more_than_five_seconds_is_refused(server, clips):
+    too_long = pcm(np.zeros(16000 * 6, np.float32))
+    answers, code = asyncio.run(converse(server[0], [too_long]))
+    assert code == 1009 and "at most 5 s" in answers[0]["error"]

@@ -186,3 +186,26 @@ def test_a_streaming_model_is_not_exported_to_onnx(build_recognizer, tmp_path):
     with pytest.raises(CheckpointError, match="streaming"):
         export_onnx(tmp_path / "stream.pt", tmp_path / "stream.onnx")
     assert not (tmp_path / "stream.onnx").exists()
+
+
+def test_an_utterance_without_a_pause_is_cut_at_its_longest(build_recognizer, clips):
+    """EndpointConfig.max_utterance_s bounds what a stream holds: 4 s of speech at 1 s at most gives finals
+    of 25 output frames each (the last shorter), whose words keep their times in the stream."""
+    from asr.streaming import EndpointConfig, Final, Transcriber
+
+    rec = build_recognizer(ModelConfig(**SMALL, chunk_frames=4, right_context_frames=2))
+    x = load_audio(clips[0].audio)  # 4.0 s
+    stream = Transcriber(rec, Decoder(DecodingConfig(), rec.vocab), EndpointConfig(max_utterance_s=1.0,
+                                                                                   endpoint_s=100.0))
+    sizes = []
+    original = stream._final
+
+    def final(keep_empty):
+        sizes.append(stream.utterance.frames)
+        return original(keep_empty)
+
+    stream._final = final
+    events = list(stream.events(x[i : i + 1600] for i in range(0, len(x), 1600)))
+    assert sizes[:-1] == [25] * (len(sizes) - 1) and len(sizes) == 5 and sizes[-1] <= 25
+    assert sum(sizes) == 101  # every output frame once
+    assert isinstance(events[-1], Final)

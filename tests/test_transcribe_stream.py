@@ -90,6 +90,8 @@ def test_stdin_wav_at_any_rate_and_raw_pcm(stream_model, clips, capsys, monkeypa
     (b"fLaC" + bytes(400), "FLAC audio"),
     (b"RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x03\x00\x01\x00\x80>\x00\x00\x00\xfa\x00\x00\x04\x00\x20\x00data",
      "16-bit PCM WAV"),
+    (b"RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00",
+     "0 Hz"),
 ])
 def test_bad_stdin_is_one_error_line(stream_model, capsys, monkeypatch, data, said):
     code, out, err = run(["--stream", "--model", str(stream_model), "-"], capsys, data, monkeypatch)

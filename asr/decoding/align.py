@@ -12,6 +12,10 @@ NEG = -1e30  # log(0) for the trellis
 def forced_alignment(log_probs: torch.Tensor, tokens: list[int], blank: int = 0) -> list[tuple[int, int]]:
     """(T, V) log-probs, the utterance's token ids (no blank) -> per token its (first, last) frame on the best
     CTC path. ValueError where the tokens cannot fit in T frames (a repeat needs a blank between)."""
+    if log_probs.ndim != 2 or log_probs.shape[0] == 0:
+        raise ValueError(f"log_probs must be (T, V) with T >= 1, got {tuple(log_probs.shape)}")
+    if not tokens:
+        return []
     lp = log_probs.detach().double().cpu().numpy()
     labels = np.full(2 * len(tokens) + 1, blank)
     labels[1::2] = tokens  # blank, t1, blank, t2, ..., blank

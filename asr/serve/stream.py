@@ -7,13 +7,16 @@
     client: {"eof": 1}
     server: the last result, then it closes (1000)
 
-A malformed message gets {"error": "..."} and a close with code 1007 (invalid data; 1009 for a message too big,
-1013 when the server holds max_streams already); the other streams go on. Every stream's audio goes through
-one Batcher: the chunks of the streams that are ready together run through the model in one batch.
+A malformed message gets {"error": "..."} and a close with code 1007 (invalid data; 1009 for a message of more
+than MAX_MESSAGE_SECONDS of audio, 1008 for a wrong API key or a client silent for IDLE_TIMEOUT_S, 1013 when the
+server holds max_streams already, 1011 for a failure of the server's own); the other streams go on. Every
+stream's audio goes through one Batcher: the chunks of the streams that are ready together run through the
+model in one batch. One answer per message: two utterances ended by one message are merged into one result.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -26,8 +29,10 @@ from asr.serve.batcher import Batcher
 from asr.streaming import Final, Transcriber, step_streams
 from asr.streaming.pcm import MAX_RATE, PcmDecoder
 
-MAX_MESSAGE_BYTES = 1 << 20  # one binary message at most (1 MiB: 33 s of 16 kHz audio)
-INVALID, TOO_BIG, TRY_LATER, POLICY = 1007, 1009, 1013, 1008  # WebSocket close codes (RFC 6455)
+MIN_RATE = 8000  # Hz; the lowest config.sample_rate accepted (telephone audio)
+MAX_MESSAGE_SECONDS = 5.0  # audio in one binary message at most: more would hold every stream's model step
+IDLE_TIMEOUT_S = 120.0  # a stream that sends nothing for this long is closed (it holds one of max_streams)
+INVALID, TOO_BIG, TRY_LATER, POLICY, FAILED = 1007, 1009, 1013, 1008, 1011  # WebSocket close codes (RFC 6455)
 log = logging.getLogger("asr.serve")
 
 
@@ -37,21 +42,39 @@ class StreamError(Exception):
         self.code = code
 
 
-def run_steps(items: list[tuple[Transcriber, object, bool]]) -> list[list]:
+def run_steps(items: list[tuple[Transcriber, object, bool]]) -> list:
     """The Batcher's work: each (stream, samples, final) queues its audio, then every stream's ready windows run
-    in one batch -> the events of each."""
-    for stream, samples, final in items:
-        stream.accept_audio(samples)
-        if final:
-            stream.finish_audio()
-    log_probs = step_streams([stream.model for stream, _, _ in items])
-    return [stream.take(lp) for (stream, _, _), lp in zip(items, log_probs)]
+    in one batch -> the events of each, or the exception that broke that stream. It never raises: the Batcher
+    would run each item again alone, and a stream's state cannot take its audio twice."""
+    results: list = [None] * len(items)
+    ready = []
+    for k, (stream, samples, final) in enumerate(items):
+        try:
+            stream.accept_audio(samples)
+            if final:
+                stream.finish_audio()
+            ready.append(k)
+        except Exception as e:  # this stream only
+            results[k] = e
+    try:
+        log_probs = step_streams([items[k][0].model for k in ready])
+    except Exception as e:  # the batch's model step: every stream in it is broken
+        return [e if r is None else r for r in results]
+    for k, lp in zip(ready, log_probs):
+        try:
+            results[k] = items[k][0].take(lp)
+        except Exception as e:
+            results[k] = e
+    return results
 
 
-def answers(events: list, stream: Transcriber) -> list[dict]:
-    """Vosk's answer to one message: its results, else the partial hypothesis (unchanged ones too)."""
+def answer(events: list, stream: Transcriber) -> dict:
+    """Vosk's answer to one message: its result (the results it ended, merged into one), else the partial
+    hypothesis (unchanged ones too). The end of a stream always has a result (an empty one if need be)."""
     finals = [e.to_dict() for e in events if isinstance(e, Final)]
-    return finals or [{"partial": stream.shown}]
+    if not finals:
+        return {"partial": stream.shown}
+    return {"result": [w for f in finals for w in f["result"]], "text": " ".join(f["text"] for f in finals if f["text"])}
 
 
 def sample_rate(config) -> int:
@@ -59,8 +82,10 @@ def sample_rate(config) -> int:
     if not isinstance(config, dict):
         raise StreamError(f"config must be an object, got {json.dumps(config)[:80]}")
     rate = config.get("sample_rate", 16000)
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= MAX_RATE or rate != int(rate):
-        raise StreamError(f"config.sample_rate must be a whole number of Hz in 1..{MAX_RATE}, got {json.dumps(rate)}")
+    number = isinstance(rate, (int, float)) and not isinstance(rate, bool)
+    if not number or not MIN_RATE <= rate <= MAX_RATE or rate != int(rate):
+        raise StreamError(f"config.sample_rate must be a whole number of Hz in {MIN_RATE}..{MAX_RATE}, "
+                          f"got {json.dumps(rate)}")
     return int(rate)
 
 
@@ -91,22 +116,35 @@ class StreamEndpoint:
             await close_with_error(ws, e)
         except WebSocketDisconnect:
             pass  # the client went away: its stream is dropped, the others go on
+        except Exception as e:  # the server's own failure: said to this client, logged, the others go on
+            log.exception("error serving /v1/stream")
+            await close_with_error(ws, StreamError(f"the server failed on this stream ({type(e).__name__}: {e})",
+                                                   FAILED))
         finally:
             self.open -= 1
 
+    async def step(self, stream: Transcriber, samples, final: bool) -> list:
+        """The stream's events once its samples have been through the batcher (its exception raised here)."""
+        events, _ = await self.batcher.submit((stream, samples, final))
+        if isinstance(events, Exception):
+            raise events
+        return events
+
     async def converse(self, ws: WebSocket, stream: Transcriber) -> None:
-        pcm, heard = None, False
+        """The protocol of one stream: config, audio messages answered one by one, eof answered by the final."""
+        pcm, heard = PcmDecoder(), False
         while True:
-            message = await ws.receive()
+            try:
+                message = await asyncio.wait_for(ws.receive(), IDLE_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                raise StreamError(f"no message for {IDLE_TIMEOUT_S:g} s: the stream is closed", POLICY) from None
             if message["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(message.get("code", 1000))
             if message.get("bytes") is not None:
-                data = message["bytes"]
-                check_audio(data)
-                pcm, heard = pcm or PcmDecoder(), True
-                events, _ = await self.batcher.submit((stream, pcm.feed(data), False))
-                for answer in answers(events, stream):
-                    await ws.send_json(answer)
+                check_audio(message["bytes"], pcm.rate)
+                heard = True
+                events = await self.step(stream, pcm.feed(message["bytes"]), False)
+                await ws.send_json(answer(events, stream))
                 continue
             value = parse_text(message.get("text") or "")
             if "config" in value:
@@ -114,10 +152,7 @@ class StreamEndpoint:
                     raise StreamError("config must come before the audio")
                 pcm = PcmDecoder(sample_rate(value["config"]))
             elif "eof" in value:
-                events, _ = await self.batcher.submit((stream, (pcm or PcmDecoder()).finish(), True))
-                for event in events:
-                    if isinstance(event, Final):
-                        await ws.send_json(event.to_dict())
+                await ws.send_json(answer(await self.step(stream, pcm.finish(), True), stream))
                 return await ws.close(1000)
             else:
                 raise StreamError(f"unknown message {sorted(value)[:5]}: send config, eof or binary audio")
@@ -129,9 +164,11 @@ def key_matches(ws: WebSocket, key: str) -> bool:
     return bool(given) and hmac.compare_digest(given.encode(), key.encode())
 
 
-def check_audio(data: bytes) -> None:
-    if len(data) > MAX_MESSAGE_BYTES:
-        raise StreamError(f"a binary message of {len(data)} bytes: at most {MAX_MESSAGE_BYTES}", TOO_BIG)
+def check_audio(data: bytes, rate: int) -> None:
+    """StreamError unless `data` is whole 16-bit samples and at most MAX_MESSAGE_SECONDS of them at `rate`."""
+    if len(data) > 2 * rate * MAX_MESSAGE_SECONDS:
+        raise StreamError(f"a binary message of {len(data)} bytes is {len(data) / 2 / rate:.1f} s of audio at "
+                          f"{rate} Hz: send at most {MAX_MESSAGE_SECONDS:g} s a message", TOO_BIG)
     if len(data) % 2:
         raise StreamError(f"a binary message of {len(data)} bytes: 16-bit PCM comes in whole samples (even counts)")
 

@@ -23,6 +23,7 @@ class EndpointConfig:
     endpoint_s: float = 0.8  # a pause this long after speech ends an utterance (AN4 has 0.3-0.6 s pauses inside)
     min_speech_s: float = 0.1  # speech must last this long (in all) before a pause can end the utterance
     history_s: float = 60.0  # the speech level and noise floor come from this much of the latest audio
+    max_utterance_s: float = 60.0  # an utterance this long ends here, pause or not (bounds a stream's memory)
     segment: SegmentConfig = SegmentConfig()  # dynamic range, SNR and percentiles, as for files
 
 
@@ -39,6 +40,7 @@ class Endpointer:
         self.threshold = np.inf  # dB, renewed every THRESHOLD_EVERY frames
 
     def accept(self, samples: np.ndarray) -> list[int]:
+        """(N,) samples -> the stream's sample positions where a pause has ended an utterance (often none)."""
         joined = np.concatenate([self.rest, np.asarray(samples, np.float32).reshape(-1)])
         whole = len(joined) // ENERGY_FRAME * ENERGY_FRAME
         self.rest = joined[whole:]

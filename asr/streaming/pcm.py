@@ -78,6 +78,8 @@ def wav_header(f: BinaryIO, name: str) -> tuple[int, int]:
                                  "(arecord -f S16_LE, or drop --stream to read the whole file)")
     if rate is None:
         raise AudioError(f"{name}: WAV data before its fmt chunk")
+    if not 0 < rate <= MAX_RATE or not 0 < channels <= 64:
+        raise AudioError(f"{name}: WAV header says {rate} Hz, {channels} channels (1..{MAX_RATE} Hz, 1..64 channels)")
     return rate, channels
 
 
@@ -107,12 +109,22 @@ def pipe_blocks(f: BinaryIO, name: str, block_s: float) -> Iterator[np.ndarray]:
         yield out
 
 
+def _closing_pipe(path: str, block_s: float) -> Iterator[np.ndarray]:
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise AudioError(f"{path}: {e.strerror or e}") from e
+    with f:
+        yield from pipe_blocks(f, path, block_s)
+
+
 def audio_blocks(path: str, block_s: float = 0.1, realtime: bool = False) -> Iterator[np.ndarray]:
     """(N,) float32 blocks at 16 kHz of a file (any format asr.audio reads) or of stdin ("-") and pipes,
     block_s seconds each (the last shorter); `realtime`: no faster than the audio plays."""
-    if path == "-" or is_stream(path):
-        name = "stdin" if path == "-" else path
-        blocks = pipe_blocks(sys.stdin.buffer if path == "-" else open(path, "rb"), name, block_s)
+    if path == "-":
+        blocks = pipe_blocks(sys.stdin.buffer, "stdin", block_s)
+    elif is_stream(path):
+        blocks = _closing_pipe(path, block_s)
     else:
         blocks = read_blocks(path, block_s)
     start, played = time.monotonic(), 0.0

@@ -63,6 +63,8 @@ class Transcriber:
         self.model = ModelStream(rec.model)
         self.endpointer = Endpointer(endpoint) if endpoint is not None else None
         self.frame_s = output_frame_seconds(rec.frontend.cfg)
+        limit = (endpoint or EndpointConfig()).max_utterance_s
+        self.max_frames = max(1, round(limit / self.frame_s))  # a longer utterance ends without a pause
         self.samples_per_frame = SUBSAMPLING * rec.frontend.cfg.hop_length
         self.cuts: list[int] = []  # output frames where utterances end, not yet reached by the model
         self.utterance = StreamDecoder(decoder)
@@ -91,6 +93,11 @@ class Transcriber:
             cut = self.cuts.pop(0) - self.start - self.utterance.frames  # frames of log_probs before the cut
             self.utterance.accept(log_probs[: max(cut, 0)])
             log_probs = log_probs[max(cut, 0) :]
+            events += self._final(keep_empty=False)
+        while self.utterance.frames + log_probs.shape[0] >= self.max_frames:  # speech without a pause: cut it
+            room = self.max_frames - self.utterance.frames
+            self.utterance.accept(log_probs[:room])
+            log_probs = log_probs[room:]
             events += self._final(keep_empty=False)
         self.utterance.accept(log_probs)
         if self.done and not self.model.ready():
