@@ -118,7 +118,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "model, measured on AN4 and on audio it does not know; 0, no flag, with any other model)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (with --stream: no partials on stderr)")
     p.add_argument("--stream", action="store_true",
-                   help="live: chunk by chunk with a streaming model (default: the shipped one), partials as they change")
+                   help="live: chunk by chunk with a streaming model (default: the shipped one), partials as they "
+                        "change")
     p.add_argument("--realtime", action="store_true", help="with --stream: read no faster than the audio plays")
     add_runtime_flags(p)
     add_backend_flag(p)

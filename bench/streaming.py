@@ -16,7 +16,8 @@
    in a partial, and when it is final: median and p95, default decoding and greedy.
 3. Streams per core: N streams (AN4 test clips, end to end) in lockstep, each packet of all N run as one batch
    (as the server batches them), one thread: x real time = N * packet / processing time per packet; the most
-   streams that keep up. And the real-time factor of one stream as fast as possible.
+   streams that keep up. And the real-time factor of one stream as fast as possible; section "cli": that of
+   `python -m asr.transcribe --stream --threads 1` over every clip in one call (its start-up included).
 4. The WebSocket: all clips streamed to `python -m asr.serve` (--stream-model) over /v1/stream by the
    `websockets` client, 8 at a time, in 0.1 s messages: WER of its results vs section 1's at the model's setting.
    --sections picks which of 2-4 run.
@@ -121,7 +122,8 @@ def latencies(timed, ends: list[float], ref: str) -> tuple[list[float], list[flo
     holds it at its place."""
     import jiwer
 
-    partials, words = [[]], []  # per utterance its partials (time, words); per transcript word (utterance, place, final time)
+    partials = [[]]  # per utterance, its partials as (time, words)
+    words = []  # per transcript word: (utterance, place in it, time of its final)
     for t, e in timed:
         if isinstance(e, Partial):
             partials[-1].append((t, e.text.split()))
@@ -199,6 +201,19 @@ def pcm16(samples: np.ndarray) -> bytes:
     return np.clip(np.round(samples * 32768), -32768, 32767).astype("<i2").tobytes()
 
 
+def cli_rtf(args, utts) -> dict:
+    """`python -m asr.transcribe --stream` over all the clips, one process, one thread: wall time / audio time."""
+    import subprocess
+
+    command = [sys.executable, "-m", "asr.transcribe", "--stream", "--threads", "1", "--quiet", "--model",
+               str(args.model), *(u.audio for u in utts)]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    audio = sum(u.duration for u in utts)
+    return {"wall_s": round(wall, 2), "audio_s": round(audio, 1), "rtf": round(wall / audio, 4)}
+
+
 async def websocket_texts(url: str, utts, packet_s: float, parallel: int = 8) -> list[str]:
     import websockets
 
@@ -236,7 +251,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--settings", default="4:2,8:3,16:8", help="chunk:right-context settings for section 1")
     p.add_argument("--packet-s", type=float, default=0.04, help="audio per packet in sections 2 and 3")
     p.add_argument("--json", help="write every number here")
-    p.add_argument("--sections", default="wer,latency,throughput,websocket", help="which to run (wer always runs)")
+    p.add_argument("--sections", default="wer,latency,throughput,cli,websocket", help="which to run (wer always runs)")
     args = p.parse_args(argv)
     args.settings = [tuple(int(v) for v in s.split(":")) for s in args.settings.split(",")]
     return args
@@ -254,6 +269,8 @@ def main(argv=None) -> int:
         result["latency"] = latency_rows(args, utts)
     if "throughput" in sections:
         result["throughput"] = throughput(args, utts)
+    if "cli" in sections:
+        result["cli"] = cli_rtf(args, utts)
     if "websocket" in sections:
         ws = websocket_wer(args, utts)
         result["websocket"] = {"wer": ws["wer"], "file_mode_wer": score(utts, own["default"])["wer"],
@@ -277,6 +294,10 @@ def print_tables(result: dict, n: int) -> None:
         print(f"\nstreams per core (greedy, {t['packet_s']} s packets, x real time): {t['streams']}; "
               f"most in real time: {t['most_real_time_streams']}; one stream RTF greedy {t['rtf_greedy']}, "
               f"default {t['rtf_default']}")
+    if "cli" in result:
+        c = result["cli"]
+        print(f"python -m asr.transcribe --stream, all clips in one call: {c['wall_s']} s for {c['audio_s']} s of "
+              f"audio, RTF {c['rtf']} (start-up included)")
     if "websocket" in result:
         w = result["websocket"]
         print(f"WebSocket WER {w['wer']:.2f}% vs file mode {w['file_mode_wer']:.2f}%; identical transcripts "

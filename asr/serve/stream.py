@@ -74,7 +74,8 @@ def answer(events: list, stream: Transcriber) -> dict:
     finals = [e.to_dict() for e in events if isinstance(e, Final)]
     if not finals:
         return {"partial": stream.shown}
-    return {"result": [w for f in finals for w in f["result"]], "text": " ".join(f["text"] for f in finals if f["text"])}
+    text = " ".join(f["text"] for f in finals if f["text"])
+    return {"result": [w for f in finals for w in f["result"]], "text": text}
 
 
 def sample_rate(config) -> int:

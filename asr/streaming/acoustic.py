@@ -37,7 +37,8 @@ class ModelStream:
         end = -(-(-(-total // 2)) // 2) if final else total // SUBSAMPLING
         if end <= self.given:
             return
-        x, _ = self.model.front_end(self.features[None], torch.tensor([self.features.shape[0]], device=self.features.device))
+        count = torch.tensor([self.features.shape[0]], device=self.features.device)
+        x, _ = self.model.front_end(self.features[None], count)  # (1, T', hidden)
         skip = 0 if self.feature_start == 0 else 1  # the first output read the padding, not the frames before
         first = self.feature_start // SUBSAMPLING + skip  # output frame of x[0, skip]
         new = x[0, skip + self.given - first : skip + end - first]  # (end - given, hidden)
