@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from asr.audio import load_audio
-from asr.checkpoint import model_state, save_atomic
+from asr.checkpoint import DEFAULT_STREAM_MODEL, model_state, save_atomic
 from asr.data import read_manifest
 from asr.features import FeatureConfig, Frontend, RunningStats, log_mel
 from asr.model import AcousticModel, ModelConfig
@@ -82,3 +82,9 @@ def tiny_checkpoint(clips_frontend, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny") / "tiny.pt"
     save_atomic(model_state(make_recognizer(clips_frontend)), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def stream_model() -> Path:
+    """The shipped streaming (LC-BLSTM) model, asr/assets/an4_stream.pt, with the LM beside it."""
+    return DEFAULT_STREAM_MODEL

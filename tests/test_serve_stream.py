@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-import shutil
 from argparse import Namespace
 from pathlib import Path
 
@@ -17,28 +15,12 @@ pytest.importorskip("fastapi")
 websockets = pytest.importorskip("websockets")
 
 from asr.audio import load_audio, resample  # noqa: E402
-from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL, load_model, model_state, save_atomic  # noqa: E402
+from asr.checkpoint import load_model  # noqa: E402
 from asr.decoding import Decoder, decoding_config  # noqa: E402
-from asr.model import AcousticModel  # noqa: E402
 from asr.streaming import Final, Transcriber  # noqa: E402
 from test_serve import running_server  # noqa: E402
 
 EOF_MESSAGE = '{"eof": 1}'
-
-
-@pytest.fixture(scope="module")
-def stream_model(tmp_path_factory) -> Path:
-    """The shipped streaming model, or (before one ships) the shipped weights run as an LC-BLSTM."""
-    if DEFAULT_STREAM_MODEL.exists():
-        return DEFAULT_STREAM_MODEL
-    rec = load_model()
-    model = AcousticModel(dataclasses.replace(rec.model.cfg, chunk_frames=8, right_context_frames=3))
-    model.load_state_dict(rec.model.state_dict())
-    rec.model = model.eval()
-    path = tmp_path_factory.mktemp("stream") / "an4.pt"
-    save_atomic(model_state(rec), path)
-    shutil.copy(DEFAULT_MODEL.with_name("an4_lm.arpa.gz"), path.parent)  # the LM its metadata names
-    return path
 
 
 @pytest.fixture(scope="module")

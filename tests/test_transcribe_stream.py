@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
-import shutil
 import time
 
 import numpy as np
@@ -13,27 +11,11 @@ import pytest
 import soundfile as sf
 
 from asr.audio import load_audio, resample
-from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL, load_model, model_state, save_atomic
+from asr.checkpoint import DEFAULT_MODEL, load_model
 from asr.decoding import Decoder, DecodingConfig
-from asr.model import AcousticModel
 from asr.streaming import Final, Transcriber
 from asr.streaming.pcm import PcmDecoder, audio_blocks
 from asr.transcribe import main
-
-
-@pytest.fixture(scope="module")
-def stream_model(tmp_path_factory):
-    """The shipped streaming model, or (before one ships) the shipped weights run as an LC-BLSTM."""
-    if DEFAULT_STREAM_MODEL.exists():
-        return DEFAULT_STREAM_MODEL
-    rec = load_model()
-    model = AcousticModel(dataclasses.replace(rec.model.cfg, chunk_frames=8, right_context_frames=3))
-    model.load_state_dict(rec.model.state_dict())
-    rec.model = model.eval()
-    path = tmp_path_factory.mktemp("stream") / "an4.pt"
-    save_atomic(model_state(rec), path)
-    shutil.copy(DEFAULT_MODEL.with_name("an4_lm.arpa.gz"), path.parent)
-    return path
 
 
 def greedy_text(model_path, samples) -> str:
