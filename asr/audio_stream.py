@@ -26,6 +26,12 @@ def is_stream(path: str) -> bool:
         return False
 
 
+def looks_like_text(data: bytes) -> bool:
+    """Whether the first 4 KiB are (almost all) printable ASCII: text piped in by mistake, not 16-bit audio."""
+    head = data[:4096]
+    return sum(32 <= b < 127 or b in (9, 10, 13) for b in head) > 0.95 * len(head)
+
+
 def _decode_stream(path: str, data: bytes) -> tuple[np.ndarray, int]:
     """Bytes of a stream -> ((N, C) or (N,) float32, rate): whatever libsndfile recognises (it sniffs WAV, FLAC,
     Ogg, MP3, ...), else RAW_FORMAT; text, a container libsndfile cannot read, or under 0.1 s of raw audio is an
@@ -38,8 +44,7 @@ def _decode_stream(path: str, data: bytes) -> tuple[np.ndarray, int]:
     if kind is not None or data[:4] in _HEADERS:
         what = f"{kind} audio cannot be read" if kind else f"not readable as audio ({reason})"
         raise AudioError(f"{path}: {what}; convert it first, e.g. ffmpeg -i IN -ar 16000 -ac 1 OUT.wav")
-    head = data[:4096]
-    if sum(32 <= b < 127 or b in (9, 10, 13) for b in head) > 0.95 * len(head):
+    if looks_like_text(data):
         raise AudioError(f"{path}: text, not audio")
     if len(data) < 2 * SAMPLE_RATE // 10:
         raise AudioError(f"{path}: {len(data)} bytes with no audio header: too short for {RAW_FORMAT}")

@@ -17,7 +17,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from asr.audio import SAMPLE_RATE, AudioError, read_blocks, warn_once
-from asr.audio_stream import RAW_FORMAT, is_stream
+from asr.audio_stream import RAW_FORMAT, is_stream, looks_like_text
 
 MAX_RATE = 384000  # Hz; the highest sample rate accepted (studio audio); 0 or less, or more, is an error
 _OTHER_HEADERS = {b"fLaC": "FLAC", b"OggS": "Ogg", b"ID3": "MP3", b"FORM": "AIFF", b"NIST": "SPHERE", b".snd": "AU"}
@@ -97,7 +97,7 @@ def pipe_blocks(f: BinaryIO, name: str, block_s: float) -> Iterator[np.ndarray]:
     data = first + f.read(size - len(first))
     if not data:
         raise AudioError(f"{name}: no audio (empty input)")
-    if first and sum(32 <= b < 127 or b in (9, 10, 13) for b in data) > 0.95 * len(data):
+    if first and looks_like_text(data):
         raise AudioError(f"{name}: text, not audio")
     if first:
         warn_once(f"{name}: no WAV header: read as {RAW_FORMAT}")

@@ -102,7 +102,7 @@ class Transcriber:
         self.utterance.accept(log_probs)
         if self.done and not self.model.ready():
             events += self._final(keep_empty=True)
-        elif (text := transcript(self.rec.vocab, self.utterance.best().tokens)) != self.shown:
+        elif len(log_probs) and (text := transcript(self.rec.vocab, self.utterance.best().tokens)) != self.shown:
             self.shown = text
             events.append(Partial(text, self.samples / self.rec.frontend.cfg.sample_rate))
         return events
