@@ -49,6 +49,12 @@ def max_difference(a: dict, b: dict) -> float:
     return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
 
 
+def fraction_apart(a: dict, b: dict, tolerance: float) -> float:
+    """The fraction of all weights that differ by more than `tolerance`."""
+    apart = sum(int(((a[k].float() - b[k].float()).abs() > tolerance).sum()) for k in a)
+    return apart / sum(a[k].numel() for k in a)
+
+
 @pytest.mark.parametrize("n_batches", [1, 2, 5, 8, 13])
 @pytest.mark.parametrize("world", [1, 2, 3, 4])
 def test_every_rank_gets_the_same_number_of_distinct_batches(n_batches, world):
@@ -91,8 +97,10 @@ def test_accumulated_batches_step_like_one_batch_holding_all_their_utterances(tr
     loss_parts, loss_whole = a.train_step(parts), b.train_step(whole)
     assert loss_parts == pytest.approx(loss_whole, rel=1e-5)
     assert abs(sum(batch_means) / 3 - loss_whole) > 1e-3  # what an unweighted mean of the batches would give
-    # Adam's first step is about lr * sign(gradient): where a gradient is near 0, rounding moves it by up to lr.
-    assert max_difference(a.rec.model.state_dict(), b.rec.model.state_dict()) < 1e-4
+    # Adam's first step is about lr * sign(gradient): where a gradient is near 0, rounding (which differs from one
+    # CPU's kernels to another's) moves a weight by up to lr; nearly all weights agree to far less.
+    assert max_difference(a.rec.model.state_dict(), b.rec.model.state_dict()) <= 1.01 * a.cfg.lr
+    assert fraction_apart(a.rec.model.state_dict(), b.rec.model.state_dict(), 1e-5) < 0.01
 
 
 def test_resuming_with_another_number_of_processes_keeps_the_position_in_the_epoch(trainer_factory, tmp_path):

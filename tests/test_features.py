@@ -152,9 +152,9 @@ def test_the_running_level_rises_fast_falls_slowly_and_is_causal():
     e = torch.tensor([0.0] * 5 + [10.0] * 20 + [0.0] * 20)
     level = running_level(e)
     assert level[:5].tolist() == [0.0] * 5
-    assert level[5] == pytest.approx(10 * LEVEL_ATTACK)
+    assert level[5].item() == pytest.approx(10 * LEVEL_ATTACK)
     assert level[24] > 9.8  # 20 frames of attack: within 1 - (1 - 0.2) ** 20 of the louder level
-    assert level[25] == pytest.approx(level[24] - LEVEL_RELEASE * level[24].item(), rel=1e-5)
+    assert level[25].item() == pytest.approx(level[24].item() * (1 - LEVEL_RELEASE), rel=1e-5)
     assert level[-1] > 9.0  # 20 frames of a pause barely move it
     assert torch.equal(running_level(e[:30]), level[:30])  # frame t sees only frames <= t
     carried = running_level(e[30:], start=level[29].item())

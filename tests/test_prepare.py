@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -159,7 +161,12 @@ RUN_SH = PREPARE.parent / "run.sh"
 
 
 def run_recipe(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(RUN_SH), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    """run.sh as a user runs it, with this interpreter's folder first on PATH (an activated environment); the
+    recipe finds asr from its checkout (PYTHONPATH) whether or not it is installed."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(["bash", str(RUN_SH), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
 
 
 def test_run_sh_help_lists_every_option():

@@ -42,6 +42,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"  # works from a checkout, installed or not
 data=$repo/../shared/data/an4
 noise=$repo/../shared/data/noise
 exp=$repo/exp/an4
