@@ -37,11 +37,10 @@ import tempfile
 from pathlib import Path
 
 from asr import __version__
-from asr.audio_stream import is_stream
 from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags, apply_threads, finite_float,
                      positive_float, positive_int,
                      prepare_output_dir, probability)
-from asr.audio import AudioError
+from asr.audio import AudioError, is_stream
 from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL, CheckpointError, load_recognizer
 from asr.decoding import Decoder, add_decoding_flags, decoding_config
 from asr.decoding.decoder import ignored_by_greedy
@@ -206,7 +205,7 @@ def run(args: argparse.Namespace, inputs: list[Input]) -> int:
 def run_stream(args: argparse.Namespace) -> int:
     """--stream: each input in turn as a live stream; finals on stdout, partials on a terminal's stderr."""
     from asr.streaming import Final, Transcriber
-    from asr.streaming.pcm import audio_blocks
+    from asr.audio import audio_blocks
 
     try:
         if args.format not in ("text", "jsonl") or args.output_dir is not None:

@@ -208,18 +208,18 @@ def test_a_wav_cut_short_with_an_honest_size_is_still_an_error(tmp_path):
 
 
 def _refuse_to_open(monkeypatch, locked: Path) -> None:
-    """Make asr.audio's open() fail on `locked` as the OS does for a user without read permission (the tests
+    """Make asr.audio.files' open() fail on `locked` as the OS does for a user without read permission (the tests
     run as root, which ignores permission bits)."""
     import builtins
 
-    import asr.audio
+    import asr.audio.files
 
     def fake_open(file, *args, **kwargs):
         if Path(file) == locked:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
         return builtins.open(file, *args, **kwargs)
 
-    monkeypatch.setattr(asr.audio, "open", fake_open, raising=False)
+    monkeypatch.setattr(asr.audio.files, "open", fake_open, raising=False)
 
 
 def _readers():

@@ -95,10 +95,10 @@ def test_there_is_no_import_cycle():
     ("asr.onnx_backend", {"asr.model"}),  # onnx/onnxruntime imported lazily; the checkpoint builds the Recognizer
     ("asr.decoding", {"asr.text", "asr.lm"}),  # plain functions over log-probs
     ("asr.lm", {"asr.text", "asr.data"}),
-    ("asr.longform", {"asr.audio", "asr.audio_stream", "asr.data", "asr.decoding", "asr.features", "asr.model",
+    ("asr.longform", {"asr.audio", "asr.data", "asr.decoding", "asr.features", "asr.model",
                       "asr.recognizer",
                       "asr.text"}),
-    ("asr.streaming", {"asr.audio", "asr.audio_stream", "asr.decoding", "asr.features", "asr.longform", "asr.model",
+    ("asr.streaming", {"asr.audio", "asr.decoding", "asr.features", "asr.longform", "asr.model",
                        "asr.recognizer", "asr.text"}),
     ("asr.serve", {"asr.audio", "asr.checkpoint", "asr.cli", "asr.decoding", "asr.lm", "asr.longform",
                    "asr.recognizer", "asr.streaming"}),  # core modules and subsystems, never a door
@@ -140,3 +140,14 @@ def test_only_the_train_door_uses_the_training_subsystem():
     for name, targets in graph().items():
         if not (name == "asr.train" or name.startswith("asr.training")):
             assert not any(t.startswith("asr.training") for t in targets), f"{name} imports {sorted(targets)}"
+
+
+def test_only_asr_audio_reads_or_writes_audio_files():
+    """One home for audio input: libsndfile (soundfile) and the resampler are called from asr/audio/ only."""
+    for name, path in MODULES.items():
+        if name == "asr.audio" or name.startswith("asr.audio."):
+            continue
+        tree = ast.parse(path.read_text())
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert not imported & {"soundfile", "soxr", "audioread"}, f"{name} reads audio itself: use asr.audio"

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from test_audio_limits import BAD  # the WAVs every door refuses with the same line
 from test_serve import CLIPS, ROOT, TEXTS, client_for, running_server  # tests/ is on sys.path under pytest
 
 openai = pytest.importorskip("openai")
@@ -104,6 +105,8 @@ CASES = {  # name -> (keyword arguments of post(), status, error code, param, wo
     "no_boundary": (dict(content=b"x", headers={"content-type": "multipart/form-data"}), 400, "invalid_multipart", None,
                     "boundary"),
     "json_body": (dict(json={"model": "asr-an4"}), 415, "unsupported_content_type", None, "application/json"),
+    **{f"wav_{bad}": (dict(files={"file": (f"{bad}.wav", data)}, data={"model": "asr-an4"}), 400, "invalid_file_format",
+                      "file", f"{bad}.wav: {said}") for bad, (data, said) in BAD.items()},
     "no_key": (dict(files={"file": CLIP}, data={"model": "asr-an4"}, headers={"Authorization": ""}), 401,
                "missing_api_key", None, "API key"),
     "wrong_key": (dict(files={"file": CLIP}, data={"model": "asr-an4"}, headers={"Authorization": "Bearer nope"}), 401,

@@ -14,7 +14,7 @@ from asr.audio import load_audio, resample
 from asr.checkpoint import DEFAULT_MODEL, load_model
 from asr.decoding import Decoder, DecodingConfig
 from asr.streaming import Final, Transcriber
-from asr.streaming.pcm import PcmDecoder, audio_blocks
+from asr.audio import PcmDecoder, audio_blocks
 from asr.transcribe import main
 
 
@@ -70,8 +70,8 @@ def test_stdin_wav_at_any_rate_and_raw_pcm(stream_model, clips, capsys, monkeypa
     (b"", "no audio (empty input)"),
     (b"hello, this is text and not audio at all\n" * 10, "text, not audio"),
     (b"fLaC" + bytes(400), "FLAC audio"),
-    (b"RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x03\x00\x01\x00\x80>\x00\x00\x00\xfa\x00\x00\x04\x00\x20\x00data",
-     "16-bit PCM WAV"),
+    (b"RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x07\x00\x01\x00\x40\x1f\x00\x00\x40\x1f\x00\x00\x01\x00\x08\x00data"
+     b"\x00\x00\x00\x00", "not plain PCM or float"),  # mu-law
     (b"RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00",
      "0 Hz"),
 ])
@@ -117,5 +117,5 @@ def test_pcm_decoder_keeps_odd_bytes_for_the_next_piece_and_resamples():
     slow = PcmDecoder(8000)
     out = np.concatenate([slow.feed(data[i : i + 1000]) for i in range(0, len(data), 1000)] + [slow.finish()])
     assert abs(len(out) - 16000) <= 2
-    with pytest.raises(ValueError, match="sample_rate"):
+    with pytest.raises(ValueError, match="0 Hz"):
         PcmDecoder(0)

@@ -4,11 +4,9 @@ back by libsndfile in memory). Each keeps the waveform's length and its 16 kHz r
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 
-from asr.audio import SAMPLE_RATE, resample
+from asr.audio import SAMPLE_RATE, codec_round_trip, resample
 from asr.augment.acoustic import pick_rng
 
 PHONE_RATE = 8000  # Hz: narrow-band telephony
@@ -113,17 +111,10 @@ class Codec:
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, wave: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        import soundfile as sf
-
         rng = pick_rng(self.rng, rng)
         if rng.random() >= self.p:
             return wave
         name = self.codecs[int(rng.integers(len(self.codecs)))]
         level = float(rng.uniform(*self.level))
         file_format, subtype = CODECS[name]
-        buffer = io.BytesIO()
-        sf.write(buffer, np.clip(wave, -1.0, 1.0), SAMPLE_RATE, format=file_format, subtype=subtype,
-                 compression_level=level)
-        buffer.seek(0)
-        decoded, _ = sf.read(buffer, dtype="float32")
-        return _same_length(decoded, wave.shape[0])
+        return _same_length(codec_round_trip(wave, file_format, subtype, level), wave.shape[0])

@@ -25,10 +25,8 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-import soundfile as sf
-
-from asr.audio import AUDIO_EXTENSIONS, CONVERT_HINT, SAMPLE_RATE, AudioError, audio_duration, scan_folder
-from asr.audio_stream import is_stream, read_stream
+from asr.audio import (AUDIO_EXTENSIONS, CONVERT_HINT, SAMPLE_RATE, AudioError, audio_duration, is_stream, read_stream,
+                       scan_folder, write_wav)
 from asr.data import length_batches
 from asr.decoding import Decoder, DecodingConfig
 from asr.longform.seams import clip_words
@@ -245,7 +243,7 @@ def spool_stream(path: str, folder: Path) -> Input:
     except AudioError as e:
         return Input(path, name, str(e))
     copy = folder / f"{len(list(folder.iterdir()))}.wav"
-    sf.write(copy, samples, SAMPLE_RATE, subtype="FLOAT")
+    write_wav(copy, samples)
     return Input(str(copy), name, given=path)
 
 

@@ -23,13 +23,12 @@ import logging
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from asr.audio import MAX_RATE, MIN_RATE, PcmDecoder
 from asr.decoding import Decoder
 from asr.recognizer import Recognizer
 from asr.serve.batcher import Batcher
 from asr.streaming import Final, Transcriber, step_streams
-from asr.streaming.pcm import MAX_RATE, PcmDecoder
 
-MIN_RATE = 8000  # Hz; the lowest config.sample_rate accepted (telephone audio)
 MAX_MESSAGE_SECONDS = 5.0  # audio in one binary message at most: more would hold every stream's model step
 IDLE_TIMEOUT_S = 120.0  # a stream that sends nothing for this long is closed (it holds one of max_streams)
 INVALID, TOO_BIG, TRY_LATER, POLICY, FAILED = 1007, 1009, 1013, 1008, 1011  # WebSocket close codes (RFC 6455)

@@ -10,7 +10,7 @@ acoustic.py  ModelStream: frames -> log-probs of each chunk once its right conte
 decoder.py   StreamDecoder: greedy or the prefix beam search (+ LM), kept across chunks
 endpoint.py  Endpointer: energy-based voice activity, incrementally; a pause ends an utterance
 session.py   Transcriber: the four together, for one stream
-pcm.py       live audio in: 16-bit PCM bytes (WAV or raw, from pipes and WebSockets), files, resampled as they come
+Audio comes in through asr.audio (audio_blocks for files and pipes, PcmDecoder for WebSocket messages).
 """
 
 from asr.streaming.acoustic import ModelStream, step_streams

@@ -1,0 +1,190 @@
+"""Audio files of any format libsndfile reads, rate and channel count -> float32 mono at 16 kHz, whole
+(load_audio) or block by block (read_blocks), checked against asr.audio.samples' limits on the way in."""
+
+from __future__ import annotations
+
+import errno
+import io
+import shlex
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import soundfile as sf
+
+from asr.audio.header import AUDIO_EXTENSIONS, SNIFF_BYTES, read_wav_header, unreadable_kind
+from asr.audio.samples import (MAX_SECONDS, SAMPLE_RATE, AudioError, check_format, check_samples, resample, to_mono,
+                               warn_once)
+
+BLOCK_SECONDS = 30.0  # s; the most audio read_blocks holds or returns at a time
+# data sizes written by streaming writers that did not know the length: read to the end of the file, as libsndfile,
+# ffmpeg and sox do (0x7FFFF000: espeak-ng --stdout and many recorders; 0xFFFFFFFF: the largest size)
+_WAV_SIZE_PLACEHOLDERS = (0, 0x7FFFF000, 0xFFFFFFFF)
+
+
+def os_reason(e: OSError) -> str:
+    """What went wrong opening or listing a path, in words for an error message."""
+    if e.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if isinstance(e, PermissionError):
+        return "permission denied"
+    if isinstance(e, FileNotFoundError):
+        return "no such file"
+    return (e.strerror or type(e).__name__).lower()
+
+
+def check_readable(path: Path) -> None:
+    """Raise AudioError naming the path unless it is a file that this process can open."""
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        broken = " (a broken symbolic link)" if isinstance(e, FileNotFoundError) and path.is_symlink() else ""
+        raise AudioError(f"{path}: {os_reason(e)}{broken}") from e
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Read wav/flac/ogg/sph/... at any rate and channel count; returns (N,) float32 at `sample_rate`."""
+    path = Path(path)
+    check_readable(path)
+    try:
+        check_wav_complete(path)
+        info = sf.info(str(path))
+        check_format(str(path), info.samplerate, info.channels, what="the file is")
+        if info.frames / info.samplerate > MAX_SECONDS:
+            raise AudioError(
+                f"{path}: {info.frames / info.samplerate:.0f} s is longer than the {MAX_SECONDS:.0f} s limit"
+            )
+        samples, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except AudioError:
+        raise
+    except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError... on bad files
+        raise not_readable(path, e) from e
+    check_samples(samples, str(path))  # every channel within the limits, not only their mean
+    return resample(to_mono(samples), sr, sample_rate)
+
+
+def audio_duration(path: str | Path) -> float:
+    """Duration in seconds from the file header, without decoding."""
+    try:
+        check_wav_complete(path)
+        info = sf.info(str(path))
+    except AudioError:
+        raise
+    except Exception as e:
+        raise AudioError(f"{path}: not readable as audio ({e})") from e
+    check_format(str(path), info.samplerate, info.channels, what="the file is")
+    return info.frames / info.samplerate
+
+
+def write_wav(path: str | Path | io.BytesIO, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+    """Write (N,) float32 samples as a 32-bit float WAV (exact: what is read back is what was written)."""
+    sf.write(path, samples, sample_rate, subtype="FLOAT", format="WAV")
+
+
+def codec_round_trip(wave: np.ndarray, file_format: str, subtype: str, level: float,
+                     sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """(N,) float32 encoded in memory with a libsndfile codec (e.g. "MP3", "MPEG_LAYER_III") at compression
+    `level` (0 best .. 1 smallest) and decoded again -> (M,) float32, M close to N (codecs pad)."""
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(wave, -1.0, 1.0), sample_rate, format=file_format, subtype=subtype,
+             compression_level=level)
+    buffer.seek(0)
+    decoded, _ = sf.read(buffer, dtype="float32")
+    return decoded
+
+
+def check_wav_complete(path: str | Path) -> None:
+    """For a WAV file: check its header (asr.audio.header: fmt chunk, rate, channels), and raise AudioError if it
+    holds fewer audio bytes than the header declares (libsndfile reads a cut-short WAV without complaint; other
+    formats fail on reading instead). Other files pass unread."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        riff = f.read(4)
+        if riff not in (b"RIFF", b"RF64"):
+            return
+        f.seek(0)
+        wav = read_wav_header(f.read, str(path))
+    present = size - wav.data_offset
+    if riff == b"RF64":  # its sizes are in the ds64 chunk; libsndfile checks them
+        return
+    if wav.data_size in _WAV_SIZE_PLACEHOLDERS and wav.data_size not in (0, present):
+        warn_once(f"{path}: the WAV header gives a placeholder data size (0x{wav.data_size:08X}, written by "
+                  f"a streaming writer); reading the {present} bytes to the end of the file")
+    elif present < wav.data_size:
+        raise AudioError(f"{path}: truncated: the header declares {wav.data_size} bytes of audio, "
+                         f"the file holds {present}")
+
+
+def not_readable(path: Path, e: Exception) -> AudioError:
+    """The error for a file that libsndfile could not open: for a format it cannot read, what is supported
+    and the ffmpeg command that converts it."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError:
+        head = b""
+    kind = unreadable_kind(path, head)
+    if kind is None:
+        return AudioError(f"{path}: not readable as audio ({_reason(e)})")
+    out = path.with_name(f"{path.stem}-16k.wav")
+    return AudioError(f"{path}: {kind} audio cannot be read (readable: {' '.join(AUDIO_EXTENSIONS)}); convert it "
+                      f"first, e.g. ffmpeg -i {shlex.quote(str(path))} -ar 16000 -ac 1 {shlex.quote(str(out))}")
+
+
+def _reason(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[-1] if text else type(e).__name__
+
+
+def read_blocks(
+    path: str | Path, block_seconds: float = BLOCK_SECONDS, sample_rate: int = SAMPLE_RATE
+) -> Iterator[np.ndarray]:
+    """Stream a file of any length: (n,) float32 mono blocks at `sample_rate`, 0 < n <= block_seconds * sample_rate,
+    in order, resampled block by block (soxr's streaming resampler gives the samples of a whole-file resample).
+    Raises AudioError naming the path when the file is missing, unreadable, truncated, empty, or not finite;
+    an error can come after some blocks have been returned."""
+    path = Path(path)
+    check_readable(path)
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)")
+    block = max(1, int(block_seconds * sample_rate))
+    try:
+        check_wav_complete(path)
+        f = sf.SoundFile(str(path))
+    except AudioError:
+        raise
+    except Exception as e:
+        raise not_readable(path, e) from e
+    with f:
+        check_format(str(path), f.samplerate, f.channels, what="the file is")
+        if f.frames == 0:
+            raise AudioError(f"{path}: no audio samples (zero-length file)")
+        stream = None
+        if f.samplerate != sample_rate:
+            import soxr
+
+            stream = soxr.ResampleStream(f.samplerate, sample_rate, 1, dtype="float32", quality="HQ")
+        frames_per_read = max(1, block * f.samplerate // sample_rate)  # input frames that give <= ~one block
+        seen = 0
+        while True:
+            try:
+                x = f.read(frames_per_read, dtype="float32", always_2d=True)  # (n, channels)
+            except Exception as e:
+                where = f" after {seen / f.samplerate:.1f} s" if seen else ""
+                raise AudioError(f"{path}: not readable as audio{where}, truncated or corrupt ({_reason(e)})") from e
+            last = len(x) < frames_per_read
+            if len(x):
+                check_samples(x, str(path), where=f" (near {seen / f.samplerate:.1f} s)")
+            x = to_mono(x)
+            seen += len(x)
+            y = stream.resample_chunk(x, last=last) if stream is not None else x
+            for i in range(0, len(y), block):  # the resampler can hand back a little more than one block
+                yield y[i : i + block]
+            if last:
+                break
+        if seen == 0:
+            raise AudioError(f"{path}: no audio samples (empty or zero-length file)")

@@ -1,0 +1,52 @@
+"""The audio files in a folder (recursively), the folders that could not be listed, and the files in formats
+that cannot be read."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asr.audio.files import os_reason
+from asr.audio.header import AUDIO_EXTENSIONS, UNREADABLE_EXTENSIONS
+
+
+@dataclass
+class FolderScan:
+    audio: list[Path] = field(default_factory=list)  # files with an audio extension (reading them may still fail)
+    problems: list[tuple[Path, str]] = field(default_factory=list)  # folders that could not be listed, and why
+    unreadable: list[Path] = field(default_factory=list)  # files in formats libsndfile cannot read (by extension)
+
+
+def scan_folder(directory: str | Path) -> FolderScan:
+    """The audio files under `directory` (recursively, by extension, hidden files and folders skipped, links
+    to folders not followed), sorted; the folders that could not be listed, with the reason; and the files in
+    formats that cannot be read (UNREADABLE_EXTENSIONS)."""
+    scan, pending = FolderScan(), [Path(directory)]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as e:
+            scan.problems.append((folder, f"{folder}: {os_reason(e)} (cannot list this folder)"))
+            continue
+        for entry in entries:
+            path = folder / entry.name
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(path)
+            elif path.suffix.lower() in AUDIO_EXTENSIONS and not path.is_dir():  # broken links too: reading says why
+                scan.audio.append(path)
+            elif path.suffix.lower() in UNREADABLE_EXTENSIONS:
+                scan.unreadable.append(path)
+    scan.audio.sort()
+    scan.unreadable.sort()
+    scan.problems.sort()
+    return scan
+
+
+def find_audio_files(directory: str | Path) -> list[Path]:
+    """Audio files under `directory` (recursively, by extension, hidden files skipped), sorted."""
+    return [p for p in scan_folder(directory).audio if p.is_file()]

@@ -1,0 +1,110 @@
+"""What a file or stream is, from its first bytes, and the one WAV header parser (files, pipes and uploads).
+
+    sniff(b"fLaC...")                      # -> Format("FLAC", readable=True)
+    wav = read_wav_header(f.read, "x.wav")  # -> WavHeader(rate=16000, channels=1, ...), f left at the audio
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from asr.audio.samples import AudioError, check_format
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".sph", ".mp3", ".opus", ".aiff", ".aif", ".au")
+# formats that libsndfile cannot read (AAC, ALAC, WebM/Matroska, WMA, AMR): found in folders, they are counted and named
+UNREADABLE_EXTENSIONS = (".m4a", ".m4b", ".mp4", ".aac", ".alac", ".webm", ".mka", ".mkv", ".wma", ".asf", ".amr")
+CONVERT_HINT = "ffmpeg -i in.m4a -ar 16000 -ac 1 out.wav"  # the command that makes any of them readable
+SNIFF_BYTES = 16  # the first bytes that sniff() needs
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str  # in words, for messages: "FLAC", "MP4/M4A (AAC or ALAC)"
+    readable: bool  # whether libsndfile reads it
+
+
+_MAGIC = (  # (offset, first bytes, the format), whatever the file's name
+    (0, b"RIFF", Format("WAV", True)),
+    (0, b"RF64", Format("WAV (RF64)", True)),
+    (0, b"fLaC", Format("FLAC", True)),
+    (0, b"OggS", Format("Ogg", True)),
+    (0, b"FORM", Format("AIFF", True)),
+    (0, b".snd", Format("AU", True)),
+    (0, b"NIST", Format("SPHERE", True)),
+    (0, b"ID3", Format("MP3", True)),
+    (4, b"ftyp", Format("MP4/M4A (AAC or ALAC)", False)),
+    (0, b"\x1a\x45\xdf\xa3", Format("WebM/Matroska", False)),
+    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", Format("WMA/ASF", False)),
+)
+
+
+def sniff(head: bytes) -> Format | None:
+    """The format whose signature `head` (the first SNIFF_BYTES bytes) starts with, or None."""
+    return next((fmt for at, magic, fmt in _MAGIC if head[at : at + len(magic)] == magic), None)
+
+
+def unreadable_kind(path: Path, head: bytes) -> str | None:
+    """A file libsndfile cannot read, in words, by its first bytes or else by its extension; None if neither says."""
+    fmt = sniff(head)
+    if fmt is not None:
+        return None if fmt.readable else fmt.name
+    return path.suffix[1:].upper() if path.suffix.lower() in UNREADABLE_EXTENSIONS else None
+
+
+# WAVE format tags: 1 integer PCM, 3 IEEE float, 6 A-law, 7 mu-law, 0xFFFE extensible (the real tag in its GUID)
+PCM, FLOAT, ALAW, MULAW, EXTENSIBLE = 1, 3, 6, 7, 0xFFFE
+_MAX_SKIPPED = 1 << 20  # bytes of chunks before the audio (LIST, junk, ...) read past at most
+
+
+@dataclass(frozen=True)
+class WavHeader:
+    rate: int  # Hz
+    channels: int
+    format_tag: int  # PCM, FLOAT, ALAW, MULAW (an EXTENSIBLE header's real tag)
+    bits: int  # bits per sample
+    data_size: int  # bytes of audio the header declares (a streaming writer's placeholder included)
+    data_offset: int  # bytes before the audio
+
+
+def read_wav_header(read: Callable[[int], bytes], name: str) -> WavHeader:
+    """Parse a RIFF/WAVE header from `read` (a file's or pipe's read, at its first byte), leaving it at the first
+    byte of the audio. Raises AudioError naming `name` for a header that is not WAVE, ends early, has no or a short
+    fmt chunk, or describes a rate or channel count outside the limits (asr.audio.samples)."""
+    riff = read(12)
+    if len(riff) < 12 or riff[:4] not in (b"RIFF", b"RF64") or riff[8:12] != b"WAVE":
+        raise AudioError(f"{name}: not a WAV file (a RIFF/WAVE header was expected)")
+    pos, fmt = 12, None
+    while True:
+        head = read(8)
+        if len(head) < 8:
+            raise AudioError(f"{name}: the WAV header ends before its data chunk")
+        kind, size = head[:4], struct.unpack("<I", head[4:])[0]
+        pos += 8
+        if kind == b"data":
+            break
+        if kind != b"fmt " and size > _MAX_SKIPPED:
+            raise AudioError(f"{name}: a {size}-byte {kind!r} chunk before the audio; is this a WAV file?")
+        body = read(size + size % 2)  # chunks are padded to an even length
+        pos += len(body)
+        if len(body) < size:
+            raise AudioError(f"{name}: the WAV header ends inside its {kind.decode('latin-1')!r} chunk")
+        if kind == b"fmt ":
+            fmt = _fmt_chunk(body[:size], name)
+    if fmt is None:
+        raise AudioError(f"{name}: WAV audio before its fmt chunk")
+    tag, channels, rate, bits = fmt
+    check_format(name, rate, channels, what="the WAV header says")
+    return WavHeader(rate, channels, tag, bits, size, pos)
+
+
+def _fmt_chunk(body: bytes, name: str) -> tuple[int, int, int, int]:
+    """A fmt chunk's (format tag, channels, rate, bits per sample)."""
+    if len(body) < 16:
+        raise AudioError(f"{name}: the WAV fmt chunk is {len(body)} bytes; it needs at least 16")
+    tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
+    if tag == EXTENSIBLE and len(body) >= 26:
+        tag = struct.unpack("<H", body[24:26])[0]  # the first two bytes of the sub-format GUID
+    return tag, channels, rate, bits
