@@ -1,5 +1,5 @@
 """Streaming: the LC-BLSTM model (against a slow reference written from its definition), and features, model and
-decoding chunk by chunk equal to the whole-file path."""
+decoding chunk by chunk equal to the whole-file path; word times of every utterance of a stream."""
 
 from __future__ import annotations
 
@@ -293,3 +293,23 @@ def test_an_utterance_without_a_pause_is_cut_at_its_longest(build_recognizer, cl
     assert sum(sizes) == 101  # every output frame once
     assert isinstance(events[-1], Final)
 
+
+def test_the_words_of_every_utterance_are_timed_from_the_stream_start(stream_model, clips):
+    """Three clips in one stream, 1.5 s of silence between them: three Finals, the words of each inside its
+    clip's place in the stream (word times are the stream's, not the utterance's)."""
+    from asr.checkpoint import load_model
+    from asr.streaming import Final, Transcriber
+
+    rec = load_model(stream_model)
+    waves = [load_audio(clips[i].audio) for i in (4, 1, 3)]  # 2.5 s, 2.3 s, 3.0 s
+    gap = np.zeros(24000, np.float32)  # 1.5 s
+    stream = np.concatenate([waves[0], gap, waves[1], gap, waves[2]])
+    starts = np.cumsum([0] + [len(w) + len(gap) for w in waves[:-1]]) / 16000  # (3,) s
+    spans = [(s, s + len(w) / 16000) for s, w in zip(starts, waves)]
+    events = Transcriber(rec, Decoder(DecodingConfig(), rec.vocab)).events(
+        stream[i : i + 1600] for i in range(0, len(stream), 1600))
+    finals = [e for e in events if isinstance(e, Final) and e.text]
+    assert len(finals) == 3, [f.text for f in finals]
+    for final, (start, end) in zip(finals, spans):
+        assert final.words and all(start - 0.1 <= w.start < w.end <= end + 0.1 for w in final.words), (
+            (start, end), [(w.word, w.start, w.end) for w in final.words])
