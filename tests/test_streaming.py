@@ -313,3 +313,20 @@ def test_the_words_of_every_utterance_are_timed_from_the_stream_start(stream_mod
     for final, (start, end) in zip(finals, spans):
         assert final.words and all(start - 0.1 <= w.start < w.end <= end + 0.1 for w in final.words), (
             (start, end), [(w.word, w.start, w.end) for w in final.words])
+
+
+def test_a_pause_ends_an_utterance_only_after_min_speech_s_of_speech():
+    """The endpointer: silence, or silence with a 30 ms click in it, ends nothing; 0.3 s of tone followed by
+    a pause of endpoint_s (0.8 s) ends an utterance there."""
+    from asr.streaming import EndpointConfig, Endpointer
+
+    rng = np.random.default_rng(0)
+    quiet = (rng.standard_normal(32000) * 1e-3).astype(np.float32)  # 2 s at -60 dB
+    click = quiet.copy()
+    click[8000:8480] += (rng.standard_normal(480) * 0.3).astype(np.float32)  # 30 ms at 0.5 s
+    tone = quiet.copy()
+    tone[8000:12800] += (0.3 * np.sin(np.arange(4800) / 3)).astype(np.float32)  # 0.3 s at 0.5 s
+    assert Endpointer(EndpointConfig()).accept(quiet) == []
+    assert Endpointer(EndpointConfig()).accept(click) == []
+    (end,) = Endpointer(EndpointConfig()).accept(tone)
+    assert abs(end / 16000 - (0.8 + 0.8)) <= 0.05
