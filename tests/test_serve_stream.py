@@ -180,6 +180,35 @@ def test_a_server_with_an_api_key_wants_it_on_the_stream_too(stream_model, tmp_p
     assert ok == 1000 and answers == [{"result": [], "text": ""}]
 
 
+def test_a_silent_stream_is_closed_after_stream_idle_s_and_a_talking_one_is_not(stream_model, clips, tmp_path):
+    x = pcm(load_audio(clips[2].audio))
+
+    async def silent(url: str):
+        async with websockets.connect(url) as ws:
+            said = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+            return said, ws.close_code
+
+    async def talking(url: str):  # a message every 0.3 s, each within the 0.5 s allowed
+        async with websockets.connect(url) as ws:
+            for part in [*chunks(x, 8000), EOF_MESSAGE]:
+                await asyncio.sleep(0.3)
+                await ws.send(part)
+            return [json.loads(a) async for a in ws], ws.close_code
+
+    with running_server(tmp_path / "server.log", "--stream-model", str(stream_model), "--stream-idle-s", "0.5",
+                        "--no-access-log") as (url, _):
+        ws_url = url.replace("http://", "ws://") + "/v1/stream"
+
+        async def both():
+            return await asyncio.wait_for(asyncio.gather(silent(ws_url), talking(ws_url)), 30)
+
+        (said, code), (answers, ok) = asyncio.run(both())
+        assert httpx.get(f"{url}/health").json()["streams"] == 0
+    assert code == 1008 and "no message for 0.5 s" in said["error"]
+    assert ok == 1000 and answers[-1]["text"] == local_text(stream_model, load_audio(clips[2].audio))
+
 def test_a_failing_stream_in_a_batch_leaves_the_others_whole(stream_model, clips):
     """run_steps, the stream batcher's work: one stream's failure is its own result, and the other stream's
     audio is taken once (the Batcher's re-run of each item alone would feed it twice)."""
