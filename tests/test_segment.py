@@ -71,6 +71,16 @@ def test_short_pauses_are_bridged_and_clicks_dropped():
     assert len(apart) == 2
 
 
+def test_bursts_shorter_than_min_speech_s_are_not_speech():
+    """A 60 ms burst alone is dropped at the default min_speech_s (0.1 s) and kept at 0.05 s; bursts of 60 ms
+    spread over a pause do not bridge it at the default, and do at 0.05 s."""
+    wave = synthetic([(1.0, 1.06, "noise"), (2.0, 3.0, "tone")], 4.0)
+    assert len(speech_regions(frame_energies_db(wave), NO_PAD)) == 1
+    assert len(speech_regions(frame_energies_db(wave), SegmentConfig(padding_s=0.0, min_speech_s=0.05))) == 2
+    flicker = synthetic([(1.0, 2.0, "tone"), (2.2, 2.26, "noise"), (2.46, 2.52, "noise"), (2.72, 3.7, "tone")], 4.0)
+    assert len(speech_regions(frame_energies_db(flicker), NO_PAD)) == 2  # a 0.72 s pause with two bursts in it
+    assert len(speech_regions(frame_energies_db(flicker), SegmentConfig(padding_s=0.0, min_speech_s=0.05))) == 1
+
 def test_long_speech_is_split_at_its_quietest_point():
     wave = synthetic([(0.5, 3.0, "tone"), (3.1, 6.0, "tone")], 6.5)  # a 0.1 s dip at 3.0 s
     cfg = SegmentConfig(padding_s=0.0, min_silence_s=0.5, max_segment_s=4.0)

@@ -141,6 +141,13 @@ def test_models_health_and_the_page(server, client):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
 
 
+def test_in_flight_counts_down_when_a_request_is_answered_or_refused(server, client):
+    transcribe(client, CLIPS[2])
+    refused = httpx.post(f"{server}/v1/audio/transcriptions", files={"file": ("empty.wav", b"")},
+                         data={"model": "asr-an4"})
+    assert refused.status_code == 400
+    assert httpx.get(f"{server}/health").json()["in_flight"] == 0
+
 def test_simultaneous_requests_are_batched_and_all_answered_right(server, client):
     n, before = 8, httpx.get(f"{server}/health").json()
     clips = [CLIPS[i % len(CLIPS)] for i in range(n)]
@@ -207,3 +214,33 @@ def test_the_batcher_runs_what_arrives_together_at_once_and_a_failing_segment_fa
     a, bad, c = asyncio.run(main())
     assert calls == [["a", "bad", "c"], ["a"], ["bad"], ["c"]]  # all three at once; that failed, so each alone
     assert (a, c) == (("A", 1), ("C", 1)) and isinstance(bad, ValueError)
+
+
+def test_a_request_holds_at_most_pool_seconds_of_audio_waiting_for_the_model(long_file):
+    """transcribe_file (what the route runs) hands its segments to the batcher as they are cut, but stops
+    cutting while pool_seconds of them wait for the model: a long upload is held in bounded memory."""
+    from asr.longform import file_segments
+    from asr.serve.jobs import transcribe_file
+
+    class SlowModel:  # the Batcher's submit, one segment at a time and slowly: a busy server
+        def __init__(self):
+            self.waiting = self.most = self.done = 0  # samples submitted and not answered; the most of them; answers
+
+        async def submit(self, segment):
+            self.waiting += len(segment.samples)
+            self.most = max(self.most, self.waiting)
+            async with self.turn:
+                await asyncio.sleep(0.05)
+            self.waiting -= len(segment.samples)
+            self.done += 1
+            return [], 1
+
+    async def main(model):
+        model.turn = asyncio.Lock()
+        return await transcribe_file(str(long_file), "long.flac", model, pool_seconds=5.0)
+
+    segments = [len(s.samples) for s in file_segments(str(long_file))]
+    model = SlowModel()
+    asyncio.run(main(model))
+    assert model.done == len(segments) > 5 and sum(segments) > 30 * 16000
+    assert model.most < 5.0 * 16000 + max(segments), (model.most / 16000, max(segments) / 16000)

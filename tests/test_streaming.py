@@ -1,4 +1,5 @@
-"""Streaming: the LC-BLSTM model, and features, model and decoding chunk by chunk equal to the whole-file path."""
+"""Streaming: the LC-BLSTM model (against a slow reference written from its definition), and features, model and
+decoding chunk by chunk equal to the whole-file path; word times of every utterance of a stream."""
 
 from __future__ import annotations
 
@@ -74,6 +75,88 @@ def test_model_stream_gives_the_forward_pass(chunk, right, frames):
     streamed = stream_log_probs(model, feats, seed=frames)
     assert streamed.shape == whole.shape
     assert (streamed - whole).abs().max() <= 1e-4
+
+
+# An independent LC-BLSTM, written from its definition, step by step in float64 with the model's own LSTM weights
+# (none of forward_windows / layers_on_windows): the forward LSTM's (h, c) runs from the end of one chunk's frames
+# to the next chunk; a chunk's right-context frames are read on from the state at the end of the chunk, which is
+# not carried on; the backward LSTM starts from zeros at the end of each window (chunk + right context, cut at the
+# utterance's end); each layer's LayerNorm follows it; a window's right-context frames go up the layers with it,
+# and only its chunk's frames are output.
+
+
+def lstm_step(lstm: torch.nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
+    """One step of a one-layer nn.LSTM, from its weights (gates i, f, g, o): x (in,), h and c (H,) -> (h, c)."""
+    w_ih, w_hh = lstm.weight_ih_l0.double(), lstm.weight_hh_l0.double()
+    gates = w_ih @ x + lstm.bias_ih_l0.double() + w_hh @ h + lstm.bias_hh_l0.double()  # (4H,)
+    i, f, g, o = gates.chunk(4)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def run_lstm(lstm: torch.nn.LSTM, frames: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
+    """frames (T, in) read in order from (h, c) -> (outputs (T, H), the last (h, c))."""
+    out = []
+    for x in frames:
+        h, c = lstm_step(lstm, x, h, c)
+        out.append(h)
+    return torch.stack(out) if out else frames.new_zeros(0, h.shape[0]), (h, c)
+
+
+def layer_norm(norm: torch.nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    mean, var = x.mean(-1, keepdim=True), x.var(-1, unbiased=False, keepdim=True)
+    return (x - mean) / torch.sqrt(var + norm.eps) * norm.weight.double() + norm.bias.double()
+
+
+@torch.no_grad()
+def reference_lc_blstm(model: AcousticModel, x: torch.Tensor) -> torch.Tensor:
+    """x (T', hidden): one utterance's front-end output -> its (T', V) log-probs, window by window."""
+    chunk, right, hidden = model.cfg.chunk_frames, model.cfg.right_context_frames, model.cfg.hidden
+    zeros = torch.zeros(hidden, dtype=torch.float64)
+    states = [(zeros, zeros)] * len(model.lstms)  # each layer's forward (h, c) at the start of the chunk
+    outputs = []
+    for start in range(0, len(x), chunk):
+        window = x[start : start + chunk + right].double()  # the chunk and its right context, cut at the end
+        n = min(chunk, len(window))  # the chunk's own frames
+        for layer, (lstm, norm) in enumerate(zip(model.lstms, model.norms)):
+            h, c = states[layer]
+            fwd_chunk, states[layer] = run_lstm(lstm.forward_lstm, window[:n], h, c)
+            fwd_right, _ = run_lstm(lstm.forward_lstm, window[n:], *states[layer])  # read on, not carried on
+            bwd, _ = run_lstm(lstm.backward_lstm, window.flip(0), zeros, zeros)
+            both = torch.cat([torch.cat([fwd_chunk, fwd_right]), bwd.flip(0)], dim=-1)  # (window, 2 * hidden)
+            window = layer_norm(norm, both)
+        outputs.append(window[:n])
+    y = torch.cat(outputs) @ model.out.weight.double().T + model.out.bias.double()  # (T', V)
+    return y.log_softmax(-1)
+
+
+@pytest.mark.parametrize("chunk,right", [(3, 2), (4, 0), (1, 1), (5, 7)])
+def test_the_lc_blstm_is_its_definition(chunk, right):
+    """AcousticModel.forward on a padded batch (lengths not multiples of the chunk among them) equals the slow
+    reference above, utterance by utterance."""
+    model = lc_model(chunk, right, seed=chunk)
+    feats_lengths = torch.tensor([61, 48, 13, 1])  # -> 16, 12, 4 and 1 output frames
+    feats = torch.randn(4, 61, 80, generator=torch.Generator().manual_seed(right))
+    with torch.no_grad():
+        log_probs, lengths = model(feats, feats_lengths)
+        x, _ = model.front_end(feats, feats_lengths)  # (4, T', hidden)
+    for b, n in enumerate(lengths.tolist()):
+        expected = reference_lc_blstm(model, x[b, :n])
+        assert (log_probs[b, :n].double() - expected).abs().max() <= 1e-4, f"utterance {b}, {n} frames"
+
+
+def test_the_shipped_streaming_model_is_its_definition(stream_model, clips):
+    """The same for the shipped an4_stream.pt (chunk 8, right context 3, 4 layers of 320) on a real clip."""
+    from asr.checkpoint import load_model
+
+    rec = load_model(stream_model)
+    feats = rec.frontend(load_audio(clips[4].audio))[None]  # (1, T, n_mels): 63 output frames
+    lengths = torch.tensor([feats.shape[1]])
+    with torch.no_grad():
+        log_probs, _ = rec.model(feats, lengths)
+        x, _ = rec.model.front_end(feats, lengths)
+    assert x.shape[1] % rec.model.cfg.chunk_frames != 0  # a last chunk shorter than the others
+    assert (log_probs[0].double() - reference_lc_blstm(rec.model, x[0])).abs().max() <= 1e-4
 
 
 def test_streams_batched_together_give_what_each_gives_alone():
@@ -209,3 +292,41 @@ def test_an_utterance_without_a_pause_is_cut_at_its_longest(build_recognizer, cl
     assert sizes[:-1] == [25] * (len(sizes) - 1) and len(sizes) == 5 and sizes[-1] <= 25
     assert sum(sizes) == 101  # every output frame once
     assert isinstance(events[-1], Final)
+
+
+def test_the_words_of_every_utterance_are_timed_from_the_stream_start(stream_model, clips):
+    """Three clips in one stream, 1.5 s of silence between them: three Finals, the words of each inside its
+    clip's place in the stream (word times are the stream's, not the utterance's)."""
+    from asr.checkpoint import load_model
+    from asr.streaming import Final, Transcriber
+
+    rec = load_model(stream_model)
+    waves = [load_audio(clips[i].audio) for i in (4, 1, 3)]  # 2.5 s, 2.3 s, 3.0 s
+    gap = np.zeros(24000, np.float32)  # 1.5 s
+    stream = np.concatenate([waves[0], gap, waves[1], gap, waves[2]])
+    starts = np.cumsum([0] + [len(w) + len(gap) for w in waves[:-1]]) / 16000  # (3,) s
+    spans = [(s, s + len(w) / 16000) for s, w in zip(starts, waves)]
+    events = Transcriber(rec, Decoder(DecodingConfig(), rec.vocab)).events(
+        stream[i : i + 1600] for i in range(0, len(stream), 1600))
+    finals = [e for e in events if isinstance(e, Final) and e.text]
+    assert len(finals) == 3, [f.text for f in finals]
+    for final, (start, end) in zip(finals, spans):
+        assert final.words and all(start - 0.1 <= w.start < w.end <= end + 0.1 for w in final.words), (
+            (start, end), [(w.word, w.start, w.end) for w in final.words])
+
+
+def test_a_pause_ends_an_utterance_only_after_min_speech_s_of_speech():
+    """The endpointer: silence, or silence with a 30 ms click in it, ends nothing; 0.3 s of tone followed by
+    a pause of endpoint_s (0.8 s) ends an utterance there."""
+    from asr.streaming import EndpointConfig, Endpointer
+
+    rng = np.random.default_rng(0)
+    quiet = (rng.standard_normal(32000) * 1e-3).astype(np.float32)  # 2 s at -60 dB
+    click = quiet.copy()
+    click[8000:8480] += (rng.standard_normal(480) * 0.3).astype(np.float32)  # 30 ms at 0.5 s
+    tone = quiet.copy()
+    tone[8000:12800] += (0.3 * np.sin(np.arange(4800) / 3)).astype(np.float32)  # 0.3 s at 0.5 s
+    assert Endpointer(EndpointConfig()).accept(quiet) == []
+    assert Endpointer(EndpointConfig()).accept(click) == []
+    (end,) = Endpointer(EndpointConfig()).accept(tone)
+    assert abs(end / 16000 - (0.8 + 0.8)) <= 0.05

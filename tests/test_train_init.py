@@ -8,6 +8,7 @@ import torch
 
 from asr.checkpoint import load_model, model_state, read_checkpoint, save_atomic
 from asr.features import FeatureConfig, Frontend
+from asr.text import CharVocab
 from asr.train import main
 from tests.test_train import metrics, tiny_flags
 
@@ -61,3 +62,18 @@ def test_an_init_that_is_not_a_checkpoint_is_one_error_line(clips_manifest, tmp_
     assert main([*one_epoch(clips_manifest, tmp_path / "run"), "--init", str(tmp_path / "init.pt")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "init.pt" in err
+
+
+def test_an_init_with_another_vocabulary_is_refused(build_recognizer, clips_manifest, tmp_path, capsys):
+    """A checkpoint whose output classes mean other characters (as many of them, so its weights would load
+    without complaint) cannot start this run: one error line, and no training."""
+    rec = build_recognizer()
+    tokens = list(rec.vocab.tokens)
+    tokens[3], tokens[4] = tokens[4], tokens[3]  # "a" and "b" swapped
+    rec.vocab = CharVocab(tokens)
+    save_atomic(model_state(rec), tmp_path / "init.pt")
+    out = tmp_path / "run"
+    assert main([*one_epoch(clips_manifest, out), "--init", str(tmp_path / "init.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "init.pt" in err and "vocabulary" in err
+    assert not (out / "best.pt").exists()

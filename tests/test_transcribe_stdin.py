@@ -130,3 +130,22 @@ def test_a_format_that_needs_an_output_folder_is_refused_before_stdin_is_read(mo
     monkeypatch.setattr("asr.longform.pipeline.read_stream", no_reading)
     assert main(["--format", "all", "-"]) == 2
     assert "--format all writes files: give --output-dir" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_stereo_from_a_pipe_is_the_mean_of_its_channels(clips, stream_model, monkeypatch, capsys, stream):
+    """A 2-channel WAV piped to `-` (read whole) and to `--stream -` is heard as the mean of its channels: with
+    channels x + y and x - y it is heard as x alone, and not as channel 0 (x + y), which says something else."""
+    x = (load_audio(clips[2].audio) * 32768).astype(np.int16)  # "STOP", 0.8 s: a stereo WAV of it fits a pipe
+    y = (load_audio(clips[4].audio)[8000 : 8000 + len(x)] * 32768).astype(np.int16)  # speech from another clip
+    flags = ["--stream", "--model", str(stream_model)] if stream else []
+
+    def heard(samples: np.ndarray) -> str:
+        buffer = io.BytesIO()
+        sf.write(buffer, samples, 16000, format="WAV", subtype="PCM_16")
+        monkeypatch.setattr(sys, "stdin", os.fdopen(pipe_of(buffer.getvalue()), "r"))
+        assert main(["-", "--threads", "1", "--decoder", "greedy", *flags]) == 0
+        return capsys.readouterr().out
+
+    both = heard(np.stack([x + y, x - y], axis=1))  # peaks are far below 2**15: no overflow
+    assert both == heard(x) != heard(x + y)

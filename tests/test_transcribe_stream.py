@@ -61,8 +61,7 @@ def test_stdin_wav_at_any_rate_and_raw_pcm(stream_model, clips, capsys, monkeypa
                          monkeypatch)
     expected = greedy_text(stream_model, x)
     assert code == 0, err
-    words, want = out.split(), expected.split()
-    assert words == want if kind != "wav44k" else len(set(words) & set(want)) >= len(want) - 1
+    assert out.split() == expected.split()  # at 44.1 kHz too: resampling loses nothing the model uses
     assert ("read as raw 16-bit" in err) == (kind == "raw")
 
 
@@ -114,8 +113,9 @@ def test_pcm_decoder_keeps_odd_bytes_for_the_next_piece_and_resamples():
     pcm = PcmDecoder(16000)
     pieces = [pcm.feed(data[i : i + 333]) for i in range(0, len(data), 333)]
     assert np.array_equal(np.concatenate(pieces), x.astype(np.float32) / 32768)
-    slow = PcmDecoder(8000)
-    out = np.concatenate([slow.feed(data[i : i + 1000]) for i in range(0, len(data), 1000)] + [slow.finish()])
-    assert abs(len(out) - 16000) <= 2
+    for rate in (8000, 44100):  # resampled as it comes, to the samples of one resampling of the whole
+        other = PcmDecoder(rate)
+        out = np.concatenate([other.feed(data[i : i + 1000]) for i in range(0, len(data), 1000)] + [other.finish()])
+        np.testing.assert_allclose(out, resample(x.astype(np.float32) / 32768, rate, 16000), rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="0 Hz"):
         PcmDecoder(0)

@@ -46,7 +46,8 @@ class _State:
                                cfg.max_batch, cfg.max_wait_ms / 1000)
         self.in_flight = 0  # transcription requests being served
         self.stream_batcher = Batcher(run_steps, cfg.max_batch, cfg.max_wait_ms / 1000) if stream else None
-        self.stream = StreamEndpoint(*(stream or (None, None)), cfg.max_streams, self.stream_batcher, cfg.api_key)
+        self.stream = StreamEndpoint(*(stream or (None, None)), cfg.max_streams, self.stream_batcher, cfg.api_key,
+                                     cfg.stream_idle_s)
 
 
 def create_app(cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tuple | None = None) -> FastAPI:

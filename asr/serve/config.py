@@ -28,12 +28,15 @@ class ServeConfig:
     access_log: bool = True  # one line per request on stdout (uvicorn's access log)
     stream_model: str | None = str(DEFAULT_STREAM_MODEL)  # streaming checkpoint for /v1/stream; None: no streaming
     max_streams: int = 64  # WebSocket streams served at once; more are closed with 1013 (try again later)
+    stream_idle_s: float = 120.0  # s; a WebSocket stream silent this long is closed (1008): it holds a stream
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {self.max_batch}")
+        if not self.stream_idle_s > 0:
+            raise ValueError(f"stream_idle_s must be > 0, got {self.stream_idle_s}")
 
     @property
     def model_id(self) -> str:

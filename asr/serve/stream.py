@@ -8,10 +8,11 @@
     server: the last result, then it closes (1000)
 
 A malformed message gets {"error": "..."} and a close with code 1007 (invalid data; 1009 for a message of more
-than MAX_MESSAGE_SECONDS of audio, 1008 for a wrong API key or a client silent for IDLE_TIMEOUT_S, 1013 when the
-server holds max_streams already, 1011 for a failure of the server's own); the other streams go on. Every
-stream's audio goes through one Batcher: the chunks of the streams that are ready together run through the
-model in one batch. One answer per message: two utterances ended by one message are merged into one result.
+than MAX_MESSAGE_SECONDS of audio, 1008 for a wrong API key or a client silent for ServeConfig.stream_idle_s,
+1013 when the server holds max_streams already, 1011 for a failure of the server's own); the other streams go
+on. Every stream's audio goes through one Batcher: the chunks of the streams that are ready together run
+through the model in one batch. One answer per message: two utterances ended by one message are merged into
+one result.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from asr.serve.batcher import Batcher
 from asr.streaming import Final, Transcriber, step_streams
 
 MAX_MESSAGE_SECONDS = 5.0  # audio in one binary message at most: more would hold every stream's model step
-IDLE_TIMEOUT_S = 120.0  # a stream that sends nothing for this long is closed (it holds one of max_streams)
 INVALID, TOO_BIG, TRY_LATER, POLICY, FAILED = 1007, 1009, 1013, 1008, 1011  # WebSocket close codes (RFC 6455)
 log = logging.getLogger("asr.serve")
 
@@ -93,9 +93,10 @@ class StreamEndpoint:
     """The /v1/stream handler of one app: a streaming recogniser, its decoder and the batcher they share."""
 
     def __init__(self, rec: Recognizer | None, decoder: Decoder | None, max_streams: int, batcher: Batcher | None,
-                 api_key: str | None = None):
+                 api_key: str | None = None, idle_s: float = 120.0):
         self.rec, self.decoder, self.max_streams, self.batcher = rec, decoder, max_streams, batcher
         self.api_key = api_key  # when set: "Authorization: Bearer KEY", or ?api_key=KEY (browsers send no headers)
+        self.idle_s = idle_s  # a stream that sends nothing for this long is closed (it holds one of max_streams)
         self.open = 0  # streams being served
 
     async def __call__(self, ws: WebSocket) -> None:
@@ -135,9 +136,9 @@ class StreamEndpoint:
         pcm, heard = PcmDecoder(), False
         while True:
             try:
-                message = await asyncio.wait_for(ws.receive(), IDLE_TIMEOUT_S)
+                message = await asyncio.wait_for(ws.receive(), self.idle_s)
             except asyncio.TimeoutError:
-                raise StreamError(f"no message for {IDLE_TIMEOUT_S:g} s: the stream is closed", POLICY) from None
+                raise StreamError(f"no message for {self.idle_s:g} s: the stream is closed", POLICY) from None
             if message["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(message.get("code", 1000))
             if message.get("bytes") is not None:

@@ -1,0 +1,85 @@
+"""Golden outputs: what the shipped models (asr/assets/an4.pt, an4_stream.pt) compute on the five clips in
+tests/data/an4: greedy transcripts and a checksum of the log-probs, measured once and written here.
+
+A change to the model's computation (the LC-BLSTM's windows, the front end, the features, loading the int8
+weights) moves these numbers even where a streaming-versus-whole-file comparison cannot see it, since both
+sides run the same code. After a deliberate change (a retrained model, new features), regenerate them with
+    PYTHONPATH=. python tests/test_golden.py
+and paste its output over GOLDEN, saying in the commit why they moved.
+
+Tolerance: the int8 weights are dequantised to float32 on loading, so the sums run in float32 whatever the
+CPU's kernels (AVX2, AVX-512, NEON) and thread count. Measured: 1, 2 and 4 threads give identical log-probs,
+and a clip alone or padded in a batch moves a clip's mean log-prob by 3e-7. MEAN_TOL is 1000 times that and
+still 10 times below the smallest change of a broken LC-BLSTM (the right context read from a zero state moves
+a clip's mean by 0.01 and more; carrying its state on to the next chunk by 0.03 to 0.8).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL, load_model
+from asr.data import read_manifest
+from asr.decoding import greedy_decode
+from asr.recognizer import utterance_log_probs
+from conftest import CLIPS_DIR
+
+MEAN_TOL = 1e-3  # on a clip's mean log-prob (about -14)
+SQUARE_TOL = 1e-2  # on a clip's mean squared log-prob (about 200): the same relative tolerance
+
+# model file -> clip id -> (greedy transcript, mean of the (T, V) log-probs, mean of their squares), 4 decimals
+GOLDEN = {
+    DEFAULT_MODEL.name: {
+        "an406-fcaw-b": ("rubout g m e s three nine", -14.5663, 231.5231),
+        "an437-mjgm-b": ("e b v j ninety four", -13.5952, 207.2334),
+        "an440-mjgm-b": ("stop", -15.4955, 257.8603),
+        "cen4-fcaw-b": ("m e l v i n", -16.3556, 287.6954),
+        "cen7-mjgm-b": ("six eight three three oh seven five", -12.6213, 175.8828),
+    },
+    DEFAULT_STREAM_MODEL.name: {
+        "an406-fcaw-b": ("ubout g m e s three nine", -13.9466, 215.0521),
+        "an437-mjgm-b": ("e b v j ninty four", -13.3108, 197.1780),
+        "an440-mjgm-b": ("stop", -14.9426, 241.3578),
+        "cen4-fcaw-b": ("m e l v i n", -15.8840, 272.5220),
+        "cen7-mjgm-b": ("six egh three three oh seven five", -12.7037, 178.9922),
+    },
+}
+
+
+def measure(model_path) -> dict[str, tuple[str, float, float]]:
+    """clip id -> (greedy transcript, mean log-prob, mean squared log-prob) of the model on the five clips."""
+    rec = load_model(model_path)
+    clips = read_manifest(CLIPS_DIR / "clips.jsonl")
+    out = {}
+    for u, lp in zip(clips, utterance_log_probs(rec, clips)):  # (T, V) each
+        text = greedy_decode(lp[None], torch.tensor([len(lp)]), rec.vocab)[0]
+        lp = lp.double()
+        out[u.id] = (text, lp.mean().item(), lp.square().mean().item())
+    return out
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("model_path", [DEFAULT_MODEL, DEFAULT_STREAM_MODEL], ids=lambda p: p.name)
+def test_the_shipped_models_compute_what_they_computed(model_path, threads):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = measure(model_path)
+    finally:
+        torch.set_num_threads(previous)
+    golden = GOLDEN[model_path.name]
+    assert {k: text for k, (text, _, _) in got.items()} == {k: text for k, (text, _, _) in golden.items()}
+    for clip, (_, mean, square) in golden.items():
+        assert got[clip][1] == pytest.approx(mean, abs=MEAN_TOL), clip
+        assert got[clip][2] == pytest.approx(square, abs=SQUARE_TOL), clip
+
+
+if __name__ == "__main__":  # prints GOLDEN as measured now (see the module docstring)
+    print("GOLDEN = {")
+    for path in (DEFAULT_MODEL, DEFAULT_STREAM_MODEL):
+        print(f"    {'DEFAULT_MODEL' if path == DEFAULT_MODEL else 'DEFAULT_STREAM_MODEL'}.name: {{")
+        for clip, (text, mean, square) in measure(path).items():
+            print(f'        "{clip}": ("{text}", {mean:.4f}, {square:.4f}),')
+        print("    },")
+    print("}")
