@@ -8,6 +8,7 @@ import torch
 
 from asr.decoding import Alignment, greedy_alignments, greedy_ids
 from asr.features import FeatureConfig, log_mel
+from asr.longform.segment import voiced_frames
 from asr.longform.timestamps import WordSpan, kept_tokens, snap_to_speech, timed_words, word_spans
 from asr.model import AcousticModel, ModelConfig, output_frame_seconds
 from asr.text import CharVocab
@@ -175,3 +176,30 @@ def test_a_word_in_the_overlap_of_two_windows_is_kept_once_with_its_times():
     assert [w.word for w in words] == ["cat", "dog"]
     assert words[0].start == pytest.approx(0.06) and words[0].end == pytest.approx(0.18)
     assert words[1].start == pytest.approx(0.38) and words[1].end == pytest.approx(0.50)
+
+
+def test_a_click_before_the_speech_and_a_dip_inside_it_do_not_move_the_word_edges():
+    """Seen in AN4 clips: a word's CTC span that starts early took its start from a 10 ms click 0.2 s before
+    the speech (rubout: 0.21 s early), and a last word's end stopped at one 10 ms frame just under the voiced
+    level inside its vowel (ville: 0.23 s short). Speech here is a tone from 0.60 to 1.20 s (10 ms frames 60-119)
+    with frame 100 silent, and a click fills frame 40; the word is spelt at output frames 10 (the click) and
+    24 (just before the dip). It is timed 0.60-1.20 s."""
+    wave = np.zeros(150 * 160, dtype=np.float32)  # 1.5 s at 16 kHz
+    wave[60 * 160 : 120 * 160] = 0.3 * np.sin(2 * np.pi * 200 * np.arange(60 * 160) / 16000)
+    wave[100 * 160 : 101 * 160] = 0.0  # a one-frame dip inside the tone
+    wave[40 * 160 : 41 * 160] = 0.3  # the click
+    voiced = voiced_frames(wave, voiced_db=-30.0)
+    lp = log_probs_for("." * 37)
+    alignment = Alignment((VOCAB.index["a"], VOCAB.index["b"]), (10, 24))
+    (word,) = timed_words(lp, alignment, VOCAB, FRAME_SECONDS, voiced=voiced)
+    assert (word.word, word.start, word.end) == ("ab", pytest.approx(0.60), pytest.approx(1.20))
+
+
+def test_voiced_stretches_and_pauses_of_a_few_frames_are_kept():
+    """What voiced_frames leaves as it is: a 30 ms syllable on its own and a 30 ms pause inside speech."""
+    wave = np.zeros(100 * 160, dtype=np.float32)
+    tone = 0.3 * np.sin(2 * np.pi * 200 * np.arange(100 * 160) / 16000).astype(np.float32)
+    for lo, hi in ((20, 23), (50, 60), (63, 80)):  # 10 ms frames
+        wave[lo * 160 : hi * 160] = tone[lo * 160 : hi * 160]
+    voiced = voiced_frames(wave, voiced_db=-30.0)
+    assert np.array_equal(np.flatnonzero(voiced), np.r_[20:23, 50:60, 63:80])

@@ -34,6 +34,10 @@ from asr.audio import SAMPLE_RATE, read_blocks
 ENERGY_FRAME = 160  # samples; one energy frame = 10 ms at 16 kHz (the feature hop)
 ENERGY_FRAME_SECONDS = ENERGY_FRAME / SAMPLE_RATE  # 0.01 s
 SILENCE_DB = -100.0  # energy of digital silence (the floor added before the log)
+# The voiced frames that word edges snap to (voiced_frames), as speech_mask reads speech: shorter voiced bursts
+# (clicks) are dropped, then shorter dips below the level inside voiced speech are bridged.
+VOICED_MIN_RUN_S = 0.03  # s; a click fills one or two 10 ms frames, a spoken letter's vowel many more
+VOICED_MAX_DIP_S = 0.02  # s; one or two 10 ms frames just under the level inside a vowel
 
 
 @dataclass(frozen=True)
@@ -277,6 +281,16 @@ def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig()) -> Ite
 
 
 def voiced_frames(samples: np.ndarray, voiced_db: float, hop: int = ENERGY_FRAME) -> np.ndarray:
-    """(ceil(N / hop),) bool: which frames of `hop` samples (one per feature hop: [h, h + 1) x hop) are above
-    voiced_db, for word timestamps (asr.longform.timestamps)."""
-    return frame_energies_db(samples, hop) > voiced_db
+    """(ceil(N / hop),) bool: which frames of `hop` samples (one per feature hop: [h, h + 1) x hop) are clearly
+    speech, for word timestamps (asr.longform.timestamps): above voiced_db, without bursts shorter than
+    VOICED_MIN_RUN_S (a click before the speech would become a word's start), and with dips of at most
+    VOICED_MAX_DIP_S inside voiced speech bridged (one quiet frame in a vowel would cut a word's end short)."""
+    voiced = frame_energies_db(samples, hop) > voiced_db
+    min_run, max_dip = (max(1, round(s * SAMPLE_RATE / hop)) for s in (VOICED_MIN_RUN_S, VOICED_MAX_DIP_S))
+    for start, end in _runs(voiced):  # clicks first, so that they cannot bridge a dip either
+        if end - start < min_run:
+            voiced[start:end] = False
+    for start, end in _runs(~voiced):
+        if start > 0 and end < len(voiced) and end - start <= max_dip:
+            voiced[start:end] = True
+    return voiced
