@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:  # long: one line a flag
                    help="streaming: output frames past each chunk that its backward LSTMs read")
     p.add_argument("--init", default="", help="start from this checkpoint's weights, features, normalisation and "
                    "vocabulary (fine-tuning; its model shape wins over --hidden/--layers/--conv-channels)")
+    p.add_argument("--init-features", choices=["init", "new"], default="init",
+                   help="with --init: keep its features and normalisation (init), or train its weights on this "
+                        "run's features (today's FeatureConfig: the level-independent front end) normalised on "
+                        "--train (new)")
     return p
 
 
