@@ -111,12 +111,14 @@ def device(text: str) -> str:
     return text
 
 
-def add_runtime_flags(p: argparse.ArgumentParser, default_device: str = "cpu") -> None:
-    """--device (checked against this machine when parsed) and --threads."""
+def add_runtime_flags(p: argparse.ArgumentParser, default_device: str = "cpu", threads_default: str = "") -> None:
+    """--device (checked against this machine when parsed) and --threads (`threads_default`: what the default is,
+    in words, where it is not torch's own)."""
     p.add_argument("--device", type=device, default=default_device, help=f"where the model runs: {DEVICES}")
+    default = threads_default or (f"what torch picks, here {torch.get_num_threads()}; 1 is often fastest on a "
+                                  "loaded machine")
     p.add_argument("--threads", type=positive_int, metavar="N",
-                   help=f"CPU threads for torch's operations (default: what torch picks, here {torch.get_num_threads()}; "
-                        "1 is often fastest on a loaded machine)")
+                   help=f"CPU threads for torch's operations (default: {default})")
 
 
 def add_backend_flag(p: argparse.ArgumentParser) -> None:

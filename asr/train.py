@@ -19,11 +19,12 @@ from asr import __version__
 from asr.audio import AudioError
 from asr.cli import (Formatter, OutputError, add_runtime_flags, apply_threads, finite_float, fraction_below_one,
                      non_negative_float, non_negative_int, positive_float, positive_int, prepare_output_dir, probability)
-from asr.checkpoint import CheckpointError
+from asr.checkpoint import CheckpointError, read_checkpoint
 from asr.data import ManifestError
 from asr.model import ModelConfig
 from asr.training import TrainConfig, Trainer, distributed
 from asr.training.checks import RunError, check_out_folder, clear_run_files
+from asr.training.layout import PRECISIONS, choose_layout, choose_precision, usable_cores
 from asr.training.setup import with_init
 
 
@@ -67,7 +68,6 @@ INTS = {  # flag -> (type, help)
     "epochs": (positive_int, "passes over the training set; the learning rate decays to its floor at the last"),
     "warmup_steps": (non_negative_int, "linear learning-rate warm-up over this many optimiser steps"),
     "seed": (int, "everything random derives from it"),
-    "num_workers": (non_negative_int, "DataLoader processes computing features (0: in the training process)"),
     "freq_masks": (non_negative_int, "SpecAugment frequency masks"),
     "freq_width": (non_negative_int, "widest SpecAugment frequency mask, mel bins"),
     "time_masks": (non_negative_int, "SpecAugment time masks"),
@@ -89,6 +89,11 @@ FLOATS = {  # flag -> (type, help)
 }
 
 
+def workers_or_auto(text: str) -> str | int:
+    """--num-workers: "auto" or a whole number >= 0."""
+    return "auto" if text == "auto" else non_negative_int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:  # long: one line a flag
     p = argparse.ArgumentParser(prog="python -m asr.train", description="Train a BiLSTM-CTC model.",
                                 formatter_class=Formatter)
@@ -106,7 +111,14 @@ def build_parser() -> argparse.ArgumentParser:  # long: one line a flag
     p.add_argument("--no-speed-perturb", dest="speed_perturb", action="store_false",
                    help="no speed perturbation (0.9, 1.0, 1.1)")
     p.add_argument("--no-spec-augment", dest="spec_augment", action="store_false", help="no SpecAugment masks")
-    add_runtime_flags(p)
+    add_runtime_flags(p, threads_default="chosen from the cores this process may use, beside the DataLoader workers: "
+                                          "asr.training.layout; on 2 cores 1")
+    p.add_argument("--num-workers", type=workers_or_auto, default="auto",
+                   help="DataLoader processes computing features (0: in the training process; auto: from the cores, "
+                        "as --threads is: asr.training.layout)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="fp32, bf16 autocast, fp16 (GPUs); auto: bf16 on a GPU, and on a CPU with bf16 units where a "
+                        "measured LSTM step is faster in it, else fp32 (it says what it chose)")
     p.add_argument("--amp", action="store_true", help="autocast: bf16 where supported, else fp16 with loss scaling")
     p.add_argument("--amp-dtype", choices=["auto", "bf16", "fp16"], default=defaults["amp_dtype"],
                    help="with --amp: auto is bf16 where supported")
@@ -127,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:  # long: one line a flag
                    help="streaming: output frames past each chunk that its backward LSTMs read")
     p.add_argument("--init", default="", help="start from this checkpoint's weights, features, normalisation and "
                    "vocabulary (fine-tuning; its model shape wins over --hidden/--layers/--conv-channels)")
+    p.add_argument("--init-features", choices=["init", "new"], default="init",
+                   help="with --init: keep its features and normalisation (init), or train its weights on this "
+                        "run's features (today's FeatureConfig: the level-independent front end) normalised on "
+                        "--train (new)")
     return p
 
 
@@ -143,31 +159,64 @@ def parse_namespace(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def to_config(args: argparse.Namespace) -> TrainConfig:
-    a = {k: v for k, v in vars(args).items() if k not in ("config", "threads")}
+    a = {k: v for k, v in vars(args).items() if k not in ("config", "threads", "precision")}
     model = ModelConfig(hidden=a.pop("hidden"), layers=a.pop("layers"), conv_channels=a.pop("conv_channels"),
                         dropout=a.pop("dropout"), chunk_frames=a.pop("chunk_frames"),
                         right_context_frames=a.pop("right_context_frames"))
     a["snr_db"] = tuple(a["snr_db"])
+    if a["num_workers"] == "auto":  # main() settles it first, with the threads; here as the layout would
+        a["num_workers"] = choose_layout(usable_cores(), a["device"].split(":")[0]).workers
     return TrainConfig(model=model, **a)
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    return to_config(parse_namespace(argv))
+    """The TrainConfig that main() would train with (threads, workers and precision settled, and torch's threads
+    set, as it does)."""
+    args = parse_namespace(argv)
+    choose_machine_use(args)
+    return to_config(args)
+
+
+def choose_machine_use(args: argparse.Namespace) -> str:
+    """Settle --threads, --num-workers and --precision left to auto (asr.training.layout) in `args`, and set torch's
+    threads (auto precision is measured with them); returns the line that says what was chosen and why."""
+    device_type = args.device.split(":")[0]
+    processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun's processes on this machine
+    cores = usable_cores()
+    layout = choose_layout(cores, device_type, processes)
+    args.threads = args.threads or layout.threads
+    args.num_workers = layout.workers if args.num_workers == "auto" else args.num_workers
+    apply_threads(args.threads)
+    if args.amp:
+        precision, why = f"autocast ({args.amp_dtype})", "--amp"
+    elif args.resume and args.precision == "auto":  # the run's own choice: a new measurement could flip it
+        saved = read_checkpoint(Path(args.out) / "last.pt").get("metadata", {}).get("train_config", {})
+        args.amp, args.amp_dtype = saved.get("amp", False), saved.get("amp_dtype", args.amp_dtype)
+        precision, why = (args.amp_dtype if args.amp else "fp32"), "the resumed run's"
+    else:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        precision, why = choose_precision(args.precision, device_type, args.hidden, processes=world)
+        args.amp = precision != "fp32"
+        args.amp_dtype = precision if args.amp else args.amp_dtype
+    return (f"machine: {cores} usable cores / {processes} process(es) -> {args.threads} torch thread(s), "
+            f"{args.num_workers} DataLoader worker(s); precision {precision} ({why})")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_namespace(argv)
-    cfg = to_config(args)
     try:
-        prepare_output_dir(cfg.out, "--out")  # before anything else: a run must be able to write its results
-        apply_threads(args.threads)
-        check_out_folder(cfg)  # before any work: reading manifests, computing statistics
+        prepare_output_dir(args.out, "--out")  # before anything else: a run must be able to write its results
+        check_out_folder(to_config(args))  # before any work: measuring, reading manifests, computing statistics
+        chosen = choose_machine_use(args)
+        cfg = to_config(args)
         if cfg.overwrite and int(os.environ.get("RANK", "0")) == 0:  # torchrun's global rank: one process removes
             removed = clear_run_files(cfg.out)
             if removed:
                 print(f"--overwrite: removed {', '.join(removed)} from {cfg.out}", file=sys.stderr)
         cfg = with_init(cfg)  # a fine-tuned model keeps its features and shape
         trainer = Trainer(cfg)
+        if trainer.dist.is_main:
+            print(chosen, file=sys.stderr)
         result = trainer.run()
     except (OutputError, ManifestError, AudioError, RunError, CheckpointError, ValueError) as e:  # ValueError: tokenizer
         print(f"error: {e}", file=sys.stderr)

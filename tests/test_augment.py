@@ -275,6 +275,23 @@ def test_a_silent_stretch_of_a_noise_recording_is_not_added_as_noise(speech, tmp
         assert power(added) == 0.0 or 10 * np.log10(speech_power(short) / power(added)) == pytest.approx(10, abs=0.2)
 
 
+def test_noise_recordings_are_decoded_once_not_per_utterance(speech, tmp_path, monkeypatch):
+    import asr.augment.acoustic as acoustic
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"noise{i}.wav")
+        sf.write(paths[-1], np.random.default_rng(i).standard_normal(SAMPLE_RATE).astype(np.float32) * 0.1,
+                 SAMPLE_RATE, subtype="FLOAT")
+    decoded = []
+    monkeypatch.setattr(acoustic, "load_audio", lambda path: decoded.append(path) or load_audio(path))
+    aug = AddNoise(paths, p=1.0, seed=0)
+    assert sorted(decoded) == sorted(paths)  # all decoded as it is built: before DataLoader workers fork from it
+    for _ in range(30):  # 30 utterances, each with noise from one of the three
+        aug(speech[:SAMPLE_RATE])
+    assert len(decoded) == len(paths)  # and never again
+
+
 @pytest.mark.parametrize("axis", [0, 1])
 def test_spec_augment_can_mask_the_last_bin_and_the_last_frame(axis):
     feats = torch.ones(40, 20)

@@ -28,7 +28,7 @@ TINY = ModelConfig(conv_channels=8, hidden=32, layers=2, dropout=0.0)  # dropout
 # an even count, and unequal sizes, so a loss that were not weighted by utterance counts would show.
 TRAIN_FLAGS = ["--train", str(CLIPS), "--dev", str(CLIPS), "--epochs", "2", "--batch-seconds", "5",
                "--hidden", "32", "--layers", "2", "--conv-channels", "8", "--dropout", "0", "--warmup-steps", "2",
-               "--num-workers", "0"]
+               "--num-workers", "0", "--precision", "fp32"]  # one precision for both runs compared
 
 
 def train_command(nproc: int, out: Path, *extra: str) -> list[str]:

@@ -266,3 +266,20 @@ def test_bad_resume_sources_and_tokenizers_are_one_line(clips_manifest, tiny_che
         assert main(base + flags) == 2, flags
         err = capsys.readouterr().err.strip().splitlines()
         assert err and message in err[-1] and err[-1].startswith("error: "), (flags, err)
+
+
+def test_it_says_how_it_uses_the_machine_and_takes_what_is_asked(clips_manifest, tmp_path, capsys, monkeypatch):
+    import asr.train
+
+    monkeypatch.setattr(asr.train, "usable_cores", lambda: 8)
+    flags = [*one_epoch(clips_manifest, tmp_path / "a")]
+    flags[flags.index("--num-workers") + 1] = "auto"
+    try:
+        assert main(flags) == 0
+    finally:
+        torch.set_num_threads(1)  # as the suite runs (conftest)
+    line = next(li for li in capsys.readouterr().err.splitlines() if li.startswith("machine: "))
+    assert line.startswith("machine: 8 usable cores / 1 process(es) -> 6 torch thread(s), 2 DataLoader worker(s); ")
+    assert main([*one_epoch(clips_manifest, tmp_path / "b"), "--threads", "1", "--precision", "fp32"]) == 0
+    line = next(li for li in capsys.readouterr().err.splitlines() if li.startswith("machine: "))
+    assert line.endswith("-> 1 torch thread(s), 0 DataLoader worker(s); precision fp32 (as asked)")

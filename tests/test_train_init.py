@@ -40,6 +40,20 @@ def test_init_starts_from_the_checkpoint_and_keeps_its_features(build_recognizer
     assert [r["epoch"] for r in metrics(out)] == [1]
 
 
+def test_init_features_new_moves_the_weights_to_this_runs_front_end(build_recognizer, clips_manifest, tmp_path):
+    init = v1_checkpoint(build_recognizer, tmp_path / "init.pt")
+    out = tmp_path / "run"
+    flags = [*one_epoch(clips_manifest, out), "--init", str(tmp_path / "init.pt"), "--init-features", "new",
+             "--lr", "1e-9"]
+    assert main(flags) == 0
+    tuned = load_model(out / "best.pt")
+    assert tuned.frontend.cfg == FeatureConfig()  # today's level-independent features, not the checkpoint's v1 ones
+    assert not torch.equal(tuned.frontend.mean, init.frontend.mean)  # normalised on --train, not the -3.0 it had
+    for name, value in init.model.state_dict().items():  # the weights start from the checkpoint's
+        assert torch.allclose(tuned.model.state_dict()[name], value, atol=1e-6), name
+    assert main([*flags, "--resume", "--init-features", "init"]) == 2  # a resume cannot switch it
+
+
 def test_init_resumes_with_its_own_features(build_recognizer, clips_manifest, tmp_path):
     v1_checkpoint(build_recognizer, tmp_path / "init.pt")
     out = tmp_path / "run"

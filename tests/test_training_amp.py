@@ -112,3 +112,11 @@ def test_a_non_finite_bf16_step_is_skipped_and_counted(make_trainer):
     assert trainer.train_step(first_batch(trainer)) is None
     assert (trainer.state["step"], trainer.state["skipped_steps"]) == (0, 1)
     assert all(torch.equal(a, b) for a, b in zip(before, parameters(trainer)))
+
+
+def test_bf16_steps_lower_the_loss_on_a_tiny_set(make_trainer):
+    trainer = make_trainer(amp=True, amp_dtype="bf16", lr=3e-3)
+    batch = first_batch(trainer)
+    losses = [trainer.train_step(batch) for _ in range(30)]
+    assert None not in losses and trainer.state["skipped_steps"] == 0
+    assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5  # it learns in bf16, as in fp32

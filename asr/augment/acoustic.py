@@ -75,25 +75,22 @@ def read_audio_list(source: str | Path) -> list[Path]:
 class AddNoise:
     """Add a random stretch of a random noise recording at an SNR drawn uniformly from snr_db (dB, on the
     speech frames), with probability p. A stretch that is digital silence is drawn again (NOISE_TRIES in all,
-    then the utterance stays clean). Without recordings, adds synthetic white/pink/brown noise."""
+    then the utterance stays clean). Without recordings, adds synthetic white/pink/brown noise.
+    The recordings are decoded once, here (the shared 32 are about 100 MB as float32): DataLoader workers,
+    forked from the process that built this, share them instead of decoding a recording per utterance."""
 
     def __init__(self, noises: list[str | Path] | None = None, snr_db=(5.0, 25.0), p: float = 0.5, seed: int = 0):
         self.paths = list(noises or [])
+        self.recordings = [load_audio(path) for path in self.paths]
         self.snr_db = snr_db
         self.p = p
         self.rng = np.random.default_rng(seed)
-        self._cache: dict[int, np.ndarray] = {}
-
-    def _recording(self, i: int) -> np.ndarray:
-        if i not in self._cache:
-            self._cache[i] = load_audio(self.paths[i])
-        return self._cache[i]
 
     def noise_for(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """(n,) noise: a random stretch of a recording (looped if short), or coloured noise."""
-        if not self.paths:
+        if not self.recordings:
             return coloured_noise(n, exponent=float(rng.choice([0.0, 1.0, 2.0])), rng=rng)
-        rec = self._recording(int(rng.integers(len(self.paths))))
+        rec = self.recordings[int(rng.integers(len(self.recordings)))]
         if rec.shape[0] < n:
             rec = np.tile(rec, n // rec.shape[0] + 1)
         start = int(rng.integers(rec.shape[0] - n + 1))

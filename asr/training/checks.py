@@ -53,7 +53,7 @@ MODEL_FLAGS = ("hidden", "layers", "conv_channels", "dropout", "chunk_frames", "
 # change what the rest of the run trains on without a word, so they are refused, as are other model flags. So is
 # another --train, unless it lists the same utterances (a moved or copied manifest): the epoch resumes at a
 # position in that set's batch order, which another set does not have, and the normalisation came from it.
-REFUSED = ("noise", "rir", "init")
+REFUSED = ("noise", "rir", "init", "init_features")
 EXTENDING = ("epochs", "max_minutes")  # how a run is made longer on resume: said, not warned of
 UNCHECKED = ("train", "out", "resume", "overwrite", "num_workers", "model", "features", "tokenizer")
 NONE_MEANS = {"noise": "synthetic coloured noise", "rir": "no reverberation", "tokenizer": "characters"}  # for ""

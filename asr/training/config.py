@@ -47,3 +47,4 @@ class TrainConfig:
     amp_dtype: str = "auto"  # with amp: "bf16", "fp16" (loss scaled by a GradScaler), "auto": bf16 where supported
     tokenizer: str = ""  # SentencePiece model file: BPE pieces as targets; "" -> characters
     init: str = ""  # checkpoint to start from (its weights, features, normalisation, vocabulary); "" -> new weights
+    init_features: str = "init"  # with init: "init" keeps its features; "new": this run's, normalised on train

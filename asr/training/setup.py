@@ -77,21 +77,26 @@ def with_init(cfg: TrainConfig) -> TrainConfig:
     them; dropout and the streaming chunks are this run's own). Unchanged without cfg.init."""
     if not cfg.init:
         return cfg
+    if cfg.init_features not in ("init", "new"):
+        raise ValueError(f"init_features must be init or new, got {cfg.init_features!r}")
     ckpt = read_checkpoint(cfg.init)
     shape = {k: ckpt["model_config"][k] for k in ("hidden", "layers", "conv_channels")}
     features = FeatureConfig(**{**V1_FEATURES, **ckpt["feature_config"]})
+    if cfg.init_features == "new":  # e.g. v1's weights moved to the level-independent front end
+        features = cfg.features
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **shape), features=features)
 
 
-def initial_recognizer(cfg: TrainConfig, vocab: Vocab, device: torch.device) -> Recognizer:
-    """cfg.init's recogniser, its model rebuilt with this run's model settings (with_init gave cfg its shape)."""
+def initial_recognizer(cfg: TrainConfig, vocab: Vocab, device: torch.device, frontend=None) -> Recognizer:
+    """cfg.init's recogniser, its model rebuilt with this run's model settings (with_init gave cfg its shape);
+    with its own front end, or `frontend` (this run's features and normalisation, cfg.init_features "new")."""
     init = recognizer_from_state(read_checkpoint(cfg.init))
     if list(init.vocab.tokens) != list(vocab.tokens):
         raise RunError(f"--init {cfg.init}: its vocabulary of {len(init.vocab.tokens)} tokens is not this run's "
                        f"{len(vocab.tokens)} ({flag('tokenizer', cfg.tokenizer)})")
     model = AcousticModel(dataclasses.replace(cfg.model, n_mels=cfg.features.n_mels, vocab_size=len(vocab)))
     model.load_state_dict(init.model.state_dict())
-    return Recognizer(model.to(device), init.frontend, init.vocab, {"init": str(cfg.init)})
+    return Recognizer(model.to(device), frontend or init.frontend, init.vocab, {"init": str(cfg.init)})
 
 
 def build_or_resume(cfg: TrainConfig, dist: DistContext, vocab: Vocab,
@@ -112,9 +117,11 @@ def build_or_resume(cfg: TrainConfig, dist: DistContext, vocab: Vocab,
             print(f"resuming {last}: {state['epoch']} epochs and {state['batch_in_epoch']} batches done, "
                   f"step {state['step']}", *said, sep="\n", file=sys.stderr)
         return recognizer_from_state(ckpt, device), dict(state)
-    if cfg.init:
+    if cfg.init and cfg.init_features == "init":
         return initial_recognizer(cfg, vocab, device), None
-    model_cfg = dataclasses.replace(cfg.model, n_mels=cfg.features.n_mels, vocab_size=len(vocab))
     stats = normalization_stats(train_utts, cfg.features, seed=cfg.seed) if dist.is_main else None
     frontend = distributed.broadcast(stats, dist)
+    if cfg.init:
+        return initial_recognizer(cfg, vocab, device, frontend), None
+    model_cfg = dataclasses.replace(cfg.model, n_mels=cfg.features.n_mels, vocab_size=len(vocab))
     return Recognizer(AcousticModel(model_cfg).to(device), frontend, vocab, {}), None

@@ -32,6 +32,9 @@
 #   --epochs N          training epochs                              default: 95
 #   --max-minutes M     training time budget (wall minutes)          default: 44
 #   --seed N            seed of everything random                    default: 0
+#   --init CKPT         stage 2 fine-tunes CKPT (e.g. asr/assets/an4.pt) on today's features instead of
+#                       training from scratch (asr.train --init CKPT --init-features new)   default: none
+#   --lr LR             stage 2 peak learning rate                    default: 1e-3 (asr.train's)
 #   --stream-init CKPT  model stage 6 fine-tunes                     default: EXP/best.pt
 #   --stream-lm LM      word LM of the streaming model               default: EXP/an4_lm.arpa.gz
 #   --chunk-frames N    stage 6: output frames (40 ms) per chunk       default: 8
@@ -58,6 +61,8 @@ chunk_frames=8
 right_context_frames=3
 stream_epochs=40
 stream_minutes=35
+init=
+lr=
 
 # abspath P: P against the caller's folder (the recipe works in the repository from here on)
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
@@ -72,6 +77,8 @@ while [ $# -gt 0 ]; do
     --epochs) epochs=$2; shift 2 ;;
     --max-minutes) max_minutes=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
+    --init) init=$(abspath "$2"); shift 2 ;;
+    --lr) lr=$2; shift 2 ;;
     --stream-init) stream_init=$(abspath "$2"); shift 2 ;;
     --stream-lm) stream_lm=$(abspath "$2"); shift 2 ;;
     --chunk-frames) chunk_frames=$2; shift 2 ;;
@@ -87,7 +94,7 @@ cd "$repo"
 mkdir -p "$exp"
 # The settings each stage depends on; a stage's settings include those of the stages before it.
 settings1="data=$data manifests=$manifests noise=$noise"
-settings2="$settings1 epochs=$epochs max_minutes=$max_minutes seed=$seed"
+settings2="$settings1 epochs=$epochs max_minutes=$max_minutes seed=$seed init=$init lr=$lr"
 settings3=$settings2
 settings4=$settings3
 settings5=$settings4
@@ -142,8 +149,12 @@ fi
 if run_stage 2 train; then
   resume=()
   [ -f "$exp/last.pt" ] && resume=(--resume)
+  tune=()
+  [ -n "$init" ] && tune+=(--init "$init" --init-features new)
+  [ -n "$lr" ] && tune+=(--lr "$lr")
   python -m asr.train --train "$manifests/train.jsonl" --dev "$manifests/dev.jsonl" --out "$exp" \
-    --epochs "$epochs" --max-minutes "$max_minutes" --batch-seconds 90 --seed "$seed" "${augment[@]}" "${resume[@]}"
+    --epochs "$epochs" --max-minutes "$max_minutes" --batch-seconds 90 --seed "$seed" "${augment[@]}" \
+    ${tune[@]+"${tune[@]}"} "${resume[@]}"
   # A --max-minutes stop is the normal end of this budgeted stage, but only once an epoch has given a best.pt.
   if [ ! -f "$exp/best.pt" ]; then
     echo "stage 2: no epoch finished within --max-minutes $max_minutes, so there is no $exp/best.pt;" \
