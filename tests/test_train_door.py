@@ -283,3 +283,9 @@ def test_it_says_how_it_uses_the_machine_and_takes_what_is_asked(clips_manifest,
     assert main([*one_epoch(clips_manifest, tmp_path / "b"), "--threads", "1", "--precision", "fp32"]) == 0
     line = next(li for li in capsys.readouterr().err.splitlines() if li.startswith("machine: "))
     assert line.endswith("-> 1 torch thread(s), 0 DataLoader worker(s); precision fp32 (as asked)")
+    bf16 = [*one_epoch(clips_manifest, tmp_path / "c"), "--precision", "bf16"]
+    assert main(bf16) == 0
+    capsys.readouterr()
+    assert main([*bf16, "--precision", "auto", "--resume", "--epochs", "2"]) == 0  # auto: the run's own choice
+    line = next(li for li in capsys.readouterr().err.splitlines() if li.startswith("machine: "))
+    assert line.endswith("precision bf16 (the resumed run's)")

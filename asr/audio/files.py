@@ -45,38 +45,44 @@ def check_readable(path: Path) -> None:
         raise AudioError(f"{path}: {os_reason(e)}{broken}") from e
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Read wav/flac/ogg/sph/... at any rate and channel count; returns (N,) float32 at `sample_rate`."""
-    path = Path(path)
-    check_readable(path)
+def open_audio(path: Path) -> sf.SoundFile:
+    """The file opened by libsndfile, its header checked first (check_wav_complete) and its rate and channels
+    against the limits; AudioError naming the path otherwise (for a format libsndfile cannot read: not_readable)."""
     try:
         check_wav_complete(path)
-        info = sf.info(str(path))
-        check_format(str(path), info.samplerate, info.channels, what="the file is")
-        if info.frames / info.samplerate > MAX_SECONDS:
-            raise AudioError(
-                f"{path}: {info.frames / info.samplerate:.0f} s is longer than the {MAX_SECONDS:.0f} s limit"
-            )
-        samples, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        f = sf.SoundFile(str(path))
     except AudioError:
         raise
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError... on bad files
         raise not_readable(path, e) from e
+    try:
+        check_format(str(path), f.samplerate, f.channels, what="the file is")
+    except AudioError:
+        f.close()
+        raise
+    return f
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Read wav/flac/ogg/sph/... at any rate and channel count; returns (N,) float32 at `sample_rate`."""
+    path = Path(path)
+    check_readable(path)
+    with open_audio(path) as f:
+        if f.frames / f.samplerate > MAX_SECONDS:
+            raise AudioError(f"{path}: {f.frames / f.samplerate:.0f} s is longer than the {MAX_SECONDS:.0f} s limit")
+        try:
+            samples = f.read(dtype="float32", always_2d=True)  # (N, channels)
+        except Exception as e:
+            raise not_readable(path, e) from e
+        rate = f.samplerate
     check_samples(samples, str(path))  # every channel within the limits, not only their mean
-    return resample(to_mono(samples), sr, sample_rate)
+    return resample(to_mono(samples), rate, sample_rate)
 
 
 def audio_duration(path: str | Path) -> float:
     """Duration in seconds from the file header, without decoding."""
-    try:
-        check_wav_complete(path)
-        info = sf.info(str(path))
-    except AudioError:
-        raise
-    except Exception as e:
-        raise AudioError(f"{path}: not readable as audio ({e})") from e
-    check_format(str(path), info.samplerate, info.channels, what="the file is")
-    return info.frames / info.samplerate
+    with open_audio(Path(path)) as f:
+        return f.frames / f.samplerate
 
 
 def write_wav(path: str | Path | io.BytesIO, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
@@ -152,15 +158,7 @@ def read_blocks(
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)")
     block = max(1, int(block_seconds * sample_rate))
-    try:
-        check_wav_complete(path)
-        f = sf.SoundFile(str(path))
-    except AudioError:
-        raise
-    except Exception as e:
-        raise not_readable(path, e) from e
-    with f:
-        check_format(str(path), f.samplerate, f.channels, what="the file is")
+    with open_audio(path) as f:
         if f.frames == 0:
             raise AudioError(f"{path}: no audio samples (zero-length file)")
         stream = None
