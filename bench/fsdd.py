@@ -1,0 +1,76 @@
+"""Real speech recorded elsewhere: the Free Spoken Digit Dataset (8 kHz WAV, one digit word a clip, other speakers
+and microphones than AN4's) transcribed by a model that never trained on it: a test of generalisation.
+
+    python bench/fsdd.py [--data ../shared/data/fsdd] [--model asr/assets/an4.pt] [--decoders greedy,default]
+
+Reads the Hugging Face audiofolder layout (metadata.csv: file_name, transcription, speaker), transcribes every
+clip with one `python -m asr.transcribe --format jsonl` child per decoder (greedy, and the model's recommended
+default: beam search + its LM), and scores WER per speaker with asr.metrics. Prints a table (speaker | clips |
+WER per decoder), the mean and the worst speaker; last, `fsdd_wer_default=<%>` (over all clips).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from asr.checkpoint import DEFAULT_MODEL
+from asr.metrics import wer
+from asr.text import normalize_text
+
+from _manifests import require_manifests  # bench/_manifests.py
+
+
+def read_audiofolder(root: Path) -> list[dict]:
+    """metadata.csv's rows: {"audio": absolute path, "text", "speaker"}."""
+    with open(root / "metadata.csv", newline="", encoding="utf-8") as f:
+        return [{"audio": str(root / row["file_name"]), "text": row["transcription"], "speaker": row["speaker"]}
+                for row in csv.DictReader(f)]
+
+
+def transcribe(model: str, decoder: str, files: list[str], threads: int) -> dict[str, str]:
+    """audio path -> transcript, from one asr.transcribe child."""
+    flags = [] if decoder == "default" else ["--decoder", decoder]
+    run = subprocess.run([sys.executable, "-m", "asr.transcribe", "--model", model, "--threads", str(threads),
+                          "--format", "jsonl", "--quiet", *flags, *files], capture_output=True, text=True, check=True)
+    return {row["audio"]: row.get("text", "") for row in map(json.loads, run.stdout.splitlines())}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    p.add_argument("--data", default="../shared/data/fsdd", help="FSDD in the audiofolder layout")
+    p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("--decoders", default="greedy,default")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    require_manifests(Path(args.data) / "metadata.csv", how="it comes with the shared data; give --data, the FSDD "
+                      "audiofolder (metadata.csv: file_name, transcription, speaker)")
+    root = Path(args.data).resolve()
+    rows = read_audiofolder(root)
+    speakers = sorted({r["speaker"] for r in rows})
+    decoders = args.decoders.split(",")
+    results = {d: transcribe(args.model, d, [r["audio"] for r in rows], args.threads) for d in decoders}
+    print(f"model: {args.model}; {len(rows)} clips, {len(speakers)} speakers\n")
+    print("| speaker | clips | " + " | ".join(f"{d} WER %" for d in decoders) + " |")
+    print("|---|---:|" + "---:|" * len(decoders))
+    scores = {d: {} for d in decoders}
+    for speaker in speakers + ["all"]:
+        mine = [r for r in rows if speaker in ("all", r["speaker"])]
+        refs = [normalize_text(r["text"]) for r in mine]
+        for d in decoders:
+            scores[d][speaker] = wer(refs, [results[d].get(r["audio"], "") for r in mine])
+        print(f"| {speaker} | {len(mine)} | " + " | ".join(f"{scores[d][speaker]:.2f}" for d in decoders) + " |")
+    for d in decoders:
+        per = [scores[d][s] for s in speakers]
+        print(f"{d}: mean over speakers {sum(per) / len(per):.2f}%, worst {max(per):.2f}%")
+    last = "default" if "default" in decoders else decoders[-1]
+    print(f"fsdd_wer_{last}={scores[last]['all']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
