@@ -72,6 +72,8 @@ INTS = {  # flag -> (type, help)
     "freq_width": (non_negative_int, "widest SpecAugment frequency mask, mel bins"),
     "time_masks": (non_negative_int, "SpecAugment time masks"),
     "accum_steps": (positive_int, "batches per process whose gradients add up to one optimiser step"),
+    "average_last": (non_negative_int, "after the last epoch, average the weights of the last N epochs (N >= 2; "
+                                       "kept in OUT/epochs); the mean becomes best.pt if its dev WER is lower"),
 }
 FLOATS = {  # flag -> (type, help)
     "max_minutes": (non_negative_float, "stop, resumably, after this much training time over all resumes (0: no limit)"),

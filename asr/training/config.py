@@ -47,4 +47,5 @@ class TrainConfig:
     amp_dtype: str = "auto"  # with amp: "bf16", "fp16" (loss scaled by a GradScaler), "auto": bf16 where supported
     tokenizer: str = ""  # SentencePiece model file: BPE pieces as targets; "" -> characters
     init: str = ""  # checkpoint to start from (its weights, features, normalisation, vocabulary); "" -> new weights
+    average_last: int = 0  # >= 2: after the last epoch, the mean weights of the last N epochs become best.pt if better
     init_features: str = "init"  # with init: "init" keeps its features; "new": this run's, normalised on train

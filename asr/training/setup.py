@@ -11,7 +11,7 @@ import torch
 
 from asr import augment
 from asr.checkpoint import V1_FEATURES, read_checkpoint, recognizer_from_state
-from asr.data import Utterance
+from asr.data import Utterance, collate
 from asr.features import FeatureConfig, normalization_stats
 from asr.model import AcousticModel
 from asr.recognizer import Recognizer
@@ -46,6 +46,17 @@ def build_augmentations(cfg: TrainConfig) -> tuple[list, list]:
     if cfg.spec_augment:
         feats.append(augment.SpecAugment(cfg.freq_masks, cfg.freq_width, cfg.time_masks, cfg.time_width, seed=cfg.seed))
     return wave, feats
+
+
+def _worker_init(_):
+    torch.set_num_threads(1)
+
+
+def make_loader(dataset, sampler, cfg: TrainConfig, device: torch.device) -> torch.utils.data.DataLoader:
+    """The training DataLoader: cfg.num_workers processes (one torch thread each) compute features ahead."""
+    return torch.utils.data.DataLoader(
+        dataset, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.num_workers, worker_init_fn=_worker_init,
+        persistent_workers=False, prefetch_factor=4 if cfg.num_workers else None, pin_memory=device.type == "cuda")
 
 
 def fastest_speed_factor(cfg: TrainConfig) -> float:

@@ -19,12 +19,13 @@ import numpy as np
 import torch
 
 from asr.checkpoint import model_state, save_atomic
-from asr.data import Batch, BucketBatchSampler, SpeechDataset, collate
+from asr.data import Batch, BucketBatchSampler, SpeechDataset
 from asr.decoding import Decoder, DecodingConfig
 from asr.metrics import score
 from asr.recognizer import utterance_log_probs
 from asr.text import load_vocab
 from asr.training import distributed
+from asr.training.average import finish_with_average, save_snapshot
 from asr.training.checks import augmentation_summary
 from asr.training.config import TrainConfig
 from asr.training.plot import plot_curves
@@ -32,12 +33,9 @@ from asr.training.progress import Progress, epoch_line
 from asr.training.resume import make_train_state, restore_train_state, rng_state, set_rng_state
 from asr.training.schedule import lr_at, warmup_warning
 from asr.training.sets import read_sets
-from asr.training.setup import amp_dtype, build_augmentations, build_or_resume, fastest_speed_factor, make_optimizer
+from asr.training.setup import (amp_dtype, build_augmentations, build_or_resume, fastest_speed_factor, make_loader,
+                                 make_optimizer)
 from asr.training.stopping import StopRequested, why_stop
-
-
-def _worker_init(_):
-    torch.set_num_threads(1)
 
 
 class Trainer:
@@ -244,6 +242,8 @@ class Trainer:
             if improved:
                 self.save(self.out / "best.pt")
             self.save(self.out / "last.pt", train_state)
+            if self.cfg.average_last > 1:
+                save_snapshot(self.rec.model, self.out, epoch + 1, self.cfg.average_last)
 
     def save_stopped(self, why: str) -> None:
         """Save last.pt (rank 0) at the batch where training stopped."""
@@ -267,11 +267,7 @@ class Trainer:
             said = warmup_warning(cfg, self.steps_per_epoch)
             if said:
                 print(said, file=sys.stderr)
-        loader = torch.utils.data.DataLoader(
-            self.dataset, batch_sampler=self.sampler, collate_fn=collate, num_workers=cfg.num_workers,
-            worker_init_fn=_worker_init, persistent_workers=False, prefetch_factor=4 if cfg.num_workers else None,
-            pin_memory=self.device.type == "cuda",
-        )
+        loader = make_loader(self.dataset, self.sampler, cfg, self.device)
         start = time.time() - state["elapsed"]
         with StopRequested() as stop:
             stopped = why_stop(stop, state["elapsed"], cfg.max_minutes, self.dist)  # resumed with no time left?
@@ -289,6 +285,9 @@ class Trainer:
                     self.save_stopped(stopped)
                     break
                 self.end_epoch(epoch, losses, seconds, train_seconds, start)
+        distributed.barrier(self.dist)  # rank 0's files are written before any process reads them
+        if cfg.average_last > 1 and not stopped and state["epoch"] >= cfg.epochs:
+            finish_with_average(self)
         if main and stopped != "signal" and (self.out / "metrics.jsonl").exists():
             plot_curves(self.out / "metrics.jsonl", self.out / "curves.png")
         distributed.barrier(self.dist)  # no process exits (ending the job) before rank 0 has written its files
