@@ -37,6 +37,7 @@
 #   --lr LR             stage 2 peak learning rate                    default: 1e-3 (asr.train's)
 #   --average-last N    stage 2: the mean of the last N epochs' weights becomes best.pt if better on dev
 #                                                                     default: 0 (none)
+#   --train-args "FLAGS"  more asr.train flags for stage 2, e.g. "--telephone-prob 0.1 --warmup-steps 50"
 #   --stream-init CKPT  model stage 6 fine-tunes                     default: EXP/best.pt
 #   --stream-lm LM      word LM of the streaming model               default: EXP/an4_lm.arpa.gz
 #   --chunk-frames N    stage 6: output frames (40 ms) per chunk       default: 8
@@ -66,6 +67,7 @@ stream_minutes=35
 init=
 lr=
 average_last=0
+train_args=
 
 # abspath P: P against the caller's folder (the recipe works in the repository from here on)
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
@@ -83,6 +85,7 @@ while [ $# -gt 0 ]; do
     --init) init=$(abspath "$2"); shift 2 ;;
     --lr) lr=$2; shift 2 ;;
     --average-last) average_last=$2; shift 2 ;;
+    --train-args) train_args=$2; shift 2 ;;
     --stream-init) stream_init=$(abspath "$2"); shift 2 ;;
     --stream-lm) stream_lm=$(abspath "$2"); shift 2 ;;
     --chunk-frames) chunk_frames=$2; shift 2 ;;
@@ -98,7 +101,7 @@ cd "$repo"
 mkdir -p "$exp"
 # The settings each stage depends on; a stage's settings include those of the stages before it.
 settings1="data=$data manifests=$manifests noise=$noise"
-settings2="$settings1 epochs=$epochs max_minutes=$max_minutes seed=$seed init=$init lr=$lr average_last=$average_last"
+settings2="$settings1 epochs=$epochs max_minutes=$max_minutes seed=$seed init=$init lr=$lr average_last=$average_last train_args=$train_args"
 settings3=$settings2
 settings4=$settings3
 settings5=$settings4
@@ -157,6 +160,8 @@ if run_stage 2 train; then
   [ -n "$init" ] && tune+=(--init "$init" --init-features new)
   [ -n "$lr" ] && tune+=(--lr "$lr")
   [ "$average_last" != 0 ] && tune+=(--average-last "$average_last")
+  read -r -a extra <<< "$train_args"
+  tune+=(${extra[@]+"${extra[@]}"})
   python -m asr.train --train "$manifests/train.jsonl" --dev "$manifests/dev.jsonl" --out "$exp" \
     --epochs "$epochs" --max-minutes "$max_minutes" --batch-seconds 90 --seed "$seed" "${augment[@]}" \
     ${tune[@]+"${tune[@]}"} "${resume[@]}"
