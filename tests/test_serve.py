@@ -141,6 +141,20 @@ def test_models_health_and_the_page(server, client):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
 
 
+def test_a_model_is_retrieved_by_its_id_as_openai_answers(server, client):
+    """GET /v1/models/{id}: the served model (and whisper-1, its alias) as OpenAI describes one; any other id is a
+    404 in OpenAI's error shape, code model_not_found."""
+    listed = client.models.list().data[0]
+    assert client.models.retrieve("asr-an4") == listed
+    alias = client.models.retrieve("whisper-1")
+    assert (alias.id, alias.object, alias.owned_by, alias.created) == ("whisper-1", "model", "asr", listed.created)
+    with pytest.raises(openai.NotFoundError) as e:
+        client.models.retrieve("gpt-4o-transcribe")
+    error = e.value.body
+    assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", "model_not_found", "model")
+    assert "'gpt-4o-transcribe'" in error["message"] and "'asr-an4'" in error["message"]
+
+
 def test_in_flight_counts_down_when_a_request_is_answered_or_refused(server, client):
     transcribe(client, CLIPS[2])
     refused = httpx.post(f"{server}/v1/audio/transcriptions", files={"file": ("empty.wav", b"")},
