@@ -40,12 +40,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(log: Path, *flags: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`python -m asr.serve` in a child process on a free port; yields its URL once /health answers."""
+def running_server(log: Path, *flags: str, env: dict | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`python -m asr.serve` in a child process on a free port (in `env`, else this one's); yields its URL once
+    /health answers."""
     port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "asr.serve", "--port", str(port), "--threads", "1", *flags],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120

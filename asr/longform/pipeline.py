@@ -25,8 +25,8 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from asr.audio import (AUDIO_EXTENSIONS, CONVERT_HINT, SAMPLE_RATE, AudioError, audio_duration, is_stream, read_stream,
-                       scan_folder, write_wav)
+from asr.audio import (CONVERT_HINT, SAMPLE_RATE, AudioError, audio_duration, is_stream, read_stream,
+                       readable_extensions, scan_folder, write_wav)
 from asr.data import length_batches
 from asr.decoding import Decoder, DecodingConfig
 from asr.longform.seams import clip_words
@@ -251,9 +251,10 @@ def unreadable_note(files: list[Path], shown: int = 3) -> str:
     """One line: how many files are in formats that cannot be read, the first few (as given), how to convert them."""
     names = ", ".join(str(f) for f in files[:shown]) + (", ..." if len(files) > shown else "")
     if len(files) == 1:
-        return f"1 file in a format that cannot be read was skipped ({names}); convert it first, e.g. {CONVERT_HINT}"
-    return (f"{len(files)} files in formats that cannot be read were skipped ({names}); convert them first, "
-            f"e.g. {CONVERT_HINT}")
+        return (f"1 file in a format that cannot be read without ffmpeg was skipped ({names}); install ffmpeg, or "
+                f"convert it first, e.g. {CONVERT_HINT}")
+    return (f"{len(files)} files in formats that cannot be read without ffmpeg were skipped ({names}); install "
+            f"ffmpeg, or convert them first, e.g. {CONVERT_HINT}")
 
 
 def expand_inputs(paths: list[str], spool: Path | None = None) -> list[Input]:
@@ -274,7 +275,7 @@ def expand_inputs(paths: list[str], spool: Path | None = None) -> list[Input]:
             print(f"note: {p}: {unreadable_note([f.relative_to(p) for f in scan.unreadable])}", file=sys.stderr)
         if not scan.audio and not scan.problems:
             inputs.append(Input(p, Path(Path(p).name), f"{p}: no audio files found in this folder "
-                                                       f"(looked for {' '.join(AUDIO_EXTENSIONS)})"))
+                                                       f"(looked for {' '.join(readable_extensions())})"))
         found = [(f, Input(str(f), f.relative_to(p).with_suffix(""))) for f in scan.audio]
         failed = [(f, Input(str(f), f.relative_to(p) if f != Path(p) else Path(f.name), why))
                   for f, why in scan.problems]
