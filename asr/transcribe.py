@@ -10,7 +10,9 @@ The shipped model knows what AN4 holds: spelled letters, digits and numbers ("si
 four") and a few command words (rubout, erase, enter, repeat, stop, yes, no, help, ...); it does not know
 general English.
 A file whose mean word confidence is below --min-confidence (audio the model probably does not know) gets
-"low_confidence": true and its "mean_confidence" in jsonl/json, and is named in one note on stderr.
+"low_confidence": true and its "mean_confidence" in jsonl/json, and is named in one note on stderr; so is a file
+with no words heard ("no_speech": true) or speech too quiet for the shipped model ("too_quiet": true, below -45 dBFS),
+with its "level_db". Notes never change the exit status.
 
 Any length (long files are cut at pauses and streamed from disk), any rate and channel count. Formats:
 text (the transcript; path<TAB>text for several inputs), jsonl (one JSON object an input: audio, text,
@@ -47,6 +49,7 @@ from asr.decoding.decoder import ignored_by_greedy
 from asr.lm import LMError
 from asr.longform import (LOW_CONFIDENCE, FileResult, Input, PipelineConfig, expand_inputs, file_duration, make_cues,
                           to_srt, to_vtt, transcribe_paths)
+from asr.longform.notes import needs_a_note, result_notes
 from asr.recognizer import Recognizer
 
 __all__ = ["main", "transcribe_files"]
@@ -184,7 +187,7 @@ def run(args: argparse.Namespace, inputs: list[Input]) -> int:
     formats = ["text", "json", "srt", "vtt"] if args.format == "all" else [args.format]
     with_name = len(inputs) > 1 or any(Path(f).is_dir() for f in args.files)
     collected: list[dict] = []
-    failed, doubtful, least = 0, [], min_confidence(args)
+    failed, noted, least = 0, [], min_confidence(args)
     progress = make_progress(good, args.quiet)
     results = transcribe_paths(rec, [inp.path for inp in good], PipelineConfig(args.batch_seconds),
                                decoder=decoder, on_progress=progress.update)
@@ -205,13 +208,13 @@ def run(args: argparse.Namespace, inputs: list[Input]) -> int:
             print(render(result, args.format), end="", flush=True)
         elif not result.error:
             print(format_result(result.to_dict(), "text", with_name), flush=True)
-        if not result.error and result.mean_confidence is not None and result.mean_confidence < least:
-            doubtful.append(result)
+        if needs_a_note(result, least):
+            noted.append(result)
     progress.close()
     if args.format == "json" and args.output_dir is None:
         print(json.dumps(collected, ensure_ascii=False, indent=2))
-    if doubtful:
-        print(low_confidence_note(doubtful, least), file=sys.stderr)
+    for note in result_notes(noted, least):
+        print(note, file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -270,16 +273,6 @@ def min_confidence(args: argparse.Namespace) -> float:
     if args.min_confidence is not None:
         return args.min_confidence
     return LOW_CONFIDENCE if Path(args.model).resolve() == DEFAULT_MODEL.resolve() else 0.0
-
-
-def low_confidence_note(results: list[FileResult], least: float, shown: int = 10) -> str:
-    """One line naming the files (the first few) whose mean word confidence is below `least`."""
-    names = ", ".join(f"{r.audio} ({r.mean_confidence:.2f})" for r in results[:shown])
-    names += ", ..." if len(results) > shown else ""
-    files = "1 file" if len(results) == 1 else f"{len(results)} files"
-    return (f"note: {files} with a mean word confidence below {least:.2f}, probably outside what the model "
-            f"knows (the shipped one: AN4's spelled letters, digits, numbers and commands, not general English): "
-            f"{names}")
 
 
 def make_progress(inputs: list[Input], quiet: bool):
