@@ -165,3 +165,17 @@ def test_a_relative_name_with_a_colon_is_a_file_not_an_ffmpeg_protocol(encoded, 
     (tmp_path / "take:1.m4a").write_bytes(encoded["lossless.m4a"].read_bytes())
     monkeypatch.chdir(tmp_path)
     assert np.array_equal(load_audio("take:1.m4a"), load_audio(encoded["flac"]))
+
+
+@needs_ffmpeg
+def test_stdin_and_pipes_read_them_through_ffmpeg_too(encoded):
+    with open(encoded["memo.m4a"], "rb") as f:
+        done = subprocess.run([sys.executable, "-m", "asr.transcribe", "--threads", "1", "-"], stdin=f,
+                              capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.strip() == load_transcript(encoded["memo.m4a"])
+    broken = subprocess.run([sys.executable, "-m", "asr.transcribe", "--threads", "1", "-"], input=BROKEN_M4A,
+                            capture_output=True, timeout=300)
+    line = broken.stderr.decode().strip()
+    assert broken.returncode == 1 and line.startswith("error: -: not readable as MP4/M4A (AAC or ALAC) audio by ffmpeg")
+    assert "asr-" not in line and tempfile.gettempdir() not in line
