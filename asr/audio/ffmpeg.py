@@ -72,7 +72,7 @@ def ffmpeg_blocks(path: str | Path, block: int, sample_rate: int = SAMPLE_RATE) 
         try:
             seen = 0
             while data := proc.stdout.read(block * BYTES_PER_SAMPLE):
-                x = np.frombuffer(data[: len(data) // BYTES_PER_SAMPLE * BYTES_PER_SAMPLE], "<f4")
+                x = np.frombuffer(data[: len(data) // BYTES_PER_SAMPLE * BYTES_PER_SAMPLE], "<f4").copy()  # writable
                 if seen + len(x) > limit:
                     raise AudioError(f"{path}: longer than the {MAX_SECONDS:.0f} s limit")
                 check_samples(x, str(path), where=f" (near {seen / sample_rate:.1f} s)")

@@ -25,8 +25,8 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from asr.audio import (SAMPLE_RATE, AudioError, audio_duration, is_stream, read_stream, readable_extensions, scan_folder,
-                       write_wav)
+from asr.audio import (SAMPLE_RATE, AudioError, audio_duration, is_stream, read_stream, readable_extensions,
+                       scan_folder, write_wav)
 from asr.data import length_batches
 from asr.decoding import Decoder, DecodingConfig
 from asr.longform.notes import QUIET_DB, unreadable_note

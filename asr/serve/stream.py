@@ -7,12 +7,12 @@
     client: {"eof": 1}
     server: the last result, then it closes (1000, reason "end of stream: ...")
 
-A malformed message gets {"error": "..."} and a close whose reason repeats it (cut to 123 bytes) with code 1007 (invalid data; 1009 for a message of more
-than MAX_MESSAGE_SECONDS of audio, 1008 for a wrong API key or a client silent for ServeConfig.stream_idle_s,
-1013 when the server holds max_streams already, 1011 for a failure of the server's own); the other streams go
-on. Every stream's audio goes through one Batcher: the chunks of the streams that are ready together run
-through the model in one batch. One answer per message: two utterances ended by one message are merged into
-one result.
+A malformed message gets {"error": "..."} and a close whose reason repeats it (cut to 123 bytes), with code 1007
+(invalid data; 1009 for a message of more than MAX_MESSAGE_SECONDS of audio, 1008 for a wrong API key or a client
+silent for ServeConfig.stream_idle_s, 1013 when the server holds max_streams already, 1011 for a failure of the
+server's own); the other streams go on. Every stream's audio goes through one Batcher: the chunks of the streams
+that are ready together run through the model in one batch. One answer per message: two utterances ended by one
+message are merged into one result.
 """
 
 from __future__ import annotations
