@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
 import tempfile
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from asr.checkpoint import BACKENDS
 
 __all__ = ["Formatter", "OutputError", "add_backend_flag", "add_runtime_flags", "apply_threads", "device", "finite_float",
            "fraction_below_one", "non_negative_float",
-           "non_negative_int", "positive_float", "positive_int", "prepare_output_dir", "probability"]
+           "non_negative_int", "positive_float", "positive_int", "prepare_output_dir", "probability", "progress_bar"]
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -159,3 +160,13 @@ def prepare_output_dir(path: str | Path, flag: str) -> Path:
     except OSError as e:
         raise OutputError(f"{flag} {path}: cannot write there ({e.strerror or e})") from e
     return path
+
+
+def progress_bar(total_s: float, desc: str, quiet: bool = False):
+    """A tqdm bar over `total_s` seconds of audio on stderr, as the doors show their progress; silent (a no-op
+    that still takes update() and write()) with `quiet` or where stderr is not a terminal."""
+    from tqdm import tqdm
+
+    disable = quiet or not sys.stderr.isatty()
+    return tqdm(total=round(total_s, 1), unit="s", desc=desc, file=sys.stderr, disable=disable, leave=False,
+                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")

@@ -22,8 +22,7 @@ from asr import __version__
 from asr.audio import AudioError
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_recognizer
 from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags, apply_threads, finite_float,
-                     positive_float, positive_int,
-                     prepare_output_dir)
+                     positive_float, positive_int, prepare_output_dir, progress_bar)
 from asr.data import MISSING, ManifestError, Utterance, drop_line, lossy_text_note, read_manifest
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
 from asr.decoding.decoder import ignored_by_greedy
@@ -76,6 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_runtime_flags(p)
     add_backend_flag(p)
     p.add_argument("--batch-seconds", type=positive_float, default=200.0, help="padded audio seconds per batch")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (shown only where stderr is a terminal)")
     add_decoding_flags(p, finite_float, positive_int)
     p.add_argument("--tune-lm", action="store_true", help="grid-search --alpha/--beta on this manifest (dev only)")
     return p.parse_args(argv)
@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         if warning := ignored_by_greedy(args, cfg) if not args.tune_lm else ignored_by_tuning(args):
             print(warning, file=sys.stderr)
         utts, missing = read_references(args.manifest)
-        log_probs = utterance_log_probs(rec, utts, args.batch_seconds)
+        with progress_bar(sum(u.duration for u in utts), "evaluating", args.quiet) as progress:
+            log_probs = utterance_log_probs(rec, utts, args.batch_seconds, on_progress=progress.update)
         if args.tune_lm:
             return report_tuning(*tune_lm(utts, log_probs, cfg, rec.vocab), args.out)
         result = score(utts, Decoder(cfg, rec.vocab).transcripts(log_probs))

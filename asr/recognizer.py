@@ -9,6 +9,7 @@ feature front-end, its vocabulary and its metadata), as asr.checkpoint.load_mode
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -32,9 +33,11 @@ class Recognizer:
 
 @torch.no_grad()
 def utterance_log_probs(
-    rec: Recognizer, utts: list[Utterance], batch_seconds: float = 200.0, num_workers: int = 0
+    rec: Recognizer, utts: list[Utterance], batch_seconds: float = 200.0, num_workers: int = 0,
+    on_progress: Callable[[float], None] | None = None,
 ) -> list[torch.Tensor]:
-    """The model's (T_i, V) log-probs of each utterance, on the CPU, in the order given (length-sorted batches)."""
+    """The model's (T_i, V) log-probs of each utterance, on the CPU, in the order given (length-sorted batches).
+    on_progress(seconds) is called after each batch with the audio seconds (manifest durations) it held."""
     dataset = SpeechDataset(utts, rec.frontend, rec.vocab)
     sampler = BucketBatchSampler([u.duration for u in utts], batch_seconds, shuffle=False)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers)
@@ -43,4 +46,6 @@ def utterance_log_probs(
         log_probs, lengths = rec.model(batch.features.to(rec.device), batch.feature_lengths.to(rec.device))
         for i, lp, n in zip(indices, log_probs, lengths.tolist()):
             out[i] = lp[:n].cpu()  # by position: ids need not be unique here
+        if on_progress is not None:
+            on_progress(sum(utts[i].duration for i in indices))
     return out

@@ -10,13 +10,16 @@ The shipped model knows what AN4 holds: spelled letters, digits and numbers ("si
 four") and a few command words (rubout, erase, enter, repeat, stop, yes, no, help, ...); it does not know
 general English.
 A file whose mean word confidence is below --min-confidence (audio the model probably does not know) gets
-"low_confidence": true and its "mean_confidence" in jsonl/json, and is named in one note on stderr.
+"low_confidence": true and its "mean_confidence" in jsonl/json, and is named in one note on stderr; so is a file
+with no words heard ("no_speech": true) or speech too quiet for the shipped model ("too_quiet": true, below -45 dBFS),
+with its "level_db". Notes never change the exit status.
 
 Any length (long files are cut at pauses and streamed from disk), any rate and channel count. Formats:
 text (the transcript; path<TAB>text for several inputs), jsonl (one JSON object an input: audio, text,
 duration, segments with timed words; or audio and error), json (one JSON list), srt and vtt (subtitles).
-With --output-dir, each input gets NAME.txt / NAME.json / NAME.srt / NAME.vtt there (all four with
---format all; files found in a folder keep their place below it).
+--format txt is text. With --output-dir, each input gets NAME.txt / NAME.json / NAME.srt / NAME.vtt there (all
+four with --format all; files found in a folder keep their place below it); inputs of different extensions that
+share a stem keep it: clip.mp3, clip.ogg -> clip.mp3.json, clip.ogg.json.
 Stdin ("-", named "stdin" in --output-dir and "-" in the output), /dev/stdin, pipes and <(...) are read to
 their end (1 GiB at most): any format above, told by its header (RIFF, fLaC, OggS, ...), else raw 16-bit
 little-endian PCM at 16 kHz mono (said on stderr). A file that cannot be transcribed gets
@@ -38,8 +41,7 @@ from pathlib import Path
 
 from asr import __version__
 from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags, apply_threads, finite_float,
-                     positive_float, positive_int,
-                     prepare_output_dir, probability)
+                     positive_float, positive_int, prepare_output_dir, probability, progress_bar)
 from asr.audio import AudioError, is_stream
 from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL, CheckpointError, load_recognizer
 from asr.decoding import Decoder, add_decoding_flags, decoding_config
@@ -47,6 +49,7 @@ from asr.decoding.decoder import ignored_by_greedy
 from asr.lm import LMError
 from asr.longform import (LOW_CONFIDENCE, FileResult, Input, PipelineConfig, expand_inputs, file_duration, make_cues,
                           to_srt, to_vtt, transcribe_paths)
+from asr.longform.notes import needs_a_note, result_notes
 from asr.recognizer import Recognizer
 
 __all__ = ["main", "transcribe_files"]
@@ -80,13 +83,21 @@ def render(result: FileResult, fmt: str, min_confidence: float = 0.0) -> str:
 
 
 def output_names(inputs: list[Input]) -> list[Path]:
-    """Each input's output name (no suffix), made unique with -2, -3, ... where two would clash."""
+    """Each input's output name (no suffix): its stem (with its place below a folder given), or where inputs of
+    different extensions share a stem, each of them its file name (clip.mp3, clip.ogg -> clip.mp3, clip.ogg, for
+    clip.mp3.json, ...: no name depends on the order given); names still the same (one file name in two
+    folders) get -2, -3, ... in the order given."""
+    suffixes = {inp.name: set() for inp in inputs}
+    for inp in inputs:
+        suffixes[inp.name].add(Path(inp.given or inp.path).suffix)
     names, used = [], set()
     for inp in inputs:
-        name, k = inp.name, 1
+        suffix = Path(inp.given or inp.path).suffix if len(suffixes[inp.name]) > 1 else ""
+        base = inp.name.with_name(inp.name.name + suffix)
+        name, k = base, 1
         while name in used:
             k += 1
-            name = inp.name.with_name(f"{inp.name.name}-{k}")
+            name = base.with_name(f"{base.name}-{k}")
         used.add(name)
         names.append(name)
     return names
@@ -108,9 +119,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("files", nargs="+", help="audio files or folders (searched recursively for audio files); - for stdin")
     p.add_argument("--model", help="checkpoint, or .onnx with --backend onnx (default: the shipped AN4 model; "
                                    "with --stream, its streaming sibling an4_stream.pt)")
-    p.add_argument("--format", default="text", choices=[*FORMATS, "all"],
-                   help="what to print, or to write with --output-dir (all: txt, json, srt and vtt)")
-    p.add_argument("--output-dir", type=Path, help="write one file per input and format here instead of printing")
+    p.add_argument("--format", default="text", choices=[*FORMATS, "txt", "all"],
+                   help="what to print, or to write with --output-dir (txt: text; all: txt, json, srt and vtt)")
+    p.add_argument("--output-dir", type=Path, help="write one file per input and format here instead of printing: "
+                                                    "NAME.txt, .json, ...; inputs that share a stem: NAME.EXT.json")
     p.add_argument("--batch-seconds", type=positive_float, default=200.0, help="padded audio seconds per model call")
     p.add_argument("--min-confidence", type=probability, metavar="P",
                    help=f"flag files whose mean word confidence is below P (default: {LOW_CONFIDENCE} with the shipped "
@@ -123,11 +135,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_runtime_flags(p)
     add_backend_flag(p)
     add_decoding_flags(p, finite_float, positive_int)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.format = "text" if args.format == "txt" else args.format  # whisper's name for it
+    return args
 
 
 def check_format(args: argparse.Namespace, inputs: int) -> None:
-    """Raise ValueError where --format needs --output-dir."""
+    """Raise ValueError where --format needs --output-dir, or --realtime --stream."""
+    if args.realtime and not args.stream:
+        raise ValueError("--realtime paces a --stream run (a file read no faster than it plays): give --stream too")
     if args.output_dir is None and args.format == "all":
         raise ValueError("--format all writes files: give --output-dir")
     if args.output_dir is None and args.format in ("srt", "vtt") and inputs > 1:
@@ -171,7 +187,7 @@ def run(args: argparse.Namespace, inputs: list[Input]) -> int:
     formats = ["text", "json", "srt", "vtt"] if args.format == "all" else [args.format]
     with_name = len(inputs) > 1 or any(Path(f).is_dir() for f in args.files)
     collected: list[dict] = []
-    failed, doubtful, least = 0, [], min_confidence(args)
+    failed, noted, least = 0, [], min_confidence(args)
     progress = make_progress(good, args.quiet)
     results = transcribe_paths(rec, [inp.path for inp in good], PipelineConfig(args.batch_seconds),
                                decoder=decoder, on_progress=progress.update)
@@ -192,13 +208,13 @@ def run(args: argparse.Namespace, inputs: list[Input]) -> int:
             print(render(result, args.format), end="", flush=True)
         elif not result.error:
             print(format_result(result.to_dict(), "text", with_name), flush=True)
-        if not result.error and result.mean_confidence is not None and result.mean_confidence < least:
-            doubtful.append(result)
+        if needs_a_note(result, least):
+            noted.append(result)
     progress.close()
     if args.format == "json" and args.output_dir is None:
         print(json.dumps(collected, ensure_ascii=False, indent=2))
-    if doubtful:
-        print(low_confidence_note(doubtful, least), file=sys.stderr)
+    for note in result_notes(noted, least):
+        print(note, file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -259,24 +275,10 @@ def min_confidence(args: argparse.Namespace) -> float:
     return LOW_CONFIDENCE if Path(args.model).resolve() == DEFAULT_MODEL.resolve() else 0.0
 
 
-def low_confidence_note(results: list[FileResult], least: float, shown: int = 10) -> str:
-    """One line naming the files (the first few) whose mean word confidence is below `least`."""
-    names = ", ".join(f"{r.audio} ({r.mean_confidence:.2f})" for r in results[:shown])
-    names += ", ..." if len(results) > shown else ""
-    files = "1 file" if len(results) == 1 else f"{len(results)} files"
-    return (f"note: {files} with a mean word confidence below {least:.2f}, probably outside what the model "
-            f"knows (the shipped one: AN4's spelled letters, digits, numbers and commands, not general English): "
-            f"{names}")
-
-
 def make_progress(inputs: list[Input], quiet: bool):
-    """A tqdm bar over the inputs' audio seconds on stderr; silent unless stderr is a terminal."""
-    from tqdm import tqdm
-
-    disable = quiet or not sys.stderr.isatty()
-    total = 0.0 if disable else sum(file_duration(inp.path) for inp in inputs)
-    return tqdm(total=round(total, 1), unit="s", desc="transcribing", file=sys.stderr, disable=disable, leave=False,
-                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
+    """A progress bar over the inputs' audio seconds on stderr; silent unless stderr is a terminal."""
+    shown = not quiet and sys.stderr.isatty()
+    return progress_bar(sum(file_duration(inp.path) for inp in inputs) if shown else 0.0, "transcribing", quiet)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,22 @@
-"""Decoding speed and WER of our CTC beam search against pyctcdecode 0.5.0 (and flashlight-text).
+"""Decoding speed and WER of our CTC beam search + word LM, against pyctcdecode 0.5.0 (and flashlight-text) where
+they are installed.
 
-    python bench/decode_speed.py --model asr/assets/an4.pt --manifest manifests/an4/test.jsonl \
-        --lm exp/an4_lm/3gram.arpa --alpha 0.3 --beta 2.0
+    python bench/decode_speed.py                        # the shipped model, its LM and weights, AN4 test
+    python bench/decode_speed.py --lm exp/an4_lm/3gram.arpa --alpha 0.3 --beta 2.0 --model exp/an4/best.pt
 
 The model's log-probs are computed once; every decoder then decodes the same (T, V) arrays, one
 utterance at a time, on one thread. Times are CPU seconds of this process (time.process_time,
-fastest of --repeats passes), so that other work on the machine disturbs them less.
+fastest of --repeats passes), so that other work on the machine disturbs them less. The LM, alpha and beta
+default to the model's recommended decoding (the shipped model: asr/assets/an4_lm.arpa.gz, 0.1, 2.0); our
+search reads the LM with the pure-Python ARPA scorer (asr.lm), so nothing beyond the `.[dev]` install is needed.
 
 Rows: "ours" uses asr.decoding's defaults for pruning; "ours, pyctcdecode pruning" uses pyctcdecode's
-(token_min_logp -5, beam_prune_logp -10, no top-k); pyctcdecode runs `decode()` with its defaults.
-All share the beam width, the LM, alpha, beta and the unknown-word offset (-10). pyctcdecode needs
-kenlm for an LM: without kenlm every decoder runs without the LM (the output says so).
-flashlight-text's lexicon-free decoder runs without an LM (it would read our word LM as a
-character LM), next to "ours, no LM". Last line: `speedup_vs_pyctcdecode=<x>`, pyctcdecode's time
-over ours at beam 32.
+(token_min_logp -5, beam_prune_logp -10, no top-k). Only where pyctcdecode is installed (with kenlm, which it
+needs for an LM) a "pyctcdecode 0.5.0" row runs `decode()` with its defaults; all share the beam width, the LM,
+alpha, beta and the unknown-word offset (-10). Where flashlight-text is installed its lexicon-free decoder runs
+without an LM (it would read our word LM as a character LM), next to "ours, no LM". The first lines say which rows
+run. Last line: `speedup_vs_pyctcdecode=<x>` (pyctcdecode's time over ours at the first beam) where pyctcdecode
+ran, else `ours_ms_per_utterance=<ms>` (ours, the first beam, with the LM).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import torch
 
 from asr.checkpoint import DEFAULT_MODEL, load_model
 from asr.data import read_manifest
-from asr.decoding import BeamSearchConfig, CTCBeamSearch, greedy_decode
+from asr.decoding import BeamSearchConfig, CTCBeamSearch, decoding_config, greedy_decode
 from asr.lm import load_lm
 from asr.lm.arpa import arpa_vocabulary
 from asr.metrics import wer
@@ -47,8 +50,8 @@ DecodeFn = Callable[[np.ndarray], str]  # (T, V) log-probs -> text
 class BenchConfig:
     model: str = str(DEFAULT_MODEL)  # checkpoint
     manifest: str = "manifests/an4/test.jsonl"  # utterances with reference texts
-    lm: str | None = None  # ARPA file; None: no LM
-    alpha: float = 0.3  # LM weight (natural-log LM probabilities); 0.3 / 2.0 tuned on AN4 dev
+    lm: str | None = None  # ARPA file; None: no LM (main() fills in the model's recommended one)
+    alpha: float = 0.1  # LM weight (natural-log LM probabilities); the shipped model's, tuned on AN4 dev
     beta: float = 2.0  # word insertion bonus
     beams: tuple[int, ...] = (32, 100)  # beam widths to compare
     unk_offset: float = -10.0  # pyctcdecode's unk_score_offset; our unk_penalty
@@ -92,8 +95,14 @@ def flashlight_decoder(vocab: CharVocab, beam: int) -> DecodeFn:
     return decode
 
 
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
 def decoders(vocab: CharVocab, bench: BenchConfig, lm_path: str | None) -> list[tuple[str, int, Callable[[], DecodeFn]]]:
-    """(name, beam, factory) of every decoder to compare."""
+    """(name, beam, factory) of every decoder to compare: pyctcdecode's only where it is installed and can use the
+    LM (kenlm installed, or no LM), flashlight-text's where it is installed."""
+    with_pyctcdecode = installed("pyctcdecode") and (installed("kenlm") or not lm_path)
     out = []
     for beam in bench.beams:
         cfg = BeamSearchConfig(beam_size=beam, alpha=bench.alpha, beta=bench.beta, unk_penalty=bench.unk_offset,
@@ -101,9 +110,9 @@ def decoders(vocab: CharVocab, bench: BenchConfig, lm_path: str | None) -> list[
         same = dataclasses.replace(cfg, token_min_logprob=-5.0, beam_threshold=10.0, token_top_k=len(vocab) - 1)
         out.append(("ours", beam, lambda cfg=cfg: ours(vocab, cfg, lm_path)))
         out.append(("ours, pyctcdecode pruning", beam, lambda cfg=same: ours(vocab, cfg, lm_path)))
-        if importlib.util.find_spec("pyctcdecode"):
+        if with_pyctcdecode:
             out.append(("pyctcdecode 0.5.0", beam, lambda beam=beam: pyctcdecode_decoder(vocab, bench, beam, lm_path)))
-        if importlib.util.find_spec("flashlight"):
+        if installed("flashlight"):
             out.append(("ours, no LM", beam, lambda cfg=cfg: ours(vocab, cfg, None)))
             out.append(("flashlight lexicon-free, no LM", beam, lambda beam=beam: flashlight_decoder(vocab, beam)))
     return out
@@ -128,11 +137,22 @@ def model_log_probs(model: str, manifest: str) -> tuple[list[np.ndarray], list[s
     return log_probs, [normalize_text(u.text) for u in utts], rec.vocab
 
 
+def what_runs(lm_path: str | None) -> str:
+    """The first line: which decoders this run compares, and why others do not run."""
+    rows = ["ours", "ours with pyctcdecode's pruning"]
+    if not installed("pyctcdecode"):
+        rows.append("(no pyctcdecode row: pip install pyctcdecode kenlm)")
+    elif lm_path and not installed("kenlm"):
+        rows.append("(no pyctcdecode row: pyctcdecode needs kenlm for the LM: pip install kenlm)")
+    else:
+        rows.append("pyctcdecode 0.5.0")
+    rows.append("flashlight-text lexicon-free and ours, no LM" if installed("flashlight") else "(no flashlight-text row)")
+    return "compares: " + ", ".join(rows)
+
+
 def report(bench: BenchConfig, log_probs: list[np.ndarray], refs: list[str], vocab: CharVocab) -> None:
     lm_path = bench.lm
-    if lm_path and not importlib.util.find_spec("kenlm"):
-        print("kenlm is not installed: pyctcdecode cannot use an LM, so every decoder runs WITHOUT the LM")
-        lm_path = None
+    print(what_runs(lm_path))
     greedy = [greedy_decode(torch.from_numpy(lp)[None], torch.tensor([len(lp)]), vocab)[0] for lp in log_probs]
     frames = sum(len(lp) for lp in log_probs) / len(log_probs)
     print(f"{len(log_probs)} utterances, {frames:.0f} frames on average; LM {lm_path or 'none'} (alpha={bench.alpha}, "
@@ -148,8 +168,11 @@ def report(bench: BenchConfig, log_probs: list[np.ndarray], refs: list[str], voc
             base = times["pyctcdecode 0.5.0", beam]
             print(f"beam {beam}: pyctcdecode / ours = {base / times['ours', beam]:.2f} (our defaults), "
                   f"{base / times['ours, pyctcdecode pruning', beam]:.2f} (pyctcdecode's pruning)")
-    if ("pyctcdecode 0.5.0", 32) in times:
-        print(f"speedup_vs_pyctcdecode={times['pyctcdecode 0.5.0', 32] / times['ours', 32]:.2f}")
+    first = bench.beams[0]
+    if ("pyctcdecode 0.5.0", first) in times:
+        print(f"speedup_vs_pyctcdecode={times['pyctcdecode 0.5.0', first] / times['ours', first]:.2f}")
+    else:
+        print(f"ours_ms_per_utterance={times['ours', first]:.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,14 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument("--model", default=d.model, help="checkpoint (default: the shipped AN4 model)")
     p.add_argument("--manifest", default=d.manifest)
-    p.add_argument("--lm", default=d.lm, help="ARPA word LM (default: none)")
-    p.add_argument("--alpha", type=float, default=d.alpha)
-    p.add_argument("--beta", type=float, default=d.beta)
+    p.add_argument("--lm", help="ARPA word LM, or none (default: the model's, e.g. asr/assets/an4_lm.arpa.gz)")
+    p.add_argument("--alpha", type=float, help="LM weight (default: the model's)")
+    p.add_argument("--beta", type=float, help="word insertion bonus (default: the model's)")
     p.add_argument("--beams", type=int, nargs="+", default=list(d.beams))
     p.add_argument("--repeats", type=int, default=d.repeats)
     a = p.parse_args(argv)
     require_manifests(a.manifest)
-    bench = BenchConfig(a.model, a.manifest, a.lm, a.alpha, a.beta, tuple(a.beams), d.unk_offset, a.repeats)
+    recommended = decoding_config(argparse.Namespace(lm=a.lm, alpha=a.alpha, beta=a.beta),
+                                  load_model(a.model).metadata, a.model)  # flags first, then the model's metadata
+    bench = BenchConfig(a.model, a.manifest, recommended.lm, recommended.beam.alpha, recommended.beam.beta,
+                        tuple(a.beams), d.unk_offset, a.repeats)
     torch.set_num_threads(1)
     report(bench, *model_log_probs(bench.model, bench.manifest))
     return 0

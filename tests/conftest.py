@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,11 @@ def tiny_checkpoint(clips_frontend, tmp_path_factory) -> Path:
 def stream_model() -> Path:
     """The shipped streaming (LC-BLSTM) model, asr/assets/an4_stream.pt, with the LM beside it."""
     return DEFAULT_STREAM_MODEL
+
+
+@pytest.fixture
+def no_ffmpeg(tmp_path_factory, monkeypatch) -> dict:
+    """PATH without ffmpeg, as on a machine that lacks it (in this process; the returned environment for children)."""
+    empty = tmp_path_factory.mktemp("bin-without-ffmpeg")
+    monkeypatch.setenv("PATH", str(empty))
+    return {**os.environ, "PATH": str(empty)}

@@ -264,7 +264,9 @@ WMA_HEADER = b"\x30\x26\xb2\x75\x8e\x66\xcf\x11\xa6\xd9\x00\xaa\x00\x62\xce\x6c"
     ("renamed.wav", M4A_HEADER, "MP4"),  # known by its first bytes, whatever its name
 ])
 @pytest.mark.parametrize("read", _readers(), ids=["load_audio", "read_blocks"])
-def test_a_format_libsndfile_cannot_read_says_what_is_supported_and_how_to_convert(tmp_path, name, header, kind, read):
+def test_a_format_libsndfile_cannot_read_says_what_is_supported_and_how_to_convert(tmp_path, name, header, kind, read,
+                                                                                     no_ffmpeg):
+    """Without ffmpeg on PATH (with it: tests/test_audio_ffmpeg.py)."""
     path = tmp_path / name
     path.write_bytes(header)
     with pytest.raises(AudioError) as info:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +113,31 @@ def test_robustness_codec_settings_give_their_bitrate_on_an4_clips(robustness, t
         sf.write(tmp_path / f"{clip.stem}{suffix}", wave, rate, **kwargs)
         seconds, size = seconds + len(wave) / rate, size + (tmp_path / f"{clip.stem}{suffix}").stat().st_size
     assert abs(size * 8 / seconds / 1000 - kbit_s) < 0.1 * kbit_s
+
+
+def run_bench(*args: str) -> list[str]:
+    """A bench as the README runs it, on the five test clips; its stdout lines."""
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / args[0]), *args[1:], "--manifest",
+                           str(ROOT / "tests" / "data" / "an4" / "clips.jsonl")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_decode_speed_uses_the_shipped_lm_says_what_it_compares_and_ends_in_name_value():
+    """On the .[dev] install (no kenlm, no pyctcdecode): our search with the shipped LM, read in pure Python."""
+    lines = run_bench("decode_speed.py", "--repeats", "1", "--beams", "8")
+    assert lines[0].startswith("compares: ours, ours with pyctcdecode's pruning")
+    assert "LM " + str(ROOT / "asr" / "assets" / "an4_lm.arpa.gz") + " (alpha=0.1, beta=2.0)" in lines[1]
+    if importlib.util.find_spec("pyctcdecode") is None:
+        assert "(no pyctcdecode row" in lines[0] and not any(line.startswith("pyctcdecode") for line in lines)
+        assert re.fullmatch(r"ours_ms_per_utterance=\d+\.\d{3}", lines[-1]), lines[-1]
+    else:
+        assert re.fullmatch(r"speedup_vs_pyctcdecode=\d+\.\d\d", lines[-1]), lines[-1]
+
+
+def test_confidence_decodes_as_transcribe_does_by_default():
+    lines = run_bench("confidence.py")
+    assert lines[0].startswith("decoding: beam (beam 32, LM ") and lines[0].endswith("alpha 0.1, beta 2.0)")
+    assert re.fullmatch(r"below_threshold_backwards=\d+\.\d", lines[-1])
+    assert run_bench("confidence.py", "--greedy")[0] == "decoding: greedy"

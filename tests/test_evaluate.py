@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
+import os
+import pty
 import re
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +24,8 @@ from asr.longform import transcribe_waves
 from asr.metrics import score
 from asr.recognizer import utterance_log_probs
 from asr.text import normalize_text
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_score_against_normalised_references(clips):
@@ -158,3 +168,36 @@ def test_a_manifest_without_any_audio_is_an_error(tiny_checkpoint, clips, tmp_pa
     assert main(["--model", str(tiny_checkpoint), "--manifest", path]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {path}: no utterance has its audio") and gone["audio_0"] in err
+
+
+def run_with_stderr_on_a_terminal(args: list[str]) -> tuple[int, str, str]:
+    """`python -m ARGS` with stderr on a pseudo-terminal, as in a shell, stdout piped: (exit code, stdout, all that
+    stderr showed, carriage returns and all)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 24 x 100, as a terminal has a size
+    proc = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE, stderr=slave, cwd=REPO)
+    os.close(slave)
+    shown = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the child has closed its end
+            break
+        if not data:
+            break
+        shown.append(data)
+    os.close(master)
+    out = proc.stdout.read().decode()
+    return proc.wait(60), out, b"".join(shown).decode(errors="replace")
+
+
+def test_progress_is_shown_on_a_terminal_and_not_with_quiet_or_a_pipe(tiny_checkpoint, clips_manifest, clips,
+                                                                      capsys):
+    flags = ["asr.evaluate", "--model", str(tiny_checkpoint), "--manifest", str(clips_manifest), "--threads", "1"]
+    code, out, shown = run_with_stderr_on_a_terminal(flags)
+    assert code == 0 and re.fullmatch(r"WER=\d+\.\d\d CER=\d+\.\d\d\n", out)
+    assert "evaluating:   0%" in shown and f"/{sum(u.duration for u in clips):.0f} s audio" in shown, shown
+    code, out, shown = run_with_stderr_on_a_terminal([*flags, "--quiet"])
+    assert code == 0 and shown == "" and out.startswith("WER=")
+    assert main(flags[1:]) == 0  # stderr not a terminal (here: captured)
+    assert capsys.readouterr().err == ""

@@ -5,6 +5,9 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +177,44 @@ def test_build_into_an_unwritable_place_is_one_line(tmp_path, capsys):
     assert main(["build", str(corpus), str(blocker / "lm.arpa")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "cannot write it" in err[0]
+
+
+def run_lm(*args: str) -> subprocess.CompletedProcess:
+    """`python -m asr.lm ARGS` as a user types it."""
+    return subprocess.run([sys.executable, "-m", "asr.lm", *args], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+
+
+def test_a_manifest_given_as_a_text_corpus_is_read_as_a_manifest_and_said(tmp_path):
+    manifest = tmp_path / "train.jsonl"
+    rows = [{"id": f"u{i}", "audio": f"wav/u{i}.flac", "duration": 2.5, "text": t.upper()} for i, t in enumerate(CORPUS)]
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    done = run_lm("build", "--order", "2", str(manifest), str(tmp_path / "lm.arpa"))  # no --manifest
+    assert done.returncode == 0, done.stderr
+    note = done.stderr.strip().splitlines()
+    assert len(note) == 1 and str(manifest) in note[0] and '"text"' in note[0] and "--manifest" in note[0]
+    lm = read_arpa(tmp_path / "lm.arpa")
+    assert lm.vocabulary == read_arpa_of(CORPUS, tmp_path).vocabulary  # the texts' words, no "audio", "flac", "u3"
+    assert not {"audio", "flac", "duration", "id", "u3"} & set(lm.vocabulary)
+
+
+def read_arpa_of(sentences: list[str], tmp_path) -> NgramLM:
+    write_arpa(build_kneser_ney(sentences, order=2), tmp_path / "ref.arpa")
+    return read_arpa(tmp_path / "ref.arpa")
+
+
+def test_json_lines_without_text_are_refused_in_one_line(tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "a", "audio": "a.wav"}\n{"id": "b", "audio": "b.wav"}\n')
+    done = run_lm("build", "--order", "2", str(rows), str(tmp_path / "lm.arpa"))
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(err) == 1 and err[0].startswith(f"error: {rows}") and '"text"' in err[0]
+    assert not (tmp_path / "lm.arpa").exists()
+
+
+def test_plain_text_that_happens_to_hold_braces_is_still_text(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("{ left brace sentence\nthe cat sat\n")
+    done = run_lm("build", "--order", "2", str(corpus), str(tmp_path / "lm.arpa"))
+    assert done.returncode == 0 and done.stderr == ""
+    assert "brace" in read_arpa(tmp_path / "lm.arpa").vocabulary

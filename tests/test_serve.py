@@ -40,12 +40,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(log: Path, *flags: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`python -m asr.serve` in a child process on a free port; yields its URL once /health answers."""
+def running_server(log: Path, *flags: str, env: dict | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`python -m asr.serve` in a child process on a free port (in `env`, else this one's); yields its URL once
+    /health answers."""
     port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "asr.serve", "--port", str(port), "--threads", "1", *flags],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -139,6 +140,20 @@ def test_models_health_and_the_page(server, client):
     assert (health["status"], health["model"]) == ("ok", "asr-an4")
     page = httpx.get(f"{server}/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+
+
+def test_a_model_is_retrieved_by_its_id_as_openai_answers(server, client):
+    """GET /v1/models/{id}: the served model (and whisper-1, its alias) as OpenAI describes one; any other id is a
+    404 in OpenAI's error shape, code model_not_found."""
+    listed = client.models.list().data[0]
+    assert client.models.retrieve("asr-an4") == listed
+    alias = client.models.retrieve("whisper-1")
+    assert (alias.id, alias.object, alias.owned_by, alias.created) == ("whisper-1", "model", "asr", listed.created)
+    with pytest.raises(openai.NotFoundError) as e:
+        client.models.retrieve("gpt-4o-transcribe")
+    error = e.value.body
+    assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", "model_not_found", "model")
+    assert "'gpt-4o-transcribe'" in error["message"] and "'asr-an4'" in error["message"]
 
 
 def test_in_flight_counts_down_when_a_request_is_answered_or_refused(server, client):

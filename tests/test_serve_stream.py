@@ -243,3 +243,35 @@ def test_a_message_of_more_than_five_seconds_is_refused(server, clips):
     too_long = pcm(np.zeros(16000 * 6, np.float32))
     answers, code = asyncio.run(converse(server[0], [too_long]))
     assert code == 1009 and "at most 5 s" in answers[0]["error"]
+
+
+async def close_of(url: str, messages: list) -> tuple[list[dict], int | None, str | None]:
+    """Send the messages, read all that comes: (answers, the close frame's code and reason text)."""
+    async with websockets.connect(url) as ws:
+        for message in messages:
+            await ws.send(message)
+        answers = []
+        try:
+            async for answer in ws:
+                answers.append(json.loads(answer))
+        except websockets.ConnectionClosedError:  # any close but 1000 ends the loop so
+            pass
+        return answers, ws.close_code, ws.close_reason
+
+
+@pytest.mark.parametrize("message,code", [
+    ("not json", 1007),
+    ("é" * 100, 1007),  # the error quotes the message: past the 123 bytes a close reason may hold
+    (b"\x00\x01\x02", 1007),
+    (EOF_MESSAGE, 1000),
+])
+def test_every_close_carries_a_reason_of_at_most_123_bytes(server, message, code):
+    """The close frame itself says why (RFC 6455: at most 123 bytes of UTF-8), not only the error message before it:
+    a client that reads only the close still knows."""
+    answers, got, reason = asyncio.run(close_of(server[0], [message]))
+    assert got == code and reason and len(reason.encode()) <= 123
+    if code == 1000:
+        assert answers == [{"result": [], "text": ""}] and "end of stream" in reason
+    else:
+        error = answers[0]["error"]
+        assert reason == error if len(error.encode()) <= 123 else error.startswith(reason.removesuffix("..."))

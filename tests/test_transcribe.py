@@ -146,3 +146,69 @@ def test_help_says_what_the_model_knows_and_other_models_are_flagged_only_when_a
     assert main([*flags, "--min-confidence", "1"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["low_confidence"] is True and err.startswith("note: 1 file with a mean word confidence")
+
+
+def test_format_txt_is_text(tiny_checkpoint, clips, tmp_path, capsys):
+    """whisper's name for plain text: printed as --format text prints it, written as NAME.txt."""
+    assert main([clips[0].audio, "--model", str(tiny_checkpoint), "--format", "text"]) == 0
+    text = capsys.readouterr().out
+    assert main([clips[0].audio, "--model", str(tiny_checkpoint), "--format", "txt"]) == 0
+    assert capsys.readouterr().out == text
+    out = tmp_path / "out"
+    assert main([clips[0].audio, "--model", str(tiny_checkpoint), "--format", "txt", "--output-dir", str(out)]) == 0
+    assert [p.name for p in out.iterdir()] == [Path(clips[0].audio).stem + ".txt"]
+    assert (out / (Path(clips[0].audio).stem + ".txt")).read_text() == text
+
+
+def test_realtime_without_stream_is_refused_in_one_line(short_clip, capsys):
+    assert main([str(short_clip), "--realtime"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and err.startswith("error: --realtime") and "--stream" in err
+
+
+def test_output_names_keep_the_extension_where_two_inputs_share_a_stem(tiny_checkpoint, clips, tmp_path, capsys):
+    """clip.flac and clip.wav -> clip.flac.json and clip.wav.json (both: no name depends on the order given);
+    an input whose stem is its own keeps NAME.json; the same name from two folders still gets -2."""
+    import soundfile as sf
+
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    wave = load_audio(clips[0].audio)
+    for name in ["clip.flac", "clip.wav", "other.flac", "sub/other.flac"]:
+        sf.write(src / name, wave, 16000)
+    out = tmp_path / "out"
+    inputs = [str(src / n) for n in ["clip.wav", "clip.flac", "other.flac", "sub/other.flac"]]
+    assert main([*inputs, "--model", str(tiny_checkpoint), "--format", "json", "--output-dir", str(out)]) == 0
+    written = {p.name: json.loads(p.read_text())["audio"] for p in out.iterdir()}
+    assert written == {"clip.wav.json": inputs[0], "clip.flac.json": inputs[1], "other.json": inputs[2],
+                       "other-2.json": inputs[3]}
+    folder = tmp_path / "folder_out"  # in a folder: the same rule, below the folder's layout
+    assert main([str(src), "--model", str(tiny_checkpoint), "--format", "json", "--output-dir", str(folder)]) == 0
+    written = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.json"))
+    assert written == ["clip.flac.json", "clip.wav.json", "other.json", "sub/other.json"]
+
+
+def test_a_file_too_quiet_to_hear_or_silent_is_said_in_one_note_and_a_field(clips, tmp_path, capsys):
+    """A clip at 1% of its level (sox vol 0.01: speech at -63 dBFS) and digital silence give no words: jsonl says so
+    (no_speech, too_quiet, level_db), one note on stderr names them, and the run still succeeds; a clip at its own
+    level gets neither."""
+    import soundfile as sf
+
+    clip = load_audio(clips[0].audio)
+    quiet, silent = tmp_path / "quiet.wav", tmp_path / "silent.wav"
+    sf.write(quiet, clip * 0.01, 16000, subtype="PCM_16")
+    sf.write(silent, np.zeros(32000, np.float32), 16000, subtype="PCM_16")
+    assert main([clips[0].audio, str(quiet), str(silent), "--format", "jsonl", "--threads", "1"]) == 0
+    out, err = capsys.readouterr()
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows[0]["text"] and not {"no_speech", "too_quiet", "level_db"} & set(rows[0])
+    assert rows[1]["text"] == "" and rows[1]["no_speech"] is True and rows[1]["too_quiet"] is True
+    assert -70 < rows[1]["level_db"] < -55
+    assert rows[2]["text"] == "" and rows[2]["no_speech"] is True and "too_quiet" not in rows[2]
+    (note,) = err.splitlines()
+    assert note.startswith("note: 2 files with no speech heard") and clips[0].audio not in note
+    assert f"{quiet} (no words; speech at -6" in note and "too quiet" in note
+    assert f"{silent} (no words; digital silence)" in note
+    assert main([str(quiet), "--threads", "1"]) == 0  # text: the empty line, and the note
+    out, err = capsys.readouterr()
+    assert out == "\n" and err.startswith("note: 1 file with no speech heard")

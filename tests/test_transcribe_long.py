@@ -252,7 +252,9 @@ def test_symbolic_link_loops_are_named_given_or_found_in_a_folder(tiny_checkpoin
     assert out.split("\t")[0] == str(src / "a.flac")
 
 
-def test_files_in_formats_that_cannot_be_read_are_counted_not_skipped(tiny_checkpoint, clips, tmp_path, capsys):
+def test_files_in_formats_that_cannot_be_read_are_counted_not_skipped(tiny_checkpoint, clips, tmp_path, capsys,
+                                                                       no_ffmpeg):
+    """Without ffmpeg on PATH (with it they are read: tests/test_audio_ffmpeg.py)."""
     src = tmp_path / "in"
     src.mkdir()
     (src / "a.flac").write_bytes(Path(clips[0].audio).read_bytes())
@@ -261,7 +263,7 @@ def test_files_in_formats_that_cannot_be_read_are_counted_not_skipped(tiny_check
     assert main(["--model", str(tiny_checkpoint), str(src)]) == 0  # what can be read is transcribed
     out, err = capsys.readouterr()
     (note,) = err.splitlines()
-    assert note.startswith(f"note: {src}: 5 files in formats that cannot be read were skipped")
+    assert note.startswith(f"note: {src}: 5 files in formats that cannot be read without ffmpeg were skipped")
     assert "b.m4a, c.M4A, d.webm" in note and "f.m4a" not in note  # the first few, by name
     assert "ffmpeg -i in.m4a -ar 16000 -ac 1 out.wav" in note
     assert out.split("\t")[0] == str(src / "a.flac")
@@ -271,7 +273,7 @@ def test_files_in_formats_that_cannot_be_read_are_counted_not_skipped(tiny_check
     assert note.startswith(f"note: {src}: 5 files") and error.startswith(f"error: {src}: no audio files found")
 
 
-def test_a_file_in_a_format_that_cannot_be_read_given_directly(tiny_checkpoint, tmp_path, capsys):
+def test_a_file_in_a_format_that_cannot_be_read_given_directly(tiny_checkpoint, tmp_path, capsys, no_ffmpeg):
     path = tmp_path / "voice memo.m4a"
     path.write_bytes(b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00M4A isomiso2" + bytes(64))
     assert main(["--model", str(tiny_checkpoint), str(path)]) == 1

@@ -98,10 +98,12 @@ def test_a_pipe_is_read_as_a_stream_not_as_an_empty_file(clips, tmp_path):
 
 @pytest.mark.parametrize("data, message", [
     (b"hello, this is not audio\n" * 20, "text, not audio"),
-    (b"\x00\x00\x00\x20ftypM4A " + bytes(64), r"MP4/M4A \(AAC or ALAC\) audio cannot be read; convert it first"),
+    (b"\x00\x00\x00\x20ftypM4A " + bytes(64),
+     r"MP4/M4A \(AAC or ALAC\) audio cannot be read without ffmpeg; install ffmpeg, or convert it first"),
     (b"\x01\x02\x03", "too short for raw"),
 ])
-def test_a_stream_that_is_not_audio_is_one_line_not_an_empty_transcript(data, message):
+def test_a_stream_that_is_not_audio_is_one_line_not_an_empty_transcript(data, message, no_ffmpeg):
+    """Without ffmpeg on PATH (with it, an M4A stream is read: tests/test_audio_ffmpeg.py)."""
     read, write = os.pipe()
     os.write(write, data)
     os.close(write)

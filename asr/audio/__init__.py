@@ -9,12 +9,14 @@
 samples.py holds the limits every door applies (rates MIN_RATE..MAX_RATE, 1..MAX_CHANNELS channels, samples
 within +-MAX_AMPLITUDE, MAX_SECONDS in one piece) and AudioError, whose message starts with the file's name;
 header.py tells formats apart by their first bytes and parses WAV headers for files, pipes and uploads alike;
-files.py reads files (libsndfile), pipes.py stdin and pipes, pcm.py raw PCM; folders.py finds audio files.
+files.py reads files (libsndfile; ffmpeg.py: M4A, AAC, WebM, WMA, ... through ffmpeg where it is on PATH),
+pipes.py stdin and pipes, pcm.py raw PCM; folders.py finds audio files.
 """
 
 from asr.audio.files import (BLOCK_SECONDS, audio_duration, check_readable, codec_round_trip, load_audio, os_reason,
                              read_blocks, write_wav)
-from asr.audio.folders import FolderScan, find_audio_files, scan_folder
+from asr.audio.ffmpeg import have_ffmpeg
+from asr.audio.folders import FolderScan, find_audio_files, readable_extensions, scan_folder
 from asr.audio.header import AUDIO_EXTENSIONS, CONVERT_HINT, UNREADABLE_EXTENSIONS, WavHeader, read_wav_header, sniff
 from asr.audio.pcm import PcmDecoder
 from asr.audio.pipes import MAX_STREAM_BYTES, RAW_FORMAT, audio_blocks, is_stream, looks_like_text, read_stream
@@ -26,6 +28,7 @@ __all__ = [
     "MAX_STREAM_BYTES", "MIN_RATE", "RAW_FORMAT", "SAMPLE_RATE", "UNREADABLE_EXTENSIONS",
     "AudioError", "FolderScan", "PcmDecoder", "WavHeader",
     "audio_blocks", "audio_duration", "check_format", "check_readable", "check_samples", "codec_round_trip",
-    "find_audio_files", "is_stream", "load_audio", "looks_like_text", "os_reason", "read_blocks", "read_stream",
-    "read_wav_header", "resample", "scan_folder", "sniff", "to_mono", "warn_once", "write_wav",
+    "find_audio_files", "have_ffmpeg", "is_stream", "load_audio", "looks_like_text", "os_reason", "read_blocks",
+    "read_stream", "read_wav_header", "readable_extensions", "resample", "scan_folder", "sniff", "to_mono",
+    "warn_once", "write_wav",
 ]

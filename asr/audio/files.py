@@ -1,18 +1,19 @@
 """Audio files of any format libsndfile reads, rate and channel count -> float32 mono at 16 kHz, whole
-(load_audio) or block by block (read_blocks), checked against asr.audio.samples' limits on the way in."""
+(load_audio) or block by block (read_blocks), checked against asr.audio.samples' limits on the way in; the formats
+libsndfile cannot read (M4A, AAC, WebM, WMA, ...) through ffmpeg (asr.audio.ffmpeg) where it is on PATH."""
 
 from __future__ import annotations
 
 import errno
 import io
-import shlex
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import soundfile as sf
 
-from asr.audio.header import AUDIO_EXTENSIONS, SNIFF_BYTES, read_wav_header, unreadable_kind
+from asr.audio.ffmpeg import ffmpeg_blocks, needs_ffmpeg
+from asr.audio.header import read_wav_header
 from asr.audio.samples import (MAX_SECONDS, SAMPLE_RATE, AudioError, check_format, check_samples, resample, to_mono,
                                warn_once)
 
@@ -47,7 +48,7 @@ def check_readable(path: Path) -> None:
 
 def open_audio(path: Path) -> sf.SoundFile:
     """The file opened by libsndfile, its header checked first (check_wav_complete) and its rate and channels
-    against the limits; AudioError naming the path otherwise (for a format libsndfile cannot read: not_readable)."""
+    against the limits; AudioError naming the path otherwise."""
     try:
         check_wav_complete(path)
         f = sf.SoundFile(str(path))
@@ -64,9 +65,12 @@ def open_audio(path: Path) -> sf.SoundFile:
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Read wav/flac/ogg/sph/... at any rate and channel count; returns (N,) float32 at `sample_rate`."""
+    """Read wav/flac/ogg/sph/... at any rate and channel count (m4a/aac/webm/wma/... through ffmpeg); returns (N,)
+    float32 at `sample_rate`."""
     path = Path(path)
     check_readable(path)
+    if needs_ffmpeg(path):
+        return np.concatenate(list(ffmpeg_blocks(path, int(BLOCK_SECONDS * sample_rate), sample_rate)))
     with open_audio(path) as f:
         if f.frames / f.samplerate > MAX_SECONDS:
             raise AudioError(f"{path}: {f.frames / f.samplerate:.0f} s is longer than the {MAX_SECONDS:.0f} s limit")
@@ -80,7 +84,10 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
 
 def audio_duration(path: str | Path) -> float:
-    """Duration in seconds from the file header, without decoding."""
+    """Duration in seconds from the file's header, without decoding (a file read through ffmpeg is decoded and its
+    samples counted: their headers need not say it exactly)."""
+    if needs_ffmpeg(Path(path)):
+        return sum(len(x) for x in ffmpeg_blocks(path, int(BLOCK_SECONDS * SAMPLE_RATE))) / SAMPLE_RATE
     with open_audio(Path(path)) as f:
         return f.frames / f.samplerate
 
@@ -126,19 +133,8 @@ def check_wav_complete(path: str | Path) -> None:
 
 
 def not_readable(path: Path, e: Exception) -> AudioError:
-    """The error for a file that libsndfile could not open: for a format it cannot read, what is supported
-    and the ffmpeg command that converts it."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(SNIFF_BYTES)
-    except OSError:
-        head = b""
-    kind = unreadable_kind(path, head)
-    if kind is None:
-        return AudioError(f"{path}: not readable as audio ({_reason(e)})")
-    out = path.with_name(f"{path.stem}-16k.wav")
-    return AudioError(f"{path}: {kind} audio cannot be read (readable: {' '.join(AUDIO_EXTENSIONS)}); convert it "
-                      f"first, e.g. ffmpeg -i {shlex.quote(str(path))} -ar 16000 -ac 1 {shlex.quote(str(out))}")
+    """The error for a file that libsndfile could not open, with its reason."""
+    return AudioError(f"{path}: not readable as audio ({_reason(e)})")
 
 
 def _reason(e: Exception) -> str:
@@ -151,13 +147,18 @@ def read_blocks(
 ) -> Iterator[np.ndarray]:
     """Stream a file of any length: (n,) float32 mono blocks at `sample_rate`, 0 < n <= block_seconds * sample_rate,
     in order, resampled block by block (soxr's streaming resampler gives the samples of a whole-file resample).
-    Raises AudioError naming the path when the file is missing, unreadable, truncated, empty, or not finite;
-    an error can come after some blocks have been returned."""
+    Raises AudioError naming the path when the file is missing, unreadable, truncated, empty, or not finite (at
+    once for a missing or empty file, else as the blocks are read: an error can come after some blocks)."""
     path = Path(path)
     check_readable(path)
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)")
     block = max(1, int(block_seconds * sample_rate))
+    return ffmpeg_blocks(path, block, sample_rate) if needs_ffmpeg(path) else _sndfile_blocks(path, block, sample_rate)
+
+
+def _sndfile_blocks(path: Path, block: int, sample_rate: int) -> Iterator[np.ndarray]:
+    """read_blocks for the formats libsndfile reads: blocks of at most `block` samples at `sample_rate`."""
     with open_audio(path) as f:
         if f.frames == 0:
             raise AudioError(f"{path}: no audio samples (zero-length file)")

@@ -1,5 +1,5 @@
 """The audio files in a folder (recursively), the folders that could not be listed, and the files in formats
-that cannot be read."""
+that cannot be read (those libsndfile cannot read, where ffmpeg is not on PATH to read them)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asr.audio.ffmpeg import have_ffmpeg
 from asr.audio.files import os_reason
 from asr.audio.header import AUDIO_EXTENSIONS, UNREADABLE_EXTENSIONS
 
@@ -15,14 +16,19 @@ from asr.audio.header import AUDIO_EXTENSIONS, UNREADABLE_EXTENSIONS
 class FolderScan:
     audio: list[Path] = field(default_factory=list)  # files with an audio extension (reading them may still fail)
     problems: list[tuple[Path, str]] = field(default_factory=list)  # folders that could not be listed, and why
-    unreadable: list[Path] = field(default_factory=list)  # files in formats libsndfile cannot read (by extension)
+    unreadable: list[Path] = field(default_factory=list)  # files in formats libsndfile cannot read, without ffmpeg
+
+
+def readable_extensions() -> tuple[str, ...]:
+    """The extensions of the files read as audio: libsndfile's, and with ffmpeg on PATH those it reads."""
+    return AUDIO_EXTENSIONS + UNREADABLE_EXTENSIONS if have_ffmpeg() else AUDIO_EXTENSIONS
 
 
 def scan_folder(directory: str | Path) -> FolderScan:
     """The audio files under `directory` (recursively, by extension, hidden files and folders skipped, links
     to folders not followed), sorted; the folders that could not be listed, with the reason; and the files in
-    formats that cannot be read (UNREADABLE_EXTENSIONS)."""
-    scan, pending = FolderScan(), [Path(directory)]
+    formats libsndfile cannot read (UNREADABLE_EXTENSIONS) where there is no ffmpeg (with ffmpeg they are audio)."""
+    scan, pending, extensions = FolderScan(), [Path(directory)], readable_extensions()
     while pending:
         folder = pending.pop()
         try:
@@ -37,7 +43,7 @@ def scan_folder(directory: str | Path) -> FolderScan:
                 continue
             if entry.is_dir(follow_symlinks=False):
                 pending.append(path)
-            elif path.suffix.lower() in AUDIO_EXTENSIONS and not path.is_dir():  # broken links too: reading says why
+            elif path.suffix.lower() in extensions and not path.is_dir():  # broken links too: reading says why
                 scan.audio.append(path)
             elif path.suffix.lower() in UNREADABLE_EXTENSIONS:
                 scan.unreadable.append(path)

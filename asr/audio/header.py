@@ -14,7 +14,8 @@ from typing import Callable
 from asr.audio.samples import AudioError, check_format
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".sph", ".mp3", ".opus", ".aiff", ".aif", ".au")
-# formats that libsndfile cannot read (AAC, ALAC, WebM/Matroska, WMA, AMR): found in folders, they are counted and named
+# formats that libsndfile cannot read (AAC, ALAC, WebM/Matroska, WMA, AMR): read through ffmpeg where it is on PATH
+# (asr.audio.ffmpeg); without it, refused with the command that converts them, and in folders counted and named
 UNREADABLE_EXTENSIONS = (".m4a", ".m4b", ".mp4", ".aac", ".alac", ".webm", ".mka", ".mkv", ".wma", ".asf", ".amr")
 CONVERT_HINT = "ffmpeg -i in.m4a -ar 16000 -ac 1 out.wav"  # the command that makes any of them readable
 SNIFF_BYTES = 16  # the first bytes that sniff() needs

@@ -11,13 +11,16 @@ import io
 import os
 import stat
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 import soundfile as sf
 
-from asr.audio.files import os_reason, read_blocks
+from asr.audio.ffmpeg import ffmpeg_blocks, have_ffmpeg
+from asr.audio.files import BLOCK_SECONDS, os_reason, read_blocks
 from asr.audio.header import SNIFF_BYTES, read_wav_header, sniff
 from asr.audio.pcm import PcmDecoder, wav_encoding
 from asr.audio.samples import SAMPLE_RATE, AudioError, check_format, check_samples, resample, to_mono, warn_once
@@ -43,9 +46,11 @@ def looks_like_text(data: bytes) -> bool:
 
 def _decode_whole(name: str, data: bytes) -> tuple[np.ndarray, int]:
     """All the bytes of a stream -> ((N, C) float32, rate): a WAV (its header checked by asr.audio.header) or
-    whatever else libsndfile recognises (FLAC, Ogg, MP3, ...), else RAW_FORMAT; text, a container libsndfile
-    cannot read, or under 0.1 s of raw audio is an AudioError."""
+    whatever else libsndfile recognises (FLAC, Ogg, MP3, ...), a container it cannot read through ffmpeg where it is on
+    PATH, else RAW_FORMAT; text, such a container without ffmpeg, or under 0.1 s of raw audio is an AudioError."""
     fmt = sniff(data[:SNIFF_BYTES])
+    if fmt is not None and not fmt.readable and have_ffmpeg():
+        return _through_ffmpeg(name, data), SAMPLE_RATE
     if fmt is not None and fmt.name == "WAV":
         read_wav_header(io.BytesIO(data).read, name)
     try:
@@ -56,14 +61,27 @@ def _decode_whole(name: str, data: bytes) -> tuple[np.ndarray, int]:
         check_format(name, rate, samples.shape[1], what="the audio is")
         return samples, rate
     if fmt is not None:
-        what = f"{fmt.name} audio cannot be read" if not fmt.readable else f"not readable as audio ({reason})"
-        raise AudioError(f"{name}: {what}; {CONVERT}")
+        what = (f"{fmt.name} audio cannot be read without ffmpeg; install ffmpeg, or" if not fmt.readable
+                else f"not readable as audio ({reason});")
+        raise AudioError(f"{name}: {what} {CONVERT}")
     if looks_like_text(data):
         raise AudioError(f"{name}: text, not audio")
     if len(data) < 2 * SAMPLE_RATE // 10:
         raise AudioError(f"{name}: {len(data)} bytes with no audio header: too short for {RAW_FORMAT}")
     warn_once(f"{name}: no audio header that libsndfile knows: read as {RAW_FORMAT}")
     return np.frombuffer(data[: len(data) // 2 * 2], "<i2").astype(np.float32)[:, None] / 32768.0, SAMPLE_RATE
+
+
+def _through_ffmpeg(name: str, data: bytes) -> np.ndarray:
+    """All the bytes of a stream in a format only ffmpeg reads (MP4 needs to seek: it goes through a temporary
+    file) -> (N, 1) float32 at 16 kHz; AudioError naming `name`, never the temporary file."""
+    with tempfile.TemporaryDirectory(prefix="asr-pipe-") as folder:
+        path = Path(folder) / "stream"
+        path.write_bytes(data)
+        try:
+            return np.concatenate(list(ffmpeg_blocks(path, int(BLOCK_SECONDS * SAMPLE_RATE))))[:, None]
+        except AudioError as e:
+            raise AudioError(str(e).replace(str(path), name)) from e
 
 
 def read_stream(path: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:

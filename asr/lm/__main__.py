@@ -15,12 +15,24 @@ from asr import __version__
 from asr.lm.arpa import write_arpa
 from asr.lm.interface import LMError
 from asr.lm.kneser_ney import build_kneser_ney
-from asr.lm.load import load_lm, read_sentences, sentence_logprob
+from asr.lm.load import first_json_object, load_lm, read_sentences, sentence_logprob
 from asr.text import normalize_text
 
 
+def is_manifest(path: str, declared: bool) -> bool:
+    """Whether to read `path` as a JSONL manifest: --manifest, or a file of JSON objects with a "text" field (said on
+    stderr); LMError for JSON objects without one (neither sentences nor a manifest)."""
+    if declared or (row := first_json_object(path)) is None:
+        return declared
+    if "text" not in row:
+        raise LMError(f'{path}: its lines are JSON objects without a "text" field: neither text (one sentence a line) '
+                      'nor a JSONL manifest')
+    print(f'note: {path} is a JSONL manifest: reading its "text" fields (as --manifest does)', file=sys.stderr)
+    return True
+
+
 def build(args: argparse.Namespace) -> None:
-    lm = build_kneser_ney(read_sentences(args.corpus, args.manifest), args.order)
+    lm = build_kneser_ney(read_sentences(args.corpus, is_manifest(args.corpus, args.manifest)), args.order)
     write_arpa(lm, args.out)
     counts = " ".join(f"{n}-grams={c}" for n, c in enumerate(lm.counts(), 1))
     print(f"wrote {args.out}: order {lm.order}, {len(lm.vocabulary)} words, {counts}")
@@ -29,7 +41,7 @@ def build(args: argparse.Namespace) -> None:
 def score(args: argparse.Namespace) -> None:
     lm = load_lm(args.lm, args.backend)
     total, tokens, oov, sentences = 0.0, 0, 0, 0
-    for text in map(normalize_text, read_sentences(args.text, args.manifest)):
+    for text in map(normalize_text, read_sentences(args.text, is_manifest(args.text, args.manifest))):
         words = text.split()
         lp = sentence_logprob(lm, words)
         print(f"{lp:.4f}\t{text}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -52,6 +53,22 @@ def read_sentences(path: str | Path, manifest: bool = False) -> Iterator[str]:
         return
     for _, line in numbered_lines(Path(path)):
         yield line
+
+
+def first_json_object(path: str | Path) -> dict | None:
+    """The first non-blank line of a text file parsed as JSON, if it is a JSON object (a JSONL manifest given where
+    text was expected starts so); None for anything else, or a file that cannot be read (reading it says why)."""
+    try:
+        line = next((text for _, text in numbered_lines(Path(path)) if text), "")
+    except LMError:
+        return None
+    if not line.startswith("{"):
+        return None
+    try:
+        row = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return row if isinstance(row, dict) else None
 
 
 def sentence_logprob(lm: LanguageModel, words: Iterable[str]) -> float:

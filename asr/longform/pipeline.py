@@ -25,19 +25,21 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from asr.audio import (AUDIO_EXTENSIONS, CONVERT_HINT, SAMPLE_RATE, AudioError, audio_duration, is_stream, read_stream,
+from asr.audio import (SAMPLE_RATE, AudioError, audio_duration, is_stream, read_stream, readable_extensions,
                        scan_folder, write_wav)
 from asr.data import length_batches
 from asr.decoding import Decoder, DecodingConfig
+from asr.longform.notes import QUIET_DB, unreadable_note
 from asr.longform.seams import clip_words
-from asr.longform.segment import Segment, SegmentConfig, file_segments, voiced_frames
+from asr.longform.segment import SILENCE_DB, Segment, SegmentConfig, file_segments, voiced_frames
 from asr.longform.timestamps import Word, kept_tokens, timed_words
 from asr.model import output_frame_seconds
 from asr.recognizer import Recognizer
 
 # Mean word confidence below which a file is flagged as likely outside the shipped model's domain (other models'
-# confidences differ: each needs its own). Measured with the shipped AN4 model: AN4 test utterances 0.64-1.00 (median 0.95, 3.8% below 0.8); the same played backwards
-# 0.43-0.95 (median 0.73, 76% below 0.8); synthetic tones 0.49-0.79.
+# confidences differ: each needs its own). Measured with the shipped AN4 model (bench/confidence.py), default decoding:
+# AN4 test utterances 0.64-1.00 (median 0.95, 6.2% below 0.8), the same played backwards 0.18-0.95 (median 0.69, 86%
+# below); greedy: 3.8% and 76% below (backwards 0.43-0.95, median 0.73); synthetic tones 0.49-0.79 (greedy).
 LOW_CONFIDENCE = 0.8
 
 
@@ -66,6 +68,7 @@ class FileResult:
     duration: float = 0.0  # seconds (from the file's header)
     segments: list[SegmentResult] = field(default_factory=list)  # in time order, those with words
     error: str | None = None  # why the file could not be transcribed (then there are no segments)
+    level_db: float | None = None  # the file's speech level, dBFS (asr.longform.segment); None: no segment was cut
 
     @property
     def words(self) -> list[Word]:
@@ -81,11 +84,27 @@ class FileResult:
         words = self.words
         return sum(w.confidence for w in words) / len(words) if words else None
 
+    @property
+    def no_speech(self) -> bool:
+        """No words were heard (no speech, or none the model could hear)."""
+        return self.error is None and not self.segments
+
+    @property
+    def silent(self) -> bool:
+        """Digital silence: no level above the floor of the energy measure."""
+        return self.level_db is not None and self.level_db <= SILENCE_DB + 1.0
+
+    @property
+    def too_quiet(self) -> bool:
+        """Speech (not digital silence) below QUIET_DB."""
+        return self.level_db is not None and not self.silent and self.level_db < QUIET_DB
+
     def to_dict(self, min_confidence: float = 0.0) -> dict:
         """JSON-ready: {"audio", "text", "duration", "segments": [{"start", "end", "text", "words": [...]}]}
         or {"audio", "error"}; times in seconds rounded to the millisecond. A file whose mean word confidence
         is below min_confidence (LOW_CONFIDENCE suits the shipped model) also has "low_confidence": true and
-        "mean_confidence"."""
+        "mean_confidence"; one with no words "no_speech": true, one whose speech is below QUIET_DB "too_quiet":
+        true, and either its "level_db"."""
         if self.error is not None:
             return {"audio": self.audio, "error": self.error}
 
@@ -98,6 +117,9 @@ class FileResult:
         doc = {"audio": self.audio, "text": self.text, "duration": round(self.duration, 3), "segments": segments}
         if self.mean_confidence is not None and self.mean_confidence < min_confidence:
             doc |= {"low_confidence": True, "mean_confidence": round(self.mean_confidence, 3)}
+        flags = {"no_speech": self.no_speech, "too_quiet": self.too_quiet}
+        if any(flags.values()):
+            doc |= {k: True for k, v in flags.items() if v} | {"level_db": self.level_db and round(self.level_db, 1)}
         return doc
 
 
@@ -152,6 +174,7 @@ class _Assembler:
         self.emitted = 0  # results handed back
 
     def add(self, i: int, seg: Segment) -> None:
+        self.results[i].level_db = seg.level_db
         self.pool.append((i, seg))
         self.waiting[i] += 1
         self.pooled += len(seg.samples)
@@ -247,15 +270,6 @@ def spool_stream(path: str, folder: Path) -> Input:
     return Input(str(copy), name, given=path)
 
 
-def unreadable_note(files: list[Path], shown: int = 3) -> str:
-    """One line: how many files are in formats that cannot be read, the first few (as given), how to convert them."""
-    names = ", ".join(str(f) for f in files[:shown]) + (", ..." if len(files) > shown else "")
-    if len(files) == 1:
-        return f"1 file in a format that cannot be read was skipped ({names}); convert it first, e.g. {CONVERT_HINT}"
-    return (f"{len(files)} files in formats that cannot be read were skipped ({names}); convert them first, "
-            f"e.g. {CONVERT_HINT}")
-
-
 def expand_inputs(paths: list[str], spool: Path | None = None) -> list[Input]:
     """Files as given; folders -> the audio files under them (recursively, sorted), or an error if none;
     with a `spool` folder, stdin ("-"), pipes and /dev/stdin are read once and copied there (spool_stream).
@@ -274,7 +288,7 @@ def expand_inputs(paths: list[str], spool: Path | None = None) -> list[Input]:
             print(f"note: {p}: {unreadable_note([f.relative_to(p) for f in scan.unreadable])}", file=sys.stderr)
         if not scan.audio and not scan.problems:
             inputs.append(Input(p, Path(Path(p).name), f"{p}: no audio files found in this folder "
-                                                       f"(looked for {' '.join(AUDIO_EXTENSIONS)})"))
+                                                       f"(looked for {' '.join(readable_extensions())})"))
         found = [(f, Input(str(f), f.relative_to(p).with_suffix(""))) for f in scan.audio]
         failed = [(f, Input(str(f), f.relative_to(p) if f != Path(p) else Path(f.name), why))
                   for f, why in scan.problems]

@@ -18,12 +18,12 @@ longest pause (one too short to end a segment; its quietest point if it has none
 inside speech (a split) or in a pause shorter than `clear_pause_s`, each can be decoded `overlap_s` further
 into the other (a window of at most max_segment_s + 2 overlap_s) and keep only the tokens emitted in its
 own part (asr.longform.seams), so that a word cut in half is heard whole. Each segment also carries a stricter level,
-`word_range_db` below the speech level, that marks clearly voiced frames for word timestamps.
+`word_range_db` below the speech level, that marks clearly voiced frames for word timestamps, and the speech level.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -68,6 +68,7 @@ class Segment:
     keep_start: int | None = None  # first sample of the file this segment's words are kept from (None: start)
     keep_end: int | None = None  # sample where the kept part ends, exclusive (None: the segment's end);
     # outside [keep_start, keep_end) lies audio decoded only as context, kept by the neighbour
+    level_db: float | None = None  # the file's speech level: speech_percentile of its 10 ms frame energies, dBFS
 
     @property
     def keep_start_s(self) -> float:
@@ -267,9 +268,9 @@ def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig()) -> Ite
             yield block
 
     energies, total = stream_energies_db(remember(read_blocks(path, cfg.block_s)))  # reads the whole file
-    voiced = voiced_threshold(energies, cfg)
+    voiced, level = voiced_threshold(energies, cfg), float(np.percentile(energies, cfg.speech_percentile))
     if total <= limit:
-        yield Segment(0, np.concatenate(kept), voiced)
+        yield Segment(0, np.concatenate(kept), voiced, level_db=level)
         return
     overlap = round(cfg.overlap_s / ENERGY_FRAME_SECONDS)
     frames = speech_regions(energies, cfg)
@@ -277,7 +278,7 @@ def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig()) -> Ite
     unclear = unclear if overlap else set()
     regions = [tuple(min(f * ENERGY_FRAME, total) for f in window)
                for window in overlapping_windows(frames, overlap, unclear)]
-    yield from cut_segments(read_blocks(path, cfg.block_s), regions, voiced)
+    yield from (replace(seg, level_db=level) for seg in cut_segments(read_blocks(path, cfg.block_s), regions, voiced))
 
 
 def voiced_frames(samples: np.ndarray, voiced_db: float, hop: int = ENERGY_FRAME) -> np.ndarray:

@@ -2,6 +2,7 @@
 
     POST /v1/audio/transcriptions   OpenAI's transcription API (multipart), any format and length asr reads
     GET  /v1/models                 the served model, in OpenAI's list format
+    GET  /v1/models/{id}            the served model (or whisper-1, its alias) as OpenAI gives one; else 404
     GET  /health                    {"status": "ok", "model", "in_flight", "batches", "segments", ...}
     GET  /                          static/index.html, where there is one
     WS   /v1/stream                 live recognition in Vosk's protocol (asr.serve.stream), with the streaming model
@@ -28,7 +29,7 @@ from asr.decoding import Decoder
 from asr.longform import decode_segments
 from asr.recognizer import Recognizer
 from asr.serve.batcher import Batcher
-from asr.serve.config import ServeConfig
+from asr.serve.config import DEFAULT_ALIASES, ServeConfig
 from asr.serve.errors import APIError, error_body, status_kind
 from asr.serve.formats import MEDIA_TYPES, render
 from asr.serve.jobs import transcribe_file
@@ -104,11 +105,7 @@ def add_routes(app: FastAPI, state: _State) -> None:
             return JSONResponse(body, headers=headers)
         return Response(body, media_type=MEDIA_TYPES[fields.response_format], headers=headers)
 
-    @app.get("/v1/models")
-    async def models(request: Request) -> dict:
-        check_key(request, cfg)
-        return {"object": "list", "data": [{"id": cfg.model_id, "object": "model", "created": state.started,
-                                            "owned_by": "asr"}]}
+    add_model_routes(app, state)
 
     @app.get("/health")
     async def health() -> dict:
@@ -125,6 +122,27 @@ def add_routes(app: FastAPI, state: _State) -> None:
         if not (STATIC / "index.html").is_file():
             raise APIError(404, "no page here: the API is under /v1", "not_found")
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+
+def add_model_routes(app: FastAPI, state: _State) -> None:
+    """GET /v1/models (the served model, listed) and /v1/models/{id} (it, or its alias whisper-1; else 404)."""
+    cfg = state.cfg
+
+    def model(name: str) -> dict:
+        return {"id": name, "object": "model", "created": state.started, "owned_by": "asr"}
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> dict:
+        check_key(request, cfg)
+        return {"object": "list", "data": [model(cfg.model_id)]}
+
+    @app.get("/v1/models/{name:path}")
+    async def one_model(request: Request, name: str) -> dict:
+        check_key(request, cfg)
+        if name not in (cfg.model_id, *DEFAULT_ALIASES):
+            raise APIError(404, f"the model {name!r} does not exist here; this server has {cfg.model_id!r}",
+                           "model_not_found", "model")
+        return model(name)
 
 
 def add_error_handlers(app: FastAPI, cfg: ServeConfig) -> None:

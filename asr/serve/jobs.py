@@ -8,7 +8,9 @@ one is streamed and cut at pauses), each segment goes to the shared Batcher as s
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from asr.audio import SAMPLE_RATE, AudioError
 from asr.longform import FileResult, SegmentConfig, SegmentResult, file_duration, file_segments
@@ -49,7 +51,7 @@ async def transcribe_file(path: str, name: str, batcher: Batcher, max_seconds: f
             await _wait_below(pending, pool_seconds * SAMPLE_RATE)
         done = [(p, *(await p.task)) for p in pending]
     except AudioError as e:
-        raise audio_error(str(e).replace(path, name)) from e
+        raise audio_error(public(str(e), path, name)) from e
     finally:
         for p in pending:
             p.task.cancel()  # a no-op for those done; the others' answers are not wanted
@@ -57,6 +59,13 @@ async def transcribe_file(path: str, name: str, batcher: Batcher, max_seconds: f
         SegmentResult(p.keep_start_s, p.keep_end_s, clip_words(words, p.keep_start_s, p.keep_end_s))
         for p, words, _ in sorted(done, key=lambda d: d[0].start) if words])  # as asr.longform's _Assembler does
     return result, max((size for _, _, size in done), default=0)
+
+
+def public(message: str, path: str, name: str) -> str:
+    """An error about the spooled file `path` as the client may see it: the file called by its upload's `name`, and
+    nothing of the server's folder (a command in the message that names a file beside it names that file alone)."""
+    folder = str(Path(path).parent)
+    return message.replace(path, name).replace(folder + os.sep, "").replace(folder, "")
 
 
 async def _wait_below(pending: list[_Pending], samples: float) -> None:

@@ -5,14 +5,14 @@
     server: one answer per message: {"partial": "..."}, or at an endpoint (a pause) the utterance's
             {"result": [{"word", "start", "end", "conf"}, ...], "text": "..."}
     client: {"eof": 1}
-    server: the last result, then it closes (1000)
+    server: the last result, then it closes (1000, reason "end of stream: ...")
 
-A malformed message gets {"error": "..."} and a close with code 1007 (invalid data; 1009 for a message of more
-than MAX_MESSAGE_SECONDS of audio, 1008 for a wrong API key or a client silent for ServeConfig.stream_idle_s,
-1013 when the server holds max_streams already, 1011 for a failure of the server's own); the other streams go
-on. Every stream's audio goes through one Batcher: the chunks of the streams that are ready together run
-through the model in one batch. One answer per message: two utterances ended by one message are merged into
-one result.
+A malformed message gets {"error": "..."} and a close whose reason repeats it (cut to 123 bytes), with code 1007
+(invalid data; 1009 for a message of more than MAX_MESSAGE_SECONDS of audio, 1008 for a wrong API key or a client
+silent for ServeConfig.stream_idle_s, 1013 when the server holds max_streams already, 1011 for a failure of the
+server's own); the other streams go on. Every stream's audio goes through one Batcher: the chunks of the streams
+that are ready together run through the model in one batch. One answer per message: two utterances ended by one
+message are merged into one result.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from asr.streaming import Final, Transcriber, step_streams
 
 MAX_MESSAGE_SECONDS = 5.0  # audio in one binary message at most: more would hold every stream's model step
 INVALID, TOO_BIG, TRY_LATER, POLICY, FAILED = 1007, 1009, 1013, 1008, 1011  # WebSocket close codes (RFC 6455)
+MAX_REASON_BYTES = 123  # UTF-8 bytes of reason text a close frame holds (RFC 6455: 125 bytes less the code)
+END_OF_STREAM = "end of stream: eof received and answered"  # the reason of a normal close (1000)
 log = logging.getLogger("asr.serve")
 
 
@@ -154,7 +156,7 @@ class StreamEndpoint:
                 pcm = PcmDecoder(sample_rate(value["config"]))
             elif "eof" in value:
                 await ws.send_json(answer(await self.step(stream, pcm.finish(), True), stream))
-                return await ws.close(1000)
+                return await ws.close(1000, END_OF_STREAM)
             else:
                 raise StreamError(f"unknown message {sorted(value)[:5]}: send config, eof or binary audio")
 
@@ -184,9 +186,18 @@ def parse_text(text: str) -> dict:
     return value
 
 
+def close_reason(message: str) -> str:
+    """`message` as a close frame's reason: whole if it fits in MAX_REASON_BYTES of UTF-8, else cut at a character
+    and ended with "..."."""
+    if len(message.encode()) <= MAX_REASON_BYTES:
+        return message
+    return message.encode()[: MAX_REASON_BYTES - 3].decode(errors="ignore") + "..."
+
+
 async def close_with_error(ws: WebSocket, e: StreamError) -> None:
+    """{"error": message}, then a close with the error's code and the message (cut to fit) as its reason."""
     try:
         await ws.send_json({"error": str(e)})
-        await ws.close(e.code)
+        await ws.close(e.code, close_reason(str(e)))
     except (WebSocketDisconnect, RuntimeError):  # the client is gone already
         pass

@@ -115,11 +115,18 @@ def upload_name(upload: UploadFile) -> str:
     return Path(upload.filename or "").name or "upload"
 
 
+def spool_name(name: str) -> str:
+    """The name the upload is spooled under: its own (so that a command in an error names the client's file), or
+    where that cannot be a file name here, "audio" and its plain suffix (suffixes name formats that need ffmpeg)."""
+    if name not in (".", "..") and "\0" not in name and len(name.encode("utf-8", "surrogateescape")) <= 200:
+        return name
+    suffix = Path(name).suffix.lower()
+    return "audio" + (suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else "")
+
+
 async def spool(upload: UploadFile, folder: Path) -> Path:
-    """Copy the upload to `folder`, keeping a plain suffix (it names formats that cannot be read in errors).
-    APIError 400 if it is empty."""
-    suffix = Path(upload_name(upload)).suffix.lower()
-    path = folder / ("audio" + (suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""))
+    """Copy the upload to `folder` under spool_name(its name). APIError 400 if it is empty."""
+    path = folder / spool_name(upload_name(upload))
 
     def copy() -> int:
         upload.file.seek(0)

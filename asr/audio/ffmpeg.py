@@ -1,0 +1,99 @@
+"""Formats libsndfile cannot read (MP4/M4A with AAC or ALAC, raw AAC, WebM/Matroska, WMA/ASF, AMR), decoded by
+ffmpeg where it is on PATH, as whisper reads every format: a child process writes float32 mono at 16 kHz to a
+pipe, read block by block and at most MAX_SECONDS of it (ffmpeg resamples and mixes the channels down; the
+samples are checked as every door checks them). Without ffmpeg such a file is refused with the command that
+converts it.
+
+    if needs_ffmpeg(path): blocks = ffmpeg_blocks(path, 16000 * 30)    # AudioError naming the path on failure
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from asr.audio.header import AUDIO_EXTENSIONS, SNIFF_BYTES, unreadable_kind
+from asr.audio.samples import MAX_SECONDS, SAMPLE_RATE, AudioError, check_samples
+
+FFMPEG = "ffmpeg"  # the program looked up on PATH
+BYTES_PER_SAMPLE = 4  # float32 from ffmpeg's -f f32le
+STDERR_BYTES = 1 << 16  # the end of ffmpeg's stderr kept for the error message (it logs errors only)
+
+
+def have_ffmpeg() -> bool:
+    return shutil.which(FFMPEG) is not None
+
+
+def needs_ffmpeg(path: Path) -> str | None:
+    """The format of a file libsndfile cannot read, in words (by its first bytes, else by its extension), or None
+    for any other file (those libsndfile reads, and those nothing recognises: libsndfile says why)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError:
+        return None
+    return unreadable_kind(path, head)
+
+
+def refusal(path: Path, kind: str) -> AudioError:
+    """The error for a file that needs ffmpeg where there is none: what it is, what is read, the command."""
+    out = path.with_name(f"{path.stem}-16k.wav")
+    return AudioError(f"{path}: {kind} audio cannot be read without ffmpeg (readable: {' '.join(AUDIO_EXTENSIONS)}); "
+                      f"install ffmpeg, or convert it first, e.g. ffmpeg -i {shlex.quote(str(path))} -ar 16000 -ac 1 "
+                      f"{shlex.quote(str(out))}")
+
+
+def ffmpeg_command(path: Path, sample_rate: int = SAMPLE_RATE) -> list[str]:
+    """ffmpeg's arguments: the file's first audio stream -> float32 little-endian mono at `sample_rate` on stdout.
+    The path is given as a file's ("file:"), so that a name such as "take:1.m4a" is not read as a protocol."""
+    return [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", f"file:{path}", "-map", "0:a:0", "-vn",
+            "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "-"]
+
+
+def ffmpeg_blocks(path: str | Path, block: int, sample_rate: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
+    """(n,) float32 blocks, 0 < n <= `block` samples at `sample_rate`, of a file ffmpeg decodes. Raises AudioError
+    naming the path (with ffmpeg's last line of error) when ffmpeg fails, the audio passes MAX_SECONDS, its samples
+    are not finite or far past full scale, or it holds none; an error can come after some blocks. Without ffmpeg:
+    AudioError, the command that converts the file. The child is ended if the reader stops early."""
+    path = Path(path)
+    kind = needs_ffmpeg(path) or path.suffix[1:].upper()
+    if not have_ffmpeg():
+        raise refusal(path, kind)
+    limit = int(MAX_SECONDS * sample_rate)
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(ffmpeg_command(path, sample_rate), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=stderr)
+        try:
+            seen = 0
+            while data := proc.stdout.read(block * BYTES_PER_SAMPLE):
+                x = np.frombuffer(data[: len(data) // BYTES_PER_SAMPLE * BYTES_PER_SAMPLE], "<f4").copy()  # writable
+                if seen + len(x) > limit:
+                    raise AudioError(f"{path}: longer than the {MAX_SECONDS:.0f} s limit")
+                check_samples(x, str(path), where=f" (near {seen / sample_rate:.1f} s)")
+                seen += len(x)
+                yield x
+            code = proc.wait()
+        finally:
+            if proc.poll() is None:  # the reader stopped early, or the audio is too long
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        if code != 0:
+            raise AudioError(f"{path}: not readable as {kind} audio by ffmpeg ({last_line(stderr, path, code)})")
+    if seen == 0:
+        raise AudioError(f"{path}: no audio samples (ffmpeg decoded none)")
+
+
+def last_line(stderr, path: Path, code: int) -> str:
+    """The last line ffmpeg wrote on stderr, without the path it starts with; else its exit status."""
+    stderr.seek(max(0, stderr.seek(0, 2) - STDERR_BYTES))
+    lines = stderr.read().decode(errors="replace").strip().splitlines()
+    if not lines:
+        return f"ffmpeg exited with status {code}"
+    return lines[-1].removeprefix(f"file:{path}: ")
