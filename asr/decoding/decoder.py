@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -18,6 +19,8 @@ import torch
 from asr.decoding.beam import CTCBeamSearch
 from asr.decoding.config import BeamSearchConfig, DecodingConfig
 from asr.decoding.greedy import Alignment, greedy_alignments
+from asr.decoding.search import Hypothesis
+from asr.decoding.steering import Steering, SteeringError, make_steering
 from asr.lm import load_lm
 from asr.text import Vocab, transcript
 
@@ -63,7 +66,8 @@ def decoding_config(args: argparse.Namespace, metadata: dict, model_path: str | 
 
 class Decoder:
     """(B, T, V) log-probs + (B,) lengths -> one Alignment (tokens and the frame of each) per utterance:
-    greedy, or the best hypothesis of the beam search. The LM is loaded once, here."""
+    greedy, or the best hypothesis of the beam search. The LM is loaded once, here; steering (hotwords, a
+    grammar: `steer`) is passed per call."""
 
     def __init__(self, cfg: DecodingConfig, vocab: Vocab):
         self.cfg, self.vocab = cfg, vocab
@@ -72,21 +76,47 @@ class Decoder:
             lm = load_lm(cfg.lm) if cfg.lm else None
             self.search = CTCBeamSearch(vocab, dataclasses.replace(cfg.beam, nbest=1), lm)
 
-    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[Alignment]:
+    def steer(self, hotwords: list[tuple[str, float | None]] | None = None,
+              phrase_list: list[str] | None = None) -> Steering | None:
+        """Checked steering for calls of this decoder (None if neither is given); SteeringError if it is bad,
+        or if this decoder is greedy (only the beam search can be steered)."""
+        if hotwords is None and phrase_list is None:
+            return None
+        if self.search is None:
+            raise SteeringError("hotwords and grammars need the beam search: this decoding is greedy "
+                                "(--decoder beam)")
+        return make_steering(self.vocab, hotwords, phrase_list, self.cfg.beam.unk_penalty)
+
+    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor,
+                 steering: Steering | Sequence[Steering | None] | None = None) -> list[Alignment]:
+        """steering: one for the batch, or one per utterance."""
         if self.search is None:
             return greedy_alignments(log_probs, lengths, self.vocab.blank)
+        return [hyps[0].alignment() if hyps else Alignment((), ())
+                for hyps in self.hypotheses(log_probs, lengths, 1, steering)]
+
+    def hypotheses(self, log_probs: torch.Tensor, lengths: torch.Tensor, nbest: int = 1,
+                   steering: Steering | Sequence[Steering | None] | None = None) -> list[list[Hypothesis]]:
+        """Per utterance up to `nbest` hypotheses, best first, each with its confidence (greedy: the one
+        path, confidence 1)."""
+        if self.search is None:
+            return [[Hypothesis(transcript(self.vocab, a.tokens), 0.0, a.tokens, a.frames, 0.0, 0.0)]
+                    for a in greedy_alignments(log_probs, lengths, self.vocab.blank)]
+        per_utterance = steering if isinstance(steering, (list, tuple)) else [steering] * len(lengths)
         lp = log_probs.detach().to("cpu", torch.float64).numpy()  # (B, T, V)
-        return [self.best(lp[b, :n]) for b, n in enumerate(lengths.tolist())]
+        return [self.search(lp[b, :n], per_utterance[b], nbest) for b, n in enumerate(lengths.tolist())]
 
-    def best(self, log_probs: np.ndarray) -> Alignment:
+    def best(self, log_probs: np.ndarray, steering: Steering | None = None) -> Alignment:
         """The beam search's best hypothesis of one utterance's (T, V) log-probs, as an Alignment."""
-        hyps = self.search(log_probs)
-        return Alignment(tuple(hyps[0].tokens), tuple(hyps[0].frames)) if hyps else Alignment((), ())
+        hyps = self.search(log_probs, steering, 1)
+        return hyps[0].alignment() if hyps else Alignment((), ())
 
-    def texts(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
-        """Transcripts, spaces tidied."""
-        return [transcript(self.vocab, a.tokens) for a in self(log_probs, lengths)]
+    def texts(self, log_probs: torch.Tensor, lengths: torch.Tensor, steering: Steering | None = None) -> list[str]:
+        """Transcripts, spaces tidied (with a grammar, [unk] for the words only it spells)."""
+        if self.search is None:
+            return [transcript(self.vocab, a.tokens) for a in self(log_probs, lengths)]
+        return [hyps[0].text if hyps else "" for hyps in self.hypotheses(log_probs, lengths, 1, steering)]
 
-    def transcripts(self, log_probs: list[torch.Tensor]) -> list[str]:
+    def transcripts(self, log_probs: list[torch.Tensor], steering: Steering | None = None) -> list[str]:
         """Transcripts of per-utterance (T_i, V) log-probs (asr.recognizer.utterance_log_probs), in order."""
-        return [self.texts(lp[None], torch.tensor([len(lp)]))[0] for lp in log_probs]
+        return [self.texts(lp[None], torch.tensor([len(lp)]), steering)[0] for lp in log_probs]
