@@ -28,7 +28,7 @@ class Grammar:
         self.unk = UNK_WORD in phrases
         self.phrases = sorted({p for p in phrases if p != UNK_WORD})
         self.next: list[dict[int, int]] = [{}]  # trie node -> {token: node}
-        self.end = [False]  # a phrase ends at the node
+        self.ends = [False]  # a phrase ends at the node
         for phrase in self.phrases:
             node = 0
             for token in (vocab.index[ch] for ch in phrase):
@@ -36,9 +36,9 @@ class Grammar:
                 if child is None:
                     child = self.next[node][token] = len(self.next)
                     self.next.append({})
-                    self.end.append(False)
+                    self.ends.append(False)
                 node = child
-            self.end[node] = True
+            self.ends[node] = True
         start = frozenset({(0, 0)})
         self._sets: list[frozenset] = [start]  # state -> {(place, extra [unk]s)}
         self._ids: dict[frozenset, int] = {start: 0}
@@ -51,7 +51,7 @@ class Grammar:
         if place == UNK:
             return [(0, 1)] if token == self.space else [(UNK, 0)]
         out = [(self.next[place][token], 0)] if token in self.next[place] else []
-        if token == self.space and self.end[place]:
+        if token == self.space and self.ends[place]:
             out.append((0, 0))  # the next phrase
         elif token != self.space and self.unk and place == 0:
             out.append((UNK, 0))  # [unk] is a phrase of its own: it starts where a phrase may
@@ -84,7 +84,7 @@ class Grammar:
 
     def end(self, state: int) -> float:
         """The penalty of ending the text here (its last word counted), or -inf if no parse ends here."""
-        ends = [k + (p == UNK) for p, k in self._sets[state] if p == UNK or self.end[p] or p == 0]
+        ends = [k + (p == UNK) for p, k in self._sets[state] if p == UNK or self.ends[p] or p == 0]
         return min(ends) * self.penalty if ends else NEG
 
     def label(self, words: list[str]) -> list[str]:
