@@ -47,6 +47,9 @@ is made only if it makes the beam, and the LM is asked once per prefix that comp
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -67,6 +70,15 @@ class CTCBeamSearch:
             raise ValueError("the beam search needs a vocabulary with the blank at index 0 and a space ' '")
         self.vocab, self.cfg = vocab, cfg
         self.fusion = None if lm is None else Fusion.make(lm, vocab, cfg.alpha, cfg.beta, cfg.unk_penalty)
+
+    def replace(self, **changes) -> CTCBeamSearch:
+        """The same search (its LM and spelling shared, not rebuilt) with some BeamSearchConfig fields changed
+        (not the LM weights, which the fusion holds)."""
+        if changes.keys() & {"alpha", "beta", "unk_penalty"}:
+            raise ValueError("the LM weights are the fusion's: make a new CTCBeamSearch to change them")
+        search = copy.copy(self)
+        search.cfg = dataclasses.replace(self.cfg, **changes)
+        return search
 
     def frame_tokens(self, rows: np.ndarray) -> list[dict[int, float]]:
         """(F, V) log-probs -> per frame the non-blank {token: log-prob} to try: those above

@@ -20,7 +20,8 @@ from asr.decoding.beam import CTCBeamSearch
 from asr.decoding.config import BeamSearchConfig, DecodingConfig
 from asr.decoding.greedy import Alignment, greedy_alignments
 from asr.decoding.search import Hypothesis
-from asr.decoding.steering import Steering, SteeringError, make_steering
+from asr.decoding.steering import (DEFAULT_HOTWORD_SCORE, Steering, SteeringError, make_steering, parse_hotword,
+                                   read_grammar, read_hotwords)
 from asr.lm import load_lm
 from asr.text import Vocab, transcript
 
@@ -37,6 +38,34 @@ def add_decoding_flags(p: argparse.ArgumentParser, number=float, count=int) -> N
                                 "(default: the model's)")
     p.add_argument("--alpha", type=number, help="LM weight (default: the model's)")
     p.add_argument("--beta", type=number, help="word insertion bonus (default: the model's)")
+
+
+def add_steering_flags(p: argparse.ArgumentParser, number=float) -> None:
+    """--hotword (repeatable), --hotwords-file, --hotword-score, --grammar: steering for the beam search."""
+    p.add_argument("--hotword", action="append", metavar="PHRASE[:SCORE]",
+                   help="a word or phrase to favour (repeatable); SCORE: its bonus per character (natural log), "
+                        "default --hotword-score")
+    p.add_argument("--hotwords-file", metavar="FILE", help="hotwords, one PHRASE[:SCORE] a line (# comments)")
+    p.add_argument("--hotword-score", type=number, default=DEFAULT_HOTWORD_SCORE,
+                   help="bonus per character of a hotword given without a score")
+    p.add_argument("--grammar", metavar="FILE", help="keep to these phrases: a JSON list as Vosk's phrase_list, "
+                                                    '"[unk]" among them for any other word')
+
+
+def steering_from_args(args: argparse.Namespace, decoder: Decoder) -> Steering | None:
+    """The steering the flags of add_steering_flags ask for (None: none); SteeringError naming what is wrong."""
+    hotwords = [parse_hotword(h) for h in args.hotword or []]
+    if args.hotwords_file:
+        hotwords += read_hotwords(args.hotwords_file)
+    phrase_list = None
+    if args.grammar:
+        try:
+            text = Path(args.grammar).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise SteeringError(f"--grammar {args.grammar}: cannot read it ({getattr(e, 'strerror', None) or e})") from e
+        phrase_list = read_grammar(text, f"--grammar {args.grammar}")
+    given = args.hotword is not None or bool(args.hotwords_file)
+    return decoder.steer(hotwords if given else None, phrase_list, args.hotword_score)
 
 
 def ignored_by_greedy(args: argparse.Namespace, cfg: DecodingConfig) -> str | None:
@@ -71,13 +100,20 @@ class Decoder:
 
     def __init__(self, cfg: DecodingConfig, vocab: Vocab):
         self.cfg, self.vocab = cfg, vocab
-        self.search = None
+        self.search = self.nbest_search = None
         if cfg.decoder == "beam":
             lm = load_lm(cfg.lm) if cfg.lm else None
             self.search = CTCBeamSearch(vocab, dataclasses.replace(cfg.beam, nbest=1), lm)
+            # For n-best lists, no recombination: it keeps one text of those that differ only where the LM no
+            # longer looks (the best, exactly), and so drops the alternatives a list is for. The best stays.
+            self.nbest_search = self.search.replace(recombine=False)
 
-    def steer(self, hotwords: list[tuple[str, float | None]] | None = None,
-              phrase_list: list[str] | None = None) -> Steering | None:
+    def searcher(self, nbest: int) -> CTCBeamSearch | None:
+        """The beam search for `nbest` hypotheses (None: greedy)."""
+        return self.search if nbest <= 1 else self.nbest_search
+
+    def steer(self, hotwords: list[tuple[str, float | None]] | None = None, phrase_list: list[str] | None = None,
+              default_score: float = DEFAULT_HOTWORD_SCORE) -> Steering | None:
         """Checked steering for calls of this decoder (None if neither is given); SteeringError if it is bad,
         or if this decoder is greedy (only the beam search can be steered)."""
         if hotwords is None and phrase_list is None:
@@ -85,7 +121,7 @@ class Decoder:
         if self.search is None:
             raise SteeringError("hotwords and grammars need the beam search: this decoding is greedy "
                                 "(--decoder beam)")
-        return make_steering(self.vocab, hotwords, phrase_list, self.cfg.beam.unk_penalty)
+        return make_steering(self.vocab, hotwords, phrase_list, self.cfg.beam.unk_penalty, default_score)
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor,
                  steering: Steering | Sequence[Steering | None] | None = None) -> list[Alignment]:
@@ -104,7 +140,8 @@ class Decoder:
                     for a in greedy_alignments(log_probs, lengths, self.vocab.blank)]
         per_utterance = steering if isinstance(steering, (list, tuple)) else [steering] * len(lengths)
         lp = log_probs.detach().to("cpu", torch.float64).numpy()  # (B, T, V)
-        return [self.search(lp[b, :n], per_utterance[b], nbest) for b, n in enumerate(lengths.tolist())]
+        search = self.searcher(nbest)
+        return [search(lp[b, :n], per_utterance[b], nbest) for b, n in enumerate(lengths.tolist())]
 
     def best(self, log_probs: np.ndarray, steering: Steering | None = None) -> Alignment:
         """The beam search's best hypothesis of one utterance's (T, V) log-probs, as an Alignment."""

@@ -14,13 +14,14 @@ step_streams / take (asr.serve's WebSocket endpoint batches them so).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import numpy as np
 import torch
 
-from asr.decoding import Decoder
+from asr.decoding import Decoder, Hypothesis, Steering
+from asr.longform.decode import Alternative, label_words
 from asr.longform.timestamps import Word, timed_words
 from asr.model import SUBSAMPLING, output_frame_seconds
 from asr.recognizer import Recognizer
@@ -28,7 +29,6 @@ from asr.streaming.acoustic import ModelStream, step_streams
 from asr.streaming.decoder import StreamDecoder
 from asr.streaming.endpoint import EndpointConfig, Endpointer
 from asr.streaming.features import FeatureStream
-from asr.text import transcript
 
 
 @dataclass(frozen=True)
@@ -41,24 +41,36 @@ class Partial:
         return {"partial": self.text}
 
 
+def vosk_words(words: list[Word]) -> list[dict]:
+    return [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3), "conf": round(w.confidence, 4)}
+            for w in words]
+
+
 @dataclass(frozen=True)
 class Final:
     text: str  # the utterance's transcript
     words: list[Word]  # with start and end in seconds from the stream's start, and confidence
     audio_s: float  # seconds of audio the stream had been given when it was formed
+    alternatives: list[Alternative] = field(default_factory=list)  # the N best, when asked for (best first)
 
-    def to_dict(self) -> dict:
-        """Vosk's result: {"result": [{"word", "start", "end", "conf"}, ...], "text": text}."""
-        result = [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3), "conf": round(w.confidence, 4)}
-                  for w in self.words]
-        return {"result": result, "text": self.text}
+    def to_dict(self, words: bool = True) -> dict:
+        """Vosk's result: {"result": [{"word", "start", "end", "conf"}, ...], "text": text} ("result" only with
+        `words`), or with alternatives {"alternatives": [{"confidence", "result", "text"}, ...]}."""
+        if self.alternatives:
+            return {"alternatives": [{"confidence": round(a.confidence, 4),
+                                      **({"result": vosk_words(a.words)} if words else {}), "text": a.text}
+                                     for a in self.alternatives]}
+        return {**({"result": vosk_words(self.words)} if words else {}), "text": self.text}
 
 
 class Transcriber:
     """A stream of one recogniser (an LC-BLSTM model): feed samples, get Partial and Final events."""
 
-    def __init__(self, rec: Recognizer, decoder: Decoder, endpoint: EndpointConfig | None = EndpointConfig()):
+    def __init__(self, rec: Recognizer, decoder: Decoder, endpoint: EndpointConfig | None = EndpointConfig(),
+                 steering: Steering | None = None, alternatives: int = 0):
         self.rec, self.decoder = rec, decoder
+        self.steering = steering  # hotwords, a grammar: this stream's own
+        self.alternatives = alternatives  # N > 0: each Final lists its N best (Vosk's max_alternatives)
         self.features = FeatureStream(rec.frontend)
         self.model = ModelStream(rec.model)
         self.endpointer = Endpointer(endpoint) if endpoint is not None else None
@@ -67,7 +79,7 @@ class Transcriber:
         self.max_frames = max(1, round(limit / self.frame_s))  # a longer utterance ends without a pause
         self.samples_per_frame = SUBSAMPLING * rec.frontend.cfg.hop_length
         self.cuts: list[int] = []  # output frames where utterances end, not yet reached by the model
-        self.utterance = StreamDecoder(decoder)
+        self.utterance = StreamDecoder(decoder, steering, max(1, alternatives))
         self.start = 0  # output frame where the current utterance starts
         self.shown = ""  # the last partial's text
         self.samples = 0
@@ -102,7 +114,7 @@ class Transcriber:
         self.utterance.accept(log_probs)
         if self.done and not self.model.ready():
             events += self._final(keep_empty=True)
-        elif len(log_probs) and (text := transcript(self.rec.vocab, self.utterance.best().tokens)) != self.shown:
+        elif len(log_probs) and (text := self._best_text()) != self.shown:
             self.shown = text
             events.append(Partial(text, self.samples / self.rec.frontend.cfg.sample_rate))
         return events
@@ -123,14 +135,26 @@ class Transcriber:
             yield from self.feed(block)
         yield from self.finish()
 
+    def _best_text(self) -> str:
+        hyps = self.utterance.hypotheses(1)
+        return hyps[0].text if hyps else ""
+
     def _final(self, keep_empty: bool) -> list[Final]:
-        best = self.utterance.best()
-        text = transcript(self.rec.vocab, best.tokens)
-        words = timed_words(self.utterance.log_probs(), best, self.rec.vocab, self.frame_s,
-                            self.start * self.frame_s) if best.tokens else []
+        hyps = self.utterance.hypotheses(max(1, self.alternatives))
+        alternatives = [self._timed(h) for h in hyps]
+        words = alternatives[0].words if alternatives else []
         self.start += self.utterance.frames
-        self.utterance = StreamDecoder(self.decoder)
+        self.utterance = StreamDecoder(self.decoder, self.steering, max(1, self.alternatives))
         self.shown = ""
+        text = " ".join(w.word for w in words)
         if not text and not keep_empty:
             return []
-        return [Final(text, words, self.samples / self.rec.frontend.cfg.sample_rate)]
+        kept = alternatives if self.alternatives else []
+        return [Final(text, words, self.samples / self.rec.frontend.cfg.sample_rate, kept)]
+
+    def _timed(self, hyp: Hypothesis) -> Alternative:
+        """A hypothesis of the utterance ending now, its words timed from the stream's start."""
+        words = timed_words(self.utterance.log_probs(), hyp.alignment(), self.rec.vocab, self.frame_s,
+                            self.start * self.frame_s) if hyp.tokens else []
+        words = label_words(words, self.steering)
+        return Alternative(" ".join(w.word for w in words), hyp.confidence, words)
