@@ -62,10 +62,11 @@ def steering_from_args(args: argparse.Namespace, decoder: Decoder) -> Steering |
         try:
             text = Path(args.grammar).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
-            raise SteeringError(f"--grammar {args.grammar}: cannot read it ({getattr(e, 'strerror', None) or e})") from e
+            raise SteeringError(f"--grammar {args.grammar}", f"cannot read it ({getattr(e, 'strerror', None) or e})") from e
         phrase_list = read_grammar(text, f"--grammar {args.grammar}")
     given = args.hotword is not None or bool(args.hotwords_file)
-    return decoder.steer(hotwords if given else None, phrase_list, args.hotword_score)
+    names = ("--hotword" if not args.hotwords_file else args.hotwords_file, f"--grammar {args.grammar}")
+    return decoder.steer(hotwords if given else None, phrase_list, args.hotword_score, names)
 
 
 def ignored_by_greedy(args: argparse.Namespace, cfg: DecodingConfig) -> str | None:
@@ -113,15 +114,16 @@ class Decoder:
         return self.search if nbest <= 1 else self.nbest_search
 
     def steer(self, hotwords: list[tuple[str, float | None]] | None = None, phrase_list: list[str] | None = None,
-              default_score: float = DEFAULT_HOTWORD_SCORE) -> Steering | None:
+              default_score: float = DEFAULT_HOTWORD_SCORE,
+              names: tuple[str, str] = ("hotwords", "phrase_list")) -> Steering | None:
         """Checked steering for calls of this decoder (None if neither is given); SteeringError if it is bad,
         or if this decoder is greedy (only the beam search can be steered)."""
         if hotwords is None and phrase_list is None:
             return None
         if self.search is None:
-            raise SteeringError("hotwords and grammars need the beam search: this decoding is greedy "
-                                "(--decoder beam)")
-        return make_steering(self.vocab, hotwords, phrase_list, self.cfg.beam.unk_penalty, default_score)
+            raise SteeringError(names[0] if hotwords is not None else names[1], "hotwords and grammars need the "
+                                "beam search: this decoding is greedy (--decoder beam)")
+        return make_steering(self.vocab, hotwords, phrase_list, self.cfg.beam.unk_penalty, default_score, names)
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor,
                  steering: Steering | Sequence[Steering | None] | None = None) -> list[Alignment]:

@@ -29,18 +29,23 @@ MAX_PHRASE_CHARS = 100
 
 
 class SteeringError(ValueError):
-    """Hotwords or a grammar that cannot be used; the message says which and why, in one line."""
+    """Hotwords or a grammar that cannot be used; the message says which (`what`: a flag, file or field) and why,
+    in one line."""
+
+    def __init__(self, what: str, message: str):
+        super().__init__(f"{what}: {message}")
+        self.what = what
 
 
 def spell(text: str, vocab: Vocab, what: str) -> str:
     """The phrase folded (lower case, accents dropped, single spaces); SteeringError unless the vocabulary spells it."""
     phrase = " ".join(_fold(text).split())
     if not phrase:
-        raise SteeringError(f"{what}: an empty phrase")
+        raise SteeringError(what, "an empty phrase")
     if len(phrase) > MAX_PHRASE_CHARS:
-        raise SteeringError(f"{what}: a phrase of {len(phrase)} characters (at most {MAX_PHRASE_CHARS}): {text[:40]!r}...")
+        raise SteeringError(what, f"a phrase of {len(phrase)} characters (at most {MAX_PHRASE_CHARS}): {text[:40]!r}...")
     if bad := sorted({ch for ch in phrase if ch not in vocab.index}):
-        raise SteeringError(f"{what}: {text!r} has characters the model cannot spell: {''.join(bad)!r} "
+        raise SteeringError(what, f"{text!r} has characters the model cannot spell: {''.join(bad)!r} "
                             "(spell numbers and symbols as words)")
     return phrase
 
@@ -58,10 +63,10 @@ def read_hotwords(path: str | Path) -> list[tuple[str, float | None]]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
-        raise SteeringError(f"{path}: cannot read the hotwords ({getattr(e, 'strerror', None) or e})") from e
+        raise SteeringError(str(path), f"cannot read the hotwords ({getattr(e, 'strerror', None) or e})") from e
     hotwords = [parse_hotword(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
     if not hotwords:
-        raise SteeringError(f"{path}: no hotwords in the file (one PHRASE[:SCORE] a line)")
+        raise SteeringError(str(path), "no hotwords in the file (one PHRASE[:SCORE] a line)")
     return hotwords
 
 
@@ -70,9 +75,9 @@ def read_grammar(text: str, what: str) -> list[str]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise SteeringError(f"{what}: not JSON ({e.msg} at character {e.pos}); expected a list of phrases") from None
+        raise SteeringError(what, f"not JSON ({e.msg} at character {e.pos}); expected a list of phrases") from None
     if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
-        raise SteeringError(f"{what}: expected a JSON list of phrases (strings), got {text.strip()[:60]!r}")
+        raise SteeringError(what, f"expected a JSON list of phrases (strings), got {text.strip()[:60]!r}")
     return value
 
 
@@ -80,14 +85,14 @@ def hotword_scores(hotwords: list[tuple[str, float | None]], vocab: Vocab, what:
                    default: float = DEFAULT_HOTWORD_SCORE) -> dict[str, float]:
     """Checked hotwords -> {phrase: score per token} (a phrase given twice keeps its higher score)."""
     if not hotwords:
-        raise SteeringError(f"{what}: an empty list")
+        raise SteeringError(what, "an empty list")
     if len(hotwords) > MAX_PHRASES:
-        raise SteeringError(f"{what}: {len(hotwords)} phrases (at most {MAX_PHRASES})")
+        raise SteeringError(what, f"{len(hotwords)} phrases (at most {MAX_PHRASES})")
     out: dict[str, float] = {}
     for text, score in hotwords:
         score = default if score is None else score
         if not (math.isfinite(score) and 0 < score <= MAX_HOTWORD_SCORE):
-            raise SteeringError(f"{what}: {text!r} has a score of {score:g}; a score is a bonus per token "
+            raise SteeringError(what, f"{text!r} has a score of {score:g}; a score is a bonus per token "
                                 f"in (0, {MAX_HOTWORD_SCORE:g}]")
         phrase = spell(text, vocab, what)
         out[phrase] = max(score, out.get(phrase, score))
@@ -97,21 +102,25 @@ def hotword_scores(hotwords: list[tuple[str, float | None]], vocab: Vocab, what:
 def grammar_phrases(phrases: list[str], vocab: Vocab, what: str = "phrase_list") -> list[str]:
     """Checked grammar phrases, folded; "[unk]" kept as it is."""
     if not phrases:
-        raise SteeringError(f"{what}: an empty list of phrases")
+        raise SteeringError(what, "an empty list of phrases")
     if len(phrases) > MAX_PHRASES:
-        raise SteeringError(f"{what}: {len(phrases)} phrases (at most {MAX_PHRASES})")
+        raise SteeringError(what, f"{len(phrases)} phrases (at most {MAX_PHRASES})")
     out = [p.strip().lower() if p.strip().lower() == UNK_WORD else spell(p, vocab, what) for p in phrases]
     if all(p == UNK_WORD for p in out):
-        raise SteeringError(f"{what}: only {UNK_WORD}; list the phrases to expect")
+        raise SteeringError(what, f"only {UNK_WORD}; list the phrases to expect")
     return out
 
 
 def make_steering(vocab: Vocab, hotwords: list[tuple[str, float | None]] | None = None,
                   phrase_list: list[str] | None = None, unk_penalty: float = -10.0,
-                  default_score: float = DEFAULT_HOTWORD_SCORE) -> Steering | None:
-    """A Steering of the checked hotwords and phrase list (None: neither given); SteeringError if one is bad."""
-    hot = Hotwords(hotword_scores(hotwords, vocab, default=default_score), vocab) if hotwords is not None else None
-    grammar = Grammar(grammar_phrases(phrase_list, vocab), vocab, unk_penalty) if phrase_list is not None else None
+                  default_score: float = DEFAULT_HOTWORD_SCORE,
+                  names: tuple[str, str] = ("hotwords", "phrase_list")) -> Steering | None:
+    """A Steering of the checked hotwords and phrase list (None: neither given); SteeringError if one is bad,
+    naming it as `names` says (a flag, a request field)."""
+    hot = (Hotwords(hotword_scores(hotwords, vocab, names[0], default_score), vocab) if hotwords is not None
+           else None)
+    grammar = (Grammar(grammar_phrases(phrase_list, vocab, names[1]), vocab, unk_penalty) if phrase_list is not None
+               else None)
     return None if hot is None and grammar is None else Steering(vocab, hot, grammar)
 
 

@@ -15,8 +15,8 @@ pipeline.py    files -> segments -> batches -> timed words (transcribe_paths, tr
 
 from asr.longform.decode import Alternative, decode_alternatives, decode_segments, label_words
 from asr.longform.pipeline import (
-    LOW_CONFIDENCE, FileResult, Input, PipelineConfig, SegmentResult, expand_inputs, file_duration, transcribe_paths,
-    transcribe_waves,
+    LOW_CONFIDENCE, FileResult, Input, PipelineConfig, SegmentResult, expand_inputs, file_duration, segment_result,
+    transcribe_paths, transcribe_waves,
 )
 from asr.longform.segment import Segment, SegmentConfig, file_segments
 from asr.longform.subtitles import Cue, SubtitleConfig, make_cues, to_srt, to_vtt
@@ -24,6 +24,6 @@ from asr.longform.timestamps import Word, timed_words
 
 __all__ = [
     "LOW_CONFIDENCE", "Alternative", "Cue", "FileResult", "Input", "PipelineConfig", "Segment", "SegmentConfig", "SegmentResult", "SubtitleConfig",
-    "Word", "decode_alternatives", "decode_segments", "label_words", "expand_inputs", "file_duration", "file_segments", "make_cues", "timed_words",
+    "Word", "decode_alternatives", "decode_segments", "label_words", "expand_inputs", "file_duration", "file_segments", "make_cues", "segment_result", "timed_words",
     "to_srt", "to_vtt", "transcribe_paths", "transcribe_waves",
 ]

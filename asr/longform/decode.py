@@ -11,18 +11,20 @@ comes out as the word "[unk]", with its times.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import torch
 
 from asr.audio import SAMPLE_RATE
 from asr.data import length_batches
-from asr.decoding import Decoder, DecodingConfig, Hypothesis, Steering
+from asr.decoding import Alignment, Decoder, DecodingConfig, Hypothesis, Steering
+from asr.decoding.grammar import UNK_WORD
 from asr.longform.segment import Segment, voiced_frames
-from asr.longform.timestamps import Word, kept_tokens, timed_words
+from asr.longform.timestamps import Word, kept_tokens, timed_words, token_text
 from asr.model import output_frame_seconds
 from asr.recognizer import Recognizer
+from asr.text import Vocab
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,38 @@ class Alternative:
     text: str  # as the words read (a grammar's [unk]s included)
     confidence: float  # 0..1: its share of the final beam's probability (1 for greedy decoding)
     words: list[Word]
+    logprobs: list[tuple[str, float]] = field(default_factory=list)  # token_logprobs: the text's tokens
+    tokens: tuple[int, ...] = ()  # the token ids emitted (the model's vocabulary), spaces included
+
+
+def token_logprobs(log_probs: torch.Tensor, alignment: Alignment, vocab: Vocab,
+                   labels: list[str] | None = None) -> list[tuple[str, float]]:
+    """Each token of the text and its natural-log probability at the frame that emitted it; the tokens join to
+    the text (no leading, trailing or doubled space). labels: the words as a grammar names them; a word named
+    "[unk]" is one token "[unk]" with the sum of its tokens' log-probs."""
+    out: list[list] = []
+    for token, frame in zip(alignment.tokens, alignment.frames):
+        text = token_text(vocab, token)
+        if not out or out[-1][0].endswith(" "):
+            text = text.lstrip(" ")
+        if text:
+            out.append([text, float(log_probs[frame, token])])
+    while out and out[-1][0].endswith(" "):
+        out[-1][0] = out[-1][0].rstrip(" ")
+        if not out[-1][0]:
+            out.pop()
+    if labels is None or UNK_WORD not in labels:
+        return [(text, lp) for text, lp in out]
+    words: list[list] = [[]]  # the tokens of each word and the space after it (character vocabularies)
+    for text, lp in out:
+        words[-1].append((text, lp))
+        if text == " ":
+            words.append([])
+    merged = []
+    for label, tokens in zip(labels, words):
+        space = [tokens.pop()] if tokens and tokens[-1][0] == " " else []
+        merged += ([(UNK_WORD, sum(lp for _, lp in tokens))] if label == UNK_WORD else tokens) + space
+    return merged
 
 
 def label_words(words: list[Word], steering: Steering | None) -> list[Word]:
@@ -72,7 +106,8 @@ def _alternative(hyp: Hypothesis, log_probs: torch.Tensor, seg: Segment, rec: Re
         first = math.ceil((seg.keep_start_s - seg.start_s) / frame_s - 1e-9)
         alignment = kept_tokens(alignment, first, math.ceil((seg.keep_end_s - seg.start_s) / frame_s - 1e-9))
     words = label_words(timed_words(log_probs, alignment, rec.vocab, frame_s, seg.start_s, voiced), steering)
-    return Alternative(" ".join(w.word for w in words), hyp.confidence, words)
+    logprobs = token_logprobs(log_probs, alignment, rec.vocab, [w.word for w in words])
+    return Alternative(" ".join(w.word for w in words), hyp.confidence, words, logprobs, alignment.tokens)
 
 
 def decode_segments(

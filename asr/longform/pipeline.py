@@ -53,6 +53,8 @@ class SegmentResult:
     end: float  # the kept parts of a file's segments never overlap; each word's centre lies in its segment's
     words: list[Word]
     alternatives: list[Alternative] = field(default_factory=list)  # with PipelineConfig.nbest > 1: best first
+    logprobs: list[tuple[str, float]] = field(default_factory=list)  # its text's tokens (asr.longform.decode)
+    tokens: tuple[int, ...] = ()  # the token ids its words were read from
 
     @property
     def text(self) -> str:
@@ -73,6 +75,11 @@ class FileResult:
     @property
     def text(self) -> str:
         return " ".join(seg.text for seg in self.segments)
+
+    @property
+    def logprobs(self) -> list[tuple[str, float]]:
+        """The text's tokens and their log-probs, segment after segment (the space between two: 0.0)."""
+        return [pair for k, seg in enumerate(self.segments) for pair in ([(" ", 0.0)] if k else []) + seg.logprobs]
 
     @property
     def mean_confidence(self) -> float | None:
@@ -158,8 +165,8 @@ class _Assembler:
         while self.emitted < len(self.results) and self.read[self.emitted] and not self.waiting[self.emitted]:
             result = self.results[self.emitted]
             decoded = sorted(self.decoded[self.emitted], key=lambda pair: pair[0].start)
-            result.segments = [_segment_result(seg, alts, self.cfg.nbest > 1) for seg, alts in decoded
-                               if alts and alts[0].words]
+            result.segments = [segment_result(seg.keep_start_s, seg.keep_end_s, alts, self.cfg.nbest > 1)
+                               for seg, alts in decoded if alts and alts[0].words]
             self.decoded[self.emitted] = []
             self._report(self.emitted, result.duration - self.reported[self.emitted])
             self.emitted += 1
@@ -171,10 +178,12 @@ class _Assembler:
             self.on_progress(seconds)
 
 
-def _segment_result(seg: Segment, alternatives: list[Alternative], keep: bool) -> SegmentResult:
-    """A decoded segment's kept part: its best words, clipped to it, and its alternatives if `keep`."""
-    clip = [replace(a, words=clip_words(a.words, seg.keep_start_s, seg.keep_end_s)) for a in alternatives]
-    return SegmentResult(seg.keep_start_s, seg.keep_end_s, clip[0].words, clip if keep else [])
+def segment_result(start: float, end: float, alternatives: list[Alternative], keep: bool = False) -> SegmentResult:
+    """A decoded segment's kept part [start, end) s: its best alternative's words (clipped to it), token log-probs
+    and tokens, and all its alternatives if `keep`."""
+    clip = [replace(a, words=clip_words(a.words, start, end)) for a in alternatives]
+    best = clip[0]
+    return SegmentResult(start, end, best.words, clip if keep else [], best.logprobs, best.tokens)
 
 
 def transcribe_paths(
