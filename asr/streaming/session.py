@@ -129,6 +129,11 @@ class Transcriber:
         self.finish_audio()
         return self.take(step_streams([self.model])[0])
 
+    def reset(self) -> list[Final]:
+        """End the utterance now, where the model has heard to (audio after that, waiting for the model's right
+        context, goes to the next one): its Final, an empty one if nothing was heard. The stream goes on."""
+        return self._final(keep_empty=True)
+
     def events(self, blocks: Iterable[np.ndarray]) -> Iterator[Partial | Final]:
         """Every event of a stream of sample blocks, as each block comes, then those of its end."""
         for block in blocks:
