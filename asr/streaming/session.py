@@ -29,6 +29,7 @@ from asr.streaming.acoustic import ModelStream, step_streams
 from asr.streaming.decoder import StreamDecoder
 from asr.streaming.endpoint import EndpointConfig, Endpointer
 from asr.streaming.features import FeatureStream
+from asr.streaming.voicing import Voicing
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Transcriber:
         limit = (endpoint or EndpointConfig()).max_utterance_s
         self.max_frames = max(1, round(limit / self.frame_s))  # a longer utterance ends without a pause
         self.samples_per_frame = SUBSAMPLING * rec.frontend.cfg.hop_length
+        self.voicing = Voicing(rec.frontend.cfg.hop_length, (endpoint or EndpointConfig()).segment)
         self.cuts: list[int] = []  # output frames where utterances end, not yet reached by the model
         self.utterance = StreamDecoder(decoder, steering, max(1, alternatives))
         self.start = 0  # output frame where the current utterance starts
@@ -89,6 +91,7 @@ class Transcriber:
         """(N,) float32 samples at the model's rate (16 kHz): queued for the model, endpoints noted."""
         samples = np.asarray(samples, np.float32).reshape(-1)
         self.samples += len(samples)
+        self.voicing.accept(samples)
         if self.endpointer is not None:
             self.cuts += [round(end / self.samples_per_frame) for end in self.endpointer.accept(samples)]
         self.model.accept(self.features.accept(samples))
@@ -149,6 +152,7 @@ class Transcriber:
         alternatives = [self._timed(h) for h in hyps]
         words = alternatives[0].words if alternatives else []
         self.start += self.utterance.frames
+        self.voicing.forget_before(self.start * SUBSAMPLING)
         self.utterance = StreamDecoder(self.decoder, self.steering, max(1, self.alternatives))
         self.shown = ""
         text = " ".join(w.word for w in words)
@@ -158,8 +162,11 @@ class Transcriber:
         return [Final(text, words, self.samples / self.rec.frontend.cfg.sample_rate, kept)]
 
     def _timed(self, hyp: Hypothesis) -> Alternative:
-        """A hypothesis of the utterance ending now, its words timed from the stream's start."""
+        """A hypothesis of the utterance ending now, its words timed from the stream's start and snapped to the
+        speech around them, as in file mode."""
+        first = self.start * SUBSAMPLING  # the utterance's first feature hop in the stream
+        voiced = self.voicing.voiced(first, first + self.utterance.frames * SUBSAMPLING)
         words = timed_words(self.utterance.log_probs(), hyp.alignment(), self.rec.vocab, self.frame_s,
-                            self.start * self.frame_s) if hyp.tokens else []
+                            self.start * self.frame_s, voiced) if hyp.tokens else []
         words = label_words(words, self.steering)
         return Alternative(" ".join(w.word for w in words), hyp.confidence, words)
