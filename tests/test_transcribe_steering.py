@@ -117,3 +117,12 @@ def test_a_stream_takes_its_own_steering():
     assert "[unk]" not in final_text()
     assert final_text(steering=decoder.steer(phrase_list=DIGITS)).split() == ["[unk]"] * 4 + ["three", "nine"]
     assert "[unk]" not in final_text()
+
+
+def test_token_logprobs_join_to_the_text_and_name_unk_words_once(shipped):
+    rec, decoder = shipped
+    for steering in (None, decoder.steer(phrase_list=DIGITS)):
+        (result,) = transcribe_paths(rec, [str(GMEF)], decoder=decoder, steering=steering)
+        tokens = [t for t, _ in result.logprobs]
+        assert "".join(tokens) == result.text and all(lp <= 0 for _, lp in result.logprobs)
+    assert tokens[:8] == ["[unk]", " ", "[unk]", " ", "[unk]", " ", "[unk]", " "]  # a word [unk] spells: one token

@@ -3,7 +3,8 @@
 A model may recommend its decoding in its metadata, e.g. the shipped AN4 model:
     {"decoding": {"decoder": "beam", "beam_size": 32, "lm": "an4_lm.arpa.gz", "alpha": 0.1, "beta": 2.0}}
 with "lm" relative to the checkpoint's folder and the other fields those of DecodingConfig and
-BeamSearchConfig. Flags override each field; `--lm none` turns the LM off.
+BeamSearchConfig. Flags override each field; `--lm none` turns the LM off. Steering (--hotword, --hotwords-file,
+--hotword-score, --grammar) is not the model's: the flags give it per run, Decoder.steer checks it for a call.
 """
 
 from __future__ import annotations
