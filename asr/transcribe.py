@@ -28,6 +28,8 @@ one line on stderr naming it and the reason; the others are still done, and the 
 the shipped streaming model (or --model, an LC-BLSTM): partial hypotheses on stderr as they change (on a
 terminal), one line per utterance on stdout as each pause ends it; --format jsonl prints every event as JSON,
 in Vosk's shapes ({"partial": ...}, {"result": [{"word", "start", "end", "conf"}], "text": ...}).
+--hotword / --hotwords-file favour phrases, --grammar keeps to a phrase list, per run (beam search); --nbest N
+adds each segment's (each utterance's, with --stream) alternatives with their confidences.
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags
                      positive_float, positive_int, prepare_output_dir, probability, progress_bar)
 from asr.audio import AudioError, is_stream
 from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL, CheckpointError, load_recognizer
-from asr.decoding import Decoder, add_decoding_flags, decoding_config
-from asr.decoding.decoder import ignored_by_greedy
+from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
+from asr.decoding.decoder import add_steering_flags, ignored_by_greedy, steering_from_args
 from asr.lm import LMError
 from asr.longform import (LOW_CONFIDENCE, FileResult, Input, PipelineConfig, expand_inputs, file_duration, make_cues,
                           to_srt, to_vtt, transcribe_paths)
@@ -135,6 +137,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_runtime_flags(p)
     add_backend_flag(p)
     add_decoding_flags(p, finite_float, positive_int)
+    add_steering_flags(p, finite_float)
+    p.add_argument("--nbest", type=positive_int, default=1, metavar="N",
+                   help="json/jsonl: each segment's N best alternatives with confidences (beam search)")
     args = p.parse_args(argv)
     args.format = "text" if args.format == "txt" else args.format  # whisper's name for it
     return args
@@ -148,6 +153,8 @@ def check_format(args: argparse.Namespace, inputs: int) -> None:
         raise ValueError("--format all writes files: give --output-dir")
     if args.output_dir is None and args.format in ("srt", "vtt") and inputs > 1:
         raise ValueError(f"--format {args.format} prints one file's subtitles; give --output-dir for {inputs} inputs")
+    if args.nbest > 1 and args.format not in ("json", "jsonl", "all"):
+        raise ValueError(f"--nbest lists alternatives in json or jsonl, not --format {args.format}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,6 +174,15 @@ def main(argv: list[str] | None = None) -> int:
         return run(args, expand_inputs(args.files, Path(spool)))
 
 
+def make_decoder(args: argparse.Namespace, rec: Recognizer, model: str) -> tuple[DecodingConfig, Decoder, object]:
+    """The decoding, decoder and steering the flags ask for; ValueError (SteeringError) where they do not fit."""
+    cfg = decoding_config(args, rec.metadata, model)
+    decoder = Decoder(cfg, rec.vocab)
+    if args.nbest > 1 and decoder.search is None:
+        raise ValueError("--nbest needs the beam search (--decoder beam)")
+    return cfg, decoder, steering_from_args(args, decoder)
+
+
 def run(args: argparse.Namespace, inputs: list[Input]) -> int:
     """Transcribe the inputs as the flags say; the exit status."""
     try:
@@ -174,8 +190,7 @@ def run(args: argparse.Namespace, inputs: list[Input]) -> int:
         if args.output_dir is not None:
             prepare_output_dir(args.output_dir, "--output-dir")
         rec = load_recognizer(args.model, args.backend, args.device)
-        cfg = decoding_config(args, rec.metadata, args.model)
-        decoder = Decoder(cfg, rec.vocab)
+        cfg, decoder, steering = make_decoder(args, rec, args.model)
     except (OutputError, CheckpointError, LMError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -189,8 +204,8 @@ def run(args: argparse.Namespace, inputs: list[Input]) -> int:
     collected: list[dict] = []
     failed, noted, least = 0, [], min_confidence(args)
     progress = make_progress(good, args.quiet)
-    results = transcribe_paths(rec, [inp.path for inp in good], PipelineConfig(args.batch_seconds),
-                               decoder=decoder, on_progress=progress.update)
+    results = transcribe_paths(rec, [inp.path for inp in good], PipelineConfig(args.batch_seconds, nbest=args.nbest),
+                               decoder=decoder, on_progress=progress.update, steering=steering)
     for inp, name in zip(inputs, names):
         result = FileResult(inp.path, error=inp.error) if inp.error else next(results)
         result.audio = inp.given or result.audio
@@ -230,14 +245,14 @@ def run_stream(args: argparse.Namespace) -> int:
         rec = load_recognizer(model, args.backend, args.device)
         if not getattr(rec.model.cfg, "chunk_frames", 0):
             raise ValueError(f"{model}: a full-context model cannot stream; give a streaming (LC-BLSTM) --model")
-        decoder = Decoder(decoding_config(args, rec.metadata, model), rec.vocab)
+        _, decoder, steering = make_decoder(args, rec, model)
     except (CheckpointError, LMError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     show = not args.quiet and sys.stderr.isatty() and args.format == "text"
     failed = 0
     for path in args.files:
-        stream = Transcriber(rec, decoder)
+        stream = Transcriber(rec, decoder, steering=steering, alternatives=args.nbest if args.nbest > 1 else 0)
 
         def say(event, path=path) -> None:
             print_event(event, path, args.format, len(args.files) > 1, show, isinstance(event, Final))

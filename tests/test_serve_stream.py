@@ -231,11 +231,11 @@ def test_a_failing_stream_in_a_batch_leaves_the_others_whole(stream_model, clips
 
 def test_one_answer_per_message_merges_the_results_it_ended():
     from asr.longform.timestamps import Word
-    from asr.serve.stream import answer
+    from asr.serve.stream_config import StreamSettings, vosk_answer
 
     finals = [Final("a b", [Word("a", 0.1, 0.2, 0.9), Word("b", 0.3, 0.4, 0.8)], 1.0), Final("", [], 2.0),
               Final("c", [Word("c", 2.5, 2.6, 0.7)], 3.0)]
-    merged = answer(finals, None)
+    merged = vosk_answer(finals, "", StreamSettings())
     assert merged["text"] == "a b c" and [w["word"] for w in merged["result"]] == ["a", "b", "c"]
 
 

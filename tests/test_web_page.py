@@ -169,6 +169,15 @@ def test_upload_shows_the_transcript_word_times_and_subtitles(browser, server, c
             lambda _, path=on_disk, text=subtitles: path.is_file() and path.read_text() == text)
 
 
+def test_hotwords_in_the_box_go_with_the_upload(browser, server, tmp):
+    open_page(browser, server)
+    browser.find_element(By.ID, "hotwords").send_keys("f:3, rubout")
+    browser.find_element(By.ID, "file").send_keys(str(UPLOAD_CLIP))
+    assert wait_for(browser, "done", "error") == "done", browser.find_element(By.ID, "error").text
+    assert browser.find_element(By.ID, "transcript").text == "rubout g m e f three nine"  # heard as "... s ..." without
+    screenshot(browser, tmp, "hotwords")
+
+
 def drop_file(browser, path: Path) -> None:
     """Drop `path` on the drop zone, as a drag from the desktop would (a DataTransfer holding the file)."""
     browser.execute_script("const i = document.createElement('input'); i.type = 'file'; i.id = 'drag-source';"
@@ -270,6 +279,11 @@ def test_live_mode_shows_words_as_they_are_spoken(browser, server, tmp):
     assert browser.find_element(By.ID, "live").text == "Stop live"
     WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#live-final span.final"))
     heard = browser.find_element(By.CSS_SELECTOR, "#live-final span.final").text.strip()
+    hover = browser.find_element(By.CSS_SELECTOR, "#live-final span.final").get_attribute("title")
+    times, alternatives = hover.split("\nalternatives: ")  # the word times, then the best texts (hover shows them)
+    listed = [re.fullmatch(r"(.+) \((\d\.\d\d)\)", a).groups() for a in alternatives.split("; ")]
+    assert listed[0][0] == heard and [float(c) for _, c in listed] == sorted((float(c) for _, c in listed), reverse=True)
+    assert len(listed) == len({t for t, _ in listed}) <= 3 and len(times.split(", ")) == len(heard.split())
     screenshot(browser, tmp, "live")
     browser.find_element(By.ID, "live").click()
     assert wait_for(browser, "idle", "error", timeout=30) == "idle", browser.find_element(By.ID, "error").text

@@ -34,6 +34,12 @@ mass it gains from then on (mass through such ancestors is not in the comparison
 all pruning is.
 Frames whose blank log-prob is above blank_skip_threshold only continue with blank.
 
+Steering, per call (asr/decoding/steering.py): hotwords add their bonus to a prefix's score while it spells
+one (per token, taken back when the match breaks; a completed phrase keeps len x score), and a grammar keeps
+out every prefix that leaves its language (and ends that are not whole phrases). Both read the prefix through
+one matcher whose state is part of the key, so recombination stays exact; its steps are worked out once per
+call, so the cost per token does not grow with the number of phrases.
+
 The search (asr/decoding/search.py) is plain Python over dicts; numpy only plans the frames. It is
 fast because it does little: most frames of a trained model try one token or none, a new prefix
 is made only if it makes the beam, and the LM is asked once per prefix that completes a word.
@@ -41,12 +47,16 @@ is made only if it makes the beam, and the LM is asked once per prefix that comp
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import numpy as np
 import torch
 
 from asr.decoding.config import BeamSearchConfig
 from asr.decoding.greedy import check_log_probs
 from asr.decoding.search import Hypothesis, PrefixSearch
+from asr.decoding.steering import Steering
 from asr.decoding.trie import Fusion, PrefixTrie
 from asr.lm import LanguageModel
 from asr.text import Vocab
@@ -60,6 +70,15 @@ class CTCBeamSearch:
             raise ValueError("the beam search needs a vocabulary with the blank at index 0 and a space ' '")
         self.vocab, self.cfg = vocab, cfg
         self.fusion = None if lm is None else Fusion.make(lm, vocab, cfg.alpha, cfg.beta, cfg.unk_penalty)
+
+    def replace(self, **changes) -> CTCBeamSearch:
+        """The same search (its LM and spelling shared, not rebuilt) with some BeamSearchConfig fields changed
+        (not the LM weights, which the fusion holds)."""
+        if changes.keys() & {"alpha", "beta", "unk_penalty"}:
+            raise ValueError("the LM weights are the fusion's: make a new CTCBeamSearch to change them")
+        search = copy.copy(self)
+        search.cfg = dataclasses.replace(self.cfg, **changes)
+        return search
 
     def frame_tokens(self, rows: np.ndarray) -> list[dict[int, float]]:
         """(F, V) log-probs -> per frame the non-blank {token: log-prob} to try: those above
@@ -92,14 +111,16 @@ class CTCBeamSearch:
                 run = None
         return plan, run
 
-    def __call__(self, log_probs: np.ndarray) -> list[Hypothesis]:
-        """(T, V) natural-log probabilities of one utterance -> up to cfg.nbest hypotheses, best first."""
+    def __call__(self, log_probs: np.ndarray, steering: Steering | None = None,
+                 nbest: int | None = None) -> list[Hypothesis]:
+        """(T, V) natural-log probabilities of one utterance -> up to `nbest` (default cfg.nbest) hypotheses,
+        best first; `steering` (asr.decoding.steering: hotwords, a grammar) for this call only."""
         lp = np.ascontiguousarray(log_probs, dtype=np.float64)
         if lp.ndim != 2 or lp.shape[1] != len(self.vocab):
             raise ValueError(f"log_probs must be (T, {len(self.vocab)}), got {tuple(lp.shape)}")
         if np.isnan(lp).any() or (lp.size and lp.max() > 1e-4):
             raise ValueError("log_probs must be log-probabilities (<= 0, no NaN); apply log_softmax first")
-        search = PrefixSearch(PrefixTrie(self.vocab, self.fusion), self.cfg)
+        search = PrefixSearch(PrefixTrie(self.vocab, self.fusion, steering), self.cfg)
         plan, tail = self.plan(lp)
         for t, run, blank, tokens in plan:
             if run is not None:
@@ -107,12 +128,12 @@ class CTCBeamSearch:
             search.step(t, blank, tokens)
         if tail is not None:
             search.blank_run(tail)
-        return search.finish(self.vocab)
+        return search.finish(self.vocab, nbest)
 
 
 def beam_search(
     log_probs: torch.Tensor, lengths: torch.Tensor, vocab: Vocab,
-    cfg: BeamSearchConfig = BeamSearchConfig(), lm: LanguageModel | None = None,
+    cfg: BeamSearchConfig = BeamSearchConfig(), lm: LanguageModel | None = None, steering: Steering | None = None,
 ) -> list[list[Hypothesis]]:
     """(B, T, V) log-probs + (B,) lengths -> per utterance up to cfg.nbest hypotheses, best first.
 
@@ -124,7 +145,7 @@ def beam_search(
         raise ValueError(f"log_probs has {log_probs.shape[2]} classes, the vocabulary {len(vocab)}")
     decoder = CTCBeamSearch(vocab, cfg, lm)
     lp = log_probs.detach().to("cpu", torch.float64).numpy()  # (B, T, V)
-    return [decoder(lp[b, :n]) for b, n in enumerate(lengths.tolist())]
+    return [decoder(lp[b, :n], steering) for b, n in enumerate(lengths.tolist())]
 
 
 def beam_decode(

@@ -3,7 +3,8 @@
 A model may recommend its decoding in its metadata, e.g. the shipped AN4 model:
     {"decoding": {"decoder": "beam", "beam_size": 32, "lm": "an4_lm.arpa.gz", "alpha": 0.1, "beta": 2.0}}
 with "lm" relative to the checkpoint's folder and the other fields those of DecodingConfig and
-BeamSearchConfig. Flags override each field; `--lm none` turns the LM off.
+BeamSearchConfig. Flags override each field; `--lm none` turns the LM off. Steering (--hotword, --hotwords-file,
+--hotword-score, --grammar) is not the model's: the flags give it per run, Decoder.steer checks it for a call.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -18,6 +20,9 @@ import torch
 from asr.decoding.beam import CTCBeamSearch
 from asr.decoding.config import BeamSearchConfig, DecodingConfig
 from asr.decoding.greedy import Alignment, greedy_alignments
+from asr.decoding.search import Hypothesis
+from asr.decoding.steering import (DEFAULT_HOTWORD_SCORE, Steering, SteeringError, make_steering, parse_hotword,
+                                   read_grammar, read_hotwords)
 from asr.lm import load_lm
 from asr.text import Vocab, transcript
 
@@ -34,6 +39,35 @@ def add_decoding_flags(p: argparse.ArgumentParser, number=float, count=int) -> N
                                 "(default: the model's)")
     p.add_argument("--alpha", type=number, help="LM weight (default: the model's)")
     p.add_argument("--beta", type=number, help="word insertion bonus (default: the model's)")
+
+
+def add_steering_flags(p: argparse.ArgumentParser, number=float) -> None:
+    """--hotword (repeatable), --hotwords-file, --hotword-score, --grammar: steering for the beam search."""
+    p.add_argument("--hotword", action="append", metavar="PHRASE[:SCORE]",
+                   help="a word or phrase to favour (repeatable); SCORE: its bonus per character (natural log), "
+                        "default --hotword-score")
+    p.add_argument("--hotwords-file", metavar="FILE", help="hotwords, one PHRASE[:SCORE] a line (# comments)")
+    p.add_argument("--hotword-score", type=number, default=DEFAULT_HOTWORD_SCORE,
+                   help="bonus per character of a hotword given without a score")
+    p.add_argument("--grammar", metavar="FILE", help="keep to these phrases: a JSON list as Vosk's phrase_list, "
+                                                    '"[unk]" among them for any other word')
+
+
+def steering_from_args(args: argparse.Namespace, decoder: Decoder) -> Steering | None:
+    """The steering the flags of add_steering_flags ask for (None: none); SteeringError naming what is wrong."""
+    hotwords = [parse_hotword(h) for h in args.hotword or []]
+    if args.hotwords_file:
+        hotwords += read_hotwords(args.hotwords_file)
+    phrase_list = None
+    if args.grammar:
+        try:
+            text = Path(args.grammar).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise SteeringError(f"--grammar {args.grammar}", f"cannot read it ({getattr(e, 'strerror', None) or e})") from e
+        phrase_list = read_grammar(text, f"--grammar {args.grammar}")
+    given = args.hotword is not None or bool(args.hotwords_file)
+    names = ("--hotword" if not args.hotwords_file else args.hotwords_file, f"--grammar {args.grammar}")
+    return decoder.steer(hotwords if given else None, phrase_list, args.hotword_score, names)
 
 
 def ignored_by_greedy(args: argparse.Namespace, cfg: DecodingConfig) -> str | None:
@@ -63,30 +97,66 @@ def decoding_config(args: argparse.Namespace, metadata: dict, model_path: str | 
 
 class Decoder:
     """(B, T, V) log-probs + (B,) lengths -> one Alignment (tokens and the frame of each) per utterance:
-    greedy, or the best hypothesis of the beam search. The LM is loaded once, here."""
+    greedy, or the best hypothesis of the beam search. The LM is loaded once, here; steering (hotwords, a
+    grammar: `steer`) is passed per call."""
 
     def __init__(self, cfg: DecodingConfig, vocab: Vocab):
         self.cfg, self.vocab = cfg, vocab
-        self.search = None
+        self.search = self.nbest_search = None
         if cfg.decoder == "beam":
             lm = load_lm(cfg.lm) if cfg.lm else None
             self.search = CTCBeamSearch(vocab, dataclasses.replace(cfg.beam, nbest=1), lm)
+            # For n-best lists, no recombination: it keeps one text of those that differ only where the LM no
+            # longer looks (the best, exactly), and so drops the alternatives a list is for. The best stays.
+            self.nbest_search = self.search.replace(recombine=False)
 
-    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[Alignment]:
+    def searcher(self, nbest: int) -> CTCBeamSearch | None:
+        """The beam search for `nbest` hypotheses (None: greedy)."""
+        return self.search if nbest <= 1 else self.nbest_search
+
+    def steer(self, hotwords: list[tuple[str, float | None]] | None = None, phrase_list: list[str] | None = None,
+              default_score: float = DEFAULT_HOTWORD_SCORE,
+              names: tuple[str, str] = ("hotwords", "phrase_list")) -> Steering | None:
+        """Checked steering for calls of this decoder (None if neither is given); SteeringError if it is bad,
+        or if this decoder is greedy (only the beam search can be steered)."""
+        if hotwords is None and phrase_list is None:
+            return None
+        if self.search is None:
+            raise SteeringError(names[0] if hotwords is not None else names[1], "hotwords and grammars need the "
+                                "beam search: this decoding is greedy (--decoder beam)")
+        return make_steering(self.vocab, hotwords, phrase_list, self.cfg.beam.unk_penalty, default_score, names)
+
+    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor,
+                 steering: Steering | Sequence[Steering | None] | None = None) -> list[Alignment]:
+        """steering: one for the batch, or one per utterance."""
         if self.search is None:
             return greedy_alignments(log_probs, lengths, self.vocab.blank)
+        return [hyps[0].alignment() if hyps else Alignment((), ())
+                for hyps in self.hypotheses(log_probs, lengths, 1, steering)]
+
+    def hypotheses(self, log_probs: torch.Tensor, lengths: torch.Tensor, nbest: int = 1,
+                   steering: Steering | Sequence[Steering | None] | None = None) -> list[list[Hypothesis]]:
+        """Per utterance up to `nbest` hypotheses, best first, each with its confidence (greedy: the one
+        path, confidence 1)."""
+        if self.search is None:
+            return [[Hypothesis(transcript(self.vocab, a.tokens), 0.0, a.tokens, a.frames, 0.0, 0.0)]
+                    for a in greedy_alignments(log_probs, lengths, self.vocab.blank)]
+        per_utterance = steering if isinstance(steering, (list, tuple)) else [steering] * len(lengths)
         lp = log_probs.detach().to("cpu", torch.float64).numpy()  # (B, T, V)
-        return [self.best(lp[b, :n]) for b, n in enumerate(lengths.tolist())]
+        search = self.searcher(nbest)
+        return [search(lp[b, :n], per_utterance[b], nbest) for b, n in enumerate(lengths.tolist())]
 
-    def best(self, log_probs: np.ndarray) -> Alignment:
+    def best(self, log_probs: np.ndarray, steering: Steering | None = None) -> Alignment:
         """The beam search's best hypothesis of one utterance's (T, V) log-probs, as an Alignment."""
-        hyps = self.search(log_probs)
-        return Alignment(tuple(hyps[0].tokens), tuple(hyps[0].frames)) if hyps else Alignment((), ())
+        hyps = self.search(log_probs, steering, 1)
+        return hyps[0].alignment() if hyps else Alignment((), ())
 
-    def texts(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
-        """Transcripts, spaces tidied."""
-        return [transcript(self.vocab, a.tokens) for a in self(log_probs, lengths)]
+    def texts(self, log_probs: torch.Tensor, lengths: torch.Tensor, steering: Steering | None = None) -> list[str]:
+        """Transcripts, spaces tidied (with a grammar, [unk] for the words only it spells)."""
+        if self.search is None:
+            return [transcript(self.vocab, a.tokens) for a in self(log_probs, lengths)]
+        return [hyps[0].text if hyps else "" for hyps in self.hypotheses(log_probs, lengths, 1, steering)]
 
-    def transcripts(self, log_probs: list[torch.Tensor]) -> list[str]:
+    def transcripts(self, log_probs: list[torch.Tensor], steering: Steering | None = None) -> list[str]:
         """Transcripts of per-utterance (T_i, V) log-probs (asr.recognizer.utterance_log_probs), in order."""
-        return [self.texts(lp[None], torch.tensor([len(lp)]))[0] for lp in log_probs]
+        return [self.texts(lp[None], torch.tensor([len(lp)]), steering)[0] for lp in log_probs]

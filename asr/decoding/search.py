@@ -7,11 +7,13 @@ CTCBeamSearch (asr/decoding/beam.py) feeds it frame by frame: `blank_run` for ne
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asr.decoding.config import BeamSearchConfig
+from asr.decoding.greedy import Alignment
 from asr.decoding.trie import PrefixTrie
 from asr.text import Vocab, transcript
 
@@ -21,12 +23,19 @@ _log1p, _exp = math.log1p, math.exp
 
 @dataclass(frozen=True)
 class Hypothesis:
-    text: str  # words separated by single spaces
+    text: str  # words separated by single spaces (with a grammar, "[unk]" for each word only [unk] spells)
     score: float  # acoustic_score + lm_score, what the n-best list is sorted by
     tokens: tuple[int, ...]  # token ids: no blank, repeats collapsed, no leading, trailing or double space
     frames: tuple[int, ...]  # frame (0-based) at which each token was emitted, one per token, increasing
     acoustic_score: float  # natural-log CTC probability, summed over the alignments kept
-    lm_score: float  # fused LM score: sum over words of alpha * ln P_lm + beta, </s> included (0 without LM)
+    lm_score: float  # fused LM score: sum over words of alpha * ln P_lm + beta, </s> included (0 without LM),
+    # plus the steering's (hotwords completed, a grammar's [unk] penalties)
+    # exp(score) / the sum of exp(score) over every text the final beam holds, in [0, 1]; not compared (it
+    # depends on the rest of the beam, not on the hypothesis)
+    confidence: float = field(default=1.0, compare=False)
+
+    def alignment(self) -> Alignment:
+        return Alignment(self.tokens, self.frames)
 
 
 def _logadd(a: float, b: float) -> float:
@@ -84,14 +93,14 @@ class PrefixSearch:
             best = self._extend(t, tokens, sources, out, best)
         self.beam = self._select(out, best - self.cfg.beam_threshold)
 
-    def _extend(self, t: int, tokens: dict[int, float], sources: list, out: dict[int, list], best: float) -> float:
+    def _extend(self, t: int, tokens: dict[int, float], sources: list, out: dict[int, list], best: float) -> float:  # long: the hot loop, one call per frame
         """Add the extensions of every hypothesis -> the best score now. A prefix new to the beam is
         made (and a new trie node with it) only if it ends up within beam_threshold of the best."""
-        trie, space, rank = self.trie, self.trie.space, self.trie.lm_rank
+        trie, space, rank, steered = self.trie, self.trie.space, self.trie.lm_rank, self.trie.steering is not None
         children, width = trie.children, trie.size
         threshold, pending = self.cfg.beam_threshold, []
         for node, last, pb, lb, total, link in sources:
-            base, done, follows = node * width, *trie.letter_scores(node)
+            base, (done, follows, known) = node * width, trie.letter_scores(node)
             for token, logprob in tokens.items():
                 if token != last:
                     score, source = total + logprob, link
@@ -101,10 +110,15 @@ class PrefixSearch:
                     score, source = pb + logprob, lb  # a repeat needs a blank in between
                 child = children.get(base + token)
                 if child is None:
+                    bonus = trie.steer_rank(node, token) if steered else 0.0
+                    if bonus is None:
+                        continue  # the grammar has no such text
                     if token == space:
-                        ranked = score + trie.space_rank(node)
-                    else:  # plus the spelling penalty if the partial word leaves the LM's words
-                        ranked = score + (done if follows is None or token in follows else done + trie.unk_penalty)
+                        ranked = score + trie.space_rank(node) + bonus
+                    elif follows is None or token in follows or (known is not None and token in known):
+                        ranked = score + done + bonus
+                    else:  # plus the spelling penalty: the partial word leaves the LM's (and steering's) words
+                        ranked = score + done + trie.unk_penalty + bonus
                 elif child in out:  # already in the beam: log-add into its non-blank score
                     entry = out[child]
                     old = entry[1]
@@ -202,8 +216,10 @@ class PrefixSearch:
                         del out[node]
                         break
 
-    def finish(self, vocab: Vocab) -> list[Hypothesis]:
-        """Merge prefixes with the same text (a trailing space), add the end-of-utterance LM score."""
+    def finish(self, vocab: Vocab, nbest: int | None = None) -> list[Hypothesis]:
+        """Merge prefixes with the same text (a trailing space), add the end-of-utterance scores -> the best
+        `nbest` (default cfg.nbest) distinct texts, best first (with a grammar, texts as it labels them: those
+        that read alike are one, with their confidences added). Ends a grammar forbids are left out."""
         trie, merged = self.trie, {}
         for node, (pb, pnb, lb, lnb) in self.beam.items():
             if node and trie.token[node] == trie.space:
@@ -212,12 +228,30 @@ class PrefixSearch:
                 old = merged.get(node, (NEG, None))
                 merged[node] = (_logadd(old[0], score), link if score > old[0] else old[1])
         scored = [(a + trie.lm_done(n) + trie.final(n), n, a, link) for n, (a, link) in merged.items()]
-        return [self._hypothesis(vocab, *item) for item in heapq.nlargest(self.cfg.nbest, scored)]
+        scored = [item for item in scored if item[0] > NEG]
+        if not scored:
+            return []
+        top = max(item[0] for item in scored)
+        total = top + math.log(sum(_exp(item[0] - top) for item in scored))  # the confidences' denominator
+        nbest = nbest or self.cfg.nbest
+        steering = trie.steering
+        if steering is None or steering.grammar is None:
+            return [self._hypothesis(vocab, *item, total) for item in heapq.nlargest(nbest, scored)]
+        hyps: dict[str, Hypothesis] = {}
+        for item in sorted(scored, key=lambda item: item[0], reverse=True):
+            hyp = self._hypothesis(vocab, *item, total, steering.label)
+            first = hyps.setdefault(hyp.text, hyp)
+            if first is not hyp:
+                hyps[hyp.text] = dataclasses.replace(first, confidence=first.confidence + hyp.confidence)
+        return list(hyps.values())[:nbest]
 
-    def _hypothesis(self, vocab: Vocab, score: float, node: int, acoustic: float, link) -> Hypothesis:
+    def _hypothesis(self, vocab: Vocab, score: float, node: int, acoustic: float, link, total: float,
+                    label=None) -> Hypothesis:
         tokens, frames = self.trie.tokens(node), []
         while link is not None:
             frames.append(link[0])
             link = link[1]
         frames = frames[::-1][: len(tokens)]  # a trailing space merged away drops its frame
-        return Hypothesis(transcript(vocab, tokens), score, tuple(tokens), tuple(frames), acoustic, score - acoustic)
+        text = transcript(vocab, tokens)
+        return Hypothesis(" ".join(label(text.split())) if label else text, score, tuple(tokens), tuple(frames), acoustic,
+                          score - acoustic, min(1.0, _exp(score - total)))

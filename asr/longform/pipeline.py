@@ -16,24 +16,21 @@ all its segments, and every file before it, are done. A file that cannot be read
 
 from __future__ import annotations
 
-import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-import torch
 
 from asr.audio import (SAMPLE_RATE, AudioError, audio_duration, is_stream, read_stream, readable_extensions,
                        scan_folder, write_wav)
-from asr.data import length_batches
-from asr.decoding import Decoder, DecodingConfig
+from asr.decoding import Decoder, Steering
+from asr.longform.decode import Alternative, decode_alternatives, decode_segments
 from asr.longform.notes import QUIET_DB, unreadable_note
 from asr.longform.seams import clip_words
-from asr.longform.segment import SILENCE_DB, Segment, SegmentConfig, file_segments, voiced_frames
-from asr.longform.timestamps import Word, kept_tokens, timed_words
-from asr.model import output_frame_seconds
+from asr.longform.segment import SILENCE_DB, Segment, SegmentConfig, file_segments
+from asr.longform.timestamps import Word
 from asr.recognizer import Recognizer
 
 # Mean word confidence below which a file is flagged as likely outside the shipped model's domain (other models'
@@ -48,6 +45,7 @@ class PipelineConfig:
     batch_seconds: float = 200.0  # padded audio per model call: segments x the longest of them
     pool_seconds: float = 600.0  # audio gathered before sorting by length into batches (bounds memory)
     snap_to_speech: bool = True  # move word edges onto the speech energy around the CTC spikes
+    nbest: int = 1  # alternatives kept per segment (SegmentResult.alternatives when > 1; beam search only)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
 
 
@@ -56,6 +54,9 @@ class SegmentResult:
     start: float  # seconds in the file where the part this segment kept begins (its decoded audio may reach further)
     end: float  # the kept parts of a file's segments never overlap; each word's centre lies in its segment's
     words: list[Word]
+    alternatives: list[Alternative] = field(default_factory=list)  # with PipelineConfig.nbest > 1: best first
+    logprobs: list[tuple[str, float]] = field(default_factory=list)  # its text's tokens (asr.longform.decode)
+    tokens: tuple[int, ...] = ()  # the token ids its words were read from
 
     @property
     def text(self) -> str:
@@ -77,6 +78,11 @@ class FileResult:
     @property
     def text(self) -> str:
         return " ".join(seg.text for seg in self.segments)
+
+    @property
+    def logprobs(self) -> list[tuple[str, float]]:
+        """The text's tokens and their log-probs, segment after segment (the space between two: 0.0)."""
+        return [pair for k, seg in enumerate(self.segments) for pair in ([(" ", 0.0)] if k else []) + seg.logprobs]
 
     @property
     def mean_confidence(self) -> float | None:
@@ -114,6 +120,9 @@ class FileResult:
 
         segments = [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text,
                      "words": [word(w) for w in s.words]} for s in self.segments]
+        for doc, s in zip(segments, self.segments):
+            if s.alternatives:
+                doc["alternatives"] = [{"text": a.text, "confidence": round(a.confidence, 4)} for a in s.alternatives]
         doc = {"audio": self.audio, "text": self.text, "duration": round(self.duration, 3), "segments": segments}
         if self.mean_confidence is not None and self.mean_confidence < min_confidence:
             doc |= {"low_confidence": True, "mean_confidence": round(self.mean_confidence, 3)}
@@ -121,32 +130,6 @@ class FileResult:
         if any(flags.values()):
             doc |= {k: True for k, v in flags.items() if v} | {"level_db": self.level_db and round(self.level_db, 1)}
         return doc
-
-
-@torch.no_grad()
-def decode_segments(
-    rec: Recognizer, segments: list[Segment], decoder: Decoder | None = None,
-    batch_seconds: float = 200.0, snap: bool = True,
-) -> list[list[Word]]:
-    """The timed words of each segment, in order; similar lengths are batched together. Greedy decoding
-    unless a decoder is given."""
-    decoder = decoder or Decoder(DecodingConfig(), rec.vocab)
-    frame_s, hop = output_frame_seconds(rec.frontend.cfg), rec.frontend.cfg.hop_length  # s per output frame, samples
-    out: list[list[Word]] = [[] for _ in segments]
-    for idx in length_batches([len(seg.samples) for seg in segments], batch_seconds * SAMPLE_RATE):
-        feats = [rec.frontend(segments[i].samples) for i in idx]  # each (T, n_mels)
-        batch = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)  # (B, T, n_mels)
-        lengths = torch.tensor([f.shape[0] for f in feats])
-        log_probs, out_lengths = rec.model(batch.to(rec.device), lengths.to(rec.device))
-        log_probs, out_lengths = log_probs.cpu(), out_lengths.cpu()
-        for b, (i, alignment) in enumerate(zip(idx, decoder(log_probs, out_lengths))):
-            seg, n = segments[i], int(out_lengths[b])
-            voiced = voiced_frames(seg.samples, seg.voiced_db, hop) if snap and seg.voiced_db is not None else None
-            if seg.keep_start is not None or seg.keep_end is not None:  # an overlapping window: its own part only
-                first = math.ceil((seg.keep_start_s - seg.start_s) / frame_s - 1e-9)
-                alignment = kept_tokens(alignment, first, math.ceil((seg.keep_end_s - seg.start_s) / frame_s - 1e-9))
-            out[i] = timed_words(log_probs[b, :n], alignment, rec.vocab, frame_s, seg.start_s, voiced)
-    return out
 
 
 def file_duration(path: str) -> float:
@@ -162,13 +145,13 @@ class _Assembler:
     hands back each file's result once it, and every file before it, is complete."""
 
     def __init__(self, rec: Recognizer, paths: list[str], cfg: PipelineConfig, decoder: Decoder | None,
-                 on_progress: Callable[[float], None] | None):
-        self.rec, self.cfg, self.decoder, self.on_progress = rec, cfg, decoder, on_progress
+                 on_progress: Callable[[float], None] | None, steering: Steering | None = None):
+        self.rec, self.cfg, self.decoder, self.on_progress, self.steering = rec, cfg, decoder, on_progress, steering
         self.results = [FileResult(p, duration=file_duration(p)) for p in paths]
         self.read = [False] * len(paths)  # whether each file has been read to its end (or failed)
         self.waiting = [0] * len(paths)  # segments of each file still in the pool
         self.reported = [0.0] * len(paths)  # progress reported for each file, seconds
-        self.decoded: list[list[tuple[Segment, list[Word]]]] = [[] for _ in paths]  # each file's, until it is done
+        self.decoded: list[list[tuple[Segment, list[Alternative]]]] = [[] for _ in paths]  # each file's, until done
         self.pool: list[tuple[int, Segment]] = []
         self.pooled = 0  # samples in the pool
         self.emitted = 0  # results handed back
@@ -192,10 +175,11 @@ class _Assembler:
 
     def run_pool(self) -> None:
         segments = [seg for _, seg in self.pool]
-        words = decode_segments(self.rec, segments, self.decoder, self.cfg.batch_seconds, self.cfg.snap_to_speech)
-        for (i, seg), seg_words in zip(self.pool, words):
+        decoded = decode_alternatives(self.rec, segments, self.decoder, self.cfg.batch_seconds, self.cfg.snap_to_speech,
+                                      self.steering, self.cfg.nbest)
+        for (i, seg), alternatives in zip(self.pool, decoded):
             self.waiting[i] -= 1
-            self.decoded[i].append((seg, seg_words))
+            self.decoded[i].append((seg, alternatives))
             # Only the kept part counts: the audio two overlapping segments share is reported once.
             self._report(i, min(seg.keep_end_s - seg.keep_start_s, self.results[i].duration - self.reported[i]))
         self.pool, self.pooled = [], 0
@@ -204,9 +188,8 @@ class _Assembler:
         while self.emitted < len(self.results) and self.read[self.emitted] and not self.waiting[self.emitted]:
             result = self.results[self.emitted]
             decoded = sorted(self.decoded[self.emitted], key=lambda pair: pair[0].start)
-            result.segments = [SegmentResult(seg.keep_start_s, seg.keep_end_s,
-                                             clip_words(words, seg.keep_start_s, seg.keep_end_s))
-                               for seg, words in decoded if words]
+            result.segments = [segment_result(seg.keep_start_s, seg.keep_end_s, alts, self.cfg.nbest > 1)
+                               for seg, alts in decoded if alts and alts[0].words]
             self.decoded[self.emitted] = []
             self._report(self.emitted, result.duration - self.reported[self.emitted])
             self.emitted += 1
@@ -218,17 +201,26 @@ class _Assembler:
             self.on_progress(seconds)
 
 
+def segment_result(start: float, end: float, alternatives: list[Alternative], keep: bool = False) -> SegmentResult:
+    """A decoded segment's kept part [start, end) s: its best alternative's words (clipped to it), token log-probs
+    and tokens, and all its alternatives if `keep`."""
+    clip = [replace(a, words=clip_words(a.words, start, end)) for a in alternatives]
+    best = clip[0]
+    return SegmentResult(start, end, best.words, clip if keep else [], best.logprobs, best.tokens)
+
+
 def transcribe_paths(
     rec: Recognizer,
     paths: list[str],
     cfg: PipelineConfig = PipelineConfig(),
     decoder: Decoder | None = None,
     on_progress: Callable[[float], None] | None = None,
+    steering: Steering | None = None,
 ) -> Iterator[FileResult]:
     """One FileResult per path, in order, each as soon as it is ready; greedy decoding unless a decoder is
-    given. on_progress(seconds) is called with the audio seconds done since its last call; over a run they
-    add up to the files' durations."""
-    assembler = _Assembler(rec, [str(p) for p in paths], cfg, decoder, on_progress)
+    given (`steering`, hotwords or a grammar, needs a beam-search one). on_progress(seconds) is called with the
+    audio seconds done since its last call; over a run they add up to the files' durations."""
+    assembler = _Assembler(rec, [str(p) for p in paths], cfg, decoder, on_progress, steering)
     for i, path in enumerate(paths):
         try:
             for seg in file_segments(path, cfg.segment):

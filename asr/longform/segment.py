@@ -1,7 +1,6 @@
 """Cut recordings of any length into speech segments, streamed from disk in bounded memory.
 
-    for seg in file_segments("meeting.flac"):      # Segment(start sample, (N,) samples, voiced_db)
-        ...
+    for seg in file_segments("meeting.flac"): ...      # Segment(start sample, (N,) samples, voiced_db)
 
 A file no longer than `max_segment_s` is one segment, as it is. A longer one is read twice, block by
 block (asr.audio.read_blocks): first for the energy of every 10 ms frame (4 bytes a frame, 1.4 MB an
@@ -282,11 +281,16 @@ def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig()) -> Ite
 
 
 def voiced_frames(samples: np.ndarray, voiced_db: float, hop: int = ENERGY_FRAME) -> np.ndarray:
-    """(ceil(N / hop),) bool: which frames of `hop` samples (one per feature hop: [h, h + 1) x hop) are clearly
-    speech, for word timestamps (asr.longform.timestamps): above voiced_db, without bursts shorter than
-    VOICED_MIN_RUN_S (a click before the speech would become a word's start), and with dips of at most
-    VOICED_MAX_DIP_S inside voiced speech bridged (one quiet frame in a vowel would cut a word's end short)."""
-    voiced = frame_energies_db(samples, hop) > voiced_db
+    """(ceil(N / hop),) bool: which frames of `hop` samples (one per feature hop: [h, h + 1) x hop) are clearly speech,
+    for word timestamps (asr.longform.timestamps): above voiced_db, without bursts shorter than VOICED_MIN_RUN_S (a
+    click before the speech would become a word's start), and with dips of at most VOICED_MAX_DIP_S inside voiced
+    speech bridged (one quiet frame in a vowel would cut a word's end short)."""
+    return voiced_mask(frame_energies_db(samples, hop), voiced_db, hop)
+
+
+def voiced_mask(energies_db: np.ndarray, voiced_db: float, hop: int = ENERGY_FRAME) -> np.ndarray:
+    """voiced_frames from the frames' energies (dB, one per `hop` samples), as a stream keeps them (asr.streaming)."""
+    voiced = np.asarray(energies_db) > voiced_db
     min_run, max_dip = (max(1, round(s * SAMPLE_RATE / hop)) for s in (VOICED_MIN_RUN_S, VOICED_MAX_DIP_S))
     for start, end in _runs(voiced):  # clicks first, so that they cannot bridge a dip either
         if end - start < min_run:

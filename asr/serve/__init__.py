@@ -12,7 +12,8 @@ errors.py    APIError and OpenAI's error shape {"error": {"message", "type", "pa
 upload.py    the multipart form: size limit, fields, the file spooled to disk
 batcher.py   Batcher: segments of requests that arrive together -> one model call, in a worker thread
 jobs.py      one uploaded file -> segments -> the batcher -> a FileResult, as the CLI makes it
-formats.py   a FileResult -> json, text, srt, vtt or verbose_json
+formats.py   a FileResult -> json, text, srt, vtt or verbose_json; the events of stream=true
+events.py    stream=true: server-sent events, a segment at a time
 app.py       create_app: the routes, error handlers, the batching thread's life
 __main__.py  the flags -> ServeConfig -> the model, loaded once -> uvicorn
 """

@@ -9,15 +9,19 @@
 
 Every error is OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with its HTTP status. A
 response to a transcription says in `X-ASR-Batch-Size` the largest batch its audio went through the model in.
+A request's hotwords / keywords[] and phrase_list steer the decoding of its own segments only (they travel with
+each segment through the batcher); stream=true answers with server-sent events (events.py).
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import shutil
 import tempfile
 import time
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -25,8 +29,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from asr.decoding import Decoder
-from asr.longform import decode_segments
+from asr.decoding import Decoder, Steering, SteeringError
+from asr.longform import decode_alternatives
 from asr.recognizer import Recognizer
 from asr.serve.batcher import Batcher
 from asr.serve.config import DEFAULT_ALIASES, ServeConfig
@@ -34,16 +38,32 @@ from asr.serve.errors import APIError, error_body, status_kind
 from asr.serve.formats import MEDIA_TYPES, render
 from asr.serve.jobs import transcribe_file
 from asr.serve.stream import StreamEndpoint, run_steps
-from asr.serve.upload import read_fields, read_form, spool, upload_name
+from asr.serve.events import stream_response
+from asr.serve.upload import Fields, read_fields, read_form, spool, upload_name
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("asr.serve")
 
 
+def decode_steered(rec: Recognizer, decoder: Decoder, batch_seconds: float, items: list) -> list:
+    """The batcher's work: (segment, its request's steering) pairs -> each segment's alternatives (the best)."""
+    return decode_alternatives(rec, [seg for seg, _ in items], decoder, batch_seconds,
+                               steering=[steering for _, steering in items])
+
+
+def request_steering(decoder: Decoder, fields: Fields) -> Steering | None:
+    """The request's hotwords and grammar, checked: APIError 400 naming the field that is wrong."""
+    try:
+        return decoder.steer(fields.hotwords, fields.phrase_list)
+    except SteeringError as e:
+        raise APIError(400, str(e), "invalid_hotwords" if e.what == "hotwords" else "invalid_grammar", e.what) from e
+
+
 class _State:
     def __init__(self, cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tuple | None):
-        self.cfg, self.started = cfg, int(time.time())
-        self.batcher = Batcher(lambda segments: decode_segments(rec, segments, decoder, cfg.batch_seconds),
+        self.cfg, self.started, self.decoder = cfg, int(time.time()), decoder
+        self.frame_s = rec.frontend.cfg.hop_length / rec.frontend.cfg.sample_rate  # s per feature frame: an audio token
+        self.batcher = Batcher(lambda items: decode_steered(rec, decoder, cfg.batch_seconds, items),
                                cfg.max_batch, cfg.max_wait_ms / 1000)
         self.in_flight = 0  # transcription requests being served
         self.stream_batcher = Batcher(run_steps, cfg.max_batch, cfg.max_wait_ms / 1000) if stream else None
@@ -92,15 +112,19 @@ def add_routes(app: FastAPI, state: _State) -> None:
         state.in_flight += 1
         try:
             fields = read_fields(await read_form(request, cfg), cfg)
+            steering = request_steering(state.decoder, fields)
+            if fields.stream:
+                return await stream_transcription(state, fields, steering)
             name = upload_name(fields.upload)
             with tempfile.TemporaryDirectory(prefix="asr-serve-") as folder:
                 path = await spool(fields.upload, Path(folder))
                 await fields.upload.close()
                 result, batch = await transcribe_file(str(path), name, state.batcher, cfg.max_seconds,
-                                                      cfg.pool_seconds)
+                                                      cfg.pool_seconds, steering)
         finally:
             state.in_flight -= 1
-        body, headers = render(result, fields.response_format, fields.words), {"X-ASR-Batch-Size": str(batch)}
+        body = render(result, fields.response_format, fields.words, fields.logprobs)
+        headers = {"X-ASR-Batch-Size": str(batch)}
         if isinstance(body, dict):
             return JSONResponse(body, headers=headers)
         return Response(body, media_type=MEDIA_TYPES[fields.response_format], headers=headers)
@@ -143,6 +167,28 @@ def add_model_routes(app: FastAPI, state: _State) -> None:
             raise APIError(404, f"the model {name!r} does not exist here; this server has {cfg.model_id!r}",
                            "model_not_found", "model")
         return model(name)
+
+
+async def stream_transcription(state: _State, fields: Fields, steering: Steering | None) -> Response:
+    """stream=true: the upload spooled, then its segments as server-sent events (asr.serve.events) as they are
+    decoded; the spool folder lives until the last event. Counted in in_flight until then."""
+    folder = tempfile.mkdtemp(prefix="asr-serve-")
+    state.in_flight += 1
+
+    def cleanup() -> None:
+        state.in_flight -= 1
+        shutil.rmtree(folder, ignore_errors=True)
+
+    try:
+        path = await spool(fields.upload, Path(folder))
+        await fields.upload.close()
+    except BaseException:
+        cleanup()
+        raise
+    cfg = state.cfg
+    job = partial(transcribe_file, str(path), upload_name(fields.upload), state.batcher, cfg.max_seconds,
+                  cfg.pool_seconds, steering)
+    return await stream_response(lambda emit: job(on_segment=emit), fields.logprobs, state.frame_s, cleanup)
 
 
 def add_error_handlers(app: FastAPI, cfg: ServeConfig) -> None:

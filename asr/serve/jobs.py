@@ -11,21 +11,23 @@ import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from asr.audio import SAMPLE_RATE, AudioError
-from asr.longform import FileResult, SegmentConfig, SegmentResult, file_duration, file_segments
-from asr.longform.seams import clip_words
+from asr.decoding import Steering
+from asr.longform import FileResult, SegmentConfig, SegmentResult, file_duration, file_segments, segment_result
 from asr.serve.batcher import Batcher
 from asr.serve.errors import APIError, audio_error
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Pending:
     start: int  # the segment's first sample in the file
     keep_start_s: float  # the part of the file whose words it keeps (asr.longform.seams)
     keep_end_s: float
     samples: int  # its length, while it waits for the model
-    task: asyncio.Task  # -> (words, batch size)
+    task: asyncio.Task  # -> (alternatives, batch size)
+    announced: bool = False  # handed to on_segment already
 
 
 def too_long(name: str, seconds: float, limit: float) -> APIError:
@@ -34,9 +36,12 @@ def too_long(name: str, seconds: float, limit: float) -> APIError:
 
 
 async def transcribe_file(path: str, name: str, batcher: Batcher, max_seconds: float | None = None,
-                          pool_seconds: float = 600.0) -> tuple[FileResult, int]:
+                          pool_seconds: float = 600.0, steering: Steering | None = None,
+                          on_segment: Callable[[SegmentResult], None] | None = None) -> tuple[FileResult, int]:
     """The file's FileResult (named `name`, the upload's file name, in it and in errors) and the largest batch
-    its segments went through the model in. Raises APIError for audio that cannot be read or is too long."""
+    its segments went through the model in. Raises APIError for audio that cannot be read or is too long.
+    steering: the request's hotwords or grammar, for each of its segments; on_segment: called with each segment
+    that has words, in time order, as soon as it and those before it are decoded (stream=true)."""
     duration = file_duration(path)
     if max_seconds is not None and duration > max_seconds:
         raise too_long(name, duration, max_seconds)
@@ -46,19 +51,41 @@ async def transcribe_file(path: str, name: str, batcher: Batcher, max_seconds: f
         while (seg := await asyncio.to_thread(next, segments, None)) is not None:  # reading the file is blocking
             if max_seconds is not None and seg.end_s > max_seconds:  # a header that understated the length
                 raise too_long(name, seg.end_s, max_seconds)
-            task = asyncio.ensure_future(batcher.submit(seg))
+            task = asyncio.ensure_future(batcher.submit((seg, steering)))
             pending.append(_Pending(seg.start, seg.keep_start_s, seg.keep_end_s, len(seg.samples), task))
             await _wait_below(pending, pool_seconds * SAMPLE_RATE)
-        done = [(p, *(await p.task)) for p in pending]
+            _announce(pending, on_segment)
+        done = []
+        for p in pending:  # in time order, each announced as it is done
+            done.append((p, *(await p.task)))
+            _announce(pending, on_segment)
     except AudioError as e:
         raise audio_error(public(str(e), path, name)) from e
     finally:
         for p in pending:
             p.task.cancel()  # a no-op for those done; the others' answers are not wanted
     result = FileResult(name, duration=duration, segments=[
-        SegmentResult(p.keep_start_s, p.keep_end_s, clip_words(words, p.keep_start_s, p.keep_end_s))
-        for p, words, _ in sorted(done, key=lambda d: d[0].start) if words])  # as asr.longform's _Assembler does
-    return result, max((size for _, _, size in done), default=0)
+        segment_result(p.keep_start_s, p.keep_end_s, alternatives)
+        for p, alternatives, _ in sorted(done, key=lambda d: d[0].start) if _has_words(alternatives)])
+    return result, max((size for _, _, size in done), default=0)  # as asr.longform's _Assembler does
+
+
+def _has_words(alternatives: list) -> bool:
+    return bool(alternatives) and bool(alternatives[0].words)
+
+
+def _announce(pending: list[_Pending], on_segment: Callable[[SegmentResult], None] | None) -> None:
+    """on_segment(each segment with words not yet announced, in order, up to the first still being decoded)."""
+    if on_segment is None:
+        return
+    for p in pending:
+        if not p.task.done():
+            return
+        if not p.announced:
+            p.announced = True
+            alternatives, _ = p.task.result()
+            if _has_words(alternatives):
+                on_segment(segment_result(p.keep_start_s, p.keep_end_s, alternatives))
 
 
 def public(message: str, path: str, name: str) -> str:

@@ -1,9 +1,12 @@
 """GET /v1/stream (WebSocket): live recognition in Vosk's protocol, so Vosk clients work unchanged.
 
-    client: {"config": {"sample_rate": 8000}}   (optional, before the audio; default 16000; any rate is resampled)
+    client: {"config": {"sample_rate": 8000}}   (optional, before the audio; default 16000; any rate is resampled;
+            also words, max_alternatives, phrase_list, hotwords: asr.serve.stream_config)
     client: binary messages of 16-bit little-endian mono PCM, any size
     server: one answer per message: {"partial": "..."}, or at an endpoint (a pause) the utterance's
             {"result": [{"word", "start", "end", "conf"}, ...], "text": "..."}
+    client: {"reset": 1}                          (any time: the utterance so far ends now, the stream goes on)
+    server: its result
     client: {"eof": 1}
     server: the last result, then it closes (1000, reason "end of stream: ...")
 
@@ -24,11 +27,12 @@ import logging
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from asr.audio import MAX_RATE, MIN_RATE, PcmDecoder
+from asr.audio import PcmDecoder
 from asr.decoding import Decoder
 from asr.recognizer import Recognizer
 from asr.serve.batcher import Batcher
-from asr.streaming import Final, Transcriber, step_streams
+from asr.serve.stream_config import ConfigError, StreamSettings, read_config, vosk_answer
+from asr.streaming import Transcriber, step_streams
 
 MAX_MESSAGE_SECONDS = 5.0  # audio in one binary message at most: more would hold every stream's model step
 INVALID, TOO_BIG, TRY_LATER, POLICY, FAILED = 1007, 1009, 1013, 1008, 1011  # WebSocket close codes (RFC 6455)
@@ -69,28 +73,6 @@ def run_steps(items: list[tuple[Transcriber, object, bool]]) -> list:
     return results
 
 
-def answer(events: list, stream: Transcriber) -> dict:
-    """Vosk's answer to one message: its result (the results it ended, merged into one), else the partial
-    hypothesis (unchanged ones too). The end of a stream always has a result (an empty one if need be)."""
-    finals = [e.to_dict() for e in events if isinstance(e, Final)]
-    if not finals:
-        return {"partial": stream.shown}
-    text = " ".join(f["text"] for f in finals if f["text"])
-    return {"result": [w for f in finals for w in f["result"]], "text": text}
-
-
-def sample_rate(config) -> int:
-    """The sample rate of a {"config": {...}} message's value; StreamError where it is not 1..MAX_RATE Hz."""
-    if not isinstance(config, dict):
-        raise StreamError(f"config must be an object, got {json.dumps(config)[:80]}")
-    rate = config.get("sample_rate", 16000)
-    number = isinstance(rate, (int, float)) and not isinstance(rate, bool)
-    if not number or not MIN_RATE <= rate <= MAX_RATE or rate != int(rate):
-        raise StreamError(f"config.sample_rate must be a whole number of Hz in {MIN_RATE}..{MAX_RATE}, "
-                          f"got {json.dumps(rate)}")
-    return int(rate)
-
-
 class StreamEndpoint:
     """The /v1/stream handler of one app: a streaming recogniser, its decoder and the batcher they share."""
 
@@ -114,7 +96,7 @@ class StreamEndpoint:
                                                           "try again later", TRY_LATER))
         self.open += 1
         try:
-            await self.converse(ws, Transcriber(self.rec, self.decoder))
+            await self.converse(ws)
         except StreamError as e:
             await close_with_error(ws, e)
         except WebSocketDisconnect:
@@ -133,9 +115,9 @@ class StreamEndpoint:
             raise events
         return events
 
-    async def converse(self, ws: WebSocket, stream: Transcriber) -> None:
+    async def converse(self, ws: WebSocket) -> None:
         """The protocol of one stream: config, audio messages answered one by one, eof answered by the final."""
-        pcm, heard = PcmDecoder(), False
+        settings, stream, pcm = StreamSettings(), None, PcmDecoder()
         while True:
             try:
                 message = await asyncio.wait_for(ws.receive(), self.idle_s)
@@ -143,22 +125,35 @@ class StreamEndpoint:
                 raise StreamError(f"no message for {self.idle_s:g} s: the stream is closed", POLICY) from None
             if message["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(message.get("code", 1000))
+            value = {} if message.get("bytes") is not None else parse_text(message.get("text") or "")
+            if "config" in value:
+                if stream is not None:
+                    raise StreamError("config must come before the audio")
+                settings = configure(value["config"], self.decoder)
+                pcm = PcmDecoder(settings.sample_rate)
+                continue
+            if message.get("bytes") is None and "eof" not in value and "reset" not in value:
+                raise StreamError(f"unknown message {sorted(value)[:5]}: send config, eof, reset or binary audio")
+            stream = stream or Transcriber(self.rec, self.decoder, steering=settings.steering,
+                                           alternatives=settings.alternatives)
             if message.get("bytes") is not None:
                 check_audio(message["bytes"], pcm.rate)
-                heard = True
                 events = await self.step(stream, pcm.feed(message["bytes"]), False)
-                await ws.send_json(answer(events, stream))
-                continue
-            value = parse_text(message.get("text") or "")
-            if "config" in value:
-                if heard:
-                    raise StreamError("config must come before the audio")
-                pcm = PcmDecoder(sample_rate(value["config"]))
             elif "eof" in value:
-                await ws.send_json(answer(await self.step(stream, pcm.finish(), True), stream))
+                events = await self.step(stream, pcm.finish(), True)
+            else:  # reset: the utterance ends where the model has heard to; the stream goes on
+                events = stream.reset()
+            await ws.send_json(vosk_answer(events, stream.shown, settings))
+            if "eof" in value:
                 return await ws.close(1000, END_OF_STREAM)
-            else:
-                raise StreamError(f"unknown message {sorted(value)[:5]}: send config, eof or binary audio")
+
+
+def configure(config, decoder: Decoder) -> StreamSettings:
+    """The config message's settings; StreamError (1007) naming what is wrong."""
+    try:
+        return read_config(config, decoder)
+    except ConfigError as e:
+        raise StreamError(str(e)) from None
 
 
 def key_matches(ws: WebSocket, key: str) -> bool:

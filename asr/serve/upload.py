@@ -17,6 +17,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from asr.decoding import SteeringError, parse_hotword, read_grammar
 from asr.serve.config import DEFAULT_ALIASES, ServeConfig
 from asr.serve.errors import APIError
 from asr.serve.formats import FORMATS, GRANULARITIES
@@ -33,6 +34,10 @@ class Fields:
     upload: UploadFile  # the `file` field
     response_format: str  # one of formats.FORMATS
     words: bool  # timestamp_granularities[] includes "word"
+    stream: bool = False  # stream=true: server-sent events (transcript.text.delta, transcript.text.done)
+    logprobs: bool = False  # include[]=logprobs
+    hotwords: list[tuple[str, float | None]] | None = None  # hotwords (PHRASE[:SCORE], ...) and keywords[]
+    phrase_list: list[str] | None = None  # a grammar: a JSON list of phrases, "[unk]" for any other word
 
 
 def too_large(cfg: ServeConfig) -> APIError:
@@ -77,7 +82,8 @@ def _one(form: FormData, name: str, default: str | None = None) -> str | None:
 
 
 def read_fields(form: FormData, cfg: ServeConfig) -> Fields:
-    """The form's fields, checked: model, response_format, language, timestamp_granularities[], stream, file.
+    """The form's fields, checked: model, response_format, language, timestamp_granularities[], file, stream,
+    include[], hotwords / keywords[] and phrase_list (read here, checked against the vocabulary by the route).
     prompt and temperature are accepted and ignored."""
     model = _one(form, "model")
     if model is None:
@@ -98,16 +104,47 @@ def read_fields(form: FormData, cfg: ServeConfig) -> Fields:
     if bad := [g for g in granularities if g not in GRANULARITIES]:
         raise APIError(400, f"timestamp_granularities[] takes {' and '.join(GRANULARITIES)}, got {bad[0]!r}",
                        "invalid_value", "timestamp_granularities[]")
-    if (_one(form, "stream") or "false").lower() not in ("false", "0"):
-        raise APIError(400, "streaming transcriptions are not supported: leave stream out or false", "invalid_value",
-                       "stream")
     upload = form.get("file")
     if upload is None:
         raise APIError(400, "you must provide a file: the audio, as the multipart field 'file'", "missing_file", "file")
     if not isinstance(upload, UploadFile):
         raise APIError(400, "file must be an uploaded file (a multipart part with a filename), not a text field",
                        "invalid_file_format", "file")
-    return Fields(upload, fmt, "word" in granularities)
+    return Fields(upload, fmt, "word" in granularities, read_stream(form), read_include(form),
+                  *read_steering(form))
+
+
+def read_stream(form: FormData) -> bool:
+    """stream: true (1) or false (0, or left out)."""
+    value = (_one(form, "stream") or "false").strip().lower()
+    if value not in ("true", "1", "false", "0"):
+        raise APIError(400, f"stream must be true or false, got {value!r}", "invalid_value", "stream")
+    return value in ("true", "1")
+
+
+def read_include(form: FormData) -> bool:
+    """include[]: "logprobs" (with response_format json, or a stream) is the one thing it may ask for."""
+    include = [v for key in ("include[]", "include") for v in form.getlist(key)]
+    if bad := [v for v in include if v != "logprobs"]:
+        raise APIError(400, f"include[] takes logprobs, got {bad[0]!r}", "invalid_value", "include[]")
+    return bool(include)
+
+
+def read_steering(form: FormData) -> tuple[list | None, list[str] | None]:
+    """(hotwords, phrase_list) as sent, not yet checked: `hotwords` fields hold PHRASE[:SCORE] items separated by
+    commas or new lines, each `keywords[]` one phrase (OpenAI's name); phrase_list is a JSON list (Vosk's)."""
+    texts = [v for key in ("hotwords", "hotwords[]") for v in form.getlist(key)]
+    keywords = [v for key in ("keywords[]", "keywords") for v in form.getlist(key)]
+    if any(not isinstance(v, str) for v in texts + keywords):
+        raise APIError(400, "hotwords and keywords[] must be text fields, not files", "invalid_value", "hotwords")
+    items = [item for text in texts for item in re.split(r"[,\n]", text) if item.strip()]
+    hotwords = [parse_hotword(item) for item in items] + [(k, None) for k in keywords]
+    grammar = _one(form, "phrase_list")
+    try:
+        phrase_list = read_grammar(grammar, "phrase_list") if grammar is not None else None
+    except SteeringError as e:
+        raise APIError(400, str(e), "invalid_grammar", "phrase_list") from e
+    return (hotwords if texts or keywords else None), phrase_list
 
 
 def upload_name(upload: UploadFile) -> str:

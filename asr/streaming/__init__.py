@@ -9,6 +9,7 @@ acoustic.py  ModelStream: frames -> log-probs of each chunk once its right conte
              runs many streams' windows in one batch
 decoder.py   StreamDecoder: greedy or the prefix beam search (+ LM), kept across chunks
 endpoint.py  Endpointer: energy-based voice activity, incrementally; a pause ends an utterance
+voicing.py   Voicing: the stream's 10 ms energies, so that word edges snap to the speech as in file mode
 session.py   Transcriber: the four together, for one stream
 Audio comes in through asr.audio (audio_blocks for files and pipes, PcmDecoder for WebSocket messages).
 """

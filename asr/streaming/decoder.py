@@ -8,15 +8,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from asr.decoding import Alignment, Decoder
+from asr.decoding import Alignment, Decoder, Hypothesis, Steering
 from asr.decoding.search import PrefixSearch
 from asr.decoding.trie import PrefixTrie
+from asr.text import transcript
 
 
 class StreamDecoder:
-    """One utterance: accept((T, V) log-probs) as often as needed, best() for the hypothesis so far."""
+    """One utterance: accept((T, V) log-probs) as often as needed, best() for the hypothesis so far.
+    `steering` (hotwords, a grammar) holds for the utterance; a stream passes its own to each. `nbest`: how
+    many hypotheses will be asked for at most."""
 
-    def __init__(self, decoder: Decoder):
+    def __init__(self, decoder: Decoder, steering: Steering | None = None, nbest: int = 1):
         self.decoder = decoder
         self.frames = 0  # frames accepted
         self.parts: list[torch.Tensor] = []  # the log-probs accepted (for word times and confidences)
@@ -25,7 +28,8 @@ class StreamDecoder:
         self.previous = decoder.vocab.blank  # greedy: the best class of the frame before
         self.search = None
         if decoder.search is not None:  # asr.decoding.CTCBeamSearch: its configuration and LM fusion
-            self.search = PrefixSearch(PrefixTrie(decoder.vocab, decoder.search.fusion), decoder.search.cfg)
+            search = decoder.searcher(nbest)  # for nbest > 1, without recombination (Decoder)
+            self.search = PrefixSearch(PrefixTrie(decoder.vocab, search.fusion, steering), search.cfg)
 
     def accept(self, log_probs: torch.Tensor) -> None:
         """The next (T, V) log-probs of the utterance (T may be 0)."""
@@ -56,10 +60,15 @@ class StreamDecoder:
 
     def best(self) -> Alignment:
         """The best hypothesis so far (the beam's, scored as if the utterance ended here)."""
+        hyps = self.hypotheses(1)
+        return hyps[0].alignment() if hyps else Alignment((), ())
+
+    def hypotheses(self, nbest: int) -> list[Hypothesis]:
+        """The best `nbest` so far, best first, with their confidences (greedy: the one path, confidence 1)."""
         if self.search is None:
-            return Alignment(tuple(self.tokens), tuple(self.token_frames))
-        hyps = self.search.finish(self.decoder.vocab)
-        return Alignment(tuple(hyps[0].tokens), tuple(hyps[0].frames)) if hyps else Alignment((), ())
+            tokens = tuple(self.tokens)
+            return [Hypothesis(transcript(self.decoder.vocab, tokens), 0.0, tokens, tuple(self.token_frames), 0.0, 0.0)]
+        return self.search.finish(self.decoder.vocab, nbest)
 
     def log_probs(self) -> torch.Tensor:
         """(T, V): everything accepted."""

@@ -1,0 +1,82 @@
+"""stream=true on POST /v1/audio/transcriptions: OpenAI's server-sent events, a segment at a time.
+
+    data: {"type": "transcript.text.delta", "delta": "six eight three"}        one per decoded segment, in order
+    data: {"type": "transcript.text.delta", "delta": " three oh seven"}       (each after the first begins with a space)
+    data: {"type": "transcript.text.done", "text": "...", "usage": {...}}     the whole text: the deltas joined
+
+With include[]=logprobs each event has "logprobs" too. Audio that cannot be read before the first event is
+answered as without stream=true (400 and OpenAI's error shape); a failure after it ends the stream with
+{"type": "error", "error": {...}}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import AsyncIterator, Awaitable, Callable
+
+from fastapi.responses import StreamingResponse
+
+from asr.longform import FileResult, SegmentResult
+from asr.serve.errors import APIError, error_body
+from asr.serve.formats import text_delta, text_done
+
+Job = Callable[[Callable[[SegmentResult], None]], Awaitable[tuple[FileResult, int]]]  # transcribe_file, bound
+
+
+def sse(event: dict) -> str:
+    return f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
+
+
+async def stream_response(job: Job, logprobs: bool, frame_s: float, cleanup: Callable[[], None]) -> StreamingResponse:
+    """Start `job` (it calls its argument with each segment as it is decoded) and answer with its events; raises
+    what the job raises before its first segment. `cleanup` runs once the job is over, however it ends."""
+    segments: asyncio.Queue = asyncio.Queue()
+    task = asyncio.ensure_future(job(segments.put_nowait))
+    first = asyncio.ensure_future(segments.get())
+    try:
+        await asyncio.wait({task, first}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done() and task.exception() is not None and not first.done():
+            raise task.exception()
+    except BaseException:
+        first.cancel()
+        task.cancel()
+        cleanup()
+        raise
+    return StreamingResponse(_events(task, first, segments, logprobs, frame_s, cleanup), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
+
+
+async def _events(task: asyncio.Future, first: asyncio.Future, segments: asyncio.Queue, logprobs: bool,
+                  frame_s: float, cleanup: Callable[[], None]) -> AsyncIterator[str]:
+    sent, waiting = 0, first
+    try:
+        while True:
+            await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            if not waiting.done():  # the job is over: what it queued last, then the end
+                waiting.cancel()
+                break
+            seg = waiting.result()
+            yield sse(text_delta((" " if sent else "") + seg.text, _delta_logprobs(seg, sent, logprobs)))
+            sent, waiting = sent + 1, asyncio.ensure_future(segments.get())
+        while not segments.empty():
+            seg = segments.get_nowait()
+            yield sse(text_delta((" " if sent else "") + seg.text, _delta_logprobs(seg, sent, logprobs)))
+            sent += 1
+        if task.exception() is not None:
+            e = task.exception()
+            body = e.body() if isinstance(e, APIError) else error_body(f"the server failed ({type(e).__name__})",
+                                                                       "server_error")
+            yield sse({"type": "error", **body})
+            return
+        result, _ = task.result()
+        yield sse(text_done(result, round(result.duration / frame_s), logprobs))
+    finally:
+        task.cancel()  # a client gone mid-stream: its job stops
+        cleanup()
+
+
+def _delta_logprobs(seg: SegmentResult, sent: int, logprobs: bool) -> list[tuple[str, float]] | None:
+    if not logprobs:
+        return None
+    return ([(" ", 0.0)] if sent else []) + seg.logprobs

@@ -1,0 +1,104 @@
+"""POST /v1/audio/transcriptions with stream=true (server-sent events read by the real openai client), include[]=
+logprobs, timestamp_granularities[]=segment, hotwords / keywords[] / phrase_list; bad steering refused with 400."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from test_serve import CLIPS, TEXTS, client_for, long_file, running_server, transcribe  # noqa: F401 (a fixture)
+
+GMEF = next(c for c in CLIPS if c.stem == "an406-fcaw-b")  # said "... g m e f ...", heard "... g m e s ..."
+DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "oh", "[unk]"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running_server(tmp_path_factory.mktemp("serve") / "server.log", "--no-access-log") as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return client_for(server)
+
+
+def stream_events(client, path: Path, **kwargs) -> list:
+    with open(path, "rb") as f:
+        stream = client.audio.transcriptions.create(file=(path.name, f), model="asr-an4", stream=True, **kwargs)
+        return list(stream)
+
+
+@pytest.mark.parametrize("which", ["clip", "long"])
+def test_the_openai_client_streams_deltas_that_join_to_the_answer(client, long_file, which):  # noqa: F811
+    path = GMEF if which == "clip" else long_file
+    events = stream_events(client, path)
+    *deltas, done = events
+    assert [e.type for e in deltas] == ["transcript.text.delta"] * len(deltas) and done.type == "transcript.text.done"
+    assert "".join(e.delta for e in deltas) == done.text == transcribe(client, path).text
+    assert len(deltas) == (1 if which == "clip" else len(transcribe(client, path, response_format="verbose_json").segments))
+    assert done.usage.type == "tokens" and done.usage.input_tokens > 0 and done.usage.output_tokens == len(done.text)
+    assert done.usage.total_tokens == done.usage.input_tokens + done.usage.output_tokens
+
+
+def test_logprobs_are_the_texts_tokens(client, long_file):  # noqa: F811
+    got = transcribe(client, long_file, include=["logprobs"])
+    assert "".join(p.token for p in got.logprobs) == got.text and all(p.logprob <= 0 for p in got.logprobs)
+    assert all(bytes(map(int, p.bytes)).decode() == p.token for p in got.logprobs)  # the client types them float
+    *deltas, done = stream_events(client, long_file, include=["logprobs"])
+    assert ["".join(p.token for p in e.logprobs) for e in deltas] == [e.delta for e in deltas]
+    assert [p.logprob for p in done.logprobs] == [p.logprob for p in got.logprobs]
+    assert getattr(transcribe(client, GMEF), "logprobs", None) is None  # only when asked for
+
+
+def test_segments_in_openais_shape(client):
+    got = transcribe(client, GMEF, response_format="verbose_json", timestamp_granularities=["segment"])
+    (seg,) = got.segments
+    assert seg.text == got.text and seg.avg_logprob < 0 and seg.compression_ratio > 0 and seg.no_speech_prob == 0
+    assert len(seg.tokens) == len(seg.text) and all(isinstance(t, int) for t in seg.tokens)
+
+
+def test_hotwords_keywords_and_a_phrase_list_steer_one_request_each(client):
+    plain = transcribe(client, GMEF).text
+    assert plain == TEXTS[GMEF.stem] == "rubout g m e s three nine"
+    assert transcribe(client, GMEF, extra_body={"hotwords": "stop:2, f:3"}).text == "rubout g m e f three nine"
+    assert transcribe(client, GMEF, keywords=["g m e f"]).text == "rubout g m e f three nine"
+    grammar = transcribe(client, GMEF, extra_body={"phrase_list": json.dumps(DIGITS)}).text
+    assert grammar == "[unk] [unk] [unk] [unk] three nine"
+    *_, done = stream_events(client, GMEF, extra_body={"hotwords": "f:3"})
+    assert done.text == "rubout g m e f three nine"
+    assert transcribe(client, GMEF).text == plain  # nothing of the requests before is left
+
+
+BAD = {  # form fields -> (param, what the message must say)
+    "empty hotwords": ({"hotwords": " , "}, "hotwords", "an empty list"),
+    "unspellable": ({"hotwords": "café!"}, "hotwords", "cannot spell: '!'"),
+    "absurd score": ({"hotwords": "stop:1e9"}, "hotwords", "a score of 1e+09"),
+    "10^5 phrases": ({"hotwords": ",".join(["ab"] * 100_000)}, "hotwords", "100000 phrases (at most 10000)"),
+    "empty keyword": ({"keywords[]": ""}, "hotwords", "an empty phrase"),
+    "grammar not json": ({"phrase_list": "yes, no"}, "phrase_list", "not JSON"),
+    "empty grammar": ({"phrase_list": "[]"}, "phrase_list", "an empty list of phrases"),
+    "grammar digit": ({"phrase_list": '["one", "2"]'}, "phrase_list", "cannot spell"),
+    "stream not a boolean": ({"stream": "yes"}, "stream", "stream must be true or false"),
+    "include other": ({"include[]": "everything"}, "include[]", "include[] takes logprobs"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_steering_is_a_400_naming_the_field(server, case):
+    fields, param, says = BAD[case]
+    with open(GMEF, "rb") as f:
+        r = httpx.post(f"{server}/v1/audio/transcriptions", files={"file": (GMEF.name, f)},
+                       data={"model": "asr-an4", **fields}, timeout=120)
+    error = r.json()["error"]
+    assert r.status_code == 400 and error["param"] == param and says in error["message"], error
+
+
+def test_a_stream_of_unreadable_audio_is_a_400_before_any_event(server):
+    r = httpx.post(f"{server}/v1/audio/transcriptions", files={"file": ("bad.wav", b"RIFF not really a wav file")},
+                   data={"model": "asr-an4", "stream": "true"}, timeout=120)
+    assert r.status_code == 400 and r.headers["content-type"].startswith("application/json")
+    assert httpx.get(f"{server}/health").json()["in_flight"] == 0
