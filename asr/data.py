@@ -2,6 +2,8 @@
 which can be imported from here too); the length-bucketed batches are asr.batching's (BucketBatchSampler and
 length_batches, importable from here as well).
 
+    python -m asr.data import [--from FORMAT] SRC OUT_DIR     # a corpus in a common layout -> manifests (asr.corpora)
+
 A manifest has one utterance a line: {"id": str, "audio": path, "duration": seconds, "text": str};
 "audio" is absolute or relative to the manifest's folder.
 """
@@ -9,6 +11,7 @@ A manifest has one utterance a line: {"id": str, "audio": path, "duration": seco
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -92,3 +95,14 @@ def collate(items: list[dict]) -> Batch:
         texts=[it["text"] for it in items],
         seconds=float(sum(it["seconds"] for it in items)),
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m asr.data import|split ...`: asr.corpora's command line (corpora -> manifests, train/dev/test)."""
+    from asr.corpora.cli import main as corpora_main  # here, not at the top: the dataset needs none of it
+
+    return corpora_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
