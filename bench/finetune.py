@@ -50,7 +50,8 @@ def main() -> int:
     p.add_argument("--data", default="../shared/data/fsdd", help="FSDD in the audiofolder layout")
     p.add_argument("--speakers", default="", help="the speakers held out, one fold each (default: every one)")
     p.add_argument("--exp", default="exp/bench_finetune", help="a folder per fold")
-    p.add_argument("--an4", default=str(ROOT / "manifests/an4") if (ROOT / "manifests/an4/train.jsonl").is_file() else "none",
+    an4 = ROOT / "manifests" / "an4"
+    p.add_argument("--an4", default=str(an4) if (an4 / "train.jsonl").is_file() else "none",
                    help="AN4 manifests to mix in and to score forgetting on (none: none)")
     args, extra = p.parse_known_args()
     extra = [a for a in extra if a != "--"]
@@ -67,8 +68,9 @@ def main() -> int:
         print(f"| {r['speaker']} | {r['before_greedy']:.2f} | {r['before_default']:.2f} | {r['after_greedy']:.2f} "
               f"| {r['after_default']:.2f} | {r['minutes']:.1f} | {an4} |")
     after = [r["after_default"] for r in rows]
-    print(f"after, default decoding: mean over held-out speakers {sum(after) / len(after):.2f}%, worst {max(after):.2f}%")
-    print(f"fsdd_finetune_wer_default={sum(after) / len(after):.2f}")
+    mean = sum(after) / len(after)
+    print(f"after, default decoding: mean over held-out speakers {mean:.2f}%, worst {max(after):.2f}%")
+    print(f"fsdd_finetune_wer_default={mean:.2f}")
     return 0
 
 

@@ -72,7 +72,8 @@ def test_a_rate_outside_the_limits_is_refused_naming_the_row(tmp_path, capsys):
     write_tone(Path(utts[1].audio), 0.4, rate=4000)
     as_audiofolder(utts, tmp_path)
     err = refused([tmp_path, tmp_path / "m"], capsys)
-    assert f"metadata.csv:3: {utts[1].audio}: the WAV header says 4000 Hz; sample rates of 8000..384000 Hz are read" in err
+    says = "the WAV header says 4000 Hz; sample rates of 8000..384000 Hz are read"
+    assert f"metadata.csv:3: {utts[1].audio}: {says}" in err
 
 
 def test_a_declared_rate_that_the_file_does_not_have_is_refused(tmp_path, capsys):

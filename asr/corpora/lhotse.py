@@ -48,7 +48,8 @@ def audio_sources(path: Path) -> dict[str, tuple[list[dict], int | None, str]]:
         for s in sources:
             if s.get("type") != "file":
                 raise CorpusError(f"{where}: recording {rec['id']!r} comes from a {s.get('type')!r} source "
-                                  f"({str(s.get('source'))[:60]!r}); only files are read: write the audio to files first")
+                                  f"({str(s.get('source'))[:60]!r}); only files are read: write the audio to "
+                                  f"files first")
         if rec.get("transforms"):
             raise CorpusError(f"{where}: recording {rec['id']!r} has transforms (e.g. speed perturbation); "
                               f"import the recordings without them")

@@ -80,7 +80,8 @@ def first_checks(rows: list[Row], problems: Problems) -> None:
             what = "is a folder, not an audio file" if row.audio.is_dir() else "no such file"
             problems.add("whose audio is missing", row, f"{row.audio}: {what}")
         elif row.duration is not None and not 0 < row.duration < float("inf"):
-            problems.add("with a bad duration", row, f"duration must be a positive number of seconds, got {row.duration}")
+            problems.add("with a bad duration", row, f"duration must be a positive number of seconds, got "
+                         f"{row.duration}")
 
 
 def needs_header(row: Row, settings: ImportSettings) -> bool:

@@ -1,5 +1,6 @@
 """The files corpora list their utterances in, read with line numbers for the error messages: CSV/TSV tables with a
-header row, JSON lines (plain or gzip), Kaldi's "key value" files. Each problem is a CorpusError naming file and line."""
+header row, JSON lines (plain or gzip), Kaldi's "key value" files. Each problem is a CorpusError naming file and
+line."""
 
 from __future__ import annotations
 

@@ -30,7 +30,8 @@ def _p(lm: NgramLM, history: tuple[str, ...], word: str) -> float:
 
 
 def _listed(lm: NgramLM) -> set[tuple[str, ...]]:
-    """The model's n-grams as word tuples, with every prefix of each (a history must be an n-gram to hold a back-off)."""
+    """The model's n-grams as word tuples, with every prefix of each (a history must be an n-gram to hold its
+    back-off weight)."""
     grams = {tuple(lm.words[i] for i in key) for key in lm.logprob10}
     return grams | {g[:k] for g in grams for k in range(1, len(g))}
 
