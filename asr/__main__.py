@@ -11,6 +11,7 @@ from asr import __version__
 COMMANDS = {  # command -> one line on what it does
     "transcribe": "audio files or folders -> text, JSON with timed words, or subtitles",
     "evaluate": "WER/CER of a model on a manifest, and a per-utterance report",
+    "data": "import a corpus (audiofolder, NeMo, lhotse, Kaldi, Common Voice, LibriSpeech, audio + .txt) as manifests",
     "train": "train a model from JSONL manifests (one process, or several under torchrun)",
     "lm": "build or score word n-gram language models (ARPA)",
     "serve": "an OpenAI-compatible transcription server (HTTP; needs the serve extra)",

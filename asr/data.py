@@ -1,5 +1,8 @@
-"""Manifests (JSONL), the dataset and collate -> Batch; the length-bucketed batches are asr.batching's
-(BucketBatchSampler and length_batches, which can be imported from here too).
+"""The dataset and collate -> Batch, over the manifests of asr.manifest (Utterance, read_manifest, write_manifest...,
+which can be imported from here too); the length-bucketed batches are asr.batching's (BucketBatchSampler and
+length_batches, importable from here as well).
+
+    python -m asr.data import [--from FORMAT] SRC OUT_DIR     # a corpus in a common layout -> manifests (asr.corpora)
 
 A manifest has one utterance a line: {"id": str, "audio": path, "duration": seconds, "text": str};
 "audio" is absolute or relative to the manifest's folder.
@@ -8,10 +11,8 @@ A manifest has one utterance a line: {"id": str, "audio": path, "duration": seco
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
+import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -20,125 +21,9 @@ import torch
 from asr.audio import load_audio
 from asr.batching import BucketBatchSampler, length_batches  # noqa: F401 (their home is asr.batching)
 from asr.features import Frontend
-from asr.text import Vocab, lost_characters
-
-
-class ManifestError(Exception):
-    """A manifest line is malformed; the message starts with `path:line`."""
-
-
-@dataclass(frozen=True)
-class Utterance:
-    id: str
-    audio: str  # absolute path
-    duration: float  # seconds
-    text: str
-
-
-def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
-    """JSON objects, one a line; relative "audio" paths made absolute against the file's folder."""
-    return [row for _, row in numbered_rows(path, required)]
-
-
-def numbered_rows(path: str | Path, required: tuple[str, ...] = ()) -> list[tuple[int, dict]]:
-    """(line number, JSON object) for each non-blank line, checked and resolved as in read_jsonl."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ManifestError(f"{path}: cannot read manifest ({e})") from e
-    rows = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except (ValueError, RecursionError) as e:  # JSONDecodeError, a 4300+ digit number, nesting too deep
-            reason = e.msg if isinstance(e, json.JSONDecodeError) else str(e).split(":")[0]
-            raise ManifestError(f"{path}:{lineno}: not valid JSON ({reason})") from e
-        if not isinstance(row, dict):
-            raise ManifestError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-        missing = [k for k in required if k not in row]
-        if missing:
-            raise ManifestError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
-        if "audio" in row:
-            if not isinstance(row["audio"], str) or not row["audio"]:
-                raise ManifestError(f"{path}:{lineno}: \"audio\" must be a non-empty string")
-            try:
-                row["audio"] = str((path.parent / row["audio"]).resolve())
-            except (ValueError, OSError, RuntimeError) as e:  # a NUL byte, a lone surrogate, a symlink loop
-                raise ManifestError(f"{path}:{lineno}: \"audio\" is not a usable path ({e})") from e
-        rows.append((lineno, row))
-    return rows
-
-
-def read_manifest(path: str | Path) -> list[Utterance]:
-    """Utterances of a manifest; a malformed line, or an id used twice, raises ManifestError naming file and line."""
-    utts, first_line = [], {}  # id -> the line that used it first
-    for lineno, row in numbered_rows(path, required=("id", "audio", "duration", "text")):
-        where = f"{path}:{lineno}"
-        uid = str(row["id"])
-        if uid in first_line:
-            raise ManifestError(f"{where}: duplicate id {uid!r} (first used on line {first_line[uid]}); ids must be unique")
-        first_line[uid] = lineno
-        duration, text = row["duration"], row["text"]
-        try:
-            seconds = float(duration) if isinstance(duration, (int, float)) and not isinstance(duration, bool) else 0.0
-        except OverflowError:  # an integer too large for a float
-            seconds = math.inf
-        if not 0 < seconds < math.inf:
-            raise ManifestError(f"{where}: duration must be a positive number, got {f'{duration!r}'[:40]}")
-        if not isinstance(text, str):
-            raise ManifestError(f"{where}: text must be a string, got {type(text).__name__}")
-        utts.append(Utterance(uid, row["audio"], seconds, text))
-    return utts
-
-
-MISSING = "whose audio is missing"  # the reason drop_line gives for utterances without their audio file
-SHOW = 3  # ids named per reason in a report
-
-
-def named(utts: list[Utterance], show: int = SHOW) -> str:
-    """The first `show` ids, "a, b, c and 4 more"."""
-    more = f" and {len(utts) - show} more" if len(utts) > show else ""
-    return ", ".join(u.id for u in utts[:show]) + more
-
-
-def drop_line(name: str, total: int, kept: int, dropped: dict[str, list[Utterance]]) -> str | None:
-    """One line: how many of a set's utterances are kept, and how many were dropped for each reason (with the
-    first ids, and for missing audio the first path); None when nothing was dropped."""
-    parts = []
-    for reason, utts in dropped.items():
-        if utts:
-            where = f"; {utts[0].audio} not found" if reason == MISSING else ""
-            parts.append(f"{len(utts)} {reason} ({named(utts)}{where})")
-    if not parts:
-        return None
-    return f"warning: {name}: kept {kept} of {total} utterances, dropped {', '.join(parts)}"
-
-
-def lossy_text_note(utts: list[Utterance], where: str, show: int = 3) -> str | None:
-    """One line naming the utterances whose text loses characters the vocabulary cannot spell (digits,
-    other scripts: asr.text.lost_characters), with the first `show` of them; None when no text does."""
-    lossy = [(u.id, lost) for u in utts if (lost := lost_characters(u.text))]
-    if not lossy:
-        return None
-    named = ", ".join(f"{uid} (drops {lost!r})" for uid, lost in lossy[:show])
-    more = f" and {len(lossy) - show} more" if len(lossy) > show else ""
-    return (f"note: {where}: {len(lossy)} of {len(utts)} transcripts lose characters the vocabulary cannot spell, "
-            f"e.g. {named}{more}; write numbers as words")
-
-
-def write_manifest(path: str | Path, utts: list[Utterance]) -> None:
-    """Write utterances as JSONL (audio paths as given), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for u in utts:
-            f.write(json.dumps({"id": u.id, "audio": u.audio, "duration": round(u.duration, 3), "text": u.text}))
-            f.write("\n")
-    tmp.replace(path)
+from asr.manifest import (MISSING, SHOW, ManifestError, Utterance, drop_line, lossy_text_note,  # noqa: F401
+                          named, numbered_rows, read_jsonl, read_manifest, write_manifest)  # (their home)
+from asr.text import Vocab
 
 
 @dataclass
@@ -210,3 +95,14 @@ def collate(items: list[dict]) -> Batch:
         texts=[it["text"] for it in items],
         seconds=float(sum(it["seconds"] for it in items)),
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m asr.data import|split ...`: asr.corpora's command line (corpora -> manifests, train/dev/test)."""
+    from asr.corpora.cli import main as corpora_main  # here, not at the top: the dataset needs none of it
+
+    return corpora_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

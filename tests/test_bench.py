@@ -33,6 +33,8 @@ CASES = {  # name -> (bench arguments, the path it must name, what it must say t
     "biasing": (["biasing.py", "--manifest", MISSING], MISSING, MAKE_AN4),
     "fsdd": (["fsdd.py", "--data", "no-such-dir"], "no-such-dir/metadata.csv", "it comes with the shared data; give "
              "--data, the FSDD audiofolder (metadata.csv: file_name, transcription, speaker)"),
+    "finetune": (["finetune.py", "--data", "no-such-dir"], "no-such-dir/metadata.csv", "it comes with the shared data; "
+                 "give --data, the FSDD audiofolder (metadata.csv: file_name, transcription, speaker)"),
     "behaviour_check": (["behaviour_check.py", "snapshot", "out.json", "--manifest", MISSING, "--train", MISSING], MISSING, MAKE_AN4),
 }
 

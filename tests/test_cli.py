@@ -16,9 +16,9 @@ import asr
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-COMMANDS = ("transcribe", "evaluate", "train", "lm", "serve", "export")
+COMMANDS = ("transcribe", "evaluate", "data", "train", "lm", "serve", "export")
 SCRIPTS = {"asr-transcribe": "asr.transcribe:main", "asr-evaluate": "asr.evaluate:main",
-           "asr-train": "asr.train:main", "asr-lm": "asr.lm.__main__:main", "asr-export": "asr.export:main",
+           "asr-data": "asr.data:main", "asr-train": "asr.train:main", "asr-lm": "asr.lm.__main__:main", "asr-export": "asr.export:main",
            "asr-serve": "asr.serve.__main__:main"}
 
 
@@ -38,8 +38,8 @@ def test_python_m_asr_lists_every_command_and_how_to_get_help():
     assert f"asr {asr.__version__}" in proc.stdout
 
 
-@pytest.mark.parametrize("module", ["asr", "asr.transcribe", "asr.evaluate", "asr.train", "asr.lm", "asr.serve",
-                                    "asr.export"])
+@pytest.mark.parametrize("module", ["asr", "asr.transcribe", "asr.evaluate", "asr.data", "asr.train", "asr.lm",
+                                    "asr.serve", "asr.export"])
 def test_version_flag_prints_the_package_version(module):
     proc = run(sys.executable, "-m", module, "--version")
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"asr {asr.__version__}\n", "")

@@ -112,6 +112,18 @@ def test_write_then_read_manifest(tmp_path, clips):
     assert [p.name for p in path.parent.iterdir()] == ["out.jsonl"]  # no temporary file left
 
 
+def test_a_speaker_is_written_and_read_back_when_known(tmp_path, clips):
+    path = tmp_path / "out.jsonl"
+    known = [Utterance(u.id, u.audio, u.duration, u.text, speaker=u.id.split("-")[1]) for u in clips]
+    write_manifest(path, known[:3] + clips[3:])
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r.get("speaker") for r in rows] == ["fcaw", "mjgm", "mjgm", None, None]  # absent where unknown
+    assert read_manifest(path) == known[:3] + clips[3:]
+    path.write_text('{"id": "a", "audio": "a.wav", "duration": 1, "text": "x", "speaker": 7}\n')
+    with pytest.raises(ManifestError, match=r"out.jsonl:1: speaker must be a string, got int"):
+        read_manifest(path)
+
+
 def item(t: int, u: int, uid: str, seconds: float) -> dict:
     return {"id": uid, "text": uid.upper(), "features": torch.full((t, 3), float(t)),
             "tokens": torch.arange(1, u + 1), "seconds": seconds}

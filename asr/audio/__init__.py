@@ -13,8 +13,8 @@ files.py reads files (libsndfile; ffmpeg.py: M4A, AAC, WebM, WMA, ... through ff
 pipes.py stdin and pipes, pcm.py raw PCM; folders.py finds audio files.
 """
 
-from asr.audio.files import (BLOCK_SECONDS, audio_duration, check_readable, codec_round_trip, load_audio, os_reason,
-                             read_blocks, write_wav)
+from asr.audio.files import (BLOCK_SECONDS, AudioInfo, audio_duration, audio_info, check_readable, codec_round_trip,
+                             load_audio, os_reason, read_blocks, write_wav)
 from asr.audio.ffmpeg import have_ffmpeg
 from asr.audio.folders import FolderScan, find_audio_files, readable_extensions, scan_folder
 from asr.audio.header import AUDIO_EXTENSIONS, CONVERT_HINT, UNREADABLE_EXTENSIONS, WavHeader, read_wav_header, sniff
@@ -26,9 +26,9 @@ from asr.audio.samples import (MAX_AMPLITUDE, MAX_CHANNELS, MAX_RATE, MAX_SECOND
 __all__ = [
     "AUDIO_EXTENSIONS", "BLOCK_SECONDS", "CONVERT_HINT", "MAX_AMPLITUDE", "MAX_CHANNELS", "MAX_RATE", "MAX_SECONDS",
     "MAX_STREAM_BYTES", "MIN_RATE", "RAW_FORMAT", "SAMPLE_RATE", "UNREADABLE_EXTENSIONS",
-    "AudioError", "FolderScan", "PcmDecoder", "WavHeader",
-    "audio_blocks", "audio_duration", "check_format", "check_readable", "check_samples", "codec_round_trip",
-    "find_audio_files", "have_ffmpeg", "is_stream", "load_audio", "looks_like_text", "os_reason", "read_blocks",
-    "read_stream", "read_wav_header", "readable_extensions", "resample", "scan_folder", "sniff", "to_mono",
-    "warn_once", "write_wav",
+    "AudioError", "AudioInfo", "FolderScan", "PcmDecoder", "WavHeader",
+    "audio_blocks", "audio_duration", "audio_info", "check_format", "check_readable", "check_samples",
+    "codec_round_trip", "find_audio_files", "have_ffmpeg", "is_stream", "load_audio", "looks_like_text", "os_reason",
+    "read_blocks", "read_stream", "read_wav_header", "readable_extensions", "resample", "scan_folder", "sniff",
+    "to_mono", "warn_once", "write_wav",
 ]

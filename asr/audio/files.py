@@ -7,7 +7,7 @@ from __future__ import annotations
 import errno
 import io
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -83,13 +83,24 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     return resample(to_mono(samples), rate, sample_rate)
 
 
+class AudioInfo(NamedTuple):
+    seconds: float  # duration
+    sample_rate: int  # Hz, as stored (load_audio resamples to 16 kHz)
+    channels: int
+
+
+def audio_info(path: str | Path) -> AudioInfo:
+    """Duration, sample rate and channels from the file header, without decoding; checked against the limits."""
+    with open_audio(Path(path)) as f:
+        return AudioInfo(f.frames / f.samplerate, f.samplerate, f.channels)
+
+
 def audio_duration(path: str | Path) -> float:
     """Duration in seconds from the file's header, without decoding (a file read through ffmpeg is decoded and its
     samples counted: their headers need not say it exactly)."""
     if needs_ffmpeg(Path(path)):
         return sum(len(x) for x in ffmpeg_blocks(path, int(BLOCK_SECONDS * SAMPLE_RATE))) / SAMPLE_RATE
-    with open_audio(Path(path)) as f:
-        return f.frames / f.samplerate
+    return audio_info(path).seconds
 
 
 def write_wav(path: str | Path | io.BytesIO, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:

@@ -3,6 +3,8 @@
     python -m asr.lm build --order 3 corpus.txt lm.arpa                      # one sentence a line
     python -m asr.lm build --order 3 --manifest manifests/an4/train.jsonl exp/an4/lm/3gram.arpa.gz
     python -m asr.lm score lm.arpa sentences.txt                             # log-probs, perplexity
+    python -m asr.lm mix mine.arpa.gz asr/assets/an4_lm.arpa.gz mixed.arpa.gz --weights 0.3 0.5 0.7 \
+        --tune-on dev.jsonl --manifest                                      # interpolated; weight of mine chosen
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import math
 import sys
 
 from asr import __version__
-from asr.lm.arpa import write_arpa
+from asr.lm.arpa import read_arpa, write_arpa
 from asr.lm.interface import LMError
+from asr.lm.interpolate import interpolate, perplexity
 from asr.lm.kneser_ney import build_kneser_ney
 from asr.lm.load import first_json_object, load_lm, read_sentences, sentence_logprob
 from asr.text import normalize_text
@@ -51,6 +54,35 @@ def score(args: argparse.Namespace) -> None:
     print(f"sentences={sentences} words={tokens - sentences} oov={oov} logprob={total:.3f} ppl={ppl:.2f}")
 
 
+def mix(args: argparse.Namespace) -> None:
+    """Interpolate A and B with A's weight given, or chosen among --weights by perplexity on --tune-on."""
+    a, b = read_arpa(args.a), read_arpa(args.b)
+    best = args.weights[0]
+    if len(args.weights) > 1:
+        held_out = list(read_sentences(args.tune_on, args.manifest))
+        scores = {w: perplexity(interpolate(a, b, w), held_out) for w in args.weights}
+        for w, ppl in scores.items():
+            print(f"weight {w:g}: ppl {ppl:.2f} on {args.tune_on}")
+        best = min(scores, key=lambda w: (scores[w], w))
+        print(f"chosen weight {best:g}")
+    lm = interpolate(a, b, best)
+    write_arpa(lm, args.out)
+    print(f"wrote {args.out}: {best:g} x {args.a} + {1 - best:g} x {args.b}, order {lm.order}, "
+          f"{len(lm.vocabulary)} words")
+
+
+def add_mix_parser(sub) -> argparse.ArgumentParser:
+    m = sub.add_parser("mix", help="interpolate two ARPA models into one (weight of the first chosen on held-out text)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    m.add_argument("a", help="ARPA file (e.g. built from your transcripts)")
+    m.add_argument("b", help="ARPA file (e.g. the shipped model's LM)")
+    m.add_argument("out", help="ARPA file to write (.gz for gzip)")
+    m.add_argument("--weights", type=float, nargs="+", default=[0.5], help="A's weight, or weights to choose from")
+    m.add_argument("--tune-on", help="held-out text (one sentence a line) choosing among --weights by perplexity")
+    m.add_argument("--manifest", action="store_true", help="--tune-on is a JSONL manifest")
+    return m
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m asr.lm", description="Build or score word n-gram LMs (ARPA).",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -69,11 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--manifest", action="store_true", help="TEXT is a JSONL manifest")
     s.add_argument("--backend", default="auto", choices=["auto", "python", "kenlm"],
                    help="auto: kenlm (if installed) for binaries and large ARPA files, else python")
+    m = add_mix_parser(sub)
     args = p.parse_args(argv)
     if args.command == "build" and args.order < 1:
         b.error(f"argument --order: expected a whole number >= 1, got {args.order}")
+    if args.command == "mix" and (len(args.weights) > 1) != bool(args.tune_on):
+        m.error("several --weights need --tune-on (held-out text to choose among them), and --tune-on several weights")
+    if args.command == "mix" and not all(0 < w <= 1 for w in args.weights):
+        m.error(f"argument --weights: each must be in (0, 1], got {' '.join(map(str, args.weights))}")
     try:
-        build(args) if args.command == "build" else score(args)
+        {"build": build, "score": score, "mix": mix}[args.command](args)
     except (LMError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -5,8 +5,9 @@
         --bpe-size 256           # also learn a SentencePiece BPE model on train-960's transcripts
 
 Layout: <split>/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac and one <speaker>-<chapter>.trans.txt per
-chapter ("<utterance-id> TRANSCRIPT" lines). Transcripts are kept as they are (upper case); asr.text
-normalises them when training and scoring. Durations come from the FLAC headers.
+chapter ("<utterance-id> TRANSCRIPT" lines), read by asr.corpora.librispeech (as `python -m asr.data import`
+does). Transcripts are kept as they are (upper case); asr.text normalises them when training and scoring.
+Durations come from the FLAC headers.
 """
 
 from __future__ import annotations
@@ -15,54 +16,15 @@ import argparse
 import json
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from asr.audio import AudioError, audio_duration
+from asr.audio import AudioError
+from asr.corpora.librispeech import read_chapter, read_split  # noqa: F401 (the reading is asr.corpora's)
+from asr.corpora.rows import CorpusError
 from asr.data import ManifestError, Utterance, lossy_text_note, read_manifest, write_manifest
 
 SPLITS = ("train-clean-100", "train-clean-360", "train-other-500", "dev-clean", "dev-other", "test-clean", "test-other")
-
-
-class PrepareError(Exception):
-    """The corpus is not in the expected layout; the message names the file."""
-
-
-def read_chapter(chapter_dir: Path) -> list[Utterance]:
-    """Utterances of one <speaker>/<chapter> folder, in the order of its transcript file."""
-    speaker, chapter = chapter_dir.parent.name, chapter_dir.name
-    trans = chapter_dir / f"{speaker}-{chapter}.trans.txt"
-    if not trans.is_file():
-        raise PrepareError(f"{trans}: transcript file missing")
-    utts = []
-    for lineno, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        utt_id, _, text = line.strip().partition(" ")
-        if not utt_id.startswith(f"{speaker}-{chapter}-") or not text.strip():
-            raise PrepareError(f"{trans}:{lineno}: expected '{speaker}-{chapter}-NNNN TRANSCRIPT', "
-                               f"got {line.strip()!r}")
-        audio = chapter_dir / f"{utt_id}.flac"
-        if not audio.is_file():
-            raise PrepareError(f"{trans}:{lineno}: {audio.name} is listed but not there")
-        utts.append(Utterance(utt_id, str(audio.resolve()), audio_duration(audio), text.strip()))
-    return utts
-
-
-def read_split(split_dir: Path, workers: int) -> list[Utterance]:
-    """All utterances of a split folder, chapters read by `workers` processes, in (speaker, chapter) order."""
-    if not split_dir.is_dir():
-        raise PrepareError(f"{split_dir}: no such folder (download and extract the split first)")
-    chapters = sorted((d for d in split_dir.glob("*/*") if d.is_dir()), key=lambda d: (d.parent.name, d.name))
-    if not chapters:
-        raise PrepareError(f"{split_dir}: no <speaker>/<chapter> folders")
-    if workers <= 1:
-        per_chapter = [read_chapter(d) for d in chapters]
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            chunk = max(1, len(chapters) // (8 * workers))
-            per_chapter = list(pool.map(read_chapter, chapters, chunksize=chunk))
-    return [u for utts in per_chapter for u in utts]
+PrepareError = CorpusError  # the corpus is not in the expected layout; the message names the file (and line)
 
 
 def speaker(utt: Utterance) -> str:

@@ -1,0 +1,73 @@
+"""Hugging Face "audiofolder": a metadata.csv or metadata.jsonl beside the audio, whose `file_name` column gives each
+file relative to it, a transcript column (transcription, text, sentence...) and optionally a speaker column; in SRC
+itself (one set, "all") or in one folder per split (SRC/train/, SRC/test/...: a set each).
+
+    SRC/metadata.csv     file_name,transcription,speaker
+                         recordings/0_george_0.wav,zero,george
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from asr.corpora.rows import CorpusError, ImportSettings, Row, path_id, prepare_sets, resolve
+from asr.corpora.tables import first_of, read_json_lines, read_table
+from asr.manifest import Utterance
+
+METADATA = ("metadata.csv", "metadata.jsonl")
+TEXT_COLUMNS = ("transcription", "text", "sentence", "transcript", "normalized_text")  # the first one present
+SPEAKER_COLUMNS = ("speaker", "speaker_id", "client_id")
+
+
+def metadata_files(src: Path) -> dict[str, Path]:
+    """Set name -> its metadata file: SRC's own ("all"), else those of SRC's folders (named as the folder)."""
+    if not src.is_dir():
+        raise CorpusError(f"{src}: not a folder (an audiofolder holds {' or '.join(METADATA)} and the audio)")
+    own = [src / name for name in METADATA if (src / name).is_file()]
+    if len(own) > 1:
+        raise CorpusError(f"{src}: holds both {' and '.join(METADATA)}; keep one")
+    if own:
+        return {"all": own[0]}
+    splits = {}
+    for folder in sorted(d for d in src.iterdir() if d.is_dir()):
+        found = [folder / name for name in METADATA if (folder / name).is_file()]
+        if found:
+            splits[folder.name] = found[0]
+    if not splits:
+        raise CorpusError(f"{src}: no {' or '.join(METADATA)} in it or in a folder of it (one per split)")
+    return splits
+
+
+def metadata_rows(path: Path) -> list[tuple[int, dict]]:
+    """(line number, row) of a metadata file, whose columns include file_name and a transcript."""
+    if path.suffix == ".csv":
+        columns, rows = read_table(path, ",", required=("file_name",))
+    else:
+        rows = read_json_lines(path, required=("file_name",))
+        columns = list(rows[0][1]) if rows else []
+    if first_of(columns, TEXT_COLUMNS) is None:
+        raise CorpusError(f"{path}:1: no transcript column (expected one of {', '.join(TEXT_COLUMNS)}; "
+                          f"found {', '.join(columns) or 'none'})")
+    return rows
+
+
+def read_audiofolder(src: str | Path) -> dict[str, list[Row]]:
+    """Set name -> the rows its metadata file lists (audio relative to the metadata file's folder)."""
+    sets = {}
+    for name, path in metadata_files(Path(src)).items():
+        rows = []
+        for lineno, row in metadata_rows(path):
+            text_key, speaker_key = first_of(row, TEXT_COLUMNS), first_of(row, SPEAKER_COLUMNS)
+            if text_key is None:
+                raise CorpusError(f"{path}:{lineno}: no transcript (expected one of {', '.join(TEXT_COLUMNS)})")
+            audio = resolve(path.parent, str(row["file_name"] or ""))
+            rows.append(Row(f"{path}:{lineno}", str(row.get("id") or path_id(audio, path.parent)), audio,
+                            str(row[text_key] or ""), str(row.get(speaker_key) or "")))
+        sets[name] = rows
+    return sets
+
+
+def prepare_audiofolder(src: str | Path, out_dir: str | Path | None = None,
+                        settings: ImportSettings = ImportSettings()) -> dict[str, list[Utterance]]:
+    """The audiofolder at `src` as checked manifests (set name -> utterances), written to OUT_DIR/<set>.jsonl."""
+    return prepare_sets(read_audiofolder(src), Path(out_dir) if out_dir is not None else None, settings)

@@ -1,0 +1,134 @@
+"""`python -m asr.data import|split`: a corpus in a common layout -> our manifests, and a manifest -> train/dev/test.
+
+    python -m asr.data import ../shared/data/fsdd data/fsdd                   # layout detected; data/fsdd/all.jsonl
+    python -m asr.data import --from kaldi data/train m/ --dev-fraction 0.1 --by-speaker   # train.jsonl + dev.jsonl
+    python -m asr.data split data/fsdd/all.jsonl data/fsdd --test-speakers george --dev-fraction 0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from asr import __version__
+from asr.audio import AudioError
+from asr.corpora.formats import FORMATS, detect_format
+from asr.corpora.rows import CorpusError, ImportSettings
+from asr.corpora.split import SplitSettings, split_utterances
+from asr.manifest import ManifestError, Utterance, read_manifest, write_manifest
+
+
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def names(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def add_split_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dev-speakers", type=names, default=(), metavar="A,B", help="speakers held out as dev")
+    p.add_argument("--test-speakers", type=names, default=(), metavar="A,B", help="speakers held out as test")
+    p.add_argument("--dev-fraction", type=fraction, default=0.0, help="about this share held out as dev (0: no dev)")
+    p.add_argument("--test-fraction", type=fraction, default=0.0, help="about this share held out as test")
+    p.add_argument("--by-speaker", action="store_true", help="the shares are whole speakers (speaker-disjoint sets)")
+    p.add_argument("--seed", type=int, default=0, help="which utterances or speakers a share takes")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m asr.data", description=__doc__.strip().splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--version", action="version", version=f"asr {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    imp = sub.add_parser("import", help="a corpus -> OUT_DIR/<set>.jsonl (checked on the way in)",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                         epilog="formats: " + "; ".join(f"{k}: {v[1]}" for k, v in FORMATS.items()))
+    imp.add_argument("--from", dest="fmt", choices=list(FORMATS), help="the layout (default: detected)")
+    imp.add_argument("src", help="the corpus folder (or a NeMo manifest file)")
+    imp.add_argument("out_dir", help="folder for the manifests (and cut segments)")
+    imp.add_argument("--trust-durations", action="store_true",
+                     help="use durations the corpus gives without opening the audio (only check it is there)")
+    imp.add_argument("--skip-bad", action="store_true",
+                     help="drop utterances with a problem (counted in one warning line) instead of stopping")
+    imp.add_argument("--workers", type=int, default=ImportSettings().workers, help="threads reading audio headers")
+    add_split_flags(imp)
+    spl = sub.add_parser("split", help="a manifest -> OUT_DIR/{train,dev,test}.jsonl",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    spl.add_argument("manifest", help="the manifest to split (JSONL)")
+    spl.add_argument("out_dir", help="folder for train.jsonl, dev.jsonl, test.jsonl")
+    add_split_flags(spl)
+    return p
+
+
+def split_settings(args: argparse.Namespace) -> SplitSettings:
+    return SplitSettings(args.dev_speakers, args.test_speakers, args.dev_fraction, args.test_fraction,
+                         args.by_speaker, args.seed)
+
+
+def say(name: str, utts: list[Utterance]) -> None:
+    """The counts line that recipes' prepare.py print too."""
+    speakers = len({u.speaker for u in utts if u.speaker})
+    hours = sum(u.duration for u in utts) / 3600
+    print(f"{name}: {len(utts)} utterances, {hours:.2f} h, {speakers or 'unknown'} speakers")
+
+
+def write_split(utts: list[Utterance], where: str, out: Path, settings: SplitSettings, taken=frozenset()) -> None:
+    """Split the utterances (of the manifest `where`) into train/dev/test and write them to OUT; none may be one
+    of the sets named `taken` (the corpus's own)."""
+    parts = split_utterances(utts, settings, where)
+    clash = sorted(set(parts) & set(taken))
+    if clash:
+        raise CorpusError(f"{out}: the corpus has its own {', '.join(clash)} set(s); split flags would replace them")
+    for name, utts in parts.items():
+        write_manifest(out / f"{name}.jsonl", utts)
+        say(name, utts)
+
+
+def run_import(args: argparse.Namespace, split: SplitSettings) -> None:
+    fmt = args.fmt or detect_format(args.src)
+    settings = ImportSettings(max(1, args.workers), args.trust_durations, args.skip_bad)
+    began = time.perf_counter()
+    sets = FORMATS[fmt][0](args.src, args.out_dir, settings)
+    seconds = time.perf_counter() - began
+    total = sum(map(len, sets.values()))
+    print(f"imported {fmt} from {args.src}: {total} utterances in {seconds:.1f} s ({total / max(seconds, 1e-6):.0f}/s)")
+    for name, utts in sets.items():
+        say(name, utts)
+    if split.asks("dev") or split.asks("test"):
+        source = "all" if "all" in sets else "train"
+        if source not in sets:
+            raise CorpusError(f"{args.src}: split flags split the set 'all' or 'train'; this corpus has "
+                              f"{', '.join(sets)}")
+        out = Path(args.out_dir)
+        write_split(sets[source], str(out / f"{source}.jsonl"), out, split, set(sets) - {source})
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
+    args = p.parse_args(argv)
+    try:
+        split = split_settings(args)
+    except ValueError as e:
+        p.error(str(e))
+    try:
+        if args.command == "import":
+            run_import(args, split)
+        else:
+            if not (split.asks("dev") or split.asks("test")):
+                p.error("split: say what to hold out (--dev-fraction, --dev-speakers, --test-...)")
+            write_split(read_manifest(args.manifest), args.manifest, Path(args.out_dir), split)
+    except (CorpusError, ManifestError, AudioError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {e.filename or args.out_dir}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    return 0

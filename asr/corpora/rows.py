@@ -1,0 +1,243 @@
+"""Rows as corpora list them, and the one check they all go through on the way in (check_rows): transcripts, ids,
+audio files (their headers read in parallel, against asr.audio's limits), durations, segments cut to files.
+
+Each problem is one line naming the file and line that lists the utterance. By default the first problem stops the
+import (and says how many more there are); with skip_bad the utterances at fault are dropped and counted instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from asr.audio import SAMPLE_RATE, AudioError, AudioInfo, audio_info, load_audio, write_wav
+from asr.manifest import Utterance, lossy_text_note, write_manifest
+
+DURATION_SLACK_S = 0.1  # s (plus 1%): a given duration further than this from the file's is wrong
+SEGMENT_SLACK_S = 0.05  # s: a segment may end this far past the end of its recording (rounded times)
+
+
+class CorpusError(Exception):
+    """A corpus that is not in the layout its importer reads, or an utterance that cannot be used; the message
+    starts with the file and line (or the folder) at fault."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One utterance as a corpus lists it, before it is checked."""
+
+    where: str  # "file:line" listing it, for the messages
+    id: str
+    audio: Path  # the audio file, absolute
+    text: str
+    speaker: str = ""  # "" where the corpus does not say
+    duration: float | None = None  # s, where the corpus gives it (of the segment, for a segment)
+    start: float | None = None  # s into the file for a segment of it (duration None: to its end); None: whole file
+    rate: int | None = None  # Hz, where the corpus declares it: checked against the file
+
+
+@dataclass(frozen=True)
+class ImportSettings:
+    workers: int = min(8, 2 * (os.cpu_count() or 1))  # threads reading audio headers and cutting segments
+    trust_durations: bool = False  # use durations the corpus gives without opening the audio (only stat it)
+    skip_bad: bool = False  # drop the utterances with a problem (one warning line) instead of stopping
+
+
+@dataclass
+class Problems:
+    """Problems found, by reason: [(row, message)]."""
+
+    found: dict[str, list[tuple[Row, str]]]
+
+    def add(self, reason: str, row: Row, message: str) -> None:
+        self.found.setdefault(reason, []).append((row, f"{row.where}: {message}"))
+
+    def rows(self) -> set[str]:
+        return {row.where for items in self.found.values() for row, _ in items}
+
+    def count(self) -> int:
+        return sum(map(len, self.found.values()))
+
+
+def first_checks(rows: list[Row], problems: Problems) -> None:
+    """Transcripts that are empty, ids used twice, audio files that are not there."""
+    first: dict[str, str] = {}
+    for row in rows:
+        if not row.id:
+            problems.add("without an id", row, "no utterance id")
+        elif row.id in first:
+            problems.add("listed twice", row, f"duplicate id {row.id!r} (first listed at {first[row.id]})")
+        else:
+            first[row.id] = row.where
+        if not row.text.strip():
+            problems.add("with an empty transcript", row, f"empty transcript for {row.id!r}")
+        if not row.audio.is_file():
+            what = "is a folder, not an audio file" if row.audio.is_dir() else "no such file"
+            problems.add("whose audio is missing", row, f"{row.audio}: {what}")
+        elif row.duration is not None and not 0 < row.duration < float("inf"):
+            problems.add("with a bad duration", row, f"duration must be a positive number of seconds, got "
+                         f"{row.duration}")
+
+
+def needs_header(row: Row, settings: ImportSettings) -> bool:
+    return not settings.trust_durations or row.duration is None or row.start is not None or row.rate is not None
+
+
+def probe(paths: list[Path], workers: int) -> dict[Path, AudioInfo | AudioError]:
+    """Each file's header (duration, rate, channels) or the AudioError saying why it cannot be read, in parallel."""
+    def one(path: Path) -> AudioInfo | AudioError:
+        try:
+            return audio_info(path)
+        except AudioError as e:
+            return e
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        return dict(zip(paths, pool.map(one, paths)))
+
+
+def whole_file(row: Row, info: AudioInfo | AudioError | None) -> Row:
+    """The row as a whole file when it is a "segment" from 0 s that covers the file (a segment with no need to cut)."""
+    if row.start is None or row.start > 0.001 or not isinstance(info, AudioInfo):
+        return row
+    if row.duration is None or abs(row.duration - info.seconds) <= SEGMENT_SLACK_S:
+        return replace(row, start=None, duration=info.seconds)
+    return row
+
+
+def header_checks(row: Row, info: AudioInfo | AudioError, problems: Problems) -> None:
+    """The file against the limits, and against what the row says of it (rate, duration, segment bounds)."""
+    if isinstance(info, AudioError):
+        problems.add("whose audio cannot be read", row, str(info))
+    elif row.rate is not None and row.rate != info.sample_rate:
+        problems.add("at another sample rate", row, f"{row.audio}: the corpus says {row.rate} Hz, the file is "
+                     f"{info.sample_rate} Hz")
+    elif row.start is not None:
+        end = info.seconds if row.duration is None else row.start + row.duration
+        if row.start >= info.seconds or end > info.seconds + SEGMENT_SLACK_S or end <= row.start:
+            problems.add("outside their audio", row, f"segment {row.start:.2f}-{end:.2f} s of {row.audio}, which "
+                         f"lasts {info.seconds:.2f} s")
+    elif row.duration is not None and abs(row.duration - info.seconds) > DURATION_SLACK_S + 0.01 * info.seconds:
+        problems.add("with a wrong duration", row, f"the corpus says {row.duration:g} s, {row.audio} lasts "
+                     f"{info.seconds:.2f} s")
+
+
+def rates_note(name: str, rows: list[Row], infos: dict[Path, AudioInfo | AudioError]) -> str | None:
+    """One line when the files' sample rates differ, naming the first file at the less common rate and its row."""
+    rate_of = {r.where: i.sample_rate for r in rows if isinstance(i := infos.get(r.audio), AudioInfo)}
+    counts = Counter(rate_of.values())
+    if len(counts) < 2:
+        return None
+    rare = min(counts, key=lambda r: (counts[r], r))
+    row = next(r for r in rows if rate_of.get(r.where) == rare)
+    listed = ", ".join(f"{n} at {rate} Hz" for rate, n in counts.most_common())
+    return (f"note: {name}: the files' sample rates differ ({listed}; e.g. {row.audio}, listed at {row.where}); "
+            f"all are resampled to {SAMPLE_RATE} Hz when read")
+
+
+def cut_segments(rows: list[Row], out: Path, workers: int) -> dict[str, tuple[Path, float]]:
+    """The segments among rows written as WAV files in `out` (16 kHz): row id -> (file, seconds); each recording
+    is read once."""
+    by_audio: dict[Path, list[Row]] = {}
+    for row in rows:
+        if row.start is not None:
+            by_audio.setdefault(row.audio, []).append(row)
+
+    def cut(item: tuple[Path, list[Row]]) -> list[tuple[str, Path, float]]:
+        samples = load_audio(item[0])
+        done = []
+        for row in item[1]:
+            a = int(round(row.start * SAMPLE_RATE))
+            b = len(samples) if row.duration is None else int(round((row.start + row.duration) * SAMPLE_RATE))
+            path = out / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', row.id)}.wav"
+            write_wav(path, samples[a:b])
+            done.append((row.id, path, (min(b, len(samples)) - a) / SAMPLE_RATE))
+        return done
+
+    if by_audio:
+        out.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        return {uid: (path, s) for done in pool.map(cut, by_audio.items()) for uid, path, s in done}
+
+
+def problem_lines(name: str, total: int, problems: Problems, skip_bad: bool) -> str | None:
+    """The warning line for the utterances dropped (skip_bad); raises CorpusError with the first problem otherwise."""
+    if not problems.count():
+        return None
+    if not skip_bad:
+        first = next(iter(problems.found.values()))[0][1]
+        more = problems.count() - 1
+        tail = f" ({more} more problem{'s' if more > 1 else ''}; --skip-bad drops such utterances)" if more else ""
+        raise CorpusError(first + tail)
+    parts = [f"{len(items)} {reason} (first: {items[0][1]})" for reason, items in problems.found.items()]
+    kept = total - len(problems.rows())
+    return f"warning: {name}: kept {kept} of {total} utterances, dropped {'; '.join(parts)}"
+
+
+def check_rows(rows: list[Row], name: str, segments_dir: Path | None,
+               settings: ImportSettings = ImportSettings()) -> tuple[list[Utterance], list[str]]:
+    """(the utterances, the lines to print about them: what was dropped, differing rates, lossy transcripts).
+    Raises CorpusError for the first problem unless settings.skip_bad. Segments are cut into segments_dir."""
+    problems = Problems({})
+    first_checks(rows, problems)
+    bad = problems.rows()
+    wanted = sorted({r.audio for r in rows if r.where not in bad and needs_header(r, settings)})
+    infos = probe(wanted, settings.workers)
+    rows = [whole_file(r, infos.get(r.audio)) for r in rows]
+    for row in rows:
+        if row.audio in infos and row.where not in bad:
+            header_checks(row, infos[row.audio], problems)
+    lines = [problem_lines(name, len(rows), problems, settings.skip_bad), rates_note(name, rows, infos)]
+    good = [r for r in rows if r.where not in problems.rows()]
+    if any(r.start is not None for r in good) and segments_dir is None:
+        raise CorpusError(f"{name}: lists segments of longer recordings; cutting them needs an output folder")
+    cuts = cut_segments(good, segments_dir, settings.workers) if segments_dir is not None else {}
+    utts = []
+    for r in good:
+        info = infos.get(r.audio)
+        seconds = info.seconds if isinstance(info, AudioInfo) else r.duration
+        path, seconds = cuts.get(r.id, (r.audio, seconds))
+        utts.append(Utterance(r.id, str(path), seconds, " ".join(r.text.split()), r.speaker))
+    lines.append(lossy_text_note(utts, name))
+    return utts, [line for line in lines if line]
+
+
+def path_id(audio: Path, root: Path) -> str:
+    """An utterance id from its audio file: the path below `root` without its extension ("spk1/clip03"), or the
+    file name without extension when it lies elsewhere."""
+    try:
+        return audio.relative_to(root).with_suffix("").as_posix()
+    except ValueError:
+        return audio.stem
+
+
+def resolve(folder: Path, name: str, *others: Path) -> Path:
+    """An audio path as a corpus file gives it: absolute, or relative to `folder` (the corpus file's), or else to
+    the first of `others` where it exists (e.g. the current folder, as Kaldi and lhotse paths often are)."""
+    if not name:
+        return folder / "<no file name>"
+    candidates = [(base / name).absolute() for base in (folder, *others)]
+    return next((p for p in candidates if p.exists()), candidates[0])
+
+
+def prepare_sets(sets: dict[str, list[Row]], out_dir: Path | None,
+                 settings: ImportSettings = ImportSettings()) -> dict[str, list[Utterance]]:
+    """Each set's rows checked (check_rows; segments cut into OUT_DIR/segments/<set>/), what each drops or notes
+    printed on stderr, and once all are found usable, each written to OUT_DIR/<set>.jsonl (when out_dir is given)."""
+    out = {}
+    for name, rows in sets.items():
+        where = str(out_dir / f"{name}.jsonl") if out_dir is not None else name
+        segments = out_dir / "segments" / name if out_dir is not None else None
+        utts, lines = check_rows(rows, where, segments, settings)
+        for line in lines:
+            print(line, file=sys.stderr)
+        if not utts:
+            raise CorpusError(f"{where}: no usable utterances")
+        out[name] = utts
+    for name, utts in out.items() if out_dir is not None else ():
+        write_manifest(out_dir / f"{name}.jsonl", utts)
+    return out

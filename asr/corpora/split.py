@@ -1,0 +1,94 @@
+"""Splitting one manifest into train, dev and (when asked) test: named speakers held out, or a seeded fraction of
+the utterances, either as they come or as whole speakers (speaker-disjoint sets). Utterances keep their order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from asr.corpora.rows import CorpusError
+from asr.manifest import Utterance, named
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    dev_speakers: tuple[str, ...] = ()  # speakers held out as dev
+    test_speakers: tuple[str, ...] = ()  # speakers held out as test
+    dev_fraction: float = 0.0  # about this share of the utterances held out as dev (0: none)
+    test_fraction: float = 0.0  # about this share held out as test (0: none)
+    by_speaker: bool = False  # the shares are made of whole speakers (no speaker in two sets)
+    seed: int = 0  # which utterances or speakers a share takes
+
+    def __post_init__(self):
+        for name in ("dev", "test"):
+            share, speakers = getattr(self, f"{name}_fraction"), getattr(self, f"{name}_speakers")
+            if not 0 <= share < 1:
+                raise ValueError(f"{name}_fraction must be in [0, 1), got {share}")
+            if share and speakers:
+                raise ValueError(f"{name}: give speakers or a fraction, not both")
+
+    def asks(self, name: str) -> bool:
+        return bool(getattr(self, f"{name}_fraction") or getattr(self, f"{name}_speakers"))
+
+
+def speakers_of(utts: list[Utterance], name: str) -> list[str]:
+    """The speakers, sorted; CorpusError if an utterance has none (a split by speaker cannot place it)."""
+    unknown = [u for u in utts if not u.speaker]
+    if unknown:
+        raise CorpusError(f"{name}: {len(unknown)} of {len(utts)} utterances have no speaker ({named(unknown)}); "
+                          f"split them by utterance instead (a fraction without --by-speaker)")
+    return sorted({u.speaker for u in utts})
+
+
+def named_speakers(utts: list[Utterance], speakers: tuple[str, ...], name: str) -> set[str]:
+    known = speakers_of(utts, name)
+    missing = [s for s in speakers if s not in known]
+    if missing:
+        shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
+        raise CorpusError(f"{name}: no utterances of speaker(s) {', '.join(missing)} (its speakers: {shown})")
+    return set(speakers)
+
+
+def share_of_speakers(utts: list[Utterance], fraction: float, rng: np.random.Generator, name: str) -> set[str]:
+    """Whole speakers, in a seeded order, until they hold about `fraction` of the utterances (at least one
+    speaker, and never all of them)."""
+    speakers = speakers_of(utts, name)
+    if len(speakers) < 2:
+        raise CorpusError(f"{name}: {len(speakers)} speaker(s): too few to hold whole speakers out; "
+                          f"split by utterance instead (leave out --by-speaker)")
+    counts = {s: sum(u.speaker == s for u in utts) for s in speakers}
+    chosen, total = set(), 0
+    for i in rng.permutation(len(speakers)):
+        if chosen and (total >= fraction * len(utts) or len(chosen) == len(speakers) - 1):
+            break
+        chosen.add(speakers[i])
+        total += counts[speakers[i]]
+    return chosen
+
+
+def take(utts: list[Utterance], name: str, speakers: tuple[str, ...], fraction: float, by_speaker: bool,
+         rng: np.random.Generator) -> tuple[list[Utterance], list[Utterance]]:
+    """(the utterances held out, the rest)."""
+    if speakers or by_speaker:
+        held = named_speakers(utts, speakers, name) if speakers else share_of_speakers(utts, fraction, rng, name)
+        return [u for u in utts if u.speaker in held], [u for u in utts if u.speaker not in held]
+    n = min(len(utts) - 1, max(1, round(fraction * len(utts))))
+    chosen = set(rng.permutation(len(utts))[:n].tolist())
+    return [u for i, u in enumerate(utts) if i in chosen], [u for i, u in enumerate(utts) if i not in chosen]
+
+
+def split_utterances(utts: list[Utterance], settings: SplitSettings, name: str) -> dict[str, list[Utterance]]:
+    """{"train", "dev" (when asked), "test" (when asked)}: test is held out first, dev from what is left. Raises
+    CorpusError naming the manifest when a set would be empty."""
+    rng = np.random.default_rng(settings.seed)
+    out, rest = {}, list(utts)
+    for part in ("test", "dev"):
+        if settings.asks(part):
+            if len(rest) < 2:
+                raise CorpusError(f"{name}: {len(rest)} utterance(s) left: too few to hold out a {part} set")
+            out[part], rest = take(rest, name, getattr(settings, f"{part}_speakers"),
+                                   getattr(settings, f"{part}_fraction"), settings.by_speaker, rng)
+    if not rest:
+        raise CorpusError(f"{name}: no utterances left to train on once dev and test are held out")
+    return {"train": rest, **{k: out[k] for k in ("dev", "test") if k in out}}

@@ -1,0 +1,69 @@
+"""A folder of audio files, each with its transcript beside it in a text file of the same name: `clip01.wav` with
+`clip01.txt`, or `clip01.lab` (plain text as the Montreal Forced Aligner reads it, or HTK's "start end word" lines,
+whose words are taken). Subfolders are read too, the first folder level taken for the speaker (SRC/alice/a.wav:
+speaker "alice"); audio straight in SRC has no speaker. One set, "all"; ids are paths without extension ("alice/a").
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from asr.audio import CONVERT_HINT, scan_folder
+from asr.corpora.rows import CorpusError, ImportSettings, Row, path_id, prepare_sets
+from asr.manifest import Utterance
+
+TRANSCRIPTS = (".txt", ".lab")  # the first one present beside the audio is its transcript
+HTK_LINE = re.compile(r"^\s*\d+(\.\d+)?\s+\d+(\.\d+)?\s+(?P<word>\S+)")  # start end word [score]
+SILENCES = {"sil", "sp", "spn", "<s>", "</s>", "<sil>"}  # HTK labels that are no words
+
+
+def transcript(path: Path) -> str:
+    """The words of a transcript file: its text, or the words of HTK label lines."""
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise CorpusError(f"{path}: cannot read it as UTF-8 text ({e})") from e
+    htk = [HTK_LINE.match(line) for line in lines]
+    if lines and path.suffix == ".lab" and all(htk):
+        return " ".join(m["word"] for m in htk if m["word"].lower() not in SILENCES)
+    return " ".join(" ".join(lines).split())
+
+
+def has_transcripts(src: Path) -> bool:
+    """Whether some audio file under SRC has a transcript beside it."""
+    return any(audio.with_suffix(s).is_file() for audio in scan_folder(src).audio[:50] for s in TRANSCRIPTS)
+
+
+def textfolder_row(src: Path, audio: Path) -> Row:
+    found = next((audio.with_suffix(s) for s in TRANSCRIPTS if audio.with_suffix(s).is_file()), None)
+    parts = audio.relative_to(src).parts
+    speaker = parts[0] if len(parts) > 1 else ""
+    if found is None:
+        names = " or ".join(audio.with_suffix(s).name for s in TRANSCRIPTS)
+        return Row(f"{audio} (no {names} beside it)", path_id(audio, src), audio.absolute(), "", speaker)
+    return Row(f"{found}:1", path_id(audio, src), audio.absolute(), transcript(found), speaker)
+
+
+def read_textfolder(src: str | Path) -> dict[str, list[Row]]:
+    """{"all": a row per audio file under SRC}."""
+    src = Path(src)
+    if not src.is_dir():
+        raise CorpusError(f"{src}: not a folder")
+    scan = scan_folder(src)
+    if scan.problems:
+        raise CorpusError(scan.problems[0][1])
+    if scan.unreadable:
+        print(f"note: {src}: {len(scan.unreadable)} files in formats that cannot be read are left out "
+              f"(e.g. {scan.unreadable[0]}); convert them first, e.g. {CONVERT_HINT}", file=sys.stderr)
+    if not scan.audio:
+        raise CorpusError(f"{src}: no audio files in it")
+    return {"all": [textfolder_row(src, audio) for audio in scan.audio]}
+
+
+def prepare_textfolder(src: str | Path, out_dir: str | Path | None = None,
+                       settings: ImportSettings = ImportSettings()) -> dict[str, list[Utterance]]:
+    """A folder of audio with transcripts beside it as a checked manifest ({"all": utterances}), written to
+    OUT_DIR/all.jsonl."""
+    return prepare_sets(read_textfolder(src), Path(out_dir) if out_dir is not None else None, settings)

@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# Fine-tune the shipped model on your own recordings, on a CPU: one model file (int8) and its LM beside it, which
+# python -m asr.transcribe --model, python -m asr.serve --model and the web page take.
+#
+#   bash recipes/finetune/run.sh --data DIR [--exp exp/finetune] [--test-speakers A,B] ...
+#
+# DIR is a corpus in any layout `python -m asr.data import` reads (Hugging Face audiofolder, NeMo, lhotse, Kaldi,
+# Common Voice, LibriSpeech, audio with same-named .txt/.lab files). Stages (each leaves a .done marker holding the
+# settings it ran with; a stage whose settings changed runs again, with those after it):
+#   1 import    python -m asr.data import DIR EXP/import (every utterance checked: one line names a bad row)
+#   2 split     EXP/sets/{train,dev,test}.jsonl: the corpus's own sets where it has them, else held out of it
+#               (--dev-*/--test-* flags; by default 10% of the utterances each); with AN4 manifests (--an4), a
+#               share of AN4's training utterances mixed into train_mix.jsonl: the guard against forgetting
+#   3 train     python -m asr.train --init CKPT --init-features new: the model's weights fine-tuned on today's
+#               features, at a lower learning rate than AN4's (1e-3), augmented as the AN4 recipe is (real noise
+#               and rooms from --noise, speed, SpecAugment, clipping, telephone, codecs); best.pt chosen on dev
+#   4 lm        a 3-gram LM of your training transcripts, interpolated with the shipped LM (--init-lm), its
+#               weight chosen by perplexity on dev (python -m asr.lm mix)
+#   5 tune      beam search + that LM: alpha and beta chosen on dev (python -m asr.evaluate --tune-lm)
+#   6 export    EXP/model.pt (int8; its metadata recommends the beam search, the LM and its weights) and
+#               EXP/model_lm.arpa.gz beside it
+#   7 evaluate  before (CKPT) and after (EXP/model.pt), greedy and each model's default decoding, on test (dev
+#               when there is no test set) and, with --an4, on AN4 test: the table is printed and EXP/RESULTS.md
+#
+# Options (relative paths are the caller's):
+#   --data DIR            your recordings (required for stage 1)
+#   --from FORMAT         their layout (python -m asr.data import --help)    default: detected
+#   --exp DIR             experiment folder                                  default: exp/finetune
+#   --init CKPT           the model fine-tuned                               default: asr/assets/an4.pt
+#   --init-lm LM          the LM yours is interpolated with                  default: asr/assets/an4_lm.arpa.gz
+#   --dev-speakers A,B    speakers held out as dev           default: --dev-fraction 0.1 (of utterances)
+#   --test-speakers A,B   speakers held out as test          default: --test-fraction 0.1
+#   --dev-fraction F      share held out as dev              --test-fraction F   share held out as test
+#   --by-speaker          the shares are whole speakers (speaker-disjoint; needs a speaker per utterance)
+#   --an4 DIR             AN4 manifests (train.jsonl, test.jsonl: recipes/an4/prepare.py)   default: manifests/an4
+#                         where it holds them, else none ("none": none)
+#   --an4-share F         AN4 training utterances mixed in, as a share of yours              default: 0.3
+#   --noise DIR           noise.jsonl and rir.jsonl for augmentation         default: ../shared/data/noise
+#   --epochs N            fine-tuning epochs                                 default: 15
+#   --max-minutes M       fine-tuning time budget (wall minutes)             default: 10
+#   --lr LR               peak learning rate                                 default: 3e-4
+#   --warmup-steps N      learning-rate warm-up                   default: a tenth of the steps, at most 50
+#   --batch-seconds S     padded audio seconds per batch                     default: 90
+#   --seed N              seed of everything random                          default: 0
+#   --stage N             first stage to run                                 default: 1
+#   --stop-stage N        last stage to run                                  default: 7
+#   -h, --help            this text
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
+data=
+from=
+exp=$PWD/exp/finetune
+init=$repo/asr/assets/an4.pt
+init_lm=$repo/asr/assets/an4_lm.arpa.gz
+dev_speakers=; test_speakers=; dev_fraction=; test_fraction=; by_speaker=
+an4=auto
+an4_share=0.3
+noise=$repo/../shared/data/noise
+epochs=15
+max_minutes=10
+lr=3e-4
+warmup=
+batch_seconds=90
+seed=0
+stage=1
+stop_stage=7
+
+abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --data) data=$(abspath "$2"); shift 2 ;;
+    --from) from=$2; shift 2 ;;
+    --exp) exp=$(abspath "$2"); shift 2 ;;
+    --init) init=$(abspath "$2"); shift 2 ;;
+    --init-lm) init_lm=$(abspath "$2"); shift 2 ;;
+    --dev-speakers) dev_speakers=$2; shift 2 ;;
+    --test-speakers) test_speakers=$2; shift 2 ;;
+    --dev-fraction) dev_fraction=$2; shift 2 ;;
+    --test-fraction) test_fraction=$2; shift 2 ;;
+    --by-speaker) by_speaker=--by-speaker; shift ;;
+    --an4) an4=$2; [ "$2" = none ] || an4=$(abspath "$2"); shift 2 ;;
+    --an4-share) an4_share=$2; shift 2 ;;
+    --noise) noise=$(abspath "$2"); shift 2 ;;
+    --epochs) epochs=$2; shift 2 ;;
+    --max-minutes) max_minutes=$2; shift 2 ;;
+    --lr) lr=$2; shift 2 ;;
+    --warmup-steps) warmup=$2; shift 2 ;;
+    --batch-seconds) batch_seconds=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
+    --stage) stage=$2; shift 2 ;;
+    --stop-stage) stop_stage=$2; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+if [ "$an4" = auto ]; then
+  an4=none
+  [ -f "$repo/manifests/an4/train.jsonl" ] && [ -f "$repo/manifests/an4/test.jsonl" ] && an4=$repo/manifests/an4
+fi
+if [ "$an4" != none ] && { [ ! -f "$an4/train.jsonl" ] || [ ! -f "$an4/test.jsonl" ]; }; then
+  echo "run.sh: --an4 $an4 lacks train.jsonl or test.jsonl (make them: python recipes/an4/prepare.py --out DIR)" >&2
+  exit 2
+fi
+cd "$repo"
+mkdir -p "$exp"
+
+settings1="data=$data from=$from"
+settings2="$settings1 dev=$dev_speakers/$dev_fraction test=$test_speakers/$test_fraction $by_speaker an4=$an4"
+settings2="$settings2 an4_share=$an4_share seed=$seed"
+settings3="$settings2 init=$init noise=$noise epochs=$epochs max_minutes=$max_minutes lr=$lr warmup=$warmup"
+settings3="$settings3 batch_seconds=$batch_seconds"
+settings4="$settings3 init_lm=$init_lm"
+settings5=$settings4; settings6=$settings5; settings7=$settings6
+run_stage() {
+  [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ] || return 1
+  local marker=$exp/.done.$1.$2 name=settings$1
+  if [ -f "$marker" ]; then
+    if [ "$(cat "$marker")" = "${!name}" ]; then echo "stage $1 ($2): already done, skipping"; return 1; fi
+    echo "stage $1 ($2): done before with other settings; running it again"
+  fi
+  echo "stage $1: $2"
+}
+done_stage() { local name=settings$1; printf '%s\n' "${!name}" > "$exp/.done.$1.$2"; }
+need() { [ -f "$1" ] || { echo "run.sh: $1 does not exist; run stage $2 first (--stage $2)" >&2; exit 2; }; }
+
+if run_stage 1 import; then
+  [ -n "$data" ] || { echo "run.sh: --data DIR is required (your recordings)" >&2; exit 2; }
+  rm -rf "$exp/import"
+  python -m asr.data import ${from:+--from "$from"} "$data" "$exp/import"
+  done_stage 1 import
+fi
+
+if run_stage 2 split; then
+  imported=$exp/import
+  base=all; [ -f "$imported/all.jsonl" ] || base=train
+  need "$imported/$base.jsonl" 1
+  rm -rf "$exp/sets"; mkdir -p "$exp/sets"
+  flags=(--seed "$seed" ${by_speaker:+"$by_speaker"})
+  if [ ! -f "$imported/dev.jsonl" ]; then
+    if [ -n "$dev_speakers" ]; then flags+=(--dev-speakers "$dev_speakers"); else flags+=(--dev-fraction "${dev_fraction:-0.1}"); fi
+  fi
+  if [ ! -f "$imported/test.jsonl" ]; then
+    if [ -n "$test_speakers" ]; then flags+=(--test-speakers "$test_speakers")
+    elif [ "${test_fraction:-0.1}" != 0 ]; then flags+=(--test-fraction "${test_fraction:-0.1}"); fi
+  fi
+  if [ -f "$imported/dev.jsonl" ] && [ -f "$imported/test.jsonl" ]; then
+    cp "$imported/$base.jsonl" "$exp/sets/train.jsonl"
+  else
+    python -m asr.data split "$imported/$base.jsonl" "$exp/sets" "${flags[@]}"
+  fi
+  for set in dev test; do
+    [ -f "$imported/$set.jsonl" ] && cp "$imported/$set.jsonl" "$exp/sets/$set.jsonl"
+  done
+  cp "$exp/sets/train.jsonl" "$exp/sets/train_mix.jsonl"
+  if [ "$an4" != none ]; then
+    python - "$exp/sets/train.jsonl" "$an4/train.jsonl" "$an4_share" "$seed" "$exp/sets/train_mix.jsonl" <<'PY'
+import sys
+import numpy as np
+from asr.data import read_manifest, write_manifest
+mine, an4 = read_manifest(sys.argv[1]), read_manifest(sys.argv[2])
+n = min(len(an4), round(float(sys.argv[3]) * len(mine)))
+picked = sorted(np.random.default_rng(int(sys.argv[4])).permutation(len(an4))[:n].tolist())
+write_manifest(sys.argv[5], mine + [an4[i] for i in picked])
+print(f"train_mix: {len(mine)} of your utterances + {n} of AN4's (--an4-share {sys.argv[3]}: against forgetting)")
+PY
+  fi
+  done_stage 2 split
+fi
+
+if run_stage 3 train; then
+  need "$exp/sets/train_mix.jsonl" 2
+  augment=()
+  if [ -f "$noise/noise.jsonl" ]; then augment+=(--noise "$noise/noise.jsonl"); fi
+  if [ -f "$noise/rir.jsonl" ]; then augment+=(--rir "$noise/rir.jsonl"); fi
+  [ ${#augment[@]} -gt 0 ] || echo "no noise at $noise: training with synthetic coloured noise, no reverberation"
+  if [ -z "$warmup" ]; then  # a tenth of the optimiser steps (about: batches are padded), at most 50
+    warmup=$(python -c "import sys; from asr.data import read_manifest; s = sum(u.duration for u in read_manifest(sys.argv[1]));
+print(min(50, int(s / float(sys.argv[2]) + 1) * int(sys.argv[3]) // 10))" "$exp/sets/train_mix.jsonl" "$batch_seconds" "$epochs")
+  fi
+  rm -rf "$exp/train"
+  began=$SECONDS
+  python -m asr.train --train "$exp/sets/train_mix.jsonl" --dev "$exp/sets/dev.jsonl" --out "$exp/train" \
+    --init "$init" --init-features new --lr "$lr" --warmup-steps "$warmup" --epochs "$epochs" \
+    --max-minutes "$max_minutes" --batch-seconds "$batch_seconds" --seed "$seed" ${augment[@]+"${augment[@]}"}
+  echo $((SECONDS - began)) > "$exp/train/stage_seconds"
+  [ -f "$exp/train/best.pt" ] || { echo "stage 3: no epoch finished within --max-minutes $max_minutes" >&2; exit 1; }
+  done_stage 3 train
+fi
+
+if run_stage 4 lm; then
+  need "$exp/train/best.pt" 3
+  mkdir -p "$exp/lm"
+  python -m asr.lm build --order 3 --manifest "$exp/sets/train.jsonl" "$exp/lm/yours.arpa.gz"
+  python -m asr.lm mix "$exp/lm/yours.arpa.gz" "$init_lm" "$exp/lm/mixed.arpa.gz" --weights 0.3 0.5 0.7 \
+    --tune-on "$exp/sets/dev.jsonl" --manifest | tee "$exp/lm/mix.log"
+  done_stage 4 lm
+fi
+
+if run_stage 5 tune; then
+  need "$exp/lm/mixed.arpa.gz" 4
+  python -m asr.evaluate --model "$exp/train/best.pt" --manifest "$exp/sets/dev.jsonl" --decoder beam \
+    --lm "$exp/lm/mixed.arpa.gz" --tune-lm --out "$exp/tune" | tail -n 1
+  done_stage 5 tune
+fi
+
+if run_stage 6 export; then
+  need "$exp/tune/lm_weights.json" 5
+  cp "$exp/lm/mixed.arpa.gz" "$exp/model_lm.arpa.gz"
+  meta=$(python - "$exp" "$init" "$data" <<'PY'
+import json, sys
+exp, init, data = sys.argv[1:4]
+tuned = json.load(open(f"{exp}/tune/lm_weights.json"))
+weight = [line.split()[2] for line in open(f"{exp}/lm/mix.log") if line.startswith("chosen weight")]
+print(json.dumps({
+    "data": f"{init} fine-tuned on {data}", "precision": "int8", "lm_mix_weight": float(weight[0]) if weight else None,
+    "dev_wer_beam_lm": tuned["wer"],
+    "decoding": {"decoder": "beam", "beam_size": 32, "lm": "model_lm.arpa.gz", "alpha": tuned["alpha"], "beta": tuned["beta"]},
+}))
+PY
+)
+  python -m asr.checkpoint "$exp/train/best.pt" "$exp/model.pt" --precision int8 --metadata "$meta"
+  done_stage 6 export
+fi
+
+if run_stage 7 evaluate; then
+  need "$exp/model.pt" 6
+  eval_set=test; [ -f "$exp/sets/test.jsonl" ] || eval_set=dev
+  sets=("$eval_set=$exp/sets/$eval_set.jsonl")
+  [ "$an4" != none ] && sets+=("an4-test=$an4/test.jsonl")
+  for item in "${sets[@]}"; do
+    name=${item%%=*}; manifest=${item#*=}
+    for who in before after; do
+      model=$init; [ "$who" = after ] && model=$exp/model.pt
+      for decoding in greedy default; do
+        flags=(); [ "$decoding" = greedy ] && flags=(--decoder greedy)
+        echo "evaluate: $name, $who, $decoding"
+        python -m asr.evaluate --model "$model" --manifest "$manifest" ${flags[@]+"${flags[@]}"} \
+          --out "$exp/eval/$name-$who-$decoding" | tail -n 1
+      done
+    done
+  done
+  python - "$exp" "$eval_set" "$init" <<'PY' | tee "$exp/RESULTS.md"
+import json, sys
+from pathlib import Path
+exp, eval_set, init = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+wer = lambda name: json.loads((exp / "eval" / name / "summary.json").read_text())["wer"]
+names = sorted({p.name.split("-before-")[0] for p in (exp / "eval").glob("*-before-greedy")}, key=lambda n: n != eval_set)
+print(f"| set | utterances | before: greedy WER % | before: default WER % | after: greedy WER % | after: default WER % |")
+print("|---|---:|---:|---:|---:|---:|")
+for name in names:
+    n = json.loads((exp / "eval" / f"{name}-after-default" / "summary.json").read_text())["utterances"]
+    cells = [f"{wer(f'{name}-{who}-{d}'):.2f}" for who in ("before", "after") for d in ("greedy", "default")]
+    print(f"| {name}{' (dev: also chose the model)' if name == 'dev' else ''} | {n} | " + " | ".join(cells) + " |")
+seconds = (exp / "train" / "stage_seconds").read_text().strip()
+print(f"\nbefore: {init}; after: {exp / 'model.pt'} (int8, default decoding: beam + {exp / 'model_lm.arpa.gz'}).")
+print(f"fine-tuning took {int(seconds) / 60:.1f} wall minutes (stage 3).")
+if "an4-test" in names:
+    b, a = wer("an4-test-before-default"), wer("an4-test-after-default")
+    print(f"forgetting: AN4 test WER (default decoding) {b:.2f}% -> {a:.2f}% ({a / b if b else float('inf'):.2f}x)")
+PY
+  echo "use it: python -m asr.transcribe --model $exp/model.pt clip.wav   (or python -m asr.serve --model $exp/model.pt)"
+  done_stage 7 evaluate
+fi

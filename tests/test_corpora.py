@@ -1,0 +1,163 @@
+"""asr.corpora: each layout round-trips (our manifest -> its format -> import -> the same utterances), is detected,
+and cuts segments; `python -m asr.data import` writes the manifests and prints the counts."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+
+import pytest
+
+from asr.audio import audio_duration
+from asr.corpora import (FORMATS, ImportSettings, detect_format, prepare_audiofolder, prepare_commonvoice,
+                         prepare_kaldi, prepare_lhotse, prepare_librispeech, prepare_nemo, prepare_textfolder)
+from asr.corpora import rows as rows_module
+from asr.data import main, read_manifest
+from tests.corpora_fixtures import (as_audiofolder, as_commonvoice, as_kaldi, as_lhotse, as_librispeech, as_nemo,
+                                    as_textfolder, key, moved, utterances, write_tone)
+
+
+def keys(utts) -> list[tuple]:
+    return sorted(map(key, utts))
+
+
+@pytest.mark.parametrize("jsonl", [False, True], ids=["csv", "jsonl"])
+def test_audiofolder_round_trip(tmp_path, jsonl):
+    utts = utterances(tmp_path)
+    sets = prepare_audiofolder(as_audiofolder(utts, tmp_path, jsonl), tmp_path / "out")
+    assert list(sets) == ["all"] and keys(sets["all"]) == keys(utts)
+    assert sets["all"][0].id == "audio/alice/alice-000"  # the file's path below the metadata, without extension
+    assert read_manifest(tmp_path / "out" / "all.jsonl") == sets["all"]
+
+
+def test_audiofolder_with_a_folder_per_split(tmp_path):
+    utts = utterances(tmp_path / "train") + utterances(tmp_path / "test", 2)
+    as_audiofolder(utts[:6], tmp_path / "train")
+    as_audiofolder(utts[6:], tmp_path / "test")
+    sets = prepare_audiofolder(tmp_path)
+    assert sorted(sets) == ["test", "train"] and keys(sets["test"]) == keys(utts[6:])
+
+
+def test_nemo_round_trip(tmp_path):
+    utts = utterances(tmp_path)
+    sets = prepare_nemo(as_nemo(utts, tmp_path))
+    assert list(sets) == ["train"] and keys(sets["train"]) == keys(utts)
+
+
+def test_lhotse_round_trip(tmp_path):
+    utts = utterances(tmp_path)
+    sets = prepare_lhotse(as_lhotse(utts, tmp_path))
+    assert list(sets) == ["train"] and keys(sets["train"]) == keys(utts)
+    assert [u.id for u in sets["train"]] == [u.id for u in utts]  # the supervisions' ids
+
+
+def test_kaldi_round_trip(tmp_path):
+    utts = utterances(tmp_path)
+    sets = prepare_kaldi(as_kaldi(utts, tmp_path / "data" / "train"))
+    assert keys(sets["all"]) == keys(utts) and [u.id for u in sets["all"]] == [u.id for u in utts]
+    assert list(prepare_kaldi(tmp_path / "data")) == ["train"]  # a folder of data directories: a set each
+
+
+def test_commonvoice_round_trip_with_and_without_given_durations(tmp_path):
+    utts = moved(utterances(tmp_path), tmp_path)
+    sets = prepare_commonvoice(as_commonvoice(utterances(tmp_path), tmp_path))
+    assert list(sets) == ["train"] and keys(sets["train"]) == keys(utts)
+    assert sets["train"][0].id == "alice-000"
+
+
+def test_textfolder_round_trip_with_txt_and_htk_lab(tmp_path):
+    utts = utterances(tmp_path)
+    sets = prepare_textfolder(as_textfolder(utts, tmp_path))
+    assert keys(sets["all"]) == keys(utts)  # the HTK .lab's words without its silences
+    assert sets["all"][0].id == "alice/alice-000" and sets["all"][0].speaker == "alice"  # the first folder
+
+
+def test_librispeech_round_trip(tmp_path):
+    split, utts = as_librispeech(tmp_path, {"84": ["A B", "C"], "174": ["D"]})
+    assert keys(prepare_librispeech(split)["dev-clean"]) == keys(utts)
+    assert list(prepare_librispeech(tmp_path)) == ["dev-clean"]  # the folder of splits
+
+
+def layouts(tmp_path):
+    """Each format's fixture folder (or file)."""
+    made = {"audiofolder": as_audiofolder(utterances(tmp_path / "af"), tmp_path / "af"),
+            "nemo": as_nemo(utterances(tmp_path / "nemo"), tmp_path / "nemo").parent,
+            "lhotse": as_lhotse(utterances(tmp_path / "lh"), tmp_path / "lh"),
+            "kaldi": as_kaldi(utterances(tmp_path / "kaldi"), tmp_path / "kaldi" / "data"),
+            "commonvoice": as_commonvoice(utterances(tmp_path / "cv"), tmp_path / "cv"),
+            "librispeech": as_librispeech(tmp_path / "ls", {"84": ["A"]})[0],
+            "textfolder": as_textfolder(utterances(tmp_path / "tf"), tmp_path / "tf")}
+    assert set(made) == set(FORMATS)
+    return made
+
+
+def test_each_layout_is_detected(tmp_path):
+    for name, src in layouts(tmp_path).items():
+        assert detect_format(src) == name, src
+    assert detect_format(tmp_path / "nemo" / "train_manifest.json") == "nemo"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(Exception, match=r"empty: cannot tell its layout .*give --from FORMAT"):
+        detect_format(tmp_path / "empty")
+
+
+def test_kaldi_segments_are_cut_to_files(tmp_path):
+    long = write_tone(tmp_path / "rec.wav", 3.0)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wav.scp").write_text(f"rec {long}\n")
+    (data / "segments").write_text("u1 rec 0.00 1.25\nu2 rec 1.50 -1\n")
+    (data / "text").write_text("u1 hello there\nu2 bye\n")
+    utts = prepare_kaldi(data, tmp_path / "out")["all"]
+    assert [(u.id, u.duration) for u in utts] == [("u1", 1.25), ("u2", 1.5)]
+    assert all(u.audio.startswith(str(tmp_path / "out" / "segments" / "all")) for u in utts)
+    assert [round(audio_duration(u.audio), 3) for u in utts] == [1.25, 1.5]
+
+
+def test_a_lhotse_supervision_covering_part_of_its_recording_is_cut(tmp_path):
+    utts = utterances(tmp_path, 2)
+    as_lhotse(utts, tmp_path)
+    sups = tmp_path / "tiny_supervisions_train.jsonl.gz"
+    rows = [json.loads(line) for line in gzip.open(sups, "rt")]
+    rows[1].update(start=0.1, duration=0.2)
+    with gzip.open(sups, "wt") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    got = prepare_lhotse(tmp_path, tmp_path / "out")["train"]
+    assert got[0].audio == utts[0].audio  # whole recording: the file itself
+    assert got[1].audio.endswith("segments/train/bob-001.wav") and round(audio_duration(got[1].audio), 3) == 0.2
+
+
+def test_given_durations_can_be_trusted_without_reading_headers(tmp_path, monkeypatch):
+    utts = utterances(tmp_path)
+    as_nemo(utts, tmp_path)
+    opened = []
+    monkeypatch.setattr(rows_module, "audio_info", lambda p: opened.append(p) or pytest.fail("opened " + str(p)))
+    sets = prepare_nemo(tmp_path, settings=ImportSettings(trust_durations=True))
+    assert keys(sets["train"]) == keys(utts) and not opened
+
+
+def test_headers_are_read_in_parallel(tmp_path, monkeypatch):
+    utts = utterances(tmp_path, 8)
+    as_audiofolder(utts, tmp_path)
+    threads, real = set(), rows_module.audio_info
+
+    def slow(path):
+        threads.add(threading.get_ident())
+        time.sleep(0.05)
+        return real(path)
+
+    monkeypatch.setattr(rows_module, "audio_info", slow)
+    prepare_audiofolder(tmp_path, settings=ImportSettings(workers=4))
+    assert len(threads) > 1
+
+
+def test_python_m_asr_data_import_writes_manifests_and_counts(tmp_path, capsys):
+    utts = utterances(tmp_path / "src")
+    as_audiofolder(utts, tmp_path / "src")
+    assert main(["import", str(tmp_path / "src"), str(tmp_path / "m"), "--dev-fraction", "0.34", "--by-speaker"]) == 0
+    out = capsys.readouterr().out
+    assert "imported audiofolder from" in out and "all: 6 utterances, 0.00 h, 3 speakers" in out
+    train, dev = read_manifest(tmp_path / "m" / "train.jsonl"), read_manifest(tmp_path / "m" / "dev.jsonl")
+    assert len(train) + len(dev) == 6 and not {u.speaker for u in train} & {u.speaker for u in dev}
+    assert keys(read_manifest(tmp_path / "m" / "all.jsonl")) == keys(utts)

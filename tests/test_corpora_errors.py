@@ -1,0 +1,165 @@
+"""asr.corpora on bad input: missing columns, absent audio, empty text, duplicate ids, rates outside the limits or
+not as declared, piped commands; each is one line from `python -m asr.data import` naming the file and row, and
+--skip-bad drops the utterances at fault in one counted warning instead."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from asr.data import main, read_manifest
+from tests.corpora_fixtures import (as_audiofolder, as_commonvoice, as_kaldi, as_lhotse, as_nemo, as_textfolder,
+                                    utterances, write_tone)
+
+
+def refused(argv: list[str], capsys) -> str:
+    """The one error line of an import that exits 2."""
+    code = main(["import", *map(str, argv)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: ")
+    return err
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    path.write_text(path.read_text().replace(old, new, 1))
+
+
+def test_a_metadata_file_without_file_name_is_refused_at_its_header(tmp_path, capsys):
+    as_audiofolder(utterances(tmp_path), tmp_path)
+    edit(tmp_path / "metadata.csv", "file_name", "path")
+    err = refused([tmp_path, tmp_path / "m"], capsys)
+    assert "metadata.csv:1: missing column(s) file_name (the header has: path, transcription, speaker)" in err
+
+
+def test_a_metadata_file_without_a_transcript_column_says_which_it_reads(tmp_path, capsys):
+    as_audiofolder(utterances(tmp_path), tmp_path)
+    edit(tmp_path / "metadata.csv", "transcription", "words")
+    assert "metadata.csv:1: no transcript column (expected one of transcription, text" in refused(
+        [tmp_path, tmp_path / "m"], capsys)
+
+
+def test_absent_audio_names_the_row_and_the_file(tmp_path, capsys):
+    utts = utterances(tmp_path)
+    as_audiofolder(utts, tmp_path)
+    Path(utts[2].audio).unlink()
+    err = refused([tmp_path, tmp_path / "m"], capsys)
+    assert f"metadata.csv:4: {utts[2].audio}: no such file" in err
+
+
+def test_an_empty_transcript_names_the_row(tmp_path, capsys):
+    utts = utterances(tmp_path)
+    as_nemo(utts, tmp_path)
+    edit(tmp_path / "train_manifest.json", '"text": "three"', '"text": "  "')
+    assert "train_manifest.json:3: empty transcript for 'audio/carol/carol-002'" in refused(
+        [tmp_path / "train_manifest.json", tmp_path / "m"], capsys)
+
+
+def test_a_duplicate_id_names_both_rows_and_counts_the_other_problems(tmp_path, capsys):
+    utts = utterances(tmp_path)
+    data = as_kaldi(utts, tmp_path / "data")
+    (data / "text").write_text((data / "text").read_text() + f"{utts[0].id} again\n{utts[1].id} and again\n")
+    err = refused([data, tmp_path / "m"], capsys)
+    assert f"text:7: duplicate id '{utts[0].id}' (first listed at {data / 'text'}:1) (1 more problem;" in err
+
+
+def test_a_rate_outside_the_limits_is_refused_naming_the_row(tmp_path, capsys):
+    utts = utterances(tmp_path)
+    write_tone(Path(utts[1].audio), 0.4, rate=4000)
+    as_audiofolder(utts, tmp_path)
+    err = refused([tmp_path, tmp_path / "m"], capsys)
+    says = "the WAV header says 4000 Hz; sample rates of 8000..384000 Hz are read"
+    assert f"metadata.csv:3: {utts[1].audio}: {says}" in err
+
+
+def test_a_declared_rate_that_the_file_does_not_have_is_refused(tmp_path, capsys):
+    utts = utterances(tmp_path)
+    write_tone(Path(utts[3].audio), utts[3].duration, rate=8000)
+    as_lhotse(utts, tmp_path)
+    err = refused([tmp_path, tmp_path / "m"], capsys)
+    assert f"supervisions_train.jsonl.gz:4: {utts[3].audio}: the corpus says 16000 Hz, the file is 8000 Hz" in err
+
+
+def test_mixed_rates_are_imported_with_one_note_naming_the_odd_file(tmp_path, capsys):
+    utts = utterances(tmp_path)
+    write_tone(Path(utts[4].audio), utts[4].duration, rate=8000)
+    as_audiofolder(utts, tmp_path)
+    assert main(["import", str(tmp_path), str(tmp_path / "m")]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "sample rates differ" in line]
+    assert notes == [f"note: {tmp_path / 'm' / 'all.jsonl'}: the files' sample rates differ (5 at 16000 Hz, 1 at "
+                     f"8000 Hz; e.g. {utts[4].audio}, listed at {tmp_path / 'metadata.csv'}:6); all are resampled "
+                     f"to 16000 Hz when read"]
+
+
+def test_a_wrong_given_duration_is_refused(tmp_path, capsys):
+    as_nemo(utterances(tmp_path), tmp_path)
+    edit(tmp_path / "train_manifest.json", '"duration": 0.3', '"duration": 9')
+    assert "train_manifest.json:1: the corpus says 9 s" in refused([tmp_path, tmp_path / "m"], capsys)
+
+
+@pytest.mark.parametrize("line, says", [
+    ("rec sph2pipe -f wav rec.sph |", "recording 'rec' is a piped command ('sph2pipe -f wav rec.sph'); only audio "
+                                      "files are read: write its audio to a file first"),
+    ("rec feats.ark:123", "recording 'rec' is in an archive"),
+])
+def test_kaldi_pipes_and_archives_are_refused_with_a_message(tmp_path, capsys, line, says):
+    data = as_kaldi(utterances(tmp_path), tmp_path / "data")
+    (data / "wav.scp").write_text((data / "wav.scp").read_text() + line + "\n")
+    assert f"wav.scp:7: {says}" in refused([data, tmp_path / "m"], capsys)
+
+
+def test_kaldi_text_of_an_utterance_without_audio_is_refused(tmp_path, capsys):
+    data = as_kaldi(utterances(tmp_path), tmp_path / "data")
+    (data / "text").write_text((data / "text").read_text() + "ghost hello\n")
+    assert "text:7: utterance 'ghost' is not in wav.scp" in refused([data, tmp_path / "m"], capsys)
+
+
+def test_a_segment_past_the_end_of_its_recording_is_refused(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wav.scp").write_text(f"rec {write_tone(tmp_path / 'rec.wav', 1.0)}\n")
+    (data / "segments").write_text("u1 rec 0.5 2.5\n")
+    (data / "text").write_text("u1 hello\n")
+    assert "text:1: segment 0.50-2.50 s of" in refused([data, tmp_path / "m"], capsys)
+
+
+def test_a_lhotse_command_source_is_refused(tmp_path, capsys):
+    as_lhotse(utterances(tmp_path, 2), tmp_path)
+    recs = tmp_path / "tiny_recordings_train.jsonl.gz"
+    rows = [json.loads(line) for line in gzip.open(recs, "rt")]
+    rows[1]["sources"] = [{"type": "command", "channels": [0], "source": "ffmpeg -i x.mp3 -f wav -"}]
+    with gzip.open(recs, "wt") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    assert "recordings_train.jsonl.gz:2: recording 'rec-bob-001' comes from a 'command' source" in refused(
+        [tmp_path, tmp_path / "m"], capsys)
+
+
+def test_common_voice_without_a_sentence_column_is_refused(tmp_path, capsys):
+    as_commonvoice(utterances(tmp_path), tmp_path)
+    edit(tmp_path / "train.tsv", "sentence", "text")
+    assert "train.tsv:1: missing column(s) sentence" in refused([tmp_path, tmp_path / "m"], capsys)
+
+
+def test_audio_without_its_transcript_is_named(tmp_path, capsys):
+    utts = utterances(tmp_path)
+    src = as_textfolder(utts, tmp_path)
+    Path(utts[0].audio).with_suffix(".txt").unlink()
+    err = refused([src, tmp_path / "m", "--from", "textfolder"], capsys)
+    assert f"{utts[0].audio} (no alice-000.txt or alice-000.lab beside it): empty transcript" in err
+
+
+def test_skip_bad_drops_the_utterances_at_fault_in_one_counted_line(tmp_path, capsys):
+    utts = utterances(tmp_path)
+    as_audiofolder(utts, tmp_path)
+    Path(utts[2].audio).unlink()
+    edit(tmp_path / "metadata.csv", ",four five six,", ",,")
+    assert main(["import", str(tmp_path), str(tmp_path / "m"), "--skip-bad"]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "kept 4 of 6 utterances, dropped 1 whose audio is missing (first: " in warning[0]
+    assert "1 with an empty transcript (first: " in warning[0]
+    assert [u.id for u in read_manifest(tmp_path / "m" / "all.jsonl")] == [
+        "audio/alice/alice-000", "audio/bob/bob-001", "audio/bob/bob-004", "audio/carol/carol-005"]

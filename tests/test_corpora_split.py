@@ -1,0 +1,77 @@
+"""asr.corpora.split and `python -m asr.data split`: named speakers, seeded shares of utterances or of whole
+speakers (speaker-disjoint sets), and the splits that cannot be made."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from asr.corpora import CorpusError, SplitSettings, split_utterances
+from asr.data import Utterance, main, read_manifest, write_manifest
+
+
+def corpus(speakers: int = 5, each: int = 4, speaker: bool = True) -> list[Utterance]:
+    return [Utterance(f"s{s}-{i}", f"/a/s{s}-{i}.wav", 1.0, "hello", f"s{s}" if speaker else "")
+            for s in range(speakers) for i in range(each)]
+
+
+def speakers(utts) -> set[str]:
+    return {u.speaker for u in utts}
+
+
+def test_named_speakers_are_held_out_whole():
+    parts = split_utterances(corpus(), SplitSettings(dev_speakers=("s1",), test_speakers=("s3", "s4")), "c")
+    assert speakers(parts["dev"]) == {"s1"} and speakers(parts["test"]) == {"s3", "s4"}
+    assert speakers(parts["train"]) == {"s0", "s2"} and sum(map(len, parts.values())) == 20
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_shares_by_speaker_are_speaker_disjoint_and_about_the_share(seed):
+    parts = split_utterances(corpus(10), SplitSettings(dev_fraction=0.2, test_fraction=0.1, by_speaker=True,
+                                                       seed=seed), "c")
+    train, dev, test = speakers(parts["train"]), speakers(parts["dev"]), speakers(parts["test"])
+    assert not (train & dev or train & test or dev & test)
+    assert (len(dev), len(test)) == (2, 1)
+    assert sorted(u.id for p in parts.values() for u in p) == sorted(u.id for u in corpus(10))
+
+
+def test_a_share_of_utterances_is_seeded_and_keeps_the_order():
+    utts = corpus(1, 20, speaker=False)
+    a = split_utterances(utts, SplitSettings(dev_fraction=0.25, seed=1), "c")
+    assert a == split_utterances(utts, SplitSettings(dev_fraction=0.25, seed=1), "c")
+    assert a != split_utterances(utts, SplitSettings(dev_fraction=0.25, seed=2), "c")
+    assert len(a["dev"]) == 5 and a["dev"] == sorted(a["dev"], key=utts.index)
+    assert list(a) == ["train", "dev"]
+
+
+@pytest.mark.parametrize("settings, says", [
+    (SplitSettings(dev_speakers=("nobody",)), "c: no utterances of speaker(s) nobody (its speakers: s0, s1"),
+    (SplitSettings(dev_speakers=tuple(f"s{i}" for i in range(5))), "c: no utterances left to train on"),
+])
+def test_splits_that_cannot_be_made_say_why(settings, says):
+    with pytest.raises(CorpusError, match=re.escape(says)):
+        split_utterances(corpus(), settings, "c")
+
+
+def test_a_split_by_speaker_needs_speakers():
+    with pytest.raises(CorpusError, match=r"c: 20 of 20 utterances have no speaker .*split them by utterance"):
+        split_utterances(corpus(speaker=False), SplitSettings(dev_fraction=0.1, by_speaker=True), "c")
+    with pytest.raises(CorpusError, match=r"1 speaker\(s\): too few"):
+        split_utterances(corpus(1), SplitSettings(dev_fraction=0.1, by_speaker=True), "c")
+
+
+def test_speakers_or_a_share_not_both():
+    with pytest.raises(ValueError, match="dev: give speakers or a fraction, not both"):
+        SplitSettings(dev_speakers=("s1",), dev_fraction=0.1)
+
+
+def test_python_m_asr_data_split(tmp_path, capsys):
+    write_manifest(tmp_path / "all.jsonl", corpus())
+    assert main(["split", str(tmp_path / "all.jsonl"), str(tmp_path / "m"), "--test-speakers", "s0",
+                 "--dev-fraction", "0.25"]) == 0
+    assert "test: 4 utterances, 0.00 h, 1 speakers" in capsys.readouterr().out
+    assert speakers(read_manifest(tmp_path / "m" / "test.jsonl")) == {"s0"}
+    assert len(read_manifest(tmp_path / "m" / "dev.jsonl")) == 4
+    assert main(["split", str(tmp_path / "all.jsonl"), str(tmp_path / "m"), "--test-speakers", "zz"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'all.jsonl'}: no utterances of speaker(s) zz")

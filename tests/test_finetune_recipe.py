@@ -1,0 +1,135 @@
+"""recipes/finetune/run.sh end to end on a tiny generated corpus (audiofolder layout, three speakers) with a tiny
+model and a tiny budget: import, split, fine-tune (lowering the CTC loss on dev), LM, tuning, int8 export, the
+before/after table with AN4's cost; the model it makes is taken by asr.transcribe and asr.serve."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from asr.checkpoint import load_model, read_checkpoint
+from asr.data import Utterance, read_manifest, write_manifest
+from asr.recognizer import utterance_log_probs
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_SH = ROOT / "recipes" / "finetune" / "run.sh"
+WORDS = {"yes": 300.0, "no": 500.0, "stop": 700.0, "go": 900.0}  # each word a tone of its own (Hz)
+
+
+def say(words: list[str], pitch: float, rate: int = 8000) -> np.ndarray:
+    """0.25 s of tone a word with a short pause after each, scaled by the speaker's pitch."""
+    t = np.arange(int(0.25 * rate)) / rate
+    parts = [np.concatenate([0.3 * np.sin(2 * np.pi * WORDS[w] * pitch * t), np.zeros(rate // 20)]) for w in words]
+    return np.concatenate(parts)
+
+
+def corpus(root: Path) -> Path:
+    """An audiofolder of 30 clips (8 kHz, as FSDD), three speakers, one to three words each."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(30):
+        speaker, pitch = [("ann", 1.0), ("ben", 0.9), ("cat", 1.1)][i % 3]
+        words = list(rng.choice(list(WORDS), size=1 + i % 3))
+        name = f"clips/{speaker}_{i:02d}.wav"
+        (root / "clips").mkdir(parents=True, exist_ok=True)
+        sf.write(root / name, say(words, pitch), 8000, subtype="PCM_16")
+        rows.append({"file_name": name, "transcription": " ".join(words), "speaker": speaker})
+    with open(root / "metadata.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, ["file_name", "transcription", "speaker"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
+def fake_an4(root: Path) -> Path:
+    """AN4-like train and test manifests: 16 kHz clips of the same words."""
+    utts = []
+    for i in range(8):
+        words = [list(WORDS)[i % 4]]
+        path = root / "wav" / f"an{i}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, say(words, 1.0, 16000), 16000, subtype="PCM_16")
+        utts.append(Utterance(f"an{i}-fake-b", str(path), len(say(words, 1.0)) / 8000, words[0].upper()))
+    write_manifest(root / "train.jsonl", utts[:6])
+    write_manifest(root / "test.jsonl", utts[6:])
+    return root
+
+
+def ctc_loss(model: Path, manifest: Path) -> float:
+    """Mean CTC loss per utterance of a model on a manifest."""
+    rec, utts = load_model(model), read_manifest(manifest)
+    total = 0.0
+    for u, lp in zip(utts, utterance_log_probs(rec, utts)):
+        target = torch.tensor(rec.vocab.encode(u.text))
+        total += float(torch.nn.functional.ctc_loss(lp, target, (lp.shape[0],), (len(target),), reduction="sum"))
+    return total / len(utts)
+
+
+@pytest.fixture(scope="module")
+def recipe_run(tmp_path_factory, tiny_checkpoint):
+    tmp = tmp_path_factory.mktemp("finetune")
+    data, an4, exp = corpus(tmp / "mine"), fake_an4(tmp / "an4"), tmp / "exp"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    cmd = ["bash", str(RUN_SH), "--data", str(data), "--exp", str(exp), "--init", str(tiny_checkpoint),
+           "--an4", str(an4), "--an4-share", "0.5", "--test-speakers", "cat", "--dev-fraction", "0.2",
+           "--epochs", "4", "--max-minutes", "3", "--lr", "3e-3", "--batch-seconds", "4",
+           "--noise", str(tmp / "no-noise")]
+    run = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return exp, run.stdout, tiny_checkpoint
+
+
+def test_the_recipe_prints_a_before_after_table_with_the_cost_on_an4(recipe_run):
+    exp, out, _ = recipe_run
+    for stage in ("import", "split", "train", "lm", "tune", "export", "evaluate"):
+        assert re.search(rf"^stage \d: {stage}$", out, flags=re.M), stage
+    table = (exp / "RESULTS.md").read_text()
+    assert re.search(r"^\| test \| 10 \|( [\d.]+ \|){4}$", table, flags=re.M), table
+    assert re.search(r"^\| an4-test \| 2 \|( [\d.]+ \|){4}$", table, flags=re.M), table
+    assert "forgetting: AN4 test WER (default decoding)" in table and table in out
+
+
+def test_speakers_are_held_out_and_an4_is_mixed_in(recipe_run):
+    exp, out, _ = recipe_run
+    sets = {name: read_manifest(exp / "sets" / f"{name}.jsonl") for name in ("train", "dev", "test", "train_mix")}
+    assert {u.speaker for u in sets["test"]} == {"cat"} and "cat" not in {u.speaker for u in sets["train"]}
+    assert (len(sets["train"]), len(sets["dev"]), len(sets["test"])) == (16, 4, 10)
+    assert [u.id for u in sets["train_mix"]] == [u.id for u in sets["train"]] + [
+        u.id for u in sets["train_mix"][16:]] and len(sets["train_mix"]) == 16 + 6  # all 6 of AN4 (0.5 x 16 > 6)
+
+
+def test_fine_tuning_lowers_the_ctc_loss_on_dev(recipe_run):
+    exp, _, init = recipe_run
+    dev = exp / "sets" / "dev.jsonl"
+    assert read_checkpoint(exp / "train" / "best.pt")["metadata"]["init"] == str(init)  # fine-tuned, not new
+    assert ctc_loss(exp / "train" / "best.pt", dev) < 0.8 * ctc_loss(init, dev)
+
+
+def test_one_int8_model_file_with_its_lm_beside_it_for_transcribe_and_serve(recipe_run):
+    exp, _, _ = recipe_run
+    ckpt = read_checkpoint(exp / "model.pt")
+    assert "int8_scales" in ckpt and ckpt["metadata"]["decoding"]["lm"] == "model_lm.arpa.gz"
+    assert (exp / "model_lm.arpa.gz").is_file()
+    clip = read_manifest(exp / "sets" / "test.jsonl")[0].audio
+    run = subprocess.run([sys.executable, "-m", "asr.transcribe", "--model", str(exp / "model.pt"), clip],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    serve = pytest.importorskip("asr.serve.__main__")
+    rec, decoder = serve.load(serve.parse_args(["--model", str(exp / "model.pt")]))
+    assert decoder.cfg.decoder == "beam" and Path(decoder.cfg.lm) == exp / "model_lm.arpa.gz"
+
+
+def test_help_lists_every_option():
+    options = set(re.findall(r"^\s+(--[a-z0-9-]+)\)", RUN_SH.read_text(), flags=re.M))
+    shown = subprocess.run(["bash", str(RUN_SH), "--help"], capture_output=True, text=True).stdout
+    assert {"--data", "--exp", "--init", "--an4", "--lr"} <= options
+    assert all(o in shown for o in options), sorted(o for o in options if o not in shown)
