@@ -139,7 +139,8 @@ if run_stage 2 split; then
   rm -rf "$exp/sets"; mkdir -p "$exp/sets"
   flags=(--seed "$seed" ${by_speaker:+"$by_speaker"})
   if [ ! -f "$imported/dev.jsonl" ]; then
-    if [ -n "$dev_speakers" ]; then flags+=(--dev-speakers "$dev_speakers"); else flags+=(--dev-fraction "${dev_fraction:-0.1}"); fi
+    if [ -n "$dev_speakers" ]; then flags+=(--dev-speakers "$dev_speakers")
+    else flags+=(--dev-fraction "${dev_fraction:-0.1}"); fi
   fi
   if [ ! -f "$imported/test.jsonl" ]; then
     if [ -n "$test_speakers" ]; then flags+=(--test-speakers "$test_speakers")
@@ -176,8 +177,13 @@ if run_stage 3 train; then
   if [ -f "$noise/rir.jsonl" ]; then augment+=(--rir "$noise/rir.jsonl"); fi
   [ ${#augment[@]} -gt 0 ] || echo "no noise at $noise: training with synthetic coloured noise, no reverberation"
   if [ -z "$warmup" ]; then  # a tenth of the optimiser steps (about: batches are padded), at most 50
-    warmup=$(python -c "import sys; from asr.data import read_manifest; s = sum(u.duration for u in read_manifest(sys.argv[1]));
-print(min(50, int(s / float(sys.argv[2]) + 1) * int(sys.argv[3]) // 10))" "$exp/sets/train_mix.jsonl" "$batch_seconds" "$epochs")
+    warmup=$(python - "$exp/sets/train_mix.jsonl" "$batch_seconds" "$epochs" <<'PY'
+import sys
+from asr.data import read_manifest
+seconds = sum(u.duration for u in read_manifest(sys.argv[1]))
+print(min(50, int(seconds / float(sys.argv[2]) + 1) * int(sys.argv[3]) // 10))
+PY
+)
   fi
   rm -rf "$exp/train"
   began=$SECONDS
@@ -216,7 +222,8 @@ weight = [line.split()[2] for line in open(f"{exp}/lm/mix.log") if line.startswi
 print(json.dumps({
     "data": f"{init} fine-tuned on {data}", "precision": "int8", "lm_mix_weight": float(weight[0]) if weight else None,
     "dev_wer_beam_lm": tuned["wer"],
-    "decoding": {"decoder": "beam", "beam_size": 32, "lm": "model_lm.arpa.gz", "alpha": tuned["alpha"], "beta": tuned["beta"]},
+    "decoding": {"decoder": "beam", "beam_size": 32, "lm": "model_lm.arpa.gz", "alpha": tuned["alpha"],
+                 "beta": tuned["beta"]},
 }))
 PY
 )
@@ -246,8 +253,9 @@ import json, sys
 from pathlib import Path
 exp, eval_set, init = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 wer = lambda name: json.loads((exp / "eval" / name / "summary.json").read_text())["wer"]
-names = sorted({p.name.split("-before-")[0] for p in (exp / "eval").glob("*-before-greedy")}, key=lambda n: n != eval_set)
-print(f"| set | utterances | before: greedy WER % | before: default WER % | after: greedy WER % | after: default WER % |")
+names = {p.name.split("-before-")[0] for p in (exp / "eval").glob("*-before-greedy")}
+names = sorted(names, key=lambda n: n != eval_set)  # your set first
+print("| set (WER %) | utterances | before: greedy | before: default | after: greedy | after: default |")
 print("|---|---:|---:|---:|---:|---:|")
 for name in names:
     n = json.loads((exp / "eval" / f"{name}-after-default" / "summary.json").read_text())["utterances"]
@@ -260,6 +268,7 @@ if "an4-test" in names:
     b, a = wer("an4-test-before-default"), wer("an4-test-after-default")
     print(f"forgetting: AN4 test WER (default decoding) {b:.2f}% -> {a:.2f}% ({a / b if b else float('inf'):.2f}x)")
 PY
-  echo "use it: python -m asr.transcribe --model $exp/model.pt clip.wav   (or python -m asr.serve --model $exp/model.pt)"
+  echo "use it: python -m asr.transcribe --model $exp/model.pt clip.wav" \
+    "(or python -m asr.serve --model $exp/model.pt)"
   done_stage 7 evaluate
 fi
