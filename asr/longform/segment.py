@@ -12,12 +12,11 @@ file's speech level (a high percentile of all frames) and `min_snr_db` above its
 percentile). Bursts shorter than `min_speech_s` (clicks, noise flicker) are dropped first, so that
 they cannot break a pause into short ones; then pauses shorter than `min_silence_s` do not end a
 segment (hangover). `padding_s` of audio is kept either side (the model was trained on clips with
-0.1-0.4 s of silence around the speech), and speech longer than `max_segment_s` is split at its
-longest pause (one too short to end a segment; its quietest point if it has none). Where two segments meet
-inside speech (a split) or in a pause shorter than `clear_pause_s`, each can be decoded `overlap_s` further
-into the other (a window of at most max_segment_s + 2 overlap_s) and keep only the tokens emitted in its
-own part (asr.longform.seams), so that a word cut in half is heard whole. Each segment also carries a stricter level,
-`word_range_db` below the speech level, that marks clearly voiced frames for word timestamps, and the speech level.
+0.1-0.4 s of silence around the speech), and speech longer than `max_segment_s` is split at its longest pause
+(one too short to end a segment; else its quietest point). Where two segments meet inside speech or in a pause
+shorter than `clear_pause_s`, each can be decoded `overlap_s` into the other and keep only the tokens emitted in its
+own part (asr.longform.seams), so that a word cut in half is heard whole. Each segment carries the speech level and
+a stricter one (`word_range_db` below it) that marks clearly voiced frames for word timestamps.
 """
 
 from __future__ import annotations
