@@ -24,12 +24,13 @@ EPOCHS = 3  # 3 batches an epoch at batch_seconds=6: 9 steps in all
 
 
 def tiny_flags(clips_manifest, out) -> list[str]:
-    """Tiny model, constant learning rate, augmentation on (seeded) but no noise, no dropout: deterministic."""
+    """Tiny model, constant learning rate, augmentation on (seeded) but no noise, no dropout, fp32 (auto precision
+    is measured, and may come out otherwise in another run): deterministic."""
     return [
         "--train", str(clips_manifest), "--dev", str(clips_manifest), "--out", str(out),
         "--hidden", "32", "--layers", "1", "--conv-channels", "8", "--dropout", "0",
         "--epochs", str(EPOCHS), "--batch-seconds", "6", "--lr", "3e-3", "--warmup-steps", "0",
-        "--final-lr-ratio", "1", "--noise-prob", "0", "--num-workers", "0", "--seed", "0",
+        "--final-lr-ratio", "1", "--noise-prob", "0", "--num-workers", "0", "--seed", "0", "--precision", "fp32",
     ]
 
 
@@ -84,6 +85,7 @@ def test_resume_after_the_last_epoch_continues_counters_and_weights(clips_manife
         "--train", str(clips_manifest), "--dev", str(clips_manifest), "--out", str(out),
         "--hidden", "32", "--layers", "1", "--conv-channels", "8", "--dropout", "0", "--batch-seconds", "6",
         "--lr", "3e-3", "--warmup-steps", "0", "--final-lr-ratio", "1", "--noise-prob", "0", "--num-workers", "0",
+        "--precision", "fp32",
     ]
     assert main([*flags, "--epochs", "2"]) == 0
     assert [(r["epoch"], r["step"]) for r in metrics(out)] == [(1, 3), (2, 6)]
