@@ -368,3 +368,29 @@ def test_run_sh_stages_1_to_4_on_a_local_mirror_with_two_cpu_processes(tmp_path)
     assert type(vocab).__name__ == ("BpeVocab" if bpe else "CharVocab")
     rows = [line for line in table.read_text().splitlines() if line.startswith("| 2")]
     assert [row.split(" | ")[2:4] for row in rows] == [["dev-clean", "greedy"], ["test-clean", "greedy"]]
+
+
+def test_run_sh_stage_3_stopped_by_max_minutes_is_not_done_and_resumes(clips_manifest, tmp_path):
+    """asr.train exits 0 when its --max-minutes budget stops it; stage 3 must not count that as done (stage 4
+    would evaluate a half-trained best.pt): exit 3, no marker, and run.sh again resumes the training."""
+    conf = {"train_sets": ["dev-clean"], "train_name": clips_manifest.stem, "dev_sets": ["test-clean"],
+            "dev_name": clips_manifest.stem, "bpe_size": 0,
+            "train": {"hidden": 16, "layers": 1, "conv_channels": 8, "epochs": 1, "batch_seconds": 6,
+                      "num_workers": 0, "warmup_steps": 1, "dropout": 0.0, "precision": "fp32",
+                      "max_minutes": 0.001}}  # 60 ms: it stops after its first step
+    (tmp_path / "conf.json").write_text(json.dumps(conf))
+    exp = tmp_path / "exp"
+    command = ["bash", str(RECIPE / "run.sh"), "--config", str(tmp_path / "conf.json"), "--exp", str(exp),
+               "--manifests", str(clips_manifest.parent), "--device", "cpu", "--nproc", "1", "--stage", "3",
+               "--stop-stage", "3"]
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # this interpreter as `python`
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PATH": path}
+    stopped = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert stopped.returncode == 3, stopped.stdout[-2000:] + stopped.stderr[-3000:]
+    assert "stage 3: training stopped by its --max-minutes budget after 0 of 1 epochs" in stopped.stderr
+    assert not (exp / ".done.3.train").exists() and (exp / "last.pt").exists()
+    resumed = subprocess.run([*command, "--train-args", "--max-minutes 0"], env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
+    assert "resuming" in resumed.stderr and (exp / ".done.3.train").exists()
+    assert load_model(exp / "last.pt").metadata["epochs"] == 1
