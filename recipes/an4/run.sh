@@ -1,34 +1,38 @@
 #!/usr/bin/env bash
-# AN4 recipe: prepare manifests, train on CPU, evaluate on test, export the small shipped-size model.
+# AN4 recipe: download AN4, prepare manifests, train on CPU, evaluate on test, export the small shipped-size model.
 #
-#   bash recipes/an4/run.sh --data ../shared/data/an4 [--stage 1 --stop-stage 4] [--exp exp/an4]
+#   bash recipes/an4/run.sh [--data data/an4] [--stage 1 --stop-stage 4] [--exp exp/an4]
 #
 # Stages (each leaves a .done marker in the experiment folder, holding the settings it ran with; a stage
 # is skipped when its marker holds the settings of this run, and runs again, with those after it, when
-# they differ: a new --data, --noise or --manifests prepares again):
+# they differ: a new --data, --noise or --manifests prepares again). Stages 0-5 run by default; 6 when asked:
+#   0 download  AN4 (CMU's census database, free: http://www.speech.cs.cmu.edu/databases/an4/, an4_sphere.tar.gz,
+#               64 MB) into --data, resumable and checksummed (recipes/an4/download.py); nothing when it is there
 #   1 prepare   manifests/an4/{train,dev,test}.jsonl from the original CMU layout, and the noise
 #               recordings and RIRs split by recording (recipes/an4/split_noise.py) into
 #               manifests/an4/noise/{noise,rir}_{train,test}.jsonl: training hears only the _train ones,
 #               bench/robustness.py tests on the held-out _test ones
 #   2 train     python -m asr.train (best checkpoint chosen on dev, never on test; resumes EXP/last.pt),
-#               augmented with the training noise and RIRs (without a noise folder: synthetic noise)
+#               augmented with the training noise and RIRs (without a noise folder: synthetic coloured noise
+#               and no reverberation, said in a note)
 #   3 evaluate  greedy WER/CER on test -> EXP/eval_test/{hypotheses.txt,errors.jsonl,summary.json}
 #   4 lm        word LMs (orders 2-4) from the training transcripts; order, alpha, beta chosen on dev;
 #               beam + LM on test -> EXP/eval_test_beam
 #   5 export    int8 model + its LM, decoding settings and numbers in the metadata -> EXP/model.pt
-#   6 stream    the streaming model (LC-BLSTM, asr.streaming): stage 2's best.pt (or --stream-init) fine-tuned
+#   6 stream    (only with --stop-stage 6) the streaming model (LC-BLSTM, asr.streaming): stage 2's best.pt (or --stream-init) fine-tuned
 #               with chunks of --chunk-frames and --right-context-frames, the same augmentation, in
 #               --stream-minutes; greedy and beam + LM (stage 5's LM or --stream-lm, alpha/beta tuned on dev)
 #               on test; int8 -> EXP/stream/model.pt
 #
 # Options (relative paths are the caller's; defaults are relative to the repository, so the recipe runs
 # from any folder):
-#   --data DIR          AN4 in its original layout (etc/, wav/)      default: ../shared/data/an4
+#   --data DIR          AN4 in its original layout (etc/, wav/)      default: ../shared/data/an4 where it
+#                       exists (this project's machines), else data/an4 (where stage 0 downloads it)
 #   --noise DIR         noise.jsonl + rir.jsonl, split in stage 1    default: ../shared/data/noise
 #   --exp DIR           experiment folder                            default: exp/an4
 #   --manifests DIR     where stage 1 writes the manifests           default: manifests/an4
-#   --stage N           first stage to run                           default: 1
-#   --stop-stage N      last stage to run                            default: 5
+#   --stage N           first stage to run                           default: 0
+#   --stop-stage N      last stage to run                            default: 5 (6: the streaming model too)
 #   --epochs N          training epochs                              default: 95
 #   --max-minutes M     training time budget (wall minutes)          default: 44
 #   --seed N            seed of everything random                    default: 0
@@ -47,11 +51,12 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"  # works from a checkout, installed or not
 data=$repo/../shared/data/an4
+[ -d "$data" ] || data=$repo/data/an4
 noise=$repo/../shared/data/noise
 exp=$repo/exp/an4
 manifests=$repo/manifests/an4
-stage=1
-stop_stage=6
+stage=0
+stop_stage=5
 epochs=95
 max_minutes=44
 seed=0
@@ -93,6 +98,7 @@ cd "$repo"
 
 mkdir -p "$exp"
 # The settings each stage depends on; a stage's settings include those of the stages before it.
+settings0="data=$data"
 settings1="data=$data manifests=$manifests noise=$noise"
 settings2="$settings1 epochs=$epochs max_minutes=$max_minutes seed=$seed init=$init lr=$lr"
 settings3=$settings2
@@ -120,8 +126,15 @@ done_stage() { local name=settings$1; printf '%s\n' "${!name}" > "$exp/.done.$1.
 augment=()
 if [ -d "$noise" ]; then
   augment+=(--noise "$manifests/noise/noise_train.jsonl" --rir "$manifests/noise/rir_train.jsonl")
-else
-  echo "no noise folder at $noise: training with synthetic coloured noise, no reverberation"
+elif [ "$stage" -le 6 ] && [ "$stop_stage" -ge 1 ] && { [ "$stage" -le 2 ] || [ "$stop_stage" -ge 6 ]; }; then
+  # stages 1, 2 and 6 use the noise
+  echo "note: no noise folder at $noise: training adds synthetic coloured noise and no reverberation" \
+    "(give --noise DIR holding noise.jsonl and rir.jsonl for real noise and rooms)" >&2
+fi
+
+if run_stage 0 download; then
+  python recipes/an4/download.py --out "$data"
+  done_stage 0 download
 fi
 
 if run_stage 1 prepare; then
