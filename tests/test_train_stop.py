@@ -155,3 +155,18 @@ def test_the_trainer_can_still_end_a_worker_that_does_not_stop():
             worker.kill()  # no hung test (and no hung exit) when it fails
             worker.join(timeout=30)
     del batches
+
+
+def test_where_signals_cannot_be_waited_for_workers_ignore_them(monkeypatch):
+    monkeypatch.delattr(signal, "sigwaitinfo")  # as on macOS; the forked worker inherits the patch
+    loader = torch.utils.data.DataLoader(range(4), batch_size=1, num_workers=1, prefetch_factor=1,
+                                         worker_init_fn=trainer_module._worker_init)
+    sender = Sender()
+    try:
+        batches = start_batches(loader)
+        first = next(batches)
+        sender.send(batches._workers[0].pid, signal.SIGTERM, signal.SIGINT)
+        time.sleep(0.2)
+        assert [int(b) for b in [first, *batches]] == list(range(4))
+    finally:
+        sender.close()

@@ -43,6 +43,9 @@ class StopRequested:
 def stop_signals_held():
     """Hold SIGINT/SIGTERM back from this thread inside the block (processes it starts inherit that, until they
     take the signals themselves); one that arrived meanwhile is delivered as the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks (and no process groups to signal)
+        yield
+        return
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         yield
@@ -53,6 +56,12 @@ def stop_signals_held():
 def leave_stops_to_the_trainer() -> None:
     """In a DataLoader worker: a thread takes SIGINT/SIGTERM and ignores them, unless the trainer sent them (the
     DataLoader ending a worker that would not stop), where the worker exits as torch's own handler has it do."""
+    if not hasattr(signal, "sigwaitinfo"):  # macOS, Windows: ignored from anyone (a hung worker outlives terminate)
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        return
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # for this thread and those started after it
     parent = os.getppid()
 
