@@ -18,13 +18,14 @@ from pathlib import Path
 from asr import __version__
 from asr.audio import AudioError
 from asr.cli import (Formatter, OutputError, add_runtime_flags, apply_threads, finite_float, fraction_below_one,
-                     non_negative_float, non_negative_int, positive_float, positive_int, prepare_output_dir, probability)
+                     non_negative_float, non_negative_int, positive_float, positive_int, prepare_output_dir, probability,
+                     usable_cores)
 from asr.checkpoint import CheckpointError, read_checkpoint
 from asr.data import ManifestError
 from asr.model import ModelConfig
 from asr.training import TrainConfig, Trainer, distributed
 from asr.training.checks import RunError, check_out_folder, clear_run_files, run_settings
-from asr.training.layout import PRECISIONS, choose_layout, choose_precision, usable_cores
+from asr.training.layout import PRECISIONS, choose_layout, choose_precision
 from asr.training.setup import with_init
 
 
