@@ -229,3 +229,15 @@ def test_run_sh_help_tells_the_default_stop_stage_it_runs(tmp_path):
     past = str(int(default[1]) + 1)  # a stage after the default last one runs only when asked for
     result = run_recipe("--stage", past, "--noise", "no-noise", "--manifests", "m", "--exp", "exp", cwd=tmp_path)
     assert result.returncode == 0 and f"stage {past}" not in result.stdout, result.stdout + result.stderr
+
+
+def test_run_sh_passes_threads_to_every_asr_command_it_runs():
+    """--threads N reaches each `python -m asr.*`: as --threads to those that take it, through OMP_NUM_THREADS
+    (exported) to the others."""
+    text = RUN_SH.read_text()
+    commands = [c for c in re.sub(r"\\\n\s*", " ", text).splitlines() if "python -m asr." in c and "#" not in c[:3]]
+    assert len(commands) >= 10
+    for command in commands:
+        if re.search(r"python -m asr\.(train|evaluate) ", command):
+            assert '"${threads[@]}"' in command, command
+    assert re.search(r'export OMP_NUM_THREADS="?\$thread_count"?', text)

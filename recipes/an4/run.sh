@@ -45,6 +45,8 @@
 #   --right-context-frames N   stage 6: frames each chunk looks ahead  default: 3
 #   --stream-epochs N   stage 6 epochs                               default: 40
 #   --stream-minutes M  stage 6 training time budget                 default: 35
+#   --threads N         torch threads of every command: --threads N to asr.train and asr.evaluate, OMP_NUM_THREADS
+#                       to the rest   default: each command's own choice from the usable cores (1 on 2 or fewer)
 #   -h, --help          this text
 set -euo pipefail
 
@@ -68,6 +70,7 @@ stream_epochs=40
 stream_minutes=35
 init=
 lr=
+thread_count=
 
 # abspath P: P against the caller's folder (the recipe works in the repository from here on)
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
@@ -90,11 +93,17 @@ while [ $# -gt 0 ]; do
     --right-context-frames) right_context_frames=$2; shift 2 ;;
     --stream-epochs) stream_epochs=$2; shift 2 ;;
     --stream-minutes) stream_minutes=$2; shift 2 ;;
+    --threads) thread_count=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 cd "$repo"
+threads=()  # torch threads: given to every python -m asr.* below (OMP_NUM_THREADS for those without --threads)
+if [ -n "$thread_count" ]; then
+  threads=(--threads "$thread_count")
+  export OMP_NUM_THREADS="$thread_count"
+fi
 
 mkdir -p "$exp"
 # The settings each stage depends on; a stage's settings include those of the stages before it.
@@ -165,7 +174,7 @@ if run_stage 2 train; then
   tune=()
   [ -n "$init" ] && tune+=(--init "$init" --init-features new)
   [ -n "$lr" ] && tune+=(--lr "$lr")
-  python -m asr.train --train "$manifests/train.jsonl" --dev "$manifests/dev.jsonl" --out "$exp" \
+  python -m asr.train "${threads[@]}" --train "$manifests/train.jsonl" --dev "$manifests/dev.jsonl" --out "$exp" \
     --epochs "$epochs" --max-minutes "$max_minutes" --batch-seconds 90 --seed "$seed" "${augment[@]}" \
     ${tune[@]+"${tune[@]}"} "${resume[@]}"
   # A --max-minutes stop is the normal end of this budgeted stage, but only once an epoch has given a best.pt.
@@ -178,7 +187,7 @@ if run_stage 2 train; then
 fi
 
 if run_stage 3 evaluate; then
-  python -m asr.evaluate --model "$exp/best.pt" --manifest "$manifests/test.jsonl" --decoder greedy \
+  python -m asr.evaluate "${threads[@]}" --model "$exp/best.pt" --manifest "$manifests/test.jsonl" --decoder greedy \
     --out "$exp/eval_test" | tee "$exp/eval_test.log"
   done_stage 3 evaluate
 fi
@@ -188,7 +197,7 @@ if run_stage 4 lm; then
   mkdir -p "$exp/lm"
   for order in 2 3 4; do
     python -m asr.lm build --order "$order" --manifest "$manifests/train.jsonl" "$exp/lm/${order}gram.arpa.gz"
-    python -m asr.evaluate --model "$exp/best.pt" --manifest "$manifests/dev.jsonl" --decoder beam \
+    python -m asr.evaluate "${threads[@]}" --model "$exp/best.pt" --manifest "$manifests/dev.jsonl" --decoder beam \
       --lm "$exp/lm/${order}gram.arpa.gz" --tune-lm --out "$exp/lm/tune_${order}gram" | tail -n 1
   done
   python - "$exp/lm" <<'PY'
@@ -203,7 +212,7 @@ choice = {"order": best["order"], "lm": f"{best['order']}gram.arpa.gz", "alpha":
 print("chosen on dev:", choice)
 PY
   read -r lm_file alpha beta < <(python -c "import json; c=json.load(open('$exp/lm/choice.json')); print(c['lm'], c['alpha'], c['beta'])")
-  python -m asr.evaluate --model "$exp/best.pt" --manifest "$manifests/test.jsonl" --decoder beam --beam-size 32 \
+  python -m asr.evaluate "${threads[@]}" --model "$exp/best.pt" --manifest "$manifests/test.jsonl" --decoder beam --beam-size 32 \
     --lm "$exp/lm/$lm_file" --alpha "$alpha" --beta "$beta" --out "$exp/eval_test_beam" | tee "$exp/eval_test_beam.log"
   done_stage 4 lm
 fi
@@ -228,9 +237,9 @@ PY
 )
   python -m asr.checkpoint "$exp/best.pt" "$exp/model.pt" --precision int8 --metadata "$meta"
   for set in dev test; do
-    python -m asr.evaluate --model "$exp/model.pt" --manifest "$manifests/$set.jsonl" --decoder greedy \
+    python -m asr.evaluate "${threads[@]}" --model "$exp/model.pt" --manifest "$manifests/$set.jsonl" --decoder greedy \
       --out "$exp/eval_${set}_shipped_greedy" | sed "s/^/$set, shipped model, greedy: /"
-    python -m asr.evaluate --model "$exp/model.pt" --manifest "$manifests/$set.jsonl" \
+    python -m asr.evaluate "${threads[@]}" --model "$exp/model.pt" --manifest "$manifests/$set.jsonl" \
       --out "$exp/eval_${set}_shipped" | sed "s/^/$set, shipped model, its default decoding: /"
   done
   echo "to ship it: cp $exp/model.pt asr/assets/an4.pt && cp $exp/an4_lm.arpa.gz asr/assets/an4_lm.arpa.gz"
@@ -241,16 +250,16 @@ if run_stage 6 stream; then
   # Same augmentation as stage 2; a lower peak learning rate and a short warm-up: the weights start trained.
   resume=()
   [ -f "$exp/stream/last.pt" ] && resume=(--resume)
-  python -m asr.train --train "$manifests/train.jsonl" --dev "$manifests/dev.jsonl" --out "$exp/stream" \
+  python -m asr.train "${threads[@]}" --train "$manifests/train.jsonl" --dev "$manifests/dev.jsonl" --out "$exp/stream" \
     --init "$stream_init" --chunk-frames "$chunk_frames" --right-context-frames "$right_context_frames" \
     --epochs "$stream_epochs" --max-minutes "$stream_minutes" --lr 5e-4 --warmup-steps 50 --batch-seconds 90 \
     --seed "$seed" "${augment[@]}" "${resume[@]}"
-  python -m asr.evaluate --model "$exp/stream/best.pt" --manifest "$manifests/test.jsonl" --decoder greedy \
+  python -m asr.evaluate "${threads[@]}" --model "$exp/stream/best.pt" --manifest "$manifests/test.jsonl" --decoder greedy \
     --out "$exp/stream/eval_test" | tee "$exp/stream/eval_test.log"
-  python -m asr.evaluate --model "$exp/stream/best.pt" --manifest "$manifests/dev.jsonl" --decoder beam \
+  python -m asr.evaluate "${threads[@]}" --model "$exp/stream/best.pt" --manifest "$manifests/dev.jsonl" --decoder beam \
     --lm "$stream_lm" --tune-lm --out "$exp/stream/tune_lm" | tail -n 1
   read -r alpha beta < <(python -c "import json; c=json.load(open('$exp/stream/tune_lm/lm_weights.json')); print(c['alpha'], c['beta'])")
-  python -m asr.evaluate --model "$exp/stream/best.pt" --manifest "$manifests/test.jsonl" --decoder beam --beam-size 32 \
+  python -m asr.evaluate "${threads[@]}" --model "$exp/stream/best.pt" --manifest "$manifests/test.jsonl" --decoder beam --beam-size 32 \
     --lm "$stream_lm" --alpha "$alpha" --beta "$beta" --out "$exp/stream/eval_test_beam" \
     | tee "$exp/stream/eval_test_beam.log"
   cp "$stream_lm" "$exp/stream/an4_lm.arpa.gz"
@@ -268,7 +277,7 @@ print(json.dumps({
 PY
 )
   python -m asr.checkpoint "$exp/stream/best.pt" "$exp/stream/model.pt" --precision int8 --metadata "$meta"
-  python -m asr.evaluate --model "$exp/stream/model.pt" --manifest "$manifests/test.jsonl" --decoder greedy \
+  python -m asr.evaluate "${threads[@]}" --model "$exp/stream/model.pt" --manifest "$manifests/test.jsonl" --decoder greedy \
     --out "$exp/stream/eval_test_shipped_greedy" | sed "s/^/test, shipped streaming model, greedy: /"
   echo "to ship it: cp $exp/stream/model.pt asr/assets/an4_stream.pt"
   done_stage 6 stream
