@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from asr.data import read_manifest
-from tests.test_librispeech_recipe import FileServer
+from tests.file_server import FileServer
 from tests.test_prepare import TEST, TRAIN, write_split
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "an4"
