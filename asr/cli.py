@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import sys
 import tempfile
@@ -15,9 +16,11 @@ import torch
 
 from asr.checkpoint import BACKENDS
 
-__all__ = ["Formatter", "OutputError", "add_backend_flag", "add_runtime_flags", "apply_threads", "device", "finite_float",
-           "fraction_below_one", "non_negative_float",
-           "non_negative_int", "positive_float", "positive_int", "prepare_output_dir", "probability", "progress_bar"]
+__all__ = ["Formatter", "OutputError", "add_backend_flag", "add_runtime_flags", "apply_threads", "default_threads",
+           "device", "finite_float", "fraction_below_one", "non_negative_float", "non_negative_int", "positive_float",
+           "positive_int", "prepare_output_dir", "probability", "progress_bar", "usable_cores"]
+
+FEW_CORES = 2  # on this many usable cores or fewer, transcribe and evaluate run torch on one thread by default
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -112,12 +115,28 @@ def device(text: str) -> str:
     return text
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a container's or taskset's limit), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def default_threads() -> int:
+    """Torch threads where --threads is left out (transcribe, evaluate): 1 on FEW_CORES usable cores or fewer, where
+    a second thread fights whatever else runs (beside another job one thread measured several times faster, idle
+    not much slower: README, bench/transcribe_speed.py); else torch's own choice, at most the usable cores."""
+    cores = usable_cores()
+    return 1 if cores <= FEW_CORES else min(torch.get_num_threads(), cores)
+
+
 def add_runtime_flags(p: argparse.ArgumentParser, default_device: str = "cpu", threads_default: str = "") -> None:
     """--device (checked against this machine when parsed) and --threads (`threads_default`: what the default is,
-    in words, where it is not torch's own)."""
+    in words, where it is not default_threads())."""
     p.add_argument("--device", type=device, default=default_device, help=f"where the model runs: {DEVICES}")
-    default = threads_default or (f"what torch picks, here {torch.get_num_threads()}; 1 is often fastest on a "
-                                  "loaded machine")
+    default = threads_default or (f"from the usable cores: 1 on {FEW_CORES} or fewer, else what torch picks, at most "
+                                  f"the cores; here {default_threads()}")
     p.add_argument("--threads", type=positive_int, metavar="N",
                    help=f"CPU threads for torch's operations (default: {default})")
 

@@ -22,7 +22,7 @@ from asr import __version__
 from asr.audio import AudioError
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_recognizer
 from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags, apply_threads, finite_float,
-                     positive_float, positive_int, prepare_output_dir, progress_bar)
+                     default_threads, positive_float, positive_int, prepare_output_dir, progress_bar)
 from asr.data import MISSING, ManifestError, Utterance, drop_line, lossy_text_note, read_manifest
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
 from asr.decoding.decoder import ignored_by_greedy
@@ -115,7 +115,7 @@ def read_references(path: str) -> tuple[list[Utterance], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    apply_threads(args.threads)
+    apply_threads(args.threads or default_threads())
     try:
         if args.tune_lm and args.decoder == "greedy":
             raise ValueError("--tune-lm tunes the LM weights of beam search: leave out --decoder greedy")

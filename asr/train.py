@@ -18,13 +18,14 @@ from pathlib import Path
 from asr import __version__
 from asr.audio import AudioError
 from asr.cli import (Formatter, OutputError, add_runtime_flags, apply_threads, finite_float, fraction_below_one,
-                     non_negative_float, non_negative_int, positive_float, positive_int, prepare_output_dir, probability)
+                     non_negative_float, non_negative_int, positive_float, positive_int, prepare_output_dir, probability,
+                     usable_cores)
 from asr.checkpoint import CheckpointError, read_checkpoint
 from asr.data import ManifestError
 from asr.model import ModelConfig
 from asr.training import TrainConfig, Trainer, distributed
-from asr.training.checks import RunError, check_out_folder, clear_run_files
-from asr.training.layout import PRECISIONS, choose_layout, choose_precision, usable_cores
+from asr.training.checks import RunError, check_out_folder, clear_run_files, run_settings
+from asr.training.layout import PRECISIONS, choose_layout, choose_precision
 from asr.training.setup import with_init
 
 
@@ -51,6 +52,24 @@ def apply_config_file(p: argparse.ArgumentParser, argv: list[str] | None) -> Non
     for name, value in values.items():
         values[name] = checked_setting(p, actions[name], value, f"--config {path}: {name}")
     p.set_defaults(**values)
+
+
+def apply_run_settings(p: argparse.ArgumentParser, argv: list[str] | None) -> None:
+    """With --resume, make the settings OUT/last.pt's run was started with the parser's defaults (a --config file
+    and the command line still win), so that a setting left out goes on as the run had it. A missing or unreadable
+    last.pt is left to the checks that say so."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--out")
+    pre.add_argument("--resume", action="store_true")
+    known = pre.parse_known_args(argv)[0]
+    if not (known.resume and known.out):
+        return
+    try:
+        ckpt = read_checkpoint(Path(known.out) / "last.pt")
+    except CheckpointError:
+        return
+    dests = {a.dest for a in p._actions}
+    p.set_defaults(**{k: v for k, v in run_settings(ckpt).items() if k in dests})
 
 
 def checked_setting(p: argparse.ArgumentParser, action: argparse.Action, value, where: str):
@@ -124,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:  # long: one line a flag
     p.add_argument("--amp", action="store_true", help="autocast: bf16 where supported, else fp16 with loss scaling")
     p.add_argument("--amp-dtype", choices=["auto", "bf16", "fp16"], default=defaults["amp_dtype"],
                    help="with --amp: auto is bf16 where supported")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/last.pt; the settings left out are the run's own (all but --device, "
+                        "--threads, --num-workers, --precision: this machine's), the ones given are said or refused")
     p.add_argument("--overwrite", action="store_true",
                    help="start again in an OUT holding a run: removes its last.pt, best.pt, metrics.jsonl, curves.png")
     p.add_argument("--tokenizer", default="", help="SentencePiece model for BPE targets (default: characters)")
@@ -151,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:  # long: one line a flag
 def parse_namespace(argv: list[str] | None = None) -> argparse.Namespace:
     """The flags (and the --config file's settings) as parsed; --snr-db LOW HIGH in order."""
     p = build_parser()
+    apply_run_settings(p, argv)  # first: a --config file, then the command line, win over the run's settings
     apply_config_file(p, argv)
     args = p.parse_args(argv)
     if args.snr_db[0] > args.snr_db[1]:

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from asr import __version__
 from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags, apply_threads, finite_float,
-                     positive_float, positive_int, prepare_output_dir, probability, progress_bar)
+                     default_threads, positive_float, positive_int, prepare_output_dir, probability, progress_bar)
 from asr.audio import AudioError, is_stream
 from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL, CheckpointError, load_recognizer
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
@@ -160,7 +160,7 @@ def check_format(args: argparse.Namespace, inputs: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.model = args.model or str(DEFAULT_STREAM_MODEL if args.stream else DEFAULT_MODEL)
-    apply_threads(args.threads)
+    apply_threads(args.threads or default_threads())
     try:
         check_format(args, len(args.files))  # before stdin is read; folders are counted again in run()
     except ValueError as e:

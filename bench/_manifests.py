@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-MAKE_AN4 = "make it with: python recipes/an4/prepare.py --data ../shared/data/an4 --out manifests/an4"
+MAKE_AN4 = "make it with: bash recipes/an4/run.sh --stop-stage 1 (its stage 0 downloads AN4 where --data lacks it)"
 
 
 def require_manifests(*paths: str | Path | None, how: str = MAKE_AN4) -> None:

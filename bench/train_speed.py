@@ -21,11 +21,11 @@ import time
 
 import torch
 
-from asr.cli import apply_threads
+from asr.cli import apply_threads, usable_cores
 from asr.data import collate
 from asr.model import ModelConfig, subsampled_lengths
 from asr.training import TrainConfig, Trainer
-from asr.training.layout import choose_layout, choose_precision, lstm_flops, lstm_step_rate, usable_cores
+from asr.training.layout import choose_layout, choose_precision, lstm_flops, lstm_step_rate
 
 from _manifests import require_manifests  # bench/_manifests.py
 

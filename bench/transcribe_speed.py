@@ -1,11 +1,12 @@
 """End-to-end speed of `transcribe` over AN4 test: model load + audio reading + features + model + decoding.
 
-    python bench/transcribe_speed.py [--model asr/assets/an4.pt] [--manifest manifests/an4/test.jsonl]
+    python bench/transcribe_speed.py [--model asr/assets/an4.pt] [--manifest manifests/an4/test.jsonl] [--threads N]
 
 Reports the real-time factor (processing seconds / audio seconds) at batch 1 (file by file) and batched
 (all files in one call), with the decoding a user gets by default (the model's recommended one: beam
 search + LM for the shipped model) and with greedy decoding, and prints `speed_x_realtime=X` (default
-decoding, batched, 1 / RTF) last.
+decoding, batched, 1 / RTF) last. Torch runs on the threads `python -m asr.transcribe` takes: --threads N, or
+by default asr.cli.default_threads() (1 on 2 usable cores or fewer).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 import torch
 
 from asr.checkpoint import DEFAULT_MODEL, load_model
+from asr.cli import apply_threads, default_threads, positive_int
 from asr.data import read_manifest
 from asr.decoding import Decoder, DecodingConfig, decoding_config
 from asr.transcribe import transcribe_files
@@ -28,7 +30,9 @@ def main() -> None:
     p.add_argument("--model", default=str(DEFAULT_MODEL))
     p.add_argument("--manifest", default="manifests/an4/test.jsonl")
     p.add_argument("--repeats", type=int, default=3, help="best of this many passes")
+    p.add_argument("--threads", type=positive_int, help="torch threads (default: as asr.transcribe chooses them)")
     args = p.parse_args()
+    apply_threads(args.threads or default_threads())
     require_manifests(args.manifest)
     utts = read_manifest(args.manifest)
     paths = [u.audio for u in utts]

@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
-MAKE_AN4 = "make it with: python recipes/an4/prepare.py --data ../shared/data/an4 --out manifests/an4"
+MAKE_AN4 = "make it with: bash recipes/an4/run.sh --stop-stage 1 (its stage 0 downloads AN4 where --data lacks it)"
 MISSING = "no-such-dir/missing.jsonl"
 CASES = {  # name -> (bench arguments, the path it must name, what it must say to do)
     "decode_speed": (["decode_speed.py", "--manifest", MISSING], MISSING, MAKE_AN4),

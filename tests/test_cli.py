@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import torch
 
 import asr
 
@@ -76,3 +77,29 @@ def test_installed_console_script_passes_the_exit_status_on():
     proc = run(path, "score", "no-such-lm.arpa", "no-such-text.txt")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: no-such-lm.arpa: no such language model file"
+
+
+@pytest.mark.parametrize("door", ["transcribe", "evaluate"])
+def test_threads_left_out_are_chosen_from_the_usable_cores(door, clips_manifest, short_clip, tmp_path, monkeypatch):
+    """On 2 usable cores or fewer the doors run torch on one thread (a second one fights whatever else runs);
+    on more, torch's own choice, at most the usable cores; --threads N wins."""
+    import asr.cli
+
+    module = importlib.import_module(f"asr.{door}")
+    args = {"transcribe": [str(short_clip), "--decoder", "greedy", "--quiet"],
+            "evaluate": ["--manifest", str(clips_manifest), "--decoder", "greedy", "--out", str(tmp_path / "e")]}[door]
+
+    def threads_after(cores: int, *flags: str) -> int:
+        monkeypatch.setattr(asr.cli, "usable_cores", lambda: cores)
+        torch.set_num_threads(3)  # as torch might start: more threads than this machine should use
+        assert module.main([*args, *flags]) == 0
+        return torch.get_num_threads()
+
+    try:
+        assert threads_after(2) == 1
+        assert threads_after(1) == 1
+        assert threads_after(8) == 3  # torch's own choice
+        assert threads_after(4, "--threads", "2") == 2
+        assert threads_after(2, "--threads", "2") == 2
+    finally:
+        torch.set_num_threads(1)  # as the suite runs (conftest)

@@ -10,13 +10,9 @@ import importlib.util
 import json
 import os
 import pickle
-import re
-import socket
 import subprocess
 import sys
 import tarfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +24,7 @@ from asr.data import read_manifest
 from asr.model import AcousticModel, ModelConfig
 from asr.recognizer import Recognizer
 from asr.train import parse_args
+from tests.file_server import FileServer
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "librispeech"
@@ -99,72 +96,6 @@ def corpus(request, tmp_path_factory) -> Path:
     for split in SYNTHETIC:
         write_synthetic_split(root, split)
     return root
-
-
-class FileServer:
-    """Serves {name: bytes} on 127.0.0.1 with HTTP Range support (bytes=N- only), recording each request.
-    drop_after[name] = n: the first response for name sends its headers but only n bytes, then hangs up.
-    bad_first[name] = k: the first k responses for name have corrupted bytes. ignore_range: always answer 200."""
-
-    def __init__(self, files: dict[str, bytes]):
-        self.files, self.requests = dict(files), []
-        self.drop_after: dict[str, int] = {}
-        self.bad_first: dict[str, int] = {}
-        self.ignore_range = False
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                name = self.path.rsplit("/", 1)[-1]
-                served = sum(r["name"] == name for r in server.requests)
-                server.requests.append({"name": name, "range": self.headers.get("Range")})
-                if name not in server.files:
-                    self.send_error(404)
-                    return
-                data = server.files[name]
-                if served < server.bad_first.get(name, 0):
-                    data = bytes([data[0] ^ 0xFF]) + data[1:]
-                start = 0
-                match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
-                if match and not server.ignore_range:
-                    start = int(match[1])
-                    if start >= len(data):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(data)}")
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Length", str(len(data) - start))
-                self.end_headers()
-                body = data[start:]
-                if served == 0 and name in server.drop_after:
-                    self.wfile.write(body[: server.drop_after[name]])
-                    self.wfile.flush()
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    self.close_connection = True
-                    return
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/resources/12"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def requests_for(self, name: str) -> list[dict]:
-        return [r for r in self.requests if r["name"] == name]
 
 
 @pytest.fixture(scope="module")
@@ -368,3 +299,29 @@ def test_run_sh_stages_1_to_4_on_a_local_mirror_with_two_cpu_processes(tmp_path)
     assert type(vocab).__name__ == ("BpeVocab" if bpe else "CharVocab")
     rows = [line for line in table.read_text().splitlines() if line.startswith("| 2")]
     assert [row.split(" | ")[2:4] for row in rows] == [["dev-clean", "greedy"], ["test-clean", "greedy"]]
+
+
+def test_run_sh_stage_3_stopped_by_max_minutes_is_not_done_and_resumes(clips_manifest, tmp_path):
+    """asr.train exits 0 when its --max-minutes budget stops it; stage 3 must not count that as done (stage 4
+    would evaluate a half-trained best.pt): exit 3, no marker, and run.sh again resumes the training."""
+    conf = {"train_sets": ["dev-clean"], "train_name": clips_manifest.stem, "dev_sets": ["test-clean"],
+            "dev_name": clips_manifest.stem, "bpe_size": 0,
+            "train": {"hidden": 16, "layers": 1, "conv_channels": 8, "epochs": 1, "batch_seconds": 6,
+                      "num_workers": 0, "warmup_steps": 1, "dropout": 0.0, "precision": "fp32",
+                      "max_minutes": 0.001}}  # 60 ms: it stops after its first step
+    (tmp_path / "conf.json").write_text(json.dumps(conf))
+    exp = tmp_path / "exp"
+    command = ["bash", str(RECIPE / "run.sh"), "--config", str(tmp_path / "conf.json"), "--exp", str(exp),
+               "--manifests", str(clips_manifest.parent), "--device", "cpu", "--nproc", "1", "--stage", "3",
+               "--stop-stage", "3"]
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # this interpreter as `python`
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PATH": path}
+    stopped = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert stopped.returncode == 3, stopped.stdout[-2000:] + stopped.stderr[-3000:]
+    assert "stage 3: training stopped by its --max-minutes budget after 0 of 1 epochs" in stopped.stderr
+    assert not (exp / ".done.3.train").exists() and (exp / "last.pt").exists()
+    resumed = subprocess.run([*command, "--train-args", "--max-minutes 0"], env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
+    assert "resuming" in resumed.stderr and (exp / ".done.3.train").exists()
+    assert load_model(exp / "last.pt").metadata["epochs"] == 1

@@ -196,3 +196,48 @@ def test_run_sh_later_stages_without_manifests_say_how_to_make_them(tmp_path):
     result = run_recipe("--stage", "3", "--manifests", "nowhere", "--exp", "exp", cwd=tmp_path)
     assert result.returncode == 2
     assert "nowhere/train.jsonl does not exist; make it with stage 1" in result.stderr.replace(str(tmp_path) + "/", "")
+
+
+def test_run_sh_without_an4_says_where_it_comes_from_in_one_line(tmp_path):
+    missing = tmp_path / "nowhere" / "an4"
+    result = run_recipe("--stage", "1", "--stop-stage", "1", "--data", str(missing), "--exp", "exp", cwd=tmp_path)
+    assert result.returncode == 2
+    err = result.stderr.strip().splitlines()
+    assert len(err) == 1, err
+    assert str(missing) in err[0] and "Errno" not in err[0]
+    assert "http://www.speech.cs.cmu.edu/databases/an4/" in err[0] and "recipes/an4/download.py" in err[0]
+
+
+def test_run_sh_says_loudly_that_without_a_noise_folder_it_trains_with_synthetic_noise(fake_an4, tmp_path):
+    root, _, _ = fake_an4
+    result = run_recipe("--stage", "1", "--stop-stage", "1", "--data", str(root), "--noise", "no-noise", "--exp", "exp",
+                        "--manifests", "m", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and str(tmp_path / "no-noise") in notes[0]
+    assert "synthetic coloured noise" in notes[0] and "no reverberation" in notes[0]
+
+
+def test_run_sh_help_tells_the_default_stop_stage_it_runs(tmp_path):
+    shown = run_recipe("--help", cwd=tmp_path).stdout
+    default = re.search(r"--stop-stage N .*default: (\d+)", shown)
+    assert default, shown
+    manifests = tmp_path / "m"
+    manifests.mkdir()
+    for name in ("train", "dev", "test"):
+        (manifests / f"{name}.jsonl").write_text("")
+    past = str(int(default[1]) + 1)  # a stage after the default last one runs only when asked for
+    result = run_recipe("--stage", past, "--noise", "no-noise", "--manifests", "m", "--exp", "exp", cwd=tmp_path)
+    assert result.returncode == 0 and f"stage {past}" not in result.stdout, result.stdout + result.stderr
+
+
+def test_run_sh_passes_threads_to_every_asr_command_it_runs():
+    """--threads N reaches each `python -m asr.*`: as --threads to those that take it, through OMP_NUM_THREADS
+    (exported) to the others."""
+    text = RUN_SH.read_text()
+    commands = [c for c in re.sub(r"\\\n\s*", " ", text).splitlines() if "python -m asr." in c and "#" not in c[:3]]
+    assert len(commands) >= 10
+    for command in commands:
+        if re.search(r"python -m asr\.(train|evaluate) ", command):
+            assert '"${threads[@]}"' in command, command
+    assert re.search(r'export OMP_NUM_THREADS="?\$thread_count"?', text)

@@ -58,6 +58,15 @@ EXTENDING = ("epochs", "max_minutes")  # how a run is made longer on resume: sai
 UNCHECKED = ("train", "out", "resume", "overwrite", "num_workers", "model", "features", "tokenizer")
 NONE_MEANS = {"noise": "synthetic coloured noise", "rir": "no reverberation", "tokenizer": "characters"}  # for ""
 NEGATED = {"speed_perturb": "speed perturbation", "spec_augment": "SpecAugment"}  # switched off by --no-...
+PATHS = ("train", "dev", "noise", "rir", "init", "tokenizer")  # the same file however written: ../x, /abs/x
+
+
+def same_setting(name: str, saved, given) -> bool:
+    """Whether a setting of last.pt's run and this one's agree; paths compare as the files they name (relative
+    ones from the current folder), "" (none) only with ""."""
+    if name in PATHS and saved and given:
+        return Path(saved).resolve() == Path(given).resolve()
+    return saved == given
 
 
 def flag(name: str, value) -> str:
@@ -71,6 +80,18 @@ def flag(name: str, value) -> str:
         return f"no --{dashed} ({NONE_MEANS[name]})"
     shown = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
     return f"--{dashed} {shown}"
+
+
+NOT_RUN_SETTINGS = ("train", "dev", "out", "resume", "overwrite", "model", "features",  # paths, what to do with OUT
+                    "device", "num_workers", "amp", "amp_dtype")  # this machine's (amp: asr.train's precision rule)
+
+
+def run_settings(ckpt: dict) -> dict:
+    """The settings last.pt's run was started with, by TrainConfig field name (ModelConfig's for its model): what
+    a resumed run goes on with where its command line leaves them out (all but NOT_RUN_SETTINGS)."""
+    saved = ckpt.get("metadata", {}).get("train_config", {})
+    model = {name: ckpt["model_config"][name] for name in MODEL_FLAGS if name in ckpt["model_config"]}
+    return {**{k: v for k, v in saved.items() if k not in NOT_RUN_SETTINGS}, **model}
 
 
 def check_resume(cfg: TrainConfig, ckpt: dict, tokens: list[str], path: Path) -> list[str]:
@@ -94,16 +115,16 @@ def check_resume(cfg: TrainConfig, ckpt: dict, tokens: list[str], path: Path) ->
         raise refuse(f"a vocabulary of {len(ckpt['vocab'])} tokens ({flag('tokenizer', saved.get('tokenizer', ''))}), "
                      f"this run asks for the {len(tokens)} of {flag('tokenizer', cfg.tokenizer)}")
     for name in REFUSED:
-        if name in saved and saved[name] != given[name]:
+        if name in saved and not same_setting(name, saved[name], given[name]):
             raise refuse(f"{flag(name, saved[name])}, this run asks for {flag(name, given[name])}")
     lines = []
-    if "train" in saved and saved["train"] != given["train"]:
+    if "train" in saved and not same_setting("train", saved["train"], given["train"]):
         if not same_utterances(saved["train"], cfg.train):
             raise refuse(f"{flag('train', saved['train'])}, this run asks for {flag('train', cfg.train)}, which "
                          "lists other utterances (or the run's manifest is gone)")
         lines.append(f"note: --train {cfg.train} holds the same utterances as the run's {saved['train']}")
     for name, value in saved.items():  # in TrainConfig's order
-        if name in UNCHECKED or name in REFUSED or value == given.get(name):
+        if name in UNCHECKED or name in REFUSED or same_setting(name, value, given.get(name)):
             continue
         said = f"{flag(name, given.get(name))} (the run was started with {flag(name, value)})"
         lines.append(f"note: {said}" if name in EXTENDING else f"warning: {said}: the rest of it trains so")

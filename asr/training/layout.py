@@ -1,7 +1,7 @@
 """How a training process uses the machine: torch threads and DataLoader workers chosen from the cores it may
 use, and the precision (fp32, or bf16 autocast where the CPU has bf16 units and a measurement says it is faster).
 
-    layout = choose_layout(usable_cores(), "cpu")          # 2 cores -> Layout(threads=1, workers=1)
+    layout = choose_layout(asr.cli.usable_cores(), "cpu")  # 2 cores -> Layout(threads=1, workers=1)
     precision, why = choose_precision("auto", "cpu", hidden=320, threads=layout.threads)
 
 On 2 cores, two OpenMP threads plus the data worker oversubscribe them: with anything else running, throughput
@@ -10,12 +10,12 @@ collapses 2-5x and swings between runs, while one thread beside one worker holds
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # fp16: GPUs only (with loss scaling)
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs with bf16 matrix instructions
@@ -26,14 +26,6 @@ BF16_MIN_GAIN = 1.1  # auto takes bf16 on a CPU only where its LSTM step is at l
 class Layout:
     threads: int  # torch intra-op threads of the training process
     workers: int  # DataLoader processes computing features (augmentation + log-mel)
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity: a container's or taskset's limit), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def choose_layout(cores: int, device_type: str, processes: int = 1) -> Layout:

@@ -20,6 +20,7 @@ from asr.training import distributed
 from asr.training.checks import RunError, check_audio_sources, check_resume, flag
 from asr.training.config import TrainConfig
 from asr.training.distributed import DistContext
+from asr.training.stopping import leave_stops_to_the_trainer
 from asr.training.sets import SPEED_FACTORS
 
 
@@ -50,6 +51,7 @@ def build_augmentations(cfg: TrainConfig) -> tuple[list, list]:
 
 def _worker_init(_):
     torch.set_num_threads(1)
+    leave_stops_to_the_trainer()  # the trainer saves last.pt on SIGINT/SIGTERM, then ends its workers
 
 
 def make_loader(dataset, sampler, cfg: TrainConfig, device: torch.device) -> torch.utils.data.DataLoader:

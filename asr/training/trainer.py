@@ -35,7 +35,7 @@ from asr.training.schedule import lr_at, warmup_warning
 from asr.training.sets import read_sets
 from asr.training.setup import (amp_dtype, build_augmentations, build_or_resume, fastest_speed_factor, make_loader,
                                  make_optimizer)
-from asr.training.stopping import StopRequested, why_stop
+from asr.training.stopping import StopRequested, start_batches, why_stop
 
 
 class Trainer:
@@ -191,7 +191,7 @@ class Trainer:
         # RNG after that draw when written mid-epoch, before the next epoch's when written at an epoch's end.
         if state["batch_in_epoch"] == 0:
             self._restore_rng()
-        batches = iter(loader)
+        batches = start_batches(loader)  # workers that leave stop signals to the trainer
         self._restore_rng()
         progress = Progress(f"epoch {state['epoch'] + 1}/{cfg.epochs}", len(self.sampler), state["batch_in_epoch"],
                             enabled=self.dist.is_main)

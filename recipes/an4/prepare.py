@@ -1,6 +1,6 @@
 """Read CMU AN4 in its original layout and write manifests/an4/{train,dev,test}.jsonl.
 
-    python recipes/an4/prepare.py --data ../shared/data/an4 --out manifests/an4
+    python recipes/an4/prepare.py --data data/an4 --out manifests/an4
 
 dev = every utterance of a few whole training speakers, held out from training.
 """
@@ -21,6 +21,13 @@ LINE = re.compile(r"^(?:<s>\s*)?(?P<text>.*?)(?:\s*</s>)?\s*\((?P<id>[^()\s]+)\)
 
 class PrepareError(Exception):
     pass
+
+
+def no_an4(data: Path) -> str:
+    """What to say where `data` does not hold AN4: where it comes from and how to get it."""
+    return (f"no AN4 at {data} (its etc/ and wav/ folders): AN4 is CMU's census database, free from "
+            f"http://www.speech.cs.cmu.edu/databases/an4/ (an4_sphere.tar.gz, 64 MB); get it with "
+            f"python recipes/an4/download.py --out {data} (stage 0 of recipes/an4/run.sh runs it)")
 
 
 def parse_transcription(path: Path) -> dict[str, str]:
@@ -70,11 +77,14 @@ def split_dev(train: list[Utterance], every: int) -> tuple[list[Utterance], list
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    p.add_argument("--data", default="../shared/data/an4", help="AN4 root (holds etc/ and wav/)")
+    p.add_argument("--data", default="data/an4", help="AN4 root (holds etc/ and wav/; recipes/an4/download.py)")
     p.add_argument("--out", default="manifests/an4", help="folder for the manifests")
     p.add_argument("--dev-every", type=int, default=12, help="hold out every N-th training speaker as dev")
     args = p.parse_args(argv)
     data = Path(args.data)
+    if not (data / "etc").is_dir():
+        print(f"error: {no_an4(data)}", file=sys.stderr)
+        return 2
     try:
         train = read_split(data, "train")
         test = read_split(data, "test")

@@ -1,34 +1,38 @@
 #!/usr/bin/env bash
-# AN4 recipe: prepare manifests, train on CPU, evaluate on test, export the small shipped-size model.
+# AN4 recipe: download AN4, prepare manifests, train on CPU, evaluate on test, export the small shipped-size model.
 #
-#   bash recipes/an4/run.sh --data ../shared/data/an4 [--stage 1 --stop-stage 4] [--exp exp/an4]
+#   bash recipes/an4/run.sh [--data data/an4] [--stage 1 --stop-stage 4] [--exp exp/an4]
 #
 # Stages (each leaves a .done marker in the experiment folder, holding the settings it ran with; a stage
 # is skipped when its marker holds the settings of this run, and runs again, with those after it, when
-# they differ: a new --data, --noise or --manifests prepares again):
+# they differ: a new --data, --noise or --manifests prepares again). Stages 0-5 run by default; 6 when asked:
+#   0 download  AN4 (CMU's census database, free: http://www.speech.cs.cmu.edu/databases/an4/, an4_sphere.tar.gz,
+#               64 MB) into --data, resumable and checksummed (recipes/an4/download.py); nothing when it is there
 #   1 prepare   manifests/an4/{train,dev,test}.jsonl from the original CMU layout, and the noise
 #               recordings and RIRs split by recording (recipes/an4/split_noise.py) into
 #               manifests/an4/noise/{noise,rir}_{train,test}.jsonl: training hears only the _train ones,
 #               bench/robustness.py tests on the held-out _test ones
 #   2 train     python -m asr.train (best checkpoint chosen on dev, never on test; resumes EXP/last.pt),
-#               augmented with the training noise and RIRs (without a noise folder: synthetic noise)
+#               augmented with the training noise and RIRs (without a noise folder: synthetic coloured noise
+#               and no reverberation, said in a note)
 #   3 evaluate  greedy WER/CER on test -> EXP/eval_test/{hypotheses.txt,errors.jsonl,summary.json}
 #   4 lm        word LMs (orders 2-4) from the training transcripts; order, alpha, beta chosen on dev;
 #               beam + LM on test -> EXP/eval_test_beam
 #   5 export    int8 model + its LM, decoding settings and numbers in the metadata -> EXP/model.pt
-#   6 stream    the streaming model (LC-BLSTM, asr.streaming): stage 2's best.pt (or --stream-init) fine-tuned
+#   6 stream    (only with --stop-stage 6) the streaming model (LC-BLSTM, asr.streaming): stage 2's best.pt (or --stream-init) fine-tuned
 #               with chunks of --chunk-frames and --right-context-frames, the same augmentation, in
 #               --stream-minutes; greedy and beam + LM (stage 5's LM or --stream-lm, alpha/beta tuned on dev)
 #               on test; int8 -> EXP/stream/model.pt
 #
 # Options (relative paths are the caller's; defaults are relative to the repository, so the recipe runs
 # from any folder):
-#   --data DIR          AN4 in its original layout (etc/, wav/)      default: ../shared/data/an4
+#   --data DIR          AN4 in its original layout (etc/, wav/)      default: ../shared/data/an4 where it
+#                       exists (this project's machines), else data/an4 (where stage 0 downloads it)
 #   --noise DIR         noise.jsonl + rir.jsonl, split in stage 1    default: ../shared/data/noise
 #   --exp DIR           experiment folder                            default: exp/an4
 #   --manifests DIR     where stage 1 writes the manifests           default: manifests/an4
-#   --stage N           first stage to run                           default: 1
-#   --stop-stage N      last stage to run                            default: 5
+#   --stage N           first stage to run                           default: 0
+#   --stop-stage N      last stage to run                            default: 5 (6: the streaming model too)
 #   --epochs N          training epochs                              default: 95
 #   --max-minutes M     training time budget (wall minutes)          default: 44
 #   --seed N            seed of everything random                    default: 0
@@ -44,17 +48,20 @@
 #   --right-context-frames N   stage 6: frames each chunk looks ahead  default: 3
 #   --stream-epochs N   stage 6 epochs                               default: 40
 #   --stream-minutes M  stage 6 training time budget                 default: 35
+#   --threads N         torch threads of every command: --threads N to asr.train and asr.evaluate, OMP_NUM_THREADS
+#                       to the rest   default: each command's own choice from the usable cores (1 on 2 or fewer)
 #   -h, --help          this text
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"  # works from a checkout, installed or not
 data=$repo/../shared/data/an4
+[ -d "$data" ] || data=$repo/data/an4
 noise=$repo/../shared/data/noise
 exp=$repo/exp/an4
 manifests=$repo/manifests/an4
-stage=1
-stop_stage=6
+stage=0
+stop_stage=5
 epochs=95
 max_minutes=44
 seed=0
@@ -68,6 +75,7 @@ init=
 lr=
 average_last=0
 train_args=
+thread_count=
 
 # abspath P: P against the caller's folder (the recipe works in the repository from here on)
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
@@ -92,14 +100,21 @@ while [ $# -gt 0 ]; do
     --right-context-frames) right_context_frames=$2; shift 2 ;;
     --stream-epochs) stream_epochs=$2; shift 2 ;;
     --stream-minutes) stream_minutes=$2; shift 2 ;;
+    --threads) thread_count=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 cd "$repo"
+threads=()  # torch threads: given to every python -m asr.* below (OMP_NUM_THREADS for those without --threads)
+if [ -n "$thread_count" ]; then
+  threads=(--threads "$thread_count")
+  export OMP_NUM_THREADS="$thread_count"
+fi
 
 mkdir -p "$exp"
 # The settings each stage depends on; a stage's settings include those of the stages before it.
+settings0="data=$data"
 settings1="data=$data manifests=$manifests noise=$noise"
 settings2="$settings1 epochs=$epochs max_minutes=$max_minutes seed=$seed init=$init lr=$lr average_last=$average_last train_args=$train_args"
 settings3=$settings2
@@ -127,8 +142,15 @@ done_stage() { local name=settings$1; printf '%s\n' "${!name}" > "$exp/.done.$1.
 augment=()
 if [ -d "$noise" ]; then
   augment+=(--noise "$manifests/noise/noise_train.jsonl" --rir "$manifests/noise/rir_train.jsonl")
-else
-  echo "no noise folder at $noise: training with synthetic coloured noise, no reverberation"
+elif [ "$stage" -le 6 ] && [ "$stop_stage" -ge 1 ] && { [ "$stage" -le 2 ] || [ "$stop_stage" -ge 6 ]; }; then
+  # stages 1, 2 and 6 use the noise
+  echo "note: no noise folder at $noise: training adds synthetic coloured noise and no reverberation" \
+    "(give --noise DIR holding noise.jsonl and rir.jsonl for real noise and rooms)" >&2
+fi
+
+if run_stage 0 download; then
+  python recipes/an4/download.py --out "$data"
+  done_stage 0 download
 fi
 
 if run_stage 1 prepare; then
@@ -162,7 +184,7 @@ if run_stage 2 train; then
   [ "$average_last" != 0 ] && tune+=(--average-last "$average_last")
   read -r -a extra <<< "$train_args"
   tune+=(${extra[@]+"${extra[@]}"})
-  python -m asr.train --train "$manifests/train.jsonl" --dev "$manifests/dev.jsonl" --out "$exp" \
+  python -m asr.train "${threads[@]}" --train "$manifests/train.jsonl" --dev "$manifests/dev.jsonl" --out "$exp" \
     --epochs "$epochs" --max-minutes "$max_minutes" --batch-seconds 90 --seed "$seed" "${augment[@]}" \
     ${tune[@]+"${tune[@]}"} "${resume[@]}"
   # A --max-minutes stop is the normal end of this budgeted stage, but only once an epoch has given a best.pt.
@@ -175,7 +197,7 @@ if run_stage 2 train; then
 fi
 
 if run_stage 3 evaluate; then
-  python -m asr.evaluate --model "$exp/best.pt" --manifest "$manifests/test.jsonl" --decoder greedy \
+  python -m asr.evaluate "${threads[@]}" --model "$exp/best.pt" --manifest "$manifests/test.jsonl" --decoder greedy \
     --out "$exp/eval_test" | tee "$exp/eval_test.log"
   done_stage 3 evaluate
 fi
@@ -185,7 +207,7 @@ if run_stage 4 lm; then
   mkdir -p "$exp/lm"
   for order in 2 3 4; do
     python -m asr.lm build --order "$order" --manifest "$manifests/train.jsonl" "$exp/lm/${order}gram.arpa.gz"
-    python -m asr.evaluate --model "$exp/best.pt" --manifest "$manifests/dev.jsonl" --decoder beam \
+    python -m asr.evaluate "${threads[@]}" --model "$exp/best.pt" --manifest "$manifests/dev.jsonl" --decoder beam \
       --lm "$exp/lm/${order}gram.arpa.gz" --tune-lm --out "$exp/lm/tune_${order}gram" | tail -n 1
   done
   python - "$exp/lm" <<'PY'
@@ -200,7 +222,7 @@ choice = {"order": best["order"], "lm": f"{best['order']}gram.arpa.gz", "alpha":
 print("chosen on dev:", choice)
 PY
   read -r lm_file alpha beta < <(python -c "import json; c=json.load(open('$exp/lm/choice.json')); print(c['lm'], c['alpha'], c['beta'])")
-  python -m asr.evaluate --model "$exp/best.pt" --manifest "$manifests/test.jsonl" --decoder beam --beam-size 32 \
+  python -m asr.evaluate "${threads[@]}" --model "$exp/best.pt" --manifest "$manifests/test.jsonl" --decoder beam --beam-size 32 \
     --lm "$exp/lm/$lm_file" --alpha "$alpha" --beta "$beta" --out "$exp/eval_test_beam" | tee "$exp/eval_test_beam.log"
   done_stage 4 lm
 fi
@@ -225,9 +247,9 @@ PY
 )
   python -m asr.checkpoint "$exp/best.pt" "$exp/model.pt" --precision int8 --metadata "$meta"
   for set in dev test; do
-    python -m asr.evaluate --model "$exp/model.pt" --manifest "$manifests/$set.jsonl" --decoder greedy \
+    python -m asr.evaluate "${threads[@]}" --model "$exp/model.pt" --manifest "$manifests/$set.jsonl" --decoder greedy \
       --out "$exp/eval_${set}_shipped_greedy" | sed "s/^/$set, shipped model, greedy: /"
-    python -m asr.evaluate --model "$exp/model.pt" --manifest "$manifests/$set.jsonl" \
+    python -m asr.evaluate "${threads[@]}" --model "$exp/model.pt" --manifest "$manifests/$set.jsonl" \
       --out "$exp/eval_${set}_shipped" | sed "s/^/$set, shipped model, its default decoding: /"
   done
   echo "to ship it: cp $exp/model.pt asr/assets/an4.pt && cp $exp/an4_lm.arpa.gz asr/assets/an4_lm.arpa.gz"
@@ -238,16 +260,16 @@ if run_stage 6 stream; then
   # Same augmentation as stage 2; a lower peak learning rate and a short warm-up: the weights start trained.
   resume=()
   [ -f "$exp/stream/last.pt" ] && resume=(--resume)
-  python -m asr.train --train "$manifests/train.jsonl" --dev "$manifests/dev.jsonl" --out "$exp/stream" \
+  python -m asr.train "${threads[@]}" --train "$manifests/train.jsonl" --dev "$manifests/dev.jsonl" --out "$exp/stream" \
     --init "$stream_init" --chunk-frames "$chunk_frames" --right-context-frames "$right_context_frames" \
     --epochs "$stream_epochs" --max-minutes "$stream_minutes" --lr 5e-4 --warmup-steps 50 --batch-seconds 90 \
     --seed "$seed" "${augment[@]}" "${resume[@]}"
-  python -m asr.evaluate --model "$exp/stream/best.pt" --manifest "$manifests/test.jsonl" --decoder greedy \
+  python -m asr.evaluate "${threads[@]}" --model "$exp/stream/best.pt" --manifest "$manifests/test.jsonl" --decoder greedy \
     --out "$exp/stream/eval_test" | tee "$exp/stream/eval_test.log"
-  python -m asr.evaluate --model "$exp/stream/best.pt" --manifest "$manifests/dev.jsonl" --decoder beam \
+  python -m asr.evaluate "${threads[@]}" --model "$exp/stream/best.pt" --manifest "$manifests/dev.jsonl" --decoder beam \
     --lm "$stream_lm" --tune-lm --out "$exp/stream/tune_lm" | tail -n 1
   read -r alpha beta < <(python -c "import json; c=json.load(open('$exp/stream/tune_lm/lm_weights.json')); print(c['alpha'], c['beta'])")
-  python -m asr.evaluate --model "$exp/stream/best.pt" --manifest "$manifests/test.jsonl" --decoder beam --beam-size 32 \
+  python -m asr.evaluate "${threads[@]}" --model "$exp/stream/best.pt" --manifest "$manifests/test.jsonl" --decoder beam --beam-size 32 \
     --lm "$stream_lm" --alpha "$alpha" --beta "$beta" --out "$exp/stream/eval_test_beam" \
     | tee "$exp/stream/eval_test_beam.log"
   cp "$stream_lm" "$exp/stream/an4_lm.arpa.gz"
@@ -265,7 +287,7 @@ print(json.dumps({
 PY
 )
   python -m asr.checkpoint "$exp/stream/best.pt" "$exp/stream/model.pt" --precision int8 --metadata "$meta"
-  python -m asr.evaluate --model "$exp/stream/model.pt" --manifest "$manifests/test.jsonl" --decoder greedy \
+  python -m asr.evaluate "${threads[@]}" --model "$exp/stream/model.pt" --manifest "$manifests/test.jsonl" --decoder greedy \
     --out "$exp/stream/eval_test_shipped_greedy" | sed "s/^/test, shipped streaming model, greedy: /"
   echo "to ship it: cp $exp/stream/model.pt asr/assets/an4_stream.pt"
   done_stage 6 stream

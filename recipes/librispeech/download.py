@@ -4,7 +4,7 @@
     python recipes/librispeech/download.py --data-dir data/librispeech --splits --lm 3-gram.pruned.1e-7.arpa.gz
 
 A download goes to NAME.part and continues it with an HTTP Range request when run again (or after a dropped
-connection). Each archive is checked against its published MD5 sum; a mismatch deletes the file and downloads
+connection: asr.download). Each archive is checked against its published MD5 sum; a mismatch deletes the file and downloads
 it once more. Speech archives are extracted to DATA_DIR/LibriSpeech/<split>/; ARPA language models are
 decompressed to DATA_DIR/lm/ with their words lower-cased, as asr.text normalises transcripts.
 """
@@ -13,29 +13,13 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
-import http.client
 import sys
-import tarfile
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
+from asr.download import Checksum, DownloadError, download_verified, extract_tarball, read_checksums
 
 SPEECH_URL = "https://www.openslr.org/resources/12"  # LibriSpeech ASR corpus
 LM_URL = "https://www.openslr.org/resources/11"  # LibriSpeech language models, vocabulary and lexicon
-CHUNK = 1 << 20  # bytes read and hashed at a time
-TIMEOUT = 60.0  # seconds without data before a connection counts as dropped
-CONNECTION_TRIES = 5  # connections per file (each continues the .part) before giving up
-
-
-@dataclass(frozen=True)
-class Checksum:
-    algorithm: str  # "md5" or "sha256", a hashlib name
-    digest: str  # lower-case hex
 
 
 # md5sum.txt of OpenSLR 12, as published with the corpus.
@@ -64,95 +48,6 @@ LM_FILES = {
 }
 
 
-class DownloadError(Exception):
-    """A file could not be downloaded, verified or extracted; the message names it."""
-
-
-def file_digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        while block := f.read(CHUNK):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _open(url: str, offset: int):
-    """The response to GET url, from byte `offset` on (a Range request when offset > 0); None when the server
-    says that range is past the end, i.e. the partial file is already whole."""
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
-    try:
-        return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT)
-    except urllib.error.HTTPError as e:
-        if e.code == 416 and offset:
-            return None
-        raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from e
-
-
-def fetch_once(url: str, part: Path) -> bool:
-    """One connection: append to `part` what the server sends from part's current size on.
-    Returns True when the file is complete, False when the connection dropped before the end."""
-    have = part.stat().st_size if part.exists() else 0
-    response = _open(url, have)
-    if response is None:
-        return True
-    with response:
-        if have and response.status != 206:  # the server ignored the Range header: start again
-            have = 0
-        length = response.headers.get("Content-Length")
-        total = have + int(length) if length is not None else None
-        with open(part, "ab" if have else "wb") as f, tqdm(
-            total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=part.name[:-5],
-            file=sys.stderr, dynamic_ncols=True,
-        ) as bar:
-            try:
-                while block := response.read(CHUNK):
-                    f.write(block)
-                    bar.update(len(block))
-            except (OSError, http.client.HTTPException):
-                return False
-    return total is None or part.stat().st_size >= total
-
-
-def fetch(url: str, dest: Path, tries: int = CONNECTION_TRIES, wait: float = 2.0) -> Path:
-    """Download url to dest through dest.part, continuing after dropped connections; returns dest."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    for attempt in range(1, tries + 1):
-        try:
-            if fetch_once(url, part):
-                part.replace(dest)
-                return dest
-            problem = "connection lost"
-        except OSError as e:  # URLError (no route, refused, timeout), reset connections
-            if attempt == tries:
-                raise DownloadError(f"{url}: {getattr(e, 'reason', e)}") from e
-            problem = str(getattr(e, "reason", e))
-        have = part.stat().st_size if part.exists() else 0
-        print(f"{dest.name}: {problem} with {have} bytes downloaded (try {attempt} of {tries}); continuing",
-              file=sys.stderr)
-        time.sleep(wait * attempt)
-    raise DownloadError(f"{url}: still incomplete after {tries} connections; run again to continue {part}")
-
-
-def download_verified(url: str, dest: Path, checksum: Checksum | None, wait: float = 2.0) -> Path:
-    """fetch() then verify; a checksum mismatch deletes the file and downloads it once more."""
-    for attempt in (1, 2):
-        if not dest.exists():
-            fetch(url, dest, wait=wait)
-        if checksum is None:
-            print(f"{dest.name}: no published checksum, not verified", file=sys.stderr)
-            return dest
-        actual = file_digest(dest, checksum.algorithm)
-        if actual == checksum.digest:
-            print(f"{dest.name}: {checksum.algorithm} ok", file=sys.stderr)
-            return dest
-        dest.unlink()
-        again = "downloading it again" if attempt == 1 else "giving up"
-        print(f"{dest.name}: {checksum.algorithm} is {actual}, expected {checksum.digest}: deleted the file, "
-              f"{again}", file=sys.stderr)
-    raise DownloadError(f"{url}: {checksum.algorithm} did not match twice; is the mirror serving a different file?")
-
-
 def extract_speech(archive: Path, data_dir: Path, split: str) -> Path:
     """Unpack a LibriSpeech tarball (LibriSpeech/<split>/...) under data_dir; returns data_dir/LibriSpeech/<split>.
     A `.complete` marker in the split folder makes a second call a no-op."""
@@ -160,15 +55,7 @@ def extract_speech(archive: Path, data_dir: Path, split: str) -> Path:
     marker = split_dir / ".complete"
     if marker.exists():
         return split_dir
-    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # no absolute paths, no ../, no devices
-    try:
-        with tarfile.open(archive, "r|gz") as tar:
-            for member in tqdm(tar, desc=f"extracting {archive.name}", unit=" files", file=sys.stderr):
-                if not safe and (member.name.startswith("/") or ".." in Path(member.name).parts):
-                    raise DownloadError(f"{archive}: unsafe path {member.name!r} in the archive")
-                tar.extract(member, data_dir, **safe)
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise DownloadError(f"{archive}: cannot extract ({e})") from e
+    extract_tarball(archive, data_dir)
     if not split_dir.is_dir():
         raise DownloadError(f"{archive}: held no LibriSpeech/{split}/ folder")
     marker.touch()
@@ -186,20 +73,6 @@ def lowercase_lm(src: Path, dest: Path) -> Path:
             fout.write(line.lower())
     tmp.replace(dest)
     return dest
-
-
-def read_checksums(path: Path) -> dict[str, Checksum]:
-    """An md5sum/sha256sum listing ("DIGEST  NAME" lines) -> {NAME: Checksum}, the algorithm told by the length."""
-    algorithms = {32: "md5", 64: "sha256"}
-    sums = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        digest, _, name = line.strip().partition(" ")
-        if len(digest) not in algorithms or not name.strip():
-            raise DownloadError(f"{path}:{lineno}: expected 'MD5-OR-SHA256  FILE', got {line.strip()!r}")
-        sums[name.strip().lstrip("*")] = Checksum(algorithms[len(digest)], digest.lower())
-    return sums
 
 
 def download_split(split: str, data_dir: Path, base_url: str = SPEECH_URL, checksums=None, wait=2.0) -> Path:

@@ -16,6 +16,9 @@
 # replaces the built-in sums, for a mirror of your own)  --train-args "FLAGS" (asr.train flags that win over the config)
 # --results FILE (the table stage 4 appends to; default recipes/librispeech/RESULTS.md)
 # Many nodes: run stage 3 on every node with the same --nnodes, --rdzv-endpoint (a host of the job) and --rdzv-id.
+# Exit 3: training stopped by its --max-minutes budget before its last epoch (stage 3 is not marked done; run.sh
+# again resumes it from EXP/last.pt, with more time given as --train-args "--max-minutes M": the budget counts all
+# resumes). A stop by SIGTERM/SIGINT fails the stage too (torchrun's exit); running it again resumes.
 set -euo pipefail
 
 recipe=$(cd "$(dirname "$0")" && pwd)
@@ -69,7 +72,7 @@ while [ $# -gt 0 ]; do
     --stage) stage=$2; shift 2 ;;
     --stop-stage) stop_stage=$2; shift 2 ;;
     --results) results=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -141,6 +144,16 @@ if run_stage 3 train; then
   [ -f "$exp/last.pt" ] && resume=(--resume)
   "${launch[@]}" -m asr.train --config "$exp/train.json" --train "$manifests/$train_name.jsonl" \
     --dev "$manifests/$dev_name.jsonl" --out "$exp" --device "$device" "${tokenizer[@]}" "${resume[@]}" $train_args
+  # asr.train exits 0 when --max-minutes stops it (a budget's normal end): the stage is done only once last.pt has
+  # trained all its epochs, or running run.sh again would evaluate a half-trained best.pt instead of resuming.
+  read -r trained wanted < <(python -c 'import sys; from asr.checkpoint import read_checkpoint
+m = read_checkpoint(sys.argv[1])["metadata"]; print(m["epochs"], m["train_config"]["epochs"])' "$exp/last.pt")
+  if [ "$trained" -lt "$wanted" ]; then
+    echo "stage 3: training stopped by its --max-minutes budget after $trained of $wanted epochs; not marking the" \
+      "stage done: run.sh again resumes it from $exp/last.pt (give it more time: --train-args \"--max-minutes M\"," \
+      "the budget counts every resume)" >&2
+    exit 3
+  fi
   done_stage 3 train
 fi
 
