@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from asr.train import main
-from asr.training import trainer as trainer_module
+from asr.training import setup as training_setup
 from asr.training.stopping import StopRequested, start_batches, stop_signals_held
 from tests.test_train import assert_same_weights, metrics, tiny_flags
 
@@ -113,7 +113,7 @@ class Sender:
 def slow_start(worker_id: int) -> None:
     """The trainer's worker_init_fn, late: a worker still starting up when the signals come."""
     time.sleep(1.0)
-    trainer_module._worker_init(worker_id)
+    training_setup._worker_init(worker_id)
 
 
 def test_a_stop_signal_waits_while_held():
@@ -142,7 +142,7 @@ def test_workers_leave_stop_signals_to_the_trainer_even_as_they_start():
 
 def test_the_trainer_can_still_end_a_worker_that_does_not_stop():
     loader = torch.utils.data.DataLoader(range(6), batch_size=1, num_workers=1, prefetch_factor=1,
-                                         worker_init_fn=trainer_module._worker_init)
+                                         worker_init_fn=training_setup._worker_init)
     batches = start_batches(loader)
     worker = batches._workers[0]
     next(batches)
@@ -160,7 +160,7 @@ def test_the_trainer_can_still_end_a_worker_that_does_not_stop():
 def test_where_signals_cannot_be_waited_for_workers_ignore_them(monkeypatch):
     monkeypatch.delattr(signal, "sigwaitinfo")  # as on macOS; the forked worker inherits the patch
     loader = torch.utils.data.DataLoader(range(4), batch_size=1, num_workers=1, prefetch_factor=1,
-                                         worker_init_fn=trainer_module._worker_init)
+                                         worker_init_fn=training_setup._worker_init)
     sender = Sender()
     try:
         batches = start_batches(loader)
