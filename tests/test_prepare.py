@@ -200,7 +200,9 @@ def test_run_sh_later_stages_without_manifests_say_how_to_make_them(tmp_path):
 
 def test_run_sh_without_an4_says_where_it_comes_from_in_one_line(tmp_path):
     missing = tmp_path / "nowhere" / "an4"
-    result = run_recipe("--stage", "1", "--stop-stage", "1", "--data", str(missing), "--exp", "exp", cwd=tmp_path)
+    (tmp_path / "noise").mkdir()  # a noise folder there: no note about synthetic noise beside the one error line
+    result = run_recipe("--stage", "1", "--stop-stage", "1", "--data", str(missing), "--noise", str(tmp_path / "noise"),
+                        "--exp", "exp", cwd=tmp_path)
     assert result.returncode == 2
     err = result.stderr.strip().splitlines()
     assert len(err) == 1, err

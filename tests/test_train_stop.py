@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -118,8 +119,8 @@ def slow_start(worker_id: int) -> None:
 
 def test_a_stop_signal_waits_while_held():
     with StopRequested() as stop:
-        with stop_signals_held():
-            os.kill(os.getpid(), signal.SIGTERM)
+        with stop_signals_held():  # held in this thread (a process-wide kill may go to another of its threads)
+            signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
             assert not stop.requested
         assert stop.requested  # delivered as the block ended
 
