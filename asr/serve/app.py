@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from asr.decoding import Decoder
 from asr.longform import decode_segments
@@ -37,6 +38,8 @@ from asr.serve.upload import read_fields, read_form, spool, upload_name
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("asr.serve")
+access_log = logging.getLogger("uvicorn.access")  # uvicorn's access log: off with --no-access-log
+GONE = 499  # nginx's status for a client that closed the connection before its answer (never sent)
 
 
 class _State:
@@ -144,6 +147,14 @@ def add_error_handlers(app: FastAPI, cfg: ServeConfig) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
         return JSONResponse(error_body(f"invalid request: {e.errors()}"), status_code=400)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, e: ClientDisconnect) -> Response:
+        """A client that went away before its answer: one access-log line with status 499, no traceback."""
+        client = "%s:%d" % tuple(request.scope["client"]) if request.scope.get("client") else "-"
+        access_log.info('%s - "%s %s HTTP/%s" %d', client, request.method, request.url.path,
+                        request.scope.get("http_version", "1.1"), GONE)
+        return Response(status_code=GONE)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, e: Exception) -> JSONResponse:
