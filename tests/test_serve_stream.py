@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from argparse import Namespace
 from pathlib import Path
@@ -35,11 +36,11 @@ def pcm(samples: np.ndarray) -> bytes:
     return np.clip(np.round(samples * 32768), -32768, 32767).astype("<i2").tobytes()
 
 
-async def converse(url: str, messages: list, config: dict | None = None) -> tuple[list[dict], int | None]:
+async def converse(url: str, messages: list, config: dict | None = None, **connect) -> tuple[list[dict], int | None]:
     """Send `config` (not answered) if given, then each message, reading one answer to each, and after the last
-    all that come until the server closes: (answers, close code)."""
+    all that come until the server closes: (answers, close code). `connect`: websockets.connect's arguments."""
     answers = []
-    async with websockets.connect(url) as ws:
+    async with websockets.connect(url, **connect) as ws:
         try:
             if config is not None:
                 await ws.send(json.dumps({"config": config}))
@@ -172,15 +173,30 @@ def test_a_server_without_a_streaming_model_says_so(tmp_path):
     assert code == 1008 and "no streaming model" in answers[0]["error"]
 
 
-def test_a_server_with_an_api_key_wants_it_on_the_stream_too(stream_model, tmp_path):
-    with running_server(tmp_path / "server.log", "--stream-model", str(stream_model), "--api-key", "sesame",
-                        "--no-access-log") as (url, _):
+def key_protocols(key: str) -> list[str]:
+    """The subprotocols a browser offers to send `key` (the page's keyProtocols)."""
+    return ["asr", "asr.bearer." + base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")]
+
+
+def test_a_server_with_an_api_key_wants_it_on_the_stream_too_never_in_the_url_or_log(stream_model, tmp_path):
+    """The key comes as a header or a subprotocol (the page's way); in the URL it is refused, and the access log
+    (on here) never prints it."""
+    key = "sesame/+=key"  # base64url needs its padding put back; not a token a subprotocol could carry as it is
+    with running_server(tmp_path / "server.log", "--stream-model", str(stream_model), "--api-key", key) as (url, _):
         ws_url = url.replace("http://", "ws://") + "/v1/stream"
         refused, code = asyncio.run(converse(ws_url, []))
-        wrong, wrong_code = asyncio.run(converse(ws_url + "?api_key=open", []))
-        answers, ok = asyncio.run(converse(ws_url + "?api_key=sesame", [EOF_MESSAGE]))
-    assert code == wrong_code == 1008 and "API key" in refused[0]["error"] and "API key" in wrong[0]["error"]
-    assert ok == 1000 and answers == [{"result": [], "text": ""}]
+        wrong, wrong_code = asyncio.run(converse(ws_url, [], subprotocols=key_protocols("open")))
+        in_url, url_code = asyncio.run(converse(ws_url + "?api_key=" + key, []))
+        page, ok = asyncio.run(converse(ws_url, [EOF_MESSAGE], subprotocols=key_protocols(key)))
+        header, ok_too = asyncio.run(converse(ws_url, [EOF_MESSAGE], additional_headers={"Authorization": f"Bearer {key}"}))
+        http = httpx.get(f"{url}/v1/models?api_key={key}")  # a REST client that puts it in the URL: logged without it
+    assert code == wrong_code == url_code == 1008
+    assert "missing API key" in refused[0]["error"] and "incorrect API key" in wrong[0]["error"]
+    assert "in the URL is refused" in in_url[0]["error"] and http.status_code == 401
+    assert ok == ok_too == 1000 and page == header == [{"result": [], "text": ""}]
+    log = (tmp_path / "server.log").read_text()
+    assert "api_key=***" in log and '"WebSocket /v1/stream" [accepted]' in log
+    assert "sesame" not in log, log
 
 
 def test_a_silent_stream_is_closed_after_stream_idle_s_and_a_talking_one_is_not(stream_model, clips, tmp_path):

@@ -33,6 +33,7 @@ from asr.serve.config import ServeConfig
 from asr.serve.errors import APIError, error_body, status_kind
 from asr.serve.formats import MEDIA_TYPES, render
 from asr.serve.jobs import transcribe_file
+from asr.serve.logs import redact_logs
 from asr.serve.stream import StreamEndpoint, run_steps
 from asr.serve.upload import read_fields, read_form, spool, upload_name
 
@@ -61,6 +62,7 @@ def create_app(cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tupl
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        redact_logs()  # after uvicorn has set its loggers up
         for batcher in batchers:
             batcher.start()
         yield

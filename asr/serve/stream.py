@@ -7,6 +7,10 @@
     client: {"eof": 1}
     server: the last result, then it closes (1000)
 
+With an API key, a stream sends it as `Authorization: Bearer KEY` or, from a browser (which cannot set headers on
+a WebSocket), as the subprotocol `asr.bearer.<KEY in base64url>` beside `asr` (the one the server picks): never
+in the URL, which access logs print (a key there is refused).
+
 A malformed message gets {"error": "..."} and a close with code 1007 (invalid data; 1009 for a message of more
 than MAX_MESSAGE_SECONDS of audio, 1008 for a wrong API key or a client silent for ServeConfig.stream_idle_s,
 1013 when the server holds max_streams already, 1011 for a failure of the server's own); the other streams go
@@ -18,6 +22,8 @@ one result.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hmac
 import json
 import logging
@@ -31,6 +37,8 @@ from asr.serve.batcher import Batcher
 from asr.streaming import Final, Transcriber, step_streams
 
 MAX_MESSAGE_SECONDS = 5.0  # audio in one binary message at most: more would hold every stream's model step
+SUBPROTOCOL = "asr"  # offered beside the key's subprotocol; the server accepts with this one
+KEY_PREFIX = "asr.bearer."  # subprotocol that carries the API key, base64url-encoded (browsers' way to send it)
 INVALID, TOO_BIG, TRY_LATER, POLICY, FAILED = 1007, 1009, 1013, 1008, 1011  # WebSocket close codes (RFC 6455)
 log = logging.getLogger("asr.serve")
 
@@ -95,15 +103,14 @@ class StreamEndpoint:
     def __init__(self, rec: Recognizer | None, decoder: Decoder | None, max_streams: int, batcher: Batcher | None,
                  api_key: str | None = None, idle_s: float = 120.0):
         self.rec, self.decoder, self.max_streams, self.batcher = rec, decoder, max_streams, batcher
-        self.api_key = api_key  # when set: "Authorization: Bearer KEY", or ?api_key=KEY (browsers send no headers)
+        self.api_key = api_key  # when set: "Authorization: Bearer KEY", or the subprotocol KEY_PREFIX + base64url(KEY)
         self.idle_s = idle_s  # a stream that sends nothing for this long is closed (it holds one of max_streams)
         self.open = 0  # streams being served
 
     async def __call__(self, ws: WebSocket) -> None:
-        await ws.accept()
-        if self.api_key is not None and not key_matches(ws, self.api_key):
-            return await close_with_error(ws, StreamError("a missing or incorrect API key: send 'Authorization: "
-                                                          "Bearer KEY' or ?api_key=KEY", POLICY))
+        await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in ws.scope.get("subprotocols", ()) else None)
+        if self.api_key is not None and (why := key_problem(ws, self.api_key)):
+            return await close_with_error(ws, StreamError(why, POLICY))
         if self.rec is None:
             return await close_with_error(ws, StreamError("this server has no streaming model (python -m "
                                                           "asr.serve --stream-model PATH)", POLICY))
@@ -159,10 +166,23 @@ class StreamEndpoint:
                 raise StreamError(f"unknown message {sorted(value)[:5]}: send config, eof or binary audio")
 
 
-def key_matches(ws: WebSocket, key: str) -> bool:
+def key_problem(ws: WebSocket, key: str) -> str | None:
+    """Why the stream's API key is not accepted (None: it is): missing, wrong, or sent in the URL."""
+    if "api_key" in ws.query_params:
+        return ("an API key in the URL is refused (access logs print URLs): send 'Authorization: Bearer KEY' or the "
+                f"subprotocol {KEY_PREFIX}<KEY in base64url>")
     scheme, _, given = ws.headers.get("authorization", "").partition(" ")
-    given = given.strip() if scheme.lower() == "bearer" else ws.query_params.get("api_key", "")
-    return bool(given) and hmac.compare_digest(given.encode(), key.encode())
+    given = given.strip() if scheme.lower() == "bearer" else ""
+    for offered in ws.scope.get("subprotocols", ()):
+        if offered.startswith(KEY_PREFIX) and not given:
+            encoded = offered[len(KEY_PREFIX) :]
+            try:
+                given = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                return f"the subprotocol {KEY_PREFIX}... must carry the key in base64url"
+    if not given:
+        return f"a missing API key: send 'Authorization: Bearer KEY' or the subprotocol {KEY_PREFIX}<KEY in base64url>"
+    return None if hmac.compare_digest(given.encode(), key.encode()) else "an incorrect API key"
 
 
 def check_audio(data: bytes, rate: int) -> None:
