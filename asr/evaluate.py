@@ -23,7 +23,7 @@ from asr.audio import AudioError
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_recognizer
 from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags, apply_threads, finite_float,
                      positive_float, positive_int,
-                     prepare_output_dir)
+                     prepare_output_dir, torch_beside_onnx)
 from asr.data import MISSING, ManifestError, Utterance, drop_line, lossy_text_note, read_manifest
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
 from asr.decoding.decoder import ignored_by_greedy
@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             prepare_output_dir(args.out, "--out")
         rec = load_recognizer(args.model, args.backend, args.device)
+        torch_beside_onnx(args.backend)
         cfg = decoding_config(args, rec.metadata, args.model)
         if args.tune_lm and not cfg.lm:
             raise ValueError("--tune-lm needs a language model: give --lm PATH")

@@ -39,7 +39,7 @@ from pathlib import Path
 from asr import __version__
 from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags, apply_threads, finite_float,
                      positive_float, positive_int,
-                     prepare_output_dir, probability)
+                     prepare_output_dir, probability, torch_beside_onnx)
 from asr.audio import AudioError, is_stream
 from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL, CheckpointError, load_recognizer
 from asr.decoding import Decoder, add_decoding_flags, decoding_config
@@ -158,6 +158,7 @@ def run(args: argparse.Namespace, inputs: list[Input]) -> int:
         if args.output_dir is not None:
             prepare_output_dir(args.output_dir, "--output-dir")
         rec = load_recognizer(args.model, args.backend, args.device)
+        torch_beside_onnx(args.backend)
         cfg = decoding_config(args, rec.metadata, args.model)
         decoder = Decoder(cfg, rec.vocab)
     except (OutputError, CheckpointError, LMError, ValueError) as e:
@@ -212,6 +213,7 @@ def run_stream(args: argparse.Namespace) -> int:
             raise ValueError(f"--stream prints text or jsonl as it goes (not --format {args.format}, not --output-dir)")
         model = args.model
         rec = load_recognizer(model, args.backend, args.device)
+        torch_beside_onnx(args.backend)
         if not getattr(rec.model.cfg, "chunk_frames", 0):
             raise ValueError(f"{model}: a full-context model cannot stream; give a streaming (LC-BLSTM) --model")
         decoder = Decoder(decoding_config(args, rec.metadata, model), rec.vocab)
