@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None) -> ServeConfig:
     p.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--max-batch", type=positive_int, default=d.max_batch,
                    help="segments per model call at most (1: one at a time)")
+    p.add_argument("--batch-seconds", type=positive_float, default=d.batch_seconds, metavar="SECONDS",
+                   help="padded audio per model call at most (segments x the longest of them)")
     p.add_argument("--max-wait-ms", type=non_negative_float, default=d.max_wait_ms,
                    help="how long a batch's first segment waits for others")
     p.add_argument("--no-access-log", dest="access_log", action="store_false", help="no line per request")
@@ -50,7 +52,7 @@ def parse_args(argv: list[str] | None) -> ServeConfig:
     a = p.parse_args(argv)
     stream_model = None if a.stream_model.lower() == "none" else a.stream_model
     return ServeConfig(a.host, a.port, a.model, a.backend, a.api_key, a.max_upload_mb, a.max_seconds, a.threads,
-                       a.max_batch, a.max_wait_ms, access_log=a.access_log, stream_model=stream_model,
+                       a.max_batch, a.max_wait_ms, a.batch_seconds, access_log=a.access_log, stream_model=stream_model,
                        max_streams=a.max_streams, stream_idle_s=a.stream_idle_s)
 
 

@@ -26,16 +26,16 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from asr.decoding import Decoder
-from asr.longform import decode_segments
 from asr.recognizer import Recognizer
 from asr.serve.batcher import Batcher
 from asr.serve.config import ServeConfig
 from asr.serve.errors import APIError, error_body, status_kind
 from asr.serve.formats import MEDIA_TYPES, render
-from asr.serve.jobs import transcribe_file
+from asr.serve.jobs import model_batches, transcribe_file
 from asr.serve.logs import redact_logs
 from asr.serve.stream import StreamEndpoint, run_steps
 from asr.serve.upload import read_fields, read_form, spool, upload_name
+from asr.serve.worker import ModelWorker
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("asr.serve")
@@ -46,28 +46,26 @@ GONE = 499  # nginx's status for a client that closed the connection before its 
 class _State:
     def __init__(self, cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tuple | None):
         self.cfg, self.started = cfg, int(time.time())
-        self.batcher = Batcher(lambda segments: decode_segments(rec, segments, decoder, cfg.batch_seconds),
-                               cfg.max_batch, cfg.max_wait_ms / 1000)
+        self.worker = ModelWorker()  # one thread runs the model for transcriptions and streams alike
+        self.batcher = Batcher(model_batches(rec, decoder, cfg.batch_seconds), cfg.max_batch, cfg.max_wait_ms / 1000,
+                               self.worker)
         self.in_flight = 0  # transcription requests being served
-        self.stream_batcher = Batcher(run_steps, cfg.max_batch, cfg.max_wait_ms / 1000) if stream else None
+        self.stream_batcher = Batcher(run_steps, cfg.max_batch, cfg.max_wait_ms / 1000, self.worker) if stream else None
         self.stream = StreamEndpoint(*(stream or (None, None)), cfg.max_streams, self.stream_batcher, cfg.api_key,
                                      cfg.stream_idle_s)
 
 
 def create_app(cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tuple | None = None) -> FastAPI:
-    """The app; its batching threads start with the server and stop after the last request is answered.
+    """The app; its model thread starts with the server and stops after the last request is answered.
     stream: (streaming recogniser, its decoder) for /v1/stream, or None (the endpoint then says it has none)."""
     state = _State(cfg, rec, decoder, stream)
-    batchers = [b for b in (state.batcher, state.stream_batcher) if b is not None]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         redact_logs()  # after uvicorn has set its loggers up
-        for batcher in batchers:
-            batcher.start()
+        state.worker.start()
         yield
-        for batcher in batchers:
-            batcher.stop()  # uvicorn has let every request in flight finish
+        state.worker.stop()  # uvicorn has let every request in flight finish
 
     app = FastAPI(title="asr", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     add_error_handlers(app, cfg)

@@ -1,27 +1,28 @@
 """The batching queue: segments of requests that arrive together go through the model in one call.
 
-    batcher = Batcher(lambda segments: decode_segments(rec, segments, decoder), max_batch=32, max_wait_s=0.005)
-    batcher.start()
+    worker = ModelWorker()
+    batcher = Batcher(run, max_batch=32, max_wait_s=0.005, worker=worker)
+    worker.start()
     words, batch_size = await batcher.submit(segment)     # from any coroutine; the event loop is never blocked
-    batcher.stop()                                        # after the last request: finishes what it holds
+    worker.stop()                                         # after the last request: finishes what it holds
 
-One worker thread takes the first segment waiting, waits at most `max_wait_s` for more (up to `max_batch`),
-and runs them all at once (features, model and decoding: `run`). While it works, new segments queue up, so
-under load batches fill without waiting. If a batch fails, each of its segments is run alone, so that one bad
-segment fails only its own request.
+The model worker's thread (asr.serve.worker) takes the first segment waiting, waits at most `max_wait_s` for more
+(up to `max_batch`), and hands them all to `run` at once (features, model and decoding), which gives each its
+result and the size of the model call it went through (the batch a response reports). While it works, new
+segments queue up, so under load batches fill without waiting. If a batch fails, each of its segments is run
+alone, so that one bad segment fails only its own request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-_STOP = object()  # put on the queue by stop(): the worker finishes what it holds, then ends
+from asr.serve.worker import ModelWorker, Work
 
 
 @dataclass
@@ -29,83 +30,76 @@ class _Item:
     segment: Any  # asr.longform.Segment
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
+    since: float  # time.monotonic() when it was queued
 
 
 @dataclass
 class BatchStats:
     batches: int = 0  # model calls so far
     segments: int = 0  # segments through the model so far
-    sizes: Counter = field(default_factory=Counter)  # batch size -> how many batches had it
+    sizes: Counter = field(default_factory=Counter)  # model batch size -> how many model calls had it
+    reruns: int = 0  # segments run again alone after their batch failed
 
     def to_dict(self) -> dict:
         return {"batches": self.batches, "segments": self.segments, "largest_batch": max(self.sizes, default=0),
-                "batch_sizes": {str(k): v for k, v in sorted(self.sizes.items())}}
+                "batch_sizes": {str(k): v for k, v in sorted(self.sizes.items())}, "reruns": self.reruns}
+
+    def add(self, sizes: list[int]) -> None:
+        """Count the model calls that gave results of these sizes (each call of size n gives n of them; size 0:
+        no model call was needed)."""
+        for size, n in Counter(s for s in sizes if s > 0).items():
+            self.sizes[size] += n // size
+            self.batches += n // size
+        self.segments += len(sizes)
 
 
 class Batcher:
-    def __init__(self, run: Callable[[list], list], max_batch: int = 32, max_wait_s: float = 0.005):
+    """run(segments) -> [(result, size of the model call it went through)] for each, in order."""
+
+    def __init__(self, run: Callable[[list], list[tuple[Any, int]]], max_batch: int = 32, max_wait_s: float = 0.005,
+                 worker: ModelWorker | None = None):
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.run, self.max_batch, self.max_wait_s = run, max_batch, max_wait_s
         self.stats = BatchStats()
-        self._queue: queue.Queue = queue.Queue()
-        self._thread = threading.Thread(target=self._work, name="asr-batcher", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Run what is queued, then end the worker thread."""
-        self._queue.put(_STOP)
-        self._thread.join(timeout)
+        self.worker = worker or ModelWorker()
+        self.worker.add(self)
+        self._lock = threading.Lock()
+        self._queue: deque[_Item] = deque()
 
     async def submit(self, segment) -> tuple[Any, int]:
-        """`run`'s result for this one segment, and the size of the batch it went through the model in."""
+        """`run`'s result for this one segment, and the size of the model call it went through."""
         loop = asyncio.get_running_loop()
-        item = _Item(segment, loop, loop.create_future())
-        self._queue.put(item)
+        item = _Item(segment, loop, loop.create_future(), time.monotonic())
+        with self._lock:
+            self._queue.append(item)
+        self.worker.wake()
         return await item.future
 
-    def _work(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            batch, deadline = [first], time.monotonic() + self.max_wait_s
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)
-            self._run(batch)
-        while True:  # anything queued after stop() (nothing should be): never leave a request hanging
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if item is not _STOP:
-                self._run([item])
+    def poll(self, now: float, flush: bool) -> tuple[Work | None, float | None]:
+        with self._lock:
+            if not self._queue:
+                return None, None
+            due = self._queue[0].since + self.max_wait_s
+            if len(self._queue) < self.max_batch and now < due and not flush:
+                return None, due
+            batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+        return (lambda: self._run(batch)), None
 
     def _run(self, batch: list[_Item]) -> None:
         try:
             results = self.run([item.segment for item in batch])
         except Exception as e:
             if len(batch) > 1:  # find the segment that fails; the others still get their answers
+                self.stats.reruns += len(batch)
                 for item in batch:
                     self._run([item])
                 return
             _settle(batch[0], error=e)
             return
-        self.stats.batches += 1
-        self.stats.segments += len(batch)
-        self.stats.sizes[len(batch)] += 1
+        self.stats.add([size for _, size in results])
         for item, result in zip(batch, results):
-            _settle(item, (result, len(batch)))
+            _settle(item, result)
 
 
 def _settle(item: _Item, result=None, error: BaseException | None = None) -> None:

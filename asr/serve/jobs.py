@@ -10,9 +10,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from typing import Callable
+
 from asr.audio import SAMPLE_RATE, AudioError
-from asr.longform import FileResult, SegmentConfig, SegmentResult, file_duration, file_segments
+from asr.batching import length_batches
+from asr.decoding import Decoder
+from asr.longform import FileResult, Segment, SegmentConfig, SegmentResult, Word, decode_segments, file_duration, file_segments
 from asr.longform.seams import clip_words
+from asr.recognizer import Recognizer
 from asr.serve.batcher import Batcher
 from asr.serve.errors import APIError, audio_error
 
@@ -24,6 +29,22 @@ class _Pending:
     keep_end_s: float
     samples: int  # its length, while it waits for the model
     task: asyncio.Task  # -> (words, batch size)
+
+
+def model_batches(rec: Recognizer, decoder: Decoder, batch_seconds: float
+                  ) -> Callable[[list[Segment]], list[tuple[list[Word], int]]]:
+    """The Batcher's work for transcriptions: segments -> each one's timed words and the size of the model call
+    it went through (the model's batches hold at most batch_seconds of padded audio: count x longest)."""
+
+    def run(segments: list[Segment]) -> list[tuple[list[Word], int]]:
+        out: list = [None] * len(segments)
+        for idx in length_batches([len(s.samples) for s in segments], batch_seconds * SAMPLE_RATE):
+            words = decode_segments(rec, [segments[i] for i in idx], decoder, batch_seconds)  # one model call
+            for i, w in zip(idx, words):
+                out[i] = (w, len(idx))
+        return out
+
+    return run
 
 
 def too_long(name: str, seconds: float, limit: float) -> APIError:

@@ -49,10 +49,11 @@ class StreamError(Exception):
         self.code = code
 
 
-def run_steps(items: list[tuple[Transcriber, object, bool]]) -> list:
+def run_steps(items: list[tuple[Transcriber, object, bool]]) -> list[tuple[object, int]]:
     """The Batcher's work: each (stream, samples, final) queues its audio, then every stream's ready windows run
-    in one batch -> the events of each, or the exception that broke that stream. It never raises: the Batcher
-    would run each item again alone, and a stream's state cannot take its audio twice."""
+    in one batch -> the events of each, or the exception that broke that stream, with the number of streams
+    whose windows went through the model together (at most). It never raises: the Batcher would run each item
+    again alone, and a stream's state cannot take its audio twice."""
     results: list = [None] * len(items)
     ready = []
     for k, (stream, samples, final) in enumerate(items):
@@ -63,16 +64,17 @@ def run_steps(items: list[tuple[Transcriber, object, bool]]) -> list:
             ready.append(k)
         except Exception as e:  # this stream only
             results[k] = e
+    size = sum(items[k][0].model.ready() for k in ready)  # the first (largest) batch of windows
     try:
         log_probs = step_streams([items[k][0].model for k in ready])
     except Exception as e:  # the batch's model step: every stream in it is broken
-        return [e if r is None else r for r in results]
+        return [(e if r is None else r, size) for r in results]
     for k, lp in zip(ready, log_probs):
         try:
             results[k] = items[k][0].take(lp)
         except Exception as e:
             results[k] = e
-    return results
+    return [(r, size) for r in results]
 
 
 def answer(events: list, stream: Transcriber) -> dict:
