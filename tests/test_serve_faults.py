@@ -4,10 +4,12 @@ server child process on 127.0.0.1, and each test asserts what the others (or the
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+import httpx
 import pytest
 
 from test_serve import running_server  # tests/ is on sys.path under pytest
@@ -48,14 +50,14 @@ class Log:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+def server(tmp_path_factory) -> Iterator[tuple[str, Path, subprocess.Popen]]:
     log = tmp_path_factory.mktemp("faults") / "server.log"
-    with running_server(log, "--stream-model", "none") as (url, _):
-        yield url, log
+    with running_server(log, "--stream-model", "none") as (url, proc):
+        yield url, log, proc
 
 
 def test_a_client_that_leaves_mid_upload_is_one_quiet_access_line(server):
-    url, path = server
+    url, path, _ = server
     log = Log(path)
     for _ in range(3):
         open_upload(url).close()  # headers and the start of the body, then gone
@@ -63,3 +65,20 @@ def test_a_client_that_leaves_mid_upload_is_one_quiet_access_line(server):
     time.sleep(0.3)
     lines = log.new().splitlines()
     assert len(lines) == 3 and all('"POST /v1/audio/transcriptions HTTP/1.1" 499' in line for line in lines), lines
+
+
+def written_bytes(pid: int) -> int:
+    """What the process has written so far (write calls, files and sockets alike: /proc/PID/io wchar)."""
+    return next(int(line.split()[1]) for line in Path(f"/proc/{pid}/io").read_text().splitlines()
+                if line.startswith("wchar:"))
+
+
+def test_an_upload_is_written_to_disk_once(server):
+    url, _, proc = server
+    size = 5_000_000
+    data = b"RIFF" + (size - 8).to_bytes(4, "little") + b"WAVEfmt " + bytes(size - 16)  # refused once read
+    before = written_bytes(proc.pid)
+    r = httpx.post(f"{url}/v1/audio/transcriptions", files={"file": ("big.wav", data)}, data={"model": "asr-an4"},
+                   timeout=60)
+    assert r.status_code == 400, r.text
+    assert size <= written_bytes(proc.pid) - before < 1.2 * size  # once: not spooled, then copied

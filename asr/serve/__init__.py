@@ -9,7 +9,7 @@
 
 config.py    ServeConfig: the server's flags as one frozen dataclass; the served model's name
 errors.py    APIError and OpenAI's error shape {"error": {"message", "type", "param", "code"}}
-upload.py    the multipart form: size limit, fields, the file spooled to disk
+upload.py    the multipart form, read as it arrives: size limit, fields, the file written to disk once
 batcher.py   Batcher: segments of requests that arrive together -> one model call, in a worker thread
 jobs.py      one uploaded file -> segments -> the batcher -> a FileResult, as the CLI makes it
 formats.py   a FileResult -> json, text, srt, vtt or verbose_json

@@ -34,7 +34,7 @@ from asr.serve.formats import MEDIA_TYPES, render
 from asr.serve.jobs import model_batches, transcribe_file
 from asr.serve.logs import redact_logs
 from asr.serve.stream import StreamEndpoint, run_steps
-from asr.serve.upload import read_fields, read_form, spool, upload_name
+from asr.serve.upload import read_upload
 from asr.serve.worker import ModelWorker
 
 STATIC = Path(__file__).parent / "static"
@@ -93,12 +93,9 @@ def add_routes(app: FastAPI, state: _State) -> None:
         check_key(request, cfg)
         state.in_flight += 1
         try:
-            fields = read_fields(await read_form(request, cfg), cfg)
-            name = upload_name(fields.upload)
             with tempfile.TemporaryDirectory(prefix="asr-serve-") as folder:
-                path = await spool(fields.upload, Path(folder))
-                await fields.upload.close()
-                result, batch = await transcribe_file(str(path), name, state.batcher, cfg.max_seconds,
+                fields = await read_upload(request, cfg, Path(folder))
+                result, batch = await transcribe_file(str(fields.path), fields.name, state.batcher, cfg.max_seconds,
                                                       cfg.pool_seconds)
         finally:
             state.in_flight -= 1

@@ -1,38 +1,113 @@
-"""The multipart form of POST /v1/audio/transcriptions: its size limit, its fields, and the file spooled to disk.
+"""The multipart form of POST /v1/audio/transcriptions, read as it arrives: its size limit, its fields, and the file
+written to disk once, into the request's own folder.
 
 The body is counted as it arrives: past the limit the request is refused with 413 at once (a Content-Length over
-the limit before a byte is read). The form parser keeps at most 1 MB of the upload in memory (the rest is on
-disk), and the file is then copied to a temporary folder of its own, so any length is served in bounded memory.
+the limit before a byte is read). Text fields are held in memory (MAX_FIELD_BYTES each, MAX_FIELDS of them); the
+file goes to disk as its parts arrive (never held in memory, never copied), so any length is served in bounded
+memory.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import AsyncIterator, BinaryIO
 
-from starlette.datastructures import FormData, UploadFile
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
+import python_multipart
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import parse_options_header
+from starlette.requests import ClientDisconnect, Request
 
 from asr.serve.config import DEFAULT_ALIASES, ServeConfig
 from asr.serve.errors import APIError
 from asr.serve.formats import FORMATS, GRANULARITIES
 
 LANGUAGES = ("en", "english")  # what the `language` field may say (the models asr trains are English)
-
-
-class _TooLarge(Exception):
-    pass
+MAX_FIELDS = 50  # text fields in one form at most
+MAX_FIELD_BYTES = 64 * 1024  # one text field at most
 
 
 @dataclass(frozen=True)
 class Fields:
-    upload: UploadFile  # the `file` field
+    path: Path  # the uploaded file, on disk (named audio.<its suffix>: the suffix names formats in errors)
+    name: str  # its file name as results and errors give it (the last part: never a path of this machine)
     response_format: str  # one of formats.FORMATS
     words: bool  # timestamp_granularities[] includes "word"
+
+
+class _Invalid(Exception):
+    """A body that is not the form this route takes; the message says why."""
+
+
+class _Form:
+    """python_multipart's callbacks -> the text fields (name -> values) and at most one file, written to `folder`."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.fields: dict[str, list[str]] = {}
+        self.files: dict[str, tuple[str, Path]] = {}  # field name -> (file name as sent, path)
+        self.file: BinaryIO | None = None  # the file part being written
+        self.size = 0  # its bytes
+        self.header, self.value, self.disposition = b"", b"", b""
+        self.part: tuple[str, bytearray | None] = ("", None)  # (field name, a text field's bytes; None: the file)
+
+    def callbacks(self) -> dict:
+        return {"on_header_field": self.on_header_field, "on_header_value": self.on_header_value,
+                "on_header_end": self.on_header_end, "on_headers_finished": self.on_headers_finished,
+                "on_part_data": self.on_part_data, "on_part_end": self.on_part_end}
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.value += data[start:end]
+
+    def on_header_end(self) -> None:
+        if self.header.lower() == b"content-disposition":
+            self.disposition = self.value
+        self.header, self.value = b"", b""
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self.disposition)
+        self.disposition = b""
+        if b"name" not in options:
+            raise _Invalid('a part without a name (its Content-Disposition needs name="...")')
+        name = options[b"name"].decode("utf-8", "replace")
+        if b"filename" not in options:
+            if sum(map(len, self.fields.values())) >= MAX_FIELDS:
+                raise _Invalid(f"more than {MAX_FIELDS} fields")
+            self.part = (name, bytearray())
+            return
+        if self.files:
+            raise _Invalid("more than one file: send one audio file a request")
+        filename = options[b"filename"].decode("utf-8", "replace")
+        suffix = Path(Path(filename.replace("\\", "/")).name).suffix.lower()
+        path = self.folder / ("audio" + (suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""))
+        self.files[name] = (filename, path)
+        self.file, self.part = open(path, "wb"), (name, None)
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        name, text = self.part
+        if text is None:
+            self.file.write(data[start:end])  # the page cache takes it at once: no need for a thread
+            self.size += end - start
+        elif len(text) + end - start > MAX_FIELD_BYTES:
+            raise _Invalid(f"the field {name!r} is longer than {MAX_FIELD_BYTES // 1024} KB")
+        else:
+            text.extend(data[start:end])
+
+    def on_part_end(self) -> None:
+        name, text = self.part
+        if text is None:
+            self.close()
+        else:
+            self.fields.setdefault(name, []).append(text.decode("utf-8", "replace"))
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
 
 def too_large(cfg: ServeConfig) -> APIError:
@@ -40,43 +115,62 @@ def too_large(cfg: ServeConfig) -> APIError:
                          "(--max-upload-mb)", "file_too_large", "file")
 
 
-async def read_form(request: Request, cfg: ServeConfig) -> FormData:
-    """The request's multipart form; APIError 415 for another content type, 413 past the size limit, 400 if the
-    body is not valid multipart."""
+def boundary_of(request: Request, cfg: ServeConfig) -> bytes:
+    """The multipart boundary; APIError 415 for another content type, 413 for a Content-Length past the limit,
+    400 without a boundary."""
     content_type = request.headers.get("content-type", "")
-    if content_type.split(";")[0].strip().lower() != "multipart/form-data":
+    kind, params = parse_options_header(content_type)
+    if kind.lower() != b"multipart/form-data":
         raise APIError(415, f"expected a multipart/form-data body (as OpenAI's API takes), got content type "
                             f"{content_type or 'none'!r}", "unsupported_content_type")
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > cfg.max_upload_bytes:
         raise too_large(cfg)
+    if not params.get(b"boundary"):
+        raise APIError(400, "the body is not valid multipart/form-data (no boundary in its Content-Type)",
+                       "invalid_multipart")
+    return params[b"boundary"]
+
+
+async def body(request: Request, cfg: ServeConfig) -> AsyncIterator[bytes]:
+    """The request's body as it arrives, counted: APIError 413 past the limit, ClientDisconnect if the client goes."""
     seen = 0
-
-    async def receive():  # the body as it arrives, counted
-        nonlocal seen
+    while True:
         message = await request.receive()
-        seen += len(message.get("body", b""))
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        seen += len(chunk)
         if seen > cfg.max_upload_bytes:
-            raise _TooLarge
-        return message
+            raise too_large(cfg)
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
 
+
+async def read_upload(request: Request, cfg: ServeConfig, folder: Path) -> Fields:
+    """The request's form, its file written to `folder`, checked (read_fields); APIError for what is wrong."""
+    form = _Form(folder)
+    parser = python_multipart.MultipartParser(boundary_of(request, cfg), form.callbacks())
     try:
-        return await Request(request.scope, receive).form(max_files=1, max_fields=50)
-    except _TooLarge:
-        raise too_large(cfg) from None
-    except (HTTPException, ValueError, KeyError, AssertionError) as e:
-        why = getattr(e, "detail", None) or str(e) or type(e).__name__
-        raise APIError(400, f"the body is not valid multipart/form-data ({why})", "invalid_multipart") from e
+        async for chunk in body(request, cfg):
+            parser.write(chunk)
+        parser.finalize()
+    except (_Invalid, FormParserError) as e:
+        raise APIError(400, f"the body is not valid multipart/form-data ({e})", "invalid_multipart") from e
+    finally:
+        form.close()
+    return read_fields(form, cfg)
 
 
-def _one(form: FormData, name: str, default: str | None = None) -> str | None:
-    value = form.get(name, default)
-    if value is not None and not isinstance(value, str):
+def _one(form: _Form, name: str, default: str | None = None) -> str | None:
+    if name in form.files:
         raise APIError(400, f"{name} must be a text field, not a file", "invalid_value", name)
-    return value
+    return form.fields.get(name, [default])[0]
 
 
-def read_fields(form: FormData, cfg: ServeConfig) -> Fields:
+def read_fields(form: _Form, cfg: ServeConfig) -> Fields:
     """The form's fields, checked: model, response_format, language, timestamp_granularities[], stream, file.
     prompt and temperature are accepted and ignored."""
     model = _one(form, "model")
@@ -94,39 +188,21 @@ def read_fields(form: FormData, cfg: ServeConfig) -> Fields:
     if language and language.lower() not in LANGUAGES:
         raise APIError(400, f"language {language!r} is not supported: this server's model transcribes English "
                             "only (give 'en' or leave it out)", "unsupported_language", "language")
-    granularities = [g for key in ("timestamp_granularities[]", "timestamp_granularities") for g in form.getlist(key)]
+    granularities = [g for key in ("timestamp_granularities[]", "timestamp_granularities")
+                     for g in form.fields.get(key, [])]
     if bad := [g for g in granularities if g not in GRANULARITIES]:
         raise APIError(400, f"timestamp_granularities[] takes {' and '.join(GRANULARITIES)}, got {bad[0]!r}",
                        "invalid_value", "timestamp_granularities[]")
     if (_one(form, "stream") or "false").lower() not in ("false", "0"):
         raise APIError(400, "streaming transcriptions are not supported: leave stream out or false", "invalid_value",
                        "stream")
-    upload = form.get("file")
-    if upload is None:
-        raise APIError(400, "you must provide a file: the audio, as the multipart field 'file'", "missing_file", "file")
-    if not isinstance(upload, UploadFile):
+    if "file" in form.fields:
         raise APIError(400, "file must be an uploaded file (a multipart part with a filename), not a text field",
                        "invalid_file_format", "file")
-    return Fields(upload, fmt, "word" in granularities)
-
-
-def upload_name(upload: UploadFile) -> str:
-    """The upload's file name as errors and results give it (its last part: never a path of this machine)."""
-    return Path(upload.filename or "").name or "upload"
-
-
-async def spool(upload: UploadFile, folder: Path) -> Path:
-    """Copy the upload to `folder`, keeping a plain suffix (it names formats that cannot be read in errors).
-    APIError 400 if it is empty."""
-    suffix = Path(upload_name(upload)).suffix.lower()
-    path = folder / ("audio" + (suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""))
-
-    def copy() -> int:
-        upload.file.seek(0)
-        with open(path, "wb") as out:
-            shutil.copyfileobj(upload.file, out, 1 << 20)
-            return out.tell()
-
-    if await asyncio.to_thread(copy) == 0:
-        raise APIError(400, f"{upload_name(upload)}: the file is empty (0 bytes)", "empty_file", "file")
-    return path
+    if "file" not in form.files:
+        raise APIError(400, "you must provide a file: the audio, as the multipart field 'file'", "missing_file", "file")
+    filename, path = form.files["file"]
+    name = Path(filename.replace("\\", "/")).name or "upload"
+    if path.stat().st_size == 0:
+        raise APIError(400, f"{name}: the file is empty (0 bytes)", "empty_file", "file")
+    return Fields(path, name, fmt, "word" in granularities)
