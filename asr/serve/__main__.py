@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> ServeConfig:
                    help="streaming (LC-BLSTM) checkpoint for /v1/stream; 'none': no streaming")
     p.add_argument("--max-streams", type=positive_int, default=d.max_streams, help="WebSocket streams at once")
     p.add_argument("--stream-idle-s", type=positive_float, default=d.stream_idle_s, metavar="SECONDS",
-                   help="a WebSocket stream that sends nothing for this long is closed (1008)")
+                   help="a WebSocket stream that sends no audio for this long is closed (1008)")
     a = p.parse_args(argv)
     stream_model = None if a.stream_model.lower() == "none" else a.stream_model
     return ServeConfig(a.host, a.port, a.model, a.backend, a.api_key, a.max_upload_mb, a.max_seconds, a.threads,

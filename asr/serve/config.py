@@ -28,7 +28,7 @@ class ServeConfig:
     access_log: bool = True  # one line per request on stdout (uvicorn's access log)
     stream_model: str | None = str(DEFAULT_STREAM_MODEL)  # streaming checkpoint for /v1/stream; None: no streaming
     max_streams: int = 64  # WebSocket streams served at once; more are closed with 1013 (try again later)
-    stream_idle_s: float = 120.0  # s; a WebSocket stream silent this long is closed (1008): it holds a stream
+    stream_idle_s: float = 120.0  # s; a WebSocket stream that sends no audio this long is closed (1008)
 
     def __post_init__(self):
         if self.backend not in BACKENDS:

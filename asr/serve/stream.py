@@ -12,7 +12,7 @@ a WebSocket), as the subprotocol `asr.bearer.<KEY in base64url>` beside `asr` (t
 in the URL, which access logs print (a key there is refused).
 
 A malformed message gets {"error": "..."} and a close with code 1007 (invalid data; 1009 for a message of more
-than MAX_MESSAGE_SECONDS of audio, 1008 for a wrong API key or a client silent for ServeConfig.stream_idle_s,
+than MAX_MESSAGE_SECONDS of audio, 1008 for a wrong API key or a client that sends no audio for ServeConfig.stream_idle_s,
 1013 when the server holds max_streams already, 1011 for a failure of the server's own); the other streams go
 on. Every stream's audio goes through one Batcher: the chunks of the streams that are ready together run
 through the model in one batch. One answer per message: two utterances ended by one message are merged into
@@ -27,6 +27,7 @@ import binascii
 import hmac
 import json
 import logging
+import time
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -142,12 +143,12 @@ class StreamEndpoint:
 
     async def converse(self, ws: WebSocket, stream: Transcriber) -> None:
         """The protocol of one stream: config, audio messages answered one by one, eof answered by the final."""
-        pcm, heard = PcmDecoder(), False
+        pcm, heard, last_audio = PcmDecoder(), False, time.monotonic()
         while True:
-            try:
-                message = await asyncio.wait_for(ws.receive(), self.idle_s)
+            try:  # only audio counts: other messages (an empty one every minute) do not keep the stream
+                message = await asyncio.wait_for(ws.receive(), self.idle_s - (time.monotonic() - last_audio))
             except asyncio.TimeoutError:
-                raise StreamError(f"no message for {self.idle_s:g} s: the stream is closed", POLICY) from None
+                raise StreamError(f"no audio for {self.idle_s:g} s: the stream is closed", POLICY) from None
             if message["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(message.get("code", 1000))
             if message.get("bytes") is not None:
@@ -155,6 +156,7 @@ class StreamEndpoint:
                 heard = True
                 events = await self.step(stream, pcm.feed(message["bytes"]), False)
                 await ws.send_json(answer(events, stream))
+                last_audio = time.monotonic() if message["bytes"] else last_audio  # the server's time is not idle
                 continue
             value = parse_text(message.get("text") or "")
             if "config" in value:
