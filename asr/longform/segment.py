@@ -118,7 +118,12 @@ def speech_threshold(energies_db: np.ndarray, cfg: SegmentConfig = SegmentConfig
         return 0.0
     level = float(np.percentile(energies_db, cfg.speech_percentile))
     floor = float(np.percentile(energies_db, cfg.floor_percentile))
-    return max(level - cfg.dynamic_range_db, floor + cfg.min_snr_db)
+    return threshold_db(level, floor, cfg)
+
+
+def threshold_db(level_db: float, floor_db: float, cfg: SegmentConfig = SegmentConfig()) -> float:
+    """dB above which a frame is speech: within dynamic_range_db of the speech level, min_snr_db above the floor."""
+    return max(level_db - cfg.dynamic_range_db, floor_db + cfg.min_snr_db)
 
 
 def voiced_threshold(energies_db: np.ndarray, cfg: SegmentConfig = SegmentConfig()) -> float:
