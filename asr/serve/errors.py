@@ -31,5 +31,5 @@ def status_kind(status: int) -> str:
 
 def audio_error(message: str) -> APIError:
     """A file that asr.audio could not read (its AudioError's message) -> 400, told apart by what went wrong."""
-    damaged = any(word in message for word in ("truncated", "corrupt", "NaN"))
+    damaged = any(word in message for word in ("truncated", "corrupt", "NaN", "samples reach"))
     return APIError(400, message, "corrupt_audio" if damaged else "invalid_file_format", "file")

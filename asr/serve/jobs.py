@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from typing import Callable
 
-from asr.audio import SAMPLE_RATE, AudioError
+from asr.audio import SAMPLE_RATE, AudioError, check_samples
 from asr.batching import length_batches
 from asr.decoding import Decoder
 from asr.longform import FileResult, Segment, SegmentConfig, SegmentResult, Word, decode_segments, file_duration, file_segments
@@ -65,6 +65,7 @@ async def transcribe_file(path: str, name: str, batcher: Batcher, max_seconds: f
         while (seg := await asyncio.to_thread(next, segments, None)) is not None:  # reading the file is blocking
             if max_seconds is not None and seg.end_s > max_seconds:  # a header that understated the length
                 raise too_long(name, seg.end_s, max_seconds)
+            check_samples(seg.samples, path, f" (near {seg.start_s:.1f} s)")  # no bad sample reaches a batch
             task = asyncio.ensure_future(batcher.submit(seg))
             pending.append(_Pending(seg.start, seg.keep_start_s, seg.keep_end_s, len(seg.samples), task))
             await _wait_below(pending, pool_seconds * SAMPLE_RATE)
