@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -116,13 +116,12 @@ def speech_threshold(energies_db: np.ndarray, cfg: SegmentConfig = SegmentConfig
     """dB above which a frame is speech, from the file's speech level and noise floor."""
     if len(energies_db) == 0:
         return 0.0
-    level = float(np.percentile(energies_db, cfg.speech_percentile))
-    floor = float(np.percentile(energies_db, cfg.floor_percentile))
-    return threshold_db(level, floor, cfg)
+    levels = (float(np.percentile(energies_db, p)) for p in (cfg.speech_percentile, cfg.floor_percentile))
+    return speech_threshold_from(*levels, cfg)
 
 
-def threshold_db(level_db: float, floor_db: float, cfg: SegmentConfig = SegmentConfig()) -> float:
-    """dB above which a frame is speech: within dynamic_range_db of the speech level, min_snr_db above the floor."""
+def speech_threshold_from(level_db: float, floor_db: float, cfg: SegmentConfig = SegmentConfig()) -> float:
+    """dB above which a frame is speech: dynamic_range_db under the speech level, min_snr_db over the floor."""
     return max(level_db - cfg.dynamic_range_db, floor_db + cfg.min_snr_db)
 
 
@@ -255,9 +254,9 @@ def cut_segments(
         yield segment(region[0], None)
 
 
-def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig()) -> Iterator[Segment]:
-    """The speech segments of an audio file, in order (see the module docstring). Raises AudioError,
-    before yielding anything, if the file cannot be read to its end."""
+def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig(), read: Callable = read_blocks) -> Iterator[Segment]:
+    """The speech segments of an audio file, in order (see the module docstring), its blocks from `read` (a
+    server's wraps read_blocks). Raises AudioError, before yielding anything, if it cannot be read to its end."""
     limit = int(cfg.max_segment_s * SAMPLE_RATE)
     kept: list[np.ndarray] = []  # the blocks, while the file could still be short enough to be one segment
 
@@ -271,7 +270,7 @@ def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig()) -> Ite
                 kept.clear()
             yield block
 
-    energies, total = stream_energies_db(remember(read_blocks(path, cfg.block_s)))  # reads the whole file
+    energies, total = stream_energies_db(remember(read(path, cfg.block_s)))  # reads the whole file
     voiced = voiced_threshold(energies, cfg)
     if total <= limit:
         yield Segment(0, np.concatenate(kept), voiced)
@@ -282,7 +281,7 @@ def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig()) -> Ite
     unclear = unclear if overlap else set()
     regions = [tuple(min(f * ENERGY_FRAME, total) for f in window)
                for window in overlapping_windows(frames, overlap, unclear)]
-    yield from cut_segments(read_blocks(path, cfg.block_s), regions, voiced)
+    yield from cut_segments(read(path, cfg.block_s), regions, voiced)
 
 
 def voiced_frames(samples: np.ndarray, voiced_db: float, hop: int = ENERGY_FRAME) -> np.ndarray:

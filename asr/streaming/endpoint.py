@@ -3,8 +3,9 @@
 A 10 ms frame is speech when it is within dynamic_range_db of the speech level and min_snr_db above the
 noise floor, the two levels being percentiles of the frames heard so far (the last `history_s` of them),
 as segment.speech_threshold takes them over a whole file (the same values: the history is kept sorted as it
-goes, so that renewing them every 100 ms reads two entries instead of sorting up to 6000). Once min_speech_s of speech has been heard, a
-pause of endpoint_s ends the utterance: `accept` returns the sample at which the pause reached that length.
+goes, so that renewing them every 100 ms reads two entries instead of sorting up to 6000). Once min_speech_s
+of speech has been heard, a pause of endpoint_s ends the utterance: `accept` returns the sample at which the
+pause reached that length.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asr.longform.segment import ENERGY_FRAME, ENERGY_FRAME_SECONDS, SegmentConfig, frame_energies_db, threshold_db
+from asr.longform.segment import (ENERGY_FRAME, ENERGY_FRAME_SECONDS, SegmentConfig, frame_energies_db,
+                                  speech_threshold_from)
 
 THRESHOLD_EVERY = 10  # frames (100 ms) between renewals of the speech threshold from the history
 
@@ -92,6 +94,6 @@ class Endpointer:
     def _is_speech(self, energy: float) -> bool:
         if self.frames % THRESHOLD_EVERY == 1 or len(self.history) < THRESHOLD_EVERY:
             seg = self.cfg.segment
-            self.threshold = threshold_db(self.history.percentile(seg.speech_percentile),
+            self.threshold = speech_threshold_from(self.history.percentile(seg.speech_percentile),
                                           self.history.percentile(seg.floor_percentile), seg)
         return energy > self.threshold
