@@ -27,7 +27,7 @@ EOF_MESSAGE = '{"eof": 1}'
 @pytest.fixture(scope="module")
 def server(stream_model, tmp_path_factory):
     with running_server(tmp_path_factory.mktemp("log") / "server.log", "--stream-model", str(stream_model),
-                        "--no-access-log") as (url, _):
+                        "--no-access-log", "--max-peer-streams", "16") as (url, _):
         yield url.replace("http://", "ws://") + "/v1/stream", url
 
 

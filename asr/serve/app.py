@@ -8,15 +8,20 @@
 
 Every error is OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with its HTTP status. A
 response to a transcription says in `X-ASR-Batch-Size` the largest batch its audio went through the model in.
+A transcription holds one of max_requests slots (max_peer_requests for one client address) from the end of its
+upload to its answer, has max_request_s in all, and is cancelled as soon as its client goes away: its queued
+segments leave the queue and its file is read no further.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import tempfile
 import time
 from contextlib import asynccontextmanager
+from typing import Awaitable, TypeVar
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -25,13 +30,16 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from asr.audio import SAMPLE_RATE
 from asr.decoding import Decoder
 from asr.recognizer import Recognizer
 from asr.serve.batcher import Batcher
 from asr.serve.config import ServeConfig
 from asr.serve.errors import APIError, error_body, status_kind
 from asr.serve.formats import MEDIA_TYPES, render
+from asr.serve.guard import Guard
 from asr.serve.jobs import model_batches, transcribe_file
+from asr.serve.limits import AudioBudget, Full, Slots
 from asr.serve.logs import redact_logs
 from asr.serve.stream import StreamEndpoint, run_steps
 from asr.serve.upload import read_upload
@@ -41,18 +49,22 @@ STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("asr.serve")
 access_log = logging.getLogger("uvicorn.access")  # uvicorn's access log: off with --no-access-log
 GONE = 499  # nginx's status for a client that closed the connection before its answer (never sent)
+T = TypeVar("T")
 
 
 class _State:
     def __init__(self, cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tuple | None):
         self.cfg, self.started = cfg, int(time.time())
+        self.guard = Guard(cfg)  # the connections' limits (uvicorn's protocol, asr.serve.guard) and shutdown notice
         self.worker = ModelWorker()  # one thread runs the model for transcriptions and streams alike
         self.batcher = Batcher(model_batches(rec, decoder, cfg.batch_seconds), cfg.max_batch, cfg.max_wait_ms / 1000,
                                self.worker)
-        self.in_flight = 0  # transcription requests being served
+        self.requests = Slots("transcription requests", cfg.max_requests, cfg.max_peer_requests,
+                              ("--max-requests", "--max-peer-requests"))
+        self.budget = AudioBudget(int(cfg.max_queued_audio_s * SAMPLE_RATE))
+        self.uploading = 0  # request bodies arriving
         self.stream_batcher = Batcher(run_steps, cfg.max_batch, cfg.max_wait_ms / 1000, self.worker) if stream else None
-        self.stream = StreamEndpoint(*(stream or (None, None)), cfg.max_streams, self.stream_batcher, cfg.api_key,
-                                     cfg.stream_idle_s)
+        self.stream = StreamEndpoint(*(stream or (None, None)), self.stream_batcher, cfg)
 
 
 def create_app(cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tuple | None = None) -> FastAPI:
@@ -65,12 +77,41 @@ def create_app(cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tupl
         redact_logs()  # after uvicorn has set its loggers up
         state.worker.start()
         yield
-        state.worker.stop()  # uvicorn has let every request in flight finish
+        state.worker.stop(timeout=1.0)  # uvicorn has let the requests finish (or cut them after the grace)
 
     app = FastAPI(title="asr", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.guard = state.guard  # for the server (asr.serve.__main__) to build uvicorn's protocol with
     add_error_handlers(app, cfg)
     add_routes(app, state)
     return app
+
+
+def peer_of(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+async def disconnected(request: Request) -> None:
+    """Return once the client has gone away (call when its body has been read: it reads what else comes)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def until_answered(request: Request, work: Awaitable[T], deadline: float, cfg: ServeConfig) -> T:
+    """`work`'s result, unless its client goes away first (ClientDisconnect; the work is cancelled at once) or the
+    deadline passes (APIError 504; cancelled too)."""
+    task, gone = asyncio.ensure_future(work), asyncio.ensure_future(disconnected(request))
+    try:
+        done, _ = await asyncio.wait({task, gone}, timeout=max(0.0, deadline - time.monotonic()),
+                                     return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        task.cancel()  # a no-op once it is done
+    if task in done:
+        return task.result()
+    if gone in done:
+        raise ClientDisconnect()
+    raise APIError(504, f"the request took longer than this server's limit of {cfg.max_request_s:g} s "
+                        "(--max-request-s)", "request_timeout")
 
 
 def check_key(request: Request, cfg: ServeConfig) -> None:
@@ -91,14 +132,18 @@ def add_routes(app: FastAPI, state: _State) -> None:
     @app.post("/v1/audio/transcriptions")
     async def transcriptions(request: Request) -> Response:
         check_key(request, cfg)
-        state.in_flight += 1
-        try:
-            with tempfile.TemporaryDirectory(prefix="asr-serve-") as folder:
-                fields = await read_upload(request, cfg, Path(folder))
-                result, batch = await transcribe_file(str(fields.path), fields.name, state.batcher, cfg.max_seconds,
-                                                      cfg.pool_seconds)
-        finally:
-            state.in_flight -= 1
+        deadline, peer = time.monotonic() + cfg.max_request_s, peer_of(request)
+        with tempfile.TemporaryDirectory(prefix="asr-serve-") as folder:
+            state.requests.check(peer)  # a busy server says so before the upload, not after it
+            state.uploading += 1
+            try:
+                fields = await read_upload(request, cfg, Path(folder), state.guard.stopping, deadline)
+            finally:
+                state.uploading -= 1
+            with state.requests.slot(peer):
+                work = transcribe_file(str(fields.path), fields.name, state.batcher, cfg.max_seconds,
+                                       cfg.pool_seconds, state.budget)
+                result, batch = await until_answered(request, work, deadline, cfg)
         body, headers = render(result, fields.response_format, fields.words), {"X-ASR-Batch-Size": str(batch)}
         if isinstance(body, dict):
             return JSONResponse(body, headers=headers)
@@ -115,8 +160,9 @@ def add_routes(app: FastAPI, state: _State) -> None:
         streaming = {"streams": state.stream.open}
         if state.stream_batcher is not None:  # chunk steps of the streams, and how many streams each batched
             streaming.update({f"stream_{k}": v for k, v in state.stream_batcher.stats.to_dict().items()})
-        return {"status": "ok", "model": cfg.model_id, "in_flight": state.in_flight, **state.batcher.stats.to_dict(),
-                **streaming}
+        return {"status": "ok", "model": cfg.model_id, "in_flight": state.requests.open, "uploading": state.uploading,
+                "queued_audio_s": round(state.budget.held / SAMPLE_RATE, 1), "connections": state.guard.open,
+                **state.batcher.stats.to_dict(), **streaming}
 
     app.add_api_websocket_route("/v1/stream", state.stream)
 
@@ -130,8 +176,14 @@ def add_routes(app: FastAPI, state: _State) -> None:
 def add_error_handlers(app: FastAPI, cfg: ServeConfig) -> None:
     @app.exception_handler(APIError)
     async def api_error(request: Request, e: APIError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None
-        return JSONResponse(e.body(), status_code=e.status, headers=headers)
+        headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else {}
+        return JSONResponse(e.body(), status_code=e.status, headers=headers | e.headers)
+
+    @app.exception_handler(Full)
+    async def full(request: Request, e: Full) -> JSONResponse:
+        status, code = (429, "too_many_requests") if e.peer else (503, "server_busy")
+        return JSONResponse(error_body(str(e), status_kind(status), code=code), status_code=status,
+                            headers={"Retry-After": "1"})
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException) -> JSONResponse:

@@ -9,8 +9,9 @@
 The model worker's thread (asr.serve.worker) takes the first segment waiting, waits at most `max_wait_s` for more
 (up to `max_batch`), and hands them all to `run` at once (features, model and decoding), which gives each its
 result and the size of the model call it went through (the batch a response reports). While it works, new
-segments queue up, so under load batches fill without waiting. If a batch fails, each of its segments is run
-alone, so that one bad segment fails only its own request.
+segments queue up, so under load batches fill without waiting. A segment whose request went away (its future
+cancelled) leaves the queue unrun. If a batch fails, each of its segments is run alone, so that one bad segment
+fails only its own request.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class _Item:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
     since: float  # time.monotonic() when it was queued
+    dropped: bool = False  # its request went away: not to be run (set on the loop's thread, read by the worker)
 
 
 @dataclass
@@ -39,10 +41,12 @@ class BatchStats:
     segments: int = 0  # segments through the model so far
     sizes: Counter = field(default_factory=Counter)  # model batch size -> how many model calls had it
     reruns: int = 0  # segments run again alone after their batch failed
+    dropped: int = 0  # segments whose request went away before the model ran them
 
     def to_dict(self) -> dict:
         return {"batches": self.batches, "segments": self.segments, "largest_batch": max(self.sizes, default=0),
-                "batch_sizes": {str(k): v for k, v in sorted(self.sizes.items())}, "reruns": self.reruns}
+                "batch_sizes": {str(k): v for k, v in sorted(self.sizes.items())}, "reruns": self.reruns,
+                "dropped": self.dropped}
 
     def add(self, sizes: list[int]) -> None:
         """Count the model calls that gave results of these sizes (each call of size n gives n of them; size 0:
@@ -71,19 +75,33 @@ class Batcher:
         """`run`'s result for this one segment, and the size of the model call it went through."""
         loop = asyncio.get_running_loop()
         item = _Item(segment, loop, loop.create_future(), time.monotonic())
+        item.future.add_done_callback(lambda future: self._gone(item) if future.cancelled() else None)
         with self._lock:
             self._queue.append(item)
         self.worker.wake()
         return await item.future
 
+    def _gone(self, item: _Item) -> None:
+        """Its request went away: it leaves the queue when the worker next looks (woken for that now)."""
+        item.dropped = True
+        self.worker.wake()
+
     def poll(self, now: float, flush: bool) -> tuple[Work | None, float | None]:
         with self._lock:
+            while self._queue and self._queue[0].dropped:
+                self._queue.popleft()
+                self.stats.dropped += 1
             if not self._queue:
                 return None, None
             due = self._queue[0].since + self.max_wait_s
             if len(self._queue) < self.max_batch and now < due and not flush:
                 return None, due
-            batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+            batch: list[_Item] = []  # the head is not dropped: at least one
+            while self._queue and len(batch) < self.max_batch:
+                item = self._queue.popleft()
+                self.stats.dropped += item.dropped
+                if not item.dropped:
+                    batch.append(item)
         return (lambda: self._run(batch)), None
 
     def _run(self, batch: list[_Item]) -> None:

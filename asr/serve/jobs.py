@@ -2,24 +2,30 @@
 
 The file is read from disk as the CLI reads it (asr.longform.file_segments: a short file is one segment, a long
 one is streamed and cut at pauses), each segment goes to the shared Batcher as soon as it is cut, and at most
-`pool_seconds` of one request's audio waits for the model at a time, so memory stays bounded for any length.
+`pool_seconds` of one request's audio waits for the model at a time, and at most an AudioBudget's of all requests,
+so memory stays bounded for any length and any number of requests. A request that is cancelled (its client went
+away) stops reading its file between two blocks, and its segments not yet run leave the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass
+from typing import Callable, Iterator
 
-from typing import Callable
+import numpy as np
 
-from asr.audio import SAMPLE_RATE, AudioError, check_samples
+from asr.audio import SAMPLE_RATE, AudioError, check_samples, read_blocks
 from asr.batching import length_batches
 from asr.decoding import Decoder
-from asr.longform import FileResult, Segment, SegmentConfig, SegmentResult, Word, decode_segments, file_duration, file_segments
+from asr.longform import (FileResult, Segment, SegmentConfig, SegmentResult, Word, decode_segments, file_duration,
+                          file_segments)
 from asr.longform.seams import clip_words
 from asr.recognizer import Recognizer
 from asr.serve.batcher import Batcher
 from asr.serve.errors import APIError, audio_error
+from asr.serve.limits import AudioBudget
 
 
 @dataclass(frozen=True)
@@ -47,38 +53,72 @@ def model_batches(rec: Recognizer, decoder: Decoder, batch_seconds: float
     return run
 
 
+class _Stopped(Exception):
+    """Raised in the reading thread of a request that nobody waits for any more."""
+
+
+class _Reader:
+    """A file's segments (asr.longform.file_segments), each read in a worker thread; stop() ends the reading at the
+    next block (30 s of audio), so that a client that went away does not keep a thread reading an hour for nobody."""
+
+    def __init__(self, path: str):
+        self.stopped = threading.Event()
+        self.segments = file_segments(path, SegmentConfig(), self.read)
+
+    def read(self, path: str, block_s: float) -> Iterator[np.ndarray]:
+        for block in read_blocks(path, block_s):
+            if self.stopped.is_set():
+                raise _Stopped(path)
+            yield block
+
+    async def next(self) -> Segment | None:
+        return await asyncio.to_thread(next, self.segments, None)  # reading the file is blocking
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
 def too_long(name: str, seconds: float, limit: float) -> APIError:
     return APIError(400, f"{name}: {seconds:.1f} s of audio is longer than this server's limit of {limit:g} s",
                     "audio_too_long", "file")
 
 
 async def transcribe_file(path: str, name: str, batcher: Batcher, max_seconds: float | None = None,
-                          pool_seconds: float = 600.0) -> tuple[FileResult, int]:
+                          pool_seconds: float = 120.0, budget: AudioBudget | None = None) -> tuple[FileResult, int]:
     """The file's FileResult (named `name`, the upload's file name, in it and in errors) and the largest batch
     its segments went through the model in. Raises APIError for audio that cannot be read or is too long."""
     duration = file_duration(path)
     if max_seconds is not None and duration > max_seconds:
         raise too_long(name, duration, max_seconds)
-    segments = file_segments(path, SegmentConfig())
-    pending: list[_Pending] = []
+    reader, pending = _Reader(path), []
     try:
-        while (seg := await asyncio.to_thread(next, segments, None)) is not None:  # reading the file is blocking
+        while (seg := await reader.next()) is not None:
             if max_seconds is not None and seg.end_s > max_seconds:  # a header that understated the length
                 raise too_long(name, seg.end_s, max_seconds)
             check_samples(seg.samples, path, f" (near {seg.start_s:.1f} s)")  # no bad sample reaches a batch
-            task = asyncio.ensure_future(batcher.submit(seg))
-            pending.append(_Pending(seg.start, seg.keep_start_s, seg.keep_end_s, len(seg.samples), task))
+            pending.append(await _submit(seg, batcher, budget))
             await _wait_below(pending, pool_seconds * SAMPLE_RATE)
         done = [(p, *(await p.task)) for p in pending]
     except AudioError as e:
         raise audio_error(str(e).replace(path, name)) from e
     finally:
+        reader.stop()
         for p in pending:
-            p.task.cancel()  # a no-op for those done; the others' answers are not wanted
+            p.task.cancel()  # a no-op for those done; the others leave the queue
     result = FileResult(name, duration=duration, segments=[
         SegmentResult(p.keep_start_s, p.keep_end_s, clip_words(words, p.keep_start_s, p.keep_end_s))
         for p, words, _ in sorted(done, key=lambda d: d[0].start) if words])  # as asr.longform's _Assembler does
     return result, max((size for _, _, size in done), default=0)
+
+
+async def _submit(seg: Segment, batcher: Batcher, budget: AudioBudget | None) -> _Pending:
+    """The segment handed to the batcher once the server's budget has room for it (given back when it is done)."""
+    if budget is not None:
+        await budget.take(len(seg.samples))
+    task = asyncio.ensure_future(batcher.submit(seg))
+    if budget is not None:
+        task.add_done_callback(lambda _, n=len(seg.samples): budget.give(n))
+    return _Pending(seg.start, seg.keep_start_s, seg.keep_end_s, len(seg.samples), task)
 
 
 async def _wait_below(pending: list[_Pending], samples: float) -> None:

@@ -12,11 +12,11 @@ a WebSocket), as the subprotocol `asr.bearer.<KEY in base64url>` beside `asr` (t
 in the URL, which access logs print (a key there is refused).
 
 A malformed message gets {"error": "..."} and a close with code 1007 (invalid data; 1009 for a message of more
-than MAX_MESSAGE_SECONDS of audio, 1008 for a wrong API key or a client that sends no audio for ServeConfig.stream_idle_s,
-1013 when the server holds max_streams already, 1011 for a failure of the server's own); the other streams go
-on. Every stream's audio goes through one Batcher: the chunks of the streams that are ready together run
-through the model in one batch. One answer per message: two utterances ended by one message are merged into
-one result.
+than MAX_MESSAGE_SECONDS of audio; 1008 for a wrong API key, a client that sends no audio for stream_idle_s or a
+stream past max_stream_s; 1013 when the server holds max_streams already, or the client max_peer_streams; 1011
+for a failure of the server's own); the other streams go on. Every stream's audio goes through one Batcher: the
+chunks of the streams that are ready together run through the model in one batch. One answer per message: two
+utterances ended by one message are merged into one result.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from asr.audio import MAX_RATE, MIN_RATE, PcmDecoder
 from asr.decoding import Decoder
 from asr.recognizer import Recognizer
 from asr.serve.batcher import Batcher
+from asr.serve.config import ServeConfig
+from asr.serve.limits import Full, Slots
 from asr.streaming import Final, Transcriber, step_streams
 
 MAX_MESSAGE_SECONDS = 5.0  # audio in one binary message at most: more would hold every stream's model step
@@ -103,12 +105,16 @@ def sample_rate(config) -> int:
 class StreamEndpoint:
     """The /v1/stream handler of one app: a streaming recogniser, its decoder and the batcher they share."""
 
-    def __init__(self, rec: Recognizer | None, decoder: Decoder | None, max_streams: int, batcher: Batcher | None,
-                 api_key: str | None = None, idle_s: float = 120.0):
-        self.rec, self.decoder, self.max_streams, self.batcher = rec, decoder, max_streams, batcher
-        self.api_key = api_key  # when set: "Authorization: Bearer KEY", or the subprotocol KEY_PREFIX + base64url(KEY)
-        self.idle_s = idle_s  # a stream that sends nothing for this long is closed (it holds one of max_streams)
-        self.open = 0  # streams being served
+    def __init__(self, rec: Recognizer | None, decoder: Decoder | None, batcher: Batcher | None, cfg: ServeConfig):
+        self.rec, self.decoder, self.batcher, self.cfg = rec, decoder, batcher, cfg
+        self.api_key = cfg.api_key  # when set: "Authorization: Bearer KEY", or the subprotocol KEY_PREFIX + base64url
+        self.idle_s = cfg.stream_idle_s  # a stream that sends no audio this long is closed (it holds a slot)
+        self.slots = Slots("streams", cfg.max_streams, cfg.max_peer_streams, ("--max-streams", "--max-peer-streams"))
+
+    @property
+    def open(self) -> int:
+        """Streams being served."""
+        return self.slots.open
 
     async def __call__(self, ws: WebSocket) -> None:
         await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in ws.scope.get("subprotocols", ()) else None)
@@ -117,12 +123,11 @@ class StreamEndpoint:
         if self.rec is None:
             return await close_with_error(ws, StreamError("this server has no streaming model (python -m "
                                                           "asr.serve --stream-model PATH)", POLICY))
-        if self.open >= self.max_streams:
-            return await close_with_error(ws, StreamError(f"the server holds {self.max_streams} streams already; "
-                                                          "try again later", TRY_LATER))
-        self.open += 1
         try:
-            await self.converse(ws, Transcriber(self.rec, self.decoder))
+            with self.slots.slot(ws.client.host if ws.client else "-"):
+                await self.converse(ws, Transcriber(self.rec, self.decoder))
+        except Full as e:
+            await close_with_error(ws, StreamError(str(e), TRY_LATER))
         except StreamError as e:
             await close_with_error(ws, e)
         except WebSocketDisconnect:
@@ -131,8 +136,18 @@ class StreamEndpoint:
             log.exception("error serving /v1/stream")
             await close_with_error(ws, StreamError(f"the server failed on this stream ({type(e).__name__}: {e})",
                                                    FAILED))
-        finally:
-            self.open -= 1
+
+    async def receive(self, ws: WebSocket, last_audio: float, ends_at: float) -> dict:
+        """The stream's next message; StreamError (1008) when no audio has come for idle_s or the stream has
+        lasted max_stream_s. Only audio counts: other messages (an empty one every minute) do not keep a stream."""
+        idle_at = last_audio + self.idle_s
+        try:
+            return await asyncio.wait_for(ws.receive(), min(idle_at, ends_at) - time.monotonic())
+        except asyncio.TimeoutError:
+            if idle_at <= ends_at:
+                raise StreamError(f"no audio for {self.idle_s:g} s: the stream is closed", POLICY) from None
+            raise StreamError(f"the stream reached this server's limit of {self.cfg.max_stream_s:g} s "
+                              "(--max-stream-s): open a new one", POLICY) from None
 
     async def step(self, stream: Transcriber, samples, final: bool) -> list:
         """The stream's events once its samples have been through the batcher (its exception raised here)."""
@@ -144,11 +159,9 @@ class StreamEndpoint:
     async def converse(self, ws: WebSocket, stream: Transcriber) -> None:
         """The protocol of one stream: config, audio messages answered one by one, eof answered by the final."""
         pcm, heard, last_audio = PcmDecoder(), False, time.monotonic()
+        ends_at = last_audio + self.cfg.max_stream_s
         while True:
-            try:  # only audio counts: other messages (an empty one every minute) do not keep the stream
-                message = await asyncio.wait_for(ws.receive(), self.idle_s - (time.monotonic() - last_audio))
-            except asyncio.TimeoutError:
-                raise StreamError(f"no audio for {self.idle_s:g} s: the stream is closed", POLICY) from None
+            message = await self.receive(ws, last_audio, ends_at)
             if message["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(message.get("code", 1000))
             if message.get("bytes") is not None:

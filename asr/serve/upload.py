@@ -1,15 +1,19 @@
-"""The multipart form of POST /v1/audio/transcriptions, read as it arrives: its size limit, its fields, and the file
-written to disk once, into the request's own folder.
+"""The multipart form of POST /v1/audio/transcriptions, read as it arrives: its size limit, its deadlines, its
+fields, and the file written to disk once, into the request's own folder.
 
 The body is counted as it arrives: past the limit the request is refused with 413 at once (a Content-Length over
-the limit before a byte is read). Text fields are held in memory (MAX_FIELD_BYTES each, MAX_FIELDS of them); the
-file goes to disk as its parts arrive (never held in memory, never copied), so any length is served in bounded
-memory.
+the limit before a byte is read). It must keep coming: a pause of more than body_timeout_s, an average rate under
+min_body_kb_s once body_timeout_s have passed, or a body not in by the request's deadline (max_request_s) is
+dropped with 408 and the connection closed; a server that begins to stop drops the bodies still arriving (503).
+Text fields are held in memory (MAX_FIELD_BYTES each, MAX_FIELDS of them); the file goes to disk as its parts
+arrive (never held in memory, never copied), so any length is served in bounded memory.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator, BinaryIO
@@ -26,6 +30,7 @@ from asr.serve.formats import FORMATS, GRANULARITIES
 LANGUAGES = ("en", "english")  # what the `language` field may say (the models asr trains are English)
 MAX_FIELDS = 50  # text fields in one form at most
 MAX_FIELD_BYTES = 64 * 1024  # one text field at most
+CLOSE = {"Connection": "close"}  # an answer before the whole body: the rest is not read, the connection not kept
 
 
 @dataclass(frozen=True)
@@ -132,11 +137,41 @@ def boundary_of(request: Request, cfg: ServeConfig) -> bytes:
     return params[b"boundary"]
 
 
-async def body(request: Request, cfg: ServeConfig) -> AsyncIterator[bytes]:
-    """The request's body as it arrives, counted: APIError 413 past the limit, ClientDisconnect if the client goes."""
-    seen = 0
+def patience(start: float, seen: int, cfg: ServeConfig, deadline: float) -> tuple[float, str]:
+    """(seconds the next piece of a body that began at `start` and has sent `seen` bytes may take, why if it does
+    not come in time)."""
+    now = time.monotonic()
+    waits = [(cfg.body_timeout_s, f"no byte for {cfg.body_timeout_s:g} s (--body-timeout-s)"),
+             (deadline - now, f"not all in after {cfg.max_request_s:g} s (--max-request-s)")]
+    if cfg.min_body_kb_s > 0:
+        rate = seen / max(now - start, 1e-9) / 1000
+        waits.append((start + cfg.body_timeout_s + seen / (cfg.min_body_kb_s * 1000) - now,
+                      f"{rate:.2g} KB/s on average, under {cfg.min_body_kb_s:g} KB/s (--min-body-kb-s)"))
+    return min(waits)
+
+
+async def receive(request: Request, seconds: float, why: str, stopping: asyncio.Event) -> dict:
+    """The request's next ASGI message within `seconds`: APIError 408 (saying `why`) if none comes, 503 if the
+    server begins to stop meanwhile."""
+    if seconds > 0:
+        message, stop = asyncio.ensure_future(request.receive()), asyncio.ensure_future(stopping.wait())
+        done, _ = await asyncio.wait({message, stop}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if message in done:
+            return message.result()
+        message.cancel()
+    if stopping.is_set():
+        raise APIError(503, "the server is shutting down: send the request again later", "server_shutting_down",
+                       headers=CLOSE)
+    raise APIError(408, f"the request's body came too slowly: {why}", "request_timeout", headers=CLOSE)
+
+
+async def body(request: Request, cfg: ServeConfig, stopping: asyncio.Event, deadline: float) -> AsyncIterator[bytes]:
+    """The request's body as it arrives, counted and timed (module docstring): APIError 413 past the size limit,
+    408 too slow, 503 if the server stops; ClientDisconnect if the client goes."""
+    start, seen = time.monotonic(), 0
     while True:
-        message = await request.receive()
+        message = await receive(request, *patience(start, seen, cfg, deadline), stopping)
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
         chunk = message.get("body", b"")
@@ -149,12 +184,13 @@ async def body(request: Request, cfg: ServeConfig) -> AsyncIterator[bytes]:
             return
 
 
-async def read_upload(request: Request, cfg: ServeConfig, folder: Path) -> Fields:
+async def read_upload(request: Request, cfg: ServeConfig, folder: Path, stopping: asyncio.Event,
+                      deadline: float) -> Fields:
     """The request's form, its file written to `folder`, checked (read_fields); APIError for what is wrong."""
     form = _Form(folder)
     parser = python_multipart.MultipartParser(boundary_of(request, cfg), form.callbacks())
     try:
-        async for chunk in body(request, cfg):
+        async for chunk in body(request, cfg, stopping, deadline):
             parser.write(chunk)
         parser.finalize()
     except (_Invalid, FormParserError) as e:
