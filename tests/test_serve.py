@@ -226,7 +226,7 @@ def test_a_request_holds_at_most_pool_seconds_of_audio_waiting_for_the_model(lon
         def __init__(self):
             self.waiting = self.most = self.done = 0  # samples submitted and not answered; the most of them; answers
 
-        async def submit(self, segment):
+        async def submit(self, segment, owner=None):
             self.waiting += len(segment.samples)
             self.most = max(self.most, self.waiting)
             async with self.turn:

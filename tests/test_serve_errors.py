@@ -178,7 +178,7 @@ def test_a_segment_with_bad_samples_never_reaches_a_batch(monkeypatch):
     class Batcher:
         seen = []
 
-        async def submit(self, segment):
+        async def submit(self, segment, owner=None):
             self.seen.append(segment)
             return [], 1
 

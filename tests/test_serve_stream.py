@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 from argparse import Namespace
 from pathlib import Path
@@ -209,12 +210,14 @@ def test_a_silent_stream_is_closed_after_stream_idle_s_and_a_talking_one_is_not(
             try:
                 for _ in range(100):  # 100 x 0.15 s at most (the test's wait_for ends it sooner)
                     if empty_every_s is not None:
-                        await ws.send(b"")
+                        with contextlib.suppress(websockets.ConnectionClosed):  # closed: its error is still to read
+                            await ws.send(b"")
                     try:
                         message = json.loads(await asyncio.wait_for(ws.recv(), empty_every_s or 10))
                     except asyncio.TimeoutError:  # cancelling recv loses nothing (websockets)
                         continue
                     said = message if "error" in message else said
+                    await asyncio.sleep(empty_every_s or 0)  # answered at once: the next one comes in its time
             except websockets.ConnectionClosed:
                 pass
             return said, ws.close_code
@@ -237,23 +240,6 @@ def test_a_silent_stream_is_closed_after_stream_idle_s_and_a_talking_one_is_not(
         assert httpx.get(f"{url}/health").json()["streams"] == 0
     assert code == code_empty == 1008 and "no audio for 0.5 s" in said["error"] and "no audio" in said_empty["error"]
     assert ok == 1000 and answers[-1]["text"] == local_text(stream_model, load_audio(clips[2].audio))
-
-def test_a_failing_stream_in_a_batch_leaves_the_others_whole(stream_model, clips):
-    """run_steps, the stream batcher's work: one stream's failure is its own result, and the other stream's
-    audio is taken once (the Batcher's re-run of each item alone would feed it twice)."""
-    from asr.serve.stream import run_steps
-
-    rec = load_model(stream_model)
-    decoder = Decoder(decoding_config(Namespace(), rec.metadata, stream_model), rec.vocab)
-    good, bad = Transcriber(rec, decoder), Transcriber(rec, decoder)
-    bad.take = lambda log_probs: 1 / 0
-    x = load_audio(clips[0].audio)
-    results = [result for result, _ in run_steps([(bad, x[:8000], False), (good, x[:8000], False)])]
-    assert isinstance(results[0], ZeroDivisionError) and isinstance(results[1], list)
-    events = run_steps([(good, x[8000:], True)])[0][0]
-    assert good.samples == len(x)
-    assert " ".join(e.text for e in events if isinstance(e, Final)) == local_text(stream_model, x)
-
 
 def test_one_answer_per_message_merges_the_results_it_ended():
     from asr.longform.timestamps import Word

@@ -1,14 +1,19 @@
-"""WS /v1/stream's limits against a real server (issue 20, short and bounded): streams at once in all and per
-client address, and the longest a stream may last."""
+"""WS /v1/stream's limits and fairness against a real server (issue 20, short and bounded): streams at once in
+all and per client address, the longest a stream may last, and a real-time stream beside streams that flood."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 
+import numpy as np
 import pytest
 
+from asr.audio import load_audio
+
 from test_serve import running_server  # tests/ is on sys.path under pytest
+from test_serve_stream import EOF_MESSAGE, pcm
 
 pytest.importorskip("fastapi")
 websockets = pytest.importorskip("websockets")
@@ -56,3 +61,51 @@ def test_streams_past_the_limits_are_closed_and_a_long_one_is_ended(stream_model
     assert "--max-stream-s" in said[-1].get("error", ""), said
     assert 2 <= len(said) < 40, said
     assert codes == [1013, 1013, 1008]
+
+
+async def realtime(url: str, audio: bytes, messages: int = 30) -> list[float]:
+    """Seconds from each 0.1 s message of a real-time stream to its answer (messages sent at real-time pace)."""
+    waits = []
+    async with websockets.connect(url) as ws:
+        for k in range(messages):
+            start = time.perf_counter()
+            await ws.send(audio[k * 3200 : (k + 1) * 3200])
+            json.loads(await asyncio.wait_for(ws.recv(), 30))
+            waits.append(time.perf_counter() - start)
+            await asyncio.sleep(max(0.0, 0.1 - waits[-1]))
+        await ws.send(EOF_MESSAGE)
+    return waits
+
+
+async def flood(url: str, audio: bytes, until: asyncio.Event) -> list[float]:
+    """Seconds to each answer of a stream that sends 5 s messages back to back, until told to stop."""
+    waits = []
+    async with websockets.connect(url) as ws:
+        while not until.is_set() and len(waits) < 100:
+            start = time.perf_counter()
+            await ws.send(audio[:160000])
+            json.loads(await asyncio.wait_for(ws.recv(), 60))
+            waits.append(time.perf_counter() - start)
+    return waits
+
+
+def test_a_real_time_stream_beside_two_floods_waits_for_its_own_windows(stream_model, clips, tmp_path):
+    """Each flooding message is 15 windows, taken one a round: the real-time stream's answers come after its own
+    window, not after theirs (median far below a flood message's), and near its time alone."""
+    audio = pcm(np.concatenate([load_audio(c.audio) for c in clips] * 2))  # 25 s
+    with running_server(tmp_path / "server.log", "--stream-model", str(stream_model), "--no-access-log") as (url, _):
+        ws_url = url.replace("http://", "ws://") + "/v1/stream"
+
+        async def beside_floods():
+            stop = asyncio.Event()
+            floods = [asyncio.ensure_future(flood(ws_url, audio, stop)) for _ in range(2)]
+            await asyncio.sleep(1.0)
+            waits = await realtime(ws_url, audio)
+            stop.set()
+            return waits, [w for f in floods for w in await f]
+
+        alone = asyncio.run(asyncio.wait_for(realtime(ws_url, audio), 120))
+        waits, flooded = asyncio.run(asyncio.wait_for(beside_floods(), 300))
+    p95 = [float(np.percentile(w, 95)) for w in (alone, waits)]
+    assert np.median(waits) < np.median(flooded) / 4, (np.median(waits), np.median(flooded))
+    assert p95[1] <= 3 * p95[0] + 0.1, p95

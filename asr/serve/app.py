@@ -41,7 +41,8 @@ from asr.serve.guard import Guard
 from asr.serve.jobs import model_batches, transcribe_file
 from asr.serve.limits import AudioBudget, Full, Slots
 from asr.serve.logs import redact_logs
-from asr.serve.stream import StreamEndpoint, run_steps
+from asr.serve.rounds import StreamRounds
+from asr.serve.stream import StreamEndpoint
 from asr.serve.upload import read_upload
 from asr.serve.worker import ModelWorker
 
@@ -58,13 +59,14 @@ class _State:
         self.guard = Guard(cfg)  # the connections' limits (uvicorn's protocol, asr.serve.guard) and shutdown notice
         self.worker = ModelWorker()  # one thread runs the model for transcriptions and streams alike
         self.batcher = Batcher(model_batches(rec, decoder, cfg.batch_seconds), cfg.max_batch, cfg.max_wait_ms / 1000,
-                               self.worker)
+                               self.worker, size=lambda segment: len(segment.samples),
+                               budget=cfg.batch_seconds * SAMPLE_RATE)
         self.requests = Slots("transcription requests", cfg.max_requests, cfg.max_peer_requests,
                               ("--max-requests", "--max-peer-requests"))
         self.budget = AudioBudget(int(cfg.max_queued_audio_s * SAMPLE_RATE))
         self.uploading = 0  # request bodies arriving
-        self.stream_batcher = Batcher(run_steps, cfg.max_batch, cfg.max_wait_ms / 1000, self.worker) if stream else None
-        self.stream = StreamEndpoint(*(stream or (None, None)), self.stream_batcher, cfg)
+        self.stream_rounds = StreamRounds(cfg.max_batch, self.worker) if stream else None
+        self.stream = StreamEndpoint(*(stream or (None, None)), self.stream_rounds, cfg)
 
 
 def create_app(cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tuple | None = None) -> FastAPI:
@@ -158,8 +160,8 @@ def add_routes(app: FastAPI, state: _State) -> None:
     @app.get("/health")
     async def health() -> dict:
         streaming = {"streams": state.stream.open}
-        if state.stream_batcher is not None:  # chunk steps of the streams, and how many streams each batched
-            streaming.update({f"stream_{k}": v for k, v in state.stream_batcher.stats.to_dict().items()})
+        if state.stream_rounds is not None:  # the rounds' model calls, their windows and how many streams each batched
+            streaming.update({f"stream_{k}": v for k, v in state.stream_rounds.stats.to_dict().items()})
         return {"status": "ok", "model": cfg.model_id, "in_flight": state.requests.open, "uploading": state.uploading,
                 "queued_audio_s": round(state.budget.held / SAMPLE_RATE, 1), "connections": state.guard.open,
                 **state.batcher.stats.to_dict(), **streaming}

@@ -8,7 +8,10 @@
 
 The model worker's thread (asr.serve.worker) takes the first segment waiting, waits at most `max_wait_s` for more
 (up to `max_batch`), and hands them all to `run` at once (features, model and decoding), which gives each its
-result and the size of the model call it went through (the batch a response reports). While it works, new
+result and the size of the model call it went through (the batch a response reports). Requests are served in
+turn, not first come first served: each batch takes one segment of each request waiting, then a second of each,
+and so on (a request that queued a long file's segments does not hold a short one behind all of them), within a
+padded size (count x longest) that bounds how long one model call keeps the others waiting. While it works, new
 segments queue up, so under load batches fill without waiting. A segment whose request went away (its future
 cancelled) leaves the queue unrun. If a batch fails, each of its segments is run alone, so that one bad segment
 fails only its own request.
@@ -17,11 +20,12 @@ fails only its own request.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 from asr.serve.worker import ModelWorker, Work
 
@@ -58,26 +62,29 @@ class BatchStats:
 
 
 class Batcher:
-    """run(segments) -> [(result, size of the model call it went through)] for each, in order."""
+    """run(segments) -> [(result, size of the model call it went through)] for each, in order. Segments of
+    different owners (requests) are taken in turn; a batch's padded size, count x the longest `size(segment)`,
+    stays within `budget` (one segment alone may be larger)."""
 
     def __init__(self, run: Callable[[list], list[tuple[Any, int]]], max_batch: int = 32, max_wait_s: float = 0.005,
-                 worker: ModelWorker | None = None):
+                 worker: ModelWorker | None = None, size: Callable[[Any], float] = lambda _: 0.0,
+                 budget: float = math.inf):
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
-        self.run, self.max_batch, self.max_wait_s = run, max_batch, max_wait_s
+        self.run, self.max_batch, self.max_wait_s, self.size, self.budget = run, max_batch, max_wait_s, size, budget
         self.stats = BatchStats()
         self.worker = worker or ModelWorker()
         self.worker.add(self)
         self._lock = threading.Lock()
-        self._queue: deque[_Item] = deque()
+        self._queues: dict[Hashable, deque[_Item]] = {}  # owner -> its segments; the least lately served first
 
-    async def submit(self, segment) -> tuple[Any, int]:
+    async def submit(self, segment, owner: Hashable = None) -> tuple[Any, int]:
         """`run`'s result for this one segment, and the size of the model call it went through."""
         loop = asyncio.get_running_loop()
         item = _Item(segment, loop, loop.create_future(), time.monotonic())
         item.future.add_done_callback(lambda future: self._gone(item) if future.cancelled() else None)
         with self._lock:
-            self._queue.append(item)
+            self._queues.setdefault(owner, deque()).append(item)
         self.worker.wake()
         return await item.future
 
@@ -88,21 +95,42 @@ class Batcher:
 
     def poll(self, now: float, flush: bool) -> tuple[Work | None, float | None]:
         with self._lock:
-            while self._queue and self._queue[0].dropped:
-                self._queue.popleft()
-                self.stats.dropped += 1
-            if not self._queue:
+            heads = [queue[0] for queue in self._live_queues().values()]
+            if not heads:
                 return None, None
-            due = self._queue[0].since + self.max_wait_s
-            if len(self._queue) < self.max_batch and now < due and not flush:
+            due = min(item.since for item in heads) + self.max_wait_s
+            waiting = sum(map(len, self._queues.values()))
+            if waiting < self.max_batch and now < due and not flush:
                 return None, due
-            batch: list[_Item] = []  # the head is not dropped: at least one
-            while self._queue and len(batch) < self.max_batch:
-                item = self._queue.popleft()
-                self.stats.dropped += item.dropped
-                if not item.dropped:
-                    batch.append(item)
+            batch = self._take()
         return (lambda: self._run(batch)), None
+
+    def _live_queues(self) -> dict[Hashable, deque[_Item]]:
+        """The queues, each headed by a segment still wanted (those of requests that went away are dropped)."""
+        for owner, queue in list(self._queues.items()):
+            while queue and queue[0].dropped:
+                queue.popleft()
+                self.stats.dropped += 1
+            if not queue:
+                del self._queues[owner]
+        return self._queues
+
+    def _take(self) -> list[_Item]:
+        """Up to max_batch segments, one of each owner in turn (round robin), while the padded size fits."""
+        batch: list[_Item] = []
+        longest = 0.0
+        while len(batch) < self.max_batch and self._live_queues():
+            for owner in list(self._queues):
+                queue = self._queues[owner]
+                if not queue or queue[0].dropped:  # emptied this pass, or gone meanwhile: dropped next pass
+                    continue
+                size = self.size(queue[0].segment)
+                if len(batch) == self.max_batch or (batch and (len(batch) + 1) * max(longest, size) > self.budget):
+                    return batch
+                batch.append(queue.popleft())
+                longest = max(longest, size)
+                self._queues[owner] = self._queues.pop(owner)  # served: to the back of the turn
+        return batch
 
     def _run(self, batch: list[_Item]) -> None:
         try:

@@ -96,7 +96,7 @@ async def transcribe_file(path: str, name: str, batcher: Batcher, max_seconds: f
             if max_seconds is not None and seg.end_s > max_seconds:  # a header that understated the length
                 raise too_long(name, seg.end_s, max_seconds)
             check_samples(seg.samples, path, f" (near {seg.start_s:.1f} s)")  # no bad sample reaches a batch
-            pending.append(await _submit(seg, batcher, budget))
+            pending.append(await _submit(seg, batcher, budget, reader))  # the reader: this request, as the owner
             await _wait_below(pending, pool_seconds * SAMPLE_RATE)
         done = [(p, *(await p.task)) for p in pending]
     except AudioError as e:
@@ -111,11 +111,11 @@ async def transcribe_file(path: str, name: str, batcher: Batcher, max_seconds: f
     return result, max((size for _, _, size in done), default=0)
 
 
-async def _submit(seg: Segment, batcher: Batcher, budget: AudioBudget | None) -> _Pending:
+async def _submit(seg: Segment, batcher: Batcher, budget: AudioBudget | None, owner: object) -> _Pending:
     """The segment handed to the batcher once the server's budget has room for it (given back when it is done)."""
     if budget is not None:
         await budget.take(len(seg.samples))
-    task = asyncio.ensure_future(batcher.submit(seg))
+    task = asyncio.ensure_future(batcher.submit(seg, owner))
     if budget is not None:
         task.add_done_callback(lambda _, n=len(seg.samples): budget.give(n))
     return _Pending(seg.start, seg.keep_start_s, seg.keep_end_s, len(seg.samples), task)

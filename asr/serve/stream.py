@@ -14,9 +14,10 @@ in the URL, which access logs print (a key there is refused).
 A malformed message gets {"error": "..."} and a close with code 1007 (invalid data; 1009 for a message of more
 than MAX_MESSAGE_SECONDS of audio; 1008 for a wrong API key, a client that sends no audio for stream_idle_s or a
 stream past max_stream_s; 1013 when the server holds max_streams already, or the client max_peer_streams; 1011
-for a failure of the server's own); the other streams go on. Every stream's audio goes through one Batcher: the
-chunks of the streams that are ready together run through the model in one batch. One answer per message: two
-utterances ended by one message are merged into one result.
+for a failure of the server's own); the other streams go on. Every stream's audio goes through the model in
+rounds shared by all streams (asr.serve.rounds: one window of each a round, in one batch; each stream answered as
+soon as its own message is done). One answer per message: two utterances ended by one message are merged into
+one result.
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from asr.audio import MAX_RATE, MIN_RATE, PcmDecoder
 from asr.decoding import Decoder
 from asr.recognizer import Recognizer
-from asr.serve.batcher import Batcher
 from asr.serve.config import ServeConfig
 from asr.serve.limits import Full, Slots
-from asr.streaming import Final, Transcriber, step_streams
+from asr.serve.rounds import StreamRounds
+from asr.streaming import Final, Transcriber
 
 MAX_MESSAGE_SECONDS = 5.0  # audio in one binary message at most: more would hold every stream's model step
 SUBPROTOCOL = "asr"  # offered beside the key's subprotocol; the server accepts with this one
@@ -50,34 +51,6 @@ class StreamError(Exception):
     def __init__(self, message: str, code: int = INVALID):
         super().__init__(message)
         self.code = code
-
-
-def run_steps(items: list[tuple[Transcriber, object, bool]]) -> list[tuple[object, int]]:
-    """The Batcher's work: each (stream, samples, final) queues its audio, then every stream's ready windows run
-    in one batch -> the events of each, or the exception that broke that stream, with the number of streams
-    whose windows went through the model together (at most). It never raises: the Batcher would run each item
-    again alone, and a stream's state cannot take its audio twice."""
-    results: list = [None] * len(items)
-    ready = []
-    for k, (stream, samples, final) in enumerate(items):
-        try:
-            stream.accept_audio(samples)
-            if final:
-                stream.finish_audio()
-            ready.append(k)
-        except Exception as e:  # this stream only
-            results[k] = e
-    size = sum(items[k][0].model.ready() for k in ready)  # the first (largest) batch of windows
-    try:
-        log_probs = step_streams([items[k][0].model for k in ready])
-    except Exception as e:  # the batch's model step: every stream in it is broken
-        return [(e if r is None else r, size) for r in results]
-    for k, lp in zip(ready, log_probs):
-        try:
-            results[k] = items[k][0].take(lp)
-        except Exception as e:
-            results[k] = e
-    return [(r, size) for r in results]
 
 
 def answer(events: list, stream: Transcriber) -> dict:
@@ -103,10 +76,10 @@ def sample_rate(config) -> int:
 
 
 class StreamEndpoint:
-    """The /v1/stream handler of one app: a streaming recogniser, its decoder and the batcher they share."""
+    """The /v1/stream handler of one app: a streaming recogniser, its decoder and the rounds its streams share."""
 
-    def __init__(self, rec: Recognizer | None, decoder: Decoder | None, batcher: Batcher | None, cfg: ServeConfig):
-        self.rec, self.decoder, self.batcher, self.cfg = rec, decoder, batcher, cfg
+    def __init__(self, rec: Recognizer | None, decoder: Decoder | None, rounds: StreamRounds | None, cfg: ServeConfig):
+        self.rec, self.decoder, self.rounds, self.cfg = rec, decoder, rounds, cfg
         self.api_key = cfg.api_key  # when set: "Authorization: Bearer KEY", or the subprotocol KEY_PREFIX + base64url
         self.idle_s = cfg.stream_idle_s  # a stream that sends no audio this long is closed (it holds a slot)
         self.slots = Slots("streams", cfg.max_streams, cfg.max_peer_streams, ("--max-streams", "--max-peer-streams"))
@@ -141,20 +114,20 @@ class StreamEndpoint:
         """The stream's next message; StreamError (1008) when no audio has come for idle_s or the stream has
         lasted max_stream_s. Only audio counts: other messages (an empty one every minute) do not keep a stream."""
         idle_at = last_audio + self.idle_s
+        left = min(idle_at, ends_at) - time.monotonic()
         try:
-            return await asyncio.wait_for(ws.receive(), min(idle_at, ends_at) - time.monotonic())
+            if left > 0:  # (wait_for with no time left still returns a message that is already there)
+                return await asyncio.wait_for(ws.receive(), left)
         except asyncio.TimeoutError:
-            if idle_at <= ends_at:
-                raise StreamError(f"no audio for {self.idle_s:g} s: the stream is closed", POLICY) from None
-            raise StreamError(f"the stream reached this server's limit of {self.cfg.max_stream_s:g} s "
-                              "(--max-stream-s): open a new one", POLICY) from None
+            pass
+        if idle_at <= ends_at:
+            raise StreamError(f"no audio for {self.idle_s:g} s: the stream is closed", POLICY)
+        raise StreamError(f"the stream reached this server's limit of {self.cfg.max_stream_s:g} s "
+                          "(--max-stream-s): open a new one", POLICY)
 
     async def step(self, stream: Transcriber, samples, final: bool) -> list:
-        """The stream's events once its samples have been through the batcher (its exception raised here)."""
-        events, _ = await self.batcher.submit((stream, samples, final))
-        if isinstance(events, Exception):
-            raise events
-        return events
+        """The stream's events once its samples have been through the model (its exception raised here)."""
+        return await self.rounds.submit(stream, samples, final)
 
     async def converse(self, ws: WebSocket, stream: Transcriber) -> None:
         """The protocol of one stream: config, audio messages answered one by one, eof answered by the final."""
