@@ -38,7 +38,7 @@ from asr.serve.config import ServeConfig
 from asr.serve.errors import APIError, error_body, status_kind
 from asr.serve.formats import MEDIA_TYPES, render
 from asr.serve.guard import Guard
-from asr.serve.jobs import model_batches, transcribe_file
+from asr.serve.jobs import files_reading, model_batches, transcribe_file
 from asr.serve.limits import AudioBudget, Full, Slots
 from asr.serve.logs import redact_logs
 from asr.serve.rounds import StreamRounds
@@ -164,6 +164,7 @@ def add_routes(app: FastAPI, state: _State) -> None:
             streaming.update({f"stream_{k}": v for k, v in state.stream_rounds.stats.to_dict().items()})
         return {"status": "ok", "model": cfg.model_id, "in_flight": state.requests.open, "uploading": state.uploading,
                 "queued_audio_s": round(state.budget.held / SAMPLE_RATE, 1), "connections": state.guard.open,
+                "reading": files_reading(),
                 **state.batcher.stats.to_dict(), **streaming}
 
     app.add_api_websocket_route("/v1/stream", state.stream)

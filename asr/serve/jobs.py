@@ -59,23 +59,38 @@ class _Stopped(Exception):
 
 class _Reader:
     """A file's segments (asr.longform.file_segments), each read in a worker thread; stop() ends the reading at the
-    next block (30 s of audio), so that a client that went away does not keep a thread reading an hour for nobody."""
+    next block (30 s of audio), so that a client that went away does not keep a thread reading an hour for nobody.
+    _Reader.reading counts the files being read (/health)."""
+
+    reading = 0
+    _count = threading.Lock()
 
     def __init__(self, path: str):
         self.stopped = threading.Event()
         self.segments = file_segments(path, SegmentConfig(), self.read)
 
     def read(self, path: str, block_s: float) -> Iterator[np.ndarray]:
-        for block in read_blocks(path, block_s):
-            if self.stopped.is_set():
-                raise _Stopped(path)
-            yield block
+        with _Reader._count:
+            _Reader.reading += 1
+        try:
+            for block in read_blocks(path, block_s):
+                if self.stopped.is_set():
+                    raise _Stopped(path)
+                yield block
+        finally:
+            with _Reader._count:
+                _Reader.reading -= 1
 
     async def next(self) -> Segment | None:
         return await asyncio.to_thread(next, self.segments, None)  # reading the file is blocking
 
     def stop(self) -> None:
         self.stopped.set()
+
+
+def files_reading() -> int:
+    """Uploaded files being read by a thread now (a request's reading ends at its next block once it is cancelled)."""
+    return _Reader.reading
 
 
 def too_long(name: str, seconds: float, limit: float) -> APIError:
