@@ -159,6 +159,15 @@ def apply_threads(threads: int | None) -> None:
         pass
 
 
+def torch_beside_onnx(backend: str) -> None:
+    """The CLI doors' thread layout once a model is loaded: with --backend onnx, ONNX Runtime runs the model on the
+    threads torch had, and what torch still does (features, the decoders' glue) takes one thread, since a torch
+    OpenMP pool spinning between ONNX Runtime's calls slows its threads (AN4 test end to end at batch 1, 2
+    threads, bench/onnx_speed.py: 204x -> 233x real time). A server does not: its streams run on torch."""
+    if backend == "onnx":
+        torch.set_num_threads(1)
+
+
 class OutputError(ValueError):
     """An output folder that cannot be written; the message names it."""
 

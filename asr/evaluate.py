@@ -22,7 +22,8 @@ from asr import __version__
 from asr.audio import AudioError
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_recognizer
 from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags, apply_threads, finite_float,
-                     default_threads, positive_float, positive_int, prepare_output_dir, progress_bar)
+                     default_threads, positive_float, positive_int, prepare_output_dir, progress_bar,
+                     torch_beside_onnx)
 from asr.data import MISSING, ManifestError, Utterance, drop_line, lossy_text_note, read_manifest
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
 from asr.decoding.decoder import ignored_by_greedy
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             prepare_output_dir(args.out, "--out")
         rec = load_recognizer(args.model, args.backend, args.device)
+        torch_beside_onnx(args.backend)
         cfg = decoding_config(args, rec.metadata, args.model)
         if args.tune_lm and not cfg.lm:
             raise ValueError("--tune-lm needs a language model: give --lm PATH")

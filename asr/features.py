@@ -81,6 +81,12 @@ def log_mel(waveform: np.ndarray | torch.Tensor, cfg: FeatureConfig = FeatureCon
     return log_mel_frames(x, cfg)[0]
 
 
+@lru_cache(maxsize=8)
+def hann_window(n_fft: int) -> torch.Tensor:
+    """(n_fft,) the periodic Hann window (torch.hann_window), made once per size: streams ask for it every packet."""
+    return torch.hann_window(n_fft)
+
+
 def log_mel_frames(padded: torch.Tensor, cfg: FeatureConfig, level: float | None = None) -> tuple[torch.Tensor, float | None]:
     """The frames of (N,) samples that are already padded at the start: frame t reads samples
     [t * hop, t * hop + n_fft) -> ((T, n_mels) log-mel, the running level after the last frame). `level` carries
@@ -89,7 +95,7 @@ def log_mel_frames(padded: torch.Tensor, cfg: FeatureConfig, level: float | None
         padded,
         n_fft=cfg.n_fft,
         hop_length=cfg.hop_length,
-        window=torch.hann_window(cfg.n_fft),
+        window=hann_window(cfg.n_fft),
         center=False,
         return_complex=True,
     )  # (n_fft // 2 + 1, T)

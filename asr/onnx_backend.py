@@ -114,20 +114,17 @@ def _providers(ort, path: Path, device: torch.device) -> list:
                     "use --device cpu, or install onnxruntime-gpu for cuda")
 
 
-def load(path: str | Path, device: str | torch.device = "cpu") -> tuple[OnnxModel, dict]:
-    """(the model, its self-description) from an ONNX file written by export(); ONNX Runtime uses as many
-    threads as torch did (torch.get_num_threads()), so the two back-ends compare on equal terms, and torch is
-    set to one thread for what it still computes."""
+def load(path: str | Path, device: str | torch.device = "cpu", threads: int | None = None) -> tuple[OnnxModel, dict]:
+    """(the model, its self-description) from an ONNX file written by export(); ONNX Runtime uses `threads`
+    threads, by default as many as torch has (torch.get_num_threads()), so the two back-ends compare on equal
+    terms. Loading changes nothing of the process's: torch keeps its threads (asr.cli.torch_beside_onnx is how
+    the CLI doors then give torch one)."""
     path, device = Path(path), torch.device(device)
     ort = _require("onnxruntime", path)
     if not path.is_file():
         raise OnnxError(f"{path}: no such ONNX model file")
     options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    # What torch still does (features, the decoders' glue) takes one thread from here on: a torch OpenMP pool
-    # spinning between calls slows ONNX Runtime's threads (AN4 test end to end at batch 1, 2 threads,
-    # bench/onnx_speed.py: 204x -> 233x real time).
-    torch.set_num_threads(1)
+    options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: no notes on graph rewrites
     options.add_session_config_entry("session.intra_op.spin_duration_us", str(SPIN_US))

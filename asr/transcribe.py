@@ -6,30 +6,29 @@
     cat clip.flac | python -m asr.transcribe -         # also /dev/stdin, pipes and <(...)
     arecord -f S16_LE -r 16000 | python -m asr.transcribe --stream -    # live: words as you speak
 
-The shipped model knows what AN4 holds: spelled letters, digits and numbers ("six eight three", "ninety
-four") and a few command words (rubout, erase, enter, repeat, stop, yes, no, help, ...); it does not know
-general English.
+The shipped model knows what AN4 holds: spelled letters, digits and numbers ("six eight three", "ninety four") and a
+few command words (rubout, erase, enter, repeat, stop, yes, no, help, ...); it does not know general English.
 A file whose mean word confidence is below --min-confidence (audio the model probably does not know) gets
 "low_confidence": true and its "mean_confidence" in jsonl/json, and is named in one note on stderr; so is a file
-with no words heard ("no_speech": true) or speech too quiet for the shipped model ("too_quiet": true, below -45 dBFS),
-with its "level_db". Notes never change the exit status.
+with no words heard ("no_speech": true) or speech too quiet for the shipped model ("too_quiet": true, below -45
+dBFS), with its "level_db". Notes never change the exit status.
 
-Any length (long files are cut at pauses and streamed from disk), any rate and channel count. Formats:
-text (the transcript; path<TAB>text for several inputs), jsonl (one JSON object an input: audio, text,
-duration, segments with timed words; or audio and error), json (one JSON list), srt and vtt (subtitles).
---format txt is text. With --output-dir, each input gets NAME.txt / NAME.json / NAME.srt / NAME.vtt there (all
-four with --format all; files found in a folder keep their place below it); inputs of different extensions that
-share a stem keep it: clip.mp3, clip.ogg -> clip.mp3.json, clip.ogg.json.
-Stdin ("-", named "stdin" in --output-dir and "-" in the output), /dev/stdin, pipes and <(...) are read to
-their end (1 GiB at most): any format above, told by its header (RIFF, fLaC, OggS, ...), else raw 16-bit
-little-endian PCM at 16 kHz mono (said on stderr). A file that cannot be transcribed gets
-one line on stderr naming it and the reason; the others are still done, and the exit status is 1.
---stream reads each input chunk by chunk (stdin and pipes: WAV or raw 16-bit PCM, as they are written) with
-the shipped streaming model (or --model, an LC-BLSTM): partial hypotheses on stderr as they change (on a
-terminal), one line per utterance on stdout as each pause ends it; --format jsonl prints every event as JSON,
-in Vosk's shapes ({"partial": ...}, {"result": [{"word", "start", "end", "conf"}], "text": ...}).
---hotword / --hotwords-file favour phrases, --grammar keeps to a phrase list, per run (beam search); --nbest N
-adds each segment's (each utterance's, with --stream) alternatives with their confidences.
+Any length (long files are cut at pauses and streamed from disk), any rate and channel count. Formats: text (the
+transcript; path<TAB>text for several inputs), jsonl (one JSON object an input: audio, text, duration, segments with
+timed words; or audio and error), json (one JSON list), srt and vtt (subtitles). --format txt is text. With
+--output-dir, each input gets NAME.txt / NAME.json / NAME.srt / NAME.vtt there (all four with --format all; files
+found in a folder keep their place below it); inputs of different extensions that share a stem keep it: clip.mp3,
+clip.ogg -> clip.mp3.json, clip.ogg.json.
+Stdin ("-", named "stdin" in --output-dir and "-" in the output), /dev/stdin, pipes and <(...) are read to their end
+(1 GiB at most): any format above, told by its header (RIFF, fLaC, OggS, ...), else raw 16-bit little-endian PCM at
+16 kHz mono (said on stderr). A file that cannot be transcribed gets one line on stderr naming it and the reason;
+the others are still done, and the exit status is 1.
+--stream reads each input chunk by chunk (stdin and pipes: WAV or raw 16-bit PCM, as they are written) with the
+shipped streaming model (or --model, an LC-BLSTM): partial hypotheses on stderr as they change (on a terminal), one
+line per utterance on stdout as each pause ends it; --format jsonl prints every event as JSON, in Vosk's shapes
+({"partial": ...}, {"result": [{"word", "start", "end", "conf"}], "text": ...}).
+--hotword / --hotwords-file favour phrases, --grammar keeps to a phrase list, per run (beam search); --nbest N adds
+each segment's (each utterance's, with --stream) alternatives with their confidences.
 """
 
 from __future__ import annotations
@@ -43,7 +42,8 @@ from pathlib import Path
 
 from asr import __version__
 from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags, apply_threads, finite_float,
-                     default_threads, positive_float, positive_int, prepare_output_dir, probability, progress_bar)
+                     default_threads, positive_float, positive_int, prepare_output_dir, probability, progress_bar,
+                     torch_beside_onnx)
 from asr.audio import AudioError, is_stream
 from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL, CheckpointError, load_recognizer
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
@@ -174,13 +174,18 @@ def main(argv: list[str] | None = None) -> int:
         return run(args, expand_inputs(args.files, Path(spool)))
 
 
-def make_decoder(args: argparse.Namespace, rec: Recognizer, model: str) -> tuple[DecodingConfig, Decoder, object]:
-    """The decoding, decoder and steering the flags ask for; ValueError (SteeringError) where they do not fit."""
-    cfg = decoding_config(args, rec.metadata, model)
+def load(args: argparse.Namespace, stream: bool = False) -> tuple[Recognizer, DecodingConfig, Decoder, object]:
+    """The model (torch's threads set beside ONNX Runtime's), the decoding, decoder and steering the flags ask for;
+    ValueError (SteeringError) where they do not fit, or where a `stream` needs a streaming model."""
+    rec = load_recognizer(args.model, args.backend, args.device)
+    torch_beside_onnx(args.backend)
+    if stream and not getattr(rec.model.cfg, "chunk_frames", 0):
+        raise ValueError(f"{args.model}: a full-context model cannot stream; give a streaming (LC-BLSTM) --model")
+    cfg = decoding_config(args, rec.metadata, args.model)
     decoder = Decoder(cfg, rec.vocab)
     if args.nbest > 1 and decoder.search is None:
         raise ValueError("--nbest needs the beam search (--decoder beam)")
-    return cfg, decoder, steering_from_args(args, decoder)
+    return rec, cfg, decoder, steering_from_args(args, decoder)
 
 
 def run(args: argparse.Namespace, inputs: list[Input]) -> int:
@@ -189,8 +194,7 @@ def run(args: argparse.Namespace, inputs: list[Input]) -> int:
         check_format(args, len(inputs))
         if args.output_dir is not None:
             prepare_output_dir(args.output_dir, "--output-dir")
-        rec = load_recognizer(args.model, args.backend, args.device)
-        cfg, decoder, steering = make_decoder(args, rec, args.model)
+        rec, cfg, decoder, steering = load(args)
     except (OutputError, CheckpointError, LMError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -241,11 +245,7 @@ def run_stream(args: argparse.Namespace) -> int:
     try:
         if args.format not in ("text", "jsonl") or args.output_dir is not None:
             raise ValueError(f"--stream prints text or jsonl as it goes (not --format {args.format}, not --output-dir)")
-        model = args.model
-        rec = load_recognizer(model, args.backend, args.device)
-        if not getattr(rec.model.cfg, "chunk_frames", 0):
-            raise ValueError(f"{model}: a full-context model cannot stream; give a streaming (LC-BLSTM) --model")
-        _, decoder, steering = make_decoder(args, rec, model)
+        rec, _, decoder, steering = load(args, stream=True)
     except (CheckpointError, LMError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

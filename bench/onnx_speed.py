@@ -142,7 +142,7 @@ def main() -> None:
         threads = torch.get_num_threads()
         recs = []
         for name, kind, path in backends:
-            torch.set_num_threads(threads)  # loading an ONNX model sets torch to one thread
+            torch.set_num_threads(threads)  # as each door leaves it (asr.cli.torch_beside_onnx): reset per back-end
             recs.append((name, load_recognizer(path, kind), path))
         torch_threads = {name: threads if kind == "torch" else 1 for name, kind, _ in backends}
         feats = [recs[0][1].frontend(load_audio(u.audio)) for u in utts]  # (T, n_mels) each, one frontend for all

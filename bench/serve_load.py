@@ -42,12 +42,13 @@ def read_clips(manifest: str) -> list[tuple[str, bytes, float]]:
     return clips
 
 
-def start_server(model: str, threads: int | None, max_batch: int, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(log: Path, *flags: str) -> tuple[subprocess.Popen, str]:
+    """`python -m asr.serve FLAGS` on a free port of 127.0.0.1, its output in `log`; (process, URL) once /health
+    answers (bench/serve_faults.py starts its servers here too)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "asr.serve", "--port", str(port), "--model", model, "--max-batch", str(max_batch),
-           "--no-access-log", *(["--threads", str(threads)] if threads else [])]
+    cmd = [sys.executable, "-m", "asr.serve", "--port", str(port), *flags]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     import httpx
@@ -116,7 +117,8 @@ async def level(url: str, clips: list, expected: dict, clients: int, seconds: fl
 
 def serve_levels(args, clips: list, max_batch: int, clients: list[int], expected: dict, log: Path) -> list[dict]:
     """Start a server with --max-batch `max_batch`, run each level against it, stop it; rows with peak RSS."""
-    proc, url = start_server(args.model, args.threads, max_batch, log)
+    proc, url = start_server(log, "--model", args.model, "--max-batch", str(max_batch), "--no-access-log",
+                             *(["--threads", str(args.threads)] if args.threads else []))
     rows = []
     try:
         if not expected:  # the answers one request at a time: under load each must be the same

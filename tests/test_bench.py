@@ -28,6 +28,7 @@ CASES = {  # name -> (bench arguments, the path it must name, what it must say t
                          "make it with: python recipes/an4/split_noise.py --noise ../shared/data/noise --out manifests/an4/noise"),
     "onnx_speed": (["onnx_speed.py", "--manifest", MISSING], MISSING, MAKE_AN4),
     "serve_load": (["serve_load.py", "--manifest", MISSING], MISSING, MAKE_AN4),
+    "serve_faults": (["serve_faults.py", "--manifest", MISSING], MISSING, MAKE_AN4),
     "features_ab": (["features_ab.py", "--train", MISSING], MISSING, MAKE_AN4),
     "streaming": (["streaming.py", "--manifest", MISSING], MISSING, MAKE_AN4),
     "biasing": (["biasing.py", "--manifest", MISSING], MISSING, MAKE_AN4),

@@ -193,13 +193,22 @@ def test_the_shipped_model_transcribes_the_clips_as_torch_does(tmp_path, capsys)
     assert "six eight three three oh seven five" in expected
 
 
-def test_onnx_runtime_takes_torchs_threads_and_leaves_torch_one(exported):
-    """torch's OpenMP pool spinning between ONNX Runtime's calls slowed the end-to-end path: ONNX Runtime gets
-    the threads torch had, torch (features, glue) one."""
+def test_onnx_runtime_takes_torchs_threads_and_loading_leaves_torch_as_it_was(exported, short_clip):
+    """Loading an ONNX model sets nothing of the process's (a server keeps --threads for its streaming model and
+    features); the CLI doors then give torch one thread (its OpenMP pool spinning between ONNX Runtime's calls
+    slowed the end-to-end path)."""
+    from asr.serve.__main__ import load
+    from asr.serve.config import ServeConfig
+
     torch.set_num_threads(2)
     try:
         rec = load_recognizer(exported["onnx"], "onnx")
         assert rec.model.session.get_session_options().intra_op_num_threads == 2
-        assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        served, _ = load(ServeConfig(model=str(exported["onnx"]), backend="onnx", threads=2))  # the server's way in
+        assert served.model.session.get_session_options().intra_op_num_threads == 2
+        assert torch.get_num_threads() == 2
+        assert transcribe.main(["--quiet", "--backend", "onnx", "--model", str(exported["onnx"]), str(short_clip)]) == 0
+        assert torch.get_num_threads() == 1  # the door's layout (asr.cli.torch_beside_onnx)
     finally:
         torch.set_num_threads(1)  # the suite's setting (conftest.one_thread)

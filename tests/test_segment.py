@@ -9,16 +9,14 @@ import pytest
 import soundfile as sf
 
 from asr.audio import SAMPLE_RATE, AudioError, load_audio, read_blocks
+from asr.longform.energy import ENERGY_FRAME, frame_energies_db, stream_energies_db
 from asr.longform.segment import (
-    ENERGY_FRAME,
     SegmentConfig,
     cut_segments,
     file_segments,
-    frame_energies_db,
     overlapping_windows,
     speech_mask,
     speech_regions,
-    stream_energies_db,
     unclear_cuts,
     voiced_frames,
 )

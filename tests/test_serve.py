@@ -216,15 +216,15 @@ def test_the_batcher_runs_what_arrives_together_at_once_and_a_failing_segment_fa
         calls.append(list(segments))
         if "bad" in segments:
             raise ValueError("a bad segment")
-        return [s.upper() for s in segments]
+        return [(s.upper(), len(segments)) for s in segments]
 
     async def main():
         batcher = Batcher(run, max_batch=8, max_wait_s=0.5)
-        batcher.start()
+        batcher.worker.start()
         try:
             return await asyncio.gather(*(batcher.submit(s) for s in ["a", "bad", "c"]), return_exceptions=True)
         finally:
-            batcher.stop()
+            batcher.worker.stop()
 
     a, bad, c = asyncio.run(main())
     assert calls == [["a", "bad", "c"], ["a"], ["bad"], ["c"]]  # all three at once; that failed, so each alone
@@ -241,7 +241,7 @@ def test_a_request_holds_at_most_pool_seconds_of_audio_waiting_for_the_model(lon
         def __init__(self):
             self.waiting = self.most = self.done = 0  # samples submitted and not answered; the most of them; answers
 
-        async def submit(self, item):
+        async def submit(self, item, owner=None):
             segment, _ = item  # (segment, its request's steering)
             self.waiting += len(segment.samples)
             self.most = max(self.most, self.waiting)
@@ -260,3 +260,27 @@ def test_a_request_holds_at_most_pool_seconds_of_audio_waiting_for_the_model(lon
     asyncio.run(main(model))
     assert model.done == len(segments) > 5 and sum(segments) > 30 * 16000
     assert model.most < 5.0 * 16000 + max(segments), (model.most / 16000, max(segments) / 16000)
+
+
+def test_the_batch_size_reported_is_the_model_calls(tmp_path):
+    """X-ASR-Batch-Size and /health's batch sizes are those of the model calls, which hold at most --batch-seconds
+    of padded audio (count x longest): the five clips (0.8-4.0 s) queued together go through in calls of 1-2, and
+    the calls counted are those the answers report."""
+    with running_server(tmp_path / "server.log", "--max-wait-ms", "400", "--batch-seconds", "5",
+                        "--stream-model", "none") as (url, _):
+        client = client_for(url)
+        start = threading.Barrier(len(CLIPS))
+
+        def one(path: Path):
+            start.wait()
+            with open(path, "rb") as f:
+                raw = client.audio.transcriptions.with_raw_response.create(file=(path.name, f), model="asr-an4")
+            return raw.parse().text, int(raw.headers["x-asr-batch-size"])
+
+        with ThreadPoolExecutor(len(CLIPS)) as pool:
+            answers = list(pool.map(one, CLIPS))
+        health = httpx.get(f"{url}/health").json()
+    assert [text for text, _ in answers] == [TEXTS[c.stem] for c in CLIPS]
+    sizes = [size for _, size in answers]
+    assert max(sizes) <= 2 and health["largest_batch"] == max(sizes), (answers, health)  # 3 x 2.3 s > 5 s
+    assert (health["segments"], health["batches"]) == (5, round(sum(1 / n for n in sizes))), health

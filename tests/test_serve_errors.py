@@ -105,8 +105,9 @@ CASES = {  # name -> (keyword arguments of post(), status, error code, param, wo
     "no_boundary": (dict(content=b"x", headers={"content-type": "multipart/form-data"}), 400, "invalid_multipart", None,
                     "boundary"),
     "json_body": (dict(json={"model": "asr-an4"}), 415, "unsupported_content_type", None, "application/json"),
-    **{f"wav_{bad}": (dict(files={"file": (f"{bad}.wav", data)}, data={"model": "asr-an4"}), 400, "invalid_file_format",
-                      "file", f"{bad}.wav: {said}") for bad, (data, said) in BAD.items()},
+    **{f"wav_{bad}": (dict(files={"file": (f"{bad}.wav", data)}, data={"model": "asr-an4"}), 400,
+                      "corrupt_audio" if bad == "huge_float" else "invalid_file_format", "file", f"{bad}.wav: {said}")
+       for bad, (data, said) in BAD.items()},
     "no_key": (dict(files={"file": CLIP}, data={"model": "asr-an4"}, headers={"Authorization": ""}), 401,
                "missing_api_key", None, "API key"),
     "wrong_key": (dict(files={"file": CLIP}, data={"model": "asr-an4"}, headers={"Authorization": "Bearer nope"}), 401,
@@ -151,12 +152,40 @@ def test_other_routes_answer_in_the_same_shape(server):
 
 
 def test_bad_requests_alongside_good_ones_do_not_disturb_them(server):
-    bad = [CASES[name][0] for name in ("not_audio", "truncated_flac", "too_long", "unknown_model")]
+    """Poison samples (a float WAV of 3e38) among them too: a 400 of its own, and no batch re-run for it."""
+    bad = [CASES[name][0] for name in ("not_audio", "truncated_flac", "too_long", "unknown_model", "wav_huge_float")]
     good_ones = [dict(files={"file": (c.name, c.read_bytes())}, data={"model": "asr-an4"}) for c in CLIPS[1:]]
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(9) as pool:
         answers = list(pool.map(lambda kw: post(server, **kw), bad + good_ones))
-    assert [r.status_code for r in answers] == [400, 400, 400, 404] + [200] * len(good_ones)
+    assert [r.status_code for r in answers] == [400, 400, 400, 404, 400] + [200] * len(good_ones)
+    assert answers[4].json()["error"]["code"] == "corrupt_audio"
     assert [r.json()["text"] for r in answers[len(bad):]] == [TEXTS[c.stem] for c in CLIPS[1:]]
+    assert httpx.get(f"{server}/health").json()["reruns"] == 0
+
+
+def test_a_segment_with_bad_samples_never_reaches_a_batch(monkeypatch):
+    """Whatever reads the file, transcribe_file checks each segment's samples before the Batcher sees them."""
+    import asyncio
+
+    from asr.longform import Segment
+    from asr.serve import jobs
+
+    good = Segment(0, np.zeros(16000, np.float32), None)
+    poison = Segment(16000, np.full(16000, 3e38, np.float32), None)
+    monkeypatch.setattr(jobs, "file_duration", lambda path: 2.0)
+    monkeypatch.setattr(jobs, "file_segments", lambda path, cfg, read: iter([good, poison]))
+
+    class Batcher:
+        seen = []
+
+        async def submit(self, segment, owner=None):
+            self.seen.append(segment)
+            return [], 1
+
+    with pytest.raises(jobs.APIError) as e:
+        asyncio.run(jobs.transcribe_file("/tmp/x.wav", "x.wav", Batcher()))
+    assert (e.value.status, e.value.code) == (400, "corrupt_audio") and "x.wav: samples reach 3e+38" in e.value.message
+    assert [segment for segment, _ in Batcher.seen] == [good]  # (segment, its request's steering)
 
 
 def test_a_model_that_cannot_be_loaded_is_one_line_and_exit_2(tmp_path):
@@ -165,3 +194,27 @@ def test_a_model_that_cannot_be_loaded_is_one_line_and_exit_2(tmp_path):
                           text=True, timeout=120)
     assert (proc.returncode, proc.stdout) == (2, "")
     assert proc.stderr.startswith(f"error: {missing}") and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_text_fields_are_bounded_each_and_in_all(tmp_path):
+    """A form's text fields are held in memory: one over MAX_FIELD_BYTES, or all of them over MAX_TEXT_BYTES, is
+    refused as the parts arrive; 10,000 hotwords (about 100 KB) fit."""
+    import python_multipart
+
+    from asr.serve import upload
+
+    def parse(fields: dict[str, str]) -> upload._Form:
+        form = upload._Form(tmp_path)
+        parser = python_multipart.MultipartParser(b"b", form.callbacks())
+        for name, value in fields.items():
+            parser.write(f'--b\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+        parser.write(b"--b--\r\n")
+        parser.finalize()
+        return form
+
+    hotwords = ",".join(["rubout"] * 10_000)
+    assert parse({"hotwords": hotwords}).getlist("hotwords") == [hotwords]
+    with pytest.raises(upload._Invalid, match="'hotwords' is longer than 1024 KB"):
+        parse({"hotwords": "x" * (upload.MAX_FIELD_BYTES + 1)})
+    with pytest.raises(upload._Invalid, match="text fields are longer than 2048 KB in all"):
+        parse({f"f{i}": "x" * (upload.MAX_FIELD_BYTES - 10) for i in range(3)})

@@ -243,7 +243,8 @@ def test_recording_from_the_microphone(browser, server, cli, tmp, capture):
 
 
 def test_a_server_with_an_api_key(browser, cli, tmp):
-    """Without the key the page says so (the server's 401 message) and opens Settings; with it, it transcribes."""
+    """Without the key the page says so (the server's 401 message) and opens Settings; with it, it transcribes,
+    and Live streams with it (sent as a subprotocol: the server's access log never prints it)."""
     with running_server(tmp / "server_key.log", "--api-key", "sesame") as (url, _):
         browser.get(f"{url}/")
         error = browser.find_element(By.ID, "error")
@@ -260,6 +261,14 @@ def test_a_server_with_an_api_key(browser, cli, tmp):
         browser.find_element(By.ID, "file").send_keys(str(RECORD_CLIP))
         assert wait_for(browser, "done", "error") == "done", error.text
         assert browser.find_element(By.ID, "transcript").text == cli_json(cli, RECORD_CLIP)["text"]
+        browser.find_element(By.ID, "live").click()
+        assert wait_for(browser, "live", "error", timeout=30) == "live", error.text
+        WebDriverWait(browser, 30).until(lambda b: b.find_element(By.ID, "live-partial").text or error.is_displayed())
+        assert not error.is_displayed(), error.text
+        browser.find_element(By.ID, "live").click()
+        assert wait_for(browser, "idle", "error", timeout=30) == "idle", error.text
+    log = (tmp / "server_key.log").read_text()
+    assert '"WebSocket /v1/stream" [accepted]' in log and "sesame" not in log, log
 
 
 def test_live_mode_shows_words_as_they_are_spoken(browser, server, tmp):

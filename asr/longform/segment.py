@@ -23,15 +23,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from asr.audio import SAMPLE_RATE, read_blocks
+from asr.longform.energy import ENERGY_FRAME, ENERGY_FRAME_SECONDS, frame_energies_db, stream_energies_db
 
-ENERGY_FRAME = 160  # samples; one energy frame = 10 ms at 16 kHz (the feature hop)
-ENERGY_FRAME_SECONDS = ENERGY_FRAME / SAMPLE_RATE  # 0.01 s
-SILENCE_DB = -100.0  # energy of digital silence (the floor added before the log)
 # The voiced frames that word edges snap to (voiced_frames), as speech_mask reads speech: shorter voiced bursts
 # (clicks) are dropped, then shorter dips below the level inside voiced speech are bridged.
 VOICED_MIN_RUN_S = 0.03  # s; a click fills one or two 10 ms frames, a spoken letter's vowel many more
@@ -85,39 +83,17 @@ class Segment:
         return (self.start + len(self.samples)) / SAMPLE_RATE
 
 
-def frame_energies_db(samples: np.ndarray, frame: int = ENERGY_FRAME) -> np.ndarray:
-    """(N,) -> (ceil(N / frame),) mean-square energy per `frame` samples (10 ms) in dB (digital silence: -100 dB)."""
-    n = len(samples)
-    padded = np.zeros(-(-n // frame) * frame, dtype=np.float64)
-    padded[:n] = samples
-    frames = padded.reshape(-1, frame)  # (F, frame)
-    counts = np.full(len(frames), frame)
-    if n % frame:
-        counts[-1] = n % frame  # the last, partial frame: mean over the samples it has
-    return (10.0 * np.log10((frames**2).sum(1) / counts + 10 ** (SILENCE_DB / 10))).astype(np.float32)
-
-
-def stream_energies_db(blocks: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
-    """Frame energies of a stream of blocks as if they were one waveform -> ((F,) dB, total samples)."""
-    energies, rest, total = [], np.zeros(0, np.float32), 0
-    for block in blocks:
-        total += len(block)
-        joined = np.concatenate([rest, block])
-        whole = len(joined) // ENERGY_FRAME * ENERGY_FRAME
-        energies.append(frame_energies_db(joined[:whole]))
-        rest = joined[whole:]
-    if len(rest):
-        energies.append(frame_energies_db(rest))
-    return (np.concatenate(energies) if energies else np.zeros(0, np.float32)), total
-
-
 def speech_threshold(energies_db: np.ndarray, cfg: SegmentConfig = SegmentConfig()) -> float:
     """dB above which a frame is speech, from the file's speech level and noise floor."""
     if len(energies_db) == 0:
         return 0.0
-    level = float(np.percentile(energies_db, cfg.speech_percentile))
-    floor = float(np.percentile(energies_db, cfg.floor_percentile))
-    return max(level - cfg.dynamic_range_db, floor + cfg.min_snr_db)
+    levels = (float(np.percentile(energies_db, p)) for p in (cfg.speech_percentile, cfg.floor_percentile))
+    return speech_threshold_from(*levels, cfg)
+
+
+def speech_threshold_from(level_db: float, floor_db: float, cfg: SegmentConfig = SegmentConfig()) -> float:
+    """dB above which a frame is speech: dynamic_range_db under the speech level, min_snr_db over the floor."""
+    return max(level_db - cfg.dynamic_range_db, floor_db + cfg.min_snr_db)
 
 
 def voiced_threshold(energies_db: np.ndarray, cfg: SegmentConfig = SegmentConfig()) -> float:
@@ -249,9 +225,10 @@ def cut_segments(
         yield segment(region[0], None)
 
 
-def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig()) -> Iterator[Segment]:
-    """The speech segments of an audio file, in order (see the module docstring). Raises AudioError,
-    before yielding anything, if the file cannot be read to its end."""
+def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig(),
+                  read: Callable = read_blocks) -> Iterator[Segment]:
+    """The speech segments of an audio file, in order (see the module docstring), its blocks from `read` (a
+    server's wraps read_blocks). Raises AudioError, before yielding anything, if it cannot be read to its end."""
     limit = int(cfg.max_segment_s * SAMPLE_RATE)
     kept: list[np.ndarray] = []  # the blocks, while the file could still be short enough to be one segment
 
@@ -265,7 +242,7 @@ def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig()) -> Ite
                 kept.clear()
             yield block
 
-    energies, total = stream_energies_db(remember(read_blocks(path, cfg.block_s)))  # reads the whole file
+    energies, total = stream_energies_db(remember(read(path, cfg.block_s)))  # reads the whole file
     voiced, level = voiced_threshold(energies, cfg), float(np.percentile(energies, cfg.speech_percentile))
     if total <= limit:
         yield Segment(0, np.concatenate(kept), voiced, level_db=level)
@@ -276,7 +253,7 @@ def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig()) -> Ite
     unclear = unclear if overlap else set()
     regions = [tuple(min(f * ENERGY_FRAME, total) for f in window)
                for window in overlapping_windows(frames, overlap, unclear)]
-    yield from (replace(seg, level_db=level) for seg in cut_segments(read_blocks(path, cfg.block_s), regions, voiced))
+    yield from (replace(seg, level_db=level) for seg in cut_segments(read(path, cfg.block_s), regions, voiced))
 
 
 def voiced_frames(samples: np.ndarray, voiced_db: float, hop: int = ENERGY_FRAME) -> np.ndarray:

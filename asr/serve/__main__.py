@@ -8,19 +8,26 @@
     OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="-").audio.transcriptions.create(file=f, model="whisper-1")
 
 The model and its decoder (the decoding its metadata recommends, as `python -m asr.transcribe` uses) are loaded
-once. Requests that arrive together are batched into one model call. SIGTERM or Ctrl-C: requests in flight
-finish, new connections are refused, then the server exits. Needs the serve extra: pip install -e ".[serve]".
+once. Requests that arrive together are batched into one model call. Every limit the server puts on its clients
+(connections, deadlines, requests and streams at once, in all and per client address, queued audio) is a flag
+below with a default that is safe on a public port, printed at start-up. SIGTERM or Ctrl-C: new connections are
+refused, uploads still arriving are dropped, requests in flight finish within --shutdown-grace-s, then the
+server exits. Needs the serve extra: pip install -e ".[serve]".
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import resource
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
 
 from asr import __version__
 from asr.cli import Formatter, apply_threads, non_negative_float, positive_float, positive_int
-from asr.serve.config import BACKENDS, ServeConfig
+from asr.serve.config import BACKENDS, LIMITS, ServeConfig, flag, limits_report
+
+SPARE_FILES = 64  # open files kept for the model, logs and the like, beside the connections' own
 
 
 def parse_args(argv: list[str] | None) -> ServeConfig:
@@ -33,8 +40,6 @@ def parse_args(argv: list[str] | None) -> ServeConfig:
     p.add_argument("--model", default=d.model, help="checkpoint (default: the shipped AN4 model)")
     p.add_argument("--backend", choices=BACKENDS, default=d.backend, help="what runs the acoustic model")
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on /v1/* (default: no key)")
-    p.add_argument("--max-upload-mb", type=positive_float, default=d.max_upload_mb,
-                   help="largest request body in MB (10^6 bytes); larger ones get 413")
     p.add_argument("--max-seconds", type=positive_float, help="longest audio accepted, seconds (default: any)")
     p.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--max-batch", type=positive_int, default=d.max_batch,
@@ -44,14 +49,15 @@ def parse_args(argv: list[str] | None) -> ServeConfig:
     p.add_argument("--no-access-log", dest="access_log", action="store_false", help="no line per request")
     p.add_argument("--stream-model", default=d.stream_model,
                    help="streaming (LC-BLSTM) checkpoint for /v1/stream; 'none': no streaming")
-    p.add_argument("--max-streams", type=positive_int, default=d.max_streams, help="WebSocket streams at once")
-    p.add_argument("--stream-idle-s", type=positive_float, default=d.stream_idle_s, metavar="SECONDS",
-                   help="a WebSocket stream that sends nothing for this long is closed (1008)")
-    a = p.parse_args(argv)
-    stream_model = None if a.stream_model.lower() == "none" else a.stream_model
-    return ServeConfig(a.host, a.port, a.model, a.backend, a.api_key, a.max_upload_mb, a.max_seconds, a.threads,
-                       a.max_batch, a.max_wait_ms, access_log=a.access_log, stream_model=stream_model,
-                       max_streams=a.max_streams, stream_idle_s=a.stream_idle_s)
+    limits = p.add_argument_group("limits (each printed at start-up)")
+    for name, what in LIMITS.items():
+        kind = positive_int if isinstance(getattr(d, name), int) else positive_float
+        limits.add_argument(flag(name), type=non_negative_float if name == "min_body_kb_s" else kind,
+                            default=getattr(d, name), metavar="N", help=what)
+    a = vars(p.parse_args(argv))
+    stream_model = a.pop("stream_model")
+    return ServeConfig(**{f.name: a[f.name] for f in fields(ServeConfig) if f.name in a},
+                       stream_model=None if stream_model.lower() == "none" else stream_model)
 
 
 def load(cfg: ServeConfig):
@@ -76,10 +82,49 @@ def load_stream(cfg: ServeConfig):
     return rec, decoder
 
 
+def connections_allowed(cfg: ServeConfig) -> int:
+    """max_connections, or fewer where the process may not open enough files: each connection may hold its socket
+    and an upload's file, each stream its socket. The soft limit is raised towards the hard one first."""
+    want = 2 * cfg.max_connections + cfg.max_streams + SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        soft = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft == resource.RLIM_INFINITY:
+        return cfg.max_connections
+    return max(1, min(cfg.max_connections, (soft - cfg.max_streams - SPARE_FILES) // 2))
+
+
+def serve(cfg: ServeConfig, app) -> None:
+    """Run the app under uvicorn with the guard's protocol (asr.serve.guard) and the limits; returns after shutdown."""
+    import uvicorn
+
+    from asr.serve.guard import guarded_protocol
+
+    guard = app.state.guard
+    guard.max_connections = connections_allowed(cfg)
+    note = "" if guard.max_connections == cfg.max_connections else (
+        f"\n  (--max-connections lowered to {guard.max_connections}: the process may open only so many files)")
+    print(f"asr.serve limits (each a flag):\n{limits_report(cfg)}{note}", file=sys.stderr, flush=True)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None):
+            guard.stop()  # uploads still arriving are dropped at once; requests in flight get the grace
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(app, host=cfg.host, port=cfg.port, access_log=cfg.access_log, http=guarded_protocol(guard),
+                            timeout_keep_alive=min(5.0, cfg.header_timeout_s / 2),
+                            timeout_graceful_shutdown=cfg.shutdown_grace_s)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    logging.getLogger("asr.serve").addHandler(handler)  # its notices (asr.serve.guard), beside uvicorn's lines
+    Server(config).run()
+
+
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401
 
         from asr.serve.app import create_app
     except ImportError as e:
@@ -96,8 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, LMError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    app = create_app(cfg, rec, decoder, stream)
-    uvicorn.run(app, host=cfg.host, port=cfg.port, access_log=cfg.access_log, timeout_graceful_shutdown=None)
+    serve(cfg, create_app(cfg, rec, decoder, stream))
     return 0
 
 

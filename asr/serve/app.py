@@ -9,19 +9,23 @@
 
 Every error is OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with its HTTP status. A
 response to a transcription says in `X-ASR-Batch-Size` the largest batch its audio went through the model in.
-A request's hotwords / keywords[] and phrase_list steer the decoding of its own segments only (they travel with
-each segment through the batcher); stream=true answers with server-sent events (events.py).
+A transcription holds one of max_requests slots (max_peer_requests for one client address) from the end of its
+upload to its answer, has max_request_s in all, and is cancelled as soon as its client goes away: its queued
+segments leave the queue and its file is read no further. A request's hotwords / keywords[] and phrase_list
+steer the decoding of its own segments only (they travel with each segment through the batcher); stream=true
+answers with server-sent events (events.py), holding its slot until the last event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import shutil
 import tempfile
 import time
 from contextlib import asynccontextmanager
-from functools import partial
+from typing import Awaitable, TypeVar
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -30,28 +34,97 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from asr.audio import SAMPLE_RATE
 from asr.decoding import Decoder, Steering, SteeringError
-from asr.longform import decode_alternatives
 from asr.recognizer import Recognizer
 from asr.serve.batcher import Batcher
 from asr.serve.config import DEFAULT_ALIASES, ServeConfig
 from asr.serve.errors import APIError, error_body, status_kind
-from asr.serve.formats import MEDIA_TYPES, render
-from asr.serve.jobs import transcribe_file
-from asr.serve.stream import StreamEndpoint, run_steps
 from asr.serve.events import stream_response
-from asr.serve.upload import Fields, read_fields, read_form, spool, upload_name
+from asr.serve.formats import MEDIA_TYPES, render
+from asr.serve.guard import Guard
+from asr.serve.jobs import files_reading, model_batches, transcribe_file
+from asr.serve.limits import AudioBudget, Full, Slots
+from asr.serve.logs import redact_logs
+from asr.serve.rounds import StreamRounds
+from asr.serve.stream import StreamEndpoint
+from asr.serve.fields import Fields
+from asr.serve.upload import read_upload
+from asr.serve.worker import ModelWorker
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("asr.serve")
 access_log = logging.getLogger("uvicorn.access")  # uvicorn's access log: off with --no-access-log
 GONE = 499  # nginx's status for a client that closed the connection before its answer (never sent)
+T = TypeVar("T")
 
 
-def decode_steered(rec: Recognizer, decoder: Decoder, batch_seconds: float, items: list) -> list:
-    """The batcher's work: (segment, its request's steering) pairs -> each segment's alternatives (the best)."""
-    return decode_alternatives(rec, [seg for seg, _ in items], decoder, batch_seconds,
-                               steering=[steering for _, steering in items])
+class _State:
+    def __init__(self, cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tuple | None):
+        self.cfg, self.started, self.decoder = cfg, int(time.time()), decoder
+        self.frame_s = rec.frontend.cfg.hop_length / rec.frontend.cfg.sample_rate  # s per feature frame: an audio token
+        self.guard = Guard(cfg)  # the connections' limits (uvicorn's protocol, asr.serve.guard) and shutdown notice
+        self.worker = ModelWorker()  # one thread runs the model for transcriptions and streams alike
+        self.batcher = Batcher(model_batches(rec, decoder, cfg.batch_seconds), cfg.max_batch, cfg.max_wait_ms / 1000,
+                               self.worker, size=lambda item: len(item[0].samples),
+                               budget=cfg.batch_seconds * SAMPLE_RATE)
+        self.requests = Slots("transcription requests", cfg.max_requests, cfg.max_peer_requests,
+                              ("--max-requests", "--max-peer-requests"))
+        self.budget = AudioBudget(int(cfg.max_queued_audio_s * SAMPLE_RATE))
+        self.uploading = 0  # request bodies arriving
+        self.stream_rounds = StreamRounds(cfg.max_batch, self.worker) if stream else None
+        self.stream = StreamEndpoint(*(stream or (None, None)), self.stream_rounds, cfg)
+
+
+def create_app(cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tuple | None = None) -> FastAPI:
+    """The app; its model thread starts with the server and stops after the last request is answered.
+    stream: (streaming recogniser, its decoder) for /v1/stream, or None (the endpoint then says it has none)."""
+    state = _State(cfg, rec, decoder, stream)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        redact_logs()  # after uvicorn has set its loggers up
+        state.worker.start()
+        yield
+        state.worker.stop(timeout=1.0)  # uvicorn has let the requests finish (or cut them after the grace)
+
+    app = FastAPI(title="asr", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.guard = state.guard  # for the server (asr.serve.__main__) to build uvicorn's protocol with
+    add_error_handlers(app, cfg)
+    add_routes(app, state)
+    return app
+
+
+def peer_of(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+async def disconnected(request: Request) -> None:
+    """Return once the client has gone away (call when its body has been read: it reads what else comes)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def until_answered(request: Request, work: Awaitable[T], deadline: float, cfg: ServeConfig) -> T:
+    """`work`'s result, unless its client goes away first (ClientDisconnect; the work is cancelled at once) or the
+    deadline passes (APIError 504; cancelled too)."""
+    task, gone = asyncio.ensure_future(work), asyncio.ensure_future(disconnected(request))
+    try:
+        done, _ = await asyncio.wait({task, gone}, timeout=max(0.0, deadline - time.monotonic()),
+                                     return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        task.cancel()  # a no-op once it is done
+    if task in done:
+        return task.result()
+    if gone in done:
+        raise ClientDisconnect()
+    raise overtime(cfg)
+
+
+def overtime(cfg: ServeConfig) -> APIError:
+    return APIError(504, f"the request took longer than this server's limit of {cfg.max_request_s:g} s "
+                         "(--max-request-s)", "request_timeout")
 
 
 def request_steering(decoder: Decoder, fields: Fields) -> Steering | None:
@@ -60,38 +133,6 @@ def request_steering(decoder: Decoder, fields: Fields) -> Steering | None:
         return decoder.steer(fields.hotwords, fields.phrase_list)
     except SteeringError as e:
         raise APIError(400, str(e), "invalid_hotwords" if e.what == "hotwords" else "invalid_grammar", e.what) from e
-
-
-class _State:
-    def __init__(self, cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tuple | None):
-        self.cfg, self.started, self.decoder = cfg, int(time.time()), decoder
-        self.frame_s = rec.frontend.cfg.hop_length / rec.frontend.cfg.sample_rate  # s per feature frame: an audio token
-        self.batcher = Batcher(lambda items: decode_steered(rec, decoder, cfg.batch_seconds, items),
-                               cfg.max_batch, cfg.max_wait_ms / 1000)
-        self.in_flight = 0  # transcription requests being served
-        self.stream_batcher = Batcher(run_steps, cfg.max_batch, cfg.max_wait_ms / 1000) if stream else None
-        self.stream = StreamEndpoint(*(stream or (None, None)), cfg.max_streams, self.stream_batcher, cfg.api_key,
-                                     cfg.stream_idle_s)
-
-
-def create_app(cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tuple | None = None) -> FastAPI:
-    """The app; its batching threads start with the server and stop after the last request is answered.
-    stream: (streaming recogniser, its decoder) for /v1/stream, or None (the endpoint then says it has none)."""
-    state = _State(cfg, rec, decoder, stream)
-    batchers = [b for b in (state.batcher, state.stream_batcher) if b is not None]
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        for batcher in batchers:
-            batcher.start()
-        yield
-        for batcher in batchers:
-            batcher.stop()  # uvicorn has let every request in flight finish
-
-    app = FastAPI(title="asr", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    add_error_handlers(app, cfg)
-    add_routes(app, state)
-    return app
 
 
 def check_key(request: Request, cfg: ServeConfig) -> None:
@@ -112,20 +153,27 @@ def add_routes(app: FastAPI, state: _State) -> None:
     @app.post("/v1/audio/transcriptions")
     async def transcriptions(request: Request) -> Response:
         check_key(request, cfg)
-        state.in_flight += 1
+        deadline, peer = time.monotonic() + cfg.max_request_s, peer_of(request)
+        folder, streaming = tempfile.mkdtemp(prefix="asr-serve-"), False
         try:
-            fields = read_fields(await read_form(request, cfg), cfg)
+            state.requests.check(peer)  # a busy server says so before the upload, not after it
+            state.uploading += 1
+            try:
+                fields = await read_upload(request, cfg, Path(folder), state.guard.stopping, deadline)
+            finally:
+                state.uploading -= 1
             steering = request_steering(state.decoder, fields)
             if fields.stream:
-                return await stream_transcription(state, fields, steering)
-            name = upload_name(fields.upload)
-            with tempfile.TemporaryDirectory(prefix="asr-serve-") as folder:
-                path = await spool(fields.upload, Path(folder))
-                await fields.upload.close()
-                result, batch = await transcribe_file(str(path), name, state.batcher, cfg.max_seconds,
-                                                      cfg.pool_seconds, steering)
+                response = await stream_transcription(state, fields, steering, peer, folder, deadline)
+                streaming = True  # the folder is the stream's now
+                return response
+            with state.requests.slot(peer):
+                work = transcribe_file(str(fields.path), fields.name, state.batcher, cfg.max_seconds,
+                                       cfg.pool_seconds, state.budget, steering)
+                result, batch = await until_answered(request, work, deadline, cfg)
         finally:
-            state.in_flight -= 1
+            if not streaming:
+                shutil.rmtree(folder, ignore_errors=True)
         body = render(result, fields.response_format, fields.words, fields.logprobs)
         headers = {"X-ASR-Batch-Size": str(batch)}
         if isinstance(body, dict):
@@ -136,11 +184,7 @@ def add_routes(app: FastAPI, state: _State) -> None:
 
     @app.get("/health")
     async def health() -> dict:
-        streaming = {"streams": state.stream.open}
-        if state.stream_batcher is not None:  # chunk steps of the streams, and how many streams each batched
-            streaming.update({f"stream_{k}": v for k, v in state.stream_batcher.stats.to_dict().items()})
-        return {"status": "ok", "model": cfg.model_id, "in_flight": state.in_flight, **state.batcher.stats.to_dict(),
-                **streaming}
+        return health_of(state)
 
     app.add_api_websocket_route("/v1/stream", state.stream)
 
@@ -149,6 +193,17 @@ def add_routes(app: FastAPI, state: _State) -> None:
         if not (STATIC / "index.html").is_file():
             raise APIError(404, "no page here: the API is under /v1", "not_found")
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+
+def health_of(state: _State) -> dict:
+    """GET /health: what the server holds now (requests, uploads, queued audio, connections, files being read,
+    streams) and its model calls so far."""
+    streaming = {"streams": state.stream.open}
+    if state.stream_rounds is not None:  # the rounds' model calls, their windows and how many streams each batched
+        streaming.update({f"stream_{k}": v for k, v in state.stream_rounds.stats.to_dict().items()})
+    return {"status": "ok", "model": state.cfg.model_id, "in_flight": state.requests.open,
+            "uploading": state.uploading, "queued_audio_s": round(state.budget.held / SAMPLE_RATE, 1),
+            "connections": state.guard.open, "reading": files_reading(), **state.batcher.stats.to_dict(), **streaming}
 
 
 def add_model_routes(app: FastAPI, state: _State) -> None:
@@ -172,33 +227,39 @@ def add_model_routes(app: FastAPI, state: _State) -> None:
         return model(name)
 
 
-async def stream_transcription(state: _State, fields: Fields, steering: Steering | None) -> Response:
-    """stream=true: the upload spooled, then its segments as server-sent events (asr.serve.events) as they are
-    decoded; the spool folder lives until the last event. Counted in in_flight until then."""
-    folder = tempfile.mkdtemp(prefix="asr-serve-")
-    state.in_flight += 1
+async def stream_transcription(state: _State, fields: Fields, steering: Steering | None, peer: str, folder: str,
+                               deadline: float) -> Response:
+    """stream=true: the upload's segments as server-sent events (asr.serve.events) as they are decoded. The request
+    holds its slot and its folder until the last event; past the deadline the stream ends with a 504 error event."""
+    cfg = state.cfg
+    state.requests.take(peer)
 
     def cleanup() -> None:
-        state.in_flight -= 1
+        state.requests.give(peer)
         shutil.rmtree(folder, ignore_errors=True)
 
-    try:
-        path = await spool(fields.upload, Path(folder))
-        await fields.upload.close()
-    except BaseException:
-        cleanup()
-        raise
-    cfg = state.cfg
-    job = partial(transcribe_file, str(path), upload_name(fields.upload), state.batcher, cfg.max_seconds,
-                  cfg.pool_seconds, steering)
-    return await stream_response(lambda emit: job(on_segment=emit), fields.logprobs, state.frame_s, cleanup)
+    async def job(emit):
+        work = transcribe_file(str(fields.path), fields.name, state.batcher, cfg.max_seconds, cfg.pool_seconds,
+                               state.budget, steering, on_segment=emit)
+        try:
+            return await asyncio.wait_for(work, max(0.0, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            raise overtime(cfg) from None
+
+    return await stream_response(job, fields.logprobs, state.frame_s, cleanup)
 
 
 def add_error_handlers(app: FastAPI, cfg: ServeConfig) -> None:
     @app.exception_handler(APIError)
     async def api_error(request: Request, e: APIError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None
-        return JSONResponse(e.body(), status_code=e.status, headers=headers)
+        headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else {}
+        return JSONResponse(e.body(), status_code=e.status, headers=headers | e.headers)
+
+    @app.exception_handler(Full)
+    async def full(request: Request, e: Full) -> JSONResponse:
+        status, code = (429, "too_many_requests") if e.peer else (503, "server_busy")
+        return JSONResponse(error_body(str(e), status_kind(status), code=code), status_code=status,
+                            headers={"Retry-After": "1"})
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException) -> JSONResponse:

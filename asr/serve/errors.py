@@ -7,9 +7,11 @@ class APIError(Exception):
     """A request that cannot be served; `status` is its HTTP status, the rest is OpenAI's error body."""
 
     def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None,
-                 kind: str = "invalid_request_error"):
+                 kind: str | None = None, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status, self.message, self.code, self.param, self.kind = status, message, code, param, kind
+        self.status, self.message, self.code, self.param = status, message, code, param
+        self.kind = kind or status_kind(status)
+        self.headers = headers or {}  # sent with the answer (Retry-After, Connection: close)
 
     def body(self) -> dict:
         return error_body(self.message, self.kind, self.param, self.code)
@@ -31,5 +33,5 @@ def status_kind(status: int) -> str:
 
 def audio_error(message: str) -> APIError:
     """A file that asr.audio could not read (its AudioError's message) -> 400, told apart by what went wrong."""
-    damaged = any(word in message for word in ("truncated", "corrupt", "NaN"))
+    damaged = any(word in message for word in ("truncated", "corrupt", "NaN", "samples reach"))
     return APIError(400, message, "corrupt_audio" if damaged else "invalid_file_format", "file")

@@ -2,22 +2,31 @@
 
 The file is read from disk as the CLI reads it (asr.longform.file_segments: a short file is one segment, a long
 one is streamed and cut at pauses), each segment goes to the shared Batcher as soon as it is cut, and at most
-`pool_seconds` of one request's audio waits for the model at a time, so memory stays bounded for any length.
+`pool_seconds` of one request's audio waits for the model at a time, and at most an AudioBudget's of all requests,
+so memory stays bounded for any length and any number of requests. A request that is cancelled (its client went
+away) stops reading its file between two blocks, and its segments not yet run leave the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
-from asr.audio import SAMPLE_RATE, AudioError
-from asr.decoding import Steering
-from asr.longform import FileResult, SegmentConfig, SegmentResult, file_duration, file_segments, segment_result
+import numpy as np
+
+from asr.audio import SAMPLE_RATE, AudioError, check_samples, read_blocks
+from asr.batching import length_batches
+from asr.decoding import Decoder, Steering
+from asr.longform import (FileResult, Segment, SegmentConfig, SegmentResult, decode_alternatives, file_duration,
+                          file_segments, segment_result)
+from asr.recognizer import Recognizer
 from asr.serve.batcher import Batcher
 from asr.serve.errors import APIError, audio_error
+from asr.serve.limits import AudioBudget
 
 
 @dataclass
@@ -30,13 +39,72 @@ class _Pending:
     announced: bool = False  # handed to on_segment already
 
 
+def model_batches(rec: Recognizer, decoder: Decoder, batch_seconds: float) -> Callable[[list], list[tuple[list, int]]]:
+    """The Batcher's work for transcriptions: (segment, its request's steering) pairs -> each segment's
+    alternatives (the best) and the size of the model call it went through (the model's batches hold at most
+    batch_seconds of padded audio: count x longest)."""
+
+    def run(items: list) -> list[tuple[list, int]]:
+        out: list = [None] * len(items)
+        for idx in length_batches([len(seg.samples) for seg, _ in items], batch_seconds * SAMPLE_RATE):
+            chosen = [items[i] for i in idx]
+            alternatives = decode_alternatives(rec, [seg for seg, _ in chosen], decoder, batch_seconds,
+                                               steering=[steering for _, steering in chosen])  # one model call
+            for i, a in zip(idx, alternatives):
+                out[i] = (a, len(idx))
+        return out
+
+    return run
+
+
+class _Stopped(Exception):
+    """Raised in the reading thread of a request that nobody waits for any more."""
+
+
+class _Reader:
+    """A file's segments (asr.longform.file_segments), each read in a worker thread; stop() ends the reading at the
+    next block (30 s of audio), so that a client that went away does not keep a thread reading an hour for nobody.
+    _Reader.reading counts the files being read (/health)."""
+
+    reading = 0
+    _count = threading.Lock()
+
+    def __init__(self, path: str):
+        self.stopped = threading.Event()
+        self.segments = file_segments(path, SegmentConfig(), self.read)
+
+    def read(self, path: str, block_s: float) -> Iterator[np.ndarray]:
+        with _Reader._count:
+            _Reader.reading += 1
+        try:
+            for block in read_blocks(path, block_s):
+                if self.stopped.is_set():
+                    raise _Stopped(path)
+                yield block
+        finally:
+            with _Reader._count:
+                _Reader.reading -= 1
+
+    async def next(self) -> Segment | None:
+        return await asyncio.to_thread(next, self.segments, None)  # reading the file is blocking
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def files_reading() -> int:
+    """Uploaded files being read by a thread now (a request's reading ends at its next block once it is cancelled)."""
+    return _Reader.reading
+
+
 def too_long(name: str, seconds: float, limit: float) -> APIError:
     return APIError(400, f"{name}: {seconds:.1f} s of audio is longer than this server's limit of {limit:g} s",
                     "audio_too_long", "file")
 
 
 async def transcribe_file(path: str, name: str, batcher: Batcher, max_seconds: float | None = None,
-                          pool_seconds: float = 600.0, steering: Steering | None = None,
+                          pool_seconds: float = 120.0, budget: AudioBudget | None = None,
+                          steering: Steering | None = None,
                           on_segment: Callable[[SegmentResult], None] | None = None) -> tuple[FileResult, int]:
     """The file's FileResult (named `name`, the upload's file name, in it and in errors) and the largest batch
     its segments went through the model in. Raises APIError for audio that cannot be read or is too long.
@@ -45,14 +113,13 @@ async def transcribe_file(path: str, name: str, batcher: Batcher, max_seconds: f
     duration = file_duration(path)
     if max_seconds is not None and duration > max_seconds:
         raise too_long(name, duration, max_seconds)
-    segments = file_segments(path, SegmentConfig())
-    pending: list[_Pending] = []
+    reader, pending = _Reader(path), []
     try:
-        while (seg := await asyncio.to_thread(next, segments, None)) is not None:  # reading the file is blocking
+        while (seg := await reader.next()) is not None:
             if max_seconds is not None and seg.end_s > max_seconds:  # a header that understated the length
                 raise too_long(name, seg.end_s, max_seconds)
-            task = asyncio.ensure_future(batcher.submit((seg, steering)))
-            pending.append(_Pending(seg.start, seg.keep_start_s, seg.keep_end_s, len(seg.samples), task))
+            check_samples(seg.samples, path, f" (near {seg.start_s:.1f} s)")  # no bad sample reaches a batch
+            pending.append(await _submit((seg, steering), batcher, budget, reader))  # the reader: the request
             await _wait_below(pending, pool_seconds * SAMPLE_RATE)
             _announce(pending, on_segment)
         done = []
@@ -62,8 +129,9 @@ async def transcribe_file(path: str, name: str, batcher: Batcher, max_seconds: f
     except AudioError as e:
         raise audio_error(public(str(e), path, name)) from e
     finally:
+        reader.stop()
         for p in pending:
-            p.task.cancel()  # a no-op for those done; the others' answers are not wanted
+            p.task.cancel()  # a no-op for those done; the others leave the queue
     result = FileResult(name, duration=duration, segments=[
         segment_result(p.keep_start_s, p.keep_end_s, alternatives)
         for p, alternatives, _ in sorted(done, key=lambda d: d[0].start) if _has_words(alternatives)])
@@ -93,6 +161,19 @@ def public(message: str, path: str, name: str) -> str:
     nothing of the server's folder (a command in the message that names a file beside it names that file alone)."""
     folder = str(Path(path).parent)
     return message.replace(path, name).replace(folder + os.sep, "").replace(folder, "")
+
+
+async def _submit(item: tuple[Segment, Steering | None], batcher: Batcher, budget: AudioBudget | None,
+                  owner: object) -> _Pending:
+    """The (segment, steering) handed to the batcher once the server's budget has room for the segment (given back
+    when it is done)."""
+    seg = item[0]
+    if budget is not None:
+        await budget.take(len(seg.samples))
+    task = asyncio.ensure_future(batcher.submit(item, owner))
+    if budget is not None:
+        task.add_done_callback(lambda _, n=len(seg.samples): budget.give(n))
+    return _Pending(seg.start, seg.keep_start_s, seg.keep_end_s, len(seg.samples), task)
 
 
 async def _wait_below(pending: list[_Pending], samples: float) -> None:

@@ -10,31 +10,43 @@
     client: {"eof": 1}
     server: the last result, then it closes (1000, reason "end of stream: ...")
 
+With an API key, a stream sends it as `Authorization: Bearer KEY` or, from a browser (which cannot set headers on
+a WebSocket), as the subprotocol `asr.bearer.<KEY in base64url>` beside `asr` (the one the server picks): never
+in the URL, which access logs print (a key there is refused).
+
 A malformed message gets {"error": "..."} and a close whose reason repeats it (cut to 123 bytes), with code 1007
-(invalid data; 1009 for a message of more than MAX_MESSAGE_SECONDS of audio, 1008 for a wrong API key or a client
-silent for ServeConfig.stream_idle_s, 1013 when the server holds max_streams already, 1011 for a failure of the
-server's own); the other streams go on. Every stream's audio goes through one Batcher: the chunks of the streams
-that are ready together run through the model in one batch. One answer per message: two utterances ended by one
-message are merged into one result.
+(invalid data; 1009 for a message of more than MAX_MESSAGE_SECONDS of audio; 1008 for a wrong API key, a client
+that sends no audio for stream_idle_s or a stream past max_stream_s; 1013 when the server holds max_streams
+already, or the client max_peer_streams; 1011 for a failure of the server's own); the other streams go on. Every
+stream's audio goes through the model in rounds shared by all streams (asr.serve.rounds: one window of each a
+round, in one batch; each stream answered as soon as its own message is done). One answer per message: two
+utterances ended by one message are merged into one result.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hmac
 import json
 import logging
+import time
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from asr.audio import PcmDecoder
 from asr.decoding import Decoder
 from asr.recognizer import Recognizer
-from asr.serve.batcher import Batcher
+from asr.serve.config import ServeConfig
+from asr.serve.limits import Full, Slots
+from asr.serve.rounds import StreamRounds
 from asr.serve.stream_config import ConfigError, StreamSettings, read_config, vosk_answer
-from asr.streaming import Transcriber, step_streams
+from asr.streaming import Transcriber
 
 MAX_MESSAGE_SECONDS = 5.0  # audio in one binary message at most: more would hold every stream's model step
+SUBPROTOCOL = "asr"  # offered beside the key's subprotocol; the server accepts with this one
+KEY_PREFIX = "asr.bearer."  # subprotocol that carries the API key, base64url-encoded (browsers' way to send it)
 INVALID, TOO_BIG, TRY_LATER, POLICY, FAILED = 1007, 1009, 1013, 1008, 1011  # WebSocket close codes (RFC 6455)
 MAX_REASON_BYTES = 123  # UTF-8 bytes of reason text a close frame holds (RFC 6455: 125 bytes less the code)
 END_OF_STREAM = "end of stream: eof received and answered"  # the reason of a normal close (1000)
@@ -47,56 +59,32 @@ class StreamError(Exception):
         self.code = code
 
 
-def run_steps(items: list[tuple[Transcriber, object, bool]]) -> list:
-    """The Batcher's work: each (stream, samples, final) queues its audio, then every stream's ready windows run
-    in one batch -> the events of each, or the exception that broke that stream. It never raises: the Batcher
-    would run each item again alone, and a stream's state cannot take its audio twice."""
-    results: list = [None] * len(items)
-    ready = []
-    for k, (stream, samples, final) in enumerate(items):
-        try:
-            stream.accept_audio(samples)
-            if final:
-                stream.finish_audio()
-            ready.append(k)
-        except Exception as e:  # this stream only
-            results[k] = e
-    try:
-        log_probs = step_streams([items[k][0].model for k in ready])
-    except Exception as e:  # the batch's model step: every stream in it is broken
-        return [e if r is None else r for r in results]
-    for k, lp in zip(ready, log_probs):
-        try:
-            results[k] = items[k][0].take(lp)
-        except Exception as e:
-            results[k] = e
-    return results
-
-
 class StreamEndpoint:
-    """The /v1/stream handler of one app: a streaming recogniser, its decoder and the batcher they share."""
+    """The /v1/stream handler of one app: a streaming recogniser, its decoder and the rounds its streams share."""
 
-    def __init__(self, rec: Recognizer | None, decoder: Decoder | None, max_streams: int, batcher: Batcher | None,
-                 api_key: str | None = None, idle_s: float = 120.0):
-        self.rec, self.decoder, self.max_streams, self.batcher = rec, decoder, max_streams, batcher
-        self.api_key = api_key  # when set: "Authorization: Bearer KEY", or ?api_key=KEY (browsers send no headers)
-        self.idle_s = idle_s  # a stream that sends nothing for this long is closed (it holds one of max_streams)
-        self.open = 0  # streams being served
+    def __init__(self, rec: Recognizer | None, decoder: Decoder | None, rounds: StreamRounds | None, cfg: ServeConfig):
+        self.rec, self.decoder, self.rounds, self.cfg = rec, decoder, rounds, cfg
+        self.api_key = cfg.api_key  # when set: "Authorization: Bearer KEY", or the subprotocol KEY_PREFIX + base64url
+        self.idle_s = cfg.stream_idle_s  # a stream that sends no audio this long is closed (it holds a slot)
+        self.slots = Slots("streams", cfg.max_streams, cfg.max_peer_streams, ("--max-streams", "--max-peer-streams"))
+
+    @property
+    def open(self) -> int:
+        """Streams being served."""
+        return self.slots.open
 
     async def __call__(self, ws: WebSocket) -> None:
-        await ws.accept()
-        if self.api_key is not None and not key_matches(ws, self.api_key):
-            return await close_with_error(ws, StreamError("a missing or incorrect API key: send 'Authorization: "
-                                                          "Bearer KEY' or ?api_key=KEY", POLICY))
+        await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in ws.scope.get("subprotocols", ()) else None)
+        if self.api_key is not None and (why := key_problem(ws, self.api_key)):
+            return await close_with_error(ws, StreamError(why, POLICY))
         if self.rec is None:
             return await close_with_error(ws, StreamError("this server has no streaming model (python -m "
                                                           "asr.serve --stream-model PATH)", POLICY))
-        if self.open >= self.max_streams:
-            return await close_with_error(ws, StreamError(f"the server holds {self.max_streams} streams already; "
-                                                          "try again later", TRY_LATER))
-        self.open += 1
         try:
-            await self.converse(ws)
+            with self.slots.slot(ws.client.host if ws.client else "-"):
+                await self.converse(ws)
+        except Full as e:
+            await close_with_error(ws, StreamError(str(e), TRY_LATER))
         except StreamError as e:
             await close_with_error(ws, e)
         except WebSocketDisconnect:
@@ -105,24 +93,33 @@ class StreamEndpoint:
             log.exception("error serving /v1/stream")
             await close_with_error(ws, StreamError(f"the server failed on this stream ({type(e).__name__}: {e})",
                                                    FAILED))
-        finally:
-            self.open -= 1
+
+    async def receive(self, ws: WebSocket, last_audio: float, ends_at: float) -> dict:
+        """The stream's next message; StreamError (1008) when no audio has come for idle_s or the stream has
+        lasted max_stream_s. Only audio counts: other messages (an empty one every minute) do not keep a stream."""
+        idle_at = last_audio + self.idle_s
+        left = min(idle_at, ends_at) - time.monotonic()
+        try:
+            if left > 0:  # (wait_for with no time left still returns a message that is already there)
+                return await asyncio.wait_for(ws.receive(), left)
+        except asyncio.TimeoutError:
+            pass
+        if idle_at <= ends_at:
+            raise StreamError(f"no audio for {self.idle_s:g} s: the stream is closed", POLICY)
+        raise StreamError(f"the stream reached this server's limit of {self.cfg.max_stream_s:g} s "
+                          "(--max-stream-s): open a new one", POLICY)
 
     async def step(self, stream: Transcriber, samples, final: bool) -> list:
-        """The stream's events once its samples have been through the batcher (its exception raised here)."""
-        events, _ = await self.batcher.submit((stream, samples, final))
-        if isinstance(events, Exception):
-            raise events
-        return events
+        """The stream's events once its samples have been through the model (its exception raised here)."""
+        return await self.rounds.submit(stream, samples, final)
 
     async def converse(self, ws: WebSocket) -> None:
         """The protocol of one stream: config, audio messages answered one by one, eof answered by the final."""
         settings, stream, pcm = StreamSettings(), None, PcmDecoder()
+        last_audio = time.monotonic()
+        ends_at = last_audio + self.cfg.max_stream_s
         while True:
-            try:
-                message = await asyncio.wait_for(ws.receive(), self.idle_s)
-            except asyncio.TimeoutError:
-                raise StreamError(f"no message for {self.idle_s:g} s: the stream is closed", POLICY) from None
+            message = await self.receive(ws, last_audio, ends_at)
             if message["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(message.get("code", 1000))
             value = {} if message.get("bytes") is not None else parse_text(message.get("text") or "")
@@ -139,6 +136,7 @@ class StreamEndpoint:
             if message.get("bytes") is not None:
                 check_audio(message["bytes"], pcm.rate)
                 events = await self.step(stream, pcm.feed(message["bytes"]), False)
+                last_audio = time.monotonic() if message["bytes"] else last_audio  # the server's time is not idle
             elif "eof" in value:
                 events = await self.step(stream, pcm.finish(), True)
             else:  # reset: the utterance ends where the model has heard to; the stream goes on
@@ -156,10 +154,23 @@ def configure(config, decoder: Decoder) -> StreamSettings:
         raise StreamError(str(e)) from None
 
 
-def key_matches(ws: WebSocket, key: str) -> bool:
+def key_problem(ws: WebSocket, key: str) -> str | None:
+    """Why the stream's API key is not accepted (None: it is): missing, wrong, or sent in the URL."""
+    if "api_key" in ws.query_params:
+        return ("an API key in the URL is refused (access logs print URLs): send 'Authorization: Bearer KEY' or the "
+                f"subprotocol {KEY_PREFIX}<KEY in base64url>")
     scheme, _, given = ws.headers.get("authorization", "").partition(" ")
-    given = given.strip() if scheme.lower() == "bearer" else ws.query_params.get("api_key", "")
-    return bool(given) and hmac.compare_digest(given.encode(), key.encode())
+    given = given.strip() if scheme.lower() == "bearer" else ""
+    for offered in ws.scope.get("subprotocols", ()):
+        if offered.startswith(KEY_PREFIX) and not given:
+            encoded = offered[len(KEY_PREFIX) :]
+            try:
+                given = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                return f"the subprotocol {KEY_PREFIX}... must carry the key in base64url"
+    if not given:
+        return f"a missing API key: send 'Authorization: Bearer KEY' or the subprotocol {KEY_PREFIX}<KEY in base64url>"
+    return None if hmac.compare_digest(given.encode(), key.encode()) else "an incorrect API key"
 
 
 def check_audio(data: bytes, rate: int) -> None:

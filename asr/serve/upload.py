@@ -1,43 +1,115 @@
-"""The multipart form of POST /v1/audio/transcriptions: its size limit, its fields, and the file spooled to disk.
+"""The multipart form of POST /v1/audio/transcriptions, read as it arrives: its size limit, its deadlines, its
+fields, and the file written to disk once, into the request's own folder.
 
 The body is counted as it arrives: past the limit the request is refused with 413 at once (a Content-Length over
-the limit before a byte is read). The form parser keeps at most 1 MB of the upload in memory (the rest is on
-disk), and the file is then copied to a temporary folder of its own, so any length is served in bounded memory.
+the limit before a byte is read). It must keep coming: a pause of more than body_timeout_s, an average rate under
+min_body_kb_s once body_timeout_s have passed, or a body not in by the request's deadline (max_request_s) is
+dropped with 408 and the connection closed; a server that begins to stop drops the bodies still arriving (503).
+Text fields are held in memory (MAX_FIELD_BYTES each, MAX_TEXT_BYTES in all, MAX_FIELDS of them); the file goes to disk as its parts
+arrive (never held in memory, never copied), so any length is served in bounded memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import shutil
-from dataclasses import dataclass
+import time
 from pathlib import Path
+from typing import AsyncIterator, BinaryIO
 
-from starlette.datastructures import FormData, UploadFile
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
+import python_multipart
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import parse_options_header
+from starlette.requests import ClientDisconnect, Request
 
-from asr.decoding import SteeringError, parse_hotword, read_grammar
-from asr.serve.config import DEFAULT_ALIASES, ServeConfig
+from asr.serve.config import ServeConfig
 from asr.serve.errors import APIError
-from asr.serve.formats import FORMATS, GRANULARITIES
+from asr.serve.fields import Fields, read_fields, upload_name
 
-LANGUAGES = ("en", "english")  # what the `language` field may say (the models asr trains are English)
+MAX_FIELDS = 50  # text fields in one form at most
+MAX_FIELD_BYTES = 1024 * 1024  # one text field at most (Starlette's own limit: 10,000 hotwords fit)
+MAX_TEXT_BYTES = 2 * 1024 * 1024  # all text fields of a form at most
+CLOSE = {"Connection": "close"}  # an answer before the whole body: the rest is not read, the connection not kept
 
 
-class _TooLarge(Exception):
-    pass
+class _Invalid(Exception):
+    """A body that is not the form this route takes; the message says why."""
 
 
-@dataclass(frozen=True)
-class Fields:
-    upload: UploadFile  # the `file` field
-    response_format: str  # one of formats.FORMATS
-    words: bool  # timestamp_granularities[] includes "word"
-    stream: bool = False  # stream=true: server-sent events (transcript.text.delta, transcript.text.done)
-    logprobs: bool = False  # include[]=logprobs
-    hotwords: list[tuple[str, float | None]] | None = None  # hotwords (PHRASE[:SCORE], ...) and keywords[]
-    phrase_list: list[str] | None = None  # a grammar: a JSON list of phrases, "[unk]" for any other word
+class _Form:
+    """python_multipart's callbacks -> the text fields (name -> values) and at most one file, written to `folder`."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.fields: dict[str, list[str]] = {}
+        self.files: dict[str, tuple[str, Path]] = {}  # field name -> (file name as sent, path)
+        self.file: BinaryIO | None = None  # the file part being written
+        self.size = 0  # its bytes
+        self.text_bytes = 0  # the text fields' bytes so far
+        self.header, self.value, self.disposition = b"", b"", b""
+        self.part: tuple[str, bytearray | None] = ("", None)  # (field name, a text field's bytes; None: the file)
+
+    def callbacks(self) -> dict:
+        return {"on_header_field": self.on_header_field, "on_header_value": self.on_header_value,
+                "on_header_end": self.on_header_end, "on_headers_finished": self.on_headers_finished,
+                "on_part_data": self.on_part_data, "on_part_end": self.on_part_end}
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.value += data[start:end]
+
+    def on_header_end(self) -> None:
+        if self.header.lower() == b"content-disposition":
+            self.disposition = self.value
+        self.header, self.value = b"", b""
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self.disposition)
+        self.disposition = b""
+        if b"name" not in options:
+            raise _Invalid('a part without a name (its Content-Disposition needs name="...")')
+        name = options[b"name"].decode("utf-8", "replace")
+        if b"filename" not in options:
+            if sum(map(len, self.fields.values())) >= MAX_FIELDS:
+                raise _Invalid(f"more than {MAX_FIELDS} fields")
+            self.part = (name, bytearray())
+            return
+        if self.files:
+            raise _Invalid("more than one file: send one audio file a request")
+        filename = options[b"filename"].decode("utf-8", "replace")
+        path = self.folder / spool_name(upload_name(filename))
+        self.files[name] = (filename, path)
+        self.file, self.part = open(path, "wb"), (name, None)
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        name, text = self.part
+        if text is None:
+            self.file.write(data[start:end])  # the page cache takes it at once: no need for a thread
+            self.size += end - start
+        elif len(text) + end - start > MAX_FIELD_BYTES:
+            raise _Invalid(f"the field {name!r} is longer than {MAX_FIELD_BYTES // 1024} KB")
+        elif self.text_bytes + end - start > MAX_TEXT_BYTES:
+            raise _Invalid(f"the text fields are longer than {MAX_TEXT_BYTES // 1024} KB in all")
+        else:
+            text.extend(data[start:end])
+            self.text_bytes += end - start
+
+    def on_part_end(self) -> None:
+        name, text = self.part
+        if text is None:
+            self.close()
+        else:
+            self.fields.setdefault(name, []).append(text.decode("utf-8", "replace"))
+
+    def getlist(self, name: str) -> list[str]:
+        return self.fields.get(name, [])
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
 
 def too_large(cfg: ServeConfig) -> APIError:
@@ -45,132 +117,90 @@ def too_large(cfg: ServeConfig) -> APIError:
                          "(--max-upload-mb)", "file_too_large", "file")
 
 
-async def read_form(request: Request, cfg: ServeConfig) -> FormData:
-    """The request's multipart form; APIError 415 for another content type, 413 past the size limit, 400 if the
-    body is not valid multipart."""
+def boundary_of(request: Request, cfg: ServeConfig) -> bytes:
+    """The multipart boundary; APIError 415 for another content type, 413 for a Content-Length past the limit,
+    400 without a boundary."""
     content_type = request.headers.get("content-type", "")
-    if content_type.split(";")[0].strip().lower() != "multipart/form-data":
+    kind, params = parse_options_header(content_type)
+    if kind.lower() != b"multipart/form-data":
         raise APIError(415, f"expected a multipart/form-data body (as OpenAI's API takes), got content type "
                             f"{content_type or 'none'!r}", "unsupported_content_type")
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > cfg.max_upload_bytes:
         raise too_large(cfg)
-    seen = 0
+    if not params.get(b"boundary"):
+        raise APIError(400, "the body is not valid multipart/form-data (no boundary in its Content-Type)",
+                       "invalid_multipart")
+    return params[b"boundary"]
 
-    async def receive():  # the body as it arrives, counted
-        nonlocal seen
-        message = await request.receive()
-        seen += len(message.get("body", b""))
+
+def patience(start: float, seen: int, cfg: ServeConfig, deadline: float) -> tuple[float, str]:
+    """(seconds the next piece of a body that began at `start` and has sent `seen` bytes may take, why if it does
+    not come in time)."""
+    now = time.monotonic()
+    waits = [(cfg.body_timeout_s, f"no byte for {cfg.body_timeout_s:g} s (--body-timeout-s)"),
+             (deadline - now, f"not all in after {cfg.max_request_s:g} s (--max-request-s)")]
+    if cfg.min_body_kb_s > 0:
+        rate = seen / max(now - start, 1e-9) / 1000
+        waits.append((start + cfg.body_timeout_s + seen / (cfg.min_body_kb_s * 1000) - now,
+                      f"{rate:.2g} KB/s on average, under {cfg.min_body_kb_s:g} KB/s (--min-body-kb-s)"))
+    return min(waits)
+
+
+async def receive(request: Request, seconds: float, why: str, stopping: asyncio.Event) -> dict:
+    """The request's next ASGI message within `seconds`: APIError 408 (saying `why`) if none comes, 503 if the
+    server begins to stop meanwhile."""
+    if seconds > 0:
+        message, stop = asyncio.ensure_future(request.receive()), asyncio.ensure_future(stopping.wait())
+        done, _ = await asyncio.wait({message, stop}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if message in done:
+            return message.result()
+        message.cancel()
+    if stopping.is_set():
+        raise APIError(503, "the server is shutting down: send the request again later", "server_shutting_down",
+                       headers=CLOSE)
+    raise APIError(408, f"the request's body came too slowly: {why}", "request_timeout", headers=CLOSE)
+
+
+async def body(request: Request, cfg: ServeConfig, stopping: asyncio.Event, deadline: float) -> AsyncIterator[bytes]:
+    """The request's body as it arrives, counted and timed (module docstring): APIError 413 past the size limit,
+    408 too slow, 503 if the server stops; ClientDisconnect if the client goes."""
+    start, seen = time.monotonic(), 0
+    while True:
+        message = await receive(request, *patience(start, seen, cfg, deadline), stopping)
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        seen += len(chunk)
         if seen > cfg.max_upload_bytes:
-            raise _TooLarge
-        return message
+            raise too_large(cfg)
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
 
+
+async def read_upload(request: Request, cfg: ServeConfig, folder: Path, stopping: asyncio.Event,
+                      deadline: float) -> Fields:
+    """The request's form, its file written to `folder`, checked (read_fields); APIError for what is wrong."""
+    form = _Form(folder)
+    parser = python_multipart.MultipartParser(boundary_of(request, cfg), form.callbacks())
     try:
-        return await Request(request.scope, receive).form(max_files=1, max_fields=50)
-    except _TooLarge:
-        raise too_large(cfg) from None
-    except (HTTPException, ValueError, KeyError, AssertionError) as e:
-        why = getattr(e, "detail", None) or str(e) or type(e).__name__
-        raise APIError(400, f"the body is not valid multipart/form-data ({why})", "invalid_multipart") from e
-
-
-def _one(form: FormData, name: str, default: str | None = None) -> str | None:
-    value = form.get(name, default)
-    if value is not None and not isinstance(value, str):
-        raise APIError(400, f"{name} must be a text field, not a file", "invalid_value", name)
-    return value
-
-
-def read_fields(form: FormData, cfg: ServeConfig) -> Fields:
-    """The form's fields, checked: model, response_format, language, timestamp_granularities[], file, stream,
-    include[], hotwords / keywords[] and phrase_list (read here, checked against the vocabulary by the route).
-    prompt and temperature are accepted and ignored."""
-    model = _one(form, "model")
-    if model is None:
-        raise APIError(400, f"you must provide a model (this server has {cfg.model_id!r})", "missing_model", "model")
-    if model not in (cfg.model_id, *DEFAULT_ALIASES):
-        raise APIError(404, f"the model {model!r} does not exist here; this server has {cfg.model_id!r} "
-                            f"({' and '.join(map(repr, DEFAULT_ALIASES))} too, as an alias of it)", "model_not_found",
-                       "model")
-    fmt = _one(form, "response_format", "json")
-    if fmt not in FORMATS:
-        raise APIError(400, f"response_format must be one of {', '.join(FORMATS)}, got {fmt!r}", "invalid_value",
-                       "response_format")
-    language = _one(form, "language")
-    if language and language.lower() not in LANGUAGES:
-        raise APIError(400, f"language {language!r} is not supported: this server's model transcribes English "
-                            "only (give 'en' or leave it out)", "unsupported_language", "language")
-    granularities = [g for key in ("timestamp_granularities[]", "timestamp_granularities") for g in form.getlist(key)]
-    if bad := [g for g in granularities if g not in GRANULARITIES]:
-        raise APIError(400, f"timestamp_granularities[] takes {' and '.join(GRANULARITIES)}, got {bad[0]!r}",
-                       "invalid_value", "timestamp_granularities[]")
-    upload = form.get("file")
-    if upload is None:
-        raise APIError(400, "you must provide a file: the audio, as the multipart field 'file'", "missing_file", "file")
-    if not isinstance(upload, UploadFile):
-        raise APIError(400, "file must be an uploaded file (a multipart part with a filename), not a text field",
-                       "invalid_file_format", "file")
-    return Fields(upload, fmt, "word" in granularities, read_stream(form), read_include(form),
-                  *read_steering(form))
-
-
-def read_stream(form: FormData) -> bool:
-    """stream: true (1) or false (0, or left out)."""
-    value = (_one(form, "stream") or "false").strip().lower()
-    if value not in ("true", "1", "false", "0"):
-        raise APIError(400, f"stream must be true or false, got {value!r}", "invalid_value", "stream")
-    return value in ("true", "1")
-
-
-def read_include(form: FormData) -> bool:
-    """include[]: "logprobs" (with response_format json, or a stream) is the one thing it may ask for."""
-    include = [v for key in ("include[]", "include") for v in form.getlist(key)]
-    if bad := [v for v in include if v != "logprobs"]:
-        raise APIError(400, f"include[] takes logprobs, got {bad[0]!r}", "invalid_value", "include[]")
-    return bool(include)
-
-
-def read_steering(form: FormData) -> tuple[list | None, list[str] | None]:
-    """(hotwords, phrase_list) as sent, not yet checked: `hotwords` fields hold PHRASE[:SCORE] items separated by
-    commas or new lines, each `keywords[]` one phrase (OpenAI's name); phrase_list is a JSON list (Vosk's)."""
-    texts = [v for key in ("hotwords", "hotwords[]") for v in form.getlist(key)]
-    keywords = [v for key in ("keywords[]", "keywords") for v in form.getlist(key)]
-    if any(not isinstance(v, str) for v in texts + keywords):
-        raise APIError(400, "hotwords and keywords[] must be text fields, not files", "invalid_value", "hotwords")
-    items = [item for text in texts for item in re.split(r"[,\n]", text) if item.strip()]
-    hotwords = [parse_hotword(item) for item in items] + [(k, None) for k in keywords]
-    grammar = _one(form, "phrase_list")
-    try:
-        phrase_list = read_grammar(grammar, "phrase_list") if grammar is not None else None
-    except SteeringError as e:
-        raise APIError(400, str(e), "invalid_grammar", "phrase_list") from e
-    return (hotwords if texts or keywords else None), phrase_list
-
-
-def upload_name(upload: UploadFile) -> str:
-    """The upload's file name as errors and results give it (its last part: never a path of this machine)."""
-    return Path(upload.filename or "").name or "upload"
+        async for chunk in body(request, cfg, stopping, deadline):
+            parser.write(chunk)
+        parser.finalize()
+    except (_Invalid, FormParserError) as e:
+        raise APIError(400, f"the body is not valid multipart/form-data ({e})", "invalid_multipart") from e
+    finally:
+        form.close()
+    return read_fields(form, cfg)
 
 
 def spool_name(name: str) -> str:
-    """The name the upload is spooled under: its own (so that a command in an error names the client's file), or
+    """The name the upload is written under: its own (so that a command in an error names the client's file), or
     where that cannot be a file name here, "audio" and its plain suffix (suffixes name formats that need ffmpeg)."""
     if name not in (".", "..") and "\0" not in name and len(name.encode("utf-8", "surrogateescape")) <= 200:
         return name
     suffix = Path(name).suffix.lower()
     return "audio" + (suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else "")
-
-
-async def spool(upload: UploadFile, folder: Path) -> Path:
-    """Copy the upload to `folder` under spool_name(its name). APIError 400 if it is empty."""
-    path = folder / spool_name(upload_name(upload))
-
-    def copy() -> int:
-        upload.file.seek(0)
-        with open(path, "wb") as out:
-            shutil.copyfileobj(upload.file, out, 1 << 20)
-            return out.tell()
-
-    if await asyncio.to_thread(copy) == 0:
-        raise APIError(400, f"{upload_name(upload)}: the file is empty (0 bytes)", "empty_file", "file")
-    return path

@@ -62,11 +62,14 @@ class ModelStream:
 
 
 @torch.no_grad()
-def step_streams(streams: list[ModelStream]) -> list[torch.Tensor]:
-    """Run every window that is ready in `streams` (all of one model), in batches across the streams ->
-    per stream the (T_i, V) log-probs of the chunks done (T_i a multiple of chunk_frames but at the end)."""
+def step_streams(streams: list[ModelStream], max_windows: int | None = None) -> list[torch.Tensor]:
+    """Run every window that is ready in `streams` (all of one model), or at most `max_windows` of each, in batches
+    across the streams -> per stream the (T_i, V) log-probs of the chunks done (T_i a multiple of chunk_frames but
+    at the end)."""
     out: list[list[torch.Tensor]] = [[] for _ in streams]
-    while active := [i for i, s in enumerate(streams) if s.ready()]:
+    rounds = 0
+    while (max_windows is None or rounds < max_windows) and (active := [i for i, s in enumerate(streams) if s.ready()]):
+        rounds += 1
         model = streams[active[0]].model
         windows, valid = zip(*(streams[i].take_window() for i in active))
         states = [(torch.cat([streams[i].states[layer][0] for i in active], 1),

@@ -16,7 +16,8 @@ from collections import deque
 
 import numpy as np
 
-from asr.longform.segment import ENERGY_FRAME_SECONDS, SegmentConfig, frame_energies_db, voiced_mask, voiced_threshold
+from asr.longform.energy import ENERGY_FRAME_SECONDS, frame_energies_db
+from asr.longform.segment import SegmentConfig, voiced_mask, voiced_threshold
 
 
 class Voicing:

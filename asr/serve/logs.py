@@ -1,0 +1,35 @@
+"""What the server writes to its log: never a secret (RedactSecrets), and a bounded number of lines however many
+clients misbehave (asr.serve.guard's notices)."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# A query parameter whose name says it holds a secret (api_key=, token=, ...): its value is never logged.
+SECRET_PARAM = re.compile(r"(?i)([?&][^=&\s\"]*(?:key|token|secret|password|auth)[^=&\s\"]*=)[^&\s\"]*")
+LOGGERS = ("uvicorn.access", "uvicorn.error", "asr.serve")  # where request lines (URLs) are written
+
+
+def redact(text: str) -> str:
+    """`text` with the values of secret-looking query parameters replaced by ***."""
+    return SECRET_PARAM.sub(r"\1***", text)
+
+
+class RedactSecrets(logging.Filter):
+    """A logging filter: URLs in a record's arguments (uvicorn's access lines) lose their secret parameters' values."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+def redact_logs() -> None:
+    """Install RedactSecrets on the loggers that write URLs (once: again is a no-op)."""
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())

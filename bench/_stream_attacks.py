@@ -1,0 +1,126 @@
+"""bench/serve_faults.py's attacks on WS /v1/stream (see _serve_attacks.py for the calling convention), and the
+speech they send: the manifest's clips joined with pauses."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+PAUSE_S = 0.5  # silence between two clips
+
+
+def speech(manifest: str, seconds: float) -> np.ndarray:
+    """(N,) float32 at 16 kHz: the manifest's clips with PAUSE_S between, repeated to `seconds`."""
+    from asr.audio import load_audio
+    from asr.data import read_manifest
+
+    pause = np.zeros(int(PAUSE_S * 16000), np.float32)
+    once = np.concatenate([x for u in read_manifest(manifest) for x in (load_audio(u.audio), pause)])
+    return np.tile(once, int(seconds * 16000 // len(once)) + 1)[: int(seconds * 16000)]
+
+
+def pcm(x: np.ndarray) -> bytes:
+    return np.clip(np.round(x * 32768), -32768, 32767).astype("<i2").tobytes()
+
+
+async def realtime(url: str, audio: bytes, messages: int = 100) -> list[float]:
+    """Seconds from each 0.1 s message of a real-time stream to its answer (sent at real-time pace)."""
+    import websockets
+
+    waits = []
+    async with websockets.connect(url) as ws:
+        for k in range(messages):
+            start = time.perf_counter()
+            await ws.send(audio[k * 3200 : (k + 1) * 3200])
+            await asyncio.wait_for(ws.recv(), 60)
+            waits.append(time.perf_counter() - start)
+            await asyncio.sleep(max(0.0, 0.1 - waits[-1]))
+        await ws.send('{"eof": 1}')
+    return waits
+
+
+async def flood(url: str, audio: bytes, until: asyncio.Event) -> int:
+    """A stream that sends 5 s messages back to back (each once the last is answered) until told to stop."""
+    import websockets
+
+    sent = 0
+    async with websockets.connect(url) as ws:
+        while not until.is_set() and sent < 1000:
+            await ws.send(audio[(sent % 4) * 160000 : (sent % 4 + 1) * 160000])
+            await asyncio.wait_for(ws.recv(), 120)
+            sent += 1
+    return sent
+
+
+async def beside_floods(url: str, audio: bytes) -> tuple[list[float], int]:
+    stop = asyncio.Event()
+    floods = [asyncio.ensure_future(flood(url, audio, stop)) for _ in range(2)]
+    await asyncio.sleep(2.0)
+    waits = await realtime(url, audio)
+    stop.set()
+    return waits, sum([await f for f in floods])
+
+
+def stream_fairness(args, folder: Path, start) -> list:
+    audio = pcm(speech(args.manifest, 30.0))
+    with start("--no-access-log") as (_, url, _):
+        ws = url.replace("http://", "ws://") + "/v1/stream"
+        alone = asyncio.run(realtime(ws, audio))
+        beside, flooded = asyncio.run(beside_floods(ws, audio))
+    p95 = [1000 * float(np.percentile(w, 95)) for w in (alone, beside)]
+    return [("stream_p95_alone_ms", p95[0], "a real-time stream, 0.1 s messages"),
+            ("stream_p95_beside_2_floods_ms", p95[1], f"2 streams sent {flooded} 5 s messages meanwhile"),
+            ("stream_p95_ratio", p95[1] / p95[0], "target <= 2")]
+
+
+async def empty_messages(url: str, source: str, every_s: float, rounds: int) -> int | None:
+    """A stream that sends an empty message every `every_s`; its close code (None: still open after `rounds`)."""
+    import websockets
+
+    async with websockets.connect(url, local_addr=(source, 0)) as ws:
+        for _ in range(rounds):
+            try:
+                await ws.send(b"")
+                await asyncio.wait_for(ws.recv(), 30)
+            except websockets.ConnectionClosed:
+                return ws.close_code
+            await asyncio.sleep(every_s)
+        return None
+
+
+def idle_slots(args, folder: Path, start) -> list:
+    with start("--no-access-log", "--stream-idle-s", "5") as (_, url, _):
+        ws = url.replace("http://", "ws://") + "/v1/stream"
+
+        async def all_of_them():
+            return await asyncio.gather(*(empty_messages(ws, f"127.0.5.{k % 8 + 1}", 2.0, 4) for k in range(64)))
+
+        codes = asyncio.run(all_of_them())  # 4 x 2 s: 8 s
+    held = sum(code is None for code in codes)
+    closes = sorted(set(codes), key=str)
+    return [("idle_slots_held", held, f"of 64 after 8 s with --stream-idle-s 5, target 0; close codes {closes}")]
+
+
+def key_in_log(args, folder: Path, start) -> list:
+    import websockets
+
+    key = "bench-secret-key"
+
+    async def both(ws: str) -> None:
+        protocols = ["asr", "asr.bearer." + base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")]
+        async with websockets.connect(ws, subprotocols=protocols) as c:
+            await c.send('{"eof": 1}')
+            json.loads(await asyncio.wait_for(c.recv(), 30))
+        async with websockets.connect(f"{ws}?api_key={key}") as c:
+            await asyncio.wait_for(c.recv(), 30)
+
+    with start("--api-key", key) as (_, url, log):
+        asyncio.run(both(url.replace("http://", "ws://") + "/v1/stream"))
+        time.sleep(0.5)
+        text = log.read_text()
+    return [("key_in_log", text.count(key), "target 0 (access log on)")]
