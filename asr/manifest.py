@@ -34,6 +34,25 @@ def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
     return [row for _, row in numbered_rows(path, required)]
 
 
+def json_objects(path: str | Path, lines: list[tuple[int, str]], required: tuple[str, ...] = (),
+                 error: type[Exception] = ManifestError) -> list[tuple[int, dict]]:
+    """(line number, JSON object) for each of a JSON-lines file's (line number, line); `error` ("path:line: why")
+    for a line that is not a JSON object holding `required`."""
+    rows = []
+    for lineno, line in lines:
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError) as e:  # JSONDecodeError, a 4300+ digit number, nesting too deep
+            reason = e.msg if isinstance(e, json.JSONDecodeError) else str(e).split(":")[0]
+            raise error(f"{path}:{lineno}: not valid JSON ({reason})") from e
+        if not isinstance(row, dict):
+            raise error(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+        if missing := [k for k in required if k not in row]:
+            raise error(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
+        rows.append((lineno, row))
+    return rows
+
+
 def numbered_rows(path: str | Path, required: tuple[str, ...] = ()) -> list[tuple[int, dict]]:
     """(line number, JSON object) for each non-blank line, checked and resolved as in read_jsonl."""
     path = Path(path)
@@ -41,20 +60,8 @@ def numbered_rows(path: str | Path, required: tuple[str, ...] = ()) -> list[tupl
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise ManifestError(f"{path}: cannot read manifest ({e})") from e
-    rows = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except (ValueError, RecursionError) as e:  # JSONDecodeError, a 4300+ digit number, nesting too deep
-            reason = e.msg if isinstance(e, json.JSONDecodeError) else str(e).split(":")[0]
-            raise ManifestError(f"{path}:{lineno}: not valid JSON ({reason})") from e
-        if not isinstance(row, dict):
-            raise ManifestError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-        missing = [k for k in required if k not in row]
-        if missing:
-            raise ManifestError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
+    rows = json_objects(path, [(n, line) for n, line in enumerate(lines, 1) if line.strip()], required)
+    for lineno, row in rows:
         if "audio" in row:
             if not isinstance(row["audio"], str) or not row["audio"]:
                 raise ManifestError(f"{path}:{lineno}: \"audio\" must be a non-empty string")
@@ -62,7 +69,6 @@ def numbered_rows(path: str | Path, required: tuple[str, ...] = ()) -> list[tupl
                 row["audio"] = str((path.parent / row["audio"]).resolve())
             except (ValueError, OSError, RuntimeError) as e:  # a NUL byte, a lone surrogate, a symlink loop
                 raise ManifestError(f"{path}:{lineno}: \"audio\" is not a usable path ({e})") from e
-        rows.append((lineno, row))
     return rows
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from asr.corpora.rows import CorpusError
+from asr.manifest import json_objects
 
 
 def open_text(path: Path) -> TextIO:
@@ -64,19 +65,7 @@ def read_table(path: Path, delimiter: str, required: tuple[str, ...]) -> tuple[l
 
 def read_json_lines(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]:
     """(line number, object) per line of a JSON-lines file (plain or gzip); each object must hold `required`."""
-    rows = []
-    for lineno, line in read_lines(path):
-        try:
-            row = json.loads(line)
-        except (ValueError, RecursionError) as e:
-            raise CorpusError(f"{path}:{lineno}: not valid JSON ({getattr(e, 'msg', type(e).__name__)})") from e
-        if not isinstance(row, dict):
-            raise CorpusError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-        missing = [k for k in required if k not in row]
-        if missing:
-            raise CorpusError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
-        rows.append((lineno, row))
-    return rows
+    return json_objects(path, read_lines(path), required, CorpusError)
 
 
 def read_kaldi(path: Path, fields: int = 2) -> list[tuple[int, str, str]]:
