@@ -218,3 +218,43 @@ def test_text_fields_are_bounded_each_and_in_all(tmp_path):
         parse({"hotwords": "x" * (upload.MAX_FIELD_BYTES + 1)})
     with pytest.raises(upload._Invalid, match="text fields are longer than 2048 KB in all"):
         parse({f"f{i}": "x" * (upload.MAX_FIELD_BYTES - 10) for i in range(3)})
+
+
+def test_reading_a_duration_and_making_steering_run_off_the_event_loop(monkeypatch):
+    """What may take long for one request is done in a worker thread, not on the event loop that serves everyone:
+    the duration of a file (ffmpeg formats are decoded for it) and a request's or a stream's steering (10,000
+    hotwords: about 0.4 s). The routes are driven in-process (Starlette's TestClient)."""
+    import asyncio
+
+    from fastapi.testclient import TestClient
+
+    from asr.serve import app, jobs, stream
+    from asr.serve.__main__ import load, load_stream
+    from asr.serve.config import ServeConfig
+
+    where = []
+
+    def on_loop() -> bool:
+        try:
+            asyncio.get_running_loop()
+            return True
+        except RuntimeError:
+            return False
+
+    real_duration, real_steering, real_config = jobs.file_duration, app.request_steering, stream.configure
+    monkeypatch.setattr(stream, "configure",
+                        lambda config, decoder: where.append(("config", on_loop())) or real_config(config, decoder))
+    monkeypatch.setattr(jobs, "file_duration", lambda path: where.append(("duration", on_loop())) or real_duration(path))
+    monkeypatch.setattr(app, "request_steering",
+                        lambda decoder, fields: where.append(("steering", on_loop())) or real_steering(decoder, fields))
+    cfg = ServeConfig()
+    with TestClient(app.create_app(cfg, *load(cfg), stream=load_stream(cfg))) as client:
+        r = client.post("/v1/audio/transcriptions", files={"file": (GOOD.name, GOOD.read_bytes())},
+                        data={"model": "asr-an4", "hotwords": "rubout"})
+        with client.websocket_connect("/v1/stream") as ws:
+            ws.send_json({"config": {"hotwords": ["rubout"]}})
+            ws.send_json({"eof": 1})
+            last = ws.receive_json()
+    assert r.status_code == 200 and r.json() == {"text": TEXTS[GOOD.stem]}, r.text
+    assert last == {"result": [], "text": ""}
+    assert sorted(where) == [("config", False), ("duration", False), ("steering", False)]

@@ -97,6 +97,25 @@ def test_a_client_that_goes_away_stops_its_work_and_a_short_request_behind_it_is
     assert time.monotonic() - gone < 10 and '"POST /v1/audio/transcriptions HTTP/1.1" 499' in log
 
 
+def test_a_streamed_transcription_whose_client_goes_before_its_first_event_is_cancelled(tmp_path):
+    """stream=true: a client gone while its first segment waits for the model (batches wait 15 s for company)
+    gives its slot back at once and its segment leaves the queue unrun, as a plain request does."""
+    clip = CLIPS[2]
+    body = (b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nasr-an4\r\n--b\r\nContent-Disposition: '
+            b'form-data; name="stream"\r\n\r\ntrue\r\n--b\r\nContent-Disposition: form-data; name="file"; '
+            b'filename="' + clip.name.encode() + b'"\r\n\r\n' + clip.read_bytes() + b"\r\n--b--\r\n")
+    with running_server(tmp_path / "server.log", "--stream-model", "none", "--max-wait-ms", "15000") as (url, _):
+        s = open_upload(url, len(body), body)
+        wait_until(lambda: health(url)["in_flight"] == 1, 20, "the stream in flight")
+        s.close()
+        gone = time.monotonic()
+        wait_until(lambda: health(url)["in_flight"] == 0, 10, "the slot given back")
+        freed = time.monotonic() - gone
+        wait_until(lambda: health(url)["dropped"] == 1, 20, "its segment dropped")
+        after = health(url)
+    assert freed < 2.0 and after["segments"] == 0, (freed, after)
+
+
 def test_the_audio_waiting_for_the_model_is_bounded_per_server(tmp_path, long_audio):
     """Three long uploads at once, with --max-queued-audio-s 30: /health never sees more queued, and each
     transcript is the one it has alone."""

@@ -16,6 +16,7 @@ import json
 from typing import AsyncIterator, Awaitable, Callable
 
 from fastapi.responses import StreamingResponse
+from starlette.requests import ClientDisconnect
 
 from asr.longform import FileResult, SegmentResult
 from asr.serve.errors import APIError, error_body
@@ -28,21 +29,27 @@ def sse(event: dict) -> str:
     return f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
 
 
-async def stream_response(job: Job, logprobs: bool, frame_s: float, cleanup: Callable[[], None]) -> StreamingResponse:
+async def stream_response(job: Job, logprobs: bool, frame_s: float, cleanup: Callable[[], None],
+                          gone: Awaitable[None]) -> StreamingResponse:
     """Start `job` (it calls its argument with each segment as it is decoded) and answer with its events; raises
-    what the job raises before its first segment. `cleanup` runs once the job is over, however it ends."""
+    what the job raises before its first segment, and ClientDisconnect (the job cancelled) if `gone` (the client
+    went away) comes first. `cleanup` runs once the job is over, however it ends."""
     segments: asyncio.Queue = asyncio.Queue()
     task = asyncio.ensure_future(job(segments.put_nowait))
-    first = asyncio.ensure_future(segments.get())
+    first, left = asyncio.ensure_future(segments.get()), asyncio.ensure_future(gone)
     try:
-        await asyncio.wait({task, first}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({task, first, left}, return_when=asyncio.FIRST_COMPLETED)
         if task.done() and task.exception() is not None and not first.done():
             raise task.exception()
+        if left.done() and not first.done():
+            raise ClientDisconnect()
     except BaseException:
         first.cancel()
         task.cancel()
         cleanup()
         raise
+    finally:
+        left.cancel()  # once the events flow, Starlette watches for the client going
     return StreamingResponse(_events(task, first, segments, logprobs, frame_s, cleanup), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})
 

@@ -110,7 +110,7 @@ async def transcribe_file(path: str, name: str, batcher: Batcher, max_seconds: f
     its segments went through the model in. Raises APIError for audio that cannot be read or is too long.
     steering: the request's hotwords or grammar, for each of its segments; on_segment: called with each segment
     that has words, in time order, as soon as it and those before it are decoded (stream=true)."""
-    duration = file_duration(path)
+    duration = await asyncio.to_thread(file_duration, path)  # formats read by ffmpeg are decoded for it
     if max_seconds is not None and duration > max_seconds:
         raise too_long(name, duration, max_seconds)
     reader, pending = _Reader(path), []

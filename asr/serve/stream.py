@@ -126,7 +126,7 @@ class StreamEndpoint:
             if "config" in value:
                 if stream is not None:
                     raise StreamError("config must come before the audio")
-                settings = configure(value["config"], self.decoder)
+                settings = await asyncio.to_thread(configure, value["config"], self.decoder)  # hotwords: up to 0.4 s
                 pcm = PcmDecoder(settings.sample_rate)
                 continue
             if message.get("bytes") is None and "eof" not in value and "reset" not in value:
