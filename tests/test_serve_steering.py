@@ -102,3 +102,40 @@ def test_a_stream_of_unreadable_audio_is_a_400_before_any_event(server):
                    data={"model": "asr-an4", "stream": "true"}, timeout=120)
     assert r.status_code == 400 and r.headers["content-type"].startswith("application/json")
     assert httpx.get(f"{server}/health").json()["in_flight"] == 0
+
+
+def test_a_stream_whose_client_stops_reading_is_cut_at_its_deadline():
+    """stream=true's answer ends by the request's deadline however slowly the client reads: its sending stops, and
+    the events' generator is closed at once (its cleanup gives the request's slot back)."""
+    import asyncio
+    import time
+
+    from asr.serve.events import BoundedResponse
+
+    closed = []
+
+    async def events():
+        try:
+            while True:
+                yield "data: {}\n\n"
+        finally:
+            closed.append(time.monotonic())
+
+    async def main() -> tuple[float, int]:
+        sent = []
+
+        async def send(message):  # the client reads the headers and one event, then nothing
+            sent.append(message)
+            if len(sent) > 2:
+                await asyncio.Event().wait()
+
+        async def receive():
+            await asyncio.Event().wait()
+
+        start = time.monotonic()
+        response = BoundedResponse(events(), deadline=start + 0.5)
+        await asyncio.wait_for(response({"type": "http", "asgi": {"spec_version": "2.4"}}, receive, send), 10)
+        return time.monotonic() - start, len(closed)  # closed by the response, not when the loop ends
+
+    took, closed_by_then = asyncio.run(main())
+    assert 0.4 < took < 2.0 and closed_by_then == 1, (took, closed)

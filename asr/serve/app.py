@@ -246,7 +246,7 @@ async def stream_transcription(state: _State, request: Request, fields: Fields, 
         except asyncio.TimeoutError:
             raise overtime(cfg) from None
 
-    return await stream_response(job, fields.logprobs, state.frame_s, cleanup, disconnected(request))
+    return await stream_response(job, fields.logprobs, state.frame_s, cleanup, disconnected(request), deadline)
 
 
 def add_error_handlers(app: FastAPI, cfg: ServeConfig) -> None:

@@ -6,13 +6,16 @@
 
 With include[]=logprobs each event has "logprobs" too. Audio that cannot be read before the first event is
 answered as without stream=true (400 and OpenAI's error shape); a failure after it ends the stream with
-{"type": "error", "error": {...}}.
+{"type": "error", "error": {...}}. The whole answer, its sending included, ends by the request's deadline: a
+client that stops reading cannot hold its request's slot past it (the connection is cut).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
 from typing import AsyncIterator, Awaitable, Callable
 
 from fastapi.responses import StreamingResponse
@@ -22,6 +25,7 @@ from asr.longform import FileResult, SegmentResult
 from asr.serve.errors import APIError, error_body
 from asr.serve.formats import text_delta, text_done
 
+log = logging.getLogger("asr.serve")
 Job = Callable[[Callable[[SegmentResult], None]], Awaitable[tuple[FileResult, int]]]  # transcribe_file, bound
 
 
@@ -30,10 +34,11 @@ def sse(event: dict) -> str:
 
 
 async def stream_response(job: Job, logprobs: bool, frame_s: float, cleanup: Callable[[], None],
-                          gone: Awaitable[None]) -> StreamingResponse:
+                          gone: Awaitable[None], deadline: float) -> StreamingResponse:
     """Start `job` (it calls its argument with each segment as it is decoded) and answer with its events; raises
     what the job raises before its first segment, and ClientDisconnect (the job cancelled) if `gone` (the client
-    went away) comes first. `cleanup` runs once the job is over, however it ends."""
+    went away) comes first. `cleanup` runs once the job is over, however it ends; the answer is cut at `deadline`
+    (time.monotonic())."""
     segments: asyncio.Queue = asyncio.Queue()
     task = asyncio.ensure_future(job(segments.put_nowait))
     first, left = asyncio.ensure_future(segments.get()), asyncio.ensure_future(gone)
@@ -50,8 +55,25 @@ async def stream_response(job: Job, logprobs: bool, frame_s: float, cleanup: Cal
         raise
     finally:
         left.cancel()  # once the events flow, Starlette watches for the client going
-    return StreamingResponse(_events(task, first, segments, logprobs, frame_s, cleanup), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache"})
+    return BoundedResponse(_events(task, first, segments, logprobs, frame_s, cleanup), deadline)
+
+
+class BoundedResponse(StreamingResponse):
+    """Server-sent events that end by `deadline` (time.monotonic()), however slowly the client reads: past it the
+    sending stops and the connection is cut (uvicorn closes an answer left incomplete); the events' generator is
+    closed at once either way, so its cleanup never waits for the garbage collector."""
+
+    def __init__(self, events: AsyncIterator[str], deadline: float):
+        super().__init__(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        self.deadline = deadline
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await asyncio.wait_for(super().__call__(scope, receive, send), max(0.0, self.deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            log.warning("stream=true answer cut at its deadline (--max-request-s): the client read too slowly")
+        finally:
+            await self.body_iterator.aclose()
 
 
 async def _events(task: asyncio.Future, first: asyncio.Future, segments: asyncio.Queue, logprobs: bool,
