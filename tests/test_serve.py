@@ -69,14 +69,18 @@ def client_for(url: str, key: str = "unused"):
     return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=120)
 
 
+def clips_joined(path: Path, times: int, silence_s: float) -> Path:
+    """The five clips `times` over, each followed by `silence_s` of silence, written to `path` (16 kHz FLAC)."""
+    silence = np.zeros(round(silence_s * 16000), dtype=np.float32)
+    waves = [sf.read(c, dtype="float32")[0] for c in CLIPS] * times
+    sf.write(path, np.concatenate([x for w in waves for x in (w, silence)]), 16000)
+    return path
+
+
 @pytest.fixture(scope="module")
 def long_file(tmp_path_factory) -> Path:
     """The five clips three times over with a second of silence between them (about 50 s: cut into segments)."""
-    silence = np.zeros(16000, dtype=np.float32)
-    waves = [sf.read(c, dtype="float32")[0] for c in CLIPS] * 3
-    path = tmp_path_factory.mktemp("long") / "long.flac"
-    sf.write(path, np.concatenate([x for w in waves for x in (w, silence)]), 16000)
-    return path
+    return clips_joined(tmp_path_factory.mktemp("long") / "long.flac", 3, 1.0)
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,11 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
 
 import httpx
-import numpy as np
 import pytest
-import soundfile as sf
 
-from test_serve import CLIPS, TEXTS, running_server  # tests/ is on sys.path under pytest
+from test_serve import CLIPS, TEXTS, clips_joined, running_server  # tests/ is on sys.path under pytest
 from test_serve_faults import answer_of, open_upload, transcribe_clip, wait_until
 
 pytest.importorskip("fastapi")
@@ -28,11 +25,7 @@ def health(url: str) -> dict:
 @pytest.fixture(scope="module")
 def long_audio(tmp_path_factory) -> Path:
     """The five clips 12 times over with half a second of silence between (about 190 s: cut into segments)."""
-    silence = np.zeros(8000, dtype=np.float32)
-    waves = [sf.read(c, dtype="float32")[0] for c in CLIPS] * 12
-    path = tmp_path_factory.mktemp("long") / "long.flac"
-    sf.write(path, np.concatenate([x for w in waves for x in (w, silence)]), 16000)
-    return path
+    return clips_joined(tmp_path_factory.mktemp("long") / "long.flac", 12, 0.5)
 
 
 def test_requests_past_the_limits_are_refused_and_one_past_its_deadline_is_cut(tmp_path):
