@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
-from asr.audio import AudioError, audio_duration, load_audio, read_blocks
+from asr.audio import AudioError, audio_duration, audio_info, load_audio, read_blocks
 from asr.metrics import word_errors
 from asr.transcribe import main
 
@@ -63,6 +63,32 @@ def test_lossy_formats_read_as_float32_mono_16k_close_to_the_original(encoded, n
     assert x.dtype == np.float32 and x.ndim == 1
     assert abs(len(x) - len(flac)) < 0.1 * 16000  # codecs pad a little
     assert audio_duration(encoded[name]) == pytest.approx(len(x) / 16000, abs=1e-3)
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("name", list(CODECS))
+def test_their_header_gives_duration_rate_and_channels_as_for_any_file(encoded, name):
+    """audio_info (what `python -m asr.data import` probes every file with) reads them as it reads a FLAC: the
+    stored rate and channels (mono, 16 kHz as encoded; Opus always stores 48 kHz), and the duration within a
+    codec's padding."""
+    info = audio_info(encoded[name])
+    assert (info.sample_rate, info.channels) == (48000 if name.endswith(".webm") else 16000, 1)
+    assert info.seconds == pytest.approx(audio_info(encoded["flac"]).seconds, abs=0.1)
+
+
+@needs_ffmpeg
+def test_a_folder_of_them_with_transcripts_imports(encoded, tmp_path):
+    """A user's recordings as M4A with same-named .txt transcripts import like any other folder."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    shutil.copy(encoded["memo.m4a"], folder / "memo.m4a")
+    (folder / "memo.txt").write_text("RUBOUT G M E F THREE NINE\n")
+    done = subprocess.run([sys.executable, "-m", "asr.data", "import", str(folder), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in (tmp_path / "out" / "all.jsonl").read_text().splitlines()]
+    assert [(Path(r["audio"]).name, r["text"]) for r in rows] == [("memo.m4a", "RUBOUT G M E F THREE NINE")]
+    assert rows[0]["duration"] == pytest.approx(audio_info(encoded["flac"]).seconds, abs=0.1)
 
 
 @needs_ffmpeg

@@ -5,10 +5,12 @@ samples are checked as every door checks them). Without ffmpeg such a file is re
 converts it.
 
     if needs_ffmpeg(path): blocks = ffmpeg_blocks(path, 16000 * 30)    # AudioError naming the path on failure
+    seconds, rate, channels = ffprobe_header(path)                       # what its header says, without decoding
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -22,6 +24,7 @@ from asr.audio.header import AUDIO_EXTENSIONS, SNIFF_BYTES, unreadable_kind
 from asr.audio.samples import MAX_SECONDS, SAMPLE_RATE, AudioError, check_samples
 
 FFMPEG = "ffmpeg"  # the program looked up on PATH
+FFPROBE = "ffprobe"  # its header reader, which comes with it
 BYTES_PER_SAMPLE = 4  # float32 from ffmpeg's -f f32le
 STDERR_BYTES = 1 << 16  # the end of ffmpeg's stderr kept for the error message (it logs errors only)
 
@@ -88,6 +91,25 @@ def ffmpeg_blocks(path: str | Path, block: int, sample_rate: int = SAMPLE_RATE) 
             raise AudioError(f"{path}: not readable as {kind} audio by ffmpeg ({last_line(stderr, path, code)})")
     if seen == 0:
         raise AudioError(f"{path}: no audio samples (ffmpeg decoded none)")
+
+
+def ffprobe_header(path: Path) -> tuple[float, int, int]:
+    """(seconds, sample rate, channels) of the file's first audio stream as its header says (ffprobe reads it
+    without decoding); AudioError naming the path where it cannot."""
+    kind = needs_ffmpeg(path) or "this"
+    if not have_ffmpeg() or shutil.which(FFPROBE) is None:  # what cannot be decoded here is refused as it would be
+        raise refusal(path, kind)
+    cmd = [FFPROBE, "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate,channels,duration:"
+           "format=duration", "-of", "json", f"file:{path}"]
+    done = subprocess.run(cmd, capture_output=True, timeout=60)
+    try:
+        found = json.loads(done.stdout or b"{}")
+        stream = found["streams"][0]
+        seconds = float(stream.get("duration") or found["format"]["duration"])
+        return seconds, int(stream["sample_rate"]), int(stream["channels"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        why = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no audio stream"]
+        raise AudioError(f"{path}: not readable as {kind} audio by ffprobe ({why[0].removeprefix(f'file:{path}: ')})")
 
 
 def last_line(stderr, path: Path, code: int) -> str:

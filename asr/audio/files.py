@@ -12,7 +12,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 import soundfile as sf
 
-from asr.audio.ffmpeg import ffmpeg_blocks, needs_ffmpeg
+from asr.audio.ffmpeg import ffmpeg_blocks, ffprobe_header, needs_ffmpeg
 from asr.audio.header import read_wav_header
 from asr.audio.samples import (MAX_SECONDS, SAMPLE_RATE, AudioError, check_format, check_samples, resample, to_mono,
                                warn_once)
@@ -90,8 +90,15 @@ class AudioInfo(NamedTuple):
 
 
 def audio_info(path: str | Path) -> AudioInfo:
-    """Duration, sample rate and channels from the file header, without decoding; checked against the limits."""
-    with open_audio(Path(path)) as f:
+    """Duration, sample rate and channels from the file header, without decoding (formats read through ffmpeg:
+    as ffprobe reads their header); checked against the limits."""
+    path = Path(path)
+    if needs_ffmpeg(path):
+        check_readable(path)
+        seconds, rate, channels = ffprobe_header(path)
+        check_format(str(path), rate, channels, what="the file is")
+        return AudioInfo(seconds, rate, channels)
+    with open_audio(path) as f:
         return AudioInfo(f.frames / f.samplerate, f.samplerate, f.channels)
 
 
