@@ -20,6 +20,16 @@ from asr.corpora.split import SplitSettings, split_utterances
 from asr.manifest import ManifestError, Utterance, read_manifest, write_manifest
 
 
+class Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help with each flag's default, except a switch's or where its help says it in words (asr.corpora imports
+    no CLI module above it, so not asr.cli's)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if isinstance(action.default, bool) or "default:" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def fraction(text: str) -> float:
     try:
         value = float(text)
@@ -35,8 +45,9 @@ def names(text: str) -> tuple[str, ...]:
 
 
 def add_split_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dev-speakers", type=names, default=(), metavar="A,B", help="speakers held out as dev")
-    p.add_argument("--test-speakers", type=names, default=(), metavar="A,B", help="speakers held out as test")
+    p.add_argument("--dev-speakers", type=names, default=(), metavar="A,B", help="speakers held out as dev (default: none)")
+    p.add_argument("--test-speakers", type=names, default=(), metavar="A,B",
+                   help="speakers held out as test (default: none)")
     p.add_argument("--dev-fraction", type=fraction, default=0.0, help="about this share held out as dev (0: no dev)")
     p.add_argument("--test-fraction", type=fraction, default=0.0, help="about this share held out as test")
     p.add_argument("--by-speaker", action="store_true", help="the shares are whole speakers (speaker-disjoint sets)")
@@ -45,11 +56,11 @@ def add_split_flags(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m asr.data", description=__doc__.strip().splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=Formatter)
     p.add_argument("--version", action="version", version=f"asr {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     imp = sub.add_parser("import", help="a corpus -> OUT_DIR/<set>.jsonl (checked on the way in)",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                         formatter_class=Formatter,
                          epilog="formats: " + "; ".join(f"{k}: {v[1]}" for k, v in FORMATS.items()))
     imp.add_argument("--from", dest="fmt", choices=list(FORMATS), help="the layout (default: detected)")
     imp.add_argument("src", help="the corpus folder (or a NeMo manifest file)")
@@ -61,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--workers", type=int, default=ImportSettings().workers, help="threads reading audio headers")
     add_split_flags(imp)
     spl = sub.add_parser("split", help="a manifest -> OUT_DIR/{train,dev,test}.jsonl",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                         formatter_class=Formatter)
     spl.add_argument("manifest", help="the manifest to split (JSONL)")
     spl.add_argument("out_dir", help="folder for train.jsonl, dev.jsonl, test.jsonl")
     add_split_flags(spl)

@@ -56,7 +56,7 @@ def result_notes(results: list[FileResult], least: float) -> list[str]:
 
 def low_confidence_note(results: list[FileResult], least: float, shown: int = SHOWN) -> str:
     """One line naming the files (the first few) whose mean word confidence is below `least`."""
-    names = ", ".join(f"{r.audio} ({r.mean_confidence:.2f})" for r in results[:shown])
+    names = ", ".join(f"{r.audio} ({r.mean_confidence:.3f})" for r in results[:shown])  # 0.798 < 0.80
     names += ", ..." if len(results) > shown else ""
     return (f"note: {_files(len(results))} with a mean word confidence below {least:.2f}, probably outside what the "
             f"model knows (the shipped one: AN4's spelled letters, digits, numbers and commands, not general English): "
