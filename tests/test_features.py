@@ -160,3 +160,27 @@ def test_the_running_level_rises_fast_falls_slowly_and_is_causal():
     carried = running_level(e[30:], start=level[29].item())
     assert torch.allclose(torch.cat([level[:30], carried]), level)  # chunk by chunk, as streaming will
 
+
+
+def test_v1_features_bring_audio_outside_v1s_levels_to_them_and_leave_the_rest():
+    """v1's front end (relative_floor 0) hears quiet and loud audio at the level v1 was trained at: a clip 40 dB
+    quieter or 10 dB louder gives the features of the clip brought to V1_LEVEL_DB; a clip within V1_LEVELS_DB is
+    left as it is (the same object, so v1 computes what it always did), and so is one under V1_QUIETEST_DB and
+    digital silence. The level-independent front end needs no guard and has none."""
+    from asr.features import (V1_LEVEL_DB, V1_LEVELS_DB, V1_QUIETEST_DB, Frontend, FeatureConfig, level_guard,
+                              speech_level_db)
+
+    clip = load_audio("tests/data/an4/an406-fcaw-b.flac")  # speech at -23.5 dBFS: inside
+    assert V1_LEVELS_DB[0] < speech_level_db(clip) < V1_LEVELS_DB[1] and level_guard(clip) is clip
+    v1 = Frontend(FeatureConfig(relative_floor=0.0), torch.zeros(80), torch.ones(80))
+    at_target = clip * np.float32(10 ** ((V1_LEVEL_DB - speech_level_db(clip)) / 20))
+    for gain_db in (-40, 10):
+        other = clip * np.float32(10 ** (gain_db / 20))
+        assert speech_level_db(level_guard(other)) == pytest.approx(V1_LEVEL_DB, abs=0.01)
+        assert torch.allclose(v1(other), v1(at_target), atol=1e-3)
+        assert not torch.allclose(log_mel(other, v1.cfg), log_mel(at_target, v1.cfg), atol=1.0)
+    faint = clip * np.float32(10 ** ((V1_QUIETEST_DB - 5 - speech_level_db(clip)) / 20))
+    silence = np.zeros(16000, np.float32)
+    assert level_guard(faint) is faint and level_guard(silence) is silence
+    new = Frontend(FeatureConfig(), torch.zeros(80), torch.ones(80))
+    assert torch.equal(new(clip * np.float32(0.01)), new.normalize(log_mel(clip * np.float32(0.01), new.cfg)))

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from asr.audio import SAMPLE_RATE, AudioError, load_audio, read_blocks
-from asr.longform.energy import ENERGY_FRAME, frame_energies_db, stream_energies_db
+from asr.audio.energy import ENERGY_FRAME, frame_energies_db, stream_energies_db
 from asr.longform.segment import (
     SegmentConfig,
     cut_segments,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.longform.energy import ENERGY_FRAME, frame_energies_db
+from asr.audio.energy import ENERGY_FRAME, frame_energies_db
 from asr.longform.segment import SegmentConfig, speech_regions
 
 SR = SAMPLE_RATE

@@ -8,7 +8,7 @@ from collections import deque
 import numpy as np
 import torch
 
-from asr.longform.energy import ENERGY_FRAME, ENERGY_FRAME_SECONDS, frame_energies_db
+from asr.audio.energy import ENERGY_FRAME, ENERGY_FRAME_SECONDS, frame_energies_db
 from asr.longform.segment import speech_threshold
 from asr.streaming import EndpointConfig, Endpointer, FeatureStream
 from asr.streaming.endpoint import THRESHOLD_EVERY

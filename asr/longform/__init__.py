@@ -5,7 +5,6 @@ timed words and subtitles, in bounded memory.
         print(result.text, result.words[:3])
     Path("talk.srt").write_text(to_srt(make_cues(result.words)))
 
-energy.py      the energy of 10 ms frames in dB (what segments and the streaming endpointer read speech from)
 segment.py     voice-activity segmentation of long recordings, streamed from disk
 timestamps.py  word start/end/confidence from a CTC alignment
 decode.py      segments -> model -> decoder -> timed words and alternatives (steering per call or per segment)

@@ -29,7 +29,7 @@ from asr.decoding import Decoder, Steering
 from asr.longform.decode import Alternative, decode_alternatives, decode_segments
 from asr.longform.notes import QUIET_DB, unreadable_note
 from asr.longform.seams import clip_words
-from asr.longform.energy import SILENCE_DB
+from asr.audio.energy import SILENCE_DB
 from asr.longform.segment import Segment, SegmentConfig, file_segments
 from asr.longform.timestamps import Word
 from asr.recognizer import Recognizer

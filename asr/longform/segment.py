@@ -28,7 +28,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from asr.audio import SAMPLE_RATE, read_blocks
-from asr.longform.energy import ENERGY_FRAME, ENERGY_FRAME_SECONDS, frame_energies_db, stream_energies_db
+from asr.audio.energy import ENERGY_FRAME, ENERGY_FRAME_SECONDS, frame_energies_db, stream_energies_db
 
 # The voiced frames that word edges snap to (voiced_frames), as speech_mask reads speech: shorter voiced bursts
 # (clicks) are dropped, then shorter dips below the level inside voiced speech are bridged.

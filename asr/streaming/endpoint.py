@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asr.longform.energy import ENERGY_FRAME, ENERGY_FRAME_SECONDS, frame_energies_db
+from asr.audio.energy import ENERGY_FRAME, ENERGY_FRAME_SECONDS, frame_energies_db
 from asr.longform.segment import SegmentConfig, speech_threshold_from
 
 THRESHOLD_EVERY = 10  # frames (100 ms) between renewals of the speech threshold from the history

@@ -16,7 +16,7 @@ from collections import deque
 
 import numpy as np
 
-from asr.longform.energy import ENERGY_FRAME_SECONDS, frame_energies_db
+from asr.audio.energy import ENERGY_FRAME_SECONDS, frame_energies_db
 from asr.longform.segment import SegmentConfig, voiced_mask, voiced_threshold
 
 

@@ -1,5 +1,5 @@
 """The energy of audio in 10 ms frames, in dB: what the segmenter (asr.longform.segment) and the streaming
-endpointer and voicing (asr.streaming) read speech from.
+endpointer and voicing (asr.streaming) read speech from, and the level guard of v1 features (asr.features).
 
     frame_energies_db(samples)            # (F,) dB, one per ENERGY_FRAME samples
     stream_energies_db(blocks)            # the same over blocks read one at a time, and the samples counted
