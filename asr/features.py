@@ -28,6 +28,7 @@ V1_LEVEL_DB = -22.9
 # Below this speech level (dBFS) nothing is brought up: in 16-bit audio what is left is mostly quantisation noise,
 # which brought to speech level is heard as letters (AN4 test at -60 dB, -92..-78 dBFS: 33% WER guarded).
 V1_QUIETEST_DB = -80.0
+SPEECH_RANGE_DB = 30.0  # frames this far under the loudest: not speech, where speech is a small part
 
 
 @dataclass(frozen=True)
@@ -165,9 +166,17 @@ class Frontend:
 
 
 def speech_level_db(waveform: np.ndarray | torch.Tensor) -> float:
-    """The speech level of a waveform, dBFS: the 95th percentile of its 10 ms frame energies (asr.longform's)."""
-    x = waveform.numpy() if isinstance(waveform, torch.Tensor) else np.asarray(waveform)
-    return float(np.percentile(frame_energies_db(x), 95)) if len(x) else SILENCE_DB
+    """The speech level of a waveform, dBFS: the 95th percentile of its 10 ms frame energies (asr.longform's);
+    where the frames within SPEECH_RANGE_DB of the loudest are under 5% of them (a word in a long, quiet
+    recording), the 95th percentile of those frames, so that the background is not taken for the speech."""
+    x = waveform.detach().cpu().numpy() if isinstance(waveform, torch.Tensor) else np.asarray(waveform)
+    if x.ndim != 1:
+        raise ValueError(f"waveform must be (N,), got {tuple(x.shape)}")
+    if not len(x):
+        return SILENCE_DB
+    energies = frame_energies_db(x)
+    loud = energies[energies >= energies.max() - SPEECH_RANGE_DB]
+    return float(np.percentile(loud if len(loud) < 0.05 * len(energies) else energies, 95))
 
 
 def level_guard(waveform: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:

@@ -205,3 +205,29 @@ def test_stdin_and_pipes_read_them_through_ffmpeg_too(encoded):
     line = broken.stderr.decode().strip()
     assert broken.returncode == 1 and line.startswith("error: -: not readable as MP4/M4A (AAC or ALAC) audio by ffmpeg")
     assert "asr-" not in line and tempfile.gettempdir() not in line
+
+
+@needs_ffmpeg
+def test_a_header_without_a_duration_or_an_ffprobe_that_hangs_or_is_missing(encoded, tmp_path, monkeypatch):
+    """WebM written to a pipe (as browsers record) has no duration in its header: its samples are counted. An
+    ffprobe that hangs, or none beside ffmpeg, is one AudioError naming the file and the reason, never a traceback
+    that stops a whole import."""
+    from asr.audio import ffmpeg
+
+    live = tmp_path / "live.webm"
+    with open(live, "wb") as out:
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(encoded["flac"]), "-c:a", "libopus",
+                        "-f", "webm", "pipe:1"], stdout=out, check=True, timeout=60)
+    info = audio_info(live)
+    assert (info.sample_rate, info.channels) == (48000, 1)
+    assert info.seconds == pytest.approx(audio_info(encoded["flac"]).seconds, abs=0.1)
+    hangs = tmp_path / "ffprobe"
+    hangs.write_text("#!/bin/sh\nsleep 30\n")
+    hangs.chmod(0o755)
+    monkeypatch.setattr(ffmpeg, "FFPROBE", str(hangs))
+    monkeypatch.setattr(ffmpeg, "PROBE_SECONDS", 0.5)
+    with pytest.raises(AudioError, match=r"memo\.m4a: ffprobe did not read its header within 0\.5 s"):
+        audio_info(encoded["memo.m4a"])
+    monkeypatch.setattr(ffmpeg, "FFPROBE", "no-such-ffprobe")
+    with pytest.raises(AudioError, match=r"memo\.m4a: MP4/M4A .* needs ffprobe"):
+        audio_info(encoded["memo.m4a"])

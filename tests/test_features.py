@@ -184,3 +184,17 @@ def test_v1_features_bring_audio_outside_v1s_levels_to_them_and_leave_the_rest()
     assert level_guard(faint) is faint and level_guard(silence) is silence
     new = Frontend(FeatureConfig(), torch.zeros(80), torch.ones(80))
     assert torch.equal(new(clip * np.float32(0.01)), new.normalize(log_mel(clip * np.float32(0.01), new.cfg)))
+
+
+def test_the_speech_level_is_the_words_not_a_long_quiet_background_around_them():
+    """A 2.4 s word at -32.5 dBFS (inside v1's levels) in 18 s of noise at -70 dBFS: the level is the word's, so
+    the guard leaves it as it is instead of bringing the noise up 46 dB (and the word past full scale)."""
+    from asr.features import V1_LEVELS_DB, level_guard, speech_level_db
+
+    word = load_audio("tests/data/an4/an440-mjgm-b.flac")
+    noise = np.random.default_rng(0).normal(0, 10 ** (-70 / 20), 16000 * 9).astype(np.float32)
+    padded = np.concatenate([noise, word, noise])
+    assert speech_level_db(padded) == pytest.approx(speech_level_db(word), abs=1.5)
+    assert V1_LEVELS_DB[0] < speech_level_db(padded) and level_guard(padded) is padded
+    with pytest.raises(ValueError, match=r"must be \(N,\)"):
+        speech_level_db(np.zeros((2, 100), np.float32))

@@ -26,6 +26,7 @@ from asr.audio.samples import MAX_SECONDS, SAMPLE_RATE, AudioError, check_sample
 FFMPEG = "ffmpeg"  # the program looked up on PATH
 FFPROBE = "ffprobe"  # its header reader, which comes with it
 BYTES_PER_SAMPLE = 4  # float32 from ffmpeg's -f f32le
+PROBE_SECONDS = 60  # ffprobe's time to read a header at most
 STDERR_BYTES = 1 << 16  # the end of ffmpeg's stderr kept for the error message (it logs errors only)
 
 
@@ -95,21 +96,34 @@ def ffmpeg_blocks(path: str | Path, block: int, sample_rate: int = SAMPLE_RATE) 
 
 def ffprobe_header(path: Path) -> tuple[float, int, int]:
     """(seconds, sample rate, channels) of the file's first audio stream as its header says (ffprobe reads it
-    without decoding); AudioError naming the path where it cannot."""
+    without decoding); a header that gives no duration (WebM written by a browser or to a pipe) has the decoded
+    samples counted. AudioError naming the path where it cannot be read."""
     kind = needs_ffmpeg(path) or "this"
-    if not have_ffmpeg() or shutil.which(FFPROBE) is None:  # what cannot be decoded here is refused as it would be
+    if not have_ffmpeg():  # what cannot be decoded here is refused as it would be
         raise refusal(path, kind)
+    if shutil.which(FFPROBE) is None:
+        raise AudioError(f"{path}: {kind} audio needs ffprobe, which comes with ffmpeg, to read its header; it is "
+                         "not on PATH")
     cmd = [FFPROBE, "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate,channels,duration:"
            "format=duration", "-of", "json", f"file:{path}"]
-    done = subprocess.run(cmd, capture_output=True, timeout=60)
     try:
+        done = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=PROBE_SECONDS)
         found = json.loads(done.stdout or b"{}")
-        stream = found["streams"][0]
-        seconds = float(stream.get("duration") or found["format"]["duration"])
-        return seconds, int(stream["sample_rate"]), int(stream["channels"])
-    except (ValueError, KeyError, IndexError, TypeError):
+    except subprocess.TimeoutExpired:
+        raise AudioError(f"{path}: ffprobe did not read its header within {PROBE_SECONDS} s") from None
+    except (OSError, ValueError) as e:
+        raise AudioError(f"{path}: ffprobe could not read its header ({e})") from e
+    streams = found.get("streams") or [{}]
+    try:
+        rate, channels = int(streams[0]["sample_rate"]), int(streams[0]["channels"])
+    except (KeyError, ValueError, TypeError):
         why = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no audio stream"]
         raise AudioError(f"{path}: not readable as {kind} audio by ffprobe ({why[0].removeprefix(f'file:{path}: ')})")
+    try:
+        seconds = float(streams[0].get("duration") or (found.get("format") or {})["duration"])
+    except (KeyError, ValueError, TypeError):  # no duration in the header: count the samples
+        seconds = sum(len(x) for x in ffmpeg_blocks(path, 30 * SAMPLE_RATE)) / SAMPLE_RATE
+    return seconds, rate, channels
 
 
 def last_line(stderr, path: Path, code: int) -> str:

@@ -1,5 +1,7 @@
 """Features chunk by chunk: FeatureStream turns samples, as they arrive, into the normalised log-mel frames that
-asr.features gives for the whole waveform (the same frames: centred STFT frames, the causal running level)."""
+asr.features gives for the whole waveform (the same frames: centred STFT frames, the causal running level). One
+exception: v1's features (relative_floor 0) have no level guard here (asr.features.level_guard needs the whole
+waveform's level), so for audio outside v1's training levels the stream's frames differ from the file's."""
 
 from __future__ import annotations
 
