@@ -21,12 +21,13 @@ LEVEL_RELEASE = 0.002  # per frame: how fast it falls in quieter stretches (~5 s
 # level of AN4's training clips (the 95th percentile of their 10 ms frame energies) lies within V1_LEVELS_DB
 # (their 1st and 99th percentiles, dBFS) around V1_LEVEL_DB (their median). A waveform whose speech level is
 # outside is brought to the median before its features are made (level_guard); one inside is left as it is.
-# Measured on one clip in eight of AN4 train; AN4 test at -30, -20, -10, 0, +10 dB (greedy): 7.37, 7.50, 8.28,
-# 7.12, 7.63% WER with it, 98.97, 55.89, 13.84, 7.12, 7.76% without.
+# Measured on one clip in eight of AN4 train (python bench/level_guard.py); AN4 test at -30, -20, -10, 0, +10 dB
+# (python bench/robustness.py, greedy): 7.37, 7.37, 8.41, 7.12, 7.63% WER with it, 98.97, 56.02, 13.71, 7.12, 7.76%
+# without.
 V1_LEVELS_DB = (-34.4, -18.1)
 V1_LEVEL_DB = -22.9
 # Below this speech level (dBFS) nothing is brought up: in 16-bit audio what is left is mostly quantisation noise,
-# which brought to speech level is heard as letters (AN4 test at -60 dB, -92..-78 dBFS: 33% WER guarded).
+# which brought to speech level is heard as letters (a clip 90 dB down, brought up, read "t e e e t e e").
 V1_QUIETEST_DB = -80.0
 SPEECH_RANGE_DB = 30.0  # frames this far under the loudest: not speech, where speech is a small part
 

@@ -32,6 +32,7 @@ CASES = {  # name -> (bench arguments, the path it must name, what it must say t
     "features_ab": (["features_ab.py", "--train", MISSING], MISSING, MAKE_AN4),
     "streaming": (["streaming.py", "--manifest", MISSING], MISSING, MAKE_AN4),
     "biasing": (["biasing.py", "--manifest", MISSING], MISSING, MAKE_AN4),
+    "level_guard": (["level_guard.py", "--train", MISSING], MISSING, MAKE_AN4),
     "fsdd": (["fsdd.py", "--data", "no-such-dir"], "no-such-dir/metadata.csv", "it comes with the shared data; give "
              "--data, the FSDD audiofolder (metadata.csv: file_name, transcription, speaker)"),
     "finetune": (["finetune.py", "--data", "no-such-dir"], "no-such-dir/metadata.csv", "it comes with the shared data; "

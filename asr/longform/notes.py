@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 SHOWN = 10  # files named in one note at most, then "..."
 # Speech level (dBFS, segment.py's speech_percentile of the 10 ms frame energies) below which a file is flagged as too
 # quiet for the shipped model. With v1's level guard (asr.features.level_guard), AN4 test written as 16-bit WAV at
-# -40, -50, -60 dB (speech at -74..-58, -84..-68, -92..-78 dBFS) gives 8.2, 12.3, 33.4% WER (greedy; 7.12% as
-# recorded, at -34..-18): what is lost below about -80 dBFS is lost to 16-bit quantisation, not to the level.
+# -40, -50, -60 dB (speech at -74..-58, -84..-68, -92..-78 dBFS) gives 8.2, 18.5, 97.7% WER (greedy, python
+# bench/level_guard.py; 7.12% as recorded, at -34..-18): below about -80 dBFS 16-bit speech is mostly quantisation
+# noise, which the guard does not bring up.
 QUIET_DB = V1_QUIETEST_DB  # -80: what the shipped model's level guard no longer brings up
 
 
