@@ -82,7 +82,7 @@ def recipe_run(tmp_path_factory, tiny_checkpoint):
     cmd = ["bash", str(RUN_SH), "--data", str(data), "--exp", str(exp), "--init", str(tiny_checkpoint),
            "--an4", str(an4), "--an4-share", "0.5", "--test-speakers", "cat", "--dev-fraction", "0.2",
            "--epochs", "4", "--max-minutes", "3", "--lr", "3e-3", "--batch-seconds", "4",
-           "--noise", str(tmp / "no-noise")]
+           "--noise", str(tmp / "no-noise"), "--train-args", "--telephone-prob 0.5 --codec-prob 0"]
     run = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return exp, run.stdout, tiny_checkpoint
@@ -110,7 +110,9 @@ def test_speakers_are_held_out_and_an4_is_mixed_in(recipe_run):
 def test_fine_tuning_lowers_the_ctc_loss_on_dev(recipe_run):
     exp, _, init = recipe_run
     dev = exp / "sets" / "dev.jsonl"
-    assert read_checkpoint(exp / "train" / "best.pt")["metadata"]["init"] == str(init)  # fine-tuned, not new
+    meta = read_checkpoint(exp / "train" / "best.pt")["metadata"]
+    assert meta["init"] == str(init)  # fine-tuned, not new
+    assert (meta["train_config"]["telephone_prob"], meta["train_config"]["codec_prob"]) == (0.5, 0.0)  # --train-args
     assert ctc_loss(exp / "train" / "best.pt", dev) < 0.8 * ctc_loss(init, dev)
 
 

@@ -41,6 +41,8 @@
 #   --lr LR               peak learning rate                                 default: 3e-4
 #   --warmup-steps N      learning-rate warm-up                   default: a tenth of the steps, at most 50
 #   --batch-seconds S     padded audio seconds per batch                     default: 90
+#   --train-args "FLAGS"  more python -m asr.train flags for stage 3, after the recipe's (a later flag wins), e.g.
+#                         "--telephone-prob 0.5 --init-features init"        default: none
 #   --seed N              seed of everything random                          default: 0
 #   --stage N             first stage to run                                 default: 1
 #   --stop-stage N        last stage to run                                  default: 7
@@ -63,6 +65,7 @@ max_minutes=10
 lr=3e-4
 warmup=
 batch_seconds=90
+train_args=
 seed=0
 stage=1
 stop_stage=7
@@ -88,6 +91,7 @@ while [ $# -gt 0 ]; do
     --lr) lr=$2; shift 2 ;;
     --warmup-steps) warmup=$2; shift 2 ;;
     --batch-seconds) batch_seconds=$2; shift 2 ;;
+    --train-args) train_args=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
     --stage) stage=$2; shift 2 ;;
     --stop-stage) stop_stage=$2; shift 2 ;;
@@ -110,7 +114,7 @@ settings1="data=$data from=$from"
 settings2="$settings1 dev=$dev_speakers/$dev_fraction test=$test_speakers/$test_fraction $by_speaker an4=$an4"
 settings2="$settings2 an4_share=$an4_share seed=$seed"
 settings3="$settings2 init=$init noise=$noise epochs=$epochs max_minutes=$max_minutes lr=$lr warmup=$warmup"
-settings3="$settings3 batch_seconds=$batch_seconds"
+settings3="$settings3 batch_seconds=$batch_seconds train_args=$train_args"
 settings4="$settings3 init_lm=$init_lm"
 settings5=$settings4; settings6=$settings5; settings7=$settings6
 run_stage() {
@@ -185,11 +189,13 @@ print(min(50, int(seconds / float(sys.argv[2]) + 1) * int(sys.argv[3]) // 10))
 PY
 )
   fi
+  read -r -a extra <<< "$train_args"
   rm -rf "$exp/train"
   began=$SECONDS
   python -m asr.train --train "$exp/sets/train_mix.jsonl" --dev "$exp/sets/dev.jsonl" --out "$exp/train" \
     --init "$init" --init-features new --lr "$lr" --warmup-steps "$warmup" --epochs "$epochs" \
-    --max-minutes "$max_minutes" --batch-seconds "$batch_seconds" --seed "$seed" ${augment[@]+"${augment[@]}"}
+    --max-minutes "$max_minutes" --batch-seconds "$batch_seconds" --seed "$seed" ${augment[@]+"${augment[@]}"} \
+    ${extra[@]+"${extra[@]}"}
   echo $((SECONDS - began)) > "$exp/train/stage_seconds"
   [ -f "$exp/train/best.pt" ] || { echo "stage 3: no epoch finished within --max-minutes $max_minutes" >&2; exit 1; }
   done_stage 3 train
