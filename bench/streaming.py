@@ -1,7 +1,7 @@
 """Streaming: WER at several latencies, word latency, streams per core, and the WebSocket's WER.
 
     python bench/streaming.py [--model asr/assets/an4_stream.pt] [--full-model asr/assets/an4.pt]
-        [--manifest manifests/an4/test.jsonl] [--settings 4:2,8:3,16:8] [--json OUT.json] [--no-websocket]
+        [--manifest manifests/an4/test.jsonl] [--settings 4:2,6:5,8:3,16:8] [--json OUT.json] [--no-websocket]
 
 1. WER, greedy and default (the model's metadata: beam search + LM), of the full-context model and of the
    streaming model run with each chunk:right-context setting (output frames of 40 ms); the algorithmic
@@ -248,7 +248,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model", default=str(DEFAULT_STREAM_MODEL))
     p.add_argument("--full-model", default=str(DEFAULT_MODEL))
     p.add_argument("--manifest", default="manifests/an4/test.jsonl")
-    p.add_argument("--settings", default="4:2,8:3,16:8", help="chunk:right-context settings for section 1")
+    p.add_argument("--settings", default="4:2,6:5,8:3,16:8", help="chunk:right-context settings for section 1")
     p.add_argument("--packet-s", type=float, default=0.04, help="audio per packet in sections 2 and 3")
     p.add_argument("--json", help="write every number here")
     p.add_argument("--sections", default="wer,latency,throughput,cli,websocket", help="which to run (wer always runs)")

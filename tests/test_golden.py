@@ -38,11 +38,11 @@ GOLDEN = {
         "cen7-mjgm-b": ("six eight three three oh seven five", -12.6213, 175.8828),
     },
     DEFAULT_STREAM_MODEL.name: {
-        "an406-fcaw-b": ("ubout g m e s three nine", -13.9466, 215.0521),
-        "an437-mjgm-b": ("e b v j ninty four", -13.3108, 197.1780),
-        "an440-mjgm-b": ("stop", -14.9426, 241.3578),
-        "cen4-fcaw-b": ("m e l v i n", -15.8840, 272.5220),
-        "cen7-mjgm-b": ("six egh three three oh seven five", -12.7037, 178.9922),
+        "an406-fcaw-b": ("rubout g m e f three nine", -15.0069, 251.3337),
+        "an437-mjgm-b": ("e b z j ninety four", -13.7285, 211.8637),
+        "an440-mjgm-b": ("stop", -16.2890, 287.8327),
+        "cen4-fcaw-b": ("m e l v i n", -17.0662, 316.5875),
+        "cen7-mjgm-b": ("six eight three three o sven five", -13.4515, 203.2527),
     },
 }
 

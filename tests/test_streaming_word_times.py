@@ -1,6 +1,6 @@
 """Streamed words get file mode's extents: their edges snapped to the speech around the CTC spikes (asr.streaming.
-voicing), not the spikes' frames. With the shipped models on the AN4 clips, each word the two modes agree on
-starts and ends within 0.1 s of where `python -m asr.transcribe` puts it (spikes alone: 45% of AN4 test's words
+voicing), not the spikes' frames. With the shipped models on the AN4 clips (which the two modes read alike but
+for a letter or two), each word starts and ends within 0.1 s of where `python -m asr.transcribe` puts it (spikes alone: 45% of AN4 test's words
 are, and words last half as long)."""
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ def test_streamed_words_have_the_extents_file_mode_gives_them(clips):
         streamed = [w for e in Transcriber(*stream).events(audio_blocks(path)) if isinstance(e, Final) for w in e.words]
         durations[0].extend(w.end - w.start for w in result.words)
         durations[1].extend(w.end - w.start for w in streamed)
-        if [w.word for w in streamed] == [w.word for w in result.words]:
+        if len(streamed) == len(result.words):  # the same words, or a letter heard as another ("m" / "n")
             agreed += [(s.start - f.start, s.end - f.end) for f, s in zip(result.words, streamed)]
-    assert len(agreed) >= 15  # 4 of the 5 clips read alike
+    assert len(agreed) == 27  # all 5 clips: 3 read alike, 2 with a letter heard otherwise
     assert np.abs(np.array(agreed)).max() <= 0.1, agreed
     assert np.mean(durations[1]) == pytest.approx(np.mean(durations[0]), rel=0.15)
 

@@ -44,8 +44,8 @@
 #   --train-args "FLAGS"  more asr.train flags for stage 2, e.g. "--telephone-prob 0.1 --warmup-steps 50"
 #   --stream-init CKPT  model stage 6 fine-tunes                     default: EXP/best.pt
 #   --stream-lm LM      word LM of the streaming model               default: EXP/an4_lm.arpa.gz
-#   --chunk-frames N    stage 6: output frames (40 ms) per chunk       default: 8
-#   --right-context-frames N   stage 6: frames each chunk looks ahead  default: 3
+#   --chunk-frames N    stage 6: output frames (40 ms) per chunk       default: 6
+#   --right-context-frames N   stage 6: frames each chunk looks ahead  default: 5
 #   --stream-epochs N   stage 6 epochs                               default: 40
 #   --stream-minutes M  stage 6 training time budget                 default: 35
 #   --threads N         torch threads of every command: --threads N to asr.train and asr.evaluate, OMP_NUM_THREADS
@@ -67,8 +67,8 @@ max_minutes=44
 seed=0
 stream_init=
 stream_lm=
-chunk_frames=8
-right_context_frames=3
+chunk_frames=6
+right_context_frames=5
 stream_epochs=40
 stream_minutes=35
 init=
