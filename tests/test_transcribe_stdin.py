@@ -17,9 +17,9 @@ import soundfile as sf
 
 from asr.audio import AudioError, load_audio
 from asr.audio import read_stream
-from asr.checkpoint import load_model
+from asr.checkpoint import DEFAULT_MODEL
 from asr.longform import expand_inputs, transcribe_paths
-from asr.transcribe import main
+from asr.transcribe import load, main, parse_args
 
 REPO = Path(__file__).resolve().parents[1]
 CMD = [sys.executable, "-m", "asr.transcribe", "--threads", "1"]  # 8 at once: one thread each
@@ -53,7 +53,8 @@ def test_stdin_pipes_and_process_substitution_read_as_the_file_is(clips, tmp_pat
         "substitution": (["bash", "-c", shlex.join(CMD) + f" <(cat {shlex.quote(str(clip))})"], None),
     }
     done = run_all(jobs, tmp_path)
-    (result,) = transcribe_paths(load_model(), [str(clip)])
+    rec, _, decoder, _ = load(parse_args([str(clip), "--model", str(DEFAULT_MODEL)]))  # the CLI's default decoding
+    (result,) = transcribe_paths(rec, [str(clip)], decoder=decoder)
     text = result.text + "\n"
     code, out, err = done["pipe"]
     row = json.loads(out)

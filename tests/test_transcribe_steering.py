@@ -11,13 +11,14 @@ import pytest
 
 from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL, load_recognizer
 from asr.decoding import Decoder, decoding_config
-from asr.longform import PipelineConfig, transcribe_paths
+from asr.longform import transcribe_paths
 from asr.streaming import Transcriber
 from asr.audio import audio_blocks
 from asr.transcribe import main
 
 CLIPS = Path(__file__).resolve().parent / "data" / "an4"
-GMEF = CLIPS / "an406-fcaw-b.flac"  # said: "rubout g m e f three nine"; heard: "rubout g m e s three nine"
+GMEF = CLIPS / "an406-fcaw-b.flac"  # said: "rubout g m e f three nine"; heard so
+ABVJ = CLIPS / "an437-mjgm-b.flac"  # said: "a b v j ninety four"; heard: "e b z j ninety four"
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "oh", "[unk]"]
 
 
@@ -28,11 +29,11 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def test_a_hotword_turns_the_letter_heard_into_the_one_said(capsys, tmp_path):
-    assert run(capsys, str(GMEF)) == (0, "rubout g m e s three nine\n", "")
-    assert run(capsys, str(GMEF), "--hotword", "f:3") == (0, "rubout g m e f three nine\n", "")
-    (tmp_path / "hot.txt").write_text("# letters to favour\n\nf:3\n")
-    assert run(capsys, str(GMEF), "--hotwords-file", str(tmp_path / "hot.txt"))[1] == "rubout g m e f three nine\n"
-    assert run(capsys, str(GMEF), "--hotword", "f", "--hotword-score", "3")[1] == "rubout g m e f three nine\n"
+    assert run(capsys, str(ABVJ)) == (0, "e b z j ninety four\n", "")
+    assert run(capsys, str(ABVJ), "--hotword", "v:2") == (0, "e b v j ninety four\n", "")
+    (tmp_path / "hot.txt").write_text("# letters to favour\n\nv:2\n")
+    assert run(capsys, str(ABVJ), "--hotwords-file", str(tmp_path / "hot.txt"))[1] == "e b v j ninety four\n"
+    assert run(capsys, str(ABVJ), "--hotword", "v", "--hotword-score", "2")[1] == "e b v j ninety four\n"
 
 
 def test_a_grammar_keeps_the_output_to_its_phrases(capsys, tmp_path):
@@ -45,12 +46,12 @@ def test_a_grammar_keeps_the_output_to_its_phrases(capsys, tmp_path):
 
 
 def test_nbest_lists_distinct_alternatives_with_sorted_confidences(capsys):
-    code, out, _ = run(capsys, str(GMEF), "--nbest", "4", "--format", "jsonl")
+    code, out, _ = run(capsys, str(ABVJ), "--nbest", "4", "--format", "jsonl")
     (segment,) = json.loads(out)["segments"]
     alternatives = segment["alternatives"]
     texts, confidences = [a["text"] for a in alternatives], [a["confidence"] for a in alternatives]
     assert code == 0 and len(alternatives) == 4 and len(set(texts)) == 4
-    assert texts[0] == segment["text"] == "rubout g m e s three nine" and "rubout g m e f three nine" in texts
+    assert texts[0] == segment["text"] == "e b z j ninety four" and "e b v j ninety four" in texts
     assert confidences == sorted(confidences, reverse=True) and all(0 <= c <= 1 for c in confidences)
     assert sum(confidences) <= 1 + 1e-3
 
@@ -98,11 +99,11 @@ def shipped():
 
 def test_steering_is_per_call_through_the_python_api(shipped):
     rec, decoder = shipped
-    texts = lambda steering=None: [r.text for r in transcribe_paths(rec, [str(GMEF)], decoder=decoder,  # noqa: E731
+    texts = lambda steering=None: [r.text for r in transcribe_paths(rec, [str(ABVJ)], decoder=decoder,  # noqa: E731
                                                                      steering=steering)]
     plain = texts()
-    assert texts(decoder.steer(hotwords=[("f", 3.0)])) == ["rubout g m e f three nine"] != plain
-    assert texts(decoder.steer(phrase_list=DIGITS)) == ["[unk] [unk] [unk] [unk] three nine"]
+    assert texts(decoder.steer(hotwords=[("v", 2.0)])) == ["e b v j ninety four"] != plain
+    assert texts(decoder.steer(phrase_list=DIGITS)) == ["[unk] [unk] four"]
     assert texts() == plain  # nothing of the calls before is left in the decoder
 
 

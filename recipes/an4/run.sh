@@ -18,7 +18,8 @@
 #   3 evaluate  greedy WER/CER on test -> EXP/eval_test/{hypotheses.txt,errors.jsonl,summary.json}
 #   4 lm        word LMs (orders 2-4) from the training transcripts; order, alpha, beta chosen on dev;
 #               beam + LM on test -> EXP/eval_test_beam
-#   5 export    int8 model + its LM, decoding settings and numbers in the metadata -> EXP/model.pt
+#   5 export    int8 model (fp16 where int8 changes dev's greedy transcripts) + its LM, decoding settings and
+#               numbers in the metadata -> EXP/model.pt
 #   6 stream    (only with --stop-stage 6) the streaming model (LC-BLSTM, asr.streaming): stage 2's best.pt (or --stream-init) fine-tuned
 #               with chunks of --chunk-frames and --right-context-frames, the same augmentation, in
 #               --stream-minutes; greedy and beam + LM (stage 5's LM or --stream-lm, alpha/beta tuned on dev)
@@ -228,7 +229,7 @@ PY
 fi
 
 if run_stage 5 export; then
-  # The int8 model (per-row scales: half the size of fp16; on dev it decodes exactly as best.pt does) and its
+  # The int8 model (per-row scales: half the size of fp16), or fp16 where int8 decodes dev otherwise, and its
   # LM side by side; the model's metadata names the LM and the weights tuned on dev.
   cp "$exp/lm/$(python -c "import json; print(json.load(open('$exp/lm/choice.json'))['lm'])")" "$exp/an4_lm.arpa.gz"
   meta=$(python - "$exp" <<'PY'
@@ -245,7 +246,18 @@ print(json.dumps({
 }))
 PY
 )
+  # int8 where it decodes dev (greedy) as best.pt does; where it does not, fp16 (twice the size, no loss).
+  python -m asr.evaluate "${threads[@]}" --model "$exp/best.pt" --manifest "$manifests/dev.jsonl" --decoder greedy \
+    --out "$exp/eval_dev_best_greedy" > /dev/null
   python -m asr.checkpoint "$exp/best.pt" "$exp/model.pt" --precision int8 --metadata "$meta"
+  python -m asr.evaluate "${threads[@]}" --model "$exp/model.pt" --manifest "$manifests/dev.jsonl" --decoder greedy \
+    --out "$exp/eval_dev_int8_greedy" > /dev/null
+  if ! cmp -s "$exp/eval_dev_best_greedy/hypotheses.txt" "$exp/eval_dev_int8_greedy/hypotheses.txt"; then
+    wers=$(python -c "import json; print(*(json.load(open(f'$exp/eval_dev_{m}_greedy/summary.json'))['wer'] for m in ('int8', 'best')))")
+    echo "int8 weights change dev's greedy transcripts (WER ${wers% *}% vs ${wers#* }% for best.pt): exporting fp16 instead"
+    meta=${meta/\"precision\": \"int8\"/\"precision\": \"fp16\"}
+    python -m asr.checkpoint "$exp/best.pt" "$exp/model.pt" --precision fp16 --metadata "$meta"
+  fi
   for set in dev test; do
     python -m asr.evaluate "${threads[@]}" --model "$exp/model.pt" --manifest "$manifests/$set.jsonl" --decoder greedy \
       --out "$exp/eval_${set}_shipped_greedy" | sed "s/^/$set, shipped model, greedy: /"
