@@ -10,7 +10,7 @@ The shipped model knows what AN4 holds: spelled letters, digits and numbers ("si
 few command words (rubout, erase, enter, repeat, stop, yes, no, help, ...); it does not know general English.
 A file whose mean word confidence is below --min-confidence (audio the model probably does not know) gets
 "low_confidence": true and its "mean_confidence" in jsonl/json, and is named in one note on stderr; so is a file
-with no words heard ("no_speech": true) or speech too quiet for the shipped model ("too_quiet": true, below -45
+with no words heard ("no_speech": true) or speech too quiet for the shipped model ("too_quiet": true, below -80
 dBFS), with its "level_db". Notes never change the exit status.
 
 Any length (long files are cut at pauses and streamed from disk), any rate and channel count. Formats: text (the

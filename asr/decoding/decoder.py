@@ -1,7 +1,7 @@
 """Choosing a decoder: greedy, or beam search with an optional word LM, from flags or the model's metadata.
 
 A model may recommend its decoding in its metadata, e.g. the shipped AN4 model:
-    {"decoding": {"decoder": "beam", "beam_size": 32, "lm": "an4_lm.arpa.gz", "alpha": 0.1, "beta": 2.0}}
+    {"decoding": {"decoder": "beam", "beam_size": 32, "lm": "an4_lm.arpa.gz", "alpha": 0.1, "beta": 1.0}}
 with "lm" relative to the checkpoint's folder and the other fields those of DecodingConfig and
 BeamSearchConfig. Flags override each field; `--lm none` turns the LM off. Steering (--hotword, --hotwords-file,
 --hotword-score, --grammar) is not the model's: the flags give it per run, Decoder.steer checks it for a call.

@@ -114,7 +114,7 @@ settings1="data=$data from=$from"
 settings2="$settings1 dev=$dev_speakers/$dev_fraction test=$test_speakers/$test_fraction $by_speaker an4=$an4"
 settings2="$settings2 an4_share=$an4_share seed=$seed"
 settings3="$settings2 init=$init noise=$noise epochs=$epochs max_minutes=$max_minutes lr=$lr warmup=$warmup"
-settings3="$settings3 batch_seconds=$batch_seconds train_args=$train_args"
+settings3="$settings3 batch_seconds=$batch_seconds${train_args:+ train_args=$train_args}"
 settings4="$settings3 init_lm=$init_lm"
 settings5=$settings4; settings6=$settings5; settings7=$settings6
 run_stage() {
