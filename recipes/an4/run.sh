@@ -253,7 +253,8 @@ PY
   python -m asr.evaluate "${threads[@]}" --model "$exp/model.pt" --manifest "$manifests/dev.jsonl" --decoder greedy \
     --out "$exp/eval_dev_int8_greedy" > /dev/null
   if ! cmp -s "$exp/eval_dev_best_greedy/hypotheses.txt" "$exp/eval_dev_int8_greedy/hypotheses.txt"; then
-    wers=$(python -c "import json; print(*(json.load(open(f'$exp/eval_dev_{m}_greedy/summary.json'))['wer'] for m in ('int8', 'best')))")
+    wers=$(python -c "import json, sys; print(*(json.load(open(f'{sys.argv[1]}/eval_dev_{m}_greedy/summary.json'))['wer']
+           for m in ('int8', 'best')))" "$exp")
     echo "int8 weights change dev's greedy transcripts (WER ${wers% *}% vs ${wers#* }% for best.pt): exporting fp16 instead"
     meta=$(python -c "import json, sys; m = json.loads(sys.argv[1]); m['precision'] = 'fp16'; print(json.dumps(m))" "$meta")
     python -m asr.checkpoint "$exp/best.pt" "$exp/model.pt" --precision fp16 --metadata "$meta"
