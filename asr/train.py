@@ -83,6 +83,14 @@ def checked_setting(p: argparse.ArgumentParser, action: argparse.Action, value, 
         p.error(f"{where}: {e}")
 
 
+def speed_factor(text: str) -> float:
+    """A speed perturbation factor F, 0.5 < F <= 2: the audio played F times as fast (a voice still a voice)."""
+    x = finite_float(text)
+    if not 0.5 < x <= 2:
+        raise argparse.ArgumentTypeError(f"expected a speed factor in (0.5, 2], got {text!r}")
+    return x
+
+
 INTS = {  # flag -> (type, help)
     "epochs": (positive_int, "passes over the training set; the learning rate decays to its floor at the last"),
     "warmup_steps": (non_negative_int, "linear learning-rate warm-up over this many optimiser steps"),
@@ -129,8 +137,11 @@ def build_parser() -> argparse.ArgumentParser:  # long: one line a flag
                    help="range of the signal-to-noise ratio of added noise, dB")
     p.add_argument("--noise", default="", help="noise folder or JSONL (default: synthetic coloured noise)")
     p.add_argument("--rir", default="", help="room impulse responses: folder or JSONL (default: none)")
+    p.add_argument("--speed-factors", type=speed_factor, nargs="+", default=defaults["speed_factors"], metavar="F",
+                   help="speed perturbation: each utterance played F times as fast, F drawn from these "
+                        "(0.5 < F <= 2; wider, e.g. 0.8 0.9 1.0 1.1 1.2, varies the voice more)")
     p.add_argument("--no-speed-perturb", dest="speed_perturb", action="store_false",
-                   help="no speed perturbation (0.9, 1.0, 1.1)")
+                   help="no speed perturbation")
     p.add_argument("--no-spec-augment", dest="spec_augment", action="store_false", help="no SpecAugment masks")
     add_runtime_flags(p, threads_default="chosen from the cores this process may use, beside the DataLoader workers: "
                                           "asr.training.layout; on 2 cores 1")
@@ -188,6 +199,7 @@ def to_config(args: argparse.Namespace) -> TrainConfig:
                         dropout=a.pop("dropout"), chunk_frames=a.pop("chunk_frames"),
                         right_context_frames=a.pop("right_context_frames"))
     a["snr_db"] = tuple(a["snr_db"])
+    a["speed_factors"] = tuple(a["speed_factors"])
     if a["num_workers"] == "auto":  # main() settles it first, with the threads; here as the layout would
         a["num_workers"] = choose_layout(usable_cores(), a["device"].split(":")[0]).workers
     return TrainConfig(model=model, **a)

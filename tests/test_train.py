@@ -257,3 +257,20 @@ def test_flags_become_the_config(tmp_path):
     assert (cfg.model.hidden, cfg.model.layers, cfg.epochs, cfg.lr) == (48, 2, 7, 0.01)
     assert cfg.snr_db == (0.0, 10.0) and not cfg.speed_perturb and cfg.spec_augment
     assert cfg.model.conv_channels == TrainConfig.__dataclass_fields__["model"].default_factory().conv_channels
+
+
+def test_speed_factors_are_the_runs_and_its_fastest_judges_feasibility(tmp_path):
+    paths = ["--train", "t.jsonl", "--dev", "d.jsonl", "--out", str(tmp_path)]
+    cfg = parse_args([*paths, "--speed-factors", "0.8", "1.0", "1.25"])
+    assert cfg.speed_factors == (0.8, 1.0, 1.25)
+    assert build_augmentations(cfg)[0][0].factors == (0.8, 1.0, 1.25)
+    assert fastest_speed_factor(cfg) == 1.25
+    assert parse_args(paths).speed_factors == (0.9, 1.0, 1.1)  # the default as before
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "3", "nan", "x"])
+def test_absurd_speed_factors_are_one_line(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as e:
+        parse_args(["--train", "t.jsonl", "--dev", "d.jsonl", "--out", str(tmp_path), "--speed-factors", "1.0", value])
+    assert e.value.code == 2
+    assert "--speed-factors" in capsys.readouterr().err

@@ -32,7 +32,8 @@ class TrainConfig:
     clip_prob: float = 0.05  # probability of driving an utterance into clipping (0 to 12 dB over full scale)
     telephone_prob: float = 0.15  # probability of a telephone line: 200-400 to 3000-3700 Hz, 8 kHz, 8-bit G.711 for 2/3
     codec_prob: float = 0.15  # probability of a lossy codec round trip: MP3, Opus or Vorbis at a random bitrate
-    speed_perturb: bool = True  # speed factors 0.9 / 1.0 / 1.1 (sets.SPEED_FACTORS)
+    speed_perturb: bool = True  # play each utterance at a speed drawn from speed_factors
+    speed_factors: tuple[float, ...] = (0.9, 1.0, 1.1)  # f plays the audio f times as fast (duration / f)
     spec_augment: bool = True  # SpecAugment time and frequency masks
     freq_masks: int = 2  # SpecAugment frequency masks
     freq_width: int = 15  # widest frequency mask, mel bins

@@ -21,7 +21,6 @@ from asr.training.checks import RunError, check_audio_sources, check_resume, fla
 from asr.training.config import TrainConfig
 from asr.training.distributed import DistContext
 from asr.training.stopping import leave_stops_to_the_trainer
-from asr.training.sets import SPEED_FACTORS
 
 
 def build_augmentations(cfg: TrainConfig) -> tuple[list, list]:
@@ -32,7 +31,7 @@ def build_augmentations(cfg: TrainConfig) -> tuple[list, list]:
     noises = augment.read_audio_list(cfg.noise) if cfg.noise and cfg.noise_prob > 0 else []
     check_audio_sources(cfg, noises, rirs)
     if cfg.speed_perturb:
-        wave.append(augment.SpeedPerturb(SPEED_FACTORS, seed=cfg.seed))
+        wave.append(augment.SpeedPerturb(cfg.speed_factors, seed=cfg.seed))
     if rirs:
         wave.append(augment.Reverb(rirs, p=cfg.rir_prob, seed=cfg.seed))
     if cfg.noise_prob > 0:
@@ -63,7 +62,7 @@ def make_loader(dataset, sampler, cfg: TrainConfig, device: torch.device) -> tor
 
 def fastest_speed_factor(cfg: TrainConfig) -> float:
     """The fastest speed the training audio is played at (1.0 without speed perturbation): the fewest frames."""
-    return max(SPEED_FACTORS) if cfg.speed_perturb else 1.0
+    return max(cfg.speed_factors) if cfg.speed_perturb else 1.0
 
 
 def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype:
