@@ -111,6 +111,8 @@ FLOATS = {  # flag -> (type, help)
     "grad_clip": (positive_float, "largest global gradient norm"),
     "noise_prob": (probability, "probability of adding noise to an utterance (0: never)"),
     "rir_prob": (probability, "probability of reverberation, when --rir is given"),
+    "eq_prob": (probability, "probability of another microphone's colour: a smooth random gain over frequency "
+                             "within +-10 dB (asr.augment.Equalize; 0: never)"),
     "clip_prob": (probability, "probability of clipping: the level driven 0-12 dB over full scale"),
     "telephone_prob": (probability, "probability of a telephone line: its band, 8 kHz, mu-law or A-law"),
     "codec_prob": (probability, "probability of a lossy codec round trip (MP3, Opus or Vorbis)"),

@@ -1,4 +1,5 @@
-"""asr.augment's channel: clipping, a telephone line, lossy codecs; each seeded, keeping length and rate."""
+"""asr.augment's channel: a microphone's colour, clipping, a telephone line, lossy codecs; each seeded, keeping
+length and rate."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.augment import Clip, Codec, Telephone, alaw_round_trip, mulaw_round_trip, power
+from asr.augment import Clip, Codec, Equalize, Telephone, alaw_round_trip, mulaw_round_trip, power
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +28,7 @@ def snr(clean: np.ndarray, degraded: np.ndarray) -> float:
 
 
 AUGMENTERS = {
+    "equalize": lambda seed: Equalize(p=1.0, seed=seed),
     "clip": lambda seed: Clip(p=1.0, seed=seed),
     "telephone": lambda seed: Telephone(p=1.0, seed=seed),
     "mulaw_phone": lambda seed: Telephone(laws=("mulaw",), p=1.0, seed=seed),
@@ -55,7 +57,7 @@ def test_each_is_seeded_and_repeatable(speech, name):
     assert np.array_equal(*given)  # a given generator decides, not the own one
 
 
-@pytest.mark.parametrize("make", [Clip, Telephone, Codec])
+@pytest.mark.parametrize("make", [Equalize, Clip, Telephone, Codec])
 def test_p_zero_is_the_identity_and_p_is_the_fraction(speech, make):
     assert make(p=0.0)(speech) is speech
     aug = make(p=0.3, seed=0)
@@ -101,3 +103,16 @@ def test_codec_compression_lowers_the_quality(speech):
 def test_unknown_codecs_are_refused():
     with pytest.raises(ValueError, match=r"codecs must be among \['mp3', 'opus', 'vorbis'\], got \['aac'\]"):
         Codec(codecs=("mp3", "aac"))
+
+
+def test_a_microphones_colour_is_a_smooth_gain_within_its_limit_at_the_same_power():
+    noise = np.random.default_rng(0).standard_normal(SAMPLE_RATE * 4).astype(np.float32) * 0.05
+    for seed in range(5):
+        out = Equalize(max_db=10.0, p=1.0, seed=seed)(noise)
+        assert power(out) == pytest.approx(power(noise), rel=1e-3)  # the colour, not the level
+        gains = [10 * np.log10(band_energy(out, f, f * 1.25) / band_energy(noise, f, f * 1.25))
+                 for f in (60, 120, 250, 500, 1000, 2000, 4000, 6000)]
+        spread = max(gains) - min(gains)
+        assert 3.0 < spread <= 2 * 10.0 + 1.0  # coloured, and no band moved past the limit either way
+    flat = Equalize(max_db=0.0, p=1.0, seed=0)(noise)
+    assert np.allclose(flat, noise, atol=1e-5)

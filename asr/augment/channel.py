@@ -1,4 +1,5 @@
-"""Channel augmentation: what the recording goes through after the microphone. A level driven into clipping,
+"""Channel augmentation: the microphone and what the recording goes through after it. A microphone's colour (a
+smooth random gain over frequency), a level driven into clipping,
 a telephone line (its band, 8 kHz, G.711 mu-law or A-law), a lossy codec (MP3, Opus, Vorbis, written and read
 back by libsndfile in memory). Each keeps the waveform's length and its 16 kHz rate."""
 
@@ -13,6 +14,7 @@ PHONE_RATE = 8000  # Hz: narrow-band telephony
 MU = 255.0  # G.711 mu-law
 A = 87.6  # G.711 A-law
 CODEC_LEVELS = 256  # 8-bit code words
+EQ_LOW_HZ = 50.0  # the lowest frequency a microphone's colour (Equalize) draws a gain for
 EDGE_HZ = 100.0  # width of the cosine taper at each edge of the telephone band
 # name -> (libsndfile format, subtype). libsndfile's compression level 0..1 picks the bitrate: at 16 kHz speech,
 # MP3 64 -> 18 kbit/s over 0..0.99, Opus 260 -> 9, Vorbis 72 -> 26 (1.0 is refused for MP3).
@@ -56,6 +58,30 @@ def band_pass(x: np.ndarray, low_hz: float, high_hz: float, rate: int = SAMPLE_R
     fall = np.clip(((high_hz + EDGE_HZ) - freqs) / EDGE_HZ, 0.0, 1.0)
     gain = np.sin(0.5 * np.pi * rise) * np.sin(0.5 * np.pi * fall)
     return np.fft.irfft(spectrum * gain, x.shape[0]).astype(np.float32)
+
+
+class Equalize:
+    """With probability p, colour the waveform as another microphone, preamp or room tone would: a gain over
+    frequency drawn at `points` frequencies spaced evenly on a log scale from EQ_LOW_HZ to the Nyquist frequency,
+    each uniformly within +-max_db, interpolated between them (in dB over log frequency) and held beyond; the
+    power is kept, so the level stays the recording's."""
+
+    def __init__(self, max_db: float = 10.0, points: int = 6, p: float = 0.3, seed: int = 0):
+        self.max_db, self.points, self.p = max_db, points, p
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, wave: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        rng = pick_rng(self.rng, rng)
+        if rng.random() >= self.p:
+            return wave
+        at_hz = np.geomspace(EQ_LOW_HZ, SAMPLE_RATE / 2, self.points)
+        gain_db = rng.uniform(-self.max_db, self.max_db, self.points)
+        spectrum = np.fft.rfft(wave)
+        freqs = np.fft.rfftfreq(wave.shape[0], 1.0 / SAMPLE_RATE)
+        gain = 10.0 ** (np.interp(np.log(np.maximum(freqs, 1.0)), np.log(at_hz), gain_db) / 20.0)
+        out = np.fft.irfft(spectrum * gain, wave.shape[0])
+        before, after = float(np.mean(np.square(wave, dtype=np.float64))), float(np.mean(np.square(out)))
+        return (out * (np.sqrt(before / after) if after > 0 else 1.0)).astype(np.float32)
 
 
 class Clip:
