@@ -113,6 +113,8 @@ FLOATS = {  # flag -> (type, help)
     "rir_prob": (probability, "probability of reverberation, when --rir is given"),
     "eq_prob": (probability, "probability of another microphone's colour: a smooth random gain over frequency "
                              "within +-10 dB (asr.augment.Equalize; 0: never)"),
+    "trim_prob": (probability, "probability of an editor's trim: the silence around the words cut off, a soft first "
+                               "or last sound with it (asr.augment.Trim; 0: never)"),
     "clip_prob": (probability, "probability of clipping: the level driven 0-12 dB over full scale"),
     "telephone_prob": (probability, "probability of a telephone line: its band, 8 kHz, mu-law or A-law"),
     "codec_prob": (probability, "probability of a lossy codec round trip (MP3, Opus or Vorbis)"),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.augment import Clip, Codec, Equalize, Telephone, alaw_round_trip, mulaw_round_trip, power
+from asr.augment import Clip, Codec, Equalize, Telephone, Trim, alaw_round_trip, mulaw_round_trip, power
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_each_is_seeded_and_repeatable(speech, name):
     assert np.array_equal(*given)  # a given generator decides, not the own one
 
 
-@pytest.mark.parametrize("make", [Equalize, Clip, Telephone, Codec])
+@pytest.mark.parametrize("make", [Equalize, Trim, Clip, Telephone, Codec])
 def test_p_zero_is_the_identity_and_p_is_the_fraction(speech, make):
     assert make(p=0.0)(speech) is speech
     aug = make(p=0.3, seed=0)
@@ -116,3 +116,33 @@ def test_a_microphones_colour_is_a_smooth_gain_within_its_limit_at_the_same_powe
         assert 3.0 < spread <= 2 * 10.0 + 1.0  # coloured, and no band moved past the limit either way
     flat = Equalize(max_db=0.0, p=1.0, seed=0)(noise)
     assert np.allclose(flat, noise, atol=1e-5)
+
+
+def tone_in_silence(lead_s: float, tone_s: float, tail_s: float) -> np.ndarray:
+    t = np.arange(int(tone_s * SAMPLE_RATE)) / SAMPLE_RATE
+    tone = 0.3 * np.sin(2 * np.pi * 440 * t)
+    return np.concatenate([np.zeros(int(lead_s * SAMPLE_RATE)), tone, np.zeros(int(tail_s * SAMPLE_RATE))]).astype(np.float32)
+
+
+def test_trim_cuts_the_silence_around_the_speech_as_an_editor_would():
+    wave = tone_in_silence(0.5, 1.0, 0.7)
+    start, end = int(np.flatnonzero(wave)[0]), int(np.flatnonzero(wave)[-1]) + 1
+    for seed in range(10):
+        out = Trim(lead_ms=(0.0, 30.0), p=1.0, seed=seed)(wave)
+        before, after = int(np.flatnonzero(out)[0]), len(out) - int(np.flatnonzero(out)[-1]) - 1
+        assert out.dtype == np.float32 and np.array_equal(out, wave[start - before : end + after])  # a cut, no more
+        assert before <= 0.04 * SAMPLE_RATE and after <= 0.04 * SAMPLE_RATE  # 30 ms, to the 10 ms frame
+
+
+def test_trim_cuts_a_weak_onset_as_fsdds_clips_begin():
+    wave = tone_in_silence(0.5, 1.0, 0.5)
+    wave[int(0.45 * SAMPLE_RATE) : int(0.5 * SAMPLE_RATE)] = 0.003  # 40 dB under the tone: a soft first sound
+    out = Trim(db=(15.0, 35.0), lead_ms=(0.0, 0.0), p=1.0, seed=0)(wave)
+    assert abs(len(out) - SAMPLE_RATE) <= 160 and np.abs(out[:80]).max() > 0.01  # it starts at the tone
+
+
+def test_trim_leaves_a_recording_without_silence_and_digital_silence_alone():
+    loud = (0.3 * np.sin(np.arange(16000) * 0.1)).astype(np.float32)
+    assert len(Trim(p=1.0, seed=0)(loud)) >= len(loud) - 160
+    silence = np.zeros(16000, np.float32)
+    assert Trim(p=1.0, seed=0)(silence) is silence

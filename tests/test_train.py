@@ -276,12 +276,14 @@ def test_absurd_speed_factors_are_one_line(tmp_path, capsys, value):
     assert "--speed-factors" in capsys.readouterr().err
 
 
-def test_a_microphones_colour_is_drawn_after_the_noise_and_before_the_line(tmp_path):
+def test_a_microphones_colour_and_an_editors_trim_come_after_the_noise_and_before_the_line(tmp_path):
     from asr import augment
 
     paths = ["--train", "t.jsonl", "--dev", "d.jsonl", "--out", str(tmp_path)]
-    kinds = [type(a) for a in build_augmentations(parse_args([*paths, "--eq-prob", "0.5"]))[0]]
-    assert kinds.index(augment.AddNoise) + 1 == kinds.index(augment.Equalize) == kinds.index(augment.Clip) - 1
-    equalize = build_augmentations(parse_args([*paths, "--eq-prob", "0.5"]))[0][kinds.index(augment.Equalize)]
-    assert equalize.p == 0.5
-    assert augment.Equalize not in [type(a) for a in build_augmentations(parse_args(paths))[0]]  # off by default
+    wave = build_augmentations(parse_args([*paths, "--eq-prob", "0.5", "--trim-prob", "0.25"]))[0]
+    kinds = [type(a) for a in wave]
+    assert kinds.index(augment.AddNoise) + 1 == kinds.index(augment.Equalize) == kinds.index(augment.Trim) - 1
+    assert kinds.index(augment.Trim) + 1 == kinds.index(augment.Clip)
+    assert (wave[kinds.index(augment.Equalize)].p, wave[kinds.index(augment.Trim)].p) == (0.5, 0.25)
+    default = [type(a) for a in build_augmentations(parse_args(paths))[0]]
+    assert augment.Equalize not in default and augment.Trim not in default  # off by default: the recipes as they were

@@ -1,7 +1,8 @@
 """Channel augmentation: the microphone and what the recording goes through after it. A microphone's colour (a
-smooth random gain over frequency), a level driven into clipping,
+smooth random gain over frequency), an editor's trim to the words, a level driven into clipping,
 a telephone line (its band, 8 kHz, G.711 mu-law or A-law), a lossy codec (MP3, Opus, Vorbis, written and read
-back by libsndfile in memory). Each keeps the waveform's length and its 16 kHz rate."""
+back by libsndfile in memory). Each keeps the waveform's 16 kHz rate, and all
+but the trim its length."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ MU = 255.0  # G.711 mu-law
 A = 87.6  # G.711 A-law
 CODEC_LEVELS = 256  # 8-bit code words
 EQ_LOW_HZ = 50.0  # the lowest frequency a microphone's colour (Equalize) draws a gain for
+TRIM_FRAME = SAMPLE_RATE // 100  # samples: the 10 ms frames whose energy Trim compares
 EDGE_HZ = 100.0  # width of the cosine taper at each edge of the telephone band
 # name -> (libsndfile format, subtype). libsndfile's compression level 0..1 picks the bitrate: at 16 kHz speech,
 # MP3 64 -> 18 kbit/s over 0..0.99, Opus 260 -> 9, Vorbis 72 -> 26 (1.0 is refused for MP3).
@@ -82,6 +84,31 @@ class Equalize:
         out = np.fft.irfft(spectrum * gain, wave.shape[0])
         before, after = float(np.mean(np.square(wave, dtype=np.float64))), float(np.mean(np.square(out)))
         return (out * (np.sqrt(before / after) if after > 0 else 1.0)).astype(np.float32)
+
+
+class Trim:
+    """With probability p, cut the silence around the speech off, as an editor trimming clips to their words
+    does (many corpora are cut so, e.g. the Free Spoken Digit Dataset): the kept span runs from the first to the
+    last 10 ms frame within `db` (drawn uniformly, dB) of the loudest, widened by a lead drawn from lead_ms at
+    each end. A soft first or last sound under that threshold goes too, as it does in such clips. Digital
+    silence is left alone."""
+
+    def __init__(self, db=(15.0, 35.0), lead_ms=(0.0, 30.0), p: float = 0.3, seed: int = 0):
+        self.db, self.lead_ms, self.p = db, lead_ms, p
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, wave: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        rng = pick_rng(self.rng, rng)
+        if rng.random() >= self.p:
+            return wave
+        frames = wave[: wave.shape[0] // TRIM_FRAME * TRIM_FRAME].reshape(-1, TRIM_FRAME)  # (F, 10 ms)
+        energy = np.mean(np.square(frames, dtype=np.float64), axis=1)
+        if frames.shape[0] == 0 or energy.max() == 0.0:
+            return wave
+        loud = np.flatnonzero(energy >= energy.max() * 10.0 ** (-rng.uniform(*self.db) / 10.0))
+        lead, tail = (int(rng.uniform(*self.lead_ms) * SAMPLE_RATE / 1000) for _ in range(2))
+        first, last = max(0, loud[0] * TRIM_FRAME - lead), min(wave.shape[0], (loud[-1] + 1) * TRIM_FRAME + tail)
+        return wave[first:last].astype(np.float32, copy=False)
 
 
 class Clip:

@@ -197,6 +197,6 @@ def augmentation_summary(cfg: TrainConfig, wave_augment: list) -> str:
             noise = f"{len(aug.paths)} noise recordings from {cfg.noise}" if aug.paths else "synthetic coloured noise"
         if isinstance(aug, augment.Reverb):
             rir = f"{len(aug.rirs)} room impulse responses from {cfg.rir}"
-    channel = [f"{name} p={getattr(cfg, name + '_prob'):g}" for name in ("eq", "clip", "telephone", "codec")
+    channel = [f"{name} p={getattr(cfg, name + '_prob'):g}" for name in ("eq", "trim", "clip", "telephone", "codec")
                if getattr(cfg, name + "_prob") > 0]
     return f"augmentation: {noise}, {rir}, channel: {', '.join(channel) or 'none'}"

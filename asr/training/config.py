@@ -30,6 +30,7 @@ class TrainConfig:
     rir: str = ""  # room impulse responses (folder or JSONL); "" -> no reverberation
     rir_prob: float = 0.2  # probability of reverberation when rir is given
     eq_prob: float = 0.0  # probability of another microphone's colour: a smooth random gain over frequency, +-10 dB
+    trim_prob: float = 0.0  # probability of an editor's trim to the words (a soft first or last sound cut too)
     clip_prob: float = 0.05  # probability of driving an utterance into clipping (0 to 12 dB over full scale)
     telephone_prob: float = 0.15  # probability of a telephone line: 200-400 to 3000-3700 Hz, 8 kHz, 8-bit G.711 for 2/3
     codec_prob: float = 0.15  # probability of a lossy codec round trip: MP3, Opus or Vorbis at a random bitrate

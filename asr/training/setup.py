@@ -36,10 +36,12 @@ def build_augmentations(cfg: TrainConfig) -> tuple[list, list]:
         wave.append(augment.Reverb(rirs, p=cfg.rir_prob, seed=cfg.seed))
     if cfg.noise_prob > 0:
         wave.append(augment.AddNoise(noises, snr_db=cfg.snr_db, p=cfg.noise_prob, seed=cfg.seed))
-    # Then the channel: a microphone colours the recording, it clips, then it travels down a phone line or through
-    # a codec.
+    # Then the channel: a microphone colours the recording, an editor trims it to the words, it clips, then it
+    # travels down a phone line or through a codec.
     if cfg.eq_prob > 0:
         wave.append(augment.Equalize(p=cfg.eq_prob, seed=cfg.seed))
+    if cfg.trim_prob > 0:
+        wave.append(augment.Trim(p=cfg.trim_prob, seed=cfg.seed))
     if cfg.clip_prob > 0:
         wave.append(augment.Clip(p=cfg.clip_prob, seed=cfg.seed))
     if cfg.telephone_prob > 0:
