@@ -23,6 +23,7 @@ import soundfile as sf
 from _manifests import require_manifests
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.checkpoint import DEFAULT_MODEL, load_model
+from asr.cli import apply_threads, default_threads
 from asr.data import read_manifest
 from asr.decoding import Decoder, decoding_config
 from asr.longform import transcribe_paths
@@ -44,6 +45,7 @@ def main() -> int:
     p.add_argument("--greedy", action="store_true", help="greedy decoding instead of the model's recommended one")
     args = p.parse_args()
     require_manifests(args.manifest)
+    apply_threads(default_threads())  # as asr.transcribe chooses them: 1 on 2 cores, where a second fights any other job
     rec = load_model(args.model)
     cfg = decoding_config(argparse.Namespace(decoder="greedy" if args.greedy else None), rec.metadata, args.model)
     decoder = Decoder(cfg, rec.vocab)

@@ -243,11 +243,12 @@ def test_trainer_skips_unusable_utterances(clips, tmp_path):
 def test_no_usable_utterances_is_an_error(clips, tmp_path, capsys):
     manifest = tmp_path / "train.jsonl"
     write_manifest(manifest, [dataclasses.replace(clips[2], text="STOP " * 40)])
-    assert main(["--train", str(manifest), "--dev", str(manifest), "--out", str(tmp_path / "out")]) == 2
+    fp32 = ["--precision", "fp32"]  # no measuring of bf16: the manifests are the point
+    assert main(["--train", str(manifest), "--dev", str(manifest), "--out", str(tmp_path / "out"), *fp32]) == 2
     assert "no usable utterances" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{oops\n")
-    assert main(["--train", str(bad), "--dev", str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert main(["--train", str(bad), "--dev", str(bad), "--out", str(tmp_path / "out"), *fp32]) == 2
     assert f"{bad}:1: not valid JSON" in capsys.readouterr().err
 
 
@@ -260,7 +261,7 @@ def test_flags_become_the_config(tmp_path):
 
 
 def test_speed_factors_are_the_runs_and_its_fastest_judges_feasibility(tmp_path):
-    paths = ["--train", "t.jsonl", "--dev", "d.jsonl", "--out", str(tmp_path)]
+    paths = ["--train", "t.jsonl", "--dev", "d.jsonl", "--out", str(tmp_path), "--precision", "fp32"]  # no measuring
     cfg = parse_args([*paths, "--speed-factors", "0.8", "1.0", "1.25"])
     assert cfg.speed_factors == (0.8, 1.0, 1.25)
     assert build_augmentations(cfg)[0][0].factors == (0.8, 1.0, 1.25)
@@ -279,7 +280,7 @@ def test_absurd_speed_factors_are_one_line(tmp_path, capsys, value):
 def test_a_microphones_colour_and_an_editors_trim_come_after_the_noise_and_before_the_line(tmp_path):
     from asr import augment
 
-    paths = ["--train", "t.jsonl", "--dev", "d.jsonl", "--out", str(tmp_path)]
+    paths = ["--train", "t.jsonl", "--dev", "d.jsonl", "--out", str(tmp_path), "--precision", "fp32"]  # no measuring
     wave = build_augmentations(parse_args([*paths, "--eq-prob", "0.5", "--trim-prob", "0.25"]))[0]
     kinds = [type(a) for a in wave]
     assert kinds.index(augment.AddNoise) + 1 == kinds.index(augment.Equalize) == kinds.index(augment.Trim) - 1
