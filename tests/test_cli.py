@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import asr
+from asr.data import write_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -80,14 +81,16 @@ def test_installed_console_script_passes_the_exit_status_on():
 
 
 @pytest.mark.parametrize("door", ["transcribe", "evaluate"])
-def test_threads_left_out_are_chosen_from_the_usable_cores(door, clips_manifest, short_clip, tmp_path, monkeypatch):
+def test_threads_left_out_are_chosen_from_the_usable_cores(door, clips, short_clip, tmp_path, monkeypatch):
     """On 2 usable cores or fewer the doors run torch on one thread (a second one fights whatever else runs);
     on more, torch's own choice, at most the usable cores; --threads N wins."""
     import asr.cli
 
     module = importlib.import_module(f"asr.{door}")
+    one_clip = tmp_path / "one.jsonl"  # the shortest clip: five runs, some on more threads than cores
+    write_manifest(one_clip, [min(clips, key=lambda u: u.duration)])
     args = {"transcribe": [str(short_clip), "--decoder", "greedy", "--quiet"],
-            "evaluate": ["--manifest", str(clips_manifest), "--decoder", "greedy", "--out", str(tmp_path / "e")]}[door]
+            "evaluate": ["--manifest", str(one_clip), "--decoder", "greedy", "--out", str(tmp_path / "e")]}[door]
 
     def threads_after(cores: int, *flags: str) -> int:
         monkeypatch.setattr(asr.cli, "usable_cores", lambda: cores)
