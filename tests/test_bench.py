@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
+import os
 import re
+import runpy
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 MAKE_AN4 = "make it with: bash recipes/an4/run.sh --stop-stage 1 (its stage 0 downloads AN4 where --data lacks it)"
@@ -41,19 +47,41 @@ CASES = {  # name -> (bench arguments, the path it must name, what it must say t
 }
 
 
+@dataclass
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_in_process(args: list[str], cwd: Path) -> Finished:
+    """bench/<args[0]> run as `python bench/<script> ARGS` would run it (as __main__, bench/ on sys.path, argv, the
+    folder), in this process: torch and asr are imported once for all of them, not once a bench."""
+    saved = sys.argv, sys.path[:], os.getcwd(), torch.get_num_threads()
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    try:
+        sys.argv = [str(ROOT / "bench" / args[0]), *args[1:]]
+        sys.path.insert(0, str(ROOT / "bench"))
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(sys.argv[0], run_name="__main__")
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    finally:
+        sys.argv, sys.path[:] = saved[0], saved[1]
+        os.chdir(saved[2])
+    assert torch.get_num_threads() == saved[3], f"{args[0]} set torch's threads before checking its manifests"
+    return Finished(code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
-    """Every case run at once (each child imports torch: in parallel that costs about one import)."""
+def finished(tmp_path_factory) -> dict[str, Finished]:
+    """Every case run, each in a folder that holds no manifests."""
     cwd = tmp_path_factory.mktemp("bench")  # nothing may be written here either
     (cwd / "manifests" / "an4").mkdir(parents=True)
     (cwd / "manifests" / "README.md").write_text("a file that exists\n")
-    procs = {name: subprocess.Popen([sys.executable, str(ROOT / "bench" / args[0]), *args[1:]], cwd=cwd,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for name, (args, _, _) in CASES.items()}
-    out = {}
-    for name, proc in procs.items():
-        stdout, stderr = proc.communicate(timeout=120)
-        out[name] = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    out = {name: run_in_process(args, cwd) for name, (args, _, _) in CASES.items()}
     assert sorted(p.name for p in cwd.rglob("*")) == ["README.md", "an4", "manifests"], "a bench wrote files"
     return out
 
