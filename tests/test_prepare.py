@@ -243,3 +243,60 @@ def test_run_sh_passes_threads_to_every_asr_command_it_runs():
         if re.search(r"python -m asr\.(train|evaluate) ", command):
             assert '"${threads[@]}"' in command, command
     assert re.search(r'export OMP_NUM_THREADS="?\$thread_count"?', text)
+
+
+def stage_5_inputs(exp: Path, manifests: Path, rec, clips: list) -> None:
+    """What stages 1-4 leave for stage 5: the manifests (the clips as every set), best.pt (rec), the test
+    summaries, the LM chosen on dev (the shipped one)."""
+    from asr.checkpoint import model_state, save_atomic
+    from asr.data import write_manifest
+
+    manifests.mkdir(parents=True)
+    for name in ("train", "dev", "test"):
+        write_manifest(manifests / f"{name}.jsonl", clips)
+    exp.mkdir(parents=True)
+    save_atomic(model_state(rec), exp / "best.pt")
+    for name in ("eval_test", "eval_test_beam"):
+        (exp / name).mkdir()
+        (exp / name / "summary.json").write_text('{"wer": 50.0, "cer": 40.0}\n')
+    (exp / "lm").mkdir()
+    (exp / "lm" / "2gram.arpa.gz").write_bytes((PREPARE.parents[2] / "asr" / "assets" / "an4_lm.arpa.gz").read_bytes())
+    (exp / "lm" / "choice.json").write_text('{"order": 2, "lm": "2gram.arpa.gz", "alpha": 0.1, "beta": 1.0}\n')
+
+
+@pytest.mark.slow
+def test_run_sh_stage_5_exports_int8_unless_int8_changes_devs_greedy_transcripts(clips, clips_frontend, tmp_path):
+    """Stage 5 ships int8 where it decodes dev (greedy) as best.pt does, else fp16. A crafted best.pt makes int8
+    differ: in every row of the output layer one weight 300x the others, so that int8's per-row scale rounds the
+    others to 0 (the same weight in every row: it moves no argmax in fp32). A plain one hears only blanks, in
+    int8 too."""
+    import torch
+
+    from asr.checkpoint import load_model
+    from asr.decoding import Decoder, DecodingConfig
+    from asr.recognizer import utterance_log_probs
+    from conftest import make_recognizer
+
+    plain, crafted = make_recognizer(clips_frontend), make_recognizer(clips_frontend)
+    with torch.no_grad():
+        plain.model.out.bias[plain.vocab.blank] = 10.0  # blanks wherever it listens, in int8 too
+        weight = crafted.model.out.weight  # (V, 2 * hidden)
+        weight.mul_(20)  # letters, not only blanks, in fp32
+        weight[:, 0] = 300 * weight.abs().max()
+        crafted.model.out.bias.zero_()
+        crafted.model.out.bias[crafted.vocab.blank] = 1.0
+    greedy = Decoder(DecodingConfig(), crafted.vocab)
+    for name, rec in (("plain", plain), ("crafted", crafted)):
+        exp, manifests = tmp_path / name / "exp", tmp_path / name / "manifests"
+        stage_5_inputs(exp, manifests, rec, clips)
+        done = run_recipe("--stage", "5", "--stop-stage", "5", "--exp", str(exp), "--manifests", str(manifests),
+                          "--noise", str(tmp_path / "no-noise"), cwd=tmp_path)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+        texts = {p: greedy.transcripts(utterance_log_probs(load_model(exp / p), clips)) for p in ("best.pt", "model.pt")}
+        precision = load_model(exp / "model.pt").metadata["precision"]
+        assert texts["model.pt"] == texts["best.pt"]  # what ships decodes dev as best.pt does, either way
+        if name == "plain":
+            assert precision == "int8" and "exporting fp16" not in done.stdout, done.stdout
+        else:
+            assert "int8 weights change dev's greedy transcripts" in done.stdout and precision == "fp16", done.stdout
+            assert any(texts["best.pt"])  # letters: the int8 export heard none
