@@ -99,6 +99,8 @@ INTS = {  # flag -> (type, help)
     "freq_width": (non_negative_int, "widest SpecAugment frequency mask, mel bins"),
     "time_masks": (non_negative_int, "SpecAugment time masks"),
     "accum_steps": (positive_int, "batches per process whose gradients add up to one optimiser step"),
+    "freeze_bottom": (non_negative_int, "with --init: blocks from the bottom that keep their weights (1: the "
+                                        "convolutional front end; 2: it and the lowest BiLSTM layer; ...; 0: none)"),
     "average_last": (non_negative_int, "after the last epoch, average the weights of the last N epochs (N >= 2; "
                                        "kept in OUT/epochs); the mean becomes best.pt if its dev WER is lower"),
 }

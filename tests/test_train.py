@@ -288,3 +288,30 @@ def test_a_microphones_colour_and_an_editors_trim_come_after_the_noise_and_befor
     assert (wave[kinds.index(augment.Equalize)].p, wave[kinds.index(augment.Trim)].p) == (0.5, 0.25)
     default = [type(a) for a in build_augmentations(parse_args(paths))[0]]
     assert augment.Equalize not in default and augment.Trim not in default  # off by default: the recipes as they were
+
+
+def test_freeze_bottom_keeps_the_front_end_and_the_lowest_layers_of_the_model_fine_tuned(clips_manifest,
+                                                                                         tiny_checkpoint, tmp_path,
+                                                                                         capsys):
+    before = load_model(tiny_checkpoint).model.state_dict()
+    flags = [*tiny_flags(clips_manifest, tmp_path / "run"), "--init", str(tiny_checkpoint), "--epochs", "1"]
+    trainer = Trainer(parse_args([*flags, "--freeze-bottom", "1"]))
+    trainer.run()
+    assert "M trained: --freeze-bottom 1)" in capsys.readouterr().err
+    after = load_model(tmp_path / "run" / "last.pt").model.state_dict()
+    front = ("conv1.", "conv2.", "proj.", "proj_norm.")
+    for name, value in before.items():
+        kept = torch.equal(after[name], value)
+        assert kept == name.startswith(front), name  # the front end as it was, the rest trained
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--freeze-bottom", "1"], "--freeze-bottom needs --init"),
+    (["--freeze-bottom", "3"], "--freeze-bottom 3: the model has 2 blocks"),
+])
+def test_freeze_bottom_that_cannot_be_is_one_line(clips_manifest, tiny_checkpoint, tmp_path, capsys, flags, says):
+    base = [*tiny_flags(clips_manifest, tmp_path / "run")]
+    if flags[1] == "3":
+        base += ["--init", str(tiny_checkpoint)]
+    assert main([*base, *flags]) == 2
+    assert says in capsys.readouterr().err

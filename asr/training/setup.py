@@ -80,6 +80,25 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype:
     return choices[cfg.amp_dtype]
 
 
+def freeze_bottom(model: AcousticModel, cfg: TrainConfig) -> None:
+    """Keep the weights of the model's bottom cfg.freeze_bottom blocks (the front end: convolutions and projection;
+    then each BiLSTM layer with its LayerNorm) out of training: requires_grad off, so the optimiser never holds
+    them. Raises RunError without cfg.init (frozen random weights) or for more blocks than the model has."""
+    if cfg.freeze_bottom == 0:
+        return
+    if not cfg.init:
+        raise RunError("--freeze-bottom needs --init: it keeps a trained model's lower blocks, and without --init "
+                       "they would stay random")
+    blocks = [[model.conv1, model.conv2, model.proj, model.proj_norm],
+              *([lstm, norm] for lstm, norm in zip(model.lstms, model.norms))]
+    if cfg.freeze_bottom > len(blocks):
+        raise RunError(f"--freeze-bottom {cfg.freeze_bottom}: the model has {len(blocks)} blocks (the front end and "
+                       f"{len(blocks) - 1} BiLSTM layers); at most {len(blocks)}")
+    for block in blocks[: cfg.freeze_bottom]:
+        for module in block:
+            module.requires_grad_(False)
+
+
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """AdamW with weight decay on the matrices and convolution kernels only (ndim >= 2), as nanoGPT does:
     biases and LayerNorm gains are not pulled towards zero."""

@@ -33,8 +33,8 @@ from asr.training.progress import Progress, epoch_line
 from asr.training.resume import make_train_state, restore_train_state, rng_state, set_rng_state
 from asr.training.schedule import lr_at, warmup_warning
 from asr.training.sets import read_sets
-from asr.training.setup import (amp_dtype, build_augmentations, build_or_resume, fastest_speed_factor, make_loader,
-                                 make_optimizer)
+from asr.training.setup import (amp_dtype, build_augmentations, build_or_resume, fastest_speed_factor, freeze_bottom,
+                                 make_loader, make_optimizer)
 from asr.training.stopping import StopRequested, start_batches, why_stop
 
 
@@ -56,6 +56,7 @@ class Trainer:
                                                    say=self.dist.is_main)  # one report, not one per process
         self.rec, saved = build_or_resume(cfg, self.dist, vocab, self.train_utts)
         self.vocab = self.rec.vocab
+        freeze_bottom(self.rec.model, cfg)  # before the optimiser: it holds only what trains
         self.optimizer = make_optimizer(self.rec.model, cfg)
         self.amp_dtype = amp_dtype(cfg, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type) if cfg.amp and self.amp_dtype == torch.float16 else None
@@ -257,7 +258,9 @@ class Trainer:
     def run(self) -> dict:
         cfg, state, main = self.cfg, self.state, self.dist.is_main
         if main:
-            print(f"model: {self.rec.model.num_parameters() / 1e6:.2f}M parameters; {len(self.train_utts)} training "
+            trained = sum(p.numel() for p in self.rec.model.parameters() if p.requires_grad)
+            frozen = f" ({trained / 1e6:.2f}M trained: --freeze-bottom {cfg.freeze_bottom})" if cfg.freeze_bottom else ""
+            print(f"model: {self.rec.model.num_parameters() / 1e6:.2f}M parameters{frozen}; {len(self.train_utts)} training "
                   f"utterances ({sum(u.duration for u in self.train_utts) / 3600:.2f} h), {len(self.sampler)} "
                   f"batches an epoch, {cfg.epochs} epochs", file=sys.stderr)
             print(augmentation_summary(cfg, self.dataset.wave_augment), file=sys.stderr)
