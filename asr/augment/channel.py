@@ -1,8 +1,7 @@
 """Channel augmentation: the microphone and what the recording goes through after it. A microphone's colour (a
-smooth random gain over frequency), an editor's trim to the words, a level driven into clipping,
-a telephone line (its band, 8 kHz, G.711 mu-law or A-law), a lossy codec (MP3, Opus, Vorbis, written and read
-back by libsndfile in memory). Each keeps the waveform's 16 kHz rate, and all
-but the trim its length."""
+smooth random gain over frequency), an editor's trim to the words, a level driven into clipping, a telephone line
+(its band, 8 kHz, G.711 mu-law or A-law), a lossy codec (MP3, Opus, Vorbis, written and read back by libsndfile in
+memory). Each keeps the waveform's 16 kHz rate, and all but the trim its length."""
 
 from __future__ import annotations
 
