@@ -174,3 +174,37 @@ def test_confidence_decodes_as_transcribe_does_by_default():
     assert lines[0].startswith("decoding: beam (beam 32, LM ") and lines[0].endswith("alpha 0.1, beta 1.0)")
     assert re.fullmatch(r"below_threshold_backwards=\d+\.\d", lines[-1])
     assert run_bench("confidence.py", "--greedy")[0] == "decoding: greedy"
+
+
+def test_fsdd_scores_an_audiofolder_per_speaker_and_trimmed_when_asked(clips, tmp_path):
+    """bench/fsdd.py on a two-clip audiofolder: one row a speaker; --trim-db hears the clips cut to their words."""
+    folder = tmp_path / "digits"
+    (folder / "recordings").mkdir(parents=True)
+    rows = ["file_name,transcription,speaker"]
+    for i, clip in enumerate(clips[:2]):
+        sf.write(folder / "recordings" / f"{i}.wav", sf.read(clip.audio, dtype="float32")[0], 16000)
+        rows.append(f"recordings/{i}.wav,{clip.text},speaker{i}")
+    (folder / "metadata.csv").write_text("\n".join(rows) + "\n")
+    for flags, said in (([], "2 clips, 2 speakers\n"), (["--trim-db", "20"], "trimmed at 20 dB under its loudest frame")):
+        done = subprocess.run([sys.executable, str(ROOT / "bench" / "fsdd.py"), "--data", str(folder), "--decoders",
+                               "greedy", *flags], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert said in done.stdout and "| speaker0 | 1 |" in done.stdout and "| speaker1 | 1 |" in done.stdout
+        assert re.fullmatch(r"fsdd_wer_greedy=\d+\.\d\d", done.stdout.splitlines()[-1])
+
+
+def test_fsdd_trimmed_copies_are_the_clips_cut_to_their_words(clips, tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        spec = importlib.util.spec_from_file_location("fsdd", ROOT / "bench" / "fsdd.py")
+        fsdd = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(fsdd)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    rows = [{"audio": clip.audio} for clip in clips[:2]]
+    copies = fsdd.trimmed_copies(rows, 20.0, tmp_path)
+    for row in rows:
+        original, cut = sf.read(row["audio"], dtype="float32")[0], sf.read(copies[row["audio"]], dtype="float32")[0]
+        assert 0.1 * len(original) < len(cut) < 0.9 * len(original)  # AN4's clips: silence either side of the words
+        loudest = np.abs(cut).max()
+        assert np.abs(cut[:160]).max() > 0.01 * loudest and np.abs(cut[-160:]).max() > 0.01 * loudest  # no silence left
