@@ -26,7 +26,7 @@ from asr.model import ModelConfig
 from asr.training import TrainConfig, Trainer, distributed
 from asr.training.checks import RunError, check_out_folder, clear_run_files, run_settings
 from asr.training.layout import PRECISIONS, choose_layout, choose_precision
-from asr.training.setup import with_init
+from asr.training.setup import check_freeze_bottom, with_init
 
 
 def apply_config_file(p: argparse.ArgumentParser, argv: list[str] | None) -> None:
@@ -249,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         prepare_output_dir(args.out, "--out")  # before anything else: a run must be able to write its results
         check_out_folder(to_config(args))  # before any work: measuring, reading manifests, computing statistics
+        check_freeze_bottom(with_init(to_config(args)))  # the blocks of the model it fine-tunes
         chosen = choose_machine_use(args)
         cfg = to_config(args)
         if cfg.overwrite and int(os.environ.get("RANK", "0")) == 0:  # torchrun's global rank: one process removes

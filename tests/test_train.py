@@ -290,28 +290,27 @@ def test_a_microphones_colour_and_an_editors_trim_come_after_the_noise_and_befor
     assert augment.Equalize not in default and augment.Trim not in default  # off by default: the recipes as they were
 
 
-def test_freeze_bottom_keeps_the_front_end_and_the_lowest_layers_of_the_model_fine_tuned(clips_manifest,
-                                                                                         tiny_checkpoint, tmp_path,
-                                                                                         capsys):
+@pytest.mark.parametrize("blocks, kept", [(1, ("conv1.", "conv2.", "proj.", "proj_norm.")),
+                                          (2, ("conv1.", "conv2.", "proj.", "proj_norm.", "lstms.0.", "norms.0."))])
+def test_freeze_bottom_keeps_the_lowest_blocks_of_the_model_fine_tuned(clips_manifest, tiny_checkpoint, tmp_path,
+                                                                        capsys, blocks, kept):
     before = load_model(tiny_checkpoint).model.state_dict()
     flags = [*tiny_flags(clips_manifest, tmp_path / "run"), "--init", str(tiny_checkpoint), "--epochs", "1"]
-    trainer = Trainer(parse_args([*flags, "--freeze-bottom", "1"]))
-    trainer.run()
-    assert "M trained: --freeze-bottom 1)" in capsys.readouterr().err
+    Trainer(parse_args([*flags, "--freeze-bottom", str(blocks)])).run()
+    assert f"M trained: --freeze-bottom {blocks})" in capsys.readouterr().err
     after = load_model(tmp_path / "run" / "last.pt").model.state_dict()
-    front = ("conv1.", "conv2.", "proj.", "proj_norm.")
     for name, value in before.items():
-        kept = torch.equal(after[name], value)
-        assert kept == name.startswith(front), name  # the front end as it was, the rest trained
+        assert torch.equal(after[name], value) == name.startswith(kept), name  # those as they were, the rest trained
 
 
 @pytest.mark.parametrize("flags, says", [
     (["--freeze-bottom", "1"], "--freeze-bottom needs --init"),
-    (["--freeze-bottom", "3"], "--freeze-bottom 3: the model has 2 blocks"),
+    (["--freeze-bottom", "3", "--init", "TINY"], "--freeze-bottom 3: the model has 2 blocks"),
 ])
-def test_freeze_bottom_that_cannot_be_is_one_line(clips_manifest, tiny_checkpoint, tmp_path, capsys, flags, says):
-    base = [*tiny_flags(clips_manifest, tmp_path / "run")]
-    if flags[1] == "3":
-        base += ["--init", str(tiny_checkpoint)]
-    assert main([*base, *flags]) == 2
-    assert says in capsys.readouterr().err
+def test_freeze_bottom_that_cannot_be_is_one_line_before_any_work(clips_manifest, tiny_checkpoint, tmp_path, capsys,
+                                                                   flags, says):
+    flags = [str(tiny_checkpoint) if f == "TINY" else f for f in flags]
+    missing = tmp_path / "missing.jsonl"  # refused before the manifests are read
+    assert main(["--train", str(missing), "--dev", str(missing), "--out", str(tmp_path / "run"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "missing.jsonl" not in err, err

@@ -289,3 +289,14 @@ def test_it_says_how_it_uses_the_machine_and_takes_what_is_asked(clips_manifest,
     assert main([*bf16, "--precision", "auto", "--resume", "--epochs", "2"]) == 0  # auto: the run's own choice
     line = next(li for li in capsys.readouterr().err.splitlines() if li.startswith("machine: "))
     assert line.endswith("precision bf16 (the resumed run's)")
+
+
+def test_resume_refuses_other_frozen_blocks(clips_manifest, trained, tiny_checkpoint, tmp_path, capsys):
+    def fine_tuned_with_one_block_frozen(ckpt):
+        ckpt["metadata"]["train_config"].update(init=str(tiny_checkpoint), freeze_bottom=1)
+
+    out = resumable_copy(trained, tmp_path, fine_tuned_with_one_block_frozen)
+    capsys.readouterr()
+    assert main([*one_epoch(clips_manifest, out), "--resume", "--freeze-bottom", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--freeze-bottom 1" in err and "--freeze-bottom 0" in err and len(err.strip().splitlines()) == 1, err

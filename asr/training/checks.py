@@ -52,8 +52,9 @@ MODEL_FLAGS = ("hidden", "layers", "conv_channels", "dropout", "chunk_frames", "
 # A resumed run goes on from where last.pt is in the epoch's batch order: other sources of noise or RIRs would
 # change what the rest of the run trains on without a word, so they are refused, as are other model flags. So is
 # another --train, unless it lists the same utterances (a moved or copied manifest): the epoch resumes at a
-# position in that set's batch order, which another set does not have, and the normalisation came from it.
-REFUSED = ("noise", "rir", "init", "init_features")
+# position in that set's batch order, which another set does not have, and the normalisation came from it. Other
+# frozen blocks would not fit the optimiser state last.pt holds (it holds the trained parameters only).
+REFUSED = ("noise", "rir", "init", "init_features", "freeze_bottom")
 EXTENDING = ("epochs", "max_minutes")  # how a run is made longer on resume: said, not warned of
 UNCHECKED = ("train", "out", "resume", "overwrite", "num_workers", "model", "features", "tokenizer")
 NONE_MEANS = {"noise": "synthetic coloured noise", "rir": "no reverberation", "tokenizer": "characters"}  # for ""

@@ -51,6 +51,5 @@ class TrainConfig:
     tokenizer: str = ""  # SentencePiece model file: BPE pieces as targets; "" -> characters
     init: str = ""  # checkpoint to start from (its weights, features, normalisation, vocabulary); "" -> new weights
     average_last: int = 0  # >= 2: after the last epoch, the mean weights of the last N epochs become best.pt if better
-    freeze_bottom: int = 0  # with init: blocks from the bottom that keep their weights (1: the convolutional front end;
-    # 2: it and the lowest BiLSTM layer; ...), so that a small set of new recordings trains the upper ones only
     init_features: str = "init"  # with init: "init" keeps its features; "new": this run's, normalised on train
+    freeze_bottom: int = 0  # with init: bottom blocks kept as they are (1: conv front end, 2: + lowest BiLSTM, ...)

@@ -80,20 +80,24 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype:
     return choices[cfg.amp_dtype]
 
 
+def check_freeze_bottom(cfg: TrainConfig) -> None:
+    """Raises RunError where cfg.freeze_bottom cannot be: without cfg.init (frozen random weights), or past the
+    model's blocks (the front end and cfg.model.layers BiLSTM layers; with_init gives cfg the init's shape)."""
+    if cfg.freeze_bottom and not cfg.init:
+        raise RunError("--freeze-bottom needs --init: it keeps a trained model's lower blocks, and without --init "
+                       "they would stay random")
+    if cfg.freeze_bottom > cfg.model.layers + 1:
+        raise RunError(f"--freeze-bottom {cfg.freeze_bottom}: the model has {cfg.model.layers + 1} blocks (the front "
+                       f"end and {cfg.model.layers} BiLSTM layers); at most {cfg.model.layers + 1}")
+
+
 def freeze_bottom(model: AcousticModel, cfg: TrainConfig) -> None:
     """Keep the weights of the model's bottom cfg.freeze_bottom blocks (the front end: convolutions and projection;
     then each BiLSTM layer with its LayerNorm) out of training: requires_grad off, so the optimiser never holds
-    them. Raises RunError without cfg.init (frozen random weights) or for more blocks than the model has."""
-    if cfg.freeze_bottom == 0:
-        return
-    if not cfg.init:
-        raise RunError("--freeze-bottom needs --init: it keeps a trained model's lower blocks, and without --init "
-                       "they would stay random")
+    them. Raises RunError as check_freeze_bottom does."""
+    check_freeze_bottom(cfg)
     blocks = [[model.conv1, model.conv2, model.proj, model.proj_norm],
               *([lstm, norm] for lstm, norm in zip(model.lstms, model.norms))]
-    if cfg.freeze_bottom > len(blocks):
-        raise RunError(f"--freeze-bottom {cfg.freeze_bottom}: the model has {len(blocks)} blocks (the front end and "
-                       f"{len(blocks) - 1} BiLSTM layers); at most {len(blocks)}")
     for block in blocks[: cfg.freeze_bottom]:
         for module in block:
             module.requires_grad_(False)
