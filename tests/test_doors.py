@@ -134,7 +134,9 @@ def test_evaluate_refuses_tuning_with_greedy_decoding(tiny_checkpoint, clips_man
     assert "--tune-lm" in line and "beam" in line
 
 
-@pytest.mark.parametrize("setting", [{"epochs": 0}, {"lr": -1}, {"snr_db": [30, 5]}, {"device": "gpu"}])
+@pytest.mark.parametrize("setting", [{"epochs": 0}, {"lr": -1}, {"snr_db": [30, 5]}, {"device": "gpu"},
+                                     {"snr_db": [5]}, {"snr_db": 5}, {"speed_factors": 1.1}, {"speed_factors": []},
+                                     {"speed_factors": [0.9, 3]}])
 def test_config_file_settings_are_checked_as_their_flags(setting, tmp_path, capsys):
     config = tmp_path / "conf.json"
     config.write_text(json.dumps(setting))
