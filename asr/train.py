@@ -77,10 +77,10 @@ def checked_setting(p: argparse.ArgumentParser, action: argparse.Action, value, 
     if action.type is None or value is None or isinstance(value, bool):
         bad = action.choices is not None and value not in action.choices
         return p.error(f"{where}: expected one of {', '.join(map(str, action.choices))}, got {value!r}") if bad else value
-    many = action.nargs == "+" or isinstance(action.nargs, int)  # a list of values (--speed-factors, --snr-db)
-    if many and not (isinstance(value, list) and (len(value) == action.nargs if isinstance(action.nargs, int) else value)):
-        count = action.nargs if isinstance(action.nargs, int) else "one or more"
-        return p.error(f"{where}: expected a list of {count} values, got {value!r}")
+    if action.nargs == "+" or isinstance(action.nargs, int):  # a list: --snr-db LOW HIGH, --speed-factors F ...
+        count = action.nargs if isinstance(action.nargs, int) else None
+        if not isinstance(value, list) or not value or (count is not None and len(value) != count):
+            return p.error(f"{where}: expected a list of {count or 'one or more'} values, got {value!r}")
     try:
         return [action.type(str(v)) for v in value] if isinstance(value, list) else action.type(str(value))
     except (argparse.ArgumentTypeError, ValueError) as e:  # ValueError: a plain type=int or float
