@@ -1,5 +1,5 @@
-"""asr.augment's channel: a microphone's colour, clipping, a telephone line, lossy codecs; each seeded, keeping
-length and rate."""
+"""asr.augment's channel: a microphone's colour, a trim to the words, clipping, a telephone line, lossy codecs;
+each seeded, keeping the rate, and all but the trim the length."""
 
 from __future__ import annotations
 
@@ -146,3 +146,21 @@ def test_trim_leaves_a_recording_without_silence_and_digital_silence_alone():
     assert len(Trim(p=1.0, seed=0)(loud)) >= len(loud) - 160
     silence = np.zeros(16000, np.float32)
     assert Trim(p=1.0, seed=0)(silence) is silence
+
+
+def test_trim_is_seeded_and_keeps_a_word_in_the_last_short_frame():
+    wave = tone_in_silence(0.5, 0.3, 0.0)[: int(0.8 * SAMPLE_RATE) + 310 - 160]  # it ends 150 samples into a frame
+    wave[-150:] = 0.3  # a sound in that short last frame
+    out = Trim(lead_ms=(0.0, 0.0), p=1.0, seed=0)(wave)
+    assert np.array_equal(out[-150:], wave[-150:])
+    quiet = tone_in_silence(0.5, 0.3, 0.5)
+    a, b = Trim(p=1.0, seed=5), Trim(p=1.0, seed=5)
+    assert all(np.array_equal(a(quiet), b(quiet)) for _ in range(3))
+    given = [Trim(p=1.0, seed=seed)(quiet, np.random.default_rng(7)) for seed in (1, 2)]
+    assert np.array_equal(*given)  # a given generator decides, not the own one
+
+
+@pytest.mark.parametrize("make", [Equalize, Trim])
+def test_an_empty_waveform_stays_empty(make):
+    empty = np.zeros(0, np.float32)
+    assert make(p=1.0, seed=0)(empty).shape == (0,)

@@ -73,7 +73,7 @@ class Equalize:
 
     def __call__(self, wave: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         rng = pick_rng(self.rng, rng)
-        if rng.random() >= self.p:
+        if rng.random() >= self.p or wave.shape[0] == 0:
             return wave
         at_hz = np.geomspace(EQ_LOW_HZ, SAMPLE_RATE / 2, self.points)
         gain_db = rng.uniform(-self.max_db, self.max_db, self.points)
@@ -88,9 +88,10 @@ class Equalize:
 class Trim:
     """With probability p, cut the silence around the speech off, as an editor trimming clips to their words
     does (many corpora are cut so, e.g. the Free Spoken Digit Dataset): the kept span runs from the first to the
-    last 10 ms frame within `db` (drawn uniformly, dB) of the loudest, widened by a lead drawn from lead_ms at
-    each end. A soft first or last sound under that threshold goes too, as it does in such clips. Digital
-    silence is left alone."""
+    last 10 ms frame (the last one may be short) within `db` (drawn uniformly, dB) of the loudest, widened by a
+    lead drawn from lead_ms at each end. A soft first or last sound under that threshold goes too, as it does in
+    such clips; the transcript stays, so a cut can leave CTC too few frames for it, which the training loss counts
+    as zero (zero_infinity), as for any utterance that cannot fit. Digital silence is left alone."""
 
     def __init__(self, db=(15.0, 35.0), lead_ms=(0.0, 30.0), p: float = 0.3, seed: int = 0):
         self.db, self.lead_ms, self.p = db, lead_ms, p
@@ -100,7 +101,8 @@ class Trim:
         rng = pick_rng(self.rng, rng)
         if rng.random() >= self.p:
             return wave
-        frames = wave[: wave.shape[0] // TRIM_FRAME * TRIM_FRAME].reshape(-1, TRIM_FRAME)  # (F, 10 ms)
+        padded = np.pad(wave, (0, -wave.shape[0] % TRIM_FRAME))  # the last, short frame too
+        frames = padded.reshape(-1, TRIM_FRAME)  # (F, 10 ms)
         energy = np.mean(np.square(frames, dtype=np.float64), axis=1)
         if frames.shape[0] == 0 or energy.max() == 0.0:
             return wave
