@@ -149,8 +149,8 @@ def test_trim_leaves_a_recording_without_silence_and_digital_silence_alone():
 
 
 def test_trim_is_seeded_and_keeps_a_word_in_the_last_short_frame():
-    wave = tone_in_silence(0.5, 0.3, 0.0)[: int(0.8 * SAMPLE_RATE) + 310 - 160]  # it ends 150 samples into a frame
-    wave[-150:] = 0.3  # a sound in that short last frame
+    wave = np.concatenate([tone_in_silence(0.5, 0.3, 0.2), np.full(150, 0.3, np.float32)])  # a sound in a short
+    assert len(wave) % 160 == 150  # last frame, after 0.2 s of silence
     out = Trim(lead_ms=(0.0, 0.0), p=1.0, seed=0)(wave)
     assert np.array_equal(out[-150:], wave[-150:])
     quiet = tone_in_silence(0.5, 0.3, 0.5)
