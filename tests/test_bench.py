@@ -10,6 +10,7 @@ import re
 import runpy
 import subprocess
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,13 +66,21 @@ def run_in_process(args: list[str], cwd: Path) -> Finished:
         sys.path.insert(0, str(ROOT / "bench"))
         os.chdir(cwd)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            runpy.run_path(sys.argv[0], run_name="__main__")
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
+            try:
+                runpy.run_path(sys.argv[0], run_name="__main__")
+            except SystemExit as e:  # as the interpreter ends: None is 0, a message goes to stderr with 1
+                code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+                if not isinstance(e.code, (int, type(None))):
+                    print(e.code, file=sys.stderr)
+            except Exception:  # noqa: BLE001 - a traceback and 1, as the interpreter gives; this case alone fails
+                traceback.print_exc()
+                code = 1
     finally:
+        threads = torch.get_num_threads()
         sys.argv, sys.path[:] = saved[0], saved[1]
         os.chdir(saved[2])
-    assert torch.get_num_threads() == saved[3], f"{args[0]} set torch's threads before checking its manifests"
+        torch.set_num_threads(saved[3])
+    assert threads == saved[3], f"{args[0]} set torch's threads before checking its manifests"
     return Finished(code, out.getvalue(), err.getvalue())
 
 
