@@ -45,7 +45,7 @@ def main() -> int:
     p.add_argument("--greedy", action="store_true", help="greedy decoding instead of the model's recommended one")
     args = p.parse_args()
     require_manifests(args.manifest)
-    apply_threads(default_threads())  # as asr.transcribe chooses them: 1 on 2 cores, where a second fights any other job
+    apply_threads(default_threads())  # as asr.transcribe chooses them: 1 on 2 cores (a second fights other jobs)
     rec = load_model(args.model)
     cfg = decoding_config(argparse.Namespace(decoder="greedy" if args.greedy else None), rec.metadata, args.model)
     decoder = Decoder(cfg, rec.vocab)

@@ -121,7 +121,8 @@ def test_a_microphones_colour_is_a_smooth_gain_within_its_limit_at_the_same_powe
 def tone_in_silence(lead_s: float, tone_s: float, tail_s: float) -> np.ndarray:
     t = np.arange(int(tone_s * SAMPLE_RATE)) / SAMPLE_RATE
     tone = 0.3 * np.sin(2 * np.pi * 440 * t)
-    return np.concatenate([np.zeros(int(lead_s * SAMPLE_RATE)), tone, np.zeros(int(tail_s * SAMPLE_RATE))]).astype(np.float32)
+    silence = [np.zeros(int(s * SAMPLE_RATE)) for s in (lead_s, tail_s)]
+    return np.concatenate([silence[0], tone, silence[1]]).astype(np.float32)
 
 
 def test_trim_cuts_the_silence_around_the_speech_as_an_editor_would():

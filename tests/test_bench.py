@@ -194,7 +194,8 @@ def test_fsdd_scores_an_audiofolder_per_speaker_and_trimmed_when_asked(clips, tm
         sf.write(folder / "recordings" / f"{i}.wav", sf.read(clip.audio, dtype="float32")[0], 16000)
         rows.append(f"recordings/{i}.wav,{clip.text},speaker{i}")
     (folder / "metadata.csv").write_text("\n".join(rows) + "\n")
-    for flags, said in (([], "2 clips, 2 speakers\n"), (["--trim-db", "20"], "trimmed at 20 dB under its loudest frame")):
+    for flags, said in (([], "2 clips, 2 speakers\n"),
+                        (["--trim-db", "20"], "trimmed at 20 dB under its loudest frame")):
         done = subprocess.run([sys.executable, str(ROOT / "bench" / "fsdd.py"), "--data", str(folder), "--decoders",
                                "greedy", *flags], cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr

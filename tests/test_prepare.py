@@ -265,7 +265,7 @@ def stage_5_inputs(exp: Path, manifests: Path, rec, clips: list) -> None:
 
 
 @pytest.mark.slow
-def test_run_sh_stage_5_exports_int8_unless_int8_changes_devs_greedy_transcripts(clips, clips_frontend, tmp_path):
+def test_run_sh_stage_5_exports_int8_unless_int8_changes_devs_greedy_transcripts(clips, build_recognizer, tmp_path):
     """Stage 5 ships int8 where it decodes dev (greedy) as best.pt does, else fp16. A crafted best.pt makes int8
     differ: in every row of the output layer one weight 300x the others, so that int8's per-row scale rounds the
     others to 0 (the same weight in every row: it moves no argmax in fp32). A plain one hears only blanks, in
@@ -275,9 +275,8 @@ def test_run_sh_stage_5_exports_int8_unless_int8_changes_devs_greedy_transcripts
     from asr.checkpoint import load_model
     from asr.decoding import Decoder, DecodingConfig
     from asr.recognizer import utterance_log_probs
-    from conftest import make_recognizer
 
-    plain, crafted = make_recognizer(clips_frontend), make_recognizer(clips_frontend)
+    plain, crafted = build_recognizer(), build_recognizer()
     with torch.no_grad():
         plain.model.out.bias[plain.vocab.blank] = 10.0  # blanks wherever it listens, in int8 too
         weight = crafted.model.out.weight  # (V, 2 * hidden)
@@ -292,7 +291,8 @@ def test_run_sh_stage_5_exports_int8_unless_int8_changes_devs_greedy_transcripts
         done = run_recipe("--stage", "5", "--stop-stage", "5", "--exp", str(exp), "--manifests", str(manifests),
                           "--noise", str(tmp_path / "no-noise"), cwd=tmp_path)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-        texts = {p: greedy.transcripts(utterance_log_probs(load_model(exp / p), clips)) for p in ("best.pt", "model.pt")}
+        texts = {p: greedy.transcripts(utterance_log_probs(load_model(exp / p), clips))
+                 for p in ("best.pt", "model.pt")}
         precision = load_model(exp / "model.pt").metadata["precision"]
         assert texts["model.pt"] == texts["best.pt"]  # what ships decodes dev as best.pt does, either way
         if name == "plain":

@@ -258,10 +258,10 @@ class Trainer:
     def run(self) -> dict:
         cfg, state, main = self.cfg, self.state, self.dist.is_main
         if main:
-            trained = sum(p.numel() for p in self.rec.model.parameters() if p.requires_grad)
-            frozen = f" ({trained / 1e6:.2f}M trained: --freeze-bottom {cfg.freeze_bottom})" if cfg.freeze_bottom else ""
-            print(f"model: {self.rec.model.num_parameters() / 1e6:.2f}M parameters{frozen}; {len(self.train_utts)} training "
-                  f"utterances ({sum(u.duration for u in self.train_utts) / 3600:.2f} h), {len(self.sampler)} "
+            trained = sum(p.numel() for p in self.rec.model.parameters() if p.requires_grad) / 1e6
+            frozen = f" ({trained:.2f}M trained: --freeze-bottom {cfg.freeze_bottom})" if cfg.freeze_bottom else ""
+            print(f"model: {self.rec.model.num_parameters() / 1e6:.2f}M parameters{frozen}; {len(self.train_utts)} "
+                  f"training utterances ({sum(u.duration for u in self.train_utts) / 3600:.2f} h), {len(self.sampler)} "
                   f"batches an epoch, {cfg.epochs} epochs", file=sys.stderr)
             print(augmentation_summary(cfg, self.dataset.wave_augment), file=sys.stderr)
             if self.dist.enabled or cfg.accum_steps > 1:
