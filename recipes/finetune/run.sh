@@ -242,7 +242,8 @@ if run_stage 7 evaluate; then
   eval_set=test; [ -f "$exp/sets/test.jsonl" ] || eval_set=dev
   sets=("$eval_set=$exp/sets/$eval_set.jsonl")
   [ "$an4" != none ] && sets+=("an4-test=$an4/test.jsonl")
-  # Eight evaluations in one process: torch is imported once, not eight times.
+  # Eight evaluations in one process, each exactly `python -m asr.evaluate ARGS` (its main, the door's own code):
+  # torch is imported once, not eight times.
   python - "$exp" "$init" "${sets[@]}" <<'PY'
 import sys
 from asr.evaluate import main
@@ -252,7 +253,8 @@ for name, manifest in (item.split("=", 1) for item in sets):
         for decoding in ("greedy", "default"):
             print(f"evaluate: {name}, {who}, {decoding}", flush=True)
             flags = ["--decoder", "greedy"] if decoding == "greedy" else []
-            code = main(["--model", model, "--manifest", manifest, *flags, "--out", f"{exp}/eval/{name}-{who}-{decoding}"])
+            out = f"{exp}/eval/{name}-{who}-{decoding}"
+            code = main(["--model", model, "--manifest", manifest, *flags, "--out", out])
             if code:
                 sys.exit(code)
 PY
