@@ -119,17 +119,21 @@ def test_the_helper_passes_paths_that_exist_and_skips_empty_ones(tmp_path, capsy
     assert capsys.readouterr().err == f"error: {tmp_path / 'b.jsonl'}: no such manifest; {MAKE_AN4}\n"
 
 
-@pytest.fixture(scope="module")
-def robustness():
-    """bench/robustness.py as a module (bench/ on sys.path, as when it runs as a script)."""
+def bench_module(name: str):
+    """bench/<name>.py as a module (bench/ on sys.path while it loads, as when it runs as a script)."""
     sys.path.insert(0, str(ROOT / "bench"))
     try:
-        spec = importlib.util.spec_from_file_location("robustness", ROOT / "bench" / "robustness.py")
+        spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(ROOT / "bench"))
     return module
+
+
+@pytest.fixture(scope="module")
+def robustness():
+    return bench_module("robustness")
 
 
 def test_robustness_noise_is_mixed_at_the_snr_on_the_speech_frames(robustness):
@@ -203,15 +207,8 @@ def test_fsdd_scores_an_audiofolder_per_speaker_and_trimmed_when_asked(clips, tm
 
 
 def test_fsdd_trimmed_copies_are_the_clips_cut_to_their_words(clips, tmp_path):
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        spec = importlib.util.spec_from_file_location("fsdd", ROOT / "bench" / "fsdd.py")
-        fsdd = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(fsdd)
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
     rows = [{"audio": clip.audio} for clip in clips[:2]]
-    copies = fsdd.trimmed_copies(rows, 20.0, tmp_path)
+    copies = bench_module("fsdd").trimmed_copies(rows, 20.0, tmp_path)
     for row in rows:
         original, cut = sf.read(row["audio"], dtype="float32")[0], sf.read(copies[row["audio"]], dtype="float32")[0]
         assert 0.1 * len(original) < len(cut) < 0.9 * len(original)  # AN4's clips: silence either side of the words
