@@ -165,3 +165,10 @@ def test_trim_is_seeded_and_keeps_a_word_in_the_last_short_frame():
 def test_an_empty_waveform_stays_empty(make):
     empty = np.zeros(0, np.float32)
     assert make(p=1.0, seed=0)(empty).shape == (0,)
+
+
+@pytest.mark.parametrize("make", [lambda: Equalize(max_db=-1.0), lambda: Equalize(points=1),
+                                  lambda: Trim(db=(-5.0, 10.0)), lambda: Trim(lead_ms=(-1.0, 0.0))])
+def test_settings_that_cannot_be_are_refused_at_construction(make):
+    with pytest.raises(ValueError, match="needs"):
+        make()

@@ -190,17 +190,22 @@ def test_confidence_decodes_as_transcribe_does_by_default():
 
 
 def test_fsdd_scores_an_audiofolder_per_speaker_and_trimmed_when_asked(clips, tmp_path):
-    """bench/fsdd.py on a two-clip audiofolder: one row a speaker; --trim-db hears the clips cut to their words."""
+    """bench/fsdd.py on a two-clip audiofolder (and a broken clip): one row a speaker; --trim-db hears the clips cut
+    to their words; the broken clip is named in one line, left out of the table, and the exit status is 1."""
     folder = tmp_path / "digits"
     (folder / "recordings").mkdir(parents=True)
     rows = ["file_name,transcription,speaker"]
     for i, clip in enumerate(clips[:2]):
         sf.write(folder / "recordings" / f"{i}.wav", sf.read(clip.audio, dtype="float32")[0], 16000)
         rows.append(f"recordings/{i}.wav,{clip.text},speaker{i}")
+    (folder / "recordings" / "broken.wav").write_text("not audio")
+    rows.append("recordings/broken.wav,stop,speaker2")
     (folder / "metadata.csv").write_text("\n".join(rows) + "\n")
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "fsdd.py"), "--data", str(folder), "--decoders",
                            "greedy", "--trim-db", "20"], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith(f"error: {folder / 'recordings' / 'broken.wav'}: not readable as audio")
+    assert done.stderr.endswith("; the table leaves it out\n") and done.stderr.count("\n") == 1
     assert "2 clips, 2 speakers; every clip trimmed at 20 dB under its loudest frame" in done.stdout
     assert "| speaker0 | 1 |" in done.stdout and "| speaker1 | 1 |" in done.stdout
     assert re.fullmatch(r"fsdd_wer_greedy=\d+\.\d\d", done.stdout.splitlines()[-1])

@@ -68,6 +68,8 @@ class Equalize:
     power is kept, so the level stays the recording's."""
 
     def __init__(self, max_db: float = 10.0, points: int = 6, p: float = 0.3, seed: int = 0):
+        if max_db < 0 or points < 2:
+            raise ValueError(f"Equalize needs max_db >= 0 and points >= 2, got max_db={max_db}, points={points}")
         self.max_db, self.points, self.p = max_db, points, p
         self.rng = np.random.default_rng(seed)
 
@@ -94,6 +96,8 @@ class Trim:
     as zero (zero_infinity), as for any utterance that cannot fit. Digital silence is left alone."""
 
     def __init__(self, db=(15.0, 35.0), lead_ms=(0.0, 30.0), p: float = 0.3, seed: int = 0):
+        if min(db) < 0 or min(lead_ms) < 0:
+            raise ValueError(f"Trim needs db and lead_ms >= 0 (dB under the loudest frame, ms), got {db}, {lead_ms}")
         self.db, self.lead_ms, self.p = db, lead_ms, p
         self.rng = np.random.default_rng(seed)
 
