@@ -49,7 +49,8 @@ def transcribe(model: str, decoder: str, files: list[str], threads: int) -> tupl
                           "--format", "jsonl", "--quiet", *flags, *files], capture_output=True, text=True)
     rows = [json.loads(line) for line in run.stdout.splitlines()]
     if run.returncode and not rows:
-        sys.exit(run.stderr.strip() or f"error: asr.transcribe ended with status {run.returncode}")
+        print(run.stderr.strip() or f"error: asr.transcribe ended with status {run.returncode}", file=sys.stderr)
+        sys.exit(2)
     return {r["audio"]: r["text"] for r in rows if "text" in r}, [r["error"] for r in rows if "error" in r]
 
 
@@ -93,7 +94,8 @@ def main() -> int:
     rows = [r for r in rows if r["audio"] not in unread]  # scored on the clips that could be read
     first = f"error: {errors[0] if errors else sorted(unread)[0] + ': not read'}"
     if not rows:
-        sys.exit(f"{first}; no clip of {root / 'metadata.csv'} could be read")
+        print(f"{first}; no clip of {root / 'metadata.csv'} could be read", file=sys.stderr)
+        return 2
     speakers = sorted({r["speaker"] for r in rows})
     trimmed = f"; every clip trimmed at {args.trim_db:g} dB under its loudest frame" if args.trim_db is not None else ""
     print(f"model: {args.model}; {len(rows)} clips, {len(speakers)} speakers{trimmed}\n")

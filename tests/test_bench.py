@@ -219,3 +219,13 @@ def test_fsdd_trimmed_copies_are_the_clips_cut_to_their_words(clips, tmp_path):
         assert 0.1 * len(original) < len(cut) < 0.9 * len(original)  # AN4's clips: silence either side of the words
         loudest = np.abs(cut).max()
         assert np.abs(cut[:160]).max() > 0.01 * loudest and np.abs(cut[-160:]).max() > 0.01 * loudest  # no silence left
+
+
+def test_fsdd_with_no_readable_clip_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "broken.wav").write_text("not audio")
+    (tmp_path / "metadata.csv").write_text("file_name,transcription,speaker\nbroken.wav,stop,a\n")
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "fsdd.py"), "--data", str(tmp_path), "--decoders",
+                           "greedy"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"error: {tmp_path / 'broken.wav'}: not readable as audio")
+    assert done.stderr.endswith(f"; no clip of {tmp_path / 'metadata.csv'} could be read\n")
