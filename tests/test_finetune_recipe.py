@@ -116,6 +116,25 @@ def test_fine_tuning_lowers_the_ctc_loss_on_dev(recipe_run):
     assert ctc_loss(exp / "train" / "best.pt", dev) < 0.8 * ctc_loss(init, dev)
 
 
+def test_by_default_the_model_keeps_its_own_features_and_normalisation(recipe_run):
+    """Re-normalised on a new corpus (--init-features new), the weights must learn their input anew (on FSDD's held-out
+    speakers far worse: README), so the recipe keeps the init's front end and normalisation unless asked."""
+    exp, _, init = recipe_run
+    tuned, start = read_checkpoint(exp / "train" / "best.pt"), read_checkpoint(init)
+    assert tuned["metadata"]["train_config"]["init_features"] == "init"
+    assert tuned["feature_config"] == start["feature_config"]
+    for stat in ("mean", "std"):
+        assert torch.equal(tuned["normalization"][stat], start["normalization"][stat]), stat
+
+
+def test_an_unknown_init_features_is_one_line_before_any_work(tmp_path):
+    run = subprocess.run(["bash", str(RUN_SH), "--data", str(tmp_path), "--exp", str(tmp_path / "exp"),
+                          "--init-features", "old"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and run.stderr.strip().splitlines() == [
+        "run.sh: --init-features must be init or new, got 'old'"]
+    assert not (tmp_path / "exp").exists()
+
+
 def test_one_int8_model_file_with_its_lm_beside_it_for_transcribe_and_serve(recipe_run):
     exp, _, _ = recipe_run
     ckpt = read_checkpoint(exp / "model.pt")

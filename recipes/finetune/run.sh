@@ -11,9 +11,10 @@
 #   2 split     EXP/sets/{train,dev,test}.jsonl: the corpus's own sets where it has them, else held out of it
 #               (--dev-*/--test-* flags; by default 10% of the utterances each); with AN4 manifests (--an4), a
 #               share of AN4's training utterances mixed into train_mix.jsonl: the guard against forgetting
-#   3 train     python -m asr.train --init CKPT --init-features new: the model's weights fine-tuned on today's
-#               features, at a lower learning rate than AN4's (1e-3), augmented as the AN4 recipe is (real noise
-#               and rooms from --noise, speed, SpecAugment, clipping, telephone, codecs); best.pt chosen on dev
+#   3 train     python -m asr.train --init CKPT: the model's weights fine-tuned on its own features and
+#               normalisation (--init-features), at a lower learning rate than AN4's (1e-3), augmented as the AN4
+#               recipe is (real noise and rooms from --noise, speed, SpecAugment, clipping, telephone, codecs);
+#               best.pt chosen on dev
 #   4 lm        a 3-gram LM of your training transcripts, interpolated with the shipped LM (--init-lm), its
 #               weight chosen by perplexity on dev (python -m asr.lm mix)
 #   5 tune      beam search + that LM: alpha and beta chosen on dev (python -m asr.evaluate --tune-lm)
@@ -28,6 +29,8 @@
 #   --exp DIR             experiment folder                                  default: exp/finetune
 #   --init CKPT           the model fine-tuned                               default: asr/assets/an4.pt
 #   --init-lm LM          the LM yours is interpolated with                  default: asr/assets/an4_lm.arpa.gz
+#   --init-features F     init: keep CKPT's features and normalisation; new: today's front end, normalised on
+#                         your training set (the weights must learn it anew)  default: init
 #   --dev-speakers A,B    speakers held out as dev           default: --dev-fraction 0.1 (of utterances)
 #   --test-speakers A,B   speakers held out as test          default: --test-fraction 0.1
 #   --dev-fraction F      share held out as dev              --test-fraction F   share held out as test
@@ -42,7 +45,7 @@
 #   --warmup-steps N      learning-rate warm-up                   default: a tenth of the steps, at most 50
 #   --batch-seconds S     padded audio seconds per batch                     default: 90
 #   --train-args "FLAGS"  more python -m asr.train flags for stage 3, after the recipe's (a later flag wins), e.g.
-#                         "--telephone-prob 0.5 --init-features init"        default: none
+#                         "--telephone-prob 0.5 --speed-factors 0.8 1 1.2"   default: none
 #   --seed N              seed of everything random                          default: 0
 #   --stage N             first stage to run                                 default: 1
 #   --stop-stage N        last stage to run                                  default: 7
@@ -56,6 +59,7 @@ from=
 exp=$PWD/exp/finetune
 init=$repo/asr/assets/an4.pt
 init_lm=$repo/asr/assets/an4_lm.arpa.gz
+init_features=init
 dev_speakers=; test_speakers=; dev_fraction=; test_fraction=; by_speaker=
 an4=auto
 an4_share=0.3
@@ -78,6 +82,7 @@ while [ $# -gt 0 ]; do
     --exp) exp=$(abspath "$2"); shift 2 ;;
     --init) init=$(abspath "$2"); shift 2 ;;
     --init-lm) init_lm=$(abspath "$2"); shift 2 ;;
+    --init-features) init_features=$2; shift 2 ;;
     --dev-speakers) dev_speakers=$2; shift 2 ;;
     --test-speakers) test_speakers=$2; shift 2 ;;
     --dev-fraction) dev_fraction=$2; shift 2 ;;
@@ -99,6 +104,10 @@ while [ $# -gt 0 ]; do
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+case $init_features in
+  init|new) ;;
+  *) echo "run.sh: --init-features must be init or new, got '$init_features'" >&2; exit 2 ;;
+esac
 if [ "$an4" = auto ]; then
   an4=none
   [ -f "$repo/manifests/an4/train.jsonl" ] && [ -f "$repo/manifests/an4/test.jsonl" ] && an4=$repo/manifests/an4
@@ -113,7 +122,8 @@ mkdir -p "$exp"
 settings1="data=$data from=$from"
 settings2="$settings1 dev=$dev_speakers/$dev_fraction test=$test_speakers/$test_fraction $by_speaker an4=$an4"
 settings2="$settings2 an4_share=$an4_share seed=$seed"
-settings3="$settings2 init=$init noise=$noise epochs=$epochs max_minutes=$max_minutes lr=$lr warmup=$warmup"
+settings3="$settings2 init=$init init_features=$init_features noise=$noise epochs=$epochs max_minutes=$max_minutes"
+settings3="$settings3 lr=$lr warmup=$warmup"
 settings3="$settings3 batch_seconds=$batch_seconds${train_args:+ train_args=$train_args}"
 settings4="$settings3 init_lm=$init_lm"
 settings5=$settings4; settings6=$settings5; settings7=$settings6
@@ -193,7 +203,7 @@ PY
   rm -rf "$exp/train"
   began=$SECONDS
   python -m asr.train --train "$exp/sets/train_mix.jsonl" --dev "$exp/sets/dev.jsonl" --out "$exp/train" \
-    --init "$init" --init-features new --lr "$lr" --warmup-steps "$warmup" --epochs "$epochs" \
+    --init "$init" --init-features "$init_features" --lr "$lr" --warmup-steps "$warmup" --epochs "$epochs" \
     --max-minutes "$max_minutes" --batch-seconds "$batch_seconds" --seed "$seed" ${augment[@]+"${augment[@]}"} \
     ${extra[@]+"${extra[@]}"}
   echo $((SECONDS - began)) > "$exp/train/stage_seconds"
