@@ -2,18 +2,21 @@
 shipped model fine-tuned on the others by recipes/finetune/run.sh and scored on the held-out one.
 
     python bench/finetune.py [--data ../shared/data/fsdd] [--speakers george,jackson] [--exp exp/bench_finetune]
-                             [--an4 manifests/an4] [-- more run.sh flags, e.g. --epochs 8 --max-minutes 10]
+                             [--an4 manifests/an4] [--tabulate] [-- more run.sh flags, e.g. --epochs 8]
 
 Each fold is one run of the recipe (EXP/<speaker>/): import, split (the speaker as test, 10% of the others'
 utterances as dev), fine-tune, LM, tuning, int8 export, evaluation before and after. Prints a table (speaker |
 before greedy / default WER | after greedy / default WER | fine-tune wall minutes | AN4 test before -> after),
-the mean and the worst speaker, and last `fsdd_finetune_wer_default=<mean %>`. Wall minutes are the machine's as
-it is: on a shared or loaded one they say little about the recipe.
+each fold's most frequent errors after fine-tuning (default decoding: reference -> hypothesis, how many clips), the
+mean and the worst speaker, and last `fsdd_finetune_wer_default=<mean %>`. --tabulate prints that for the folds
+already under --exp, running nothing. Wall minutes are the machine's as it is: on a shared or loaded one they say
+little about the recipe.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import csv
 import json
 import subprocess
@@ -28,6 +31,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def wer(fold: Path, name: str) -> float | None:
     path = fold / "eval" / name / "summary.json"
     return json.loads(path.read_text())["wer"] if path.is_file() else None
+
+
+def confusions(fold: Path, name: str = "test-after-default", top: int = 3) -> list[tuple[str, str, int]]:
+    """The `top` most frequent (reference, hypothesis) pairs among the clips evaluation `name` got wrong."""
+    path = fold / "eval" / name / "errors.jsonl"
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8") as f:
+        wrong = [json.loads(line) for line in f if line.strip()]
+    counts = collections.Counter((u["ref"], u["hyp"]) for u in wrong if u["word_errors"])
+    return [(ref, hyp, n) for (ref, hyp), n in counts.most_common(top)]
 
 
 def run_fold(args: argparse.Namespace, speaker: str, extra: list[str]) -> Path:
@@ -53,6 +67,7 @@ def main() -> int:
     an4 = ROOT / "manifests" / "an4"
     p.add_argument("--an4", default=str(an4) if (an4 / "train.jsonl").is_file() else "none",
                    help="AN4 manifests to mix in and to score forgetting on (none: none)")
+    p.add_argument("--tabulate", action="store_true", help="run nothing: the table of the folds already in --exp")
     args, extra = p.parse_known_args()
     extra = [a for a in extra if a != "--"]
     require_manifests(Path(args.data) / "metadata.csv", how="it comes with the shared data; give --data, the FSDD "
@@ -60,13 +75,23 @@ def main() -> int:
     with open(Path(args.data) / "metadata.csv", newline="", encoding="utf-8") as f:
         speakers = sorted({r["speaker"] for r in csv.DictReader(f)})
     chosen = args.speakers.split(",") if args.speakers else speakers
-    rows = [row(run_fold(args, s, extra), s) for s in chosen]
+    if args.tabulate:
+        missing = [s for s in chosen if not (Path(args.exp) / s / "train" / "stage_seconds").is_file()]
+        if missing:
+            print(f"error: {args.exp}: no finished fold for {', '.join(missing)} (run without --tabulate)",
+                  file=sys.stderr)
+            return 2
+    folds = {s: Path(args.exp) / s if args.tabulate else run_fold(args, s, extra) for s in chosen}
+    rows = [row(fold, s) for s, fold in folds.items()]
     print("\n| held-out speaker | before greedy | before default | after greedy | after default | fine-tune min "
           "| AN4 test default |\n|---|---:|---:|---:|---:|---:|---|")
     for r in rows:
         an4 = f"{r['an4'][0]:.2f} -> {r['an4'][1]:.2f}" if None not in r["an4"] else "-"
         print(f"| {r['speaker']} | {r['before_greedy']:.2f} | {r['before_default']:.2f} | {r['after_greedy']:.2f} "
               f"| {r['after_default']:.2f} | {r['minutes']:.1f} | {an4} |")
+    for speaker, fold in folds.items():
+        errors = ", ".join(f"{ref} -> {hyp or '(nothing)'} {n}" for ref, hyp, n in confusions(fold))
+        print(f"{speaker}, most frequent errors after (default decoding): {errors or 'none'}")
     after = [r["after_default"] for r in rows]
     mean = sum(after) / len(after)
     print(f"after, default decoding: mean over held-out speakers {mean:.2f}%, worst {max(after):.2f}%")

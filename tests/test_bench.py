@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import json
 import os
 import re
 import runpy
@@ -229,3 +230,41 @@ def test_fsdd_with_no_readable_clip_is_one_line_and_exit_2(tmp_path):
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(f"error: {tmp_path / 'broken.wav'}: not readable as audio")
     assert done.stderr.endswith(f"; no clip of {tmp_path / 'metadata.csv'} could be read\n")
+
+
+def finished_fold(fold: Path, errors: list[tuple[str, str]]) -> None:
+    """A fold of bench/finetune.py as recipes/finetune/run.sh leaves it: the summaries it reads, stage 3's seconds,
+    and the after/default evaluation's per-utterance errors ((reference, hypothesis) per clip)."""
+    for i, name in enumerate(f"{s}-{who}-{d}" for s in ("test", "an4-test") for who in ("before", "after")
+                             for d in ("greedy", "default")):
+        (fold / "eval" / name).mkdir(parents=True)
+        (fold / "eval" / name / "summary.json").write_text(f'{{"wer": {10.0 + i}}}')
+    rows = [{"ref": ref, "hyp": hyp, "word_errors": int(ref != hyp)} for ref, hyp in errors]
+    (fold / "eval" / "test-after-default" / "errors.jsonl").write_text("".join(f"{json.dumps(r)}\n" for r in rows))
+    (fold / "train").mkdir()
+    (fold / "train" / "stage_seconds").write_text("390\n")
+
+
+def test_finetune_tabulates_finished_folds_with_their_most_frequent_errors(tmp_path, monkeypatch, capsys):
+    (tmp_path / "fsdd").mkdir()
+    (tmp_path / "fsdd" / "metadata.csv").write_text("file_name,transcription,speaker\na.wav,one,ann\nb.wav,two,bob\n")
+    finished_fold(tmp_path / "exp" / "ann", [("three", "eight"), ("one", "one"), ("three", "eight"), ("two", ""),
+                                             ("six", "six"), ("five", "nine"), ("four", "for")])
+    finished_fold(tmp_path / "exp" / "bob", [("one", "one")])
+    monkeypatch.setattr(sys, "argv", ["finetune.py", "--data", str(tmp_path / "fsdd"), "--exp", str(tmp_path / "exp"),
+                                      "--an4", "none", "--tabulate"])
+    assert bench_module("finetune").main() == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "| ann | 10.00 | 11.00 | 12.00 | 13.00 | 6.5 | 15.00 -> 17.00 |" in out
+    assert ("ann, most frequent errors after (default decoding): three -> eight 2, two -> (nothing) 1, five -> nine 1"
+            in out)  # the clips heard right are not errors; ties in the order met
+    assert "bob, most frequent errors after (default decoding): none" in out
+    assert out[-1] == "fsdd_finetune_wer_default=13.00"
+
+
+def test_finetune_tabulate_without_a_finished_fold_is_one_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "metadata.csv").write_text("file_name,transcription,speaker\na.wav,one,ann\n")
+    monkeypatch.setattr(sys, "argv", ["finetune.py", "--data", str(tmp_path), "--exp", str(tmp_path / "exp"),
+                                      "--tabulate"])
+    assert bench_module("finetune").main() == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'exp'}: no finished fold for ann (run without --tabulate)\n"
