@@ -30,7 +30,7 @@
 #   --init CKPT           the model fine-tuned                               default: asr/assets/an4.pt
 #   --init-lm LM          the LM yours is interpolated with                  default: asr/assets/an4_lm.arpa.gz
 #   --init-features F     init: keep CKPT's features and normalisation; new: today's front end, normalised on
-#                         your training set (the weights must learn it anew)  default: init
+#                         the training mix (the weights must learn it anew)  default: init
 #   --dev-speakers A,B    speakers held out as dev           default: --dev-fraction 0.1 (of utterances)
 #   --test-speakers A,B   speakers held out as test          default: --test-fraction 0.1
 #   --dev-fraction F      share held out as dev              --test-fraction F   share held out as test
