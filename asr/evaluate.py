@@ -152,6 +152,9 @@ def report_tuning(best: dict, rows: list[dict], out: str | None) -> int:
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "lm_weights.json").write_text(json.dumps({**best, "grid": rows}, indent=2) + "\n")
+    if len(rows) > 1 and len({r["wer"] for r in rows}) == 1:  # e.g. dev of the training speakers, all but solved
+        print(f"note: every alpha and beta of the grid scores WER={best['wer']:.2f} here: this manifest cannot tell them "
+              "apart, so the least LM weight is kept; a larger --alpha favours the LM's words", file=sys.stderr)
     print(f"best: alpha={best['alpha']} beta={best['beta']} WER={best['wer']:.2f}")
     return 0
 

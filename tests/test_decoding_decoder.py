@@ -11,7 +11,7 @@ import torch
 
 from asr.checkpoint import DEFAULT_MODEL, load_model
 from asr.decoding import BeamSearchConfig, Decoder, DecodingConfig, add_decoding_flags, decoding_config, greedy_decode
-from asr.evaluate import main as evaluate_main
+from asr.evaluate import main as evaluate_main, report_tuning
 from asr.text import CharVocab
 
 
@@ -67,6 +67,18 @@ def test_tune_lm_reports_the_best_pair_of_its_grid(tiny_checkpoint, clips_manife
     assert result["wer"] == min(r["wer"] for r in result["grid"])
     assert len(result["grid"]) > 1
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith(f"best: alpha={result['alpha']} ")
+
+
+def test_tune_lm_says_when_its_manifest_cannot_tell_the_grid_apart(capsys):
+    flat = [{"alpha": a, "beta": b, "wer": 2.0} for a in (0.1, 0.5) for b in (0.0, 1.0)]
+    assert report_tuning(flat[0], flat, None) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1] == "best: alpha=0.1 beta=0.0 WER=2.00"
+    assert err == ("note: every alpha and beta of the grid scores WER=2.00 here: this manifest cannot tell them apart, "
+                   "so the least LM weight is kept; a larger --alpha favours the LM's words\n")
+    uneven = [*flat[:3], {**flat[3], "wer": 2.5}]
+    assert report_tuning(uneven[0], uneven, None) == 0
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="the shipped model is not in this checkout")
