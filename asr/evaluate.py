@@ -10,6 +10,7 @@ and prints and saves (OUT/lm_weights.json) the pair with the lowest WER.
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import itertools
 import json
@@ -32,7 +33,7 @@ from asr.metrics import score
 from asr.recognizer import utterance_log_probs
 from asr.text import Vocab, normalize_text
 
-__all__ = ["main", "tune_lm", "write_report"]
+__all__ = ["frequent_errors", "main", "tune_lm", "write_report"]
 
 
 def write_report(result: dict, out_dir: str | Path, extra: dict | None = None) -> None:
@@ -49,6 +50,18 @@ def write_report(result: dict, out_dir: str | Path, extra: dict | None = None) -
         "sentences_with_errors": sum(r["word_errors"] > 0 for r in rows), **(extra or {}),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+
+
+def frequent_errors(out_dir: str | Path, top: int = 3) -> list[tuple[str, str, int]]:
+    """The `top` most frequent (reference, hypothesis) pairs among the utterances a report (write_report's folder)
+    has wrong, most frequent first, ties in the report's order; [] where it has none or no errors.jsonl."""
+    path = Path(out_dir) / "errors.jsonl"
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    counts = collections.Counter((r["ref"], r["hyp"]) for r in rows if r["word_errors"])
+    return [(ref, hyp, n) for (ref, hyp), n in counts.most_common(top)]
 
 
 ALPHAS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)  # LM weights tried by --tune-lm

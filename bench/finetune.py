@@ -16,7 +16,6 @@ little about the recipe.
 from __future__ import annotations
 
 import argparse
-import collections
 import csv
 import json
 import subprocess
@@ -25,23 +24,14 @@ from pathlib import Path
 
 from _manifests import require_manifests  # bench/_manifests.py
 
+from asr.evaluate import frequent_errors
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def wer(fold: Path, name: str) -> float | None:
     path = fold / "eval" / name / "summary.json"
     return json.loads(path.read_text())["wer"] if path.is_file() else None
-
-
-def confusions(fold: Path, name: str = "test-after-default", top: int = 3) -> list[tuple[str, str, int]]:
-    """The `top` most frequent (reference, hypothesis) pairs among the clips evaluation `name` got wrong."""
-    path = fold / "eval" / name / "errors.jsonl"
-    if not path.is_file():
-        return []
-    with open(path, encoding="utf-8") as f:
-        wrong = [json.loads(line) for line in f if line.strip()]
-    counts = collections.Counter((u["ref"], u["hyp"]) for u in wrong if u["word_errors"])
-    return [(ref, hyp, n) for (ref, hyp), n in counts.most_common(top)]
 
 
 def run_fold(args: argparse.Namespace, speaker: str, extra: list[str]) -> Path:
@@ -90,7 +80,8 @@ def main() -> int:
         print(f"| {r['speaker']} | {r['before_greedy']:.2f} | {r['before_default']:.2f} | {r['after_greedy']:.2f} "
               f"| {r['after_default']:.2f} | {r['minutes']:.1f} | {an4} |")
     for speaker, fold in folds.items():
-        errors = ", ".join(f"{ref} -> {hyp or '(nothing)'} {n}" for ref, hyp, n in confusions(fold))
+        pairs = frequent_errors(fold / "eval" / "test-after-default")
+        errors = ", ".join(f"{ref} -> {hyp or '(nothing)'} {n}" for ref, hyp, n in pairs)
         print(f"{speaker}, most frequent errors after (default decoding): {errors or 'none'}")
     after = [r["after_default"] for r in rows]
     mean = sum(after) / len(after)

@@ -99,6 +99,9 @@ def test_the_recipe_prints_a_before_after_table_with_the_cost_on_an4(recipe_run)
     assert re.search(r"^\| test \| 10 \|( [\d.]+ \|){4}$", table, flags=re.M), table
     assert re.search(r"^\| an4-test \| 2 \|( [\d.]+ \|){4}$", table, flags=re.M), table
     assert "forgetting: AN4 test WER (default decoding)" in table and table in out
+    errors = re.search(r"^most frequent errors after, on test \(default decoding: reference -> what was heard, how "
+                       r"many\): (.+)$", table, flags=re.M)
+    assert errors and (errors.group(1) == "none" or re.fullmatch(r"[a-z ]+ -> [a-z() ]+ \d+(, .+)?", errors.group(1)))
 
 
 def test_speakers_are_held_out_and_an4_is_mixed_in(recipe_run):

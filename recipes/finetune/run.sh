@@ -21,7 +21,8 @@
 #   6 export    EXP/model.pt (int8; its metadata recommends the beam search, the LM and its weights) and
 #               EXP/model_lm.arpa.gz beside it
 #   7 evaluate  before (CKPT) and after (EXP/model.pt), greedy and each model's default decoding, on test (dev
-#               when there is no test set) and, with --an4, on AN4 test: the table is printed and EXP/RESULTS.md
+#               when there is no test set) and, with --an4, on AN4 test: the table is printed and EXP/RESULTS.md,
+#               with the most frequent errors after (which word was heard as which, how often)
 #
 # Options (relative paths are the caller's):
 #   --data DIR            your recordings (required for stage 1)
@@ -271,6 +272,7 @@ PY
   python - "$exp" "$eval_set" "$init" <<'PY' | tee "$exp/RESULTS.md"
 import json, sys
 from pathlib import Path
+from asr.evaluate import frequent_errors
 exp, eval_set, init = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 wer = lambda name: json.loads((exp / "eval" / name / "summary.json").read_text())["wer"]
 names = {p.name.split("-before-")[0] for p in (exp / "eval").glob("*-before-greedy")}
@@ -284,6 +286,9 @@ for name in names:
 seconds = (exp / "train" / "stage_seconds").read_text().strip()
 print(f"\nbefore: {init}; after: {exp / 'model.pt'} (int8, default decoding: beam + {exp / 'model_lm.arpa.gz'}).")
 print(f"fine-tuning took {int(seconds) / 60:.1f} wall minutes (stage 3).")
+errors = frequent_errors(exp / "eval" / f"{eval_set}-after-default")
+print(f"most frequent errors after, on {eval_set} (default decoding: reference -> what was heard, how many): "
+      + (", ".join(f"{ref} -> {hyp or '(nothing)'} {n}" for ref, hyp, n in errors) or "none"))
 if "an4-test" in names:
     b, a = wer("an4-test-before-default"), wer("an4-test-after-default")
     print(f"forgetting: AN4 test WER (default decoding) {b:.2f}% -> {a:.2f}% ({a / b if b else float('inf'):.2f}x)")
