@@ -52,16 +52,23 @@ def write_report(result: dict, out_dir: str | Path, extra: dict | None = None) -
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 
-def frequent_errors(out_dir: str | Path, top: int = 3) -> list[tuple[str, str, int]]:
-    """The `top` most frequent (reference, hypothesis) pairs among the utterances a report (write_report's folder)
-    has wrong, most frequent first, ties in the report's order; [] where it has none or no errors.jsonl."""
+def frequent_errors(out_dir: str | Path, top: int = 3) -> str:
+    """The `top` most frequent errors among the utterances a report (write_report's folder) has wrong, most frequent
+    first, ties in the report's order: "three -> eight 27, two -> (nothing) 3", or "none" (also without
+    errors.jsonl). Raises ValueError naming the file and line where errors.jsonl is not write_report's."""
     path = Path(out_dir) / "errors.jsonl"
-    if not path.is_file():
-        return []
-    with open(path, encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    counts = collections.Counter((r["ref"], r["hyp"]) for r in rows if r["word_errors"])
-    return [(ref, hyp, n) for (ref, hyp), n in counts.most_common(top)]
+    counts: collections.Counter = collections.Counter()
+    if path.is_file():
+        with open(path, encoding="utf-8") as f:
+            for i, line in enumerate(f, 1):
+                try:
+                    row = json.loads(line) if line.strip() else None
+                    if row is not None and row["word_errors"]:
+                        counts[row["ref"], row["hyp"]] += 1
+                except (ValueError, KeyError, TypeError) as e:
+                    raise ValueError(f"{path}:{i}: not a row of asr.evaluate's report ({type(e).__name__})") from e
+    pairs = counts.most_common(top)
+    return ", ".join(f"{ref} -> {hyp or '(nothing)'} {n}" for (ref, hyp), n in pairs) or "none"
 
 
 ALPHAS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)  # LM weights tried by --tune-lm

@@ -65,11 +65,11 @@ def main() -> int:
     with open(Path(args.data) / "metadata.csv", newline="", encoding="utf-8") as f:
         speakers = sorted({r["speaker"] for r in csv.DictReader(f)})
     chosen = args.speakers.split(",") if args.speakers else speakers
-    if args.tabulate:
-        missing = [s for s in chosen if not (Path(args.exp) / s / "train" / "stage_seconds").is_file()]
+    if args.tabulate:  # a fold is finished when the recipe's last stage is (its marker)
+        missing = [s for s in chosen if not (Path(args.exp) / s / ".done.7.evaluate").is_file()]
         if missing:
-            print(f"error: {args.exp}: no finished fold for {', '.join(missing)} (run without --tabulate)",
-                  file=sys.stderr)
+            print(f"error: {args.exp}: no finished fold (stage 7 done) for {', '.join(missing)} (run without "
+                  "--tabulate)", file=sys.stderr)
             return 2
     folds = {s: Path(args.exp) / s if args.tabulate else run_fold(args, s, extra) for s in chosen}
     rows = [row(fold, s) for s, fold in folds.items()]
@@ -80,9 +80,12 @@ def main() -> int:
         print(f"| {r['speaker']} | {r['before_greedy']:.2f} | {r['before_default']:.2f} | {r['after_greedy']:.2f} "
               f"| {r['after_default']:.2f} | {r['minutes']:.1f} | {an4} |")
     for speaker, fold in folds.items():
-        pairs = frequent_errors(fold / "eval" / "test-after-default")
-        errors = ", ".join(f"{ref} -> {hyp or '(nothing)'} {n}" for ref, hyp, n in pairs)
-        print(f"{speaker}, most frequent errors after (default decoding): {errors or 'none'}")
+        try:
+            errors = frequent_errors(fold / "eval" / "test-after-default")
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"{speaker}, most frequent errors after (default decoding): {errors}")
     after = [r["after_default"] for r in rows]
     mean = sum(after) / len(after)
     print(f"after, default decoding: mean over held-out speakers {mean:.2f}%, worst {max(after):.2f}%")

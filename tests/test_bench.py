@@ -243,6 +243,7 @@ def finished_fold(fold: Path, errors: list[tuple[str, str]]) -> None:
     (fold / "eval" / "test-after-default" / "errors.jsonl").write_text("".join(f"{json.dumps(r)}\n" for r in rows))
     (fold / "train").mkdir()
     (fold / "train" / "stage_seconds").write_text("390\n")
+    (fold / ".done.7.evaluate").write_text("settings\n")
 
 
 def test_finetune_tabulates_finished_folds_with_their_most_frequent_errors(tmp_path, monkeypatch, capsys):
@@ -263,8 +264,22 @@ def test_finetune_tabulates_finished_folds_with_their_most_frequent_errors(tmp_p
 
 
 def test_finetune_tabulate_without_a_finished_fold_is_one_line(tmp_path, monkeypatch, capsys):
-    (tmp_path / "metadata.csv").write_text("file_name,transcription,speaker\na.wav,one,ann\n")
+    (tmp_path / "metadata.csv").write_text("file_name,transcription,speaker\na.wav,one,ann\nb.wav,two,bob\n")
+    (tmp_path / "exp" / "bob" / "train").mkdir(parents=True)  # stopped after stage 3: trained, not evaluated
+    (tmp_path / "exp" / "bob" / "train" / "stage_seconds").write_text("390\n")
     monkeypatch.setattr(sys, "argv", ["finetune.py", "--data", str(tmp_path), "--exp", str(tmp_path / "exp"),
                                       "--tabulate"])
     assert bench_module("finetune").main() == 2
-    assert capsys.readouterr().err == f"error: {tmp_path / 'exp'}: no finished fold for ann (run without --tabulate)\n"
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'exp'}: no finished fold (stage 7 done) for ann, bob "
+                                       "(run without --tabulate)\n")
+
+
+def test_finetune_tabulate_with_a_corrupt_error_report_is_one_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "metadata.csv").write_text("file_name,transcription,speaker\na.wav,one,ann\n")
+    finished_fold(tmp_path / "exp" / "ann", [("one", "nine")])
+    report = tmp_path / "exp" / "ann" / "eval" / "test-after-default" / "errors.jsonl"
+    report.write_text(report.read_text() + "{not json\n")
+    monkeypatch.setattr(sys, "argv", ["finetune.py", "--data", str(tmp_path), "--exp", str(tmp_path / "exp"),
+                                      "--tabulate"])
+    assert bench_module("finetune").main() == 2
+    assert capsys.readouterr().err == f"error: {report}:2: not a row of asr.evaluate's report (JSONDecodeError)\n"

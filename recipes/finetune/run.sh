@@ -286,9 +286,8 @@ for name in names:
 seconds = (exp / "train" / "stage_seconds").read_text().strip()
 print(f"\nbefore: {init}; after: {exp / 'model.pt'} (int8, default decoding: beam + {exp / 'model_lm.arpa.gz'}).")
 print(f"fine-tuning took {int(seconds) / 60:.1f} wall minutes (stage 3).")
-errors = frequent_errors(exp / "eval" / f"{eval_set}-after-default")
 print(f"most frequent errors after, on {eval_set} (default decoding: reference -> what was heard, how many): "
-      + (", ".join(f"{ref} -> {hyp or '(nothing)'} {n}" for ref, hyp, n in errors) or "none"))
+      + frequent_errors(exp / "eval" / f"{eval_set}-after-default"))
 if "an4-test" in names:
     b, a = wer("an4-test-before-default"), wer("an4-test-after-default")
     print(f"forgetting: AN4 test WER (default decoding) {b:.2f}% -> {a:.2f}% ({a / b if b else float('inf'):.2f}x)")
