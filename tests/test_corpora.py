@@ -137,19 +137,30 @@ def test_given_durations_can_be_trusted_without_reading_headers(tmp_path, monkey
     assert keys(sets["train"]) == keys(utts) and not opened
 
 
-def test_headers_are_read_in_parallel(tmp_path, monkeypatch):
-    utts = utterances(tmp_path, 8)
+def read_headers_in(tmp_path, monkeypatch, wait_s: float) -> set[int]:
+    """The threads that read the headers of an audiofolder of FIRST_READS + 16 files, each read taking wait_s more."""
+    utts = utterances(tmp_path, rows_module.FIRST_READS + 16)
     as_audiofolder(utts, tmp_path)
     threads, real = set(), rows_module.audio_info
 
-    def slow(path):
+    def timed(path):
         threads.add(threading.get_ident())
-        time.sleep(0.05)
+        time.sleep(wait_s)
         return real(path)
 
-    monkeypatch.setattr(rows_module, "audio_info", slow)
-    prepare_audiofolder(tmp_path, settings=ImportSettings(workers=4))
-    assert len(threads) > 1
+    monkeypatch.setattr(rows_module, "audio_info", timed)
+    sets = prepare_audiofolder(tmp_path, settings=ImportSettings(workers=4))
+    assert keys(sets["all"]) == keys(utts)
+    return threads
+
+
+def test_headers_slow_to_read_are_read_in_parallel(tmp_path, monkeypatch):
+    assert len(read_headers_in(tmp_path, monkeypatch, wait_s=0.005)) > 1  # 10x SLOW_READ_S: storage that waits
+
+
+def test_headers_quick_to_read_are_read_in_one_thread(tmp_path, monkeypatch):
+    monkeypatch.setattr(rows_module, "SLOW_READ_S", 1.0)  # every read here is quicker: from the page cache
+    assert read_headers_in(tmp_path, monkeypatch, wait_s=0.0) == {threading.get_ident()}
 
 
 def test_python_m_asr_data_import_writes_manifests_and_counts(tmp_path, capsys):

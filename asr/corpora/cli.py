@@ -69,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="use durations the corpus gives without opening the audio (only check it is there)")
     imp.add_argument("--skip-bad", action="store_true",
                      help="drop utterances with a problem (counted in one warning line) instead of stopping")
-    imp.add_argument("--workers", type=int, default=ImportSettings().workers, help="threads reading audio headers")
+    imp.add_argument("--workers", type=int, default=ImportSettings().workers,
+                     help="threads reading audio headers (where the first reads are slow, as from a network disk) "
+                          "and cutting segments")
     add_split_flags(imp)
     spl = sub.add_parser("split", help="a manifest -> OUT_DIR/{train,dev,test}.jsonl",
                          formatter_class=Formatter)

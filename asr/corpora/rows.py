@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -20,6 +21,9 @@ from asr.manifest import Utterance, lossy_text_note, write_manifest
 
 DURATION_SLACK_S = 0.1  # s (plus 1%): a given duration further than this from the file's is wrong
 SEGMENT_SLACK_S = 0.05  # s: a segment may end this far past the end of its recording (rounded times)
+FIRST_READS = 32  # audio headers read in the importing thread before deciding whether threads would help
+SLOW_READ_S = 0.0005  # s a header: slower than this, reads wait on storage, and the rest go to threads
+CHUNKS_PER_WORKER = 4  # header reads are handed to the threads in this many chunks per thread
 
 
 class CorpusError(Exception):
@@ -43,7 +47,7 @@ class Row:
 
 @dataclass(frozen=True)
 class ImportSettings:
-    workers: int = min(8, 2 * (os.cpu_count() or 1))  # threads reading audio headers and cutting segments
+    workers: int = min(8, 2 * (os.cpu_count() or 1))  # threads cutting segments, and reading headers where slow (probe)
     trust_durations: bool = False  # use durations the corpus gives without opening the audio (only stat it)
     skip_bad: bool = False  # drop the utterances with a problem (one warning line) instead of stopping
 
@@ -89,15 +93,27 @@ def needs_header(row: Row, settings: ImportSettings) -> bool:
 
 
 def probe(paths: list[Path], workers: int) -> dict[Path, AudioInfo | AudioError]:
-    """Each file's header (duration, rate, channels) or the AudioError saying why it cannot be read, in parallel."""
+    """Each file's header (duration, rate, channels) or the AudioError saying why it cannot be read. The first
+    FIRST_READS in this thread; the rest in `workers` threads where those reads waited on storage (over SLOW_READ_S
+    a file: a network or cold disk), else here too (from the page cache, threads only contend for the GIL)."""
     def one(path: Path) -> AudioInfo | AudioError:
         try:
             return audio_info(path)
         except AudioError as e:
             return e
 
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        return dict(zip(paths, pool.map(one, paths)))
+    def some(chunk: list[Path]) -> list[AudioInfo | AudioError]:
+        return [one(path) for path in chunk]
+
+    began = time.perf_counter()
+    infos = some(paths[:FIRST_READS])
+    rest = paths[FIRST_READS:]
+    if not rest or workers <= 1 or (time.perf_counter() - began) / len(infos) < SLOW_READ_S:
+        return dict(zip(paths, infos + some(rest)))
+    per_chunk = max(1, -(-len(rest) // (CHUNKS_PER_WORKER * workers)))  # a few tasks a thread, not one a file
+    chunks = [rest[i:i + per_chunk] for i in range(0, len(rest), per_chunk)]
+    with ThreadPoolExecutor(workers) as pool:
+        return dict(zip(paths, infos + [info for part in pool.map(some, chunks) for info in part]))
 
 
 def whole_file(row: Row, info: AudioInfo | AudioError | None) -> Row:
