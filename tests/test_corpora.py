@@ -137,30 +137,38 @@ def test_given_durations_can_be_trusted_without_reading_headers(tmp_path, monkey
     assert keys(sets["train"]) == keys(utts) and not opened
 
 
-def read_headers_in(tmp_path, monkeypatch, wait_s: float) -> set[int]:
-    """The threads that read the headers of an audiofolder of FIRST_READS + 16 files, each read taking wait_s more."""
-    utts = utterances(tmp_path, rows_module.FIRST_READS + 16)
+def read_headers_in(tmp_path, monkeypatch, wait_s) -> set[int]:
+    """The threads other than this one that read the headers of an audiofolder of 2 READ_BATCH + 16 files, the
+    n-th read (in the order they are made) taking wait_s(n) more seconds."""
+    utts = utterances(tmp_path, 2 * rows_module.READ_BATCH + 16)
     as_audiofolder(utts, tmp_path)
-    threads, real = set(), rows_module.audio_info
+    threads, reads, real = set(), [], rows_module.audio_info
 
     def timed(path):
         threads.add(threading.get_ident())
-        time.sleep(wait_s)
+        reads.append(path)
+        time.sleep(wait_s(len(reads)))
         return real(path)
 
     monkeypatch.setattr(rows_module, "audio_info", timed)
     sets = prepare_audiofolder(tmp_path, settings=ImportSettings(workers=4))
-    assert keys(sets["all"]) == keys(utts)
-    return threads
+    assert keys(sets["all"]) == keys(utts)  # each header with its own file: their durations differ
+    return threads - {threading.get_ident()}
 
 
 def test_headers_slow_to_read_are_read_in_parallel(tmp_path, monkeypatch):
-    assert len(read_headers_in(tmp_path, monkeypatch, wait_s=0.005)) > 1  # 10x SLOW_READ_S: storage that waits
+    assert len(read_headers_in(tmp_path, monkeypatch, lambda n: 0.005)) >= 2  # 10x SLOW_READ_S: storage that waits
 
 
 def test_headers_quick_to_read_are_read_in_one_thread(tmp_path, monkeypatch):
     monkeypatch.setattr(rows_module, "SLOW_READ_S", 1.0)  # every read here is quicker: from the page cache
-    assert read_headers_in(tmp_path, monkeypatch, wait_s=0.0) == {threading.get_ident()}
+    assert read_headers_in(tmp_path, monkeypatch, lambda n: 0.0) == set()
+
+
+def test_headers_that_turn_slow_after_the_first_batch_go_to_threads(tmp_path, monkeypatch):
+    monkeypatch.setattr(rows_module, "SLOW_READ_S", 0.02)
+    quick_first = rows_module.READ_BATCH + 1  # the first batch and the next one's first read are quick
+    assert len(read_headers_in(tmp_path, monkeypatch, lambda n: 0.0 if n <= quick_first else 0.05)) >= 2
 
 
 def test_python_m_asr_data_import_writes_manifests_and_counts(tmp_path, capsys):

@@ -1,5 +1,6 @@
 """Rows as corpora list them, and the one check they all go through on the way in (check_rows): transcripts, ids,
-audio files (their headers read in parallel, against asr.audio's limits), durations, segments cut to files.
+audio files (their headers read against asr.audio's limits, in parallel where storage is slow), durations, segments
+cut to files.
 
 Each problem is one line naming the file and line that lists the utterance. By default the first problem stops the
 import (and says how many more there are); with skip_bad the utterances at fault are dropped and counted instead.
@@ -21,7 +22,7 @@ from asr.manifest import Utterance, lossy_text_note, write_manifest
 
 DURATION_SLACK_S = 0.1  # s (plus 1%): a given duration further than this from the file's is wrong
 SEGMENT_SLACK_S = 0.05  # s: a segment may end this far past the end of its recording (rounded times)
-FIRST_READS = 32  # audio headers read in the importing thread before deciding whether threads would help
+READ_BATCH = 32  # audio headers read in the importing thread between looks at how long they take
 SLOW_READ_S = 0.0005  # s a header: slower than this, reads wait on storage, and the rest go to threads
 CHUNKS_PER_WORKER = 4  # header reads are handed to the threads in this many chunks per thread
 
@@ -93,9 +94,9 @@ def needs_header(row: Row, settings: ImportSettings) -> bool:
 
 
 def probe(paths: list[Path], workers: int) -> dict[Path, AudioInfo | AudioError]:
-    """Each file's header (duration, rate, channels) or the AudioError saying why it cannot be read. The first
-    FIRST_READS in this thread; the rest in `workers` threads where those reads waited on storage (over SLOW_READ_S
-    a file: a network or cold disk), else here too (from the page cache, threads only contend for the GIL)."""
+    """Each file's header (duration, rate, channels) or the AudioError saying why it cannot be read. Read in this
+    thread, READ_BATCH files at a time, while they come quickly (from the page cache, threads would only contend for
+    the GIL); once a batch takes over SLOW_READ_S a file (a network or cold disk), the rest go to `workers` threads."""
     def one(path: Path) -> AudioInfo | AudioError:
         try:
             return audio_info(path)
@@ -105,15 +106,20 @@ def probe(paths: list[Path], workers: int) -> dict[Path, AudioInfo | AudioError]
     def some(chunk: list[Path]) -> list[AudioInfo | AudioError]:
         return [one(path) for path in chunk]
 
-    began = time.perf_counter()
-    infos = some(paths[:FIRST_READS])
-    rest = paths[FIRST_READS:]
-    if not rest or workers <= 1 or (time.perf_counter() - began) / len(infos) < SLOW_READ_S:
-        return dict(zip(paths, infos + some(rest)))
-    per_chunk = max(1, -(-len(rest) // (CHUNKS_PER_WORKER * workers)))  # a few tasks a thread, not one a file
-    chunks = [rest[i:i + per_chunk] for i in range(0, len(rest), per_chunk)]
-    with ThreadPoolExecutor(workers) as pool:
-        return dict(zip(paths, infos + [info for part in pool.map(some, chunks) for info in part]))
+    infos: list[AudioInfo | AudioError] = []
+    while len(infos) < len(paths):
+        batch = paths[len(infos):len(infos) + READ_BATCH]
+        began = time.perf_counter()
+        infos += some(batch)
+        if workers > 1 and (time.perf_counter() - began) / len(batch) > SLOW_READ_S:
+            break
+    rest = paths[len(infos):]
+    if rest:
+        per_chunk = -(-len(rest) // (CHUNKS_PER_WORKER * workers))  # a few tasks a thread, not one a file
+        chunks = [rest[i:i + per_chunk] for i in range(0, len(rest), per_chunk)]
+        with ThreadPoolExecutor(workers) as pool:
+            infos += [info for part in pool.map(some, chunks) for info in part]
+    return dict(zip(paths, infos))
 
 
 def whole_file(row: Row, info: AudioInfo | AudioError | None) -> Row:
