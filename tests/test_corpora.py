@@ -14,7 +14,9 @@ from asr.audio import audio_duration
 from asr.corpora import (FORMATS, ImportSettings, detect_format, prepare_audiofolder, prepare_commonvoice,
                          prepare_kaldi, prepare_lhotse, prepare_librispeech, prepare_nemo, prepare_textfolder)
 from asr.corpora import rows as rows_module
+from asr.corpora.cli import say
 from asr.data import main, read_manifest
+from asr.manifest import Utterance
 from tests.corpora_fixtures import (as_audiofolder, as_commonvoice, as_kaldi, as_lhotse, as_librispeech, as_nemo,
                                     as_textfolder, key, moved, utterances, write_tone)
 
@@ -180,3 +182,10 @@ def test_python_m_asr_data_import_writes_manifests_and_counts(tmp_path, capsys):
     train, dev = read_manifest(tmp_path / "m" / "train.jsonl"), read_manifest(tmp_path / "m" / "dev.jsonl")
     assert len(train) + len(dev) == 6 and not {u.speaker for u in train} & {u.speaker for u in dev}
     assert keys(read_manifest(tmp_path / "m" / "all.jsonl")) == keys(utts)
+
+
+@pytest.mark.parametrize("speakers, said", [(("a", "b"), "2 speakers"), (("a", "a"), "1 speaker"),
+                                            (("", ""), "unknown speakers")])
+def test_the_counts_line_says_how_many_speakers(speakers, said, capsys):
+    say("train", [Utterance(f"u{i}", "/a.wav", 1800.0, "a tone", s) for i, s in enumerate(speakers)])
+    assert capsys.readouterr().out == f"train: 2 utterances, 1.00 h, {said}\n"

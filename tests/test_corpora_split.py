@@ -70,7 +70,7 @@ def test_python_m_asr_data_split(tmp_path, capsys):
     write_manifest(tmp_path / "all.jsonl", corpus())
     assert main(["split", str(tmp_path / "all.jsonl"), str(tmp_path / "m"), "--test-speakers", "s0",
                  "--dev-fraction", "0.25"]) == 0
-    assert "test: 4 utterances, 0.00 h, 1 speakers" in capsys.readouterr().out
+    assert "test: 4 utterances, 0.00 h, 1 speaker\n" in capsys.readouterr().out
     assert speakers(read_manifest(tmp_path / "m" / "test.jsonl")) == {"s0"}
     assert len(read_manifest(tmp_path / "m" / "dev.jsonl")) == 4
     assert main(["split", str(tmp_path / "all.jsonl"), str(tmp_path / "m"), "--test-speakers", "zz"]) == 2

@@ -90,7 +90,8 @@ def say(name: str, utts: list[Utterance]) -> None:
     """The counts line that recipes' prepare.py print too."""
     speakers = len({u.speaker for u in utts if u.speaker})
     hours = sum(u.duration for u in utts) / 3600
-    print(f"{name}: {len(utts)} utterances, {hours:.2f} h, {speakers or 'unknown'} speakers")
+    who = "unknown speakers" if not speakers else "1 speaker" if speakers == 1 else f"{speakers} speakers"
+    print(f"{name}: {len(utts)} utterances, {hours:.2f} h, {who}")
 
 
 def write_split(utts: list[Utterance], where: str, out: Path, settings: SplitSettings, taken=frozenset()) -> None:
