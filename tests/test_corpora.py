@@ -7,6 +7,7 @@ import gzip
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -189,3 +190,48 @@ def test_python_m_asr_data_import_writes_manifests_and_counts(tmp_path, capsys):
 def test_the_counts_line_says_how_many_speakers(speakers, said, capsys):
     say("train", [Utterance(f"u{i}", "/a.wav", 1800.0, "a tone", s) for i, s in enumerate(speakers)])
     assert capsys.readouterr().out == f"train: 2 utterances, 1.00 h, {said}\n"
+
+
+def kaldi_segments(tmp_path, segments: str, text: str) -> Path:
+    """A Kaldi data dir listing segments of one 3 s recording."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wav.scp").write_text(f"rec {write_tone(tmp_path / 'rec.wav', 3.0)}\n")
+    (data / "segments").write_text(segments)
+    (data / "text").write_text(text)
+    return data
+
+
+def test_segments_cut_into_a_relative_out_dir_are_found_from_the_manifest(tmp_path, monkeypatch):
+    kaldi_segments(tmp_path, "u1 rec 0.00 1.25\nu2 rec 1.50 -1\n", "u1 hello there\nu2 bye\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["import", "data", "out"]) == 0  # as the README's commands give their folders
+    utts = read_manifest(tmp_path / "out" / "all.jsonl")
+    assert [round(audio_duration(u.audio), 3) for u in utts] == [1.25, 1.5]
+
+
+def test_segment_ids_that_differ_keep_files_that_differ(tmp_path):
+    data = kaldi_segments(tmp_path, "seg/1 rec 0.00 1.25\nseg_1 rec 1.50 2.00\n", "seg/1 hello there\nseg_1 bye\n")
+    utts = prepare_kaldi(data, tmp_path / "out")["all"]
+    assert len({u.audio for u in utts}) == 2
+    assert [(u.id, round(audio_duration(u.audio), 3)) for u in utts] == [("seg/1", 1.25), ("seg_1", 0.5)]
+
+
+def test_files_of_one_name_in_two_folders_are_two_utterances_from_a_relative_src(tmp_path, monkeypatch):
+    for speaker in ("george", "lucas"):
+        write_tone(tmp_path / "corpus" / speaker / "001.wav", 0.5)
+    (tmp_path / "corpus" / "metadata.csv").write_text("file_name,transcription\ngeorge/001.wav,one\nlucas/001.wav,two\n")
+    monkeypatch.chdir(tmp_path)
+    utts = prepare_audiofolder("corpus")["all"]
+    assert [(u.id, u.text) for u in utts] == [("george/001", "one"), ("lucas/001", "two")]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column_or_id(tmp_path):
+    utts = utterances(tmp_path / "af", 3)
+    as_audiofolder(utts, tmp_path / "af")
+    as_kaldi(utts, tmp_path / "kaldi")
+    for path in (tmp_path / "af" / "metadata.csv", tmp_path / "kaldi" / "text", tmp_path / "kaldi" / "utt2spk"):
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # as Excel's "CSV UTF-8" and Notepad write
+    assert keys(prepare_audiofolder(tmp_path / "af")["all"]) == keys(utts)
+    got = prepare_kaldi(tmp_path / "kaldi")["all"]
+    assert [(u.id, u.speaker) for u in got] == [(u.id, u.speaker) for u in utts]

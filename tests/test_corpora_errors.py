@@ -8,7 +8,9 @@ import gzip
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from asr.data import main, read_manifest
 from tests.corpora_fixtures import (as_audiofolder, as_commonvoice, as_kaldi, as_lhotse, as_nemo, as_textfolder,
@@ -163,3 +165,20 @@ def test_skip_bad_drops_the_utterances_at_fault_in_one_counted_line(tmp_path, ca
     assert "1 with an empty transcript (first: " in warning[0]
     assert [u.id for u in read_manifest(tmp_path / "m" / "all.jsonl")] == [
         "audio/alice/alice-000", "audio/bob/bob-001", "audio/bob/bob-004", "audio/carol/carol-005"]
+
+
+def test_a_segment_starting_before_its_recording_is_refused(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wav.scp").write_text(f"rec {write_tone(tmp_path / 'rec.wav', 3.0)}\n")
+    (data / "segments").write_text("u1 rec -0.50 -0.20\n")  # Python's slicing would take 0.3 s from the end
+    (data / "text").write_text("u1 hello\n")
+    assert "segment -0.50--0.20 s of" in refused([data, tmp_path / "m"], capsys)
+
+
+def test_an_audio_file_without_samples_is_refused(tmp_path, capsys):
+    utts = utterances(tmp_path, 3)
+    sf.write(utts[1].audio, np.zeros(0, np.float32), 8000)
+    as_audiofolder(utts, tmp_path)
+    err = refused([tmp_path, tmp_path / "m"], capsys)
+    assert err.startswith(f"error: {tmp_path / 'metadata.csv'}:3: {utts[1].audio}: no samples"), err

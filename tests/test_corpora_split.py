@@ -66,6 +66,11 @@ def test_speakers_or_a_share_not_both():
         SplitSettings(dev_speakers=("s1",), dev_fraction=0.1)
 
 
+def test_a_speaker_named_for_both_dev_and_test_is_refused():
+    with pytest.raises(ValueError, match="speaker.s. lucas named for both dev and test"):
+        SplitSettings(dev_speakers=("lucas", "ann"), test_speakers=("lucas",))
+
+
 def test_python_m_asr_data_split(tmp_path, capsys):
     write_manifest(tmp_path / "all.jsonl", corpus())
     assert main(["split", str(tmp_path / "all.jsonl"), str(tmp_path / "m"), "--test-speakers", "s0",

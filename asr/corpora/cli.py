@@ -48,7 +48,8 @@ def add_split_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dev-speakers", type=names, default=(), metavar="A,B", help="speakers held out as dev (default: none)")
     p.add_argument("--test-speakers", type=names, default=(), metavar="A,B",
                    help="speakers held out as test (default: none)")
-    p.add_argument("--dev-fraction", type=fraction, default=0.0, help="about this share held out as dev (0: no dev)")
+    p.add_argument("--dev-fraction", type=fraction, default=0.0,
+                   help="about this share of what the test set leaves held out as dev (0: no dev)")
     p.add_argument("--test-fraction", type=fraction, default=0.0, help="about this share held out as test")
     p.add_argument("--by-speaker", action="store_true", help="the shares are whole speakers (speaker-disjoint sets)")
     p.add_argument("--seed", type=int, default=0, help="which utterances or speakers a share takes")

@@ -24,7 +24,7 @@ def read_chapter(chapter_dir: Path) -> list[Utterance]:
     if not trans.is_file():
         raise CorpusError(f"{trans}: transcript file missing")
     utts = []
-    for lineno, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(trans.read_text(encoding="utf-8-sig").splitlines(), 1):
         if not line.strip():
             continue
         utt_id, _, text = line.strip().partition(" ")

@@ -135,12 +135,14 @@ def header_checks(row: Row, info: AudioInfo | AudioError, problems: Problems) ->
     """The file against the limits, and against what the row says of it (rate, duration, segment bounds)."""
     if isinstance(info, AudioError):
         problems.add("whose audio cannot be read", row, str(info))
+    elif info.seconds <= 0:
+        problems.add("whose audio is empty", row, f"{row.audio}: no samples")
     elif row.rate is not None and row.rate != info.sample_rate:
         problems.add("at another sample rate", row, f"{row.audio}: the corpus says {row.rate} Hz, the file is "
                      f"{info.sample_rate} Hz")
     elif row.start is not None:
         end = info.seconds if row.duration is None else row.start + row.duration
-        if row.start >= info.seconds or end > info.seconds + SEGMENT_SLACK_S or end <= row.start:
+        if row.start < 0 or row.start >= info.seconds or end > info.seconds + SEGMENT_SLACK_S or end <= row.start:
             problems.add("outside their audio", row, f"segment {row.start:.2f}-{end:.2f} s of {row.audio}, which "
                          f"lasts {info.seconds:.2f} s")
     elif row.duration is not None and abs(row.duration - info.seconds) > DURATION_SLACK_S + 0.01 * info.seconds:
@@ -169,13 +171,23 @@ def cut_segments(rows: list[Row], out: Path, workers: int) -> dict[str, tuple[Pa
         if row.start is not None:
             by_audio.setdefault(row.audio, []).append(row)
 
+    files, taken = {}, set()  # row id -> its file name; ids that differ keep files that differ ("a/1", "a_1")
+    for row in (row for group in by_audio.values() for row in group):
+        name = base = re.sub(r"[^A-Za-z0-9_.-]", "_", row.id)
+        n = 1
+        while name.lower() in taken:  # lower: a case-blind file system would take "A" and "a" for one file
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name.lower())
+        files[row.id] = out / f"{name}.wav"
+
     def cut(item: tuple[Path, list[Row]]) -> list[tuple[str, Path, float]]:
         samples = load_audio(item[0])
         done = []
         for row in item[1]:
             a = int(round(row.start * SAMPLE_RATE))
             b = len(samples) if row.duration is None else int(round((row.start + row.duration) * SAMPLE_RATE))
-            path = out / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', row.id)}.wav"
+            path = files[row.id]
             write_wav(path, samples[a:b])
             done.append((row.id, path, (min(b, len(samples)) - a) / SAMPLE_RATE))
         return done
@@ -232,7 +244,7 @@ def path_id(audio: Path, root: Path) -> str:
     """An utterance id from its audio file: the path below `root` without its extension ("spk1/clip03"), or the
     file name without extension when it lies elsewhere."""
     try:
-        return audio.relative_to(root).with_suffix("").as_posix()
+        return audio.absolute().relative_to(root.absolute()).with_suffix("").as_posix()
     except ValueError:
         return audio.stem
 
@@ -251,6 +263,7 @@ def prepare_sets(sets: dict[str, list[Row]], out_dir: Path | None,
     """Each set's rows checked (check_rows; segments cut into OUT_DIR/segments/<set>/), what each drops or notes
     printed on stderr, and once all are found usable, each written to OUT_DIR/<set>.jsonl (when out_dir is given)."""
     out = {}
+    out_dir = out_dir.absolute() if out_dir is not None else None  # cut segments' paths are absolute, as all are
     for name, rows in sets.items():
         where = str(out_dir / f"{name}.jsonl") if out_dir is not None else name
         segments = out_dir / "segments" / name if out_dir is not None else None

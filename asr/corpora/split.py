@@ -15,7 +15,7 @@ from asr.manifest import Utterance, named
 class SplitSettings:
     dev_speakers: tuple[str, ...] = ()  # speakers held out as dev
     test_speakers: tuple[str, ...] = ()  # speakers held out as test
-    dev_fraction: float = 0.0  # about this share of the utterances held out as dev (0: none)
+    dev_fraction: float = 0.0  # about this share of what test leaves, held out as dev (0: none)
     test_fraction: float = 0.0  # about this share held out as test (0: none)
     by_speaker: bool = False  # the shares are made of whole speakers (no speaker in two sets)
     seed: int = 0  # which utterances or speakers a share takes
@@ -27,6 +27,9 @@ class SplitSettings:
                 raise ValueError(f"{name}_fraction must be in [0, 1), got {share}")
             if share and speakers:
                 raise ValueError(f"{name}: give speakers or a fraction, not both")
+        both = sorted(set(self.dev_speakers) & set(self.test_speakers))
+        if both:
+            raise ValueError(f"speaker(s) {', '.join(both)} named for both dev and test; a speaker goes in one set")
 
     def asks(self, name: str) -> bool:
         return bool(getattr(self, f"{name}_fraction") or getattr(self, f"{name}_speakers"))

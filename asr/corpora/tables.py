@@ -21,8 +21,8 @@ def open_text(path: Path) -> TextIO:
         with open(path, "rb") as f:
             magic = f.read(2)
         if magic == b"\x1f\x8b":
-            return io.TextIOWrapper(gzip.open(path), encoding="utf-8", newline="")
-        return open(path, encoding="utf-8", newline="")
+            return io.TextIOWrapper(gzip.open(path), encoding="utf-8-sig", newline="")
+        return open(path, encoding="utf-8-sig", newline="")  # -sig: a byte-order mark (Excel, Notepad) is dropped
     except OSError as e:
         raise CorpusError(f"{path}: cannot read it ({e.strerror or e})") from e
 

@@ -22,7 +22,7 @@ SILENCES = {"sil", "sp", "spn", "<s>", "</s>", "<sil>"}  # HTK labels that are n
 def transcript(path: Path) -> str:
     """The words of a transcript file: its text, or the words of HTK label lines."""
     try:
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        lines = [line for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     except (OSError, UnicodeDecodeError) as e:
         raise CorpusError(f"{path}: cannot read it as UTF-8 text ({e})") from e
     htk = [HTK_LINE.match(line) for line in lines]
