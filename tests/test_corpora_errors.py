@@ -182,3 +182,23 @@ def test_an_audio_file_without_samples_is_refused(tmp_path, capsys):
     as_audiofolder(utts, tmp_path)
     err = refused([tmp_path, tmp_path / "m"], capsys)
     assert err.startswith(f"error: {tmp_path / 'metadata.csv'}:3: {utts[1].audio}: no samples"), err
+
+
+def test_kaldi_recordings_without_a_transcript_are_left_out_with_a_note(tmp_path, capsys):
+    utts = utterances(tmp_path, 3)
+    data = as_kaldi(utts, tmp_path / "data")
+    edit(data / "text", f"{utts[1].id} {utts[1].text}\n", "")
+    assert main(["import", str(data), str(tmp_path / "m")]) == 0
+    assert [u.id for u in read_manifest(tmp_path / "m" / "all.jsonl")] == [utts[0].id, utts[2].id]
+    assert (f"note: {data / 'wav.scp'}: 1 of 3 recordings have no line in text (e.g. {utts[1].id!r}), so no "
+            "transcript: not imported") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["...", "42", "日本語"])
+def test_a_transcript_with_nothing_the_vocabulary_can_spell_is_refused(tmp_path, capsys, text):
+    utts = utterances(tmp_path, 3)
+    as_audiofolder(utts, tmp_path)
+    edit(tmp_path / "metadata.csv", f",{utts[1].text},", f",{text},")
+    err = refused([tmp_path, tmp_path / "m"], capsys)
+    assert err.startswith(f"error: {tmp_path / 'metadata.csv'}:3: transcript {text!r} for 'audio/bob/bob-001' holds "
+                          "nothing the vocabulary can spell"), err

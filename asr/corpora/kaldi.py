@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from pathlib import Path
 
 from asr.corpora.rows import CorpusError, ImportSettings, Row, prepare_sets, resolve
@@ -83,6 +84,12 @@ def read_data_dir(data: Path) -> list[Row]:
                               f"is a whole recording, under the same id)")
         else:
             rows.append(Row(where, utt, recordings[utt], text, speakers.get(utt, "")))
+    listing, listed = ("segments", segments) if segments is not None else ("wav.scp", recordings)
+    told = {row.id for row in rows}
+    untold = [utt for utt in listed if utt not in told]
+    if untold:  # as Kaldi's fix_data_dir.sh would drop them, but said
+        print(f"note: {data / listing}: {len(untold)} of {len(listed)} {'utterances' if segments else 'recordings'} "
+              f"have no line in text (e.g. {untold[0]!r}), so no transcript: not imported", file=sys.stderr)
     return rows
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from asr.audio import SAMPLE_RATE, AudioError, AudioInfo, audio_info, load_audio, write_wav
 from asr.manifest import Utterance, lossy_text_note, write_manifest
+from asr.text import normalize_text
 
 DURATION_SLACK_S = 0.1  # s (plus 1%): a given duration further than this from the file's is wrong
 SEGMENT_SLACK_S = 0.05  # s: a segment may end this far past the end of its recording (rounded times)
@@ -81,6 +82,9 @@ def first_checks(rows: list[Row], problems: Problems) -> None:
             first[row.id] = row.where
         if not row.text.strip():
             problems.add("with an empty transcript", row, f"empty transcript for {row.id!r}")
+        elif not normalize_text(row.text):
+            problems.add("with an empty transcript", row, f"transcript {row.text!r} for {row.id!r} holds nothing "
+                         f"the vocabulary can spell (letters, apostrophes; write numbers as words)")
         if not row.audio.is_file():
             what = "is a folder, not an audio file" if row.audio.is_dir() else "no such file"
             problems.add("whose audio is missing", row, f"{row.audio}: {what}")
