@@ -190,6 +190,8 @@ def test_python_m_asr_data_import_writes_manifests_and_counts(tmp_path, capsys):
 def test_the_counts_line_says_how_many_speakers(speakers, said, capsys):
     say("train", [Utterance(f"u{i}", "/a.wav", 1800.0, "a tone", s) for i, s in enumerate(speakers)])
     assert capsys.readouterr().out == f"train: 2 utterances, 1.00 h, {said}\n"
+    say("dev", [Utterance("u", "/a.wav", 36.0, "a tone", "a")])
+    assert capsys.readouterr().out == "dev: 1 utterance, 0.01 h, 1 speaker\n"
 
 
 def kaldi_segments(tmp_path, segments: str, text: str) -> Path:

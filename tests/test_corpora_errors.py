@@ -202,3 +202,12 @@ def test_a_transcript_with_nothing_the_vocabulary_can_spell_is_refused(tmp_path,
     err = refused([tmp_path, tmp_path / "m"], capsys)
     assert err.startswith(f"error: {tmp_path / 'metadata.csv'}:3: transcript {text!r} for 'audio/bob/bob-001' holds "
                           "nothing the vocabulary can spell"), err
+
+
+def test_a_nemo_text_that_is_not_a_string_is_refused(tmp_path, capsys):
+    utts = utterances(tmp_path, 2)
+    manifest = as_nemo(utts, tmp_path)
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    rows[1]["text"] = [rows[1]["text"]]  # a list: it used to become "['...']"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert f"{manifest}:2: text must be a string, got [" in refused([manifest, tmp_path / "m"], capsys)

@@ -92,7 +92,7 @@ def say(name: str, utts: list[Utterance]) -> None:
     speakers = len({u.speaker for u in utts if u.speaker})
     hours = sum(u.duration for u in utts) / 3600
     who = "unknown speakers" if not speakers else "1 speaker" if speakers == 1 else f"{speakers} speakers"
-    print(f"{name}: {len(utts)} utterances, {hours:.2f} h, {who}")
+    print(f"{name}: {len(utts)} utterance{'' if len(utts) == 1 else 's'}, {hours:.2f} h, {who}")
 
 
 def write_split(utts: list[Utterance], where: str, out: Path, settings: SplitSettings, taken=frozenset()) -> None:

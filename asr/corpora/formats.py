@@ -18,7 +18,7 @@ FORMATS: dict[str, tuple[Callable, str]] = {  # name -> (prepare_* function, wha
     "audiofolder": (prepare_audiofolder, "Hugging Face audiofolder: metadata.csv or metadata.jsonl beside the audio"),
     "nemo": (prepare_nemo, "NeMo manifest(s): JSON lines with audio_filepath, duration, text"),
     "lhotse": (prepare_lhotse, "lhotse recordings + supervisions (JSON lines, plain or gzip)"),
-    "kaldi": (prepare_kaldi, "Kaldi data director(ies): wav.scp, text, and segments, utt2spk if there"),
+    "kaldi": (prepare_kaldi, "Kaldi data director(ies): wav.scp and text; segments and utt2spk where there"),
     "commonvoice": (prepare_commonvoice, "Common Voice: clips/ and train/dev/test.tsv (or validated.tsv)"),
     "librispeech": (prepare_librispeech, "LibriSpeech: <split>/<speaker>/<chapter>/ with .flac and .trans.txt"),
     "textfolder": (prepare_textfolder, "a folder of audio files, each with a same-named .txt or .lab transcript"),

@@ -56,6 +56,8 @@ def nemo_row(path: Path, lineno: int, row: dict) -> Row:
     audio = resolve(path.parent, str(row["audio_filepath"] or ""))
     offset = seconds(row.get("offset"), "offset", where)
     uid = path_id(audio, path.parent) + (f"-{offset:.2f}" if offset else "")
+    if not isinstance(row["text"], (str, type(None))):
+        raise CorpusError(f"{where}: text must be a string, got {json.dumps(row['text'])}")
     return Row(where, uid, audio, str(row["text"] or ""), str(row.get("speaker") or ""),
                seconds(row.get("duration"), "duration", where), offset)
 
