@@ -36,6 +36,12 @@ def test_shares_by_speaker_are_speaker_disjoint_and_about_the_share(seed):
     assert sorted(u.id for p in parts.values() for u in p) == sorted(u.id for u in corpus(10))
 
 
+@pytest.mark.parametrize("fraction, held", [(0.1, 1), (0.3, 1), (0.4, 2), (0.6, 2), (0.7, 3), (0.9, 3)])
+def test_a_share_of_speakers_is_the_nearest_to_the_share(fraction, held):
+    parts = split_utterances(corpus(4), SplitSettings(dev_fraction=fraction, by_speaker=True), "c")
+    assert len(speakers(parts["dev"])) == held  # four speakers of 25% each; never all of them
+
+
 def test_a_share_of_utterances_is_seeded_and_keeps_the_order():
     utts = corpus(1, 20, speaker=False)
     a = split_utterances(utts, SplitSettings(dev_fraction=0.25, seed=1), "c")

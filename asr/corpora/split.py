@@ -54,19 +54,20 @@ def named_speakers(utts: list[Utterance], speakers: tuple[str, ...], name: str) 
 
 
 def share_of_speakers(utts: list[Utterance], fraction: float, rng: np.random.Generator, name: str) -> set[str]:
-    """Whole speakers, in a seeded order, until they hold about `fraction` of the utterances (at least one
-    speaker, and never all of them)."""
+    """Whole speakers, taken in a seeded order where each brings their utterances nearer `fraction` of all (at least
+    one speaker, and never all of them): 0.3 of four speakers of 25% each is one of them, not two."""
     speakers = speakers_of(utts, name)
     if len(speakers) < 2:
         raise CorpusError(f"{name}: {len(speakers)} speaker(s): too few to hold whole speakers out; "
                           f"split by utterance instead (leave out --by-speaker)")
     counts = {s: sum(u.speaker == s for u in utts) for s in speakers}
-    chosen, total = set(), 0
+    chosen, total, target = set(), 0, fraction * len(utts)
     for i in rng.permutation(len(speakers)):
-        if chosen and (total >= fraction * len(utts) or len(chosen) == len(speakers) - 1):
+        if len(chosen) == len(speakers) - 1:
             break
-        chosen.add(speakers[i])
-        total += counts[speakers[i]]
+        if not chosen or abs(total + counts[speakers[i]] - target) < abs(total - target):
+            chosen.add(speakers[i])
+            total += counts[speakers[i]]
     return chosen
 
 
