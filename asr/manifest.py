@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from asr.text import lost_characters
+from asr.text import lost_characters, normalize_text
 
 
 class ManifestError(Exception):
@@ -57,7 +57,7 @@ def numbered_rows(path: str | Path, required: tuple[str, ...] = ()) -> list[tupl
     """(line number, JSON object) for each non-blank line, checked and resolved as in read_jsonl."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: a byte-order mark is dropped
     except (OSError, UnicodeDecodeError) as e:
         raise ManifestError(f"{path}: cannot read manifest ({e})") from e
     rows = json_objects(path, [(n, line) for n, line in enumerate(lines, 1) if line.strip()], required)
@@ -118,6 +118,11 @@ def drop_line(name: str, total: int, kept: int, dropped: dict[str, list[Utteranc
     if not parts:
         return None
     return f"warning: {name}: kept {kept} of {total} utterances, dropped {', '.join(parts)}"
+
+
+def spells_nothing(text: str) -> bool:
+    """Whether a transcript holds nothing the vocabulary can spell ("...", "42", another script): nothing to learn."""
+    return not normalize_text(text)
 
 
 def lossy_text_note(utts: list[Utterance], where: str, show: int = 3) -> str | None:

@@ -16,7 +16,7 @@ from asr.corpora import (FORMATS, ImportSettings, detect_format, prepare_audiofo
                          prepare_kaldi, prepare_lhotse, prepare_librispeech, prepare_nemo, prepare_textfolder)
 from asr.corpora import rows as rows_module
 from asr.corpora.cli import say
-from asr.data import main, read_manifest
+from asr.data import main, read_manifest, write_manifest
 from asr.manifest import Utterance
 from tests.corpora_fixtures import (as_audiofolder, as_commonvoice, as_kaldi, as_lhotse, as_librispeech, as_nemo,
                                     as_textfolder, key, moved, utterances, write_tone)
@@ -228,6 +228,25 @@ def test_files_of_one_name_in_two_folders_are_two_utterances_from_a_relative_src
     assert [(u.id, u.text) for u in utts] == [("george/001", "one"), ("lucas/001", "two")]
 
 
+def test_segment_ids_that_differ_only_in_case_keep_files_that_differ(tmp_path):
+    data = kaldi_segments(tmp_path, "A rec 0.00 1.25\na rec 1.50 2.00\n", "A hello there\na bye\n")
+    utts = prepare_kaldi(data, tmp_path / "out")["all"]  # a case-blind file system (macOS, Windows) too
+    assert len({u.audio.lower() for u in utts}) == 2
+    assert [(u.id, round(audio_duration(u.audio), 3)) for u in utts] == [("A", 1.25), ("a", 0.5)]
+
+
+def test_a_byte_order_mark_in_json_lines_plain_or_gzipped_is_dropped(tmp_path):
+    utts = utterances(tmp_path / "nemo", 3)
+    manifest = as_nemo(utts, tmp_path / "nemo")
+    manifest.write_bytes(b"\xef\xbb\xbf" + manifest.read_bytes())
+    assert keys(prepare_nemo(manifest)["train"]) == keys(utts)
+    utts = utterances(tmp_path / "lhotse", 3)
+    as_lhotse(utts, tmp_path / "lhotse")
+    for path in (tmp_path / "lhotse").glob("*.jsonl.gz"):
+        path.write_bytes(gzip.compress(b"\xef\xbb\xbf" + gzip.decompress(path.read_bytes())))
+    assert keys(prepare_lhotse(tmp_path / "lhotse")["train"]) == keys(utts)
+
+
 def test_a_byte_order_mark_is_not_part_of_the_first_column_or_id(tmp_path):
     utts = utterances(tmp_path / "af", 3)
     as_audiofolder(utts, tmp_path / "af")
@@ -237,3 +256,10 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column_or_id(tmp_path):
     assert keys(prepare_audiofolder(tmp_path / "af")["all"]) == keys(utts)
     got = prepare_kaldi(tmp_path / "kaldi")["all"]
     assert [(u.id, u.speaker) for u in got] == [(u.id, u.speaker) for u in utts]
+
+
+def test_a_manifest_saved_with_a_byte_order_mark_reads(tmp_path):
+    utts = utterances(tmp_path, 2)
+    write_manifest(tmp_path / "m.jsonl", utts)
+    (tmp_path / "m.jsonl").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "m.jsonl").read_bytes())  # edited in Notepad
+    assert keys(read_manifest(tmp_path / "m.jsonl")) == keys(utts)

@@ -171,9 +171,10 @@ def test_a_segment_starting_before_its_recording_is_refused(tmp_path, capsys):
     data = tmp_path / "data"
     data.mkdir()
     (data / "wav.scp").write_text(f"rec {write_tone(tmp_path / 'rec.wav', 3.0)}\n")
-    (data / "segments").write_text("u1 rec -0.50 -0.20\n")  # Python's slicing would take 0.3 s from the end
     (data / "text").write_text("u1 hello\n")
-    assert "segment -0.50--0.20 s of" in refused([data, tmp_path / "m"], capsys)
+    for segment in ("-0.50 -0.20", "-0.50 -1", "-0.50 2.50"):  # slicing would take 0.3 s from the end; the whole file
+        (data / "segments").write_text(f"u1 rec {segment}\n")
+        assert "rec.wav starts at -0.50 s, before the recording" in refused([data, tmp_path / "m"], capsys)
 
 
 def test_an_audio_file_without_samples_is_refused(tmp_path, capsys):
@@ -190,7 +191,7 @@ def test_kaldi_recordings_without_a_transcript_are_left_out_with_a_note(tmp_path
     edit(data / "text", f"{utts[1].id} {utts[1].text}\n", "")
     assert main(["import", str(data), str(tmp_path / "m")]) == 0
     assert [u.id for u in read_manifest(tmp_path / "m" / "all.jsonl")] == [utts[0].id, utts[2].id]
-    assert (f"note: {data / 'wav.scp'}: 1 of 3 recordings have no line in text (e.g. {utts[1].id!r}), so no "
+    assert (f"note: {data / 'wav.scp'}: 1 of 3 recordings has no line in text (e.g. {utts[1].id!r}), so no "
             "transcript: not imported") in capsys.readouterr().err
 
 
@@ -211,3 +212,11 @@ def test_a_nemo_text_that_is_not_a_string_is_refused(tmp_path, capsys):
     rows[1]["text"] = [rows[1]["text"]]  # a list: it used to become "['...']"
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert f"{manifest}:2: text must be a string, got [" in refused([manifest, tmp_path / "m"], capsys)
+
+
+def test_skip_bad_counts_transcripts_with_nothing_to_spell_as_such(tmp_path, capsys):
+    utts = utterances(tmp_path, 3)
+    as_audiofolder(utts, tmp_path)
+    edit(tmp_path / "metadata.csv", f",{utts[1].text},", ",...,")
+    assert main(["import", str(tmp_path), str(tmp_path / "m"), "--skip-bad"]) == 0
+    assert "kept 2 of 3 utterances, dropped 1 with nothing to spell (first: " in capsys.readouterr().err

@@ -42,6 +42,13 @@ def test_a_share_of_speakers_is_the_nearest_to_the_share(fraction, held):
     assert len(speakers(parts["dev"])) == held  # four speakers of 25% each; never all of them
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_a_share_of_speakers_of_uneven_sizes_is_the_nearest_too(seed):
+    utts = corpus(1, 90) + [Utterance(f"{s}-{i}", f"/a/{s}-{i}.wav", 1.0, "hello", s) for s in "xy" for i in range(5)]
+    parts = split_utterances(utts, SplitSettings(dev_fraction=0.1, by_speaker=True, seed=seed), "c")
+    assert len(parts["dev"]) in (5, 10)  # one or both of the small speakers, never the one with 90
+
+
 def test_a_share_of_utterances_is_seeded_and_keeps_the_order():
     utts = corpus(1, 20, speaker=False)
     a = split_utterances(utts, SplitSettings(dev_fraction=0.25, seed=1), "c")

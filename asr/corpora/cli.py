@@ -114,7 +114,8 @@ def run_import(args: argparse.Namespace, split: SplitSettings) -> None:
     sets = FORMATS[fmt][0](args.src, args.out_dir, settings)
     seconds = time.perf_counter() - began
     total = sum(map(len, sets.values()))
-    print(f"imported {fmt} from {args.src}: {total} utterances in {seconds:.1f} s ({total / max(seconds, 1e-6):.0f}/s)")
+    print(f"imported {fmt} from {args.src}: {total} utterance{'' if total == 1 else 's'} in {seconds:.1f} s "
+          f"({total / max(seconds, 1e-6):.0f}/s)")
     for name, utts in sets.items():
         say(name, utts)
     if split.asks("dev") or split.asks("test"):

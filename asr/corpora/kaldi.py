@@ -2,7 +2,8 @@
 `segments` (utterance -> recording, start and end in s; end -1: to the end; cut to files of their own) and `utt2spk`
 (utterance -> speaker). SRC is one data directory (set "all") or a folder of them (data/train, data/test: a set
 each, named by its folder). Piped commands in wav.scp (`sph2pipe -f wav a.sph |`) and archive offsets (`a.ark:12`)
-are refused with a message: write the audio to files first. Relative paths are read from the current folder (Kaldi
+are refused with a message: write the audio to files first. Recordings (or segments) without a line in text are
+left out, with a note. Relative paths are read from the current folder (Kaldi
 recipes run from s5/), or else from the data directory or the folder two above it (s5/ for s5/data/train).
 """
 
@@ -84,12 +85,13 @@ def read_data_dir(data: Path) -> list[Row]:
                               f"is a whole recording, under the same id)")
         else:
             rows.append(Row(where, utt, recordings[utt], text, speakers.get(utt, "")))
-    listing, listed = ("segments", segments) if segments is not None else ("wav.scp", recordings)
+    listing, listed, what = (("segments", segments, "utterances") if segments is not None
+                             else ("wav.scp", recordings, "recordings"))
     told = {row.id for row in rows}
     untold = [utt for utt in listed if utt not in told]
     if untold:  # as Kaldi's fix_data_dir.sh would drop them, but said
-        print(f"note: {data / listing}: {len(untold)} of {len(listed)} {'utterances' if segments else 'recordings'} "
-              f"have no line in text (e.g. {untold[0]!r}), so no transcript: not imported", file=sys.stderr)
+        print(f"note: {data / listing}: {len(untold)} of {len(listed)} {what} {'has' if len(untold) == 1 else 'have'} "
+              f"no line in text (e.g. {untold[0]!r}), so no transcript: not imported", file=sys.stderr)
     return rows
 
 

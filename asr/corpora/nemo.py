@@ -56,8 +56,10 @@ def nemo_row(path: Path, lineno: int, row: dict) -> Row:
     audio = resolve(path.parent, str(row["audio_filepath"] or ""))
     offset = seconds(row.get("offset"), "offset", where)
     uid = path_id(audio, path.parent) + (f"-{offset:.2f}" if offset else "")
-    if not isinstance(row["text"], (str, type(None))):
-        raise CorpusError(f"{where}: text must be a string, got {json.dumps(row['text'])}")
+    for field in ("text", "speaker"):
+        value = row.get(field)
+        if value is not None and not isinstance(value, str):
+            raise CorpusError(f"{where}: {field} must be a string, got {json.dumps(value)[:40]}")
     return Row(where, uid, audio, str(row["text"] or ""), str(row.get("speaker") or ""),
                seconds(row.get("duration"), "duration", where), offset)
 

@@ -18,8 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from asr.audio import SAMPLE_RATE, AudioError, AudioInfo, audio_info, load_audio, write_wav
-from asr.manifest import Utterance, lossy_text_note, write_manifest
-from asr.text import normalize_text
+from asr.manifest import Utterance, lossy_text_note, spells_nothing, write_manifest
 
 DURATION_SLACK_S = 0.1  # s (plus 1%): a given duration further than this from the file's is wrong
 SEGMENT_SLACK_S = 0.05  # s: a segment may end this far past the end of its recording (rounded times)
@@ -71,7 +70,8 @@ class Problems:
 
 
 def first_checks(rows: list[Row], problems: Problems) -> None:
-    """Transcripts that are empty, ids used twice, audio files that are not there."""
+    """Transcripts that are empty or hold nothing to spell, ids used twice, audio files that are not there, bad
+    durations, segments that start before their recording."""
     first: dict[str, str] = {}
     for row in rows:
         if not row.id:
@@ -82,8 +82,8 @@ def first_checks(rows: list[Row], problems: Problems) -> None:
             first[row.id] = row.where
         if not row.text.strip():
             problems.add("with an empty transcript", row, f"empty transcript for {row.id!r}")
-        elif not normalize_text(row.text):
-            problems.add("with an empty transcript", row, f"transcript {row.text!r} for {row.id!r} holds nothing "
+        elif spells_nothing(row.text):
+            problems.add("with nothing to spell", row, f"transcript {row.text!r} for {row.id!r} holds nothing "
                          f"the vocabulary can spell (letters, apostrophes; write numbers as words)")
         if not row.audio.is_file():
             what = "is a folder, not an audio file" if row.audio.is_dir() else "no such file"
@@ -91,6 +91,9 @@ def first_checks(rows: list[Row], problems: Problems) -> None:
         elif row.duration is not None and not 0 < row.duration < float("inf"):
             problems.add("with a bad duration", row, f"duration must be a positive number of seconds, got "
                          f"{row.duration}")
+        if row.start is not None and row.start < 0:
+            problems.add("outside their audio", row, f"segment of {row.audio} starts at {row.start:.2f} s, before the "
+                         f"recording")
 
 
 def needs_header(row: Row, settings: ImportSettings) -> bool:
@@ -128,7 +131,7 @@ def probe(paths: list[Path], workers: int) -> dict[Path, AudioInfo | AudioError]
 
 def whole_file(row: Row, info: AudioInfo | AudioError | None) -> Row:
     """The row as a whole file when it is a "segment" from 0 s that covers the file (a segment with no need to cut)."""
-    if row.start is None or row.start > 0.001 or not isinstance(info, AudioInfo):
+    if row.start is None or not 0 <= row.start <= 0.001 or not isinstance(info, AudioInfo):
         return row
     if row.duration is None or abs(row.duration - info.seconds) <= SEGMENT_SLACK_S:
         return replace(row, start=None, duration=info.seconds)
@@ -146,7 +149,7 @@ def header_checks(row: Row, info: AudioInfo | AudioError, problems: Problems) ->
                      f"{info.sample_rate} Hz")
     elif row.start is not None:
         end = info.seconds if row.duration is None else row.start + row.duration
-        if row.start < 0 or row.start >= info.seconds or end > info.seconds + SEGMENT_SLACK_S or end <= row.start:
+        if row.start >= info.seconds or end > info.seconds + SEGMENT_SLACK_S or end <= row.start:
             problems.add("outside their audio", row, f"segment {row.start:.2f}-{end:.2f} s of {row.audio}, which "
                          f"lasts {info.seconds:.2f} s")
     elif row.duration is not None and abs(row.duration - info.seconds) > DURATION_SLACK_S + 0.01 * info.seconds:

@@ -54,21 +54,21 @@ def named_speakers(utts: list[Utterance], speakers: tuple[str, ...], name: str) 
 
 
 def share_of_speakers(utts: list[Utterance], fraction: float, rng: np.random.Generator, name: str) -> set[str]:
-    """Whole speakers, taken in a seeded order where each brings their utterances nearer `fraction` of all (at least
-    one speaker, and never all of them): 0.3 of four speakers of 25% each is one of them, not two."""
+    """Whole speakers, taken in a seeded order where each brings the share nearer `fraction` of the utterances (at
+    least one speaker, the nearest; never all of them): 0.3 of four speakers of 25% each is one of them, not two."""
     speakers = speakers_of(utts, name)
     if len(speakers) < 2:
         raise CorpusError(f"{name}: {len(speakers)} speaker(s): too few to hold whole speakers out; "
                           f"split by utterance instead (leave out --by-speaker)")
     counts = {s: sum(u.speaker == s for u in utts) for s in speakers}
     chosen, total, target = set(), 0, fraction * len(utts)
-    for i in rng.permutation(len(speakers)):
+    for speaker in (speakers[i] for i in rng.permutation(len(speakers))):
         if len(chosen) == len(speakers) - 1:
             break
-        if not chosen or abs(total + counts[speakers[i]] - target) < abs(total - target):
-            chosen.add(speakers[i])
-            total += counts[speakers[i]]
-    return chosen
+        if abs(total + counts[speaker] - target) < abs(total - target):
+            chosen.add(speaker)
+            total += counts[speaker]
+    return chosen or {min(speakers, key=lambda s: abs(counts[s] - target))}
 
 
 def take(utts: list[Utterance], name: str, speakers: tuple[str, ...], fraction: float, by_speaker: bool,

@@ -9,8 +9,9 @@
 # settings it ran with; a stage whose settings changed runs again, with those after it):
 #   1 import    python -m asr.data import DIR EXP/import (every utterance checked: one line names a bad row)
 #   2 split     EXP/sets/{train,dev,test}.jsonl: the corpus's own sets where it has them, else held out of it
-#               (--dev-*/--test-* flags; by default 10% of the utterances each); with AN4 manifests (--an4), a
-#               share of AN4's training utterances mixed into train_mix.jsonl: the guard against forgetting
+#               (--dev-*/--test-* flags; by default 10% of the utterances for test, 10% of the rest for dev); with
+#               AN4 manifests (--an4), a share of AN4's training utterances mixed into train_mix.jsonl: the guard
+#               against forgetting
 #   3 train     python -m asr.train --init CKPT: the model's weights fine-tuned on its own features and
 #               normalisation (--init-features), at a lower learning rate than AN4's (1e-3), augmented as the AN4
 #               recipe is (real noise and rooms from --noise, speed, SpecAugment, clipping, telephone, codecs);
@@ -32,7 +33,7 @@
 #   --init-lm LM          the LM yours is interpolated with                  default: asr/assets/an4_lm.arpa.gz
 #   --init-features F     init: keep CKPT's features and normalisation; new: today's front end, normalised on
 #                         the training mix (the weights must learn it anew)  default: init
-#   --dev-speakers A,B    speakers held out as dev           default: --dev-fraction 0.1 (of utterances)
+#   --dev-speakers A,B    speakers held out as dev           default: --dev-fraction 0.1 (of what test leaves)
 #   --test-speakers A,B   speakers held out as test          default: --test-fraction 0.1
 #   --dev-fraction F      share held out as dev              --test-fraction F   share held out as test
 #   --by-speaker          the shares are whole speakers (speaker-disjoint; needs a speaker per utterance)
