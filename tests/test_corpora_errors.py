@@ -172,9 +172,20 @@ def test_a_segment_starting_before_its_recording_is_refused(tmp_path, capsys):
     data.mkdir()
     (data / "wav.scp").write_text(f"rec {write_tone(tmp_path / 'rec.wav', 3.0)}\n")
     (data / "text").write_text("u1 hello\n")
-    for segment in ("-0.50 -0.20", "-0.50 -1", "-0.50 2.50"):  # slicing would take 0.3 s from the end; the whole file
-        (data / "segments").write_text(f"u1 rec {segment}\n")
-        assert "rec.wav starts at -0.50 s, before the recording" in refused([data, tmp_path / "m"], capsys)
+    for segment in ("-0.50 -0.20", "-0.50 -1", "-0.50 2.50", "1.50 1.00", "1.50 nan"):  # slicing would take 0.3 s
+        (data / "segments").write_text(f"u1 rec {segment}\n")                          # from the end; the whole file
+        assert refused([data, tmp_path / "m"], capsys) == (
+            f"error: {data / 'segments'}:1: segment 'u1' must start at 0 s or later and end after it (or at -1: the "
+            f"recording's end), got {segment}")
+
+
+def test_a_nemo_segment_starting_before_its_recording_is_refused(tmp_path, capsys):
+    utts = utterances(tmp_path, 2)
+    manifest = as_nemo(utts, tmp_path)
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    rows[1].update(offset=-0.5, duration=0.2)
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert "starts at -0.50 s, before the recording" in refused([manifest, tmp_path / "m"], capsys)
 
 
 def test_an_audio_file_without_samples_is_refused(tmp_path, capsys):

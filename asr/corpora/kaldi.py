@@ -63,6 +63,9 @@ def segment_table(data: Path, recordings: dict[str, Path]) -> dict[str, tuple[Pa
             a, b = float(start), float(end)
         except ValueError:
             raise CorpusError(f"{where}: start and end must be seconds, got {start!r} {end!r}") from None
+        if not 0 <= a < float("inf") or (b != -1 and not a < b < float("inf")):
+            raise CorpusError(f"{where}: segment {utt!r} must start at 0 s or later and end after it (or at -1: the "
+                              f"recording's end), got {start} {end}")
         out[utt] = (recordings[reco], a, None if b == -1 else b - a)
     return out
 
