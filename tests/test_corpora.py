@@ -263,3 +263,15 @@ def test_a_manifest_saved_with_a_byte_order_mark_reads(tmp_path):
     write_manifest(tmp_path / "m.jsonl", utts)
     (tmp_path / "m.jsonl").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "m.jsonl").read_bytes())  # edited in Notepad
     assert keys(read_manifest(tmp_path / "m.jsonl")) == keys(utts)
+
+
+def test_manifests_an_earlier_import_left_in_out_dir_are_noted(tmp_path, capsys):
+    utts = utterances(tmp_path / "src")
+    as_audiofolder(utts, tmp_path / "src")
+    assert main(["import", str(tmp_path / "src"), str(tmp_path / "m"), "--dev-fraction", "0.34"]) == 0
+    capsys.readouterr()
+    assert main(["import", str(tmp_path / "src"), str(tmp_path / "m")]) == 0  # all.jsonl only, this time
+    assert (f"note: {tmp_path / 'm'} also holds dev.jsonl, train.jsonl from before, which this import did not "
+            "write") in capsys.readouterr().err
+    assert main(["import", str(tmp_path / "src"), str(tmp_path / "m"), "--dev-fraction", "0.34"]) == 0
+    assert "note:" not in capsys.readouterr().err  # each one written again

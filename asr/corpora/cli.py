@@ -107,9 +107,15 @@ def write_split(utts: list[Utterance], where: str, out: Path, settings: SplitSet
         say(name, utts)
 
 
+def manifests_in(folder: Path) -> dict[str, tuple[int, int]]:
+    """The manifests (*.jsonl) in a folder: name -> (inode, modification time in ns), which a rewrite changes."""
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("*.jsonl")} if folder.is_dir() else {}
+
+
 def run_import(args: argparse.Namespace, split: SplitSettings) -> None:
     fmt = args.fmt or detect_format(args.src)
     settings = ImportSettings(max(1, args.workers), args.trust_durations, args.skip_bad)
+    before = manifests_in(Path(args.out_dir))
     began = time.perf_counter()
     sets = FORMATS[fmt][0](args.src, args.out_dir, settings)
     seconds = time.perf_counter() - began
@@ -125,6 +131,11 @@ def run_import(args: argparse.Namespace, split: SplitSettings) -> None:
                               f"{', '.join(sets)}")
         out = Path(args.out_dir)
         write_split(sets[source], str(out / f"{source}.jsonl"), out, split, set(sets) - {source})
+    after = manifests_in(Path(args.out_dir))
+    stale = sorted(name for name, stamp in before.items() if after.get(name) == stamp)
+    if stale:
+        print(f"note: {args.out_dir} also holds {', '.join(stale)} from before, which this import did not write",
+              file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
