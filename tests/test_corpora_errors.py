@@ -83,7 +83,9 @@ def test_a_declared_rate_that_the_file_does_not_have_is_refused(tmp_path, capsys
     write_tone(Path(utts[3].audio), utts[3].duration, rate=8000)
     as_lhotse(utts, tmp_path)
     err = refused([tmp_path, tmp_path / "m"], capsys)
-    assert f"supervisions_train.jsonl.gz:4: {utts[3].audio}: the corpus says 16000 Hz, the file is 8000 Hz" in err
+    recordings = tmp_path / "tiny_recordings_train.jsonl.gz"  # the line that says the rate, beside the row's
+    assert (f"supervisions_train.jsonl.gz:4: {utts[3].audio}: {recordings}:4 says 16000 Hz, the file is 8000 Hz"
+            in err), err
 
 
 def test_mixed_rates_are_imported_with_one_note_naming_the_odd_file(tmp_path, capsys):
@@ -231,3 +233,13 @@ def test_skip_bad_counts_transcripts_with_nothing_to_spell_as_such(tmp_path, cap
     edit(tmp_path / "metadata.csv", f",{utts[1].text},", ",...,")
     assert main(["import", str(tmp_path), str(tmp_path / "m"), "--skip-bad"]) == 0
     assert "kept 2 of 3 utterances, dropped 1 with nothing to spell (first: " in capsys.readouterr().err
+
+
+def test_an_absurd_segment_end_is_shown_in_a_few_digits(tmp_path, capsys):
+    utts = utterances(tmp_path, 2)
+    manifest = as_nemo(utts, tmp_path)
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    rows[1].update(offset=0.1, duration=1e308)
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    err = refused([manifest, tmp_path / "m"], capsys)
+    assert "segment 0.10-1e+308 s of" in err and len(err) < 300, err

@@ -73,10 +73,11 @@ def read_pair(recordings: Path, supervisions: Path) -> list[Row]:
         where = f"{supervisions}:{lineno}"
         if str(sup["recording_id"]) not in recs:
             raise CorpusError(f"{where}: recording {sup['recording_id']!r} is not in {recordings.name}")
-        sources, rate, _ = recs[str(sup["recording_id"])]
+        sources, rate, rate_at = recs[str(sup["recording_id"])]
         audio = resolve(recordings.parent, source_for(sources, sup.get("channel")), Path.cwd())
         rows.append(Row(where, str(sup["id"]), audio, str(sup.get("text") or ""), str(sup.get("speaker") or ""),
-                        seconds(sup["duration"], "duration", where), seconds(sup["start"], "start", where), rate))
+                        seconds(sup["duration"], "duration", where), seconds(sup["start"], "start", where), rate,
+                        rate_at))
     return rows
 
 

@@ -44,6 +44,7 @@ class Row:
     duration: float | None = None  # s, where the corpus gives it (of the segment, for a segment)
     start: float | None = None  # s into the file for a segment of it (duration None: to its end); None: whole file
     rate: int | None = None  # Hz, where the corpus declares it: checked against the file
+    rate_at: str = ""  # "file:line" declaring the rate, where that is not `where` (lhotse's recordings)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,11 @@ def whole_file(row: Row, info: AudioInfo | AudioError | None) -> Row:
     return row
 
 
+def shown_s(seconds: float) -> str:
+    """Seconds as a message shows them: 2 decimals, or 3 digits of an absurd number (1e+308, not 309 digits)."""
+    return f"{seconds:.2f}" if abs(seconds) < 1e6 else f"{seconds:.3g}"
+
+
 def header_checks(row: Row, info: AudioInfo | AudioError, problems: Problems) -> None:
     """The file against the limits, and against what the row says of it (rate, duration, segment bounds)."""
     if isinstance(info, AudioError):
@@ -145,13 +151,14 @@ def header_checks(row: Row, info: AudioInfo | AudioError, problems: Problems) ->
     elif info.seconds <= 0:
         problems.add("whose audio is empty", row, f"{row.audio}: no samples")
     elif row.rate is not None and row.rate != info.sample_rate:
-        problems.add("at another sample rate", row, f"{row.audio}: the corpus says {row.rate} Hz, the file is "
+        said = f"{row.rate_at} says" if row.rate_at else "the corpus says"
+        problems.add("at another sample rate", row, f"{row.audio}: {said} {row.rate} Hz, the file is "
                      f"{info.sample_rate} Hz")
     elif row.start is not None:
         end = info.seconds if row.duration is None else row.start + row.duration
         if row.start >= info.seconds or end > info.seconds + SEGMENT_SLACK_S or end <= row.start:
-            problems.add("outside their audio", row, f"segment {row.start:.2f}-{end:.2f} s of {row.audio}, which "
-                         f"lasts {info.seconds:.2f} s")
+            problems.add("outside their audio", row, f"segment {row.start:.2f}-{shown_s(end)} s of {row.audio}, "
+                         f"which lasts {info.seconds:.2f} s")
     elif row.duration is not None and abs(row.duration - info.seconds) > DURATION_SLACK_S + 0.01 * info.seconds:
         problems.add("with a wrong duration", row, f"the corpus says {row.duration:g} s, {row.audio} lasts "
                      f"{info.seconds:.2f} s")
