@@ -109,7 +109,8 @@ def write_split(utts: list[Utterance], where: str, out: Path, settings: SplitSet
 
 def manifests_in(folder: Path) -> dict[str, tuple[int, int]]:
     """The manifests (*.jsonl) in a folder: name -> (inode, modification time in ns), which a rewrite changes."""
-    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("*.jsonl")} if folder.is_dir() else {}
+    stats = {p.name: p.stat() for p in folder.glob("*.jsonl")} if folder.is_dir() else {}
+    return {name: (st.st_ino, st.st_mtime_ns) for name, st in stats.items()}
 
 
 def run_import(args: argparse.Namespace, split: SplitSettings) -> None:
