@@ -21,6 +21,8 @@ import pytest
 import soundfile as sf
 import torch
 
+from asr.manifest import read_manifest
+
 ROOT = Path(__file__).resolve().parents[1]
 MAKE_AN4 = "make it with: bash recipes/an4/run.sh --stop-stage 1 (its stage 0 downloads AN4 where --data lacks it)"
 MISSING = "no-such-dir/missing.jsonl"
@@ -48,6 +50,8 @@ CASES = {  # name -> (bench arguments, the path it must name, what it must say t
                  "give --data, the FSDD audiofolder (metadata.csv: file_name, transcription, speaker)"),
     "import_speed": (["import_speed.py", "--data", "no-such-dir"], "no-such-dir",
                      "give --data, an audiofolder (metadata.csv or metadata.jsonl beside the audio)"),
+    "fsdd_copies": (["fsdd_copies.py", "pad", MISSING, "out"], MISSING,
+                    "make one with python -m asr.data import, or give a fold's EXP/<speaker>/sets/test.jsonl"),
     "behaviour_check": (["behaviour_check.py", "snapshot", "out.json", "--manifest", MISSING, "--train", MISSING], MISSING, MAKE_AN4),
 }
 
@@ -297,3 +301,45 @@ def test_import_speed_imports_every_generated_utterance_in_each_case(tmp_path, m
     default = [row[2] for row in rows if row[0].startswith("NeMo") and "(the default" in row[0]]
     assert proc.stdout.splitlines()[-1] == f"import_utterances_per_second={default[0]}"
     assert not list(tmp_path.iterdir()), "the generated corpus was left behind"
+
+
+def test_fsdd_copies_pad_and_speed_change_each_clip_as_they_say(clips, tmp_path):
+    pad = run_in_process(["fsdd_copies.py", "pad", str(ROOT / "tests" / "data" / "an4" / "clips.jsonl"),
+                          str(tmp_path / "pad"), "--seconds", "0.5", "--noise-db", "-60"], tmp_path)
+    fast = run_in_process(["fsdd_copies.py", "speed", str(ROOT / "tests" / "data" / "an4" / "clips.jsonl"),
+                           str(tmp_path / "fast"), "--factor", "2"], tmp_path)
+    assert (pad.returncode, fast.returncode) == (0, 0), pad.stderr + fast.stderr
+    assert pad.stdout.splitlines()[-1] == f"copies={len(clips)}"
+    padded = read_manifest(tmp_path / "pad" / "manifest.jsonl")
+    faster = read_manifest(tmp_path / "fast" / "manifest.jsonl")
+    for u, p, f in zip(clips, padded, faster):
+        x, y = sf.read(u.audio, dtype="float32")[0], sf.read(p.audio, dtype="float32")[0]
+        assert (p.id, p.text, len(y)) == (u.id, u.text, len(x) + 2 * 8000)  # 0.5 s each side at 16 kHz
+        assert abs(np.std(y[:8000]) - 1e-3) < 2e-4 and np.allclose(y[8000:-8000], x, atol=5e-3)  # -60 dBFS noise
+        assert abs(f.duration - u.duration / 2) < 0.01
+
+
+def test_fsdd_copies_words_cuts_the_words_asked_for_from_clips_transcribed_exactly(clips, tmp_path):
+    run = subprocess.run([sys.executable, str(ROOT / "bench" / "fsdd_copies.py"), "words",
+                          str(ROOT / "tests" / "data" / "an4" / "clips.jsonl"), str(tmp_path / "w"),
+                          "--words", "nine,four,stop"], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    cut = read_manifest(tmp_path / "w" / "manifest.jsonl")
+    assert {u.text for u in cut} <= {"NINE", "FOUR", "STOP"} and "STOP" in {u.text for u in cut}
+    source = {u.id: u for u in clips}
+    for u in cut:  # each a word of its clip, far shorter than the clip, named after it
+        parent = source[u.id.split("-w")[0]]
+        assert u.text in parent.text.split() and 0.1 < u.duration < min(1.0, parent.duration)
+
+
+def test_fsdd_copies_onsets_time_the_speech_after_the_padding(clips, tmp_path):
+    manifest = ROOT / "tests" / "data" / "an4" / "clips.jsonl"
+    assert run_in_process(["fsdd_copies.py", "pad", str(manifest), str(tmp_path / "pad"), "--seconds", "0.5"],
+                          tmp_path).returncode == 0
+
+    def median(path: Path) -> int:
+        proc = run_in_process(["fsdd_copies.py", "onsets", str(path), "-"], tmp_path)
+        assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 2 + len(clips) + 1, proc.stdout + proc.stderr
+        return int(proc.stdout.splitlines()[-1].removeprefix("median_onset_ms="))
+
+    assert median(tmp_path / "pad" / "manifest.jsonl") == median(manifest) + 500  # faint noise is not speech
