@@ -167,7 +167,10 @@ def main() -> None:
         onsets(utts, words)
         return
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(f"{out}: cannot make the folder ({e.strerror or e})")
     if args.mode == "pad":
         copies = padded(utts, out, args.seconds, args.noise_db)
     elif args.mode == "speed":

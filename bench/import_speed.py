@@ -14,9 +14,10 @@ checked; no manifest written), best of --repeats, and prints per case the uttera
 (Headers go to the --workers threads only once a batch of reads is slow, as from a network disk:
 asr.corpora.rows.probe.)
 
---data DIR adds a real audiofolder (metadata.csv or metadata.jsonl beside the audio; e.g. FSDD's 2000 clips). The files were just written or read, so they come from
-the page cache: a corpus on a cold disk reads slower. The last line is `import_utterances_per_second=<rate>` of the
-default import of a manifest whose durations are given (issue 22's goal: >= 1000).
+--data DIR adds a real audiofolder (metadata.csv or metadata.jsonl beside the audio; e.g. FSDD's 2000 clips). The
+files were just written or read, so they come from the page cache: a corpus on a cold disk reads slower. The last
+line is `import_utterances_per_second=<rate>` of the default import of a manifest whose durations are given (issue
+22's goal: >= 1000).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +34,7 @@ import numpy as np
 import soundfile as sf
 
 from asr.cli import positive_float, positive_int
-from asr.corpora import ImportSettings, prepare_audiofolder, prepare_nemo
+from asr.corpora import CorpusError, ImportSettings, prepare_audiofolder, prepare_nemo
 
 from _manifests import require_manifests  # bench/_manifests.py
 
@@ -102,7 +104,11 @@ def main() -> None:
         print("| corpus | utterances | utterances/s |\n|---|---:|---:|")
         rates = {}
         for what, prepare, src, settings in cases:
-            per_second, count = rate(prepare, src, settings, args.repeats)
+            try:
+                per_second, count = rate(prepare, src, settings, args.repeats)
+            except CorpusError as e:  # --data that is not an audiofolder, or holds a bad row
+                print(f"error: {e}", file=sys.stderr)
+                sys.exit(2)
             rates[what] = per_second
             print(f"| {what} | {count} | {per_second:.0f} |", flush=True)
     print(f"import_utterances_per_second={rates[headline]:.0f}")

@@ -343,3 +343,16 @@ def test_fsdd_copies_onsets_time_the_speech_after_the_padding(clips, tmp_path):
         return int(proc.stdout.splitlines()[-1].removeprefix("median_onset_ms="))
 
     assert median(tmp_path / "pad" / "manifest.jsonl") == median(manifest) + 500  # faint noise is not speech
+
+
+def test_import_speed_and_fsdd_copies_on_a_folder_that_will_not_do_are_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a_file").write_text("")
+    speed = run_in_process(["import_speed.py", "--files", "4", "--repeats", "1", "--data", str(tmp_path / "empty")],
+                           tmp_path)
+    copies = run_in_process(["fsdd_copies.py", "pad", str(ROOT / "tests" / "data" / "an4" / "clips.jsonl"),
+                             str(tmp_path / "a_file")], tmp_path)
+    assert (speed.returncode, speed.stderr) == (2, f"error: {tmp_path / 'empty'}: no metadata.csv or metadata.jsonl "
+                                                   "in it or in a folder of it (one per split)\n")
+    assert copies.returncode == 2 and copies.stderr.startswith(f"error: {tmp_path / 'a_file'}: cannot make the folder")
+    assert len(copies.stderr.splitlines()) == 1
