@@ -99,14 +99,14 @@ def test_a_streamed_transcription_whose_client_goes_before_its_first_event_is_ca
             b'filename="' + clip.name.encode() + b'"\r\n\r\n' + clip.read_bytes() + b"\r\n--b--\r\n")
     with running_server(tmp_path / "server.log", "--stream-model", "none", "--max-wait-ms", "15000") as (url, _):
         s = open_upload(url, len(body), body)
-        wait_until(lambda: health(url)["in_flight"] == 1, 20, "the stream in flight")
+        wait_until(lambda: health(url)["queued_segments"] == 1, 20, "its segment queued for the model")
         s.close()
         gone = time.monotonic()
         wait_until(lambda: health(url)["in_flight"] == 0, 10, "the slot given back")
         freed = time.monotonic() - gone
         wait_until(lambda: health(url)["dropped"] == 1, 20, "its segment dropped")
         after = health(url)
-    assert freed < 2.0 and after["segments"] == 0, (freed, after)
+    assert freed < 2.0 and (after["segments"], after["queued_segments"]) == (0, 0), (freed, after)
 
 
 def test_the_audio_waiting_for_the_model_is_bounded_per_server(tmp_path, long_audio):

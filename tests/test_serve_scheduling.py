@@ -147,3 +147,23 @@ def test_a_stream_is_answered_after_its_own_windows_not_another_streams(stream_m
     for events in ends:
         assert " ".join(e.text for e in events if isinstance(e, Final) and e.text) == alone
     assert flood.samples == live.samples == len(x)
+
+
+def test_the_segments_waiting_are_counted_until_run_or_dropped():
+    """Batcher.waiting() (GET /health's queued_segments): what waits for the model, less what its request left."""
+    batcher = Batcher(recording([]), max_batch=8, max_wait_s=60)
+
+    async def main():
+        tasks = [asyncio.ensure_future(batcher.submit(s, owner=s)) for s in ("a", "b", "c")]
+        await asyncio.sleep(0)  # each submitted: in the queues, no worker to run them
+        queued = batcher.waiting()
+        tasks[1].cancel()
+        for _ in range(3):  # the task, its future, the future's callback
+            await asyncio.sleep(0)
+        left = batcher.waiting()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return queued, left, batcher.waiting()
+
+    assert asyncio.run(main()) == (3, 2, 0)

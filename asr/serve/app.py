@@ -3,7 +3,7 @@
     POST /v1/audio/transcriptions   OpenAI's transcription API (multipart), any format and length asr reads
     GET  /v1/models                 the served model, in OpenAI's list format
     GET  /v1/models/{id}            the served model (or whisper-1, its alias) as OpenAI gives one; else 404
-    GET  /health                    {"status": "ok", "model", "in_flight", "batches", "segments", ...}
+    GET  /health                    {"status": "ok", "model", "in_flight", "queued_segments", "batches", ...}
     GET  /                          static/index.html, where there is one
     WS   /v1/stream                 live recognition in Vosk's protocol (asr.serve.stream), with the streaming model
 
@@ -203,7 +203,8 @@ def health_of(state: _State) -> dict:
         streaming.update({f"stream_{k}": v for k, v in state.stream_rounds.stats.to_dict().items()})
     return {"status": "ok", "model": state.cfg.model_id, "in_flight": state.requests.open,
             "uploading": state.uploading, "queued_audio_s": round(state.budget.held / SAMPLE_RATE, 1),
-            "connections": state.guard.open, "reading": files_reading(), **state.batcher.stats.to_dict(), **streaming}
+            "connections": state.guard.open, "reading": files_reading(), "queued_segments": state.batcher.waiting(),
+            **state.batcher.stats.to_dict(), **streaming}
 
 
 def add_model_routes(app: FastAPI, state: _State) -> None:

@@ -88,6 +88,11 @@ class Batcher:
         self.worker.wake()
         return await item.future
 
+    def waiting(self) -> int:
+        """How many segments wait for the model (those whose request went away not counted)."""
+        with self._lock:
+            return sum(not item.dropped for queue in self._queues.values() for item in queue)
+
     def _gone(self, item: _Item) -> None:
         """Its request went away: it leaves the queue when the worker next looks (woken for that now)."""
         item.dropped = True
