@@ -243,3 +243,38 @@ def test_an_absurd_segment_end_is_shown_in_a_few_digits(tmp_path, capsys):
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     err = refused([manifest, tmp_path / "m"], capsys)
     assert "segment 0.10-1e+308 s of" in err and len(err) < 300, err
+
+
+def test_a_file_listed_in_two_sets_is_refused_naming_both_rows(tmp_path, capsys):
+    """A clip in train and in test would be scored on what the model trained on."""
+    utts = utterances(tmp_path)
+    as_nemo(utts[3:], tmp_path).rename(tmp_path / "test_manifest.json")
+    as_nemo(utts[:4], tmp_path)
+    err = refused([tmp_path, tmp_path / "m"], capsys)
+    assert (f"train_manifest.json:4: {utts[3].audio} is in set 'test' too ({tmp_path / 'test_manifest.json'}:1); "
+            "a file in two sets") in err, err
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_clip_whose_txt_and_lab_differ_is_refused_naming_both(tmp_path, capsys):
+    utts = utterances(tmp_path)
+    src = as_textfolder(utts, tmp_path)
+    Path(utts[0].audio).with_suffix(".lab").write_text("zero\n")  # the same words as its .txt: fine
+    assert main(["import", str(src), str(tmp_path / "m"), "--from", "textfolder"]) == 0
+    Path(utts[0].audio).with_suffix(".lab").write_text("nine\n")
+    err = refused([src, tmp_path / "m2", "--from", "textfolder"], capsys)
+    assert (f"{Path(utts[0].audio).with_suffix('.txt')} and alice-000.lab beside it disagree ('zero' / 'nine'); "
+            "keep one") in err, err
+
+
+def test_audio_files_the_metadata_does_not_list_are_noted(tmp_path, capsys):
+    utts = utterances(tmp_path)
+    as_audiofolder(utts[:4], tmp_path)
+    assert main(["import", str(tmp_path), str(tmp_path / "m")]) == 0
+    err = capsys.readouterr().err
+    assert (f"note: {tmp_path / 'metadata.csv'}: 2 audio files in its folder are not listed in it, so not imported "
+            "(e.g. audio/bob/bob-004.wav)") in err, err
+    assert len(read_manifest(tmp_path / "m" / "all.jsonl")) == 4
+    as_audiofolder(utts, tmp_path)
+    assert main(["import", str(tmp_path), str(tmp_path / "m")]) == 0
+    assert "not listed" not in capsys.readouterr().err

@@ -8,8 +8,10 @@ itself (one set, "all") or in one folder per split (SRC/train/, SRC/test/...: a 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+from asr.audio import scan_folder
 from asr.corpora.rows import CorpusError, ImportSettings, Row, path_id, prepare_sets, resolve
 from asr.corpora.tables import first_of, read_json_lines, read_table
 from asr.manifest import Utterance
@@ -64,7 +66,18 @@ def read_audiofolder(src: str | Path) -> dict[str, list[Row]]:
             rows.append(Row(f"{path}:{lineno}", str(row.get("id") or path_id(audio, path.parent)), audio,
                             str(row[text_key] or ""), str(row.get(speaker_key) or "")))
         sets[name] = rows
+        note_unlisted(path, {row.audio for row in rows})
     return sets
+
+
+def note_unlisted(path: Path, listed: set[Path]) -> None:
+    """A note on stderr for the audio files in the metadata file's folder that it does not list (not imported)."""
+    unlisted = [audio for audio in scan_folder(path.parent).audio if audio.absolute() not in listed]
+    if unlisted:
+        files = f"{len(unlisted)} audio files in its folder are" if len(unlisted) > 1 else \
+            "1 audio file in its folder is"
+        print(f"note: {path}: {files} not listed in it, so not imported (e.g. "
+              f"{unlisted[0].relative_to(path.parent).as_posix()})", file=sys.stderr)
 
 
 def prepare_audiofolder(src: str | Path, out_dir: str | Path | None = None,

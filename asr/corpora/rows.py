@@ -272,10 +272,23 @@ def resolve(folder: Path, name: str, *others: Path) -> Path:
     return next((p for p in candidates if p.exists()), candidates[0])
 
 
+def no_file_in_two_sets(sets: dict[str, list[Row]]) -> None:
+    """Raises CorpusError for the first audio (or segment of it) listed in two sets: a clip in train and in test
+    would be scored on what the model trained on."""
+    seen: dict[tuple[Path, float | None], tuple[str, Row]] = {}
+    for name, rows in sets.items():
+        for row in rows:
+            other, first = seen.setdefault((row.audio, row.start), (name, row))
+            if other != name:
+                raise CorpusError(f"{row.where}: {row.audio} is in set {other!r} too ({first.where}); a file in two "
+                                  f"sets would be scored on what the model trained on")
+
+
 def prepare_sets(sets: dict[str, list[Row]], out_dir: Path | None,
                  settings: ImportSettings = ImportSettings()) -> dict[str, list[Utterance]]:
     """Each set's rows checked (check_rows; segments cut into OUT_DIR/segments/<set>/), what each drops or notes
     printed on stderr, and once all are found usable, each written to OUT_DIR/<set>.jsonl (when out_dir is given)."""
+    no_file_in_two_sets(sets)
     out = {}
     out_dir = out_dir.absolute() if out_dir is not None else None  # cut segments' paths are absolute, as all are
     for name, rows in sets.items():

@@ -14,7 +14,7 @@ from asr.audio import CONVERT_HINT, scan_folder
 from asr.corpora.rows import CorpusError, ImportSettings, Row, path_id, prepare_sets
 from asr.manifest import Utterance
 
-TRANSCRIPTS = (".txt", ".lab")  # the first one present beside the audio is its transcript
+TRANSCRIPTS = (".txt", ".lab")  # beside the audio: one of them, or both saying the same words
 HTK_LINE = re.compile(r"^\s*\d+(\.\d+)?\s+\d+(\.\d+)?\s+(?P<word>\S+)")  # start end word [score]
 SILENCES = {"sil", "sp", "spn", "<s>", "</s>", "<sil>"}  # HTK labels that are no words
 
@@ -37,13 +37,16 @@ def has_transcripts(src: Path) -> bool:
 
 
 def textfolder_row(src: Path, audio: Path) -> Row:
-    found = next((audio.with_suffix(s) for s in TRANSCRIPTS if audio.with_suffix(s).is_file()), None)
+    found = [audio.with_suffix(s) for s in TRANSCRIPTS if audio.with_suffix(s).is_file()]
     parts = audio.relative_to(src).parts
     speaker = parts[0] if len(parts) > 1 else ""
-    if found is None:
+    if not found:
         names = " or ".join(audio.with_suffix(s).name for s in TRANSCRIPTS)
         return Row(f"{audio} (no {names} beside it)", path_id(audio, src), audio.absolute(), "", speaker)
-    return Row(f"{found}:1", path_id(audio, src), audio.absolute(), transcript(found), speaker)
+    texts = [transcript(path) for path in found]
+    if len(set(texts)) > 1:
+        raise CorpusError(f"{found[0]} and {found[1].name} beside it disagree ({texts[0]!r} / {texts[1]!r}); keep one")
+    return Row(f"{found[0]}:1", path_id(audio, src), audio.absolute(), texts[0], speaker)
 
 
 def read_textfolder(src: str | Path) -> dict[str, list[Row]]:
