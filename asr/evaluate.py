@@ -4,7 +4,8 @@
     python -m asr.evaluate --model M --manifest manifests/an4/dev.jsonl --decoder beam --lm LM --tune-lm
 
 --tune-lm searches alpha (LM weight) x beta (word bonus) on the manifest given (use dev, never test)
-and prints and saves (OUT/lm_weights.json) the pair with the lowest WER.
+and prints and saves (OUT/lm_weights.json) the pair with the lowest WER. --hotword, --hotwords-file and --grammar
+steer the beam search as in asr.transcribe: what a phrase list does on your own recordings.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags
                      torch_beside_onnx)
 from asr.data import MISSING, ManifestError, Utterance, drop_line, lossy_text_note, read_manifest
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
-from asr.decoding.decoder import ignored_by_greedy
+from asr.decoding.decoder import add_steering_flags, ignored_by_greedy, steering_from_args
 from asr.lm import LMError
 from asr.metrics import score
 from asr.recognizer import utterance_log_probs
@@ -98,8 +99,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-seconds", type=positive_float, default=200.0, help="padded audio seconds per batch")
     p.add_argument("--quiet", action="store_true", help="no progress bar (shown only where stderr is a terminal)")
     add_decoding_flags(p, finite_float, positive_int)
+    add_steering_flags(p, finite_float)
     p.add_argument("--tune-lm", action="store_true", help="grid-search --alpha/--beta on this manifest (dev only)")
     return p.parse_args(argv)
+
+
+def steered(args: argparse.Namespace) -> dict:
+    """The steering flags given, as the report keeps them."""
+    given = {"hotword": args.hotword, "hotwords_file": args.hotwords_file, "grammar": args.grammar}
+    if args.hotword or args.hotwords_file:
+        given["hotword_score"] = args.hotword_score
+    return {k: v for k, v in given.items() if v}
 
 
 def ignored_by_tuning(args: argparse.Namespace) -> str | None:
@@ -147,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = decoding_config(args, rec.metadata, args.model)
         if args.tune_lm and not cfg.lm:
             raise ValueError("--tune-lm needs a language model: give --lm PATH")
+        if args.tune_lm and steered(args):
+            raise ValueError("--tune-lm searches the LM weights without steering: leave out --hotword, "
+                             "--hotwords-file and --grammar")
         if warning := ignored_by_greedy(args, cfg) if not args.tune_lm else ignored_by_tuning(args):
             print(warning, file=sys.stderr)
         utts, missing = read_references(args.manifest)
@@ -154,14 +167,15 @@ def main(argv: list[str] | None = None) -> int:
             log_probs = utterance_log_probs(rec, utts, args.batch_seconds, on_progress=progress.update)
         if args.tune_lm:
             return report_tuning(*tune_lm(utts, log_probs, cfg, rec.vocab), args.out)
-        result = score(utts, Decoder(cfg, rec.vocab).transcripts(log_probs))
+        decoder = Decoder(cfg, rec.vocab)
+        result = score(utts, decoder.transcripts(log_probs, steering_from_args(args, decoder)))
     except (OutputError, CheckpointError, ManifestError, LMError, AudioError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.out:
         write_report(result, args.out, {"model": str(args.model), "manifest": str(args.manifest),
                                         "decoder": cfg.decoder, "decoding": cfg.to_dict(),
-                                        "missing_audio": missing})
+                                        "missing_audio": missing, "steering": steered(args)})
     print(f"WER={result['wer']:.2f} CER={result['cer']:.2f}")
     return 0
 

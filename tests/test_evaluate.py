@@ -201,3 +201,33 @@ def test_progress_is_shown_on_a_terminal_and_not_with_quiet_or_a_pipe(tiny_check
     assert code == 0 and shown == "" and out.startswith("WER=")
     assert main(flags[1:]) == 0  # stderr not a terminal (here: captured)
     assert capsys.readouterr().err == ""
+
+
+def test_steering_scores_what_asr_transcribe_gives_with_it(clips_manifest, clips, tmp_path, capsys):
+    """--grammar (and the hotword flags) steer the beam search as in asr.transcribe: a user measures a phrase list
+    on their own dev set. Two clips' phrases and [unk]: those two come out right, the others as [unk] words."""
+    from asr.transcribe import main as transcribe
+
+    grammar = tmp_path / "grammar.json"
+    grammar.write_text(json.dumps([normalize_text(clips[0].text), normalize_text(clips[1].text), "[unk]"]))
+    out = tmp_path / "report"
+    assert main(["--manifest", str(clips_manifest), "--grammar", str(grammar), "--out", str(out)]) == 0
+    hyps = [line.split("\t")[1] for line in (out / "hypotheses.txt").read_text().splitlines()]
+    capsys.readouterr()
+    assert transcribe([u.audio for u in clips] + ["--grammar", str(grammar), "--format", "jsonl"]) == 0
+    texts = [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()]
+    assert hyps == texts and hyps[:2] == [normalize_text(u.text) for u in clips[:2]], (hyps, texts)
+    assert hyps[2:] != [normalize_text(u.text) for u in clips[2:]]
+    assert json.loads((out / "summary.json").read_text())["steering"] == {"grammar": str(grammar)}
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--decoder", "greedy"], "hotwords and grammars need the beam search"),
+    (["--tune-lm", "--lm", str(Path(__file__).parents[1] / "asr" / "assets" / "an4_lm.arpa.gz")], "--tune-lm searches the LM weights without steering"),
+])
+def test_steering_where_it_cannot_apply_is_one_line(clips_manifest, tmp_path, capsys, flags, says):
+    grammar = tmp_path / "grammar.json"
+    grammar.write_text('["stop"]')
+    assert main(["--manifest", str(clips_manifest), "--grammar", str(grammar), *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and says in err, err
