@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.tune_lm and steered(args):
             raise ValueError("--tune-lm searches the LM weights without steering: leave out --hotword, "
                              "--hotwords-file and --grammar")
+        if not args.tune_lm:  # (tuning makes its own decoders) a bad grammar or hotword is said before the model runs
+            decoder = Decoder(cfg, rec.vocab)
+            steering = steering_from_args(args, decoder)
         if warning := ignored_by_greedy(args, cfg) if not args.tune_lm else ignored_by_tuning(args):
             print(warning, file=sys.stderr)
         utts, missing = read_references(args.manifest)
@@ -167,8 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             log_probs = utterance_log_probs(rec, utts, args.batch_seconds, on_progress=progress.update)
         if args.tune_lm:
             return report_tuning(*tune_lm(utts, log_probs, cfg, rec.vocab), args.out)
-        decoder = Decoder(cfg, rec.vocab)
-        result = score(utts, decoder.transcripts(log_probs, steering_from_args(args, decoder)))
+        result = score(utts, decoder.transcripts(log_probs, steering))
     except (OutputError, CheckpointError, ManifestError, LMError, AudioError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -245,15 +245,34 @@ def test_an_absurd_segment_end_is_shown_in_a_few_digits(tmp_path, capsys):
     assert "segment 0.10-1e+308 s of" in err and len(err) < 300, err
 
 
-def test_a_file_listed_in_two_sets_is_refused_naming_both_rows(tmp_path, capsys):
-    """A clip in train and in test would be scored on what the model trained on."""
+@pytest.mark.parametrize("how", ["as it is", "through ..", "through a link"])
+def test_a_file_in_a_training_set_and_a_held_out_set_is_refused_naming_both_rows(tmp_path, capsys, how):
+    """A clip in train and in test would be scored on what the model trained on, however its path is written."""
     utts = utterances(tmp_path)
     as_nemo(utts[3:], tmp_path).rename(tmp_path / "test_manifest.json")
     as_nemo(utts[:4], tmp_path)
+    if how == "through ..":
+        edit(tmp_path / "train_manifest.json", "audio/alice/alice-003", "audio/alice/../alice/alice-003")
+    elif how == "through a link":
+        (tmp_path / "linked").symlink_to(tmp_path / "audio")
+        edit(tmp_path / "train_manifest.json", "audio/alice/alice-003", "linked/alice/alice-003")
     err = refused([tmp_path, tmp_path / "m"], capsys)
-    assert (f"train_manifest.json:4: {utts[3].audio} is in set 'test' too ({tmp_path / 'test_manifest.json'}:1); "
-            "a file in two sets") in err, err
+    assert f"train_manifest.json:4: {tmp_path}/" in err and "alice-003.wav is in held-out set 'test' too (" in err
+    assert f"({tmp_path / 'test_manifest.json'}:1): it would be scored on what the model trained on" in err, err
     assert not (tmp_path / "m").exists()
+
+
+def test_sets_sharing_files_that_are_not_held_out_are_imported_with_a_note(tmp_path, capsys):
+    """Kaldi's data/train and its copy data/train_hires (utils/copy_data_dir.sh), lhotse's nested subsets: fine."""
+    utts = utterances(tmp_path)
+    data = as_kaldi(utts, tmp_path / "data" / "train")
+    (tmp_path / "data" / "train_hires").mkdir()
+    for name in ("wav.scp", "text", "utt2spk"):
+        (tmp_path / "data" / "train_hires" / name).write_text((data / name).read_text())
+    assert main(["import", str(tmp_path / "data"), str(tmp_path / "m"), "--from", "kaldi"]) == 0
+    err = capsys.readouterr().err
+    assert "note: sets 'train' and 'train_hires' share 6 audio files (e.g. " in err, err
+    assert len(read_manifest(tmp_path / "m" / "train_hires.jsonl")) == 6
 
 
 def test_a_clip_whose_txt_and_lab_differ_is_refused_naming_both(tmp_path, capsys):
@@ -261,10 +280,16 @@ def test_a_clip_whose_txt_and_lab_differ_is_refused_naming_both(tmp_path, capsys
     src = as_textfolder(utts, tmp_path)
     Path(utts[0].audio).with_suffix(".lab").write_text("zero\n")  # the same words as its .txt: fine
     assert main(["import", str(src), str(tmp_path / "m"), "--from", "textfolder"]) == 0
-    Path(utts[0].audio).with_suffix(".lab").write_text("nine\n")
+    Path(utts[0].audio).with_suffix(".txt").write_text("Zero.\n")
+    Path(utts[0].audio).with_suffix(".lab").write_text("ZERO\n")  # the same words once normalised: fine too
+    assert main(["import", str(src), str(tmp_path / "m1", ), "--from", "textfolder"]) == 0
+    assert read_manifest(tmp_path / "m1" / "all.jsonl")[0].text == "Zero."
+    Path(utts[0].audio).with_suffix(".lab").write_text("nine " * 40 + "\n")
     err = refused([src, tmp_path / "m2", "--from", "textfolder"], capsys)
-    assert (f"{Path(utts[0].audio).with_suffix('.txt')} and alice-000.lab beside it disagree ('zero' / 'nine'); "
-            "keep one") in err, err
+    assert (f"{Path(utts[0].audio).with_suffix('.txt')}:1: alice-000.lab beside it says otherwise ('Zero.' / 'nine "
+            "nine nine nine nine nine nine nine nine nine nine nine...'); keep one") in err, err
+    assert main(["import", str(src), str(tmp_path / "m3", ), "--from", "textfolder", "--skip-bad"]) == 0
+    assert "kept 5 of 6 utterances, dropped 1 whose transcripts disagree (first: " in capsys.readouterr().err
 
 
 def test_audio_files_the_metadata_does_not_list_are_noted(tmp_path, capsys):
@@ -276,5 +301,6 @@ def test_audio_files_the_metadata_does_not_list_are_noted(tmp_path, capsys):
             "(e.g. audio/bob/bob-004.wav)") in err, err
     assert len(read_manifest(tmp_path / "m" / "all.jsonl")) == 4
     as_audiofolder(utts, tmp_path)
+    edit(tmp_path / "metadata.csv", "audio/alice/alice-000", "audio/alice/../alice/alice-000")  # listed all the same
     assert main(["import", str(tmp_path), str(tmp_path / "m")]) == 0
     assert "not listed" not in capsys.readouterr().err

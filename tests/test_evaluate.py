@@ -223,11 +223,15 @@ def test_steering_scores_what_asr_transcribe_gives_with_it(clips_manifest, clips
 
 @pytest.mark.parametrize("flags, says", [
     (["--decoder", "greedy"], "hotwords and grammars need the beam search"),
-    (["--tune-lm", "--lm", str(Path(__file__).parents[1] / "asr" / "assets" / "an4_lm.arpa.gz")], "--tune-lm searches the LM weights without steering"),
+    (["--tune-lm", "--lm", str(Path(__file__).parents[1] / "asr" / "assets" / "an4_lm.arpa.gz")],
+     "--tune-lm searches the LM weights without steering"),
+    (["--grammar", "/no/such/grammar.json"], "--grammar /no/such/grammar.json: cannot read it"),
 ])
-def test_steering_where_it_cannot_apply_is_one_line(clips_manifest, tmp_path, capsys, flags, says):
+def test_steering_where_it_cannot_apply_is_one_line_before_the_model_runs(clips_manifest, tmp_path, capsys,
+                                                                          monkeypatch, flags, says):
     grammar = tmp_path / "grammar.json"
     grammar.write_text('["stop"]')
+    monkeypatch.setattr("asr.evaluate.utterance_log_probs", lambda *a, **k: pytest.fail("the model ran"))
     assert main(["--manifest", str(clips_manifest), "--grammar", str(grammar), *flags]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: ") and says in err, err

@@ -8,6 +8,7 @@ itself (one set, "all") or in one folder per split (SRC/train/, SRC/test/...: a 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -66,13 +67,14 @@ def read_audiofolder(src: str | Path) -> dict[str, list[Row]]:
             rows.append(Row(f"{path}:{lineno}", str(row.get("id") or path_id(audio, path.parent)), audio,
                             str(row[text_key] or ""), str(row.get(speaker_key) or "")))
         sets[name] = rows
-        note_unlisted(path, {row.audio for row in rows})
+        note_unlisted(path, {os.path.normpath(row.audio) for row in rows})
     return sets
 
 
-def note_unlisted(path: Path, listed: set[Path]) -> None:
-    """A note on stderr for the audio files in the metadata file's folder that it does not list (not imported)."""
-    unlisted = [audio for audio in scan_folder(path.parent).audio if audio.absolute() not in listed]
+def note_unlisted(path: Path, listed: set[str]) -> None:
+    """A note on stderr for the audio files in the metadata file's folder that it does not list (not imported);
+    `listed`: the absolute paths it lists, normalised (os.path.normpath)."""
+    unlisted = [audio for audio in scan_folder(path.parent).audio if os.path.normpath(audio.absolute()) not in listed]
     if unlisted:
         files = f"{len(unlisted)} audio files in its folder are" if len(unlisted) > 1 else \
             "1 audio file in its folder is"

@@ -45,6 +45,7 @@ class Row:
     start: float | None = None  # s into the file for a segment of it (duration None: to its end); None: whole file
     rate: int | None = None  # Hz, where the corpus declares it: checked against the file
     rate_at: str = ""  # "file:line" declaring the rate, where that is not `where` (lhotse's recordings)
+    clash: str = ""  # transcripts of it that disagree, as the corpus reader found them (a problem, dropped by skip_bad)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,9 @@ def first_checks(rows: list[Row], problems: Problems) -> None:
             problems.add("listed twice", row, f"duplicate id {row.id!r} (first listed at {first[row.id]})")
         else:
             first[row.id] = row.where
-        if not row.text.strip():
+        if row.clash:
+            problems.add("whose transcripts disagree", row, row.clash)
+        elif not row.text.strip():
             problems.add("with an empty transcript", row, f"empty transcript for {row.id!r}")
         elif spells_nothing(row.text):
             problems.add("with nothing to spell", row, f"transcript {row.text!r} for {row.id!r} holds nothing "
@@ -272,23 +275,52 @@ def resolve(folder: Path, name: str, *others: Path) -> Path:
     return next((p for p in candidates if p.exists()), candidates[0])
 
 
-def no_file_in_two_sets(sets: dict[str, list[Row]]) -> None:
-    """Raises CorpusError for the first audio (or segment of it) listed in two sets: a clip in train and in test
-    would be scored on what the model trained on."""
-    seen: dict[tuple[Path, float | None], tuple[str, Row]] = {}
+HELD_OUT = re.compile(r"(^|[_.-])(dev|valid|validation|val|test|eval)([_.-]|$)", re.IGNORECASE)  # sets scored on
+
+
+def file_key(path: Path) -> object:
+    """What tells files apart however their paths are written (links, "..", hard links): device and inode; the
+    path itself for a file that is not there (refused later)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return path
+    return st.st_dev, st.st_ino
+
+
+def shared_files(sets: dict[str, list[Row]]) -> None:
+    """Raises CorpusError for the first audio (or segment of it) listed in a held-out set (HELD_OUT's names) and
+    in a set that is not (it would be scored on what the model trained on), however its path is written; a note
+    for other sets that share files (Kaldi's data/train and its copy data/train_hires, nested lhotse subsets)."""
+    if len(sets) < 2:
+        return
+    where: dict[str, dict[object, list[Row]]] = {}  # set -> the file (device, inode) -> its rows there
     for name, rows in sets.items():
         for row in rows:
-            other, first = seen.setdefault((row.audio, row.start), (name, row))
-            if other != name:
-                raise CorpusError(f"{row.where}: {row.audio} is in set {other!r} too ({first.where}); a file in two "
-                                  f"sets would be scored on what the model trained on")
+            where.setdefault(name, {}).setdefault(file_key(row.audio), []).append(row)
+    names = list(where)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            shared = [(key, x, y) for key in where[a].keys() & where[b].keys()
+                      for x in where[a][key] for y in where[b][key]
+                      if x.start is None or y.start is None or x.start == y.start]
+            if not shared:
+                continue
+            _, x, y = min(shared, key=lambda item: item[1].where)
+            if bool(HELD_OUT.search(a)) != bool(HELD_OUT.search(b)):
+                held, kept, row = (b, y, x) if HELD_OUT.search(b) else (a, x, y)
+                raise CorpusError(f"{row.where}: {row.audio} is in held-out set {held!r} too ({kept.where}): it would "
+                                  f"be scored on what the model trained on")
+            files = len({key for key, _, _ in shared})
+            print(f"note: sets {a!r} and {b!r} share {files} audio file{'s' if files > 1 else ''} (e.g. {x.audio}, "
+                  f"{x.where} and {y.where})", file=sys.stderr)
 
 
 def prepare_sets(sets: dict[str, list[Row]], out_dir: Path | None,
                  settings: ImportSettings = ImportSettings()) -> dict[str, list[Utterance]]:
     """Each set's rows checked (check_rows; segments cut into OUT_DIR/segments/<set>/), what each drops or notes
     printed on stderr, and once all are found usable, each written to OUT_DIR/<set>.jsonl (when out_dir is given)."""
-    no_file_in_two_sets(sets)
+    shared_files(sets)
     out = {}
     out_dir = out_dir.absolute() if out_dir is not None else None  # cut segments' paths are absolute, as all are
     for name, rows in sets.items():

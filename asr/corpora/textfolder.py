@@ -13,8 +13,9 @@ from pathlib import Path
 from asr.audio import CONVERT_HINT, scan_folder
 from asr.corpora.rows import CorpusError, ImportSettings, Row, path_id, prepare_sets
 from asr.manifest import Utterance
+from asr.text import normalize_text
 
-TRANSCRIPTS = (".txt", ".lab")  # beside the audio: one of them, or both saying the same words
+TRANSCRIPTS = (".txt", ".lab")  # beside the audio: one of them, or both with the same words (the .txt's kept)
 HTK_LINE = re.compile(r"^\s*\d+(\.\d+)?\s+\d+(\.\d+)?\s+(?P<word>\S+)")  # start end word [score]
 SILENCES = {"sil", "sp", "spn", "<s>", "</s>", "<sil>"}  # HTK labels that are no words
 
@@ -44,9 +45,15 @@ def textfolder_row(src: Path, audio: Path) -> Row:
         names = " or ".join(audio.with_suffix(s).name for s in TRANSCRIPTS)
         return Row(f"{audio} (no {names} beside it)", path_id(audio, src), audio.absolute(), "", speaker)
     texts = [transcript(path) for path in found]
-    if len(set(texts)) > 1:
-        raise CorpusError(f"{found[0]} and {found[1].name} beside it disagree ({texts[0]!r} / {texts[1]!r}); keep one")
-    return Row(f"{found[0]}:1", path_id(audio, src), audio.absolute(), texts[0], speaker)
+    clash = ""
+    if len({normalize_text(text) for text in texts}) > 1:  # "Zero." and MFA's "ZERO" agree
+        clash = f"{found[1].name} beside it says otherwise ({shortened(texts[0])!r} / {shortened(texts[1])!r}); keep one"
+    return Row(f"{found[0]}:1", path_id(audio, src), audio.absolute(), texts[0], speaker, clash=clash)
+
+
+def shortened(text: str, most: int = 60) -> str:
+    """The text, or its words within `most` characters and "..."."""
+    return text if len(text) <= most else text[:most + 1].rsplit(" ", 1)[0][:most] + "..."
 
 
 def read_textfolder(src: str | Path) -> dict[str, list[Row]]:
