@@ -294,19 +294,18 @@ def shared_files(sets: dict[str, list[Row]]) -> None:
     for other sets that share files (Kaldi's data/train and its copy data/train_hires, nested lhotse subsets)."""
     if len(sets) < 2:
         return
-    where: dict[str, dict[object, list[Row]]] = {}  # set -> the file (device, inode) -> its rows there
-    for name, rows in sets.items():
-        for row in rows:
-            where.setdefault(name, {}).setdefault(file_key(row.audio), []).append(row)
-    names = list(where)
+    keys = {name: [file_key(row.audio) for row in rows] for name, rows in sets.items()}
+    names = list(sets)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            shared = [(key, x, y) for key in where[a].keys() & where[b].keys()
-                      for x in where[a][key] for y in where[b][key]
-                      if x.start is None or y.start is None or x.start == y.start]
+            in_b: dict[object, list[Row]] = {}
+            for key, row in zip(keys[b], sets[b]):
+                in_b.setdefault(key, []).append(row)
+            shared = [(key, x, y) for key, x in zip(keys[a], sets[a]) for y in in_b.get(key, ())
+                      if x.start is None or y.start is None or x.start == y.start]  # in a's order
             if not shared:
                 continue
-            _, x, y = min(shared, key=lambda item: item[1].where)
+            _, x, y = shared[0]
             if bool(HELD_OUT.search(a)) != bool(HELD_OUT.search(b)):
                 held, kept, row = (b, y, x) if HELD_OUT.search(b) else (a, x, y)
                 raise CorpusError(f"{row.where}: {row.audio} is in held-out set {held!r} too ({kept.where}): it would "
