@@ -125,6 +125,11 @@ def spells_nothing(text: str) -> bool:
     return not normalize_text(text)
 
 
+def same_words(a: str, b: str) -> bool:
+    """Whether two transcripts say the same once normalised as training reads them ("Zero." and "ZERO" do)."""
+    return normalize_text(a) == normalize_text(b)
+
+
 def lossy_text_note(utts: list[Utterance], where: str, show: int = 3) -> str | None:
     """One line naming the utterances whose text loses characters the vocabulary cannot spell (digits,
     other scripts: asr.text.lost_characters), with the first `show` of them; None when no text does."""

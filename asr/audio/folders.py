@@ -50,7 +50,8 @@ def scan_folder(directory: str | Path) -> FolderScan:
                 pending.append(folder / entry.name)
                 continue
             suffix = os.path.splitext(entry.name)[1].lower()
-            if suffix in extensions and not (entry.is_symlink() and entry.is_dir()):  # broken links too: reading says why
+            # broken links and link loops too (Path.is_dir says False for them): reading says why
+            if suffix in extensions and not (entry.is_symlink() and (folder / entry.name).is_dir()):
                 scan.audio.append(folder / entry.name)
             elif suffix in UNREADABLE_EXTENSIONS:
                 scan.unreadable.append(folder / entry.name)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from asr.audio import SAMPLE_RATE, AudioError, AudioInfo, audio_info, load_audio, write_wav
+from asr.corpora.shared import shared_files
 from asr.manifest import Utterance, lossy_text_note, spells_nothing, write_manifest
 
 DURATION_SLACK_S = 0.1  # s (plus 1%): a given duration further than this from the file's is wrong
@@ -275,51 +276,12 @@ def resolve(folder: Path, name: str, *others: Path) -> Path:
     return next((p for p in candidates if p.exists()), candidates[0])
 
 
-HELD_OUT = re.compile(r"(^|[_.-])(dev|valid|validation|val|test|eval)([_.-]|$)", re.IGNORECASE)  # sets scored on
-
-
-def file_key(path: Path) -> object:
-    """What tells files apart however their paths are written (links, "..", hard links): device and inode; the
-    path itself for a file that is not there (refused later)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return path
-    return st.st_dev, st.st_ino
-
-
-def shared_files(sets: dict[str, list[Row]]) -> None:
-    """Raises CorpusError for the first audio (or segment of it) listed in a held-out set (HELD_OUT's names) and
-    in a set that is not (it would be scored on what the model trained on), however its path is written; a note
-    for other sets that share files (Kaldi's data/train and its copy data/train_hires, nested lhotse subsets)."""
-    if len(sets) < 2:
-        return
-    keys = {name: [file_key(row.audio) for row in rows] for name, rows in sets.items()}
-    names = list(sets)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            in_b: dict[object, list[Row]] = {}
-            for key, row in zip(keys[b], sets[b]):
-                in_b.setdefault(key, []).append(row)
-            shared = [(key, x, y) for key, x in zip(keys[a], sets[a]) for y in in_b.get(key, ())
-                      if x.start is None or y.start is None or x.start == y.start]  # in a's order
-            if not shared:
-                continue
-            _, x, y = shared[0]
-            if bool(HELD_OUT.search(a)) != bool(HELD_OUT.search(b)):
-                held, kept, row = (b, y, x) if HELD_OUT.search(b) else (a, x, y)
-                raise CorpusError(f"{row.where}: {row.audio} is in held-out set {held!r} too ({kept.where}): it would "
-                                  f"be scored on what the model trained on")
-            files = len({key for key, _, _ in shared})
-            print(f"note: sets {a!r} and {b!r} share {files} audio file{'s' if files > 1 else ''} (e.g. {x.audio}, "
-                  f"{x.where} and {y.where})", file=sys.stderr)
-
-
 def prepare_sets(sets: dict[str, list[Row]], out_dir: Path | None,
                  settings: ImportSettings = ImportSettings()) -> dict[str, list[Utterance]]:
     """Each set's rows checked (check_rows; segments cut into OUT_DIR/segments/<set>/), what each drops or notes
     printed on stderr, and once all are found usable, each written to OUT_DIR/<set>.jsonl (when out_dir is given)."""
-    shared_files(sets)
+    if error := shared_files(sets):
+        raise CorpusError(error)
     out = {}
     out_dir = out_dir.absolute() if out_dir is not None else None  # cut segments' paths are absolute, as all are
     for name, rows in sets.items():

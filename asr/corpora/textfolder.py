@@ -12,8 +12,7 @@ from pathlib import Path
 
 from asr.audio import CONVERT_HINT, scan_folder
 from asr.corpora.rows import CorpusError, ImportSettings, Row, path_id, prepare_sets
-from asr.manifest import Utterance
-from asr.text import normalize_text
+from asr.manifest import Utterance, same_words
 
 TRANSCRIPTS = (".txt", ".lab")  # beside the audio: one of them, or both with the same words (the .txt's kept)
 HTK_LINE = re.compile(r"^\s*\d+(\.\d+)?\s+\d+(\.\d+)?\s+(?P<word>\S+)")  # start end word [score]
@@ -46,7 +45,7 @@ def textfolder_row(src: Path, audio: Path) -> Row:
         return Row(f"{audio} (no {names} beside it)", path_id(audio, src), audio.absolute(), "", speaker)
     texts = [transcript(path) for path in found]
     clash = ""
-    if len({normalize_text(text) for text in texts}) > 1:  # "Zero." and MFA's "ZERO" agree
+    if not all(same_words(texts[0], text) for text in texts[1:]):  # "Zero." and MFA's "ZERO" agree
         clash = f"{found[1].name} beside it says otherwise ({shortened(texts[0])!r} / {shortened(texts[1])!r}); keep one"
     return Row(f"{found[0]}:1", path_id(audio, src), audio.absolute(), texts[0], speaker, clash=clash)
 
