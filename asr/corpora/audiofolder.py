@@ -67,19 +67,20 @@ def read_audiofolder(src: str | Path) -> dict[str, list[Row]]:
             rows.append(Row(f"{path}:{lineno}", str(row.get("id") or path_id(audio, path.parent)), audio,
                             str(row[text_key] or ""), str(row.get(speaker_key) or "")))
         sets[name] = rows
-        note_unlisted(path, {os.path.normpath(row.audio) for row in rows})
+        note_unlisted(path, {os.path.normpath(str(row.audio)) for row in rows})
     return sets
 
 
 def note_unlisted(path: Path, listed: set[str]) -> None:
     """A note on stderr for the audio files in the metadata file's folder that it does not list (not imported);
     `listed`: the absolute paths it lists, normalised (os.path.normpath)."""
-    unlisted = [audio for audio in scan_folder(path.parent).audio if os.path.normpath(audio.absolute()) not in listed]
+    unlisted = [audio for audio in scan_folder(path.parent.absolute()).audio
+                if str(audio) not in listed and os.path.normpath(str(audio)) not in listed]
     if unlisted:
         files = f"{len(unlisted)} audio files in its folder are" if len(unlisted) > 1 else \
             "1 audio file in its folder is"
         print(f"note: {path}: {files} not listed in it, so not imported (e.g. "
-              f"{unlisted[0].relative_to(path.parent).as_posix()})", file=sys.stderr)
+              f"{unlisted[0].relative_to(path.parent.absolute()).as_posix()})", file=sys.stderr)
 
 
 def prepare_audiofolder(src: str | Path, out_dir: str | Path | None = None,
