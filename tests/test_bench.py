@@ -52,6 +52,7 @@ CASES = {  # name -> (bench arguments, the path it must name, what it must say t
                      "give --data, an audiofolder (metadata.csv or metadata.jsonl beside the audio)"),
     "fsdd_copies": (["fsdd_copies.py", "pad", MISSING, "out"], MISSING,
                     "make one with python -m asr.data import, or give a fold's EXP/<speaker>/sets/test.jsonl"),
+    "pad_lengths": (["pad_lengths.py", "--train", MISSING], MISSING, MAKE_AN4),
     "behaviour_check": (["behaviour_check.py", "snapshot", "out.json", "--manifest", MISSING, "--train", MISSING], MISSING, MAKE_AN4),
 }
 
@@ -356,3 +357,20 @@ def test_import_speed_and_fsdd_copies_on_a_folder_that_will_not_do_are_one_line(
                                                    "in it or in a folder of it (one per split)\n")
     assert copies.returncode == 2 and copies.stderr.startswith(f"error: {tmp_path / 'a_file'}: cannot make the folder")
     assert len(copies.stderr.splitlines()) == 1
+
+
+def test_pad_lengths_pads_each_batch_as_it_says_and_ends_in_name_value(tmp_path):
+    pad = bench_module("pad_lengths")
+    batches = pad.batches_of([1.0, 3.0, 2.0, 0.5, 2.5], 6.0)
+    assert sorted(map(sorted, batches)) == [[50, 100, 200], [250, 300]]  # padded: 3 x 2.0 s, 2 x 3.0 s; 4 x 2.5 s would not fit
+    assert (pad.padded(130, 64), pad.padded(128, 64), pad.padded(130, 0)) == (192, 128, 130)
+    clips = str(ROOT / "tests" / "data" / "an4" / "clips.jsonl")
+    proc = run_in_process(["pad_lengths.py", "--train", clips, "--batch-seconds", "4", "--batches", "2", "--rounds",
+                           "1", "--multiples", "0", "64"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    runs = [line for line in proc.stdout.splitlines() if line.startswith("round 1")]
+    assert len(runs) == 2 and "multiple of 64 frame(s)" in runs[1], proc.stdout
+    assert re.fullmatch(r"pad_speedup=\d+\.\d{3}", proc.stdout.splitlines()[-1]), proc.stdout
+    few = run_in_process(["pad_lengths.py", "--train", clips], tmp_path)  # 90 s: one batch
+    assert (few.returncode, few.stderr) == (1, f"error: {clips}: 1 batch(es) of --batch-seconds 90.0; the bench needs "
+                                               "4 or more (3 to warm up)\n")
