@@ -46,7 +46,8 @@ def textfolder_row(src: Path, audio: Path) -> Row:
     texts = [transcript(path) for path in found]
     clash = ""
     if not all(same_words(texts[0], text) for text in texts[1:]):  # "Zero." and MFA's "ZERO" agree
-        clash = f"{found[1].name} beside it says otherwise ({shortened(texts[0])!r} / {shortened(texts[1])!r}); keep one"
+        said = " / ".join(repr(shortened(text)) for text in texts)
+        clash = f"{found[1].name} beside it says otherwise ({said}); keep one"
     return Row(f"{found[0]}:1", path_id(audio, src), audio.absolute(), texts[0], speaker, clash=clash)
 
 
