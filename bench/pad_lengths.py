@@ -85,8 +85,9 @@ def main() -> None:
     model = load_model(args.model).model.float().train()
     batches = batches_of([u.duration for u in read_manifest(args.train)], args.batch_seconds)[:args.batches + 3]
     if len(batches) < 4:
-        sys.exit(f"error: {args.train}: {len(batches)} batch(es) of --batch-seconds {args.batch_seconds}; the bench "
-                 "needs 4 or more (3 to warm up)")
+        print(f"error: {args.train}: {len(batches)} batch(es) of --batch-seconds {args.batch_seconds}; the bench "
+              "needs 4 or more (3 to warm up)", file=sys.stderr)
+        sys.exit(2)
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
     print(f"{len(batches) - 3} batches timed (+3 warm-up), {args.threads} thread(s), {args.precision}")
     best: dict[int, float] = {}

@@ -373,5 +373,23 @@ def test_pad_lengths_pads_each_batch_as_it_says_and_ends_in_name_value(tmp_path)
     assert len(runs) == 2 and "multiple of 64 frame(s)" in runs[1], proc.stdout
     assert re.fullmatch(r"pad_speedup=\d+\.\d{3}", proc.stdout.splitlines()[-1]), proc.stdout
     few = run_in_process(["pad_lengths.py", "--train", clips], tmp_path)  # 90 s: one batch
-    assert (few.returncode, few.stderr) == (1, f"error: {clips}: 1 batch(es) of --batch-seconds 90.0; the bench needs "
+    assert (few.returncode, few.stderr) == (2, f"error: {clips}: 1 batch(es) of --batch-seconds 90.0; the bench needs "
                                                "4 or more (3 to warm up)\n")
+
+
+def test_pad_lengths_gives_the_model_its_batches_padded():
+    pad = bench_module("pad_lengths")
+    seen = []
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, x, lengths):
+            seen.append((x.shape[1], int(lengths.max())))
+            return x * self.w, lengths
+
+    batches = [[130, 70], [64], [200, 199, 5], [1], [65]]
+    assert pad.run(Model(), batches, 64, torch.float32, 80) > 0
+    assert seen == [(192, 130), (64, 64), (256, 200), (64, 1), (128, 65)]

@@ -302,5 +302,38 @@ def test_audio_files_the_metadata_does_not_list_are_noted(tmp_path, capsys):
     assert len(read_manifest(tmp_path / "m" / "all.jsonl")) == 4
     as_audiofolder(utts, tmp_path)
     edit(tmp_path / "metadata.csv", "audio/alice/alice-000", "audio/alice/../alice/alice-000")  # listed all the same
+    (tmp_path / "linked").symlink_to(tmp_path / "audio" / "bob")
+    edit(tmp_path / "metadata.csv", "audio/bob/bob-001", "linked/bob-001")  # and through a link
     assert main(["import", str(tmp_path), str(tmp_path / "m")]) == 0
     assert "not listed" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, held", [
+    ("dev", True), ("devel", True), ("dev93", True), ("test-other", True), ("eval2000", True), ("testing", True),
+    ("validation", True), ("heldout", True), ("train_dev", True), ("dev-clean", True),
+    ("train", False), ("validated", False), ("train_hires", False), ("all", False), ("devices", False),
+])
+def test_held_out_sets_are_told_by_their_names(name, held):
+    from asr.corpora.shared import HELD_OUT
+
+    assert bool(HELD_OUT.search(name)) == held
+
+
+@pytest.mark.parametrize("train, test, refused", [
+    ((None, None), (2.0, 2.0), True),  # the whole recording in train, a segment of it in test
+    ((0.0, 10.0), (2.0, 2.0), True),  # lhotse's whole-recording supervision: an overlapping segment
+    ((0.0, 2.0), (2.0, 2.0), False),  # segments side by side
+    ((0.5, 3.0), (3.5, None), False),  # the test one runs to the end
+    ((4.0, None), (3.5, 1.0), True),
+])
+def test_segments_of_one_recording_in_train_and_test_are_refused_where_they_overlap(tmp_path, train, test, refused):
+    from asr.corpora.rows import Row
+    from asr.corpora.shared import shared_files
+
+    audio = write_tone(tmp_path / "rec.wav", 6.0)
+    rows = {name: [Row(f"{name}.txt:1", f"{name}-1", audio, "hello", duration=d, start=s)]
+            for name, (s, d) in (("train", train), ("test", test))}
+    error = shared_files(rows)
+    assert bool(error) == refused, error
+    if refused:
+        assert error.startswith(f"train.txt:1: {audio} is in held-out set 'test' too (test.txt:1): it would be scored")

@@ -93,3 +93,20 @@ def test_python_m_asr_data_split(tmp_path, capsys):
     assert len(read_manifest(tmp_path / "m" / "dev.jsonl")) == 4
     assert main(["split", str(tmp_path / "all.jsonl"), str(tmp_path / "m"), "--test-speakers", "zz"]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'all.jsonl'}: no utterances of speaker(s) zz")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_utterances_of_one_audio_file_stay_on_one_side(seed):
+    """A clip listed twice (two ids) would otherwise be trained on and scored on."""
+    utts = corpus(1, 20, speaker=False)
+    utts += [Utterance(f"again-{u.id}", u.audio.replace("/a/", "/a/./"), 1.0, "hello", "") for u in utts[:10]]
+    out = split_utterances(utts, SplitSettings(test_fraction=0.3, dev_fraction=0.2, seed=seed), "c")
+    sides = {u.audio.replace("/./", "/"): part for part, us in out.items() for u in us}
+    assert all(sides[u.audio.replace("/./", "/")] == part for part, us in out.items() for u in us)
+    assert len(out["test"]) >= 6 and sum(map(len, out.values())) == 30
+
+
+def test_a_split_of_one_audio_file_says_why():
+    utts = [Utterance(f"u{i}", "/a/one.wav", 1.0, "hello", "") for i in range(3)]
+    with pytest.raises(CorpusError, match="c: all 3 utterances left are of one audio file: too few to split"):
+        split_utterances(utts, SplitSettings(dev_fraction=0.5), "c")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from asr.audio import scan_folder
 from asr.corpora.rows import CorpusError, ImportSettings, Row, path_id, prepare_sets, resolve
+from asr.corpora.shared import file_key
 from asr.corpora.tables import first_of, read_json_lines, read_table
 from asr.manifest import Utterance
 
@@ -67,15 +68,19 @@ def read_audiofolder(src: str | Path) -> dict[str, list[Row]]:
             rows.append(Row(f"{path}:{lineno}", str(row.get("id") or path_id(audio, path.parent)), audio,
                             str(row[text_key] or ""), str(row.get(speaker_key) or "")))
         sets[name] = rows
-        note_unlisted(path, {os.path.normpath(str(row.audio)) for row in rows})
+        note_unlisted(path, [row.audio for row in rows])
     return sets
 
 
-def note_unlisted(path: Path, listed: set[str]) -> None:
+def note_unlisted(path: Path, audio: list[Path]) -> None:
     """A note on stderr for the audio files in the metadata file's folder that it does not list (not imported);
-    `listed`: the absolute paths it lists, normalised (os.path.normpath)."""
-    unlisted = [audio for audio in scan_folder(path.parent.absolute()).audio
-                if str(audio) not in listed and os.path.normpath(str(audio)) not in listed]
+    `audio`: the absolute paths it lists. Paths compare as written (normalised), then as files (links)."""
+    listed = {os.path.normpath(str(a)) for a in audio}
+    unlisted = [a for a in scan_folder(path.parent.absolute()).audio
+                if str(a) not in listed and os.path.normpath(str(a)) not in listed]
+    if unlisted:  # a row may name one of them through a link
+        files = {file_key(a) for a in audio}
+        unlisted = [a for a in unlisted if file_key(a) not in files]
     if unlisted:
         files = f"{len(unlisted)} audio files in its folder are" if len(unlisted) > 1 else \
             "1 audio file in its folder is"

@@ -1,8 +1,10 @@
 """Splitting one manifest into train, dev and (when asked) test: named speakers held out, or a seeded fraction of
-the utterances, either as they come or as whole speakers (speaker-disjoint sets). Utterances keep their order."""
+the utterances, either as they come or as whole speakers (speaker-disjoint sets). Utterances keep their order, and
+those of one audio file stay together."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,9 +79,14 @@ def take(utts: list[Utterance], name: str, speakers: tuple[str, ...], fraction: 
     if speakers or by_speaker:
         held = named_speakers(utts, speakers, name) if speakers else share_of_speakers(utts, fraction, rng, name)
         return [u for u in utts if u.speaker in held], [u for u in utts if u.speaker not in held]
-    n = min(len(utts) - 1, max(1, round(fraction * len(utts))))
-    chosen = set(rng.permutation(len(utts))[:n].tolist())
-    return [u for i, u in enumerate(utts) if i in chosen], [u for i, u in enumerate(utts) if i not in chosen]
+    # audio file -> its number: the utterances of one file go to one side (a clip listed twice is in one set only)
+    files: dict[str, int] = {}
+    group = [files.setdefault(os.path.normpath(u.audio), len(files)) for u in utts]
+    if len(files) < 2:
+        raise CorpusError(f"{name}: all {len(utts)} utterances left are of one audio file: too few to split")
+    n = min(len(files) - 1, max(1, round(fraction * len(files))))
+    chosen = set(rng.permutation(len(files))[:n].tolist())
+    return [u for u, g in zip(utts, group) if g in chosen], [u for u, g in zip(utts, group) if g not in chosen]
 
 
 def split_utterances(utts: list[Utterance], settings: SplitSettings, name: str) -> dict[str, list[Utterance]]:
