@@ -92,7 +92,7 @@ def main() -> int:
             results[d] = {r["audio"]: texts[f] for r, f in zip(rows, files) if f in texts}
     unread = {r["audio"] for r in rows} - set(results[decoders[0]])
     rows = [r for r in rows if r["audio"] not in unread]  # scored on the clips that could be read
-    first = f"error: {errors[0] if errors else sorted(unread)[0] + ': not read'}"
+    first = f"error: {errors[0] if errors else min(unread, default='') + ': not read'}"  # said where one is unread
     if not rows:
         print(f"{first}; no clip of {root / 'metadata.csv'} could be read", file=sys.stderr)
         return 2

@@ -220,6 +220,20 @@ def test_fsdd_scores_an_audiofolder_per_speaker_and_trimmed_when_asked(clips, tm
     assert re.fullmatch(r"fsdd_wer_greedy=\d+\.\d\d", done.stdout.splitlines()[-1])
 
 
+def test_fsdd_on_clips_that_all_read_scores_them_and_exits_0(clips, tmp_path):
+    """The usual case (every clip read; the test above has a broken one): it ended in an IndexError."""
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    for i, clip in enumerate(clips[:2]):
+        sf.write(folder / f"{i}.wav", sf.read(clip.audio, dtype="float32")[0], 16000)
+    (folder / "metadata.csv").write_text("file_name,transcription,speaker\n" + "".join(
+        f"{i}.wav,{clip.text},speaker{i}\n" for i, clip in enumerate(clips[:2])))
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "fsdd.py"), "--data", str(folder), "--decoders",
+                           "greedy"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert "| speaker0 | 1 |" in done.stdout and re.fullmatch(r"fsdd_wer_greedy=\d+\.\d\d", done.stdout.splitlines()[-1])
+
+
 def test_fsdd_trimmed_copies_are_the_clips_cut_to_their_words(clips, tmp_path):
     rows = [{"audio": clip.audio} for clip in clips[:2]]
     copies = bench_module("fsdd").trimmed_copies(rows, 20.0, tmp_path)
