@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from asr.manifest import read_jsonl
+
 from _manifests import require_manifests  # bench/_manifests.py
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +30,7 @@ DECODINGS = {"greedy": ["--decoder", "greedy"], "default": []}  # default: what 
 
 def transcripts(manifest: Path) -> dict[str, dict]:
     """{decoding: {audio path: {"text", "words": [[word, start, end], ...]}}} over the manifest's audio."""
-    audio = [json.loads(line)["audio"] for line in manifest.read_text().splitlines() if line.strip()]
+    audio = [row["audio"] for row in read_jsonl(manifest)]  # made absolute: the child runs in the repository
     out = {}
     for name, flags in DECODINGS.items():
         run = subprocess.run([sys.executable, "-m", "asr.transcribe", "--format", "jsonl", "--quiet", *flags, *audio],
@@ -43,7 +45,7 @@ def transcripts(manifest: Path) -> dict[str, dict]:
 def training_run(manifest: Path, utterances: int) -> dict:
     """Train a small model for 2 epochs on the first utterances (seed 0, default augmentation, one process):
     the per-epoch losses and a checksum of the final weights."""
-    lines = [line for line in manifest.read_text().splitlines() if line.strip()][:utterances]
+    lines = [json.dumps(row) for row in read_jsonl(manifest)[:utterances]]  # audio paths absolute, as in a copy
     with tempfile.TemporaryDirectory() as tmp:
         subset = Path(tmp) / "subset.jsonl"
         subset.write_text("\n".join(lines) + "\n")

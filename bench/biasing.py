@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import random
 import time
 from collections import Counter
@@ -101,10 +102,10 @@ def hotwords_part(args, beam, lps, refs, train) -> dict:
     for name, hyps in rows.items():
         found, said = recall(refs, hyps, set(targets))
         other = wer([refs[i] for i in without], [hyps[i] for i in without])
-        out[name] = (found / said, other)
-        print(f"  {name:24s} recall {found}/{said} = {100 * found / said:5.1f}%   WER without them "
+        out[name] = (ratio(found, said), other)
+        print(f"  {name:24s} recall {found}/{said} = {100 * ratio(found, said):5.1f}%   WER without them "
               f"({len(without)} utts) {other:.2f}%")
-    recovered = out["reduced LM + hotwords"][0] / out["full LM"][0]
+    recovered = ratio(out["reduced LM + hotwords"][0], out["full LM"][0])
     moved = out["reduced LM + hotwords"][1] - out["reduced LM"][1]
     print(f"  hotwords give {100 * recovered:.1f}% of the full LM's recall (target >= 90%); WER without them "
           f"moves {moved:+.2f} points (target within 0.2)")
@@ -121,6 +122,11 @@ def hotwords_part(args, beam, lps, refs, train) -> dict:
             "time_1000": times[1000] / times[0] - 1}
 
 
+def ratio(a: float, b: float) -> float:
+    """a / b, or nan where b is 0 (a baseline already perfect, or nothing said: no ratio to speak of)."""
+    return a / b if b else math.nan
+
+
 def grammar_part(beam, lps, refs) -> dict:
     grammar = make_steering(beam.vocab, phrase_list=GRAMMAR, unk_penalty=beam.cfg.unk_penalty)
     listed = set(GRAMMAR) - {"[unk]"}
@@ -131,8 +137,8 @@ def grammar_part(beam, lps, refs) -> dict:
     without = wer([refs[i] for i in covered], [default[i] for i in covered])
     print(f"grammar ({len(listed)} phrases + [unk]): {inside}/{len(refs)} outputs in it (target all); on the "
           f"{len(covered)} utterances it covers WER {with_grammar:.2f}% vs {without:.2f}% unconstrained "
-          f"(ratio {with_grammar / without:.2f}, target <= 0.5)")
-    return {"in_grammar": inside / len(refs), "grammar_wer_ratio": with_grammar / without}
+          f"(ratio {ratio(with_grammar, without):.2f}, target <= 0.5)")
+    return {"in_grammar": inside / len(refs), "grammar_wer_ratio": ratio(with_grammar, without)}
 
 
 def alternatives_part(beam, lps, refs) -> dict:
@@ -143,9 +149,9 @@ def alternatives_part(beam, lps, refs) -> dict:
     ok = all(c == sorted(c, reverse=True) and all(0 <= x <= 1 for x in c) for c in confidences)
     distinct = all(len({x.text for x in h}) == len(h) for h in lists)
     print(f"alternatives (5-best, {np.mean([len(h) for h in lists]):.2f} on average): oracle {oracle} word errors "
-          f"vs {one} for the 1-best (ratio {oracle / one:.2f}, target <= 0.6); confidences in [0, 1] and sorted: "
+          f"vs {one} for the 1-best (ratio {ratio(oracle, one):.2f}, target <= 0.6); confidences in [0, 1] and sorted: "
           f"{ok}; texts distinct: {distinct}")
-    return {"oracle_ratio": oracle / one}
+    return {"oracle_ratio": ratio(oracle, one)}
 
 
 def main() -> int:

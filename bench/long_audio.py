@@ -216,6 +216,9 @@ def joined_clips(model: str, work: Path, manifest: str, join: int, seg_cfg: Segm
     rec = load_model(model)
     decoder = Decoder(decoding_config(decoding, rec.metadata, model), rec.vocab)
     groups = build_joined(manifest, join, work)
+    if not groups:
+        print(f"part 3 skipped: {manifest} has fewer than --join {join} clips")
+        return
     paths = [str(work / f"joined_{k}.wav") for k in range(len(groups))]
     results = list(transcribe_paths(rec, paths, PipelineConfig(segment=seg_cfg), decoder))
     clips = [c for group in groups for c in group]

@@ -161,6 +161,8 @@ def main() -> None:
     p.add_argument("--max-batch", type=int, default=32, help="the batched server's --max-batch")
     p.add_argument("--no-compare", dest="compare", action="store_false", help="skip the --max-batch 1 server")
     args = p.parse_args()
+    if args.compare and args.max_batch == 1:
+        p.error("--max-batch 1 is what the comparison runs: give a larger one, or --no-compare")
     require_manifests(args.manifest)
     clips = read_clips(args.manifest)
     clients = [int(c) for c in args.clients.split(",")]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import sys
 import tempfile
 import time
 
@@ -59,6 +60,9 @@ def throughput(args, threads: int, workers: int, precision: str) -> tuple[float,
                 seconds, flops = seconds + batch.seconds, flops + model_flops(trainer.rec.model.cfg, batch)
             if i + 1 == args.warmup + args.steps:
                 break
+        if start is None:
+            sys.exit(f"error: {args.train}: fewer than --warmup {args.warmup} + 1 batches to time; give a larger "
+                     "manifest or fewer --warmup steps")
         elapsed = time.perf_counter() - start
     return seconds / elapsed, flops / elapsed / 1e9
 

@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import math
 import os
 import re
 import runpy
@@ -407,3 +408,37 @@ def test_pad_lengths_gives_the_model_its_batches_padded():
     batches = [[130, 70], [64], [200, 199, 5], [1], [65]]
     assert pad.run(Model(), batches, 64, torch.float32, 80) > 0
     assert seen == [(192, 130), (64, 64), (256, 200), (64, 1), (128, 65)]
+
+
+# The benches' usual paths on inputs smaller than AN4 test (a bench must not crash where nothing is wrong)
+CLIPS = str(ROOT / "tests" / "data" / "an4" / "clips.jsonl")
+
+
+def test_serve_load_refuses_a_comparison_with_itself():
+    proc = run_in_process(["serve_load.py", "--max-batch", "1"], ROOT)
+    assert proc.returncode == 2 and "--max-batch 1 is what the comparison runs" in proc.stderr, proc.stderr
+
+
+def test_biasing_ratios_over_a_perfect_baseline_are_nan_not_a_crash():
+    ratio = bench_module("biasing").ratio
+    assert ratio(1.0, 2.0) == 0.5 and math.isnan(ratio(0.0, 0.0)) and math.isnan(ratio(3.0, 0.0))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, says", [
+    (["long_audio.py", "--manifest", CLIPS, "--minutes", "0.25", "--no-hour", "--threads", "1"],
+     "part 3 skipped: "),  # 5 clips, --join 12
+    (["streaming.py", "--manifest", CLIPS, "--settings", "8:3", "--sections", "throughput,websocket"],
+     "streams per core"),  # 5 clips: up to 4 streams; the websocket section needs the model's own 6:5
+    (["biasing.py", "--manifest", CLIPS, "--train", CLIPS, "--repeats", "1", "--words", "3"], "grammar ("),
+])
+def test_benches_run_on_five_clips(tmp_path, args, says):
+    proc = run_in_process(args, tmp_path)
+    assert proc.returncode in (0, None) and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert says in proc.stdout, proc.stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_behaviour_check_reads_a_manifest_with_relative_audio_paths():
+    out = bench_module("behaviour_check").transcripts(Path(CLIPS))
+    assert sorted(out) == ["default", "greedy"] and len(out["greedy"]) == 5
