@@ -24,7 +24,7 @@ import torch
 
 from asr.checkpoint import DEFAULT_MODEL, load_model
 from asr.cli import apply_threads, positive_float, positive_int
-from asr.data import read_manifest
+from asr.data import ManifestError, read_manifest
 
 from _manifests import require_manifests  # bench/_manifests.py
 
@@ -83,7 +83,12 @@ def main() -> None:
         p.error("--multiples must be 0 or more frames")
     apply_threads(args.threads)
     model = load_model(args.model).model.float().train()
-    batches = batches_of([u.duration for u in read_manifest(args.train)], args.batch_seconds)[:args.batches + 3]
+    try:
+        durations = [u.duration for u in read_manifest(args.train)]
+    except ManifestError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    batches = batches_of(durations, args.batch_seconds)[:args.batches + 3]
     if len(batches) < 4:
         print(f"error: {args.train}: {len(batches)} batch(es) of --batch-seconds {args.batch_seconds}; the bench "
               "needs 4 or more (3 to warm up)", file=sys.stderr)

@@ -61,8 +61,9 @@ def throughput(args, threads: int, workers: int, precision: str) -> tuple[float,
             if i + 1 == args.warmup + args.steps:
                 break
         if start is None:
-            sys.exit(f"error: {args.train}: fewer than --warmup {args.warmup} + 1 batches to time; give a larger "
-                     "manifest or fewer --warmup steps")
+            print(f"error: {args.train}: fewer than --warmup {args.warmup} + 1 batches to time; give a larger "
+                  "manifest or fewer --warmup steps", file=sys.stderr)
+            sys.exit(2)
         elapsed = time.perf_counter() - start
     return seconds / elapsed, flops / elapsed / 1e9
 

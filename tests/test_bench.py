@@ -442,3 +442,10 @@ def test_benches_run_on_five_clips(tmp_path, args, says):
 def test_behaviour_check_reads_a_manifest_with_relative_audio_paths():
     out = bench_module("behaviour_check").transcripts(Path(CLIPS))
     assert sorted(out) == ["default", "greedy"] and len(out["greedy"]) == 5
+
+
+def test_pad_lengths_on_a_manifest_that_is_not_json_is_one_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    proc = run_in_process(["pad_lengths.py", "--train", str(bad)], tmp_path)
+    assert (proc.returncode, proc.stderr.count("\n")) == (2, 1) and proc.stderr.startswith(f"error: {bad}:1: "), proc.stderr

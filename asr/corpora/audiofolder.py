@@ -79,12 +79,12 @@ def note_unlisted(path: Path, audio: list[Path]) -> None:
     unlisted = [a for a in scan_folder(path.parent.absolute()).audio
                 if str(a) not in listed and os.path.normpath(str(a)) not in listed]
     if unlisted:  # a row may name one of them through a link
-        files = {file_key(a) for a in audio}
-        unlisted = [a for a in unlisted if file_key(a) not in files]
+        listed_files = {file_key(a) for a in audio}
+        unlisted = [a for a in unlisted if file_key(a) not in listed_files]
     if unlisted:
-        files = f"{len(unlisted)} audio files in its folder are" if len(unlisted) > 1 else \
+        count = f"{len(unlisted)} audio files in its folder are" if len(unlisted) > 1 else \
             "1 audio file in its folder is"
-        print(f"note: {path}: {files} not listed in it, so not imported (e.g. "
+        print(f"note: {path}: {count} not listed in it, so not imported (e.g. "
               f"{unlisted[0].relative_to(path.parent.absolute()).as_posix()})", file=sys.stderr)
 
 
