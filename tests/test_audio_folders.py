@@ -1,0 +1,21 @@
+"""asr.audio.scan_folder: the audio files under a folder, in Path's order, links handled as the files they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from asr.audio import scan_folder
+
+
+def test_the_files_come_in_paths_order_and_links_to_folders_are_not_audio(tmp_path):
+    names = ["b/a.wav", "a-b/c.wav", "a/b.wav", "a/B.wav", "a.wav", "ab.flac", "a/b/c.wav", "z/.hidden.wav"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "dir.wav").symlink_to(tmp_path / "a")  # a folder that looks like audio by its name
+    (tmp_path / "gone.wav").symlink_to(tmp_path / "nowhere.wav")  # broken: reading it says why
+    (tmp_path / "loop.wav").symlink_to(tmp_path / "loop.wav")  # a loop: the same
+    (tmp_path / "linked.wav").symlink_to(tmp_path / "a.wav")
+    found = scan_folder(tmp_path).audio
+    expected = sorted(Path(tmp_path / n) for n in names[:-1] + ["gone.wav", "loop.wav", "linked.wav"])
+    assert found == expected, [p.relative_to(tmp_path).as_posix() for p in found]
