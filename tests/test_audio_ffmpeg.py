@@ -95,7 +95,7 @@ def test_a_folder_of_them_with_transcripts_imports(encoded, tmp_path):
 def test_the_cli_transcribes_each_as_the_flac_and_a_folder_no_longer_skips_them(encoded, tmp_path, capsys):
     assert main([str(encoded["flac"]), "--threads", "1"]) == 0
     want = capsys.readouterr().out
-    assert want.startswith("rubout g m e ")  # the shipped model hears "rubout g m e f three nine"
+    assert want.startswith("rubout g n e ")  # the shipped model hears "rubout g n e f three nine"
     assert main([str(encoded[n]) for n in CODECS] + ["--threads", "1", "--format", "jsonl"]) == 0
     out, err = capsys.readouterr()
     heard = {Path(row["audio"]).name: row["text"] for row in map(json.loads, out.splitlines())}

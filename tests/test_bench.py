@@ -184,7 +184,7 @@ def test_decode_speed_uses_the_shipped_lm_says_what_it_compares_and_ends_in_name
     """On the .[dev] install (no kenlm, no pyctcdecode): our search with the shipped LM, read in pure Python."""
     lines = run_bench("decode_speed.py", "--repeats", "1", "--beams", "8")
     assert lines[0].startswith("compares: ours, ours with pyctcdecode's pruning")
-    assert "LM " + str(ROOT / "asr" / "assets" / "an4_lm.arpa.gz") + " (alpha=0.1, beta=1.0)" in lines[1]
+    assert "LM " + str(ROOT / "asr" / "assets" / "an4_lm.arpa.gz") + " (alpha=0.3, beta=3.0)" in lines[1]
     if importlib.util.find_spec("pyctcdecode") is None:
         assert "(no pyctcdecode row" in lines[0] and not any(line.startswith("pyctcdecode") for line in lines)
         assert re.fullmatch(r"ours_ms_per_utterance=\d+\.\d{3}", lines[-1]), lines[-1]
@@ -194,7 +194,7 @@ def test_decode_speed_uses_the_shipped_lm_says_what_it_compares_and_ends_in_name
 
 def test_confidence_decodes_as_transcribe_does_by_default():
     lines = run_bench("confidence.py")
-    assert lines[0].startswith("decoding: beam (beam 32, LM ") and lines[0].endswith("alpha 0.1, beta 1.0)")
+    assert lines[0].startswith("decoding: beam (beam 32, LM ") and lines[0].endswith("alpha 0.3, beta 3.0)")
     assert re.fullmatch(r"below_threshold_backwards=\d+\.\d", lines[-1])
     assert run_bench("confidence.py", "--greedy")[0] == "decoding: greedy"
 

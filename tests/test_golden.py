@@ -31,11 +31,11 @@ SQUARE_TOL = 1e-2  # on a clip's mean squared log-prob (about 200): the same rel
 # model file -> clip id -> (greedy transcript, mean of the (T, V) log-probs, mean of their squares), 4 decimals
 GOLDEN = {
     DEFAULT_MODEL.name: {
-        "an406-fcaw-b": ("rubout g m e f three nine", -15.4343, 265.4923),
-        "an437-mjgm-b": ("e b z j ninety four", -14.2443, 227.2967),
-        "an440-mjgm-b": ("stop", -16.5621, 297.6516),
-        "cen4-fcaw-b": ("m e l v i n", -17.4158, 329.1515),
-        "cen7-mjgm-b": ("six eight three three oh sven five", -13.7004, 210.1546),
+        "an406-fcaw-b": ("rubout g n e f three nine", -17.1404, 326.3171),
+        "an437-mjgm-b": ("e b v j ninety four", -16.5248, 302.1184),
+        "an440-mjgm-b": ("stop", -17.9183, 347.7595),
+        "cen4-fcaw-b": ("m e l v i n", -19.5586, 415.9579),
+        "cen7-mjgm-b": ("six eight three three oh seven five", -15.3215, 261.2860),
     },
     DEFAULT_STREAM_MODEL.name: {
         "an406-fcaw-b": ("rubout g m e f three nine", -15.0069, 251.3337),

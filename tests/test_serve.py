@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CLIPS_DIR = ROOT / "tests" / "data" / "an4"
 CLIPS = sorted(CLIPS_DIR.glob("*.flac"))
 TEXTS = {  # what the shipped model hears in each clip (the CLI's transcripts, checked in cli_outputs)
-    "an406-fcaw-b": "rubout g m e f three nine", "an437-mjgm-b": "e b z j ninety four", "an440-mjgm-b": "stop",
+    "an406-fcaw-b": "rubout g n e f three nine", "an437-mjgm-b": "e d v j ninety four", "an440-mjgm-b": "stop",
     "cen4-fcaw-b": "m e l v i n", "cen7-mjgm-b": "six eight three three oh seven five",
 }
 

@@ -11,8 +11,8 @@ import pytest
 
 from test_serve import CLIPS, TEXTS, client_for, long_file, running_server, transcribe  # noqa: F401 (a fixture)
 
-GMEF = next(c for c in CLIPS if c.stem == "an406-fcaw-b")  # said and heard "rubout g m e f three nine"
-ABVJ = next(c for c in CLIPS if c.stem == "an437-mjgm-b")  # said "a b v j ninety four", heard "e b z j ..."
+GMEF = next(c for c in CLIPS if c.stem == "an406-fcaw-b")  # said "rubout g m e f three nine", heard "... g n e f ..."
+ABVJ = next(c for c in CLIPS if c.stem == "an437-mjgm-b")  # said "a b v j ninety four", heard "e d v j ..."
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "oh", "[unk]"]
 
 
@@ -64,12 +64,12 @@ def test_segments_in_openais_shape(client):
 
 def test_hotwords_keywords_and_a_phrase_list_steer_one_request_each(client):
     plain = transcribe(client, ABVJ).text
-    assert plain == TEXTS[ABVJ.stem] == "e b z j ninety four"
-    assert transcribe(client, ABVJ, extra_body={"hotwords": "stop:2, v:2"}).text == "e b v j ninety four"
+    assert plain == TEXTS[ABVJ.stem] == "e d v j ninety four"
+    assert transcribe(client, ABVJ, extra_body={"hotwords": "stop:2, b:2"}).text == "e b v j ninety four"
     assert transcribe(client, ABVJ, keywords=["b v j"]).text == "e b v j ninety four"
     grammar = transcribe(client, ABVJ, extra_body={"phrase_list": json.dumps(DIGITS)}).text
-    assert grammar == "[unk] [unk] four"
-    *_, done = stream_events(client, ABVJ, extra_body={"hotwords": "v:2"})
+    assert grammar == "[unk] [unk] [unk] [unk] [unk] four"
+    *_, done = stream_events(client, ABVJ, extra_body={"hotwords": "b:2"})
     assert done.text == "e b v j ninety four"
     assert transcribe(client, ABVJ).text == plain  # nothing of the requests before is left
 

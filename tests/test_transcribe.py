@@ -113,12 +113,12 @@ def test_a_bad_model_is_exit_code_2(tmp_path, short_clip, capsys):
 
 
 def test_audio_the_model_does_not_know_is_flagged_once(clips, tmp_path, capsys):
-    """A clip played backwards (mean word confidence 0.69) is flagged in jsonl and named in one note, and so is
-    the one in-domain clip the model mishears ("a b v j" as "e b z j": 0.74); the four it hears right are not."""
+    """Two clips played backwards (mean word confidence 0.72 and 0.76) are flagged in jsonl and named in one note;
+    the five in-domain clips (0.86-1.00, two of them misheard by a letter or two) are not."""
     import soundfile as sf
 
     backwards = []
-    for u in [u for u in clips if u.id == "an406-fcaw-b"]:  # "rubout g m e f three nine"
+    for u in [u for u in clips if u.id in ("cen4-fcaw-b", "cen7-mjgm-b")]:  # "m e l v i n", "six eight three ..."
         path = tmp_path / f"backwards-{Path(u.audio).stem}.flac"
         sf.write(path, np.flip(load_audio(u.audio)), 16000)
         backwards.append(str(path))
@@ -126,12 +126,11 @@ def test_audio_the_model_does_not_know_is_flagged_once(clips, tmp_path, capsys):
     assert main([*paths, *backwards, "--format", "jsonl"]) == 0
     out, err = capsys.readouterr()
     rows = {r["audio"]: r for r in map(json.loads, out.splitlines())}
-    misheard = [u.audio for u in clips if u.id == "an437-mjgm-b"]
-    assert [p for p, r in rows.items() if r.get("low_confidence")] == misheard + backwards
+    assert [p for p, r in rows.items() if r.get("low_confidence")] == backwards
     assert all(r["mean_confidence"] < 0.8 for p, r in rows.items() if p in backwards)
     (note,) = err.splitlines()
     assert note.startswith("note: 2 files with a mean word confidence below 0.80") and "not general English" in note
-    assert all(p in note for p in misheard + backwards) and not any(p in note for p in paths if p not in misheard)
+    assert all(p in note for p in backwards) and not any(p in note for p in paths)
 
 
 def test_help_says_what_the_model_knows_and_other_models_are_flagged_only_when_asked(tiny_checkpoint, clips,
@@ -206,7 +205,7 @@ def test_a_file_too_quiet_to_hear_or_silent_is_said_in_one_note_and_a_field(clip
     out, err = capsys.readouterr()
     rows = [json.loads(line) for line in out.splitlines()]
     assert rows[0]["text"] and not {"no_speech", "too_quiet", "level_db"} & set(rows[0])
-    assert word_errors(rows[0]["text"], rows[3]["text"]).errors <= 2  # 16-bit at -63 dBFS: "g m e f", "g n e s"
+    assert word_errors(rows[0]["text"], rows[3]["text"]).errors <= 2  # 16-bit at -63 dBFS: "g n e f", "g n e s"
     assert not {"no_speech", "too_quiet", "level_db"} & set(rows[3])
     assert rows[1]["text"] == "" and rows[1]["no_speech"] is True and rows[1]["too_quiet"] is True
     assert -120 < rows[1]["level_db"] < -90

@@ -17,8 +17,8 @@ from asr.audio import audio_blocks
 from asr.transcribe import main
 
 CLIPS = Path(__file__).resolve().parent / "data" / "an4"
-GMEF = CLIPS / "an406-fcaw-b.flac"  # said: "rubout g m e f three nine"; heard so
-ABVJ = CLIPS / "an437-mjgm-b.flac"  # said: "a b v j ninety four"; heard: "e b z j ninety four"
+GMEF = CLIPS / "an406-fcaw-b.flac"  # said: "rubout g m e f three nine"; heard: "... g n e f ..."
+ABVJ = CLIPS / "an437-mjgm-b.flac"  # said: "a b v j ninety four"; heard: "e d v j ninety four"
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "oh", "[unk]"]
 
 
@@ -29,11 +29,11 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def test_a_hotword_turns_the_letter_heard_into_the_one_said(capsys, tmp_path):
-    assert run(capsys, str(ABVJ)) == (0, "e b z j ninety four\n", "")
-    assert run(capsys, str(ABVJ), "--hotword", "v:2") == (0, "e b v j ninety four\n", "")
-    (tmp_path / "hot.txt").write_text("# letters to favour\n\nv:2\n")
+    assert run(capsys, str(ABVJ)) == (0, "e d v j ninety four\n", "")
+    assert run(capsys, str(ABVJ), "--hotword", "b:2") == (0, "e b v j ninety four\n", "")
+    (tmp_path / "hot.txt").write_text("# letters to favour\n\nb:2\n")
     assert run(capsys, str(ABVJ), "--hotwords-file", str(tmp_path / "hot.txt"))[1] == "e b v j ninety four\n"
-    assert run(capsys, str(ABVJ), "--hotword", "v", "--hotword-score", "2")[1] == "e b v j ninety four\n"
+    assert run(capsys, str(ABVJ), "--hotword", "b", "--hotword-score", "2")[1] == "e b v j ninety four\n"
 
 
 def test_a_grammar_keeps_the_output_to_its_phrases(capsys, tmp_path):
@@ -51,7 +51,7 @@ def test_nbest_lists_distinct_alternatives_with_sorted_confidences(capsys):
     alternatives = segment["alternatives"]
     texts, confidences = [a["text"] for a in alternatives], [a["confidence"] for a in alternatives]
     assert code == 0 and len(alternatives) == 4 and len(set(texts)) == 4
-    assert texts[0] == segment["text"] == "e b z j ninety four" and "e b v j ninety four" in texts
+    assert texts[0] == segment["text"] == "e d v j ninety four" and "e b v j ninety four" in texts
     assert confidences == sorted(confidences, reverse=True) and all(0 <= c <= 1 for c in confidences)
     assert sum(confidences) <= 1 + 1e-3
 
@@ -102,8 +102,8 @@ def test_steering_is_per_call_through_the_python_api(shipped):
     texts = lambda steering=None: [r.text for r in transcribe_paths(rec, [str(ABVJ)], decoder=decoder,  # noqa: E731
                                                                      steering=steering)]
     plain = texts()
-    assert texts(decoder.steer(hotwords=[("v", 2.0)])) == ["e b v j ninety four"] != plain
-    assert texts(decoder.steer(phrase_list=DIGITS)) == ["[unk] [unk] four"]
+    assert texts(decoder.steer(hotwords=[("b", 2.0)])) == ["e b v j ninety four"] != plain
+    assert texts(decoder.steer(phrase_list=DIGITS)) == ["[unk] [unk] [unk] [unk] [unk] four"]  # a b v j ninety: 5
     assert texts() == plain  # nothing of the calls before is left in the decoder
 
 
