@@ -35,10 +35,10 @@ from asr.longform.timestamps import Word
 from asr.recognizer import Recognizer
 
 # Mean word confidence below which a file is flagged as likely outside the shipped model's domain (other models'
-# confidences differ: each needs its own). Measured with v1, the AN4 model shipped before v7 (bench/confidence.py;
-# not re-measured for v7, which flags the AN4 test clip it mishears, tests/test_transcribe.py), default decoding:
-# AN4 test utterances 0.64-1.00 (median 0.95, 6.2% below 0.8), the same played backwards 0.18-0.95 (median 0.69, 86%
-# below); greedy: 3.8% and 76% below (backwards 0.43-0.95, median 0.73); synthetic tones 0.49-0.79 (greedy).
+# confidences differ: each needs its own). Measured with the shipped v11 (bench/confidence.py,
+# bench/results/confidence_an4_v11.txt), default decoding: AN4 test utterances 0.76-1.00 (median 0.95, 2.3% below
+# 0.8), the same played backwards 0.39-0.97 (median 0.73, 73% below); on dev 9.1% and 70% below; greedy, test: 0.8%
+# and 59%. v1, the model it was chosen for: test 6.2% and 86% below (greedy 3.8% and 76%; synthetic tones 0.49-0.79).
 LOW_CONFIDENCE = 0.8
 
 
