@@ -39,7 +39,7 @@
 #   --by-speaker          the shares are whole speakers (speaker-disjoint; needs a speaker per utterance)
 #   --an4 DIR             AN4 manifests (train.jsonl, test.jsonl: recipes/an4/prepare.py)   default: manifests/an4
 #                         where it holds them, else none ("none": none)
-#   --an4-share F         AN4 training utterances mixed in, as a share of yours              default: 0.3
+#   --an4-share F         AN4 training utterances mixed in, as a share of yours              default: 0.5
 #   --noise DIR           noise.jsonl and rir.jsonl for augmentation         default: ../shared/data/noise
 #   --epochs N            fine-tuning epochs                                 default: 15
 #   --max-minutes M       fine-tuning time budget (wall minutes)             default: 10
@@ -64,7 +64,7 @@ init_lm=$repo/asr/assets/an4_lm.arpa.gz
 init_features=init
 dev_speakers=; test_speakers=; dev_fraction=; test_fraction=; by_speaker=
 an4=auto
-an4_share=0.3
+an4_share=0.5
 noise=$repo/../shared/data/noise
 epochs=15
 max_minutes=10
