@@ -38,7 +38,8 @@ from asr.recognizer import Recognizer
 # confidences differ: each needs its own). Measured with the shipped v11 (bench/confidence.py,
 # bench/results/confidence_an4_v11.txt), default decoding: AN4 test utterances 0.76-1.00 (median 0.95, 2.3% below
 # 0.8), the same played backwards 0.39-0.97 (median 0.73, 73% below); on dev 9.1% and 70% below; greedy, test: 0.8%
-# and 59%. v1, the model it was chosen for: test 6.2% and 86% below (greedy 3.8% and 76%; synthetic tones 0.49-0.79).
+# and 59%. v1, the model it was chosen for: test 6.2% and 86% below (greedy 3.8% and 76%; synthetic tones, greedy,
+# 0.49-0.79).
 LOW_CONFIDENCE = 0.8
 
 
