@@ -1,7 +1,7 @@
 """A "model soup": the weighted mean of several checkpoints' weights, written as one checkpoint (fp32), for
 comparing fine-tunes of one lineage (how the README's soups of v7, v9, v10 and v11 were made).
 
-    python bench/model_soup.py OUT.pt A.pt [B.pt ...] [--weights 1 1 ...]
+    python recipes/an4/model_soup.py OUT.pt A.pt [B.pt ...] [--weights 1 1 ...]
 
 The checkpoints must share the model configuration, features and normalisation (fine-tunes with
 --init-features init do); the first one's vocabulary and metadata are kept. Score OUT.pt as any model:
