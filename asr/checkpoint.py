@@ -21,7 +21,7 @@ import torch
 
 from asr.features import FeatureConfig, Frontend
 from asr.model import AcousticModel, ModelConfig
-from asr.recognizer import Recognizer
+from asr.recognizer import Recognizer, with_chunks
 from asr.text import BpeVocab, CharVocab, Vocab
 
 DEFAULT_MODEL = Path(__file__).parent / "assets" / "an4.pt"  # the model that ships in the package
@@ -163,10 +163,14 @@ def load_model(path: str | Path = DEFAULT_MODEL, device: str | torch.device = "c
         raise CheckpointError(f"{path}: checkpoint does not match this version of asr ({e})") from e
 
 
-def export_model(src: str | Path, dst: str | Path, metadata: dict | None = None, precision: str = "fp16") -> int:
-    """Write the inference-only part of a checkpoint (fp16 weights by default) with extra metadata;
-    returns the file size in bytes."""
+def export_model(src: str | Path, dst: str | Path, metadata: dict | None = None, precision: str = "fp16",
+                 chunks: tuple[int | None, int | None] = (None, None)) -> int:
+    """A checkpoint's inference part (fp16 by default), more metadata, `chunks` (with_chunks); its size in bytes."""
     rec = load_model(src)
+    try:
+        rec = with_chunks(rec, *chunks) if chunks != (None, None) else rec
+    except ValueError as e:
+        raise CheckpointError(f"--chunk-frames, --right-context-frames: {e}") from e
     rec.metadata.update(metadata or {})
     save_atomic(model_state(rec, precision), dst)
     return Path(dst).stat().st_size
@@ -279,9 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", choices=PRECISIONS, default="fp16",
                    help="weights as stored: fp16 (default), fp32, or int8 (per-row scales; about half of fp16)")
     p.add_argument("--fp32", dest="precision", action="store_const", const="fp32", help="same as --precision fp32")
+    p.add_argument("--chunk-frames", type=int, metavar="N", help="streaming: output frames (40 ms) per chunk")
+    p.add_argument("--right-context-frames", type=int, metavar="N", help="streaming: frames each chunk reads past it")
     args = p.parse_args(argv)
     try:
-        size = export_model(args.src, args.dst, json.loads(args.metadata), args.precision)
+        size = export_model(args.src, args.dst, json.loads(args.metadata), args.precision,
+                            (args.chunk_frames, args.right_context_frames))
     except (CheckpointError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

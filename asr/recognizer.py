@@ -8,6 +8,7 @@ feature front-end, its vocabulary and its metadata), as asr.checkpoint.load_mode
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -29,6 +30,19 @@ class Recognizer:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+
+def with_chunks(rec: Recognizer, chunk_frames: int | None = None,
+                right_context_frames: int | None = None) -> Recognizer:
+    """The recogniser with its model run at another chunk / right-context setting (None keeps the model's): the
+    same weights, another latency (0, 0: full context). ModelConfig's ValueError names a setting it refuses."""
+    cfg = rec.model.cfg
+    cfg = dataclasses.replace(cfg, chunk_frames=cfg.chunk_frames if chunk_frames is None else chunk_frames,
+                              right_context_frames=cfg.right_context_frames if right_context_frames is None
+                              else right_context_frames)
+    model = AcousticModel(cfg).to(rec.device)
+    model.load_state_dict(rec.model.state_dict())
+    return dataclasses.replace(rec, model=model.eval())
 
 
 @torch.no_grad()

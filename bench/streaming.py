@@ -1,12 +1,16 @@
 """Streaming: WER at several latencies, word latency, streams per core, and the WebSocket's WER.
 
     python bench/streaming.py [--model asr/assets/an4_stream.pt] [--full-model asr/assets/an4.pt]
-        [--manifest manifests/an4/test.jsonl] [--settings 4:2,6:5,8:3,16:8] [--json OUT.json] [--no-websocket]
+        [--manifest manifests/an4/test.jsonl] [--settings 4:2,6:5,8:3,3:8,2:9,16:8] [--json OUT.json]
+        [--sections wer,latency,throughput,cli,websocket]
 
 1. WER, greedy and default (the model's metadata: beam search + LM), of the full-context model and of the
    streaming model run with each chunk:right-context setting (output frames of 40 ms); the algorithmic
    latency of each is chunk + right context + the front end's look-ahead (asr.model.algorithmic_latency).
    The chunked forward pass over a file gives the log-probs that streaming gives (tests/test_streaming.py).
+   The last line, `streaming_greedy_wer_ratio=X`, is the greedy WER at the model's own setting (the row marked
+   "the model's own", if its latency is <= 0.5 s) over the full-context model's: the setting it ships with, not
+   the best row of the table, which test would choose.
 2. Word latency at the model's own setting: each clip, with 1 s of silence after it (so that the pause ends
    the utterance as it would live), fed in --packet-s packets at real-time pace, simulated: packet k arrives
    when its audio has played, is processed when the one before is done, and each event is out when its
@@ -27,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import statistics
 import sys
@@ -45,19 +48,12 @@ from asr.data import read_manifest
 from asr.decoding import Decoder, DecodingConfig, decoding_config
 from asr.decoding.align import forced_alignment
 from asr.metrics import score
-from asr.model import AcousticModel, algorithmic_latency, output_frame_seconds
-from asr.recognizer import utterance_log_probs
+from asr.model import algorithmic_latency, output_frame_seconds
+from asr.recognizer import utterance_log_probs, with_chunks
 from asr.streaming import Final, Partial, Transcriber, step_streams
 from asr.text import normalize_text
 
 SILENCE_AFTER_S = 1.0
-
-
-def with_chunks(rec, chunk: int, right: int):
-    """The recogniser with its model run at another chunk / right-context setting (same weights)."""
-    model = AcousticModel(dataclasses.replace(rec.model.cfg, chunk_frames=chunk, right_context_frames=right))
-    model.load_state_dict(rec.model.state_dict())
-    return dataclasses.replace(rec, model=model.eval())
 
 
 def decoders(rec, path) -> dict[str, Decoder]:
@@ -74,11 +70,13 @@ def wer_rows(args, utts) -> tuple[list[dict], dict]:
     runs += [(f"streaming {c}:{r}", with_chunks(stream, c, r), args.model, (c, r)) for c, r in args.settings]
     for name, rec, path, setting in runs:
         log_probs = utterance_log_probs(rec, utts)
-        row = {"name": name, "latency_s": round(algorithmic_latency(rec.model.cfg, rec.frontend.cfg), 3)}
+        own_setting = setting == (stream.model.cfg.chunk_frames, stream.model.cfg.right_context_frames)
+        row = {"name": name + (" (the model's own)" if own_setting else ""),
+               "latency_s": round(algorithmic_latency(rec.model.cfg, rec.frontend.cfg), 3), "own": own_setting}
         for kind, decoder in decoders(rec, path).items():
             texts = decoder.transcripts(log_probs)
             row[kind] = score(utts, texts)["wer"]
-            if setting == (stream.model.cfg.chunk_frames, stream.model.cfg.right_context_frames):
+            if own_setting:
                 own[kind] = texts
         rows.append(row)
         print(f"{name}: latency {row['latency_s']} s, greedy {row['greedy']:.2f}%, default {row['default']:.2f}%",
@@ -248,7 +246,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model", default=str(DEFAULT_STREAM_MODEL))
     p.add_argument("--full-model", default=str(DEFAULT_MODEL))
     p.add_argument("--manifest", default="manifests/an4/test.jsonl")
-    p.add_argument("--settings", default="4:2,6:5,8:3,16:8", help="chunk:right-context settings for section 1")
+    p.add_argument("--settings", default="4:2,6:5,8:3,3:8,2:9,16:8",
+                   help="chunk:right-context settings for section 1 (the model's own: the headline ratio)")
     p.add_argument("--packet-s", type=float, default=0.04, help="audio per packet in sections 2 and 3")
     p.add_argument("--json", help="write every number here")
     p.add_argument("--sections", default="wer,latency,throughput,cli,websocket", help="which to run (wer always runs)")
@@ -306,9 +305,9 @@ def print_tables(result: dict, n: int) -> None:
         print(f"WebSocket WER {w['wer']:.2f}% vs file mode {w['file_mode_wer']:.2f}%; identical transcripts "
               f"{w['identical']}/{n}")
     full = result["wer"][0]["greedy"]
-    within = [r for r in result["wer"][1:] if r["latency_s"] <= 0.5]
-    if within and full:  # the issue's target: at <= 0.5 s, greedy WER <= 1.10 x the full-context model's
-        print(f"streaming_greedy_wer_ratio={min(r['greedy'] for r in within) / full:.3f}")
+    ours = [r for r in result["wer"][1:] if r["own"] and r["latency_s"] <= 0.5]
+    if ours and full:  # the issue's target: at <= 0.5 s, greedy WER <= 1.10 x the full-context model's
+        print(f"streaming_greedy_wer_ratio={ours[0]['greedy'] / full:.3f}")  # the model as it runs, not the best row
 
 
 if __name__ == "__main__":

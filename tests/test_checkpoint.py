@@ -231,3 +231,31 @@ def test_a_garbage_checkpoint_is_one_line(tmp_path):
     with pytest.raises(CheckpointError) as info:
         load_model(path)
     assert str(info.value).startswith(f"{path}: not a readable checkpoint") and "\n" not in str(info.value)
+
+
+def test_export_at_another_streaming_setting_keeps_the_weights(tmp_path, build_recognizer, capsys):
+    """--chunk-frames / --right-context-frames write the same weights run at another latency: what the model
+    computes is what a model built at that setting computes, and differs from the source's setting."""
+    rec = build_recognizer(ModelConfig(conv_channels=8, hidden=16, layers=2, dropout=0.0, chunk_frames=4,
+                                       right_context_frames=2), seed=2)
+    src = tmp_path / "train.pt"
+    save_atomic(model_state(rec), src)
+    assert main([str(src), str(tmp_path / "38.pt"), "--fp32", "--chunk-frames", "3", "--right-context-frames", "8"]) == 0
+    moved = load_model(tmp_path / "38.pt")
+    assert (moved.model.cfg.chunk_frames, moved.model.cfg.right_context_frames) == (3, 8)
+    built = build_recognizer(ModelConfig(conv_channels=8, hidden=16, layers=2, dropout=0.0, chunk_frames=3,
+                                         right_context_frames=8), seed=0)
+    built.model.load_state_dict(rec.model.state_dict())
+    torch.testing.assert_close(outputs(moved), outputs(built), rtol=0, atol=0)
+    assert (outputs(moved) - outputs(rec)).abs().max() > 1e-3  # the setting does change what it computes
+
+    # one flag alone keeps the model's other one
+    assert main([str(src), str(tmp_path / "r0.pt"), "--right-context-frames", "0"]) == 0
+    assert load_model(tmp_path / "r0.pt").model.cfg.chunk_frames == 4
+    # settings ModelConfig refuses are one line and exit 2, and write nothing
+    capsys.readouterr()
+    for flags in (["--chunk-frames", "-1"], ["--chunk-frames", "0", "--right-context-frames", "5"]):
+        assert main([str(src), str(tmp_path / "bad.pt"), *flags]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --chunk-frames") and err.count("\n") == 1, err
+    assert not (tmp_path / "bad.pt").exists()
