@@ -38,11 +38,11 @@ GOLDEN = {
         "cen7-mjgm-b": ("six eight three three oh seven five", -15.3215, 261.2860),
     },
     DEFAULT_STREAM_MODEL.name: {
-        "an406-fcaw-b": ("rubout g m e f three nine", -15.0069, 251.3337),
-        "an437-mjgm-b": ("e b z j ninety four", -13.7285, 211.8637),
-        "an440-mjgm-b": ("stop", -16.2890, 287.8327),
-        "cen4-fcaw-b": ("m e l v i n", -17.0662, 316.5875),
-        "cen7-mjgm-b": ("six eight three three o sven five", -13.4515, 203.2527),
+        "an406-fcaw-b": ("ubout g n e f threey nine", -16.7312, 312.5131),
+        "an437-mjgm-b": ("e b v j ninety four", -16.0587, 286.5921),
+        "an440-mjgm-b": ("stop", -17.8325, 345.0746),
+        "cen4-fcaw-b": ("m e l v i n", -19.3480, 406.9043),
+        "cen7-mjgm-b": ("six eight three three o sven five", -15.0168, 252.2376),
     },
 }
 

@@ -3,7 +3,7 @@
     rounds = StreamRounds(max_batch=32, worker=worker)
     events = await rounds.submit(stream, samples, final)     # a Transcriber's events for one message
 
-A message's audio goes to its stream one window's worth a round (chunk_frames output frames: 0.24 s of audio for
+A message's audio goes to its stream one window's worth a round (chunk_frames output frames: 0.12 s of audio for
 the shipped model), and a round runs at most one window of each stream that has one, all in one batch. So a
 stream that sends 5 s at a time takes no more of a round than one that sends 0.1 s in real time, and each stream
 is answered at the end of the round that finishes its own message, whatever the others still hold (a message
