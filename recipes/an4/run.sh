@@ -49,6 +49,7 @@
 #   --right-context-frames N   stage 6: frames each chunk looks ahead  default: 5
 #   --stream-epochs N   stage 6 epochs                               default: 40
 #   --stream-minutes M  stage 6 training time budget                 default: 35
+#   --stream-lr LR      stage 6 peak learning rate                   default: 5e-4
 #   --threads N         torch threads of every command: --threads N to asr.train and asr.evaluate, OMP_NUM_THREADS
 #                       to the rest   default: each command's own choice from the usable cores (1 on 2 or fewer)
 #   -h, --help          this text
@@ -72,6 +73,7 @@ chunk_frames=6
 right_context_frames=5
 stream_epochs=40
 stream_minutes=35
+stream_lr=5e-4
 init=
 lr=
 average_last=0
@@ -101,6 +103,7 @@ while [ $# -gt 0 ]; do
     --right-context-frames) right_context_frames=$2; shift 2 ;;
     --stream-epochs) stream_epochs=$2; shift 2 ;;
     --stream-minutes) stream_minutes=$2; shift 2 ;;
+    --stream-lr) stream_lr=$2; shift 2 ;;
     --threads) thread_count=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -124,7 +127,7 @@ settings5=$settings4
 stream_init=${stream_init:-$exp/best.pt}
 stream_lm=${stream_lm:-$exp/an4_lm.arpa.gz}
 settings6="$settings5 stream_init=$stream_init stream_lm=$stream_lm chunk_frames=$chunk_frames right_context_frames=$right_context_frames"
-settings6="$settings6 stream_epochs=$stream_epochs stream_minutes=$stream_minutes"
+settings6="$settings6 stream_epochs=$stream_epochs stream_minutes=$stream_minutes stream_lr=$stream_lr"
 # run_stage N NAME: true if stage N is selected and not done yet with this run's settings
 run_stage() {
   [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ] || return 1
@@ -275,7 +278,7 @@ if run_stage 6 stream; then
   [ -f "$exp/stream/last.pt" ] && resume=(--resume)
   python -m asr.train "${threads[@]}" --train "$manifests/train.jsonl" --dev "$manifests/dev.jsonl" --out "$exp/stream" \
     --init "$stream_init" --chunk-frames "$chunk_frames" --right-context-frames "$right_context_frames" \
-    --epochs "$stream_epochs" --max-minutes "$stream_minutes" --lr 5e-4 --warmup-steps 50 --batch-seconds 90 \
+    --epochs "$stream_epochs" --max-minutes "$stream_minutes" --lr "$stream_lr" --warmup-steps 50 --batch-seconds 90 \
     --seed "$seed" "${augment[@]}" "${resume[@]}"
   python -m asr.evaluate "${threads[@]}" --model "$exp/stream/best.pt" --manifest "$manifests/test.jsonl" --decoder greedy \
     --out "$exp/stream/eval_test" | tee "$exp/stream/eval_test.log"
