@@ -38,11 +38,11 @@ GOLDEN = {
         "cen7-mjgm-b": ("six eight three three oh seven five", -15.3215, 261.2860),
     },
     DEFAULT_STREAM_MODEL.name: {
-        "an406-fcaw-b": ("ubout g n e f threey nine", -16.7312, 312.5131),
-        "an437-mjgm-b": ("e b v j ninety four", -16.0587, 286.5921),
-        "an440-mjgm-b": ("stop", -17.8325, 345.0746),
-        "cen4-fcaw-b": ("m e l v i n", -19.3480, 406.9043),
-        "cen7-mjgm-b": ("six eight three three o sven five", -15.0168, 252.2376),
+        "an406-fcaw-b": ("rubout g n e f three nine", -16.9639, 320.6737),
+        "an437-mjgm-b": ("e b v j ninety four", -16.6380, 305.8620),
+        "an440-mjgm-b": ("stop", -18.2361, 360.7111),
+        "cen4-fcaw-b": ("m e l v i n", -19.7462, 423.6933),
+        "cen7-mjgm-b": ("six eight three three o seven five", -15.5495, 268.9164),
     },
 }
 
