@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         size = export_model(args.src, args.dst, json.loads(args.metadata), args.precision,
                             (args.chunk_frames, args.right_context_frames))
-    except (CheckpointError, json.JSONDecodeError) as e:
+    except (CheckpointError, json.JSONDecodeError, OSError) as e:  # OSError: dst cannot be written
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {args.dst} ({size / 1e6:.1f} MB)")

@@ -259,3 +259,8 @@ def test_export_at_another_streaming_setting_keeps_the_weights(tmp_path, build_r
         err = capsys.readouterr().err
         assert err.startswith("error: --chunk-frames") and err.count("\n") == 1, err
     assert not (tmp_path / "bad.pt").exists()
+    # an output that cannot be written (its folder is a file) is one line naming it, exit 2
+    (tmp_path / "a_file").write_text("")
+    assert main([str(src), str(tmp_path / "a_file" / "x.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "a_file" in err and err.count("\n") == 1, err

@@ -36,3 +36,6 @@ def test_model_soup_averages_weights_and_refuses_what_does_not_match(tiny_checkp
         done = run(tmp_path / "bad.pt", *args)
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and says in done.stderr, done.stderr
     assert not (tmp_path / "bad.pt").exists()
+    (tmp_path / "a_file").write_text("")  # an output that cannot be written: its folder is a file
+    done = run(tmp_path / "a_file" / "x.pt", tiny_checkpoint)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "a_file" in done.stderr, done.stderr

@@ -46,11 +46,10 @@ def main() -> int:
               file=sys.stderr)
         return 2
     try:
-        rec = soup(args.models, weights)
-    except CheckpointError as e:
+        save_atomic(model_state(soup(args.models, weights), "fp32"), args.out)
+    except (CheckpointError, OSError) as e:  # OSError: the output cannot be written
         print(f"error: {e}", file=sys.stderr)
         return 2
-    save_atomic(model_state(rec, "fp32"), args.out)
     print(f"wrote {args.out}: the mean of {len(args.models)} models' weights ({', '.join(f'{w:g}' for w in weights)})")
     return 0
 
