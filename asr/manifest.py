@@ -34,6 +34,19 @@ def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
     return [row for _, row in numbered_rows(path, required)]
 
 
+def parse_json(text: str | bytes) -> object:
+    """json.loads(text), with every way it can fail as ValueError and a short reason: the decoder's message and
+    where, a number past Python's 4300 digits, or arrays and objects nested too deeply to parse (RecursionError)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{e.msg} at character {e.pos}") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except ValueError as e:  # "Exceeds the limit (4300 digits) for integer string conversion: ..."
+        raise ValueError(str(e).split(":")[0]) from None
+
+
 def json_objects(path: str | Path, lines: list[tuple[int, str]], required: tuple[str, ...] = (),
                  error: type[Exception] = ManifestError) -> list[tuple[int, dict]]:
     """(line number, JSON object) for each of a JSON-lines file's (line number, line); `error` ("path:line: why")
@@ -41,10 +54,9 @@ def json_objects(path: str | Path, lines: list[tuple[int, str]], required: tuple
     rows = []
     for lineno, line in lines:
         try:
-            row = json.loads(line)
-        except (ValueError, RecursionError) as e:  # JSONDecodeError, a 4300+ digit number, nesting too deep
-            reason = e.msg if isinstance(e, json.JSONDecodeError) else str(e).split(":")[0]
-            raise error(f"{path}:{lineno}: not valid JSON ({reason})") from e
+            row = parse_json(line)
+        except ValueError as e:
+            raise error(f"{path}:{lineno}: not valid JSON ({e})") from e
         if not isinstance(row, dict):
             raise error(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
         if missing := [k for k in required if k not in row]:

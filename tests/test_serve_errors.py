@@ -105,6 +105,12 @@ CASES = {  # name -> (keyword arguments of post(), status, error code, param, wo
     "no_boundary": (dict(content=b"x", headers={"content-type": "multipart/form-data"}), 400, "invalid_multipart", None,
                     "boundary"),
     "json_body": (dict(json={"model": "asr-an4"}), 415, "unsupported_content_type", None, "application/json"),
+    "boundary_too_long": (dict(content=b"x", headers={"content-type": "multipart/form-data; boundary=" + "b" * 300}),
+                          400, "invalid_multipart", None, "Boundary length 300"),
+    "no_closing_boundary": (dict(content=b"--b\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nasr-an4\r\n"
+                                 b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.flac\"\r\n\r\n"
+                                 + CLIP[1][: len(CLIP[1]) // 2], headers={"content-type": "multipart/form-data; boundary=b"}),
+                            400, "invalid_multipart", None, "closing boundary"),
     **{f"wav_{bad}": (dict(files={"file": (f"{bad}.wav", data)}, data={"model": "asr-an4"}), 400,
                       "corrupt_audio" if bad == "huge_float" else "invalid_file_format", "file", f"{bad}.wav: {said}")
        for bad, (data, said) in BAD.items()},

@@ -98,6 +98,9 @@ def test_any_sample_rate_is_resampled(server, clips, stream_model, rate):
 
 @pytest.mark.parametrize("message,code,said", [
     ("not json", 1007, "not JSON"),
+    ("[" * 100_000, 1007, "not JSON (nested too deeply)"),
+    ('{"config": {"sample_rate": ' + "9" * 5000 + "}}", 1007, "not JSON (Exceeds the limit (4300 digits)"),
+    ('{"config": {"phrase_list": "' + "[" * 5000 + '"}}', 1007, "not JSON (nested too deeply)"),
     (b"\x00\x01\x02", 1007, "even"),
     ('{"config": {"sample_rate": 0}}', 1007, "sample_rate"),
     ('{"config": {"sample_rate": 1e9}}', 1007, "sample_rate"),

@@ -12,7 +12,6 @@ still scores them as it scores any word it does not list).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from asr.decoding.grammar import UNK_WORD, Grammar
 from asr.decoding.hotwords import Hotwords
 from asr.decoding.trie import Spelling
+from asr.manifest import parse_json
 from asr.text import Vocab, _fold
 
 DEFAULT_HOTWORD_SCORE = 1.0  # bonus per token of a hotword phrase (natural log), where none is given; chosen
@@ -75,9 +75,9 @@ def read_hotwords(path: str | Path) -> list[tuple[str, float | None]]:
 def read_grammar(text: str, what: str) -> list[str]:
     """A phrase list as Vosk takes it: a JSON list of strings ("[unk]" among them for any other word)."""
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SteeringError(what, f"not JSON ({e.msg} at character {e.pos}); expected a list of phrases") from None
+        value = parse_json(text)
+    except ValueError as e:
+        raise SteeringError(what, f"not JSON ({e}); expected a list of phrases") from None
     if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
         raise SteeringError(what, f"expected a JSON list of phrases (strings), got {text.strip()[:60]!r}")
     return value

@@ -29,7 +29,6 @@ import asyncio
 import base64
 import binascii
 import hmac
-import json
 import logging
 import time
 
@@ -37,6 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from asr.audio import PcmDecoder
 from asr.decoding import Decoder
+from asr.manifest import parse_json
 from asr.recognizer import Recognizer
 from asr.serve.config import ServeConfig
 from asr.serve.limits import Full, Slots
@@ -184,9 +184,9 @@ def check_audio(data: bytes, rate: int) -> None:
 
 def parse_text(text: str) -> dict:
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise StreamError(f"a text message that is not JSON ({e.msg} at character {e.pos}): {text[:60]!r}") from None
+        value = parse_json(text)
+    except ValueError as e:
+        raise StreamError(f"a text message that is not JSON ({e}): {text[:60]!r}") from None
     if not isinstance(value, dict):
         raise StreamError(f"a text message must be a JSON object, got {text[:60]!r}")
     return value

@@ -48,11 +48,12 @@ class _Form:
         self.text_bytes = 0  # the text fields' bytes so far
         self.header, self.value, self.disposition = b"", b"", b""
         self.part: tuple[str, bytearray | None] = ("", None)  # (field name, a text field's bytes; None: the file)
+        self.ended = False  # the closing boundary ("--BOUNDARY--") came
 
     def callbacks(self) -> dict:
         return {"on_header_field": self.on_header_field, "on_header_value": self.on_header_value,
                 "on_header_end": self.on_header_end, "on_headers_finished": self.on_headers_finished,
-                "on_part_data": self.on_part_data, "on_part_end": self.on_part_end}
+                "on_part_data": self.on_part_data, "on_part_end": self.on_part_end, "on_end": self.on_end}
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self.header += data[start:end]
@@ -102,6 +103,9 @@ class _Form:
             self.close()
         else:
             self.fields.setdefault(name, []).append(text.decode("utf-8", "replace"))
+
+    def on_end(self) -> None:
+        self.ended = True
 
     def getlist(self, name: str) -> list[str]:
         return self.fields.get(name, [])
@@ -184,12 +188,14 @@ async def body(request: Request, cfg: ServeConfig, stopping: asyncio.Event, dead
 async def read_upload(request: Request, cfg: ServeConfig, folder: Path, stopping: asyncio.Event,
                       deadline: float) -> Fields:
     """The request's form, its file written to `folder`, checked (read_fields); APIError for what is wrong."""
-    form = _Form(folder)
-    parser = python_multipart.MultipartParser(boundary_of(request, cfg), form.callbacks())
+    form, boundary = _Form(folder), boundary_of(request, cfg)
     try:
+        parser = python_multipart.MultipartParser(boundary, form.callbacks())  # FormParserError: a boundary too long
         async for chunk in body(request, cfg, stopping, deadline):
             parser.write(chunk)
         parser.finalize()
+        if not form.ended:  # the parser takes a body cut short, its last part with it, as whole
+            raise _Invalid(f"it ends before its closing boundary (--{boundary.decode(errors='replace')}--)")
     except (_Invalid, FormParserError) as e:
         raise APIError(400, f"the body is not valid multipart/form-data ({e})", "invalid_multipart") from e
     finally:
