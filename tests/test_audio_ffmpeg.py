@@ -121,6 +121,20 @@ def test_a_file_ffmpeg_cannot_read_is_one_line_with_ffmpegs_reason(tmp_path, cap
 
 
 @needs_ffmpeg
+def playlist(target: Path) -> bytes:
+    """An HLS playlist naming a file on this machine: ffmpeg, left to probe, would read that file in its place."""
+    return f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:3.0,\n{target}\n#EXT-X-ENDLIST\n".encode()
+
+
+@pytest.mark.parametrize("name", ["list.m4a", "list.webm", "list.aac"])
+def test_a_playlist_under_an_audio_name_is_refused_not_followed(encoded, tmp_path, name):
+    (tmp_path / name).write_bytes(playlist(encoded["flac"]))
+    with pytest.raises(AudioError, match=f"{name}: not readable as {name.split('.')[1].upper()} audio by ffmpeg"):
+        load_audio(tmp_path / name)
+    with pytest.raises(AudioError, match=name):
+        audio_duration(tmp_path / name)
+
+
 def test_ffmpeg_output_is_read_only_up_to_the_length_limit(encoded, monkeypatch):
     monkeypatch.setattr("asr.audio.ffmpeg.MAX_SECONDS", 2.0)  # the clip is 4.0 s
     with pytest.raises(AudioError, match=r"longer than the 2 s limit"):
@@ -158,6 +172,8 @@ def test_the_server_reads_them_too_and_names_only_the_upload_in_errors(encoded, 
                 got = client.audio.transcriptions.create(file=(name, f), model="asr-an4").text
             assert got == load_transcript(encoded[name])
         refused = upload(url, "broken.m4a", BROKEN_M4A)
+        followed = upload(url, "list.m4a", playlist(encoded["flac"]))  # a playlist naming a file of the server's
+    assert followed.status_code == 400 and followed.json()["error"]["code"] == "invalid_file_format", followed.text
     error = refused.json()["error"]
     assert refused.status_code == 400 and error["code"] == "invalid_file_format"
     assert error["message"].startswith("broken.m4a: not readable as MP4/M4A (AAC or ALAC) audio by ffmpeg (")

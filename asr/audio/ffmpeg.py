@@ -28,6 +28,10 @@ FFPROBE = "ffprobe"  # its header reader, which comes with it
 BYTES_PER_SAMPLE = 4  # float32 from ffmpeg's -f f32le
 PROBE_SECONDS = 60  # ffprobe's time to read a header at most
 STDERR_BYTES = 1 << 16  # the end of ffmpeg's stderr kept for the error message (it logs errors only)
+# What ffmpeg may open: the demuxers of the formats it reads here (mov: MP4/M4A/ALAC, aac: raw AAC, matroska: WebM and
+# MKV, asf: WMA, amr, caf) and local files only. Left to probe, ffmpeg also takes a text file under an audio name as
+# a playlist (hls, concat) and reads the files it names: an upload could have the server transcribe its own files.
+INPUT_LIMITS = ["-format_whitelist", "mov,aac,matroska,asf,amr,caf", "-protocol_whitelist", "file"]
 
 
 def have_ffmpeg() -> bool:
@@ -55,9 +59,10 @@ def refusal(path: Path, kind: str) -> AudioError:
 
 def ffmpeg_command(path: Path, sample_rate: int = SAMPLE_RATE) -> list[str]:
     """ffmpeg's arguments: the file's first audio stream -> float32 little-endian mono at `sample_rate` on stdout.
-    The path is given as a file's ("file:"), so that a name such as "take:1.m4a" is not read as a protocol."""
-    return [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", f"file:{path}", "-map", "0:a:0", "-vn",
-            "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "-"]
+    The path is given as a file's ("file:"), so that a name such as "take:1.m4a" is not read as a protocol; only
+    INPUT_LIMITS' demuxers read it."""
+    return [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", *INPUT_LIMITS, "-i", f"file:{path}",
+            "-map", "0:a:0", "-vn", "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "-"]
 
 
 def ffmpeg_blocks(path: str | Path, block: int, sample_rate: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
@@ -105,7 +110,7 @@ def ffprobe_header(path: Path) -> tuple[float, int, int]:
         raise AudioError(f"{path}: {kind} audio needs ffprobe, which comes with ffmpeg, to read its header; it is "
                          "not on PATH")
     cmd = [FFPROBE, "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate,channels,duration:"
-           "format=duration", "-of", "json", f"file:{path}"]
+           "format=duration", "-of", "json", *INPUT_LIMITS, f"file:{path}"]
     try:
         done = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=PROBE_SECONDS)
         found = json.loads(done.stdout or b"{}")
