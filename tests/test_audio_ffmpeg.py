@@ -180,6 +180,29 @@ def test_the_server_reads_them_too_and_names_only_the_upload_in_errors(encoded, 
     assert_no_server_path(error["message"])
 
 
+def test_the_server_decodes_an_upload_once_and_gives_the_duration_the_cli_counts(encoded, monkeypatch):
+    """A format read through ffmpeg has no exact length in its header: the CLI decodes it to count its samples. The
+    server counted them the same way before reading the file again, a whole decode (up to hours of audio) per
+    upload that nothing could stop; it counts them as it reads now (in-process, Starlette's TestClient)."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    import asr.audio.files
+    from asr.serve import app
+    from asr.serve.__main__ import load
+    from asr.serve.config import ServeConfig
+
+    decodes, real = [], asr.audio.files.ffmpeg_blocks
+    monkeypatch.setattr(asr.audio.files, "ffmpeg_blocks", lambda *a, **k: decodes.append(a[0]) or real(*a, **k))
+    cfg = ServeConfig()
+    with TestClient(app.create_app(cfg, *load(cfg))) as client:
+        r = client.post("/v1/audio/transcriptions", files={"file": ("memo.m4a", encoded["memo.m4a"].read_bytes())},
+                        data={"model": "asr-an4", "response_format": "verbose_json"})
+    assert r.status_code == 200 and len(decodes) == 1, (r.text, decodes)
+    assert r.json()["duration"] == pytest.approx(audio_duration(encoded["memo.m4a"]), abs=1e-3)
+    assert r.json()["text"] == load_transcript(encoded["memo.m4a"])
+
+
 def test_without_ffmpeg_the_server_refuses_them_naming_the_upload_never_its_own_paths(no_ffmpeg, tmp_path):
     pytest.importorskip("fastapi")
     from test_serve import running_server

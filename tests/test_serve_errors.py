@@ -228,7 +228,7 @@ def test_text_fields_are_bounded_each_and_in_all(tmp_path):
 
 def test_reading_a_duration_and_making_steering_run_off_the_event_loop(monkeypatch):
     """What may take long for one request is done in a worker thread, not on the event loop that serves everyone:
-    the duration of a file (ffmpeg formats are decoded for it) and a request's or a stream's steering (10,000
+    the duration of a file (its header read) and a request's or a stream's steering (10,000
     hotwords: about 0.4 s). The routes are driven in-process (Starlette's TestClient)."""
     import asyncio
 

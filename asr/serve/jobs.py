@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from asr.audio import SAMPLE_RATE, AudioError, check_samples, read_blocks
+from asr.audio.ffmpeg import needs_ffmpeg
 from asr.batching import length_batches
 from asr.decoding import Decoder, Steering
 from asr.longform import (FileResult, Segment, SegmentConfig, SegmentResult, decode_alternatives, file_duration,
@@ -71,6 +72,7 @@ class _Reader:
 
     def __init__(self, path: str):
         self.stopped = threading.Event()
+        self.samples = 0  # read so far (16 kHz)
         self.segments = file_segments(path, SegmentConfig(), self.read)
 
     def read(self, path: str, block_s: float) -> Iterator[np.ndarray]:
@@ -80,6 +82,7 @@ class _Reader:
             for block in read_blocks(path, block_s):
                 if self.stopped.is_set():
                     raise _Stopped(path)
+                self.samples += len(block)
                 yield block
         finally:
             with _Reader._count:
@@ -97,6 +100,13 @@ def files_reading() -> int:
     return _Reader.reading
 
 
+def header_seconds(path: str) -> float | None:
+    """The file's duration as asr.transcribe gives it, where that needs no decoding; None for a format read through
+    ffmpeg, whose samples the CLI counts: they are counted as the file is read (a decode for the count alone would
+    cost as much as the reading, up to hours of audio, and nothing could stop it when its client goes)."""
+    return None if needs_ffmpeg(Path(path)) else file_duration(path)
+
+
 def too_long(name: str, seconds: float, limit: float) -> APIError:
     return APIError(400, f"{name}: {seconds:.1f} s of audio is longer than this server's limit of {limit:g} s",
                     "audio_too_long", "file")
@@ -110,8 +120,8 @@ async def transcribe_file(path: str, name: str, batcher: Batcher, max_seconds: f
     its segments went through the model in. Raises APIError for audio that cannot be read or is too long.
     steering: the request's hotwords or grammar, for each of its segments; on_segment: called with each segment
     that has words, in time order, as soon as it and those before it are decoded (stream=true)."""
-    duration = await asyncio.to_thread(file_duration, path)  # formats read by ffmpeg are decoded for it
-    if max_seconds is not None and duration > max_seconds:
+    duration = await asyncio.to_thread(header_seconds, path)
+    if max_seconds is not None and duration is not None and duration > max_seconds:
         raise too_long(name, duration, max_seconds)
     reader, pending = _Reader(path), []
     try:
@@ -132,6 +142,8 @@ async def transcribe_file(path: str, name: str, batcher: Batcher, max_seconds: f
         reader.stop()
         for p in pending:
             p.task.cancel()  # a no-op for those done; the others leave the queue
+    if duration is None:  # counted as it was read, as the CLI counts it
+        duration = reader.samples / SAMPLE_RATE
     result = FileResult(name, duration=duration, segments=[
         segment_result(p.keep_start_s, p.keep_end_s, alternatives)
         for p, alternatives, _ in sorted(done, key=lambda d: d[0].start) if _has_words(alternatives)])
