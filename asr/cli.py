@@ -18,9 +18,14 @@ from asr.checkpoint import BACKENDS
 
 __all__ = ["Formatter", "OutputError", "add_backend_flag", "add_runtime_flags", "apply_threads", "default_threads",
            "device", "finite_float", "fraction_below_one", "non_negative_float", "non_negative_int", "positive_float",
-           "positive_int", "prepare_output_dir", "probability", "progress_bar", "usable_cores"]
+           "positive_int", "prepare_output_dir", "probability", "progress_bar", "thread_count", "usable_cores",
+           "write_whole"]
 
 FEW_CORES = 2  # on this many usable cores or fewer, transcribe and evaluate run torch on one thread by default
+# --threads at most MAX_THREADS_PER_CORE a usable core, and never less than MIN_THREADS_CAP: past any use, and torch's
+# OpenMP crashes where it cannot make them (--threads 100000: a segfault)
+MAX_THREADS_PER_CORE = 4
+MIN_THREADS_CAP = 64
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -99,6 +104,15 @@ def non_negative_int(text: str) -> int:
 DEVICES = "cpu, cuda, cuda:N or mps"
 
 
+def thread_count(text: str) -> int:
+    """A whole number of threads >= 1, at most MAX_THREADS_PER_CORE a usable core (or MIN_THREADS_CAP)."""
+    n, cores = positive_int(text), usable_cores()
+    if n > (cap := max(MIN_THREADS_CAP, MAX_THREADS_PER_CORE * cores)):
+        raise argparse.ArgumentTypeError(f"expected at most {cap} ({MAX_THREADS_PER_CORE} a usable core, {cores} "
+                                         f"here), got {text!r}")
+    return n
+
+
 def device(text: str) -> str:
     """A torch device name that this machine has: cpu, cuda, cuda:N (N < the number of CUDA devices) or mps."""
     if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", text):
@@ -137,7 +151,7 @@ def add_runtime_flags(p: argparse.ArgumentParser, default_device: str = "cpu", t
     p.add_argument("--device", type=device, default=default_device, help=f"where the model runs: {DEVICES}")
     default = threads_default or (f"from the usable cores: 1 on {FEW_CORES} or fewer, else what torch picks, at most "
                                   f"the cores; here {default_threads()}")
-    p.add_argument("--threads", type=positive_int, metavar="N",
+    p.add_argument("--threads", type=thread_count, metavar="N",
                    help=f"CPU threads for torch's operations (default: {default})")
 
 
@@ -188,6 +202,20 @@ def prepare_output_dir(path: str | Path, flag: str) -> Path:
     except OSError as e:
         raise OutputError(f"{flag} {path}: cannot write there ({e.strerror or e})") from e
     return path
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Write `text` to `path` whole or not at all (a temporary file beside it, then renamed over it): OutputError
+    naming the path where that fails (a folder in the way, a full disk), the file there before left as it was."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:
+        if tmp.is_file():
+            tmp.unlink()
+        raise OutputError(f"{path}: cannot be written ({e.strerror or e})") from None
 
 
 def progress_bar(total_s: float, desc: str, quiet: bool = False):

@@ -25,7 +25,7 @@ from asr.audio import AudioError
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_recognizer
 from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags, apply_threads, finite_float,
                      default_threads, positive_float, positive_int, prepare_output_dir, progress_bar,
-                     torch_beside_onnx)
+                     torch_beside_onnx, write_whole)
 from asr.data import MISSING, ManifestError, Utterance, drop_line, lossy_text_note, read_manifest
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
 from asr.decoding.decoder import add_steering_flags, ignored_by_greedy, steering_from_args
@@ -40,17 +40,16 @@ __all__ = ["frequent_errors", "main", "tune_lm", "write_report"]
 def write_report(result: dict, out_dir: str | Path, extra: dict | None = None) -> None:
     """hypotheses.txt (id<TAB>hyp), errors.jsonl (one row an utterance, worst first), summary.json."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     rows = result["utterances"]
-    (out / "hypotheses.txt").write_text("".join(f"{r['id']}\t{r['hyp']}\n" for r in rows), encoding="utf-8")
+    write_whole(out / "hypotheses.txt", "".join(f"{r['id']}\t{r['hyp']}\n" for r in rows))
     worst_first = sorted(rows, key=lambda r: (-r["word_errors"], r["id"]))
-    (out / "errors.jsonl").write_text("".join(json.dumps(r) + "\n" for r in worst_first), encoding="utf-8")
+    write_whole(out / "errors.jsonl", "".join(json.dumps(r) + "\n" for r in worst_first))
     summary = {
         "wer": round(result["wer"], 3), "cer": round(result["cer"], 3), "utterances": len(rows),
         "words": sum(r["words"] for r in rows), "word_errors": sum(r["word_errors"] for r in rows),
         "sentences_with_errors": sum(r["word_errors"] > 0 for r in rows), **(extra or {}),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_whole(out / "summary.json", json.dumps(summary, indent=2) + "\n")
 
 
 def frequent_errors(out_dir: str | Path, top: int = 3) -> str:
@@ -174,10 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     except (OutputError, CheckpointError, ManifestError, LMError, AudioError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.out:
-        write_report(result, args.out, {"model": str(args.model), "manifest": str(args.manifest),
-                                        "decoder": cfg.decoder, "decoding": cfg.to_dict(),
-                                        "missing_audio": missing, "steering": steered(args)})
+    try:
+        if args.out:
+            write_report(result, args.out, {"model": str(args.model), "manifest": str(args.manifest),
+                                            "decoder": cfg.decoder, "decoding": cfg.to_dict(),
+                                            "missing_audio": missing, "steering": steered(args)})
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"WER={result['wer']:.2f} CER={result['cer']:.2f}")
     return 0
 
@@ -186,8 +189,11 @@ def report_tuning(best: dict, rows: list[dict], out: str | None) -> int:
     for r in rows:
         print(f"alpha={r['alpha']} beta={r['beta']} WER={r['wer']:.2f}")
     if out:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / "lm_weights.json").write_text(json.dumps({**best, "grid": rows}, indent=2) + "\n")
+        try:
+            write_whole(Path(out) / "lm_weights.json", json.dumps({**best, "grid": rows}, indent=2) + "\n")
+        except OutputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     if len(rows) > 1 and len({r["wer"] for r in rows}) == 1:  # e.g. dev of the training speakers, all but solved
         print(f"note: every alpha and beta of the grid scores WER={best['wer']:.2f} here: this manifest cannot tell them "
               "apart, so the least LM weight is kept; a larger --alpha favours the LM's words", file=sys.stderr)

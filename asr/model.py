@@ -32,6 +32,9 @@ def output_frame_seconds(features: FeatureConfig) -> float:
     return SUBSAMPLING * features.hop_length / features.sample_rate
 
 
+MAX_CHUNK_FRAMES = 1500  # output frames (40 ms): a streaming chunk, or its right context, a minute at most
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     n_mels: int = 80  # input feature size
@@ -49,6 +52,9 @@ class ModelConfig:
                              f"{self.right_context_frames}")
         if self.right_context_frames and not self.chunk_frames:
             raise ValueError("right_context_frames needs chunk_frames > 0 (full context has no chunks)")
+        if max(self.chunk_frames, self.right_context_frames) > MAX_CHUNK_FRAMES:
+            raise ValueError(f"chunk_frames and right_context_frames must be at most {MAX_CHUNK_FRAMES} (a minute: "
+                             f"past it no stream), got {self.chunk_frames}, {self.right_context_frames}")
 
 
 def algorithmic_latency(cfg: ModelConfig, features: FeatureConfig) -> float:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -43,7 +42,7 @@ from pathlib import Path
 from asr import __version__
 from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags, apply_threads, finite_float,
                      default_threads, positive_float, positive_int, prepare_output_dir, probability, progress_bar,
-                     torch_beside_onnx)
+                     torch_beside_onnx, write_whole)
 from asr.audio import AudioError, is_stream
 from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL, CheckpointError, load_recognizer
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
@@ -106,12 +105,9 @@ def output_names(inputs: list[Input]) -> list[Path]:
 
 
 def write_outputs(result: FileResult, out_dir: Path, name: Path, formats: list[str], min_confidence: float) -> None:
+    """NAME.EXT for each format, each whole or not at all (OutputError naming the first that cannot be written)."""
     for fmt in formats:
-        path = out_dir / name.with_name(name.name + SUFFIXES[fmt])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(render(result, fmt, min_confidence), encoding="utf-8")
-        os.replace(tmp, path)  # never a half-written output
+        write_whole(out_dir / name.with_name(name.name + SUFFIXES[fmt]), render(result, fmt, min_confidence))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -216,9 +212,12 @@ def run(args: argparse.Namespace, inputs: list[Input]) -> int:
         if result.error:
             failed += 1
             progress.write(f"error: {result.error}", file=sys.stderr)
-        if args.output_dir is not None:
-            if not result.error:
+        if args.output_dir is not None and not result.error:
+            try:
                 write_outputs(result, args.output_dir, name, formats, least)
+            except OutputError as e:  # this input's outputs only: the others are still written
+                failed += 1
+                progress.write(f"error: {e}", file=sys.stderr)
         elif args.format == "json":
             collected.append(result.to_dict(least))
         elif args.format == "jsonl":

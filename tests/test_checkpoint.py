@@ -254,7 +254,8 @@ def test_export_at_another_streaming_setting_keeps_the_weights(tmp_path, build_r
     assert load_model(tmp_path / "r0.pt").model.cfg.chunk_frames == 4
     # settings ModelConfig refuses are one line and exit 2, and write nothing
     capsys.readouterr()
-    for flags in (["--chunk-frames", "-1"], ["--chunk-frames", "0", "--right-context-frames", "5"]):
+    for flags in (["--chunk-frames", "-1"], ["--chunk-frames", "0", "--right-context-frames", "5"],
+                  ["--chunk-frames", "100000000000"], ["--right-context-frames", "1501"]):  # past a minute: an OOM
         assert main([str(src), str(tmp_path / "bad.pt"), *flags]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: --chunk-frames") and err.count("\n") == 1, err

@@ -80,6 +80,20 @@ def test_installed_console_script_passes_the_exit_status_on():
     assert proc.stderr.strip() == "error: no-such-lm.arpa: no such language model file"
 
 
+@pytest.mark.parametrize("door", ["transcribe", "evaluate", "train", "serve"])
+def test_threads_past_any_use_are_refused_in_one_line_naming_the_flag(door, capsys):
+    """--threads 100000 crashed torch's OpenMP (libgomp cannot make the threads: a segfault, exit 139); a count
+    past MAX_THREADS_PER_CORE a usable core (at least MIN_THREADS_CAP) is refused by the parser, exit 2."""
+    import asr.cli
+
+    cap = max(asr.cli.MIN_THREADS_CAP, asr.cli.MAX_THREADS_PER_CORE * asr.cli.usable_cores())
+    module = importlib.import_module(f"asr.{door}" if door != "serve" else "asr.serve.__main__")
+    with pytest.raises(SystemExit) as stop:
+        module.main(["x.wav", "--threads", str(cap + 1)] if door == "transcribe" else ["--threads", str(cap + 1)])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert stop.value.code == 2 and "--threads" in err and f"at most {cap}" in err, err
+
+
 @pytest.mark.parametrize("door", ["transcribe", "evaluate"])
 def test_threads_left_out_are_chosen_from_the_usable_cores(door, clips, short_clip, tmp_path, monkeypatch):
     """On 2 usable cores or fewer the doors run torch on one thread (a second one fights whatever else runs);

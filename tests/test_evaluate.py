@@ -67,6 +67,27 @@ def test_results_are_kept_by_position_not_by_id(tiny_recognizer, clips):
     assert recognize_utterances(tiny_recognizer, twins) == expected
 
 
+def test_a_report_that_cannot_be_written_leaves_the_last_one_whole(tiny_checkpoint, clips_manifest, tmp_path, capsys,
+                                                                   monkeypatch):
+    """Each report file is written whole or not at all: a write that fails half-way (a full disk) is one line naming
+    the file, exit 2, and the report of an earlier run is left as it was."""
+    out = tmp_path / "report"
+    assert main(["--model", str(tiny_checkpoint), "--manifest", str(clips_manifest), "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = Path.write_text
+
+    def half_then_full(self, text, *args, **kwargs):
+        real(self, text[: len(text) // 2], *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half_then_full)
+    capsys.readouterr()
+    assert main(["--model", str(tiny_checkpoint), "--manifest", str(clips_manifest), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {out / 'hypotheses.txt'}: cannot be written (No space left on device)", err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_main_writes_the_report(tiny_checkpoint, clips_manifest, clips, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["--model", str(tiny_checkpoint), "--manifest", str(clips_manifest), "--out", str(out)]) == 0

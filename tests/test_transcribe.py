@@ -161,6 +161,20 @@ def test_format_txt_is_text(tiny_checkpoint, clips, tmp_path, capsys):
     assert (out / (Path(clips[0].audio).stem + ".txt")).read_text() == text
 
 
+def test_an_output_that_cannot_be_written_is_one_line_and_the_other_inputs_are_still_written(tiny_checkpoint, clips,
+                                                                                             tmp_path, capsys):
+    """A folder in the way of NAME.json (or a full disk) fails that input alone, in one line naming the file, with
+    no NAME.json.tmp left; the next input is written and the exit status says that one failed."""
+    out, first, second = tmp_path / "out", Path(clips[0].audio).stem, Path(clips[1].audio).stem
+    (out / f"{first}.json").mkdir(parents=True)
+    assert main([clips[0].audio, clips[1].audio, "--model", str(tiny_checkpoint), "--format", "json",
+                 "--output-dir", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {out / first}.json: cannot be written (") and len(err.splitlines()) == 1, err
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{first}.json", f"{second}.json"])
+    assert json.loads((out / f"{second}.json").read_text())["audio"] == clips[1].audio
+
+
 def test_realtime_without_stream_is_refused_in_one_line(short_clip, capsys):
     assert main([str(short_clip), "--realtime"]) == 2
     out, err = capsys.readouterr()

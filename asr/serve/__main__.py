@@ -24,7 +24,7 @@ import sys
 from dataclasses import fields, replace
 
 from asr import __version__
-from asr.cli import Formatter, apply_threads, non_negative_float, positive_float, positive_int
+from asr.cli import Formatter, apply_threads, non_negative_float, positive_float, positive_int, thread_count
 from asr.serve.config import BACKENDS, LIMITS, ServeConfig, flag, limits_report
 
 SPARE_FILES = 64  # open files kept for the model, logs and the like, beside the connections' own
@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None) -> ServeConfig:
     p.add_argument("--backend", choices=BACKENDS, default=d.backend, help="what runs the acoustic model")
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on /v1/* (default: no key)")
     p.add_argument("--max-seconds", type=positive_float, help="longest audio accepted, seconds (default: any)")
-    p.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--threads", type=thread_count, metavar="N", help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--max-batch", type=positive_int, default=d.max_batch,
                    help="segments per model call at most (1: one at a time)")
     p.add_argument("--max-wait-ms", type=non_negative_float, default=d.max_wait_ms,
