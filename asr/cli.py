@@ -5,6 +5,8 @@ flag), --device, --threads and --backend, and an output folder checked before an
 from __future__ import annotations
 
 import argparse
+import errno
+import functools
 import math
 import os
 import re
@@ -18,8 +20,8 @@ from asr.checkpoint import BACKENDS
 
 __all__ = ["Formatter", "OutputError", "add_backend_flag", "add_runtime_flags", "apply_threads", "default_threads",
            "device", "finite_float", "fraction_below_one", "non_negative_float", "non_negative_int", "positive_float",
-           "positive_int", "prepare_output_dir", "probability", "progress_bar", "thread_count", "usable_cores",
-           "write_whole"]
+           "positive_int", "prepare_output_dir", "probability", "progress_bar", "stdout_guarded", "thread_count",
+           "usable_cores", "write_whole"]
 
 FEW_CORES = 2  # on this many usable cores or fewer, transcribe and evaluate run torch on one thread by default
 # --threads at most MAX_THREADS_PER_CORE a usable core, and never less than MIN_THREADS_CAP: past any use, and torch's
@@ -216,6 +218,30 @@ def write_whole(path: Path, text: str) -> None:
         if tmp.is_file():
             tmp.unlink()
         raise OutputError(f"{path}: cannot be written ({e.strerror or e})") from None
+
+
+def stdout_guarded(main):
+    """A door's main(argv) -> exit status whose stdout may go away or fill up: a pipe closed early (`| head`) ends it
+    quietly with 141 (128 + SIGPIPE, as a shell says of cat there); a full disk is one line and exit 2. Not a
+    traceback either way, nor Python's "Exception ignored" as it flushes stdout at exit."""
+
+    @functools.wraps(main)
+    def guarded(argv: list[str] | None = None) -> int:
+        try:
+            status = main(argv)
+            sys.stdout.flush()
+            return status
+        except BrokenPipeError:
+            status = 141
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EDQUOT):
+                raise
+            print(f"error: cannot write the output ({e.strerror})", file=sys.stderr)
+            status = 2
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is left unflushed goes nowhere
+        return status
+
+    return guarded
 
 
 def progress_bar(total_s: float, desc: str, quiet: bool = False):

@@ -25,7 +25,7 @@ from asr.audio import AudioError
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, load_recognizer
 from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags, apply_threads, finite_float,
                      default_threads, positive_float, positive_int, prepare_output_dir, progress_bar,
-                     torch_beside_onnx, write_whole)
+                     stdout_guarded, torch_beside_onnx, write_whole)
 from asr.data import MISSING, ManifestError, Utterance, drop_line, lossy_text_note, read_manifest
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
 from asr.decoding.decoder import add_steering_flags, ignored_by_greedy, steering_from_args
@@ -143,6 +143,7 @@ def read_references(path: str) -> tuple[list[Utterance], list[str]]:
     return kept, [u.id for u in missing]
 
 
+@stdout_guarded
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     apply_threads(args.threads or default_threads())

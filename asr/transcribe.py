@@ -42,7 +42,7 @@ from pathlib import Path
 from asr import __version__
 from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags, apply_threads, finite_float,
                      default_threads, positive_float, positive_int, prepare_output_dir, probability, progress_bar,
-                     torch_beside_onnx, write_whole)
+                     stdout_guarded, torch_beside_onnx, write_whole)
 from asr.audio import AudioError, is_stream
 from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL, CheckpointError, load_recognizer
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
@@ -153,6 +153,7 @@ def check_format(args: argparse.Namespace, inputs: int) -> None:
         raise ValueError(f"--nbest lists alternatives in json or jsonl, not --format {args.format}")
 
 
+@stdout_guarded
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.model = args.model or str(DEFAULT_STREAM_MODEL if args.stream else DEFAULT_MODEL)

@@ -120,3 +120,21 @@ def test_threads_left_out_are_chosen_from_the_usable_cores(door, clips, short_cl
         assert threads_after(2, "--threads", "2") == 2
     finally:
         torch.set_num_threads(1)  # as the suite runs (conftest)
+
+
+@pytest.mark.parametrize("door", ["transcribe", "evaluate"])
+def test_an_output_that_goes_away_or_fills_up_is_no_traceback(door, tiny_checkpoint, short_clip, clips_manifest):
+    """stdout closed early (`| head`) ends the door quietly, as cat ends (141: 128 + SIGPIPE); stdout on a full disk
+    (/dev/full) is one line and exit 2."""
+    args = {"transcribe": [str(short_clip)] * 3 + ["--format", "json", "--decoder", "greedy"],
+            "evaluate": ["--manifest", str(clips_manifest), "--decoder", "greedy"]}[door]
+    command = [sys.executable, "-m", f"asr.{door}", "--model", str(tiny_checkpoint), "--threads", "1", *args]
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    closed = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    closed.stdout.close()  # as `| head` does once it has its lines: the door's writes meet a broken pipe
+    err = closed.stderr.read()
+    assert closed.wait(timeout=120) in (0, 141) and "Traceback" not in err and "Exception" not in err, err[-2000:]
+    with open("/dev/full", "w") as full:
+        filled = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, env=env, timeout=120, text=True)
+    assert filled.returncode == 2 and filled.stderr.strip().splitlines() == [
+        "error: cannot write the output (No space left on device)"], filled.stderr[-2000:]
