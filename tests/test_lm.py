@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -218,3 +219,105 @@ def test_plain_text_that_happens_to_hold_braces_is_still_text(tmp_path):
     done = run_lm("build", "--order", "2", str(corpus), str(tmp_path / "lm.arpa"))
     assert done.returncode == 0 and done.stderr == ""
     assert "brace" in read_arpa(tmp_path / "lm.arpa").vocabulary
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_a_build_that_fails_part_way_leaves_the_old_model_whole(tmp_path):
+    corpus, out = tmp_path / "corpus.txt", tmp_path / "lm.arpa"
+    corpus.write_text("\n".join(CORPUS) + "\n")
+    out.write_text(TINY_ARPA)  # a model from before: the new one is several times the 2000 bytes allowed
+    full_disk = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (2000, resource.RLIM_INFINITY))  # noqa: E731
+    done = subprocess.run([sys.executable, "-m", "asr.lm", "build", str(corpus), str(out)], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[1], preexec_fn=full_disk)
+    assert done.returncode == 2 and str(out) in one_error_line(done.stderr)
+    assert out.read_text() == TINY_ARPA
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt", "lm.arpa"]  # no temporary file left
+
+
+@pytest.mark.parametrize("spelling", ["same", "dotted", "symlink"])
+def test_build_refuses_to_write_over_its_corpus(tmp_path, capsys, spelling):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat\n")
+    out = {"same": corpus, "dotted": tmp_path / "." / "corpus.txt", "symlink": tmp_path / "link.txt"}[spelling]
+    if spelling == "symlink":
+        out.symlink_to(corpus)
+    assert main(["build", "--order", "2", str(corpus), str(out)]) == 2
+    assert str(out) in one_error_line(capsys.readouterr().err)
+    assert corpus.read_text() == "the cat sat\n"
+
+
+def test_score_into_a_pipe_closed_early_ends_quietly(tmp_path):
+    (tmp_path / "tiny.arpa").write_text(TINY_ARPA)
+    (tmp_path / "text.txt").write_text("a b a b a\n" * 20000)  # far more output than a pipe holds
+    with subprocess.Popen([sys.executable, "-m", "asr.lm", "score", str(tmp_path / "tiny.arpa"),
+                           str(tmp_path / "text.txt")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          cwd=Path(__file__).resolve().parents[1]) as proc:
+        assert proc.stdout.readline().endswith("\ta b a b a\n")  # as `| head -1` does
+        proc.stdout.close()
+        err = proc.stderr.read()
+        code = proc.wait(timeout=120)
+    assert err == "" and code in (0, 141)
+
+
+@pytest.mark.parametrize("old, new, line, message", [
+    ("-0.7\tb", "nan\tb", 9, "log10 probability"),
+    ("-0.7\tb", "inf\tb", 9, "log10 probability"),
+    ("-0.7\tb", "-inf\tb", 9, "log10 probability"),
+    ("-0.7\tb", "0.5\tb", 9, "log10 probability"),
+    ("-0.3\ta </s>", "0.001\ta </s>", 15, "log10 probability"),
+    ("-0.5\ta\t-0.25", "-0.5\ta\tnan", 8, "back-off"),
+    ("-0.5\ta\t-0.25", "-0.5\ta\t-inf", 8, "back-off"),
+])
+def test_arpa_with_non_finite_or_positive_values_is_refused(tmp_path, old, new, line, message):
+    path = tmp_path / "bad.arpa"
+    path.write_text(TINY_ARPA.replace(old, new))
+    with pytest.raises(LMError) as e:
+        read_arpa(path)
+    assert str(e.value).startswith(f"{path}:{line}: ") and message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_arpa_log_probability_above_zero_by_rounding_is_read(tmp_path):
+    path = tmp_path / "rounded.arpa"  # log10 of a probability of one computed as 1.0000000000000002
+    path.write_text(TINY_ARPA.replace("-0.3\ta </s>", "9.64e-17\ta </s>"))
+    assert read_arpa(path).logprob(["a"], "</s>") == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("text", ["", "\n\n  \n"])
+def test_score_of_text_without_words_is_refused(tmp_path, capsys, text):
+    (tmp_path / "tiny.arpa").write_text(TINY_ARPA)
+    (tmp_path / "empty.txt").write_text(text)
+    assert main(["score", str(tmp_path / "tiny.arpa"), str(tmp_path / "empty.txt")]) == 2
+    err = one_error_line(capsys.readouterr().err)
+    assert str(tmp_path / "empty.txt") in err and "no words" in err
+
+
+@pytest.mark.parametrize("order", ["0", "11", "100000"])
+def test_build_order_out_of_range_is_refused(tmp_path, capsys, order):
+    (tmp_path / "corpus.txt").write_text("the cat sat\n")
+    with pytest.raises(SystemExit) as e:
+        main(["build", "--order", order, str(tmp_path / "corpus.txt"), str(tmp_path / "lm.arpa")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and "--order" in err[-1] and "1..10" in err[-1] and order in err[-1]
+    assert len(err) == 1 or err[0].startswith("usage:")  # argparse's usage line, then one line
+    assert not (tmp_path / "lm.arpa").exists()
+
+
+def test_manifest_text_that_is_not_a_string_names_the_field(tmp_path, capsys):
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text('{"id": "a", "text": "the cat sat"}\n{"id": "b", "text": 5}\n')
+    assert main(["build", "--manifest", str(manifest), str(tmp_path / "lm.arpa")]) == 2
+    err = one_error_line(capsys.readouterr().err)
+    assert err.startswith(f"error: {manifest}:2: ") and '"text"' in err and "int" in err
+    assert not (tmp_path / "lm.arpa").exists()
+
+
+def test_score_of_a_nearly_impossible_sentence_says_ppl_inf(tmp_path, capsys):
+    (tmp_path / "tiny.arpa").write_text(TINY_ARPA.replace("-0.7\tb", "-1e300\tb"))  # b after anything: 10^-1e300
+    (tmp_path / "text.txt").write_text("b\n")
+    assert main(["score", str(tmp_path / "tiny.arpa"), str(tmp_path / "text.txt")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith(" ppl=inf")

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import resource
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +74,49 @@ def test_cli_mixes_and_chooses_the_weight_on_held_out_text(models, tmp_path, cap
               "--weights", "0.2", "0.5"])
     assert e.value.code == 2
     assert "--tune-on" in capsys.readouterr().err
+
+
+@pytest.fixture
+def arpas(models, tmp_path) -> tuple[Path, Path]:
+    write_arpa(models[1], tmp_path / "mine.arpa")
+    write_arpa(models[0], tmp_path / "shipped.arpa")
+    return tmp_path / "mine.arpa", tmp_path / "shipped.arpa"
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_a_mix_that_fails_part_way_leaves_the_old_model_whole(arpas, tmp_path):
+    out = tmp_path / "mix.arpa"
+    out.write_text("an old model\n")
+    full_disk = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (2000, resource.RLIM_INFINITY))  # noqa: E731
+    done = subprocess.run([sys.executable, "-m", "asr.lm", "mix", *map(str, arpas), str(out)], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[1], preexec_fn=full_disk)
+    assert done.returncode == 2 and str(out) in one_error_line(done.stderr)
+    assert out.read_text() == "an old model\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.arpa", "mix.arpa", "shipped.arpa"]
+
+
+@pytest.mark.parametrize("clash", ["a", "b", "tune-on"])
+def test_mix_refuses_to_write_over_an_input(arpas, tmp_path, capsys, clash):
+    dev = tmp_path / "dev.txt"
+    dev.write_text("turn the lights on\n")
+    out = {"a": arpas[0], "b": tmp_path / "." / arpas[1].name, "tune-on": dev}[clash]
+    before = {p: p.read_bytes() for p in (*arpas, dev)}
+    code = main(["mix", *map(str, arpas), str(out), "--weights", "0.3", "0.6", "--tune-on", str(dev)])
+    assert code == 2 and str(out) in one_error_line(capsys.readouterr().err)
+    assert {p: p.read_bytes() for p in (*arpas, dev)} == before
+
+
+@pytest.mark.parametrize("text", ["", "\n \n"])
+def test_tune_on_text_without_words_is_refused(arpas, tmp_path, capsys, text):
+    dev = tmp_path / "dev.txt"
+    dev.write_text(text)
+    code = main(["mix", *map(str, arpas), str(tmp_path / "mix.arpa"), "--weights", "0.3", "0.6", "--tune-on", str(dev)])
+    captured = capsys.readouterr()
+    err = one_error_line(captured.err)
+    assert code == 2 and str(dev) in err and "no words" in err and "chosen" not in captured.out
+    assert not (tmp_path / "mix.arpa").exists()

@@ -10,16 +10,19 @@
 from __future__ import annotations
 
 import argparse
-import math
+import os
 import sys
+from pathlib import Path
 
 from asr import __version__
 from asr.lm.arpa import read_arpa, write_arpa
 from asr.lm.interface import LMError
-from asr.lm.interpolate import interpolate, perplexity
+from asr.lm.interpolate import exp_perplexity, interpolate, perplexity
 from asr.lm.kneser_ney import build_kneser_ney
 from asr.lm.load import first_json_object, load_lm, read_sentences, sentence_logprob
 from asr.text import normalize_text
+
+MAX_ORDER = 10  # n-gram orders `build` accepts: 1..MAX_ORDER (beyond, nearly every n-gram is seen once)
 
 
 def is_manifest(path: str, declared: bool) -> bool:
@@ -34,7 +37,27 @@ def is_manifest(path: str, declared: bool) -> bool:
     return True
 
 
+def same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file: the same file on disk (a link, another spelling), or the same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def refuse_overwriting(out: str, inputs: list[str | None]) -> None:
+    """LMError when the output file is one of the inputs: writing it would destroy what is read."""
+    for given in filter(None, inputs):
+        if same_file(out, given):
+            raise LMError(f"{out}: the output is also an input ({given}); write the model to another file")
+
+
+def no_words(path: str) -> LMError:
+    return LMError(f"{path}: no words to score (the file is empty or holds only blank lines)")
+
+
 def build(args: argparse.Namespace) -> None:
+    refuse_overwriting(args.out, [args.corpus])
     lm = build_kneser_ney(read_sentences(args.corpus, is_manifest(args.corpus, args.manifest)), args.order)
     write_arpa(lm, args.out)
     counts = " ".join(f"{n}-grams={c}" for n, c in enumerate(lm.counts(), 1))
@@ -50,16 +73,21 @@ def score(args: argparse.Namespace) -> None:
         print(f"{lp:.4f}\t{text}")
         total, tokens, sentences = total + lp, tokens + len(words) + 1, sentences + 1
         oov += sum(w not in lm.vocabulary for w in words) if lm.vocabulary is not None else 0
-    ppl = math.exp(-total / tokens) if tokens else float("nan")
+    if tokens == sentences:
+        raise no_words(args.text)
+    ppl = exp_perplexity(total, tokens)
     print(f"sentences={sentences} words={tokens - sentences} oov={oov} logprob={total:.3f} ppl={ppl:.2f}")
 
 
 def mix(args: argparse.Namespace) -> None:
     """Interpolate A and B with A's weight given, or chosen among --weights by perplexity on --tune-on."""
+    refuse_overwriting(args.out, [args.a, args.b, args.tune_on])
+    held_out = list(read_sentences(args.tune_on, args.manifest)) if args.tune_on else []
+    if args.tune_on and not any(normalize_text(text).split() for text in held_out):
+        raise no_words(args.tune_on)
     a, b = read_arpa(args.a), read_arpa(args.b)
     best = args.weights[0]
     if len(args.weights) > 1:
-        held_out = list(read_sentences(args.tune_on, args.manifest))
         scores = {w: perplexity(interpolate(a, b, w), held_out) for w in args.weights}
         for w, ppl in scores.items():
             print(f"weight {w:g}: ppl {ppl:.2f} on {args.tune_on}")
@@ -90,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="estimate an interpolated modified Kneser-Ney model, write ARPA",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    b.add_argument("--order", type=int, default=3, help="n-gram order")
+    b.add_argument("--order", type=int, default=3, help=f"n-gram order (1..{MAX_ORDER})")
     b.add_argument("--manifest", action="store_true", help="CORPUS is a JSONL manifest: use its \"text\" fields")
     b.add_argument("corpus", help="text, one sentence a line (normalised with asr.text.normalize_text)")
     b.add_argument("out", help="ARPA file to write (.gz for gzip)")
@@ -103,19 +131,22 @@ def main(argv: list[str] | None = None) -> int:
                    help="auto: kenlm (if installed) for binaries and large ARPA files, else python")
     m = add_mix_parser(sub)
     args = p.parse_args(argv)
-    if args.command == "build" and args.order < 1:
-        b.error(f"argument --order: expected a whole number >= 1, got {args.order}")
+    if args.command == "build" and not 1 <= args.order <= MAX_ORDER:
+        b.error(f"argument --order: expected a whole number in 1..{MAX_ORDER}, got {args.order}")
     if args.command == "mix" and (len(args.weights) > 1) != bool(args.tune_on):
         m.error("several --weights need --tune-on (held-out text to choose among them), and --tune-on several weights")
     if args.command == "mix" and not all(0 < w <= 1 for w in args.weights):
         m.error(f"argument --weights: each must be in (0, 1], got {' '.join(map(str, args.weights))}")
     try:
         {"build": build, "score": score, "mix": mix}[args.command](args)
+    except BrokenPipeError:  # stdout closed early (`| head`): stop quietly, as other shell tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the flush at exit cannot fail again
+        return 141
     except (LMError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:  # the output cannot be written (a file in the way, no permission)
-        print(f"error: {e.filename or args.out}: cannot write it ({e.strerror or e})", file=sys.stderr)
+    except OSError as e:  # a file that cannot be read (no permission, a folder in the way)
+        print(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}", file=sys.stderr)
         return 2
     return 0
 

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Sequence, TextIO
 
 from asr.lm.interface import LMError, ScoreCache
 
 LN10 = math.log(10.0)  # log10 -> natural log
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 NO_UNK_LOGPROB10 = -100.0  # log10 probability of an unknown word when the LM has no <unk> (as KenLM)
+MAX_LOGPROB10 = 1e-6  # above this a log10 probability is a probability over one, not rounding of log10(1)
 
 
 class NgramLM:
@@ -140,13 +145,18 @@ def _add_ngram(path: Path, lineno: int, line: str, n: int, order: int, lm: tuple
                       f"{'' if n == order else ' [backoff]'}', got {line!r}")
     try:
         key = tuple(ids[w] if n > 1 else ids.setdefault(w, len(ids)) for w in parts[1:n + 1])
-        logprob10[key] = float(parts[0])
-        if len(parts) == n + 2:
-            backoff10[key] = float(parts[-1])
+        values = [float(v) for v in (parts[0], *parts[n + 1:])]  # log-prob [, back-off]
     except KeyError as e:
         raise LMError(f"{path}:{lineno}: word {e.args[0]!r} has no 1-gram") from None
     except ValueError:
         raise LMError(f"{path}:{lineno}: probabilities must be numbers, got {line!r}") from None
+    if not math.isfinite(values[0]) or values[0] > MAX_LOGPROB10:
+        raise LMError(f"{path}:{lineno}: a log10 probability must be a finite number <= 0, got {line!r}")
+    if not all(map(math.isfinite, values[1:])):
+        raise LMError(f"{path}:{lineno}: a back-off weight (log10) must be a finite number, got {line!r}")
+    logprob10[key] = values[0]
+    if len(values) == 2:
+        backoff10[key] = values[1]
 
 
 def read_arpa(path: str | Path) -> NgramLM:
@@ -185,23 +195,42 @@ def read_arpa(path: str | Path) -> NgramLM:
     return NgramLM(order, sorted(ids, key=ids.get), logprob10, backoff10)
 
 
+@contextmanager
+def replacing(path: Path) -> Iterator[TextIO]:
+    """A text file (gzip if the name ends in .gz) written in a temporary folder beside `path`, then moved over it
+    once complete: `path` is never half-written, and nothing is left behind when writing fails."""
+    folder = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        tmp = folder / path.name  # the same name: gzip's header holds it
+        with (gzip.open if path.suffix == ".gz" else open)(tmp, "wt", encoding="utf-8") as f:
+            yield f
+        with open(tmp, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def write_arpa(lm: NgramLM, path: str | Path) -> None:
-    """Write an NgramLM as an ARPA file (gzip if the name ends in .gz); floats round-trip exactly."""
+    """Write an NgramLM as an ARPA file (gzip if the name ends in .gz), replacing `path` only once complete;
+    floats round-trip exactly. LMError(path) when it cannot be written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     by_order: list[list[tuple[str, float, float | None]]] = [[] for _ in range(lm.order)]
     for key, p in lm.logprob10.items():
         bo = lm.backoff10.get(key) if len(key) < lm.order else None
         by_order[len(key) - 1].append((" ".join(lm.words[i] for i in key), p, bo))
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "wt", encoding="utf-8") as f:
-        f.write("\\data\\\n")
-        f.writelines(f"ngram {n}={len(rows)}\n" for n, rows in enumerate(by_order, 1))
-        for n, rows in enumerate(by_order, 1):
-            f.write(f"\n\\{n}-grams:\n")
-            for text, p, bo in sorted(rows):
-                f.write(f"{p!r}\t{text}\n" if bo is None else f"{p!r}\t{text}\t{bo!r}\n")
-        f.write("\n\\end\\\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with replacing(path) as f:
+            f.write("\\data\\\n")
+            f.writelines(f"ngram {n}={len(rows)}\n" for n, rows in enumerate(by_order, 1))
+            for n, rows in enumerate(by_order, 1):
+                f.write(f"\n\\{n}-grams:\n")
+                for text, p, bo in sorted(rows):
+                    f.write(f"{p!r}\t{text}\n" if bo is None else f"{p!r}\t{text}\t{bo!r}\n")
+            f.write("\n\\end\\\n")
+    except OSError as e:
+        raise LMError(f"{path}: cannot write it ({e.strerror or e})") from e
 
 
 def arpa_vocabulary(path: str | Path) -> frozenset[str]:

@@ -22,6 +22,7 @@ from asr.lm.kneser_ney import BOS_LOGPROB10
 from asr.lm.load import sentence_logprob
 from asr.text import normalize_text
 
+MAX_EXP = 709.0  # math.exp overflows a float just above this
 MIN_MASS = 1e-12  # a history whose listed words leave less probability than this needs no back-off
 
 
@@ -68,4 +69,10 @@ def perplexity(lm: NgramLM, sentences: Iterable[str]) -> float:
         words = text.split()
         total += sentence_logprob(lm, words)
         tokens += len(words) + 1
-    return math.exp(-total / tokens) if tokens else float("nan")
+    return exp_perplexity(total, tokens) if tokens else float("nan")
+
+
+def exp_perplexity(total: float, tokens: int) -> float:
+    """exp(-total / tokens), inf where that overflows a float (a model giving words almost no probability)."""
+    mean = -total / tokens
+    return math.exp(mean) if mean < MAX_EXP else math.inf

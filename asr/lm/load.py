@@ -41,15 +41,19 @@ def load_lm(path: str | Path, backend: str = "auto") -> LanguageModel:
 
 
 def read_sentences(path: str | Path, manifest: bool = False) -> Iterator[str]:
-    """Lines of a text file, or the "text" fields of a JSONL manifest (manifest=True)."""
+    """Lines of a text file, or the "text" fields of a JSONL manifest (manifest=True; LMError(path:line) for a line
+    without a string there)."""
     if manifest:
-        from asr.data import ManifestError, read_jsonl  # lazy: asr.data pulls in torch
+        from asr.manifest import ManifestError, numbered_rows
 
         try:
-            rows = read_jsonl(path, required=("text",))
+            rows = numbered_rows(path, required=("text",))
         except ManifestError as e:
             raise LMError(str(e)) from e
-        yield from (str(row["text"]) for row in rows)
+        for lineno, row in rows:
+            if not isinstance(row["text"], str):
+                raise LMError(f'{path}:{lineno}: "text" must be a string, got {type(row["text"]).__name__}')
+            yield row["text"]
         return
     for _, line in numbered_lines(Path(path)):
         yield line
