@@ -74,6 +74,8 @@ def apply_run_settings(p: argparse.ArgumentParser, argv: list[str] | None) -> No
 
 def checked_setting(p: argparse.ArgumentParser, action: argparse.Action, value, where: str):
     """A --config value put through its flag's type (and choices), as if it had been typed: p.error if refused."""
+    if isinstance(value, bool) and action.type is not None:  # True would pass int() as 1: a switch's value, not N
+        return p.error(f"{where}: expected a value for --{action.dest.replace('_', '-')}, got {value!r}")
     if action.type is None or value is None or isinstance(value, bool):
         bad = action.choices is not None and value not in action.choices
         return p.error(f"{where}: expected one of {', '.join(map(str, action.choices))}, got {value!r}") if bad else value
@@ -87,6 +89,23 @@ def checked_setting(p: argparse.ArgumentParser, action: argparse.Action, value, 
         p.error(f"{where}: {e}")
 
 
+def epochs_to_average(text: str) -> int:
+    """0 (no averaging) or N >= 2 epochs: the mean of one epoch's weights is that epoch."""
+    n = non_negative_int(text)
+    if n == 1:
+        raise argparse.ArgumentTypeError(f"expected 0 (none) or N >= 2 epochs, got {text!r}")
+    return n
+
+
+def lr_ratio(text: str) -> float:
+    """A ratio in [0, 1]: where the decay ends, at or below the peak."""
+    x = non_negative_float(text)
+    if x > 1:
+        raise argparse.ArgumentTypeError(f"expected a ratio in [0, 1] (the decay ends at or below the peak), got "
+                                         f"{text!r}")
+    return x
+
+
 def speed_factor(text: str) -> float:
     """A speed perturbation factor F, 0.5 < F <= 2: the audio played F times as fast (a voice still a voice)."""
     x = finite_float(text)
@@ -98,21 +117,21 @@ def speed_factor(text: str) -> float:
 INTS = {  # flag -> (type, help)
     "epochs": (positive_int, "passes over the training set; the learning rate decays to its floor at the last"),
     "warmup_steps": (non_negative_int, "linear learning-rate warm-up over this many optimiser steps"),
-    "seed": (int, "everything random derives from it"),
+    "seed": (non_negative_int, "everything random derives from it"),
     "freq_masks": (non_negative_int, "SpecAugment frequency masks"),
     "freq_width": (non_negative_int, "widest SpecAugment frequency mask, mel bins"),
     "time_masks": (non_negative_int, "SpecAugment time masks"),
     "accum_steps": (positive_int, "batches per process whose gradients add up to one optimiser step"),
     "freeze_bottom": (non_negative_int, "with --init: blocks from the bottom that keep their weights (1: the "
                                         "convolutional front end; 2: it and the lowest BiLSTM layer; ...; 0: none)"),
-    "average_last": (non_negative_int, "after the last epoch, average the weights of the last N epochs (N >= 2; "
+    "average_last": (epochs_to_average, "after the last epoch, average the weights of the last N epochs (N >= 2; "
                                        "kept in OUT/epochs); the mean becomes best.pt if its dev WER is lower"),
 }
 FLOATS = {  # flag -> (type, help)
     "max_minutes": (non_negative_float, "stop, resumably, after this much training time over all resumes (0: no limit)"),
     "batch_seconds": (positive_float, "padded audio seconds per batch"),
     "lr": (positive_float, "peak learning rate (AdamW)"),
-    "final_lr_ratio": (non_negative_float, "the cosine decay ends at lr times this"),
+    "final_lr_ratio": (lr_ratio, "the cosine decay ends at lr times this"),
     "weight_decay": (non_negative_float, "AdamW decoupled weight decay"),
     "grad_clip": (positive_float, "largest global gradient norm"),
     "noise_prob": (probability, "probability of adding noise to an utterance (0: never)"),

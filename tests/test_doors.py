@@ -109,7 +109,7 @@ DECODE_RANGES = [("--alpha", "nan"), ("--beta", "inf"), ("--beam-size", "0"), ("
                  ("--batch-seconds", "-5")]
 TRAIN_RANGES = [("--epochs", "0"), ("--lr", "0"), ("--lr", "nan"), ("--batch-seconds", "-1"),
                 ("--noise-prob", "1.5"), ("--rir-prob", "-0.1"), ("--accum-steps", "0"), ("--dropout", "1"),
-                ("--snr-db", "30", "5")]
+                ("--snr-db", "30", "5"), ("--seed", "-1"), ("--average-last", "1"), ("--final-lr-ratio", "5")]
 
 
 @pytest.mark.parametrize("door, bad", [(d, b) for d in ("transcribe", "evaluate") for b in DECODE_RANGES]
@@ -136,7 +136,7 @@ def test_evaluate_refuses_tuning_with_greedy_decoding(tiny_checkpoint, clips_man
 
 @pytest.mark.parametrize("setting", [{"epochs": 0}, {"lr": -1}, {"snr_db": [30, 5]}, {"device": "gpu"},
                                      {"snr_db": [5]}, {"snr_db": 5}, {"speed_factors": 1.1}, {"speed_factors": []},
-                                     {"speed_factors": [0.9, 3]}])
+                                     {"speed_factors": [0.9, 3]}, {"hidden": True}, {"lr": False}])
 def test_config_file_settings_are_checked_as_their_flags(setting, tmp_path, capsys):
     config = tmp_path / "conf.json"
     config.write_text(json.dumps(setting))
