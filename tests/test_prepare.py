@@ -130,6 +130,24 @@ def test_a_malformed_transcription_is_an_error_naming_file_and_line(prepare, fak
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.parametrize("flags, said", [(["--dev-every", "0"], "argument --dev-every"),
+                                         (["--dev-every", "-1"], "argument --dev-every"),
+                                         (["--dev-every", "1"], "argument --dev-every"),
+                                         (["--out", "/etc/passwd/m"], "error: --out /etc/passwd/m: ")])
+def test_bad_flags_are_one_line_and_nothing_is_written(prepare, fake_an4, tmp_path, capsys, flags, said):
+    """--dev-every 0 was a traceback, -1 wrote an empty train set, 1 put every speaker in dev; an --out that cannot
+    be a folder was a traceback."""
+    root, _, _ = fake_an4
+    argv = ["--data", str(root), "--out", str(tmp_path / "m"), *flags]
+    try:
+        code = prepare.main(argv)
+    except SystemExit as e:
+        code = e.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and said in err[-1], err
+    assert not (tmp_path / "m").exists()
+
+
 def test_missing_audio_is_an_error(prepare, fake_an4, tmp_path, capsys):
     root, _, _ = fake_an4
     (root / "wav" / "an4_clstk" / "mblw" / "an302-mblw-b.flac").unlink()

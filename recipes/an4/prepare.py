@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from asr.audio import AudioError, audio_duration
+from asr.cli import OutputError, prepare_output_dir
 from asr.data import Utterance, lossy_text_note, write_manifest
 
 AUDIO_SUFFIXES = (".sph", ".wav", ".flac")
@@ -81,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="manifests/an4", help="folder for the manifests")
     p.add_argument("--dev-every", type=int, default=12, help="hold out every N-th training speaker as dev")
     args = p.parse_args(argv)
+    if args.dev_every < 2:  # 1 would hold out every speaker
+        p.error(f"argument --dev-every: expected a whole number >= 2, got {args.dev_every}")
     data = Path(args.data)
     if not (data / "etc").is_dir():
         print(f"error: {no_an4(data)}", file=sys.stderr)
@@ -92,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     train, dev = split_dev(train, args.dev_every)
+    try:
+        prepare_output_dir(args.out, "--out")
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     for name, utts in (("train", train), ("dev", dev), ("test", test)):
         write_manifest(Path(args.out) / f"{name}.jsonl", utts)
         hours = sum(u.duration for u in utts) / 3600
