@@ -45,6 +45,15 @@ class FeatureConfig:
     # (checkpoints written before this field read as 0).
     relative_floor: float = 5e-5
 
+    def __post_init__(self):
+        for name in ("sample_rate", "n_fft", "hop_length", "n_mels"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"feature_config.{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.f_min < self.f_max:
+            raise ValueError(f"feature_config.f_max must be above f_min >= 0, got {self.f_min:g}, {self.f_max:g}")
+        if not 0 <= self.relative_floor < float("inf"):
+            raise ValueError(f"feature_config.relative_floor must be a finite number >= 0, got {self.relative_floor}")
+
 
 def _asset_name(cfg: FeatureConfig) -> str:
     return f"mel_{cfg.sample_rate}_{cfg.n_fft}_{cfg.n_mels}_{cfg.f_min:g}_{cfg.f_max:g}.npy"
@@ -151,6 +160,8 @@ class Frontend:
     def __init__(self, cfg: FeatureConfig, mean: torch.Tensor, std: torch.Tensor):
         if mean.shape != (cfg.n_mels,) or std.shape != (cfg.n_mels,):
             raise ValueError(f"mean/std must be ({cfg.n_mels},), got {tuple(mean.shape)}, {tuple(std.shape)}")
+        if not (torch.isfinite(mean).all() and torch.isfinite(std).all() and (std > 0).all()):
+            raise ValueError("the normalisation statistics must be finite, each std > 0")
         self.cfg = cfg
         self.mean = mean.float()
         self.std = std.float()

@@ -47,6 +47,12 @@ class ModelConfig:
     right_context_frames: int = 0  # streaming: output frames past each chunk that its backward LSTMs read
 
     def __post_init__(self):
+        for name in ("n_mels", "conv_channels", "hidden", "layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"model_config.{name} must be >= 1, got {getattr(self, name)}")
+        if self.vocab_size < 2 or not 0 <= self.dropout < 1:
+            raise ValueError(f"model_config: vocab_size must be >= 2 (blank and a token), dropout in [0, 1), got "
+                             f"{self.vocab_size}, {self.dropout}")
         if self.chunk_frames < 0 or self.right_context_frames < 0:
             raise ValueError(f"chunk_frames and right_context_frames must be >= 0, got {self.chunk_frames}, "
                              f"{self.right_context_frames}")

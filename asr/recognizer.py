@@ -27,6 +27,15 @@ class Recognizer:
     vocab: Vocab  # output classes
     metadata: dict  # what the checkpoint says of itself: training, results, recommended decoding
 
+    def __post_init__(self):
+        if len(self.vocab) != self.model.cfg.vocab_size:
+            raise ValueError(f"the vocabulary has {len(self.vocab)} tokens but the model gives "
+                             f"{self.model.cfg.vocab_size} classes")
+        weights = self.model.state_dict().items() if isinstance(self.model, torch.nn.Module) else ()  # not ONNX's
+        bad = next((name for name, w in weights if w.is_floating_point() and not torch.isfinite(w).all()), None)
+        if bad is not None:
+            raise ValueError(f"the weights are not finite (nan or inf) in {bad}")
+
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device

@@ -168,6 +168,37 @@ def test_bad_files_raise_checkpoint_error_naming_the_path(tmp_path, make):
     assert str(info.value).startswith(f"{path}: ")
 
 
+def _nan_weight(ckpt):
+    next(v for v in ckpt["model"].values() if v.is_floating_point()).view(-1)[0] = float("nan")
+
+
+CORRUPT = {  # a good checkpoint with one thing broken -> what the one line says
+    "sample_rate 0": (lambda c: c["feature_config"].update(sample_rate=0), "sample_rate"),
+    "hop 0": (lambda c: c["feature_config"].update(hop_length=0), "hop_length"),
+    "n_fft negative": (lambda c: c["feature_config"].update(n_fft=-400), "n_fft"),
+    "f_max under f_min": (lambda c: c["feature_config"].update(f_min=9000.0), "f_max"),
+    "nan weight": (_nan_weight, "not finite"),
+    "nan mean": (lambda c: c["normalization"]["mean"].__setitem__(0, float("nan")), "normalisation"),
+    "std 0": (lambda c: c["normalization"]["std"].__setitem__(3, 0.0), "normalisation"),
+    "short vocabulary": (lambda c: c.update(vocab=c["vocab"][:5]), "vocabulary"),
+    "no layers": (lambda c: c["model_config"].update(layers=0), "layers"),
+}
+
+
+@pytest.mark.parametrize("case", CORRUPT)
+def test_a_checkpoint_with_impossible_settings_or_weights_is_one_line_at_load(tmp_path, tiny_checkpoint, case):
+    """Not a traceback at the first transcription (ZeroDivisionError, an stft error, log-probs that are nan)."""
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    ckpt.setdefault("feature_config", {})
+    break_it, said = CORRUPT[case]
+    break_it(ckpt)
+    path = tmp_path / "bad.pt"
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError) as info:
+        load_model(path)
+    assert str(info.value).startswith(f"{path}: ") and said in str(info.value) and "\n" not in str(info.value)
+
+
 def test_missing_file_and_directory(tmp_path):
     for path in (tmp_path / "missing.pt", tmp_path):
         with pytest.raises(CheckpointError, match=f"^{path}: no such checkpoint file"):
