@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from asr.text import lost_characters, normalize_text
+
+
+DURATION_DECIMALS = 3  # digits of seconds a manifest keeps (ms)
+MIN_DURATION_S = 0.001  # s: the shortest utterance a manifest holds (shorter would be written as 0 s, or about it)
 
 
 class ManifestError(Exception):
@@ -137,6 +142,17 @@ def spells_nothing(text: str) -> bool:
     return not normalize_text(text)
 
 
+def control_character(text: str) -> str | None:
+    """The first control character in a transcript that is not whitespace (NUL, BEL, DEL...), or None."""
+    return next((c for c in text if unicodedata.category(c) == "Cc" and not c.isspace()), None)
+
+
+def holds_duration(seconds: float) -> bool:
+    """Whether an utterance of `seconds` is long enough for a manifest: MIN_DURATION_S or more, to the microsecond
+    (1.001 - 1.0 is 1 ms), so that write_manifest never rounds it to the 0 s that read_manifest refuses."""
+    return round(seconds, 6) >= MIN_DURATION_S
+
+
 def same_words(a: str, b: str) -> bool:
     """Whether two transcripts say the same once normalised as training reads them ("Zero." and "ZERO" do)."""
     return normalize_text(a) == normalize_text(b)
@@ -161,7 +177,7 @@ def write_manifest(path: str | Path, utts: list[Utterance]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         for u in utts:
-            row = {"id": u.id, "audio": u.audio, "duration": round(u.duration, 3), "text": u.text}
+            row = {"id": u.id, "audio": u.audio, "duration": round(u.duration, DURATION_DECIMALS), "text": u.text}
             f.write(json.dumps({**row, "speaker": u.speaker} if u.speaker else row))
             f.write("\n")
     tmp.replace(path)

@@ -5,6 +5,7 @@ not as declared, piped commands; each is one line from `python -m asr.data impor
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from pathlib import Path
 
@@ -13,8 +14,8 @@ import pytest
 import soundfile as sf
 
 from asr.data import main, read_manifest
-from tests.corpora_fixtures import (as_audiofolder, as_commonvoice, as_kaldi, as_lhotse, as_nemo, as_textfolder,
-                                    utterances, write_tone)
+from tests.corpora_fixtures import (as_audiofolder, as_commonvoice, as_kaldi, as_lhotse, as_librispeech, as_nemo,
+                                    as_textfolder, utterances, write_tone)
 
 
 def refused(argv: list[str], capsys) -> str:
@@ -337,3 +338,161 @@ def test_segments_of_one_recording_in_train_and_test_are_refused_where_they_over
     assert bool(error) == refused, error
     if refused:
         assert error.startswith(f"train.txt:1: {audio} is in held-out set 'test' too (test.txt:1): it would be scored")
+
+
+def test_an_import_refuses_to_write_over_a_manifest_it_reads(tmp_path, capsys):
+    """A NeMo manifest DIR/train.jsonl imported into DIR would be replaced by OUT_DIR/train.jsonl."""
+    manifest = as_nemo(utterances(tmp_path), tmp_path).rename(tmp_path / "train.jsonl")
+    before = manifest.read_bytes()
+    for src in (manifest, tmp_path):  # the file, or the folder it is read from
+        err = refused([src, tmp_path / "audio" / "..", "--test-fraction", "0.3"], capsys)
+        assert err.startswith(f"error: {tmp_path / 'audio' / '..' / 'train.jsonl'}: ") and str(manifest) in err
+        assert manifest.read_bytes() == before and sorted(tmp_path.glob("*.jsonl")) == [manifest]
+
+
+def kaldi_segments(tmp_path: Path, segments: str, seconds: float = 3.0) -> Path:
+    """A Kaldi data directory of one recording (rec, `seconds` long) and the segments u1 and u2 of it."""
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    (data / "wav.scp").write_text(f"rec {write_tone(tmp_path / 'rec.wav', seconds)}\n")
+    (data / "segments").write_text(segments)
+    (data / "text").write_text("u1 hello\nu2 bye\n")
+    return data
+
+
+def test_a_segment_that_cannot_be_written_leaves_the_earlier_import_whole(tmp_path, capsys, monkeypatch):
+    data = kaldi_segments(tmp_path, "u1 rec 0.00 1.25\nu2 rec 1.50 -1\n")
+    out = tmp_path / "m"
+    assert main(["import", str(data), str(out)]) == 0
+    earlier = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    (data / "segments").write_text("u1 rec 0.00 1.00\nu2 rec 1.00 -1\n")
+    real, calls = sf.write, []
+
+    def full_disk(path, samples, *args, **kwargs):  # the second cut: half written, then the disk is full
+        calls.append(Path(path))
+        if len(calls) < 2:
+            return real(path, samples, *args, **kwargs)
+        half = io.BytesIO()
+        real(half, samples, *args, **kwargs)
+        Path(path).write_bytes(half.getvalue()[:len(half.getvalue()) // 2])
+        raise sf.LibsndfileError(2, prefix=f"Error writing {str(path)!r}: ")
+
+    monkeypatch.setattr(sf, "write", full_disk)
+    err = refused([data, out], capsys)
+    assert err.startswith(f"error: {out.absolute() / 'segments' / 'all' / 'u2.wav'}: cannot write it ("), err
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == earlier  # no part, no temporary
+
+
+def test_a_librispeech_transcript_that_is_not_utf8_is_named(tmp_path, capsys):
+    split, _ = as_librispeech(tmp_path, {"19": ["HELLO", "WORLD"]})
+    trans = split / "19" / "7" / "19-7.trans.txt"
+    trans.write_bytes(b"\xff\xfe bad\n")
+    err = refused([split, tmp_path / "m", "--workers", "1"], capsys)
+    assert err.startswith(f"error: {trans}: cannot read it as UTF-8 text ("), err
+
+
+@pytest.mark.parametrize("segment, listed_in", [("0 0.0001", "segments"), ("1.0 1.0004", "segments"),
+                                                ("2.9999 -1", "text")])  # to the end: known from the file
+def test_a_segment_too_short_for_a_manifest_is_refused(tmp_path, capsys, segment, listed_in):
+    """A manifest keeps durations to the ms: a shorter segment would be written as 0 s, which reading refuses."""
+    data = kaldi_segments(tmp_path, f"u1 rec 0.00 1.00\nu2 rec {segment}\n")
+    err = refused([data, tmp_path / "m"], capsys)
+    assert err.startswith(f"error: {data / listed_in}:2: segment ") and "shorter than 1 ms" in err, err
+
+
+def test_a_segment_of_one_ms_is_imported(tmp_path):
+    data = kaldi_segments(tmp_path, "u1 rec 0.00 1.00\nu2 rec 1.000 1.001\n")  # 1.001 - 1.0 < 0.001 in floats
+    assert main(["import", str(data), str(tmp_path / "m")]) == 0
+    assert [u.duration for u in read_manifest(tmp_path / "m" / "all.jsonl")] == [1.0, 0.001]
+
+
+@pytest.mark.parametrize("layout", ["nemo", "lhotse"])
+def test_a_given_duration_too_short_for_a_manifest_is_refused(tmp_path, capsys, layout):
+    utts = utterances(tmp_path, 2)
+    if layout == "nemo":
+        src = as_nemo(utts, tmp_path)
+        rows = [json.loads(line) for line in src.read_text().splitlines()]
+        rows[1].update(offset=0.1, duration=0.0002)
+        src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        src = as_lhotse(utts, tmp_path)
+        sups = tmp_path / "tiny_supervisions_train.jsonl.gz"
+        rows = [json.loads(line) for line in gzip.open(sups, "rt")]
+        rows[1].update(start=0.1, duration=0.0002)
+        with gzip.open(sups, "wt") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+    err = refused([src, tmp_path / "m"], capsys)
+    assert ":2: " in err and "duration 0.0002 s is shorter than" in err, err
+
+
+def test_audio_too_short_for_a_manifest_is_refused(tmp_path, capsys):
+    utts = utterances(tmp_path, 3)
+    sf.write(utts[1].audio, np.full(1, 0.1, np.float32), 16000)  # one sample: 0.0000625 s, "0.0" in a manifest
+    as_audiofolder(utts, tmp_path)
+    err = refused([tmp_path, tmp_path / "m"], capsys)
+    assert err.startswith(f"error: {tmp_path / 'metadata.csv'}:3: {utts[1].audio}: ") and "shorter than" in err, err
+
+
+@pytest.mark.parametrize("file", ["wav.scp", "segments", "utt2spk"])
+def test_a_key_listed_twice_in_a_kaldi_file_is_refused_naming_the_second(tmp_path, capsys, file):
+    data = kaldi_segments(tmp_path, "u1 rec 0.00 1.00\nu2 rec 1.00 -1\n")
+    (data / "utt2spk").write_text("u1 a\nu2 b\n")
+    first = (data / file).read_text().splitlines()[0]
+    (data / file).write_text((data / file).read_text() + first.replace("rec 0.00", "rec 0.50") + "\n")
+    key = first.split()[0]
+    assert refused([data, tmp_path / "m"], capsys).startswith(
+        f"error: {data / file}:{3 if file != 'wav.scp' else 2}: {key!r} is listed twice (first on line 1)")
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("id", [1, 2], "id must be a string or an integer, got [1, 2]"),
+    ("speaker", {"a": 1}, 'speaker must be a string or an integer, got {"a": 1}'),
+    ("id", 1.5, "id must be a string or an integer, got 1.5"),
+    ("transcription", 5, "transcription must be a string, got 5"),
+    ("file_name", ["a.wav"], 'file_name must be a string, got ["a.wav"]'),
+])
+def test_audiofolder_fields_of_the_wrong_type_are_refused_naming_the_field(tmp_path, capsys, field, value, says):
+    as_audiofolder(utterances(tmp_path, 3), tmp_path, jsonl=True)
+    path = tmp_path / "metadata.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows[1][field] = value
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert refused([tmp_path, tmp_path / "m"], capsys) == f"error: {path}:2: {says}"
+
+
+def test_audiofolder_integer_ids_and_speakers_are_read_as_text(tmp_path):
+    as_audiofolder(utterances(tmp_path, 3), tmp_path, jsonl=True)
+    path = tmp_path / "metadata.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows = [{**r, "id": i, "speaker": 100 + i} for i, r in enumerate(rows)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["import", str(tmp_path), str(tmp_path / "m")]) == 0
+    assert [(u.id, u.speaker) for u in read_manifest(tmp_path / "m" / "all.jsonl")] == [
+        ("0", "100"), ("1", "101"), ("2", "102")]
+
+
+def test_audiofolder_null_speaker_or_id_is_not_known(tmp_path):
+    """A Hugging Face export writes null where a value is not known: no speaker, the id from the file's path."""
+    as_audiofolder(utterances(tmp_path, 3), tmp_path, jsonl=True)
+    path = tmp_path / "metadata.jsonl"
+    rows = [{**r, "id": None, "speaker": None} for r in map(json.loads, path.read_text().splitlines())]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["import", str(tmp_path), str(tmp_path / "m")]) == 0
+    utts = read_manifest(tmp_path / "m" / "all.jsonl")
+    assert all(u.speaker == "" and u.id for u in utts) and len({u.id for u in utts}) == 3
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x7f"])
+def test_a_control_character_in_a_transcript_is_refused(tmp_path, capsys, char):
+    utts = utterances(tmp_path, 3)
+    as_audiofolder(utts, tmp_path)
+    edit(tmp_path / "metadata.csv", f",{utts[1].text},", f",thr{char}ee,")
+    assert refused([tmp_path, tmp_path / "m"], capsys) == (
+        f"error: {tmp_path / 'metadata.csv'}:3: transcript for 'audio/bob/bob-001' holds a control character "
+        f"({char!r})")
+
+
+def test_a_control_character_in_a_librispeech_transcript_is_refused(tmp_path, capsys):
+    split, _ = as_librispeech(tmp_path, {"19": ["HELLO", "WOR\x00LD"]})
+    err = refused([split, tmp_path / "m", "--workers", "1"], capsys)
+    assert err.startswith(f"error: {split / '19' / '7' / '19-7.trans.txt'}:2: ") and "control character" in err, err

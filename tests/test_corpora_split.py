@@ -9,6 +9,7 @@ import pytest
 
 from asr.corpora import CorpusError, SplitSettings, split_utterances
 from asr.data import Utterance, main, read_manifest, write_manifest
+from tests.corpora_fixtures import as_audiofolder, utterances
 
 
 def corpus(speakers: int = 5, each: int = 4, speaker: bool = True) -> list[Utterance]:
@@ -110,3 +111,39 @@ def test_a_split_of_one_audio_file_says_why():
     utts = [Utterance(f"u{i}", "/a/one.wav", 1.0, "hello", "") for i in range(3)]
     with pytest.raises(CorpusError, match="c: all 3 utterances left are of one audio file: too few to split"):
         split_utterances(utts, SplitSettings(dev_fraction=0.5), "c")
+
+
+@pytest.mark.parametrize("name", ["train", "dev", "test"])
+def test_split_refuses_to_write_over_the_manifest_it_splits(tmp_path, capsys, name):
+    """DIR/train.jsonl split into DIR (here written DIR/sub/..) would be replaced by its train subset."""
+    manifest = tmp_path / f"{name}.jsonl"
+    write_manifest(manifest, corpus())
+    before = manifest.read_bytes()
+    (tmp_path / "sub").mkdir()
+    code = main(["split", str(manifest), str(tmp_path / "sub" / ".."), "--test-fraction", "0.4", "--dev-fraction",
+                 "0.2"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: {tmp_path / 'sub' / '..' / f'{name}.jsonl'}: ") and str(manifest) in err
+    assert manifest.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.glob("*.jsonl")) == [f"{name}.jsonl"]  # nothing else written either
+
+
+@pytest.mark.parametrize("command, flag, value", [("split", "--seed", "-1"), ("import", "--seed", "-1"),
+                                                  ("import", "--workers", "0"), ("import", "--workers", "-3")])
+def test_a_negative_seed_or_fewer_than_one_worker_is_refused_naming_the_flag(tmp_path, capsys, command, flag, value):
+    """Before: a numpy ValueError traceback (seed), or silently one worker."""
+    utts = utterances(tmp_path)
+    write_manifest(tmp_path / "all.jsonl", utts)
+    src = as_audiofolder(utts, tmp_path) if command == "import" else tmp_path / "all.jsonl"
+    with pytest.raises(SystemExit) as e:
+        main([command, str(src), str(tmp_path / "m"), "--test-fraction", "0.5", flag, value])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: " in err and "Traceback" not in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_split_settings_refuse_a_negative_seed():
+    with pytest.raises(ValueError, match="seed must be 0 or more, got -1"):
+        SplitSettings(test_fraction=0.5, seed=-1)

@@ -8,6 +8,7 @@ OUT_DIR/<set>.jsonl when an out_dir is given, as lhotse's recipes do:
     parts = split_utterances(sets["all"], SplitSettings(test_speakers=("george",), dev_fraction=0.1), "fsdd")
 
 rows.py         Row (an utterance as a corpus lists it), check_rows / prepare_sets, CorpusError, ImportSettings
+cuts.py         segments of longer recordings cut to files of their own (written aside, then moved into place)
 tables.py       CSV/TSV, JSON lines (plain or gzip) and Kaldi files, read with line numbers
 audiofolder.py  Hugging Face audiofolder (metadata.csv / metadata.jsonl)
 nemo.py         NeMo manifests                        lhotse.py       lhotse recordings + supervisions

@@ -15,7 +15,7 @@ from pathlib import Path
 from asr.audio import scan_folder
 from asr.corpora.rows import CorpusError, ImportSettings, Row, path_id, prepare_sets, resolve
 from asr.corpora.shared import file_key
-from asr.corpora.tables import first_of, read_json_lines, read_table
+from asr.corpora.tables import first_of, read_json_lines, read_table, string_field
 from asr.manifest import Utterance
 
 METADATA = ("metadata.csv", "metadata.jsonl")
@@ -64,9 +64,11 @@ def read_audiofolder(src: str | Path) -> dict[str, list[Row]]:
             text_key, speaker_key = first_of(row, TEXT_COLUMNS), first_of(row, SPEAKER_COLUMNS)
             if text_key is None:
                 raise CorpusError(f"{path}:{lineno}: no transcript (expected one of {', '.join(TEXT_COLUMNS)})")
-            audio = resolve(path.parent, str(row["file_name"] or ""))
-            rows.append(Row(f"{path}:{lineno}", str(row.get("id") or path_id(audio, path.parent)), audio,
-                            str(row[text_key] or ""), str(row.get(speaker_key) or "")))
+            where = f"{path}:{lineno}"
+            audio = resolve(path.parent, string_field(row, "file_name", where))
+            uid = string_field(row, "id", where, integers=True) or path_id(audio, path.parent)
+            rows.append(Row(where, uid, audio, string_field(row, text_key, where),
+                            string_field(row, speaker_key, where, integers=True)))
         sets[name] = rows
         note_unlisted(path, [row.audio for row in rows])
     return sets

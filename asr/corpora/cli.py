@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from asr import __version__
 from asr.audio import AudioError
@@ -40,6 +42,19 @@ def fraction(text: str) -> float:
     return value
 
 
+def at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of `low` or more."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number of {low} or more, got {text!r}")
+        return value
+    return parse
+
+
 def names(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
 
@@ -52,7 +67,7 @@ def add_split_flags(p: argparse.ArgumentParser) -> None:
                    help="about this share of what the test set leaves held out as dev (0: no dev)")
     p.add_argument("--test-fraction", type=fraction, default=0.0, help="about this share held out as test")
     p.add_argument("--by-speaker", action="store_true", help="the shares are whole speakers (speaker-disjoint sets)")
-    p.add_argument("--seed", type=int, default=0, help="which utterances or speakers a share takes")
+    p.add_argument("--seed", type=at_least(0), default=0, help="which utterances or speakers a share takes")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="use durations the corpus gives without opening the audio (only check it is there)")
     imp.add_argument("--skip-bad", action="store_true",
                      help="drop utterances with a problem (counted in one warning line) instead of stopping")
-    imp.add_argument("--workers", type=int, default=ImportSettings().workers,
+    imp.add_argument("--workers", type=at_least(1), default=ImportSettings().workers,
                      help="threads reading audio headers (where the first reads are slow, as from a network disk) "
                           "and cutting segments")
     add_split_flags(imp)
@@ -107,6 +122,15 @@ def write_split(utts: list[Utterance], where: str, out: Path, settings: SplitSet
         say(name, utts)
 
 
+def refuse_overwriting(manifest: str, out: Path, settings: SplitSettings) -> None:
+    """CorpusError when a manifest the split would write is the one it splits (DIR/train.jsonl split into DIR)."""
+    for name in ("train", "dev", "test"):
+        path = out / f"{name}.jsonl"
+        if (name == "train" or settings.asks(name)) and os.path.realpath(path) == os.path.realpath(manifest):
+            raise CorpusError(f"{path}: writing the {name} set here would replace the manifest being split "
+                              f"({manifest}); give another OUT_DIR")
+
+
 def manifests_in(folder: Path) -> dict[str, tuple[int, int]]:
     """The manifests (*.jsonl) in a folder: name -> (inode, modification time in ns), which a rewrite changes."""
     stats = {p.name: p.stat() for p in folder.glob("*.jsonl")} if folder.is_dir() else {}
@@ -115,7 +139,7 @@ def manifests_in(folder: Path) -> dict[str, tuple[int, int]]:
 
 def run_import(args: argparse.Namespace, split: SplitSettings) -> None:
     fmt = args.fmt or detect_format(args.src)
-    settings = ImportSettings(max(1, args.workers), args.trust_durations, args.skip_bad)
+    settings = ImportSettings(args.workers, args.trust_durations, args.skip_bad)
     before = manifests_in(Path(args.out_dir))
     began = time.perf_counter()
     sets = FORMATS[fmt][0](args.src, args.out_dir, settings)
@@ -152,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if not (split.asks("dev") or split.asks("test")):
                 p.error("split: say what to hold out (--dev-fraction, --dev-speakers, --test-...)")
+            refuse_overwriting(args.manifest, Path(args.out_dir), split)
             write_split(read_manifest(args.manifest), args.manifest, Path(args.out_dir), split)
     except (CorpusError, ManifestError, AudioError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -14,9 +14,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from asr.corpora.rows import CorpusError, ImportSettings, Row, prepare_sets, resolve
+from asr.corpora.rows import TOO_SHORT, CorpusError, ImportSettings, Row, prepare_sets, resolve
 from asr.corpora.tables import read_kaldi
-from asr.manifest import Utterance
+from asr.manifest import Utterance, holds_duration
 
 ARCHIVE = re.compile(r"\.(ark|scp)(:\d+)?(\[[^\]]*\])?$")  # a.ark:123, a.ark:123[0:100]: not an audio file
 
@@ -38,7 +38,7 @@ def data_dirs(src: Path) -> dict[str, Path]:
 def audio_files(data: Path) -> dict[str, Path]:
     """wav.scp's recording -> audio file; piped commands and archives raise CorpusError naming the line."""
     out = {}
-    for lineno, reco, value in read_kaldi(data / "wav.scp"):
+    for lineno, reco, value in read_kaldi(data / "wav.scp", unique=True):
         where = f"{data / 'wav.scp'}:{lineno}"
         if value.endswith("|"):
             command = value[:-1].strip()
@@ -54,7 +54,7 @@ def audio_files(data: Path) -> dict[str, Path]:
 def segment_table(data: Path, recordings: dict[str, Path]) -> dict[str, tuple[Path, float, float | None]]:
     """segments' utterance -> (audio file, start s, duration s or None for "to the end")."""
     out = {}
-    for lineno, utt, value in read_kaldi(data / "segments", fields=4):
+    for lineno, utt, value in read_kaldi(data / "segments", fields=4, unique=True):
         where = f"{data / 'segments'}:{lineno}"
         reco, start, end = value.split()[:3]
         if reco not in recordings:
@@ -66,6 +66,8 @@ def segment_table(data: Path, recordings: dict[str, Path]) -> dict[str, tuple[Pa
         if not 0 <= a < float("inf") or (b != -1 and not a < b < float("inf")):
             raise CorpusError(f"{where}: segment {utt!r} must start at 0 s or later and end after it (or at -1: the "
                               f"recording's end), got {start} {end}")
+        if b != -1 and not holds_duration(b - a):
+            raise CorpusError(f"{where}: segment {utt!r} lasts {b - a:.4g} s ({start} to {end}), {TOO_SHORT}")
         out[utt] = (recordings[reco], a, None if b == -1 else b - a)
     return out
 
@@ -74,7 +76,7 @@ def read_data_dir(data: Path) -> list[Row]:
     """The rows of one data directory, in the order of its text file."""
     recordings = audio_files(data)
     segments = segment_table(data, recordings) if (data / "segments").is_file() else None
-    speakers = {u: s for _, u, s in read_kaldi(data / "utt2spk")} if (data / "utt2spk").is_file() else {}
+    speakers = {u: s for _, u, s in read_kaldi(data / "utt2spk", unique=True)} if (data / "utt2spk").is_file() else {}
     rows = []
     for lineno, utt, text in read_kaldi(data / "text", fields=1):
         where = f"{data / 'text'}:{lineno}"

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from asr.audio import AudioError, audio_duration
 from asr.corpora.rows import CorpusError, ImportSettings
-from asr.manifest import Utterance, lossy_text_note, write_manifest
+from asr.corpora.tables import read_lines
+from asr.manifest import Utterance, control_character, lossy_text_note, write_manifest
 
 
 def read_chapter(chapter_dir: Path) -> list[Utterance]:
@@ -24,13 +25,13 @@ def read_chapter(chapter_dir: Path) -> list[Utterance]:
     if not trans.is_file():
         raise CorpusError(f"{trans}: transcript file missing")
     utts = []
-    for lineno, line in enumerate(trans.read_text(encoding="utf-8-sig").splitlines(), 1):
-        if not line.strip():
-            continue
+    for lineno, line in read_lines(trans):
         utt_id, _, text = line.strip().partition(" ")
         if not utt_id.startswith(f"{speaker}-{chapter}-") or not text.strip():
             raise CorpusError(f"{trans}:{lineno}: expected '{speaker}-{chapter}-NNNN TRANSCRIPT', "
                               f"got {line.strip()!r}")
+        if control := control_character(text):
+            raise CorpusError(f"{trans}:{lineno}: transcript for {utt_id!r} holds a control character ({control!r})")
         audio = chapter_dir / f"{utt_id}.flac"
         if not audio.is_file():
             raise CorpusError(f"{trans}:{lineno}: {audio.name} is listed but not there")

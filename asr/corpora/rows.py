@@ -9,7 +9,6 @@ import (and says how many more there are); with skip_bad the utterances at fault
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 from collections import Counter
@@ -17,15 +16,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from asr.audio import SAMPLE_RATE, AudioError, AudioInfo, audio_info, load_audio, write_wav
+from asr.audio import SAMPLE_RATE, AudioError, AudioInfo, audio_info
+from asr.corpora.cuts import cut_segments
 from asr.corpora.shared import shared_files
-from asr.manifest import Utterance, lossy_text_note, spells_nothing, write_manifest
+from asr.manifest import (MIN_DURATION_S, Utterance, control_character, holds_duration, lossy_text_note,
+                          spells_nothing, write_manifest)
 
 DURATION_SLACK_S = 0.1  # s (plus 1%): a given duration further than this from the file's is wrong
 SEGMENT_SLACK_S = 0.05  # s: a segment may end this far past the end of its recording (rounded times)
 READ_BATCH = 32  # audio headers read in the importing thread between looks at how long they take
 SLOW_READ_S = 0.0005  # s a header: slower than this, reads wait on storage, and the rest go to threads
 CHUNKS_PER_WORKER = 4  # header reads are handed to the threads in this many chunks per thread
+TOO_SHORT = f"shorter than {MIN_DURATION_S * 1000:g} ms (the least a manifest holds)"
 
 
 class CorpusError(Exception):
@@ -87,6 +89,9 @@ def first_checks(rows: list[Row], problems: Problems) -> None:
             problems.add("whose transcripts disagree", row, row.clash)
         elif not row.text.strip():
             problems.add("with an empty transcript", row, f"empty transcript for {row.id!r}")
+        elif control := control_character(row.text):
+            problems.add("with a control character", row, f"transcript for {row.id!r} holds a control character "
+                         f"({control!r})")
         elif spells_nothing(row.text):
             problems.add("with nothing to spell", row, f"transcript {row.text!r} for {row.id!r} holds nothing "
                          f"the vocabulary can spell (letters, apostrophes; write numbers as words)")
@@ -96,6 +101,8 @@ def first_checks(rows: list[Row], problems: Problems) -> None:
         elif row.duration is not None and not 0 < row.duration < float("inf"):
             problems.add("with a bad duration", row, f"duration must be a positive number of seconds, got "
                          f"{row.duration}")
+        elif row.duration is not None and not holds_duration(row.duration):
+            problems.add("with a bad duration", row, f"duration {row.duration:.4g} s is {TOO_SHORT}")
         if row.start is not None and row.start < 0:
             problems.add("outside their audio", row, f"segment of {row.audio} starts at {row.start:.2f} s, before the "
                          f"recording")
@@ -154,6 +161,8 @@ def header_checks(row: Row, info: AudioInfo | AudioError, problems: Problems) ->
         problems.add("whose audio cannot be read", row, str(info))
     elif info.seconds <= 0:
         problems.add("whose audio is empty", row, f"{row.audio}: no samples")
+    elif row.start is None and not holds_duration(info.seconds):
+        problems.add("whose audio is empty", row, f"{row.audio}: {info.seconds:.4g} s of audio, {TOO_SHORT}")
     elif row.rate is not None and row.rate != info.sample_rate:
         said = f"{row.rate_at} says" if row.rate_at else "the corpus says"
         problems.add("at another sample rate", row, f"{row.audio}: {said} {row.rate} Hz, the file is "
@@ -163,6 +172,9 @@ def header_checks(row: Row, info: AudioInfo | AudioError, problems: Problems) ->
         if row.start >= info.seconds or end > info.seconds + SEGMENT_SLACK_S or end <= row.start:
             problems.add("outside their audio", row, f"segment {row.start:.2f}-{shown_s(end)} s of {row.audio}, "
                          f"which lasts {info.seconds:.2f} s")
+        elif not holds_duration(min(end, info.seconds) - row.start):
+            problems.add("outside their audio", row, f"segment {row.start:.4g}-{shown_s(end)} s of {row.audio} "
+                         f"(which lasts {info.seconds:.2f} s) is {TOO_SHORT}")
     elif row.duration is not None and abs(row.duration - info.seconds) > DURATION_SLACK_S + 0.01 * info.seconds:
         problems.add("with a wrong duration", row, f"the corpus says {row.duration:g} s, {row.audio} lasts "
                      f"{info.seconds:.2f} s")
@@ -179,41 +191,6 @@ def rates_note(name: str, rows: list[Row], infos: dict[Path, AudioInfo | AudioEr
     listed = ", ".join(f"{n} at {rate} Hz" for rate, n in counts.most_common())
     return (f"note: {name}: the files' sample rates differ ({listed}; e.g. {row.audio}, listed at {row.where}); "
             f"all are resampled to {SAMPLE_RATE} Hz when read")
-
-
-def cut_segments(rows: list[Row], out: Path, workers: int) -> dict[str, tuple[Path, float]]:
-    """The segments among rows written as WAV files in `out` (16 kHz): row id -> (file, seconds); each recording
-    is read once."""
-    by_audio: dict[Path, list[Row]] = {}
-    for row in rows:
-        if row.start is not None:
-            by_audio.setdefault(row.audio, []).append(row)
-
-    files, taken = {}, set()  # row id -> its file name; ids that differ keep files that differ ("a/1", "a_1")
-    for row in (row for group in by_audio.values() for row in group):
-        name = base = re.sub(r"[^A-Za-z0-9_.-]", "_", row.id)
-        n = 1
-        while name.lower() in taken:  # lower: a case-blind file system would take "A" and "a" for one file
-            n += 1
-            name = f"{base}-{n}"
-        taken.add(name.lower())
-        files[row.id] = out / f"{name}.wav"
-
-    def cut(item: tuple[Path, list[Row]]) -> list[tuple[str, Path, float]]:
-        samples = load_audio(item[0])
-        done = []
-        for row in item[1]:
-            a = int(round(row.start * SAMPLE_RATE))
-            b = len(samples) if row.duration is None else int(round((row.start + row.duration) * SAMPLE_RATE))
-            path = files[row.id]
-            write_wav(path, samples[a:b])
-            done.append((row.id, path, (min(b, len(samples)) - a) / SAMPLE_RATE))
-        return done
-
-    if by_audio:
-        out.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        return {uid: (path, s) for done in pool.map(cut, by_audio.items()) for uid, path, s in done}
 
 
 def problem_lines(name: str, total: int, problems: Problems, skip_bad: bool) -> str | None:
@@ -276,6 +253,18 @@ def resolve(folder: Path, name: str, *others: Path) -> Path:
     return next((p for p in candidates if p.exists()), candidates[0])
 
 
+def read_from(sets: dict[str, list[Row]], out_dir: Path) -> None:
+    """CorpusError when OUT_DIR/<set>.jsonl is a file the corpus is read from (a NeMo train.jsonl imported into its own
+    folder), as the rows' "file:line" name them: writing the manifest would replace it."""
+    files = {at.rsplit(":", 1)[0] for rows in sets.values() for row in rows for at in (row.where, row.rate_at) if at}
+    read = {os.path.realpath(file): file for file in files}
+    for name in sets:
+        path = out_dir / f"{name}.jsonl"
+        if os.path.realpath(path) in read:
+            raise CorpusError(f"{path}: writing the manifest here would replace {read[os.path.realpath(path)]}, "
+                              f"which the corpus is read from; give another OUT_DIR")
+
+
 def prepare_sets(sets: dict[str, list[Row]], out_dir: Path | None,
                  settings: ImportSettings = ImportSettings()) -> dict[str, list[Utterance]]:
     """Each set's rows checked (check_rows; segments cut into OUT_DIR/segments/<set>/), what each drops or notes
@@ -284,6 +273,8 @@ def prepare_sets(sets: dict[str, list[Row]], out_dir: Path | None,
         raise CorpusError(error)
     out = {}
     out_dir = out_dir.absolute() if out_dir is not None else None  # cut segments' paths are absolute, as all are
+    if out_dir is not None:
+        read_from(sets, out_dir)
     for name, rows in sets.items():
         where = str(out_dir / f"{name}.jsonl") if out_dir is not None else name
         segments = out_dir / "segments" / name if out_dir is not None else None

@@ -29,6 +29,8 @@ class SplitSettings:
                 raise ValueError(f"{name}_fraction must be in [0, 1), got {share}")
             if share and speakers:
                 raise ValueError(f"{name}: give speakers or a fraction, not both")
+        if self.seed < 0:
+            raise ValueError(f"seed must be 0 or more, got {self.seed}")
         both = sorted(set(self.dev_speakers) & set(self.test_speakers))
         if both:
             raise ValueError(f"speaker(s) {', '.join(both)} named for both dev and test; a speaker goes in one set")

@@ -68,14 +68,17 @@ def read_json_lines(path: Path, required: tuple[str, ...]) -> list[tuple[int, di
     return json_objects(path, read_lines(path), required, CorpusError)
 
 
-def read_kaldi(path: Path, fields: int = 2) -> list[tuple[int, str, str]]:
+def read_kaldi(path: Path, fields: int = 2, unique: bool = False) -> list[tuple[int, str, str]]:
     """(line number, key, the rest of the line) of a Kaldi file of `key value...` lines; a line with fewer than
-    `fields` whitespace-separated fields raises CorpusError (a `text` line may hold its key alone: fields=1)."""
-    out = []
+    `fields` whitespace-separated fields raises CorpusError (a `text` line may hold its key alone: fields=1), as does
+    a key listed twice where `unique` (a table whose second line would silently win)."""
+    out, first = [], {}
     for lineno, line in read_lines(path):
         parts = line.strip().split(maxsplit=1)
         if len(parts) < min(fields, 2) or (fields > 1 and len(parts[1].split()) < fields - 1):
             raise CorpusError(f"{path}:{lineno}: expected {fields} fields (key value...), got {line.strip()!r}")
+        if unique and first.setdefault(parts[0], lineno) != lineno:
+            raise CorpusError(f"{path}:{lineno}: {parts[0]!r} is listed twice (first on line {first[parts[0]]})")
         out.append((lineno, parts[0], parts[1].strip() if len(parts) > 1 else ""))
     return out
 
@@ -87,6 +90,21 @@ def seconds(value, what: str, where: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise CorpusError(f"{where}: {what} must be a number of seconds, got {json.dumps(value)[:40]}")
     return float(value)
+
+
+def string_field(row: dict, key: str | None, where: str, integers: bool = False) -> str:
+    """row[key] as text ("" where the row has no such field or it is null, as a Hugging Face export writes a value
+    not known, or key is None); CorpusError naming the field for a value of another type (an array, an object...),
+    except an integer where `integers` (ids and speakers such as 1034)."""
+    if key is None or row.get(key) is None:
+        return ""
+    value = row[key]
+    if isinstance(value, str):
+        return value
+    if integers and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    expected = "a string or an integer" if integers else "a string"
+    raise CorpusError(f"{where}: {key} must be {expected}, got {json.dumps(value)[:40]}")
 
 
 def first_of(columns: list[str] | dict, names: tuple[str, ...]) -> str | None:
