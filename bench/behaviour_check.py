@@ -22,7 +22,7 @@ import torch
 
 from asr.manifest import read_jsonl
 
-from _manifests import require_manifests  # bench/_manifests.py
+from _manifests import require_manifests, run_main  # bench/_manifests.py
 
 ROOT = Path(__file__).resolve().parent.parent
 DECODINGS = {"greedy": ["--decoder", "greedy"], "default": []}  # default: what the model's metadata recommends
@@ -100,4 +100,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -27,13 +27,14 @@ import dataclasses
 import json
 import math
 import random
+import sys
 import time
 from collections import Counter
 
 import numpy as np
 import torch
 
-from _manifests import require_manifests
+from _manifests import require_manifests, run_main
 from asr.checkpoint import DEFAULT_MODEL, load_model
 from asr.data import read_manifest
 from asr.decoding import CTCBeamSearch, decoding_config, make_steering
@@ -182,4 +183,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(run_main(main))

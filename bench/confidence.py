@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from _manifests import require_manifests
+from _manifests import require_manifests, run_main
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.checkpoint import DEFAULT_MODEL, load_model
 from asr.cli import apply_threads, default_threads
@@ -70,4 +70,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

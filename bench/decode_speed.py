@@ -41,7 +41,7 @@ from asr.metrics import wer
 from asr.recognizer import utterance_log_probs
 from asr.text import CharVocab, normalize_text, transcript
 
-from _manifests import require_manifests  # bench/_manifests.py
+from _manifests import require_manifests, run_main  # bench/_manifests.py
 
 DecodeFn = Callable[[np.ndarray], str]  # (T, V) log-probs -> text
 
@@ -197,4 +197,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from pathlib import Path
 
 from asr.features import FeatureConfig
 from asr.training import TrainConfig, Trainer
 
-from _manifests import require_manifests  # bench/_manifests.py
+from _manifests import require_manifests, run_main  # bench/_manifests.py
 
 FLOORS = {"relative": FeatureConfig().relative_floor, "absolute": 0.0}  # name -> FeatureConfig.relative_floor
 
@@ -60,4 +61,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

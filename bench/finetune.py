@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _manifests import require_manifests  # bench/_manifests.py
+from _manifests import require_manifests, run_main  # bench/_manifests.py
 
 from asr.evaluate import frequent_errors
 
@@ -94,4 +94,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

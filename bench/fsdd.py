@@ -31,7 +31,7 @@ from asr.cli import positive_float
 from asr.metrics import wer
 from asr.text import normalize_text
 
-from _manifests import require_manifests  # bench/_manifests.py
+from _manifests import require_manifests, run_main  # bench/_manifests.py
 
 
 def read_audiofolder(root: Path) -> list[dict]:
@@ -121,4 +121,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

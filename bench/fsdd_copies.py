@@ -32,7 +32,7 @@ from asr.checkpoint import DEFAULT_MODEL
 from asr.cli import finite_float, non_negative_float, non_negative_int, positive_float
 from asr.manifest import ManifestError, Utterance, read_manifest, write_manifest
 
-from _manifests import require_manifests  # bench/_manifests.py
+from _manifests import require_manifests, run_main  # bench/_manifests.py
 
 MARGIN_S = 0.06  # s kept either side of a cut word, where the next word is further than twice this
 
@@ -182,4 +182,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -36,7 +36,7 @@ import soundfile as sf
 from asr.cli import positive_float, positive_int
 from asr.corpora import CorpusError, ImportSettings, prepare_audiofolder, prepare_nemo
 
-from _manifests import require_manifests  # bench/_manifests.py
+from _manifests import require_manifests, run_main  # bench/_manifests.py
 
 RATE = 16000  # Hz, the generated files'
 TONE_HZ = 440.0
@@ -115,4 +115,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

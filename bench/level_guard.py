@@ -17,6 +17,7 @@ decoding for "default"). Prints `name=value` lines.
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 import torch
@@ -31,7 +32,7 @@ from asr.longform.segment import Segment
 from asr.metrics import wer
 from asr.text import normalize_text
 
-from _manifests import require_manifests  # bench/_manifests.py
+from _manifests import require_manifests, run_main  # bench/_manifests.py
 
 RANGES = {"1-99": (1, 99), "2-98": (2, 98), "3-97": (3, 97), "5-95": (5, 95), "none": (50, 50)}
 
@@ -80,4 +81,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -52,7 +52,7 @@ from asr.longform.segment import SegmentConfig, file_segments
 from asr.metrics import wer
 from asr.text import normalize_text
 
-from _manifests import require_manifests  # bench/_manifests.py
+from _manifests import require_manifests, run_main  # bench/_manifests.py
 
 TOLERANCE_S = 0.2
 
@@ -308,4 +308,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

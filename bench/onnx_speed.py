@@ -19,13 +19,14 @@ time / ONNX fp32 time).
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from _manifests import require_manifests  # bench/_manifests.py
+from _manifests import require_manifests, run_main  # bench/_manifests.py
 from asr.audio import load_audio
 from asr.checkpoint import DEFAULT_MODEL, export_onnx, load_recognizer
 from asr.cli import apply_threads
@@ -158,4 +159,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -26,7 +26,7 @@ from asr.checkpoint import DEFAULT_MODEL, load_model
 from asr.cli import apply_threads, positive_float, positive_int
 from asr.data import ManifestError, read_manifest
 
-from _manifests import require_manifests  # bench/_manifests.py
+from _manifests import require_manifests, run_main  # bench/_manifests.py
 
 FRAMES_PER_S = 100  # 10 ms feature frames
 
@@ -108,4 +108,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

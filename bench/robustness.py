@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from _manifests import require_manifests
+from _manifests import require_manifests, run_main
 
 from asr.audio import SAMPLE_RATE, load_audio, resample
 from asr.augment import Reverb, mix_at_snr, read_audio_list
@@ -222,4 +222,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from _manifests import require_manifests  # bench/ is on sys.path when a bench runs as a script
+from _manifests import require_manifests, run_main  # bench/ is on sys.path when a bench runs as a script
 from _serve_attacks import ATTACKS  # the attacks, one function each
 
 from serve_load import start_server
@@ -85,4 +85,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

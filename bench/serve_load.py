@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _manifests import require_manifests  # bench/_manifests.py
+from _manifests import require_manifests, run_main  # bench/_manifests.py
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -184,4 +184,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _manifests import require_manifests
+from _manifests import require_manifests, run_main
 
 from asr.audio import load_audio
 from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL, load_model
@@ -311,4 +311,4 @@ def print_tables(result: dict, n: int) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -28,7 +28,7 @@ from asr.model import ModelConfig, subsampled_lengths
 from asr.training import TrainConfig, Trainer
 from asr.training.layout import choose_layout, choose_precision, lstm_flops, lstm_step_rate
 
-from _manifests import require_manifests  # bench/_manifests.py
+from _manifests import require_manifests, run_main  # bench/_manifests.py
 
 
 def model_flops(cfg: ModelConfig, batch) -> float:
@@ -117,4 +117,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -12,6 +12,7 @@ by default asr.cli.default_threads() (1 on 2 usable cores or fewer).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
@@ -22,7 +23,7 @@ from asr.data import read_manifest
 from asr.decoding import Decoder, DecodingConfig, decoding_config
 from asr.transcribe import transcribe_files
 
-from _manifests import require_manifests  # bench/_manifests.py
+from _manifests import require_manifests, run_main  # bench/_manifests.py
 
 
 def main() -> None:
@@ -66,4 +67,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

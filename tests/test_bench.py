@@ -111,9 +111,29 @@ def test_a_missing_manifest_is_one_line_saying_how_to_make_it(finished, name):
     assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", f"error: {path}: no such manifest; {how}\n")
 
 
+MODEL_CASES = {  # bench -> its arguments, with a model that is not there (after manifests that are)
+    "confidence": ["confidence.py", "--manifest", "{m}"],
+    "transcribe_speed": ["transcribe_speed.py", "--manifest", "{m}"],
+    "biasing": ["biasing.py", "--manifest", "{m}", "--train", "{m}"],
+    "streaming": ["streaming.py", "--manifest", "{m}"],
+    "pad_lengths": ["pad_lengths.py", "--train", "{m}"],
+    "long_audio": ["long_audio.py", "--manifest", "{m}"],
+    "decode_speed": ["decode_speed.py", "--manifest", "{m}"],
+}
+
+
+@pytest.mark.parametrize("name", MODEL_CASES)
+def test_a_missing_model_is_one_line_and_exit_2(name, clips_manifest, tmp_path):
+    args = [a.format(m=clips_manifest) for a in MODEL_CASES[name]] + ["--model", str(tmp_path / "none.pt")]
+    done = run_in_process(args, tmp_path)
+    assert (done.returncode, done.stderr) == (2, f"error: {tmp_path / 'none.pt'}: no such checkpoint file\n"), (
+        done.stderr[-1500:])
+
+
 def test_every_bench_checks_its_manifests_through_the_one_helper():
     for bench in sorted((ROOT / "bench").glob("[!_]*.py")):
         assert "require_manifests(" in bench.read_text(), f"{bench.name} does not check its manifests"
+        assert bench.read_text().rstrip().endswith("sys.exit(run_main(main))"), f"{bench.name}: errors not one line"
     assert {args[0] for args, _, _ in CASES.values()} == {p.name for p in (ROOT / "bench").glob("[!_]*.py")}
 
 
