@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from asr.audio import AudioError, load_audio
-from asr.audio import read_stream
+from asr.audio import audio_blocks, read_stream
 from asr.checkpoint import DEFAULT_MODEL
 from asr.longform import expand_inputs, transcribe_paths
 from asr.transcribe import load, main, parse_args
@@ -112,6 +112,21 @@ def test_a_stream_that_is_not_audio_is_one_line_not_an_empty_transcript(data, me
         read_stream(f"/dev/fd/{read}")
     os.close(read)
     assert "\n" not in str(info.value) and "BytesIO" not in str(info.value)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_wav_cut_short_in_a_pipe_is_refused_as_the_file_is(clips, stream):
+    """A header that declares more audio than comes is a cut-short file, from a pipe as from disk (a streaming
+    writer's placeholder size is not: tests/test_audio.py)."""
+    buf = io.BytesIO()
+    sf.write(buf, load_audio(clips[2].audio), 16000, format="WAV", subtype="PCM_16")
+    read, write = os.pipe()
+    os.write(write, buf.getvalue()[: len(buf.getvalue()) // 2])
+    os.close(write)
+    message = r"truncated: the header declares \d+ bytes of audio, the (stream|file) holds \d+"
+    with pytest.raises(AudioError, match=rf"^/dev/fd/{read}: {message}"):
+        list(audio_blocks(f"/dev/fd/{read}", 0.1)) if stream else read_stream(f"/dev/fd/{read}")
+    os.close(read)
 
 
 def test_an_mp3_stream_is_decoded_not_read_as_raw_pcm(clips):

@@ -13,14 +13,13 @@ import numpy as np
 import soundfile as sf
 
 from asr.audio.ffmpeg import ffmpeg_blocks, ffprobe_header, needs_ffmpeg
-from asr.audio.header import read_wav_header
+from asr.audio.header import check_wav_size, read_wav_header
 from asr.audio.samples import (MAX_SECONDS, SAMPLE_RATE, AudioError, check_format, check_samples, resample, to_mono,
                                warn_once)
 
 BLOCK_SECONDS = 30.0  # s; the most audio read_blocks holds or returns at a time
 # data sizes written by streaming writers that did not know the length: read to the end of the file, as libsndfile,
 # ffmpeg and sox do (0x7FFFF000: espeak-ng --stdout and many recorders; 0xFFFFFFFF: the largest size)
-_WAV_SIZE_PLACEHOLDERS = (0, 0x7FFFF000, 0xFFFFFFFF)
 
 
 def os_reason(e: OSError) -> str:
@@ -142,12 +141,9 @@ def check_wav_complete(path: str | Path) -> None:
     present = size - wav.data_offset
     if riff == b"RF64":  # its sizes are in the ds64 chunk; libsndfile checks them
         return
-    if wav.data_size in _WAV_SIZE_PLACEHOLDERS and wav.data_size not in (0, present):
+    if check_wav_size(wav, present, str(path)):
         warn_once(f"{path}: the WAV header gives a placeholder data size (0x{wav.data_size:08X}, written by "
                   f"a streaming writer); reading the {present} bytes to the end of the file")
-    elif present < wav.data_size:
-        raise AudioError(f"{path}: truncated: the header declares {wav.data_size} bytes of audio, "
-                         f"the file holds {present}")
 
 
 def not_readable(path: Path, e: Exception) -> AudioError:

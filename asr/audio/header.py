@@ -70,6 +70,21 @@ class WavHeader:
     data_offset: int  # bytes before the audio
 
 
+SIZE_PLACEHOLDERS = (0, 0x7FFFF000, 0xFFFFFFFF)  # data sizes a streaming writer puts in a header it cannot go back to
+
+
+def check_wav_size(wav: WavHeader, present: int, name: str, what: str = "file") -> bool:
+    """Raise AudioError naming `name` where the `present` bytes of audio are fewer than the header declares (a file
+    or stream cut short); True where the header's size is a streaming writer's placeholder that the audio does not
+    match (the caller reads to the end and may say so)."""
+    if wav.data_size in SIZE_PLACEHOLDERS:
+        return wav.data_size not in (0, present)
+    if present < wav.data_size:
+        raise AudioError(f"{name}: truncated: the header declares {wav.data_size} bytes of audio, the {what} holds "
+                         f"{present}")
+    return False
+
+
 def read_wav_header(read: Callable[[int], bytes], name: str) -> WavHeader:
     """Parse a RIFF/WAVE header from `read` (a file's or pipe's read, at its first byte), leaving it at the first
     byte of the audio. Raises AudioError naming `name` for a header that is not WAVE, ends early, has no or a short

@@ -21,7 +21,7 @@ import soundfile as sf
 
 from asr.audio.ffmpeg import ffmpeg_blocks, have_ffmpeg
 from asr.audio.files import BLOCK_SECONDS, os_reason, read_blocks
-from asr.audio.header import SNIFF_BYTES, read_wav_header, sniff
+from asr.audio.header import SNIFF_BYTES, check_wav_size, read_wav_header, sniff
 from asr.audio.pcm import PcmDecoder, wav_encoding
 from asr.audio.samples import SAMPLE_RATE, AudioError, check_format, check_samples, resample, to_mono, warn_once
 
@@ -52,7 +52,8 @@ def _decode_whole(name: str, data: bytes) -> tuple[np.ndarray, int]:
     if fmt is not None and not fmt.readable and have_ffmpeg():
         return _through_ffmpeg(name, data), SAMPLE_RATE
     if fmt is not None and fmt.name == "WAV":
-        read_wav_header(io.BytesIO(data).read, name)
+        whole = io.BytesIO(data)
+        check_wav_size(read_wav_header(whole.read, name), len(data) - whole.tell(), name, "stream")
     try:
         samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except Exception as e:  # LibsndfileError and friends: not a format libsndfile knows
@@ -115,7 +116,7 @@ def pipe_blocks(f: BinaryIO, name: str, block_s: float) -> Iterator[np.ndarray]:
     """Blocks of a pipe as it is written: a PCM or float WAV (asr.audio.header parses it), or RAW_FORMAT;
     other formats are refused (they cannot be decoded before they end)."""
     head = f.read(4)
-    read, pcm = f.read, PcmDecoder(SAMPLE_RATE, 1, "s16", name)
+    read, pcm, wav = f.read, PcmDecoder(SAMPLE_RATE, 1, "s16", name), None
     fmt = sniff(head)
     if fmt is not None and fmt.name == "WAV":
         wav = read_wav_header(_prefixed(head, f.read), name)
@@ -131,10 +132,14 @@ def pipe_blocks(f: BinaryIO, name: str, block_s: float) -> Iterator[np.ndarray]:
         raise AudioError(f"{name}: text, not audio")
     if head:
         warn_once(f"{name}: no WAV header: read as {RAW_FORMAT}")
+    present = 0
     while data:
+        present += len(data)
         if len(out := pcm.feed(data)):
             yield out
         data = read(size)
+    if wav is not None:  # what came is said once it has all come
+        check_wav_size(wav, present, name, "stream")
     if len(out := pcm.finish()):
         yield out
 
