@@ -4,6 +4,7 @@ bounded): a real server child process on 127.0.0.1 with short deadlines; each te
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
@@ -122,7 +123,17 @@ def test_headers_that_never_end_get_408_and_a_closed_connection(server):
     start = time.monotonic()
     said = answer_of(s)
     assert said.startswith(b"HTTP/1.1 408") and 0.8 < time.monotonic() - start < 5, said
+    assert error_of(said) == ("request_timeout", "invalid_request_error"), said
     s.close()
+
+
+def error_of(said: bytes) -> tuple[str, str]:
+    """(code, type) of a raw HTTP answer's OpenAI-shaped JSON error, its Content-Length the body's."""
+    head, body = said.split(b"\r\n\r\n", 1)
+    length = next(int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:"))
+    assert len(body) == length and b"application/json" in head.lower(), said
+    error = json.loads(body)["error"]
+    return error["code"], error["type"]
 
 
 def test_slow_uploads_are_dropped_while_a_normal_request_is_answered_at_once(server):
@@ -166,5 +177,5 @@ def test_connections_past_the_per_address_limit_are_refused_at_once(server):
     other = transcribe_clip(url, source="127.0.2.2")  # another address is served
     for s in held + extra:
         s.close()
-    assert all(r.startswith(b"HTTP/1.1 503") for r in refused), refused
+    assert all(r.startswith(b"HTTP/1.1 503") and error_of(r) == ("server_busy", "server_error") for r in refused), refused
     assert other[:2] == (200, TEXTS[CLIPS[2].stem])

@@ -194,7 +194,9 @@ def test_a_server_with_an_api_key_wants_it_on_the_stream_too_never_in_the_url_or
         page, ok = asyncio.run(converse(ws_url, [EOF_MESSAGE], subprotocols=key_protocols(key)))
         header, ok_too = asyncio.run(converse(ws_url, [EOF_MESSAGE], additional_headers={"Authorization": f"Bearer {key}"}))
         http = httpx.get(f"{url}/v1/models?api_key={key}")  # a REST client that puts it in the URL: logged without it
-    assert code == wrong_code == url_code == 1008
+        garbled, garbled_code = asyncio.run(converse(ws_url, [], subprotocols=["asr", "asr.bearer.!!!!"]))
+    assert code == wrong_code == url_code == garbled_code == 1008
+    assert "must carry the key in base64url" in garbled[0]["error"], garbled  # not "a missing API key"
     assert "missing API key" in refused[0]["error"] and "incorrect API key" in wrong[0]["error"]
     assert "in the URL is refused" in in_url[0]["error"] and http.status_code == 401
     assert ok == ok_too == 1000 and page == header == [{"result": [], "text": ""}]

@@ -16,6 +16,7 @@ that becomes a WebSocket leaves these counts: /v1/stream counts its streams (asr
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -24,11 +25,19 @@ from collections import Counter
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from asr.serve.config import ServeConfig
+from asr.serve.errors import error_body, status_kind
 
 log = logging.getLogger("asr.serve")
 NOTICE_EVERY_S = 10.0  # one log line of a kind at most this often; the next says how many it stood for
-REFUSED = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nretry-after: 1\r\nconnection: close\r\n\r\n"
-TOO_SLOW = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+REASONS = {408: "Request Timeout", 503: "Service Unavailable"}  # the answers written here, before any request
+
+
+def raw_answer(status: int, message: str, code: str, headers: str = "") -> bytes:
+    """A whole HTTP answer with OpenAI's error body, written to a connection that never became a request (h11 has
+    none to answer); the connection is closed after it."""
+    body = json.dumps(error_body(message, status_kind(status), code=code)).encode()
+    return (f"HTTP/1.1 {status} {REASONS[status]}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}"
+            f"\r\n{headers}connection: close\r\n\r\n").encode() + body
 
 
 class Notices:
@@ -90,7 +99,8 @@ class GuardedH11Protocol(H11Protocol):
         peer = self.client[0] if self.client else "-"
         if why := self.guard.admit(peer):
             self.guard.notices.note("refused", f"refused a connection from {peer}: {why}")
-            transport.write(REFUSED)
+            transport.write(raw_answer(503, f"the server is busy: {why}; try again later", "server_busy",
+                                       "retry-after: 1\r\n"))
             transport.close()
             return
         self.peer = peer
@@ -136,7 +146,8 @@ class GuardedH11Protocol(H11Protocol):
         self.guard.notices.note("headers", f"closed a connection from {self.peer} that sent no whole request within "
                                            f"{self.guard.cfg.header_timeout_s:g} s (--header-timeout-s)")
         if not self.transport.is_closing():
-            self.transport.write(TOO_SLOW)
+            self.transport.write(raw_answer(408, f"no whole request within {self.guard.cfg.header_timeout_s:g} s "
+                                                 "(--header-timeout-s)", "request_timeout"))
             self.transport.close()
 
 

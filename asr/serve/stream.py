@@ -165,7 +165,7 @@ def key_problem(ws: WebSocket, key: str) -> str | None:
         if offered.startswith(KEY_PREFIX) and not given:
             encoded = offered[len(KEY_PREFIX) :]
             try:
-                given = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+                given = base64.b64decode(encoded + "=" * (-len(encoded) % 4), altchars=b"-_", validate=True).decode()
             except (binascii.Error, UnicodeDecodeError):
                 return f"the subprotocol {KEY_PREFIX}... must carry the key in base64url"
     if not given:
