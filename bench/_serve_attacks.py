@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import soundfile as sf
 
-from _stream_attacks import idle_slots, key_in_log, speech, stream_fairness
+from _stream_attacks import idle_slots, key_in_log, speech, stream_beside_uploads, stream_fairness
 from serve_load import peak_rss_mb
 
 BOUNDARY = b"bench"
@@ -171,6 +171,6 @@ def memory(args, folder: Path, start) -> list:
                                          f"{sorted(set(answers))}")]
 
 
-ATTACKS = {"stream_fairness": stream_fairness, "slow_uploads": slow_uploads, "disconnects": disconnects,
+ATTACKS = {"stream_fairness": stream_fairness, "stream_beside_uploads": stream_beside_uploads, "slow_uploads": slow_uploads, "disconnects": disconnects,
            "sigterm": sigterm, "poison": poison, "abandoned": abandoned, "memory": memory,
            "idle_slots": idle_slots, "key_in_log": key_in_log}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -76,6 +77,60 @@ def stream_fairness(args, folder: Path, start) -> list:
     return [("stream_p95_alone_ms", p95[0], "a real-time stream, 0.1 s messages"),
             ("stream_p95_beside_2_floods_ms", p95[1], f"2 streams sent {flooded} 5 s messages meanwhile"),
             ("stream_p95_ratio", p95[1] / p95[0], "target <= 2")]
+
+
+def uploads(url: str, wav: bytes, clients: int, until: threading.Event) -> tuple[list[tuple], list]:
+    """`clients` threads (started, returned) each posting `wav` again and again until told to stop, and the list
+    they fill with (sent, answered) monotonic times of each answer."""
+    import httpx
+
+    took: list[float] = []
+
+    def client() -> None:
+        while not until.is_set() and len(took) < 1000:
+            start = time.monotonic()
+            r = httpx.post(f"{url}/v1/audio/transcriptions", files={"file": ("long.wav", wav)},
+                           data={"model": "asr-an4"}, timeout=600)
+            if r.status_code == 200:
+                took.append((start, time.monotonic()))
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    return took, threads
+
+
+def stream_beside_uploads(args, folder: Path, start) -> list:
+    """A real-time stream's answers alone and beside 4 clients uploading 60 s files back to back (one model thread
+    serves both: each stream round waits for at most one transcription model call)."""
+    import io
+
+    from asr.audio import write_wav
+
+    audio = speech(args.manifest, 60.0)
+    wav = io.BytesIO()
+    write_wav(wav, audio)
+    with start("--no-access-log") as (_, url, _):
+        ws = url.replace("http://", "ws://") + "/v1/stream"
+        alone = asyncio.run(realtime(ws, pcm(audio)))
+        stop = threading.Event()
+        took, threads = uploads(url, wav.getvalue(), 4, stop)
+        time.sleep(3.0)
+        began = time.monotonic()
+        beside = asyncio.run(realtime(ws, pcm(audio)))
+        ended = time.monotonic()
+        time.sleep(ended - began)  # as long again without the stream
+        stop.set()
+        for t in threads:
+            t.join(600)
+    p95 = [1000 * float(np.percentile(w, 95)) for w in (alone, beside)]
+    rates = [len(audio) / 16000 * sum(a <= end <= b for _, end in took) / (b - a)  # audio s answered per s
+             for a, b in ((began, ended), (ended, 2 * ended - began))]
+    return [("stream_p95_alone_ms", p95[0], "a real-time stream, 0.1 s messages"),
+            ("stream_p95_beside_uploads_ms", p95[1], f"4 clients uploading 60 s files ({ended - began:.0f} s)"),
+            ("stream_p95_ratio_uploads", p95[1] / p95[0], "no target (streams and uploads share one model thread)"),
+            ("uploads_audio_s_per_s_with_stream", rates[0], "the uploads' throughput while the stream is open"),
+            ("uploads_audio_s_per_s_without", rates[1], "the same just after, no stream")]
 
 
 async def empty_messages(url: str, source: str, every_s: float, rounds: int) -> int | None:

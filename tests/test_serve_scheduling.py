@@ -102,6 +102,33 @@ def test_requests_are_served_in_turn_within_the_padded_budget():
     assert batches_of(10) == [["a0"], ["bbbbbb"], ["a1", "a2"], ["a3", "a4"], ["a5"]]
 
 
+def test_a_budget_given_as_a_function_is_asked_at_each_batch():
+    """The server's budget shrinks while a live stream is open (--stream-batch-seconds): each model call is cut to
+    the budget of the moment it is made, so that a stream's round waits behind a short call, not a long one."""
+    budgets = iter([10.0] + [float("inf")] * 5)
+    calls: list = []
+    worker = ModelWorker()
+
+    def run(items):
+        calls.append(list(items))
+        return [(item, len(items)) for item in items]
+
+    batcher = Batcher(run, max_batch=2, max_wait_s=0.0, worker=worker, size=len, budget=lambda: next(budgets))
+
+    async def main():
+        tasks = [asyncio.ensure_future(batcher.submit(f"a{k}", "A")) for k in range(3)]
+        tasks.append(asyncio.ensure_future(batcher.submit("bbbbbb", "B")))
+        await asyncio.sleep(0)
+        worker.start()
+        try:
+            return await asyncio.wait_for(asyncio.gather(*tasks), 30)
+        finally:
+            worker.stop(10)
+
+    asyncio.run(main())
+    assert calls == [["a0"], ["bbbbbb", "a1"], ["a2"]]  # a0 and B's (2 x 6) over 10, then together under inf
+
+
 def test_a_stream_is_answered_after_its_own_windows_not_another_streams(stream_model, clips):
     """A stream that sends 5 s at once and one that sends 0.5 s (a window's worth): the short message is answered
     once a few windows have run, long before the other's 15 are done; both streams' transcripts are what they are

@@ -66,14 +66,19 @@ class _State:
         self.guard = Guard(cfg)  # the connections' limits (uvicorn's protocol, asr.serve.guard) and shutdown notice
         self.worker = ModelWorker()  # one thread runs the model for transcriptions and streams alike
         self.batcher = Batcher(model_batches(rec, decoder, cfg.batch_seconds), cfg.max_batch, cfg.max_wait_ms / 1000,
-                               self.worker, size=lambda item: len(item[0].samples),
-                               budget=cfg.batch_seconds * SAMPLE_RATE)
+                               self.worker, size=lambda item: len(item[0].samples), budget=self.call_budget)
         self.requests = Slots("transcription requests", cfg.max_requests, cfg.max_peer_requests,
                               ("--max-requests", "--max-peer-requests"))
         self.budget = AudioBudget(int(cfg.max_queued_audio_s * SAMPLE_RATE))
         self.uploading = 0  # request bodies arriving
         self.stream_rounds = StreamRounds(cfg.max_batch, self.worker) if stream else None
         self.stream = StreamEndpoint(*(stream or (None, None)), self.stream_rounds, cfg)
+
+    def call_budget(self) -> float:
+        """Padded samples per transcription model call: fewer while a live stream is open, whose every round waits
+        for the call under way (the one model thread serves both)."""
+        live = self.stream_rounds is not None and self.stream.slots.open > 0
+        return (self.cfg.stream_batch_seconds if live else self.cfg.batch_seconds) * SAMPLE_RATE
 
 
 def create_app(cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tuple | None = None) -> FastAPI:

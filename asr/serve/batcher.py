@@ -64,11 +64,12 @@ class BatchStats:
 class Batcher:
     """run(segments) -> [(result, size of the model call it went through)] for each, in order. Segments of
     different owners (requests) are taken in turn; a batch's padded size, count x the longest `size(segment)`,
-    stays within `budget` (one segment alone may be larger)."""
+    stays within `budget` (one segment alone may be larger; a function: asked at each batch, the budget of the
+    moment)."""
 
     def __init__(self, run: Callable[[list], list[tuple[Any, int]]], max_batch: int = 32, max_wait_s: float = 0.005,
                  worker: ModelWorker | None = None, size: Callable[[Any], float] = lambda _: 0.0,
-                 budget: float = math.inf):
+                 budget: float | Callable[[], float] = math.inf):
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.run, self.max_batch, self.max_wait_s, self.size, self.budget = run, max_batch, max_wait_s, size, budget
@@ -123,14 +124,14 @@ class Batcher:
     def _take(self) -> list[_Item]:
         """Up to max_batch segments, one of each owner in turn (round robin), while the padded size fits."""
         batch: list[_Item] = []
-        longest = 0.0
+        longest, budget = 0.0, self.budget() if callable(self.budget) else self.budget
         while len(batch) < self.max_batch and self._live_queues():
             for owner in list(self._queues):
                 queue = self._queues[owner]
                 if not queue or queue[0].dropped:  # emptied this pass, or gone meanwhile: dropped next pass
                     continue
                 size = self.size(queue[0].segment)
-                if len(batch) == self.max_batch or (batch and (len(batch) + 1) * max(longest, size) > self.budget):
+                if len(batch) == self.max_batch or (batch and (len(batch) + 1) * max(longest, size) > budget):
                     return batch
                 batch.append(queue.popleft())
                 longest = max(longest, size)

@@ -26,6 +26,7 @@ class ServeConfig:
     max_batch: int = 32  # segments per model call at most (1: one at a time, no batching)
     max_wait_ms: float = 5.0  # how long the first segment of a batch waits for others to join it
     batch_seconds: float = 40.0  # s; padded audio per model call (segments x the longest): bounds one call's time
+    stream_batch_seconds: float = 8.0  # s; batch_seconds while a live stream is open: what each of its rounds waits for
     pool_seconds: float = 120.0  # s; audio of one request queued for the model at a time
     access_log: bool = True  # one line per request on stdout (uvicorn's access log)
     stream_model: str | None = str(DEFAULT_STREAM_MODEL)  # streaming checkpoint for /v1/stream; None: no streaming
@@ -52,8 +53,8 @@ class ServeConfig:
                      "max_streams", "max_peer_streams"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("batch_seconds", "pool_seconds", "header_timeout_s", "body_timeout_s", "max_request_s",
-                     "max_queued_audio_s", "stream_idle_s", "max_stream_s", "shutdown_grace_s"):
+        for name in ("batch_seconds", "stream_batch_seconds", "pool_seconds", "header_timeout_s", "body_timeout_s",
+                     "max_request_s", "max_queued_audio_s", "stream_idle_s", "max_stream_s", "shutdown_grace_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not self.min_body_kb_s >= 0:
@@ -82,6 +83,7 @@ LIMITS = {  # ServeConfig field -> what it bounds; its flag is --field-name (--m
     "max_queued_audio_s": "seconds of audio of all requests waiting for the model; a request's reading waits",
     "pool_seconds": "seconds of audio of one request waiting for the model at once",
     "batch_seconds": "padded audio per model call, seconds (segments x the longest): one call's time",
+    "stream_batch_seconds": "the same while a live stream is open: a stream's round waits for one such call",
     "max_streams": "WebSocket streams served at once; more are closed with 1013 (try again later)",
     "max_peer_streams": "WebSocket streams served at once for one client address; more: 1013",
     "stream_idle_s": "seconds a stream may send no audio; longer: closed with 1008",
