@@ -160,7 +160,7 @@ def load_model(path: str | Path = DEFAULT_MODEL, device: str | torch.device = "c
     except ImportError as e:  # a BPE checkpoint without the sentencepiece package
         raise CheckpointError(f"{path}: {e}") from e
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
-        raise CheckpointError(f"{path}: checkpoint does not match this version of asr ({e})") from e
+        raise CheckpointError(f"{path}: checkpoint does not match this version of asr, or is damaged ({e})") from e
 
 
 def export_model(src: str | Path, dst: str | Path, metadata: dict | None = None, precision: str = "fp16",

@@ -206,17 +206,22 @@ def prepare_output_dir(path: str | Path, flag: str) -> Path:
     return path
 
 
-def write_whole(path: Path, text: str) -> None:
-    """Write `text` to `path` whole or not at all (a temporary file beside it, then renamed over it): OutputError
-    naming the path where that fails (a folder in the way, a full disk), the file there before left as it was."""
-    tmp = path.with_name(path.name + ".tmp")
+def write_whole(files: dict[Path, str]) -> None:
+    """Write each text to its path, all whole or none at all: every one to a temporary file beside it first, then
+    each renamed over its path. OutputError naming the path that fails (a folder in the way, a full disk); then no
+    file there before is touched, and no temporary file is left."""
+    tmps = {path: path.with_name(path.name + ".tmp") for path in files}
+    path = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmps[path].write_text(text, encoding="utf-8")
+        for path, tmp in tmps.items():
+            os.replace(tmp, path)
     except OSError as e:
-        if tmp.is_file():
-            tmp.unlink()
+        for tmp in tmps.values():
+            if tmp.is_file():
+                tmp.unlink()
         raise OutputError(f"{path}: cannot be written ({e.strerror or e})") from None
 
 

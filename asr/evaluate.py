@@ -41,15 +41,15 @@ def write_report(result: dict, out_dir: str | Path, extra: dict | None = None) -
     """hypotheses.txt (id<TAB>hyp), errors.jsonl (one row an utterance, worst first), summary.json."""
     out = Path(out_dir)
     rows = result["utterances"]
-    write_whole(out / "hypotheses.txt", "".join(f"{r['id']}\t{r['hyp']}\n" for r in rows))
     worst_first = sorted(rows, key=lambda r: (-r["word_errors"], r["id"]))
-    write_whole(out / "errors.jsonl", "".join(json.dumps(r) + "\n" for r in worst_first))
     summary = {
         "wer": round(result["wer"], 3), "cer": round(result["cer"], 3), "utterances": len(rows),
         "words": sum(r["words"] for r in rows), "word_errors": sum(r["word_errors"] for r in rows),
         "sentences_with_errors": sum(r["word_errors"] > 0 for r in rows), **(extra or {}),
     }
-    write_whole(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_whole({out / "hypotheses.txt": "".join(f"{r['id']}\t{r['hyp']}\n" for r in rows),
+                 out / "errors.jsonl": "".join(json.dumps(r) + "\n" for r in worst_first),
+                 out / "summary.json": json.dumps(summary, indent=2) + "\n"})  # the report of one run, whole
 
 
 def frequent_errors(out_dir: str | Path, top: int = 3) -> str:
@@ -191,7 +191,7 @@ def report_tuning(best: dict, rows: list[dict], out: str | None) -> int:
         print(f"alpha={r['alpha']} beta={r['beta']} WER={r['wer']:.2f}")
     if out:
         try:
-            write_whole(Path(out) / "lm_weights.json", json.dumps({**best, "grid": rows}, indent=2) + "\n")
+            write_whole({Path(out) / "lm_weights.json": json.dumps({**best, "grid": rows}, indent=2) + "\n"})
         except OutputError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -105,9 +105,8 @@ def output_names(inputs: list[Input]) -> list[Path]:
 
 
 def write_outputs(result: FileResult, out_dir: Path, name: Path, formats: list[str], min_confidence: float) -> None:
-    """NAME.EXT for each format, each whole or not at all (OutputError naming the first that cannot be written)."""
-    for fmt in formats:
-        write_whole(out_dir / name.with_name(name.name + SUFFIXES[fmt]), render(result, fmt, min_confidence))
+    """NAME.EXT for each format, all whole or none (OutputError naming the one that cannot be written)."""
+    write_whole({out_dir / name.with_name(name.name + SUFFIXES[f]): render(result, f, min_confidence) for f in formats})
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -213,9 +212,9 @@ def run(args: argparse.Namespace, inputs: list[Input]) -> int:
         if result.error:
             failed += 1
             progress.write(f"error: {result.error}", file=sys.stderr)
-        if args.output_dir is not None and not result.error:
+        if args.output_dir is not None:
             try:
-                write_outputs(result, args.output_dir, name, formats, least)
+                write_outputs(result, args.output_dir, name, formats, least) if not result.error else None
             except OutputError as e:  # this input's outputs only: the others are still written
                 failed += 1
                 progress.write(f"error: {e}", file=sys.stderr)

@@ -84,7 +84,7 @@ def uploads(url: str, wav: bytes, clients: int, until: threading.Event) -> tuple
     they fill with (sent, answered) monotonic times of each answer."""
     import httpx
 
-    took: list[float] = []
+    took: list[tuple[float, float]] = []
 
     def client() -> None:
         while not until.is_set() and len(took) < 1000:

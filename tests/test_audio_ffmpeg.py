@@ -120,7 +120,6 @@ def test_a_file_ffmpeg_cannot_read_is_one_line_with_ffmpegs_reason(tmp_path, cap
     assert line.startswith(f"error: {path}: not readable as MP4/M4A") and line.count(str(path)) == 1
 
 
-@needs_ffmpeg
 def playlist(target: Path) -> bytes:
     """An HLS playlist naming a file on this machine: ffmpeg, left to probe, would read that file in its place."""
     return f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:3.0,\n{target}\n#EXT-X-ENDLIST\n".encode()
@@ -129,12 +128,21 @@ def playlist(target: Path) -> bytes:
 @pytest.mark.parametrize("name", ["list.m4a", "list.webm", "list.aac"])
 def test_a_playlist_under_an_audio_name_is_refused_not_followed(encoded, tmp_path, name):
     (tmp_path / name).write_bytes(playlist(encoded["flac"]))
-    with pytest.raises(AudioError, match=f"{name}: not readable as {name.split('.')[1].upper()} audio by ffmpeg"):
+    with pytest.raises(AudioError, match=f"{name}: not readable as {name.split('.')[1].upper()} audio by ffmpeg "
+                       r"\(it is hls, not an audio format read here\)"):
         load_audio(tmp_path / name)
     with pytest.raises(AudioError, match=name):
         audio_duration(tmp_path / name)
 
 
+def test_an_mp3_under_an_m4a_name_is_still_read(encoded, tmp_path):
+    """The demuxers allowed include mp3: a file misnamed by its maker reads as it did before the list."""
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(encoded["flac"]), "-c:a", "libmp3lame",
+                    "-id3v2_version", "0", "-f", "mp3", str(tmp_path / "x.m4a")], check=True, timeout=60)
+    assert abs(len(load_audio(tmp_path / "x.m4a")) - len(load_audio(encoded["flac"]))) < 0.1 * 16000
+
+
+@needs_ffmpeg
 def test_ffmpeg_output_is_read_only_up_to_the_length_limit(encoded, monkeypatch):
     monkeypatch.setattr("asr.audio.ffmpeg.MAX_SECONDS", 2.0)  # the clip is 4.0 s
     with pytest.raises(AudioError, match=r"longer than the 2 s limit"):
@@ -180,10 +188,13 @@ def test_the_server_reads_them_too_and_names_only_the_upload_in_errors(encoded, 
     assert_no_server_path(error["message"])
 
 
-def test_the_server_decodes_an_upload_once_and_gives_the_duration_the_cli_counts(encoded, monkeypatch):
+@pytest.mark.parametrize("loops, reads", [(0, 1), (6, 2)], ids=["4 s", "28 s"])
+def test_the_server_decodes_an_upload_no_more_than_it_reads_it_and_gives_the_cli_duration(encoded, monkeypatch,
+                                                                                          tmp_path, loops, reads):
     """A format read through ffmpeg has no exact length in its header: the CLI decodes it to count its samples. The
-    server counted them the same way before reading the file again, a whole decode (up to hours of audio) per
-    upload that nothing could stop; it counts them as it reads now (in-process, Starlette's TestClient)."""
+    server counted them the same way before reading the file, a whole decode (up to hours of audio) per upload that
+    nothing could stop; it counts them as it reads now: one read of a short file, two of one past 20 s (the
+    segmenter's levels, then its cuts), never a third (in-process, Starlette's TestClient)."""
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
@@ -192,15 +203,20 @@ def test_the_server_decodes_an_upload_once_and_gives_the_duration_the_cli_counts
     from asr.serve.__main__ import load
     from asr.serve.config import ServeConfig
 
+    upload = tmp_path / "memo.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-stream_loop", str(loops), "-i",
+                    str(encoded["flac"]), *CODECS["memo.m4a"], str(upload)], check=True, timeout=60)
     decodes, real = [], asr.audio.files.ffmpeg_blocks
     monkeypatch.setattr(asr.audio.files, "ffmpeg_blocks", lambda *a, **k: decodes.append(a[0]) or real(*a, **k))
     cfg = ServeConfig()
     with TestClient(app.create_app(cfg, *load(cfg))) as client:
-        r = client.post("/v1/audio/transcriptions", files={"file": ("memo.m4a", encoded["memo.m4a"].read_bytes())},
+        r = client.post("/v1/audio/transcriptions", files={"file": ("memo.m4a", upload.read_bytes())},
                         data={"model": "asr-an4", "response_format": "verbose_json"})
-    assert r.status_code == 200 and len(decodes) == 1, (r.text, decodes)
-    assert r.json()["duration"] == pytest.approx(audio_duration(encoded["memo.m4a"]), abs=1e-3)
-    assert r.json()["text"] == load_transcript(encoded["memo.m4a"])
+    assert r.status_code == 200 and len(decodes) == reads, (r.text, decodes)
+    monkeypatch.undo()
+    assert r.json()["duration"] == pytest.approx(audio_duration(upload), abs=1e-3)
+    if not loops:
+        assert r.json()["text"] == load_transcript(encoded["memo.m4a"])
 
 
 def test_without_ffmpeg_the_server_refuses_them_naming_the_upload_never_its_own_paths(no_ffmpeg, tmp_path):

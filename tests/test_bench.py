@@ -54,6 +54,8 @@ CASES = {  # name -> (bench arguments, the path it must name, what it must say t
     "fsdd_copies": (["fsdd_copies.py", "pad", MISSING, "out"], MISSING,
                     "make one with python -m asr.data import, or give a fold's EXP/<speaker>/sets/test.jsonl"),
     "pad_lengths": (["pad_lengths.py", "--train", MISSING], MISSING, MAKE_AN4),
+    "finetune_epochs": (["finetune_epochs.py", "no-such-dir", MISSING], MISSING,
+                        "a fine-tune's EXP/sets/test.jsonl (recipes/finetune/run.sh stage 2)"),
     "behaviour_check": (["behaviour_check.py", "snapshot", "out.json", "--manifest", MISSING, "--train", MISSING], MISSING, MAKE_AN4),
 }
 

@@ -381,6 +381,12 @@ def test_a_segment_that_cannot_be_written_leaves_the_earlier_import_whole(tmp_pa
     err = refused([data, out], capsys)
     assert err.startswith(f"error: {out.absolute() / 'segments' / 'all' / 'u2.wav'}: cannot write it ("), err
     assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == earlier  # no part, no temporary
+    monkeypatch.undo()
+    cut = out / "segments" / "all" / "u2.wav"  # a folder where a cut goes: said with its own name, nothing left
+    cut.unlink()
+    cut.mkdir()
+    assert refused([data, out], capsys).startswith(f"error: {cut.absolute()}: cannot write it (")
+    assert not [p for p in out.rglob("*.tmp")]
 
 
 def test_a_librispeech_transcript_that_is_not_utf8_is_named(tmp_path, capsys):

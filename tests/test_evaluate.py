@@ -73,10 +73,15 @@ def test_a_report_that_cannot_be_written_leaves_the_last_one_whole(tiny_checkpoi
     the file, exit 2, and the report of an earlier run is left as it was."""
     out = tmp_path / "report"
     assert main(["--model", str(tiny_checkpoint), "--manifest", str(clips_manifest), "--out", str(out)]) == 0
+    for p in out.iterdir():  # another run's report, which this one must replace whole or leave as it is
+        p.write_text(f"an earlier report's {p.name}\n")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    real = Path.write_text
+    real, calls = Path.write_text, []
 
-    def half_then_full(self, text, *args, **kwargs):
+    def half_then_full(self, text, *args, **kwargs):  # the second file of the report meets a full disk
+        calls.append(self)
+        if len(calls) < 2:
+            return real(self, text, *args, **kwargs)
         real(self, text[: len(text) // 2], *args, **kwargs)
         raise OSError(28, "No space left on device")
 
@@ -84,8 +89,8 @@ def test_a_report_that_cannot_be_written_leaves_the_last_one_whole(tiny_checkpoi
     capsys.readouterr()
     assert main(["--model", str(tiny_checkpoint), "--manifest", str(clips_manifest), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"error: {out / 'hypotheses.txt'}: cannot be written (No space left on device)", err
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert err == f"error: {out / 'errors.jsonl'}: cannot be written (No space left on device)", err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # hypotheses.txt too: one run's report, whole
 
 
 def test_main_writes_the_report(tiny_checkpoint, clips_manifest, clips, tmp_path, capsys):

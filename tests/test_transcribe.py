@@ -173,6 +173,10 @@ def test_an_output_that_cannot_be_written_is_one_line_and_the_other_inputs_are_s
     assert err.startswith(f"error: {out / first}.json: cannot be written (") and len(err.splitlines()) == 1, err
     assert sorted(p.name for p in out.iterdir()) == sorted([f"{first}.json", f"{second}.json"])
     assert json.loads((out / f"{second}.json").read_text())["audio"] == clips[1].audio
+    # with --output-dir nothing is printed, not even for an input that cannot be read
+    assert main([clips[1].audio, str(tmp_path / "missing.wav"), "--model", str(tiny_checkpoint), "--format", "jsonl",
+                 "--output-dir", str(tmp_path / "jsonl")]) == 1
+    assert capsys.readouterr().out == ""
 
 
 def test_realtime_without_stream_is_refused_in_one_line(short_clip, capsys):

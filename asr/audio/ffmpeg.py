@@ -28,10 +28,11 @@ FFPROBE = "ffprobe"  # its header reader, which comes with it
 BYTES_PER_SAMPLE = 4  # float32 from ffmpeg's -f f32le
 PROBE_SECONDS = 60  # ffprobe's time to read a header at most
 STDERR_BYTES = 1 << 16  # the end of ffmpeg's stderr kept for the error message (it logs errors only)
-# What ffmpeg may open: the demuxers of the formats it reads here (mov: MP4/M4A/ALAC, aac: raw AAC, matroska: WebM and
-# MKV, asf: WMA, amr, caf) and local files only. Left to probe, ffmpeg also takes a text file under an audio name as
-# a playlist (hls, concat) and reads the files it names: an upload could have the server transcribe its own files.
-INPUT_LIMITS = ["-format_whitelist", "mov,aac,matroska,asf,amr,caf", "-protocol_whitelist", "file"]
+# What ffmpeg may open: the demuxers of the formats it reads here (mov: MP4/M4A/ALAC, aac and loas: raw AAC,
+# matroska: WebM and MKV, asf: WMA, amr, caf; mp3, for an MP3 under one of their names) and local files only. Left to
+# probe, ffmpeg also takes a text file under an audio name as a playlist (hls, concat) and reads the files it names:
+# an upload could have the server transcribe its own files.
+INPUT_LIMITS = ["-format_whitelist", "mov,aac,loas,matroska,asf,amr,caf,mp3", "-protocol_whitelist", "file"]
 
 
 def have_ffmpeg() -> bool:
@@ -99,10 +100,10 @@ def ffmpeg_blocks(path: str | Path, block: int, sample_rate: int = SAMPLE_RATE) 
         raise AudioError(f"{path}: no audio samples (ffmpeg decoded none)")
 
 
-def ffprobe_header(path: Path) -> tuple[float, int, int]:
+def ffprobe_header(path: Path, count: bool = True) -> tuple[float | None, int, int]:
     """(seconds, sample rate, channels) of the file's first audio stream as its header says (ffprobe reads it
     without decoding); a header that gives no duration (WebM written by a browser or to a pipe) has the decoded
-    samples counted. AudioError naming the path where it cannot be read."""
+    samples counted (count=False: None). AudioError naming the path where it cannot be read."""
     kind = needs_ffmpeg(path) or "this"
     if not have_ffmpeg():  # what cannot be decoded here is refused as it would be
         raise refusal(path, kind)
@@ -127,7 +128,7 @@ def ffprobe_header(path: Path) -> tuple[float, int, int]:
     try:
         seconds = float(streams[0].get("duration") or (found.get("format") or {})["duration"])
     except (KeyError, ValueError, TypeError):  # no duration in the header: count the samples
-        seconds = sum(len(x) for x in ffmpeg_blocks(path, 30 * SAMPLE_RATE)) / SAMPLE_RATE
+        seconds = sum(len(x) for x in ffmpeg_blocks(path, 30 * SAMPLE_RATE)) / SAMPLE_RATE if count else None
     return seconds, rate, channels
 
 
@@ -137,4 +138,6 @@ def last_line(stderr, path: Path, code: int) -> str:
     lines = stderr.read().decode(errors="replace").strip().splitlines()
     if not lines:
         return f"ffmpeg exited with status {code}"
+    if refused := [line for line in lines if "not on whitelist" in line]:  # "[hls @ 0x...] Format not on ..."
+        return f"it is {refused[0].split(' @ ')[0].lstrip('[')}, not an audio format read here"
     return lines[-1].removeprefix(f"file:{path}: ")

@@ -72,10 +72,12 @@ def cut_segments(rows: list[Row], out: Path, workers: int) -> dict[str, tuple[Pa
     try:
         with ThreadPoolExecutor(max(1, workers)) as pool:
             seconds = {uid: s for done in pool.map(cut, by_audio.items()) for uid, s in done}
-    except BaseException:
+        for path in files.values():
+            try:
+                os.replace(temporary(path), path)
+            except OSError as e:  # a folder in the cut's place: the rest stay as they were
+                raise AudioError(f"{path}: cannot write it ({e.strerror or e})") from e
+    finally:
         for path in files.values():
             temporary(path).unlink(missing_ok=True)
-        raise
-    for path in files.values():
-        os.replace(temporary(path), path)
     return {uid: (files[uid], s) for uid, s in seconds.items()}

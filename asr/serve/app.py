@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import shutil
 import tempfile
 import time
@@ -78,7 +79,7 @@ class _State:
         """Padded samples per transcription model call: fewer while a live stream is open, whose every round waits
         for the call under way (the one model thread serves both)."""
         live = self.stream_rounds is not None and self.stream.slots.open > 0
-        return (self.cfg.stream_batch_seconds if live else self.cfg.batch_seconds) * SAMPLE_RATE
+        return min(self.cfg.batch_seconds, self.cfg.stream_batch_seconds if live else math.inf) * SAMPLE_RATE
 
 
 def create_app(cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tuple | None = None) -> FastAPI:

@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from asr.audio import SAMPLE_RATE, AudioError, check_samples, read_blocks
-from asr.audio.ffmpeg import needs_ffmpeg
+from asr.audio.ffmpeg import ffprobe_header, needs_ffmpeg
 from asr.batching import length_batches
 from asr.decoding import Decoder, Steering
 from asr.longform import (FileResult, Segment, SegmentConfig, SegmentResult, decode_alternatives, file_duration,
@@ -72,17 +72,19 @@ class _Reader:
 
     def __init__(self, path: str):
         self.stopped = threading.Event()
-        self.samples = 0  # read so far (16 kHz)
+        self.samples = 0  # the file's samples (16 kHz), counted as it is read (a long file is read twice: the most)
         self.segments = file_segments(path, SegmentConfig(), self.read)
 
     def read(self, path: str, block_s: float) -> Iterator[np.ndarray]:
         with _Reader._count:
             _Reader.reading += 1
         try:
+            count = 0
             for block in read_blocks(path, block_s):
                 if self.stopped.is_set():
                     raise _Stopped(path)
-                self.samples += len(block)
+                count += len(block)
+                self.samples = max(self.samples, count)
                 yield block
         finally:
             with _Reader._count:
@@ -101,10 +103,16 @@ def files_reading() -> int:
 
 
 def header_seconds(path: str) -> float | None:
-    """The file's duration as asr.transcribe gives it, where that needs no decoding; None for a format read through
-    ffmpeg, whose samples the CLI counts: they are counted as the file is read (a decode for the count alone would
-    cost as much as the reading, up to hours of audio, and nothing could stop it when its client goes)."""
-    return None if needs_ffmpeg(Path(path)) else file_duration(path)
+    """The file's duration as asr.transcribe gives it, where that needs no decoding; for a format read through
+    ffmpeg, whose samples the CLI counts (they are counted here as the file is read: a decode for the count alone
+    would cost as much as the reading, up to hours of audio, and nothing could stop it when its client goes), what
+    its header says, or None where it says nothing (a WebM from a browser)."""
+    if not needs_ffmpeg(Path(path)):
+        return file_duration(path)
+    try:
+        return ffprobe_header(Path(path), count=False)[0]
+    except AudioError:  # reading the file says what is wrong
+        return None
 
 
 def too_long(name: str, seconds: float, limit: float) -> APIError:
@@ -142,7 +150,7 @@ async def transcribe_file(path: str, name: str, batcher: Batcher, max_seconds: f
         reader.stop()
         for p in pending:
             p.task.cancel()  # a no-op for those done; the others leave the queue
-    if duration is None:  # counted as it was read, as the CLI counts it
+    if needs_ffmpeg(Path(path)):  # counted as it was read, as the CLI counts it (the header is near it)
         duration = reader.samples / SAMPLE_RATE
     result = FileResult(name, duration=duration, segments=[
         segment_result(p.keep_start_s, p.keep_end_s, alternatives)
