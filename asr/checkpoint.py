@@ -272,8 +272,8 @@ def export_onnx(src: str | Path, dst: str | Path, int8: bool = False) -> tuple[i
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    import json
     import sys
+    from asr.manifest import json_object
 
     p = argparse.ArgumentParser(prog="python -m asr.checkpoint",
                                 description="Export a training checkpoint as a small inference model.")
@@ -287,9 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--right-context-frames", type=int, metavar="N", help="streaming: frames each chunk reads past it")
     args = p.parse_args(argv)
     try:
-        size = export_model(args.src, args.dst, json.loads(args.metadata), args.precision,
+        size = export_model(args.src, args.dst, json_object(args.metadata, "--metadata"), args.precision,
                             (args.chunk_frames, args.right_context_frames))
-    except (CheckpointError, json.JSONDecodeError, OSError) as e:  # OSError: dst cannot be written
+    except (CheckpointError, ValueError, OSError) as e:  # OSError: dst cannot be written
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {args.dst} ({size / 1e6:.1f} MB)")

@@ -52,6 +52,17 @@ def parse_json(text: str | bytes) -> object:
         raise ValueError(str(e).split(":")[0]) from None
 
 
+def json_object(text: str, what: str) -> dict:
+    """`text` (a flag's value) parsed as a JSON object; ValueError naming `what` for anything else."""
+    try:
+        value = parse_json(text)
+    except ValueError as e:
+        raise ValueError(f"{what}: not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{what}: expected a JSON object, got {text[:60]!r}")
+    return value
+
+
 def json_objects(path: str | Path, lines: list[tuple[int, str]], required: tuple[str, ...] = (),
                  error: type[Exception] = ManifestError) -> list[tuple[int, dict]]:
     """(line number, JSON object) for each of a JSON-lines file's (line number, line); `error` ("path:line: why")

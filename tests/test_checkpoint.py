@@ -128,7 +128,12 @@ def test_fp16_export_is_half_the_size_and_agrees(tmp_path, build_recognizer, cap
     assert load_model(tmp_path / "cli.pt").metadata["name"] == "cli"
     assert main([str(src), str(tmp_path / "fp32.pt"), "--fp32"]) == 0
     torch.testing.assert_close(outputs(load_model(tmp_path / "fp32.pt")), outputs(rec), rtol=0, atol=0)
-    assert main([str(src), str(tmp_path / "x.pt"), "--metadata", "{not json"]) == 2
+    capsys.readouterr()
+    for bad, said in [("{not json", "--metadata: not JSON (Expecting property name"),
+                      ("[1]", "--metadata: expected a JSON object, got '[1]'"), ("NaN", "expected a JSON object")]:
+        assert main([str(src), str(tmp_path / "x.pt"), "--metadata", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and said in err and err.count("\n") == 1, err
     assert main([str(tmp_path / "missing.pt"), str(tmp_path / "x.pt")]) == 2
     assert "missing.pt" in capsys.readouterr().err
 
