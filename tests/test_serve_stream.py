@@ -292,3 +292,26 @@ def test_every_close_carries_a_reason_of_at_most_123_bytes(server, message, code
     else:
         error = answers[0]["error"]
         assert reason == error if len(error.encode()) <= 123 else error.startswith(reason.removesuffix("..."))
+
+
+def test_text_frames_that_are_not_utf8_close_1007_and_log_one_line_not_a_traceback_each(stream_model, tmp_path):
+    """uvicorn logs each such frame with a traceback: eight clients sending one made eight tracebacks; now the
+    first is one line and the rest are counted in the next notice (asr.serve.guard's Notices)."""
+    from websockets.frames import Frame, Opcode
+
+    async def bad_frame(url: str) -> int | None:
+        async with websockets.connect(url) as ws:
+            ws.protocol.send_frame(Frame(Opcode.TEXT, b"\xff\xfe not utf-8"))
+            ws.send_data()
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+            return ws.close_code
+
+    log = tmp_path / "server.log"
+    with running_server(log, "--stream-model", str(stream_model), "--no-access-log") as (url, _):
+        ws_url = url.replace("http://", "ws://") + "/v1/stream"
+        codes = [asyncio.run(bad_frame(ws_url)) for _ in range(8)]
+        good, code = asyncio.run(converse(ws_url, [EOF_MESSAGE]))
+    text = log.read_text()
+    assert codes == [1007] * 8 and code == 1000 and "Traceback" not in text, text[-3000:]
+    assert text.count("not UTF-8") == 1, text[-3000:]

@@ -46,7 +46,7 @@ from asr.serve.formats import MEDIA_TYPES, render
 from asr.serve.guard import Guard
 from asr.serve.jobs import files_reading, model_batches, transcribe_file
 from asr.serve.limits import AudioBudget, Full, Slots
-from asr.serve.logs import redact_logs
+from asr.serve.logs import ClientFrameErrors, redact_logs
 from asr.serve.rounds import StreamRounds
 from asr.serve.stream import StreamEndpoint
 from asr.serve.fields import Fields
@@ -90,9 +90,12 @@ def create_app(cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tupl
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         redact_logs()  # after uvicorn has set its loggers up
+        frames = ClientFrameErrors(state.guard.notices.note)
+        logging.getLogger("uvicorn.error").addFilter(frames)
         state.worker.start()
         yield
         state.worker.stop(timeout=1.0)  # uvicorn has let the requests finish (or cut them after the grace)
+        logging.getLogger("uvicorn.error").removeFilter(frames)
 
     app = FastAPI(title="asr", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.guard = state.guard  # for the server (asr.serve.__main__) to build uvicorn's protocol with

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Callable
 
 # A query parameter whose name says it holds a secret (api_key=, token=, ...): its value is never logged.
 SECRET_PARAM = re.compile(r"(?i)([?&][^=&\s\"]*(?:key|token|secret|password|auth)[^=&\s\"]*=)[^&\s\"]*")
@@ -33,3 +34,19 @@ def redact_logs() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactSecrets) for f in logger.filters):
             logger.addFilter(RedactSecrets())
+
+
+class ClientFrameErrors(logging.Filter):
+    """On uvicorn's error logger: its record of a client's WebSocket text frame that is not UTF-8 (an error with a
+    traceback, one per frame, whoever sends them) becomes one of the server's notices (`note(kind, message)`:
+    asr.serve.guard's Notices, at most one line each 10 s, counting the others). The client gets 1007 either way."""
+
+    def __init__(self, note: Callable[[str, str], None]):
+        super().__init__()
+        self.note = note
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Invalid UTF-8 sequence received from client"):
+            self.note("frames", "closed a stream (1007) whose client sent a text frame that is not UTF-8")
+            return False
+        return True
