@@ -53,7 +53,8 @@ def parse_json(text: str | bytes) -> object:
 
 
 def json_object(text: str, what: str) -> dict:
-    """`text` (a flag's value) parsed as a JSON object; ValueError naming `what` for anything else."""
+    """`text` (a flag's value, a manifest's line, a stream's message) parsed as a JSON object; ValueError naming
+    `what` for anything else."""
     try:
         value = parse_json(text)
     except ValueError as e:
@@ -70,11 +71,9 @@ def json_objects(path: str | Path, lines: list[tuple[int, str]], required: tuple
     rows = []
     for lineno, line in lines:
         try:
-            row = parse_json(line)
+            row = json_object(line, f"{path}:{lineno}")
         except ValueError as e:
-            raise error(f"{path}:{lineno}: not valid JSON ({e})") from e
-        if not isinstance(row, dict):
-            raise error(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            raise error(str(e)) from e
         if missing := [k for k in required if k not in row]:
             raise error(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
         rows.append((lineno, row))

@@ -56,7 +56,7 @@ GOOD = json.dumps({"id": "u1", "audio": "a.wav", "duration": 1.0, "text": "hi"})
 @pytest.mark.parametrize(
     "bad, message",
     [
-        ('{"id": "u2", "audio": "b.wav", "duration": 1.0, "text": "hi"', "not valid JSON"),
+        ('{"id": "u2", "audio": "b.wav", "duration": 1.0, "text": "hi"', "not JSON"),
         ('["u2", "b.wav", 1.0, "hi"]', "expected a JSON object"),
         ('"just a string"', "expected a JSON object"),
         ('{"id": "u2", "audio": "b.wav", "text": "hi"}', "missing field(s) duration"),

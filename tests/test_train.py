@@ -249,7 +249,7 @@ def test_no_usable_utterances_is_an_error(clips, tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{oops\n")
     assert main(["--train", str(bad), "--dev", str(bad), "--out", str(tmp_path / "out"), *fp32]) == 2
-    assert f"{bad}:1: not valid JSON" in capsys.readouterr().err
+    assert f"{bad}:1: not JSON" in capsys.readouterr().err
 
 
 def test_flags_become_the_config(tmp_path):

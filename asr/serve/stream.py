@@ -36,7 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from asr.audio import PcmDecoder
 from asr.decoding import Decoder
-from asr.manifest import parse_json
+from asr.manifest import json_object
 from asr.recognizer import Recognizer
 from asr.serve.config import ServeConfig
 from asr.serve.limits import Full, Slots
@@ -184,12 +184,9 @@ def check_audio(data: bytes, rate: int) -> None:
 
 def parse_text(text: str) -> dict:
     try:
-        value = parse_json(text)
+        return json_object(text, "a text message")
     except ValueError as e:
-        raise StreamError(f"a text message that is not JSON ({e}): {text[:60]!r}") from None
-    if not isinstance(value, dict):
-        raise StreamError(f"a text message must be a JSON object, got {text[:60]!r}")
-    return value
+        raise StreamError(str(e)) from None
 
 
 def close_reason(message: str) -> str:
