@@ -47,7 +47,11 @@ def main() -> int:
 
     print(f"best.pt (chosen on dev, after epoch {rec.metadata.get('epochs', '?')}): {wer():.2f}")
     for epoch, path in snapshots(out):
-        rec.model.load_state_dict(torch.load(path, weights_only=True))
+        try:
+            rec.model.load_state_dict(torch.load(path, weights_only=True))
+        except Exception as e:  # unpickling, or weights of another model: torch's errors run to many lines
+            print(f"error: {path}: not this model's weights ({str(e).strip().splitlines()[0][:120]})", file=sys.stderr)
+            return 2
         print(f"epoch {epoch}: {wer():.2f}")
     for last in LAST:
         weights, epochs = averaged_weights(out, last)

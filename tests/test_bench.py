@@ -10,6 +10,7 @@ import math
 import os
 import re
 import runpy
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -130,6 +131,20 @@ def test_a_missing_model_is_one_line_and_exit_2(name, clips_manifest, tmp_path):
     done = run_in_process(args, tmp_path)
     assert (done.returncode, done.stderr) == (2, f"error: {tmp_path / 'none.pt'}: no such checkpoint file\n"), (
         done.stderr[-1500:])
+
+
+def test_finetune_epochs_with_no_or_broken_epoch_weights_is_one_line(tiny_checkpoint, clips_manifest, tmp_path):
+    run = tmp_path / "train"
+    run.mkdir()
+    shutil.copy(tiny_checkpoint, run / "best.pt")
+    done = run_in_process(["finetune_epochs.py", str(run), str(clips_manifest)], tmp_path)
+    assert (done.returncode, done.stderr) == (2, f"error: {run / 'epochs'}: no epoch weights (run the fine-tune with "
+                                                 '--train-args "--average-last N")\n'), done.stderr
+    (run / "epochs").mkdir()
+    (run / "epochs" / "epoch-1.pt").write_text("not weights")
+    done = run_in_process(["finetune_epochs.py", str(run), str(clips_manifest)], tmp_path)
+    assert done.returncode == 2 and done.stderr.startswith(f"error: {run / 'epochs' / 'epoch-1.pt'}: not this "
+                                                           "model's weights (") and done.stderr.count("\n") == 1
 
 
 def test_every_bench_checks_its_manifests_through_the_one_helper():
