@@ -2,9 +2,12 @@
 flags unless said), in bounded loops; each prints its figure beside the issue's target.
 
     python bench/serve_faults.py [--manifest manifests/an4/test.jsonl] [--threads 1] [--only NAME,NAME]
+                                 [--serve-flags "--stream-batch-seconds 16"]
 
   stream_fairness  a real-time stream (0.1 s messages at real-time pace) alone, then beside 2 streams that send
                    5 s messages back to back: its p95 answer time beside / alone (target <= 2)
+  stream_beside_uploads  the same stream alone, then beside 4 clients uploading 60 s files back to back: its p95
+                   answer time beside / alone (no target), and the uploads' throughput with the stream and after it
   slow_uploads     1000 uploads (20 from each of 50 addresses in 127.0.1.0/24) that send their headers, then a
                    byte every 15 s: a normal request's time while they are open (target <= 1 s), and the log
                    lines per slow client once they are dropped (target <= 10)
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -45,7 +49,7 @@ from serve_load import start_server
 @contextmanager
 def server(args, log: Path, *flags: str) -> Iterator[tuple]:
     """A server with the bench's model flags and `flags`; (process, URL, log); stopped at the end."""
-    proc, url = start_server(log, "--threads", str(args.threads), *flags)
+    proc, url = start_server(log, "--threads", str(args.threads), *shlex.split(args.serve_flags), *flags)
     try:
         yield proc, url, log
     finally:
@@ -71,6 +75,8 @@ def main() -> None:
     p.add_argument("--manifest", default="manifests/an4/test.jsonl", help="clips to build the uploads and streams from")
     p.add_argument("--threads", type=int, default=1, help="the servers' --threads")
     p.add_argument("--only", default=",".join(ATTACKS), help="attacks to run, comma-separated")
+    p.add_argument("--serve-flags", default="", help='more python -m asr.serve flags for every server, e.g. '
+                                                     '"--stream-batch-seconds 16"')
     args = p.parse_args()
     require_manifests(args.manifest)
     names = [n for n in args.only.split(",") if n]

@@ -26,7 +26,7 @@ class ServeConfig:
     max_batch: int = 32  # segments per model call at most (1: one at a time, no batching)
     max_wait_ms: float = 5.0  # how long the first segment of a batch waits for others to join it
     batch_seconds: float = 40.0  # s; padded audio per model call (segments x the longest): bounds one call's time
-    stream_batch_seconds: float = 8.0  # s; batch_seconds while a live stream is open: what each of its rounds waits for
+    stream_batch_seconds: float = 16.0  # s; batch_seconds while a live stream is open: what each of its rounds waits for
     pool_seconds: float = 120.0  # s; audio of one request queued for the model at a time
     access_log: bool = True  # one line per request on stdout (uvicorn's access log)
     stream_model: str | None = str(DEFAULT_STREAM_MODEL)  # streaming checkpoint for /v1/stream; None: no streaming
