@@ -42,7 +42,7 @@ class ModelConfig:
     conv_channels: int = 32  # channels of each of the two stride-2 convolutions
     hidden: int = 320  # LSTM units per direction
     layers: int = 4  # stacked bidirectional LSTM layers
-    dropout: float = 0.2  # between LSTM layers, training only
+    dropout: float = 0.2  # between LSTM layers and before the output layer, training only (nn.Dropout)
     chunk_frames: int = 0  # streaming (LC-BLSTM): output frames per chunk; 0: full context, today's BiLSTM
     right_context_frames: int = 0  # streaming: output frames past each chunk that its backward LSTMs read
 

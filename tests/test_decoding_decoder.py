@@ -91,3 +91,29 @@ def test_shipped_model_recommends_beam_search_with_its_shipped_lm():
 def test_tune_lm_without_an_lm_is_a_clear_error(tiny_checkpoint, clips_manifest, capsys):
     assert evaluate_main(["--model", str(tiny_checkpoint), "--manifest", str(clips_manifest), "--tune-lm"]) == 2
     assert "--tune-lm needs a language model" in capsys.readouterr().err
+
+
+def test_asking_for_alternatives_keeps_the_transcript():
+    """The first of an n-best list is the transcript without alternatives (the recombining search's best);
+    the others follow it, distinct. Random, unpeaky log-probs with the shipped LM are where the two searches
+    part (one in four of these gave a different first text before the list began with the best)."""
+    vocab = CharVocab()
+    decoder = Decoder(DecodingConfig("beam", lm=str(DEFAULT_MODEL.with_name("an4_lm.arpa.gz")),
+                                     beam=BeamSearchConfig(alpha=0.1, beta=1.0)), vocab)
+    g = torch.Generator().manual_seed(1)
+    logits = 3 * torch.randn(40, 1, 40, len(vocab), generator=g)
+    logits[..., vocab.blank] += 2
+    for lp in logits.log_softmax(-1):  # each (1, 40, V)
+        lengths = torch.tensor([40])
+        one, five = decoder.hypotheses(lp, lengths, 1)[0], decoder.hypotheses(lp, lengths, 5)[0]
+        assert five[0].text == one[0].text and five[0].tokens == one[0].tokens
+        assert 1 < len(five) <= 5 and len({h.text for h in five}) == len(five)
+        assert all(0 <= h.confidence <= 1 for h in five) and sum(h.confidence for h in five) <= 1 + 1e-9
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "beam"])
+def test_lengths_past_the_frames_are_refused_by_either_decoder(decoder):
+    vocab = CharVocab()
+    log_probs = torch.randn(1, 5, len(vocab)).log_softmax(-1)
+    with pytest.raises(ValueError, match="a length of 9 exceeds the 5 frames"):
+        Decoder(DecodingConfig(decoder), vocab).texts(log_probs, torch.tensor([9]))

@@ -8,10 +8,12 @@ import pytest
 import torch
 
 from asr.audio import load_audio
-from asr.decoding import Decoder, DecodingConfig
+from asr.checkpoint import DEFAULT_MODEL
+from asr.decoding import BeamSearchConfig, Decoder, DecodingConfig
 from asr.features import FeatureConfig, Frontend
 from asr.model import AcousticModel, ModelConfig, algorithmic_latency
 from asr.streaming import FeatureStream, ModelStream, StreamDecoder, step_streams
+from asr.text import CharVocab
 
 SMALL = dict(conv_channels=4, hidden=16, layers=2, dropout=0.0)
 
@@ -337,3 +339,21 @@ def test_a_pause_ends_an_utterance_only_after_min_speech_s_of_speech():
     assert Endpointer(EndpointConfig()).accept(click) == []
     (end,) = Endpointer(EndpointConfig()).accept(tone)
     assert abs(end / 16000 - (0.8 + 0.8)) <= 0.05
+
+
+def test_a_stream_asked_for_alternatives_gives_the_file_decoders_list():
+    """Alternatives (Vosk's max_alternatives) are the file decoder's list, and its first is the stream's
+    best: asking for them never changes the text."""
+    vocab = CharVocab()
+    decoder = Decoder(DecodingConfig("beam", lm=str(DEFAULT_MODEL.with_name("an4_lm.arpa.gz")),
+                                     beam=BeamSearchConfig(alpha=0.1, beta=1.0)), vocab)
+    g = torch.Generator().manual_seed(1)
+    logits = 3 * torch.randn(12, 40, len(vocab), generator=g)
+    logits[..., vocab.blank] += 2
+    for lp in logits.log_softmax(-1):  # each (40, V)
+        stream = StreamDecoder(decoder)
+        for start in range(0, 40, 7):
+            stream.accept(lp[start : start + 7])
+        listed = stream.hypotheses(3)
+        assert listed == decoder.hypotheses(lp[None], torch.tensor([40]), 3)[0]
+        assert listed[0].alignment() == stream.best() == decoder(lp[None], torch.tensor([40]))[0]

@@ -19,7 +19,7 @@ import torch
 
 from asr.decoding.beam import CTCBeamSearch
 from asr.decoding.config import BeamSearchConfig, DecodingConfig
-from asr.decoding.greedy import Alignment, greedy_alignments
+from asr.decoding.greedy import Alignment, check_log_probs, greedy_alignments
 from asr.decoding.search import Hypothesis
 from asr.decoding.steering import (DEFAULT_HOTWORD_SCORE, Steering, SteeringError, make_steering, parse_hotword,
                                    read_grammar, read_hotwords)
@@ -106,13 +106,27 @@ class Decoder:
         if cfg.decoder == "beam":
             lm = load_lm(cfg.lm) if cfg.lm else None
             self.search = CTCBeamSearch(vocab, dataclasses.replace(cfg.beam, nbest=1), lm)
-            # For n-best lists, no recombination: it keeps one text of those that differ only where the LM no
-            # longer looks (the best, exactly), and so drops the alternatives a list is for. The best stays.
+            # The alternatives of an n-best list come from a search without recombination: recombining keeps
+            # one text of those that differ only where the LM no longer looks, and so drops the alternatives a
+            # list is for. Under pruning the two searches can end on different bests, so the list's first is
+            # always the recombining search's (the transcript, asked for alternatives or not).
             self.nbest_search = self.search.replace(recombine=False)
 
-    def searcher(self, nbest: int) -> CTCBeamSearch | None:
-        """The beam search for `nbest` hypotheses (None: greedy)."""
-        return self.search if nbest <= 1 else self.nbest_search
+    def with_alternatives(self, best: list[Hypothesis], log_probs: np.ndarray, steering: Steering | None,
+                          nbest: int) -> list[Hypothesis]:
+        """`best` (the beam search's one best of an utterance's (T, V) log-probs, or none) followed by up to
+        nbest - 1 other texts of the search without recombination, in its order. The confidences are that
+        search's (its beam's shares: at most 1 in all); the best's where it has no such text, at most what the
+        others leave. Almost always the two agree and this is that search's list as it is."""
+        if nbest <= 1:
+            return best[:1]
+        listed = self.nbest_search(log_probs, steering, nbest)
+        if not best or (listed and listed[0].text == best[0].text):
+            return listed
+        others = [h for h in listed if h.text != best[0].text][: nbest - 1]
+        same = [h.confidence for h in listed if h.text == best[0].text]
+        confidence = same[0] if same else min(best[0].confidence, max(0.0, 1.0 - sum(h.confidence for h in others)))
+        return [dataclasses.replace(best[0], confidence=confidence)] + others
 
     def steer(self, hotwords: list[tuple[str, float | None]] | None = None, phrase_list: list[str] | None = None,
               default_score: float = DEFAULT_HOTWORD_SCORE,
@@ -141,10 +155,11 @@ class Decoder:
         if self.search is None:
             return [[Hypothesis(transcript(self.vocab, a.tokens), 0.0, a.tokens, a.frames, 0.0, 0.0)]
                     for a in greedy_alignments(log_probs, lengths, self.vocab.blank)]
+        check_log_probs(log_probs, lengths)
         per_utterance = steering if isinstance(steering, (list, tuple)) else [steering] * len(lengths)
         lp = log_probs.detach().to("cpu", torch.float64).numpy()  # (B, T, V)
-        search = self.searcher(nbest)
-        return [search(lp[b, :n], per_utterance[b], nbest) for b, n in enumerate(lengths.tolist())]
+        return [self.with_alternatives(self.search(lp[b, :n], per_utterance[b], 1), lp[b, :n], per_utterance[b], nbest)
+                for b, n in enumerate(lengths.tolist())]
 
     def best(self, log_probs: np.ndarray, steering: Steering | None = None) -> Alignment:
         """The beam search's best hypothesis of one utterance's (T, V) log-probs, as an Alignment."""

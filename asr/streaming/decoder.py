@@ -16,19 +16,21 @@ from asr.text import transcript
 
 class StreamDecoder:
     """One utterance: accept((T, V) log-probs) as often as needed, best() for the hypothesis so far.
-    `steering` (hotwords, a grammar) holds for the utterance; a stream passes its own to each. `nbest`: how
-    many hypotheses will be asked for at most."""
+    `steering` (hotwords, a grammar) holds for the utterance; a stream passes its own to each. The beam is the
+    file decoder's best-only search, so asking for alternatives never changes the partials or the text: they
+    are searched for when asked (Decoder.with_alternatives, over the log-probs accepted)."""
 
-    def __init__(self, decoder: Decoder, steering: Steering | None = None, nbest: int = 1):
+    def __init__(self, decoder: Decoder, steering: Steering | None = None):
         self.decoder = decoder
         self.frames = 0  # frames accepted
         self.parts: list[torch.Tensor] = []  # the log-probs accepted (for word times and confidences)
         self.tokens: list[int] = []  # greedy: emitted tokens and their frames
         self.token_frames: list[int] = []
         self.previous = decoder.vocab.blank  # greedy: the best class of the frame before
+        self.steering = steering
         self.search = None
         if decoder.search is not None:  # asr.decoding.CTCBeamSearch: its configuration and LM fusion
-            search = decoder.searcher(nbest)  # for nbest > 1, without recombination (Decoder)
+            search = decoder.search
             self.search = PrefixSearch(PrefixTrie(decoder.vocab, search.fusion, steering), search.cfg)
 
     def accept(self, log_probs: torch.Tensor) -> None:
@@ -64,11 +66,16 @@ class StreamDecoder:
         return hyps[0].alignment() if hyps else Alignment((), ())
 
     def hypotheses(self, nbest: int) -> list[Hypothesis]:
-        """The best `nbest` so far, best first, with their confidences (greedy: the one path, confidence 1)."""
+        """The best `nbest` so far, best first, with their confidences (greedy: the one path, confidence 1);
+        as the file decoder gives them for the log-probs accepted."""
         if self.search is None:
             tokens = tuple(self.tokens)
             return [Hypothesis(transcript(self.decoder.vocab, tokens), 0.0, tokens, tuple(self.token_frames), 0.0, 0.0)]
-        return self.search.finish(self.decoder.vocab, nbest)
+        best = self.search.finish(self.decoder.vocab, 1)
+        if nbest <= 1:
+            return best
+        log_probs = np.ascontiguousarray(self.log_probs().numpy(), dtype=np.float64)  # (T, V)
+        return self.decoder.with_alternatives(best, log_probs, self.steering, nbest)
 
     def log_probs(self) -> torch.Tensor:
         """(T, V): everything accepted."""

@@ -81,7 +81,7 @@ class Transcriber:
         self.samples_per_frame = SUBSAMPLING * rec.frontend.cfg.hop_length
         self.voicing = Voicing(rec.frontend.cfg.hop_length, (endpoint or EndpointConfig()).segment)
         self.cuts: list[int] = []  # output frames where utterances end, not yet reached by the model
-        self.utterance = StreamDecoder(decoder, steering, max(1, alternatives))
+        self.utterance = StreamDecoder(decoder, steering)
         self.start = 0  # output frame where the current utterance starts
         self.shown = ""  # the last partial's text
         self.samples = 0
@@ -153,7 +153,7 @@ class Transcriber:
         words = alternatives[0].words if alternatives else []
         self.start += self.utterance.frames
         self.voicing.forget_before(self.start * SUBSAMPLING)
-        self.utterance = StreamDecoder(self.decoder, self.steering, max(1, self.alternatives))
+        self.utterance = StreamDecoder(self.decoder, self.steering)
         self.shown = ""
         text = " ".join(w.word for w in words)
         if not text and not keep_empty:
