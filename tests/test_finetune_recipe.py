@@ -85,9 +85,10 @@ def recipe_run(tmp_path_factory, tiny_checkpoint):
     cmd = ["bash", str(RUN_SH), "--data", str(data), "--exp", str(exp), "--init", str(init),
            "--an4", str(an4), "--an4-share", "0.5", "--test-speakers", "cat", "--dev-fraction", "0.2",
            "--epochs", "4", "--max-minutes", "3", "--lr", "3e-3", "--batch-seconds", "4",
-           "--noise", str(tmp / "no-noise"), "--train-args", "--telephone-prob 0.5 --codec-prob 0"]
+           "--noise", str(tmp / "no-noise"), "--train-args", "--telephone-prob 0.5 --codec-prob 0", "--threads", "1"]
     run = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    (exp / "recipe.stderr").write_text(run.stderr)
     return exp, run.stdout, init
 
 
@@ -132,6 +133,30 @@ def test_by_default_the_model_keeps_its_own_features_and_normalisation(recipe_ru
     assert tuned["feature_config"] == start["feature_config"]
     for stat in ("mean", "std"):
         assert torch.equal(tuned["normalization"][stat], start["normalization"][stat]), stat
+
+
+def test_threads_reach_the_commands(recipe_run):
+    exp, _, _ = recipe_run
+    said = (exp / "recipe.stderr").read_text()  # asr.train says its layout on stderr
+    assert re.search(r"^machine: \d+ usable cores / 1 process\(es\) -> 1 torch thread\(s\)", said, flags=re.M), said
+
+
+@pytest.mark.parametrize("threads", ["0", "two", "-1"])
+def test_bad_threads_are_one_line_before_any_work(tmp_path, threads):
+    run = subprocess.run(["bash", str(RUN_SH), "--data", str(tmp_path), "--exp", str(tmp_path / "exp"),
+                          "--threads", threads], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and run.stderr.strip().splitlines() == [
+        f"run.sh: --threads must be a whole number from 1, got '{threads}'"]
+    assert not (tmp_path / "exp").exists()
+
+
+def test_without_an4_the_split_says_there_is_no_guard_against_forgetting(tmp_path):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    run = subprocess.run(["bash", str(RUN_SH), "--data", str(corpus(tmp_path / "mine")), "--exp", str(tmp_path / "exp"),
+                          "--an4", "none", "--stop-stage", "2"], capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr
+    assert "train_mix: your utterances only (--an4 none: no guard against forgetting)" in run.stdout.splitlines()
+    assert (tmp_path / "exp/sets/train_mix.jsonl").read_text() == (tmp_path / "exp/sets/train.jsonl").read_text()
 
 
 def test_an_unknown_init_features_is_one_line_before_any_work(tmp_path):

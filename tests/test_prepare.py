@@ -195,6 +195,13 @@ def test_run_sh_help_lists_every_option():
     assert run_recipe("--nonsense", cwd=RUN_SH.parent).returncode == 2
 
 
+def test_run_sh_bad_threads_are_one_line_before_any_work(tmp_path):
+    run = run_recipe("--exp", str(tmp_path / "exp"), "--threads", "0", cwd=tmp_path)
+    assert run.returncode == 2 and run.stderr.strip().splitlines() == [
+        "run.sh: --threads must be a whole number from 1, got '0'"]
+    assert not (tmp_path / "exp").exists()
+
+
 def test_run_sh_works_from_any_folder_and_reruns_a_stage_whose_settings_changed(fake_an4, tmp_path):
     root, _, _ = fake_an4
     caller = tmp_path / "elsewhere"

@@ -109,6 +109,9 @@ while [ $# -gt 0 ]; do
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+if [ -n "$thread_count" ] && ! [[ "$thread_count" =~ ^[1-9][0-9]{0,2}$ ]]; then
+  echo "run.sh: --threads must be a whole number from 1, got '$thread_count'" >&2; exit 2
+fi
 cd "$repo"
 threads=()  # torch threads: given to every python -m asr.* below (OMP_NUM_THREADS for those without --threads)
 if [ -n "$thread_count" ]; then

@@ -49,6 +49,8 @@
 #   --train-args "FLAGS"  more python -m asr.train flags for stage 3, after the recipe's (a later flag wins), e.g.
 #                         "--telephone-prob 0.5 --speed-factors 0.8 1 1.2"   default: none
 #   --seed N              seed of everything random                          default: 0
+#   --threads N           torch threads of every command: --threads N to asr.train and asr.evaluate, OMP_NUM_THREADS
+#                         to the rest          default: each command's own choice from the usable cores (1 on 2 or fewer)
 #   --stage N             first stage to run                                 default: 1
 #   --stop-stage N        last stage to run                                  default: 7
 #   -h, --help            this text
@@ -73,6 +75,7 @@ warmup=
 batch_seconds=90
 train_args=
 seed=0
+thread_count=
 stage=1
 stop_stage=7
 
@@ -100,16 +103,21 @@ while [ $# -gt 0 ]; do
     --batch-seconds) batch_seconds=$2; shift 2 ;;
     --train-args) train_args=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
+    --threads) thread_count=$2; shift 2 ;;
     --stage) stage=$2; shift 2 ;;
     --stop-stage) stop_stage=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+if [ -n "$thread_count" ] && ! [[ "$thread_count" =~ ^[1-9][0-9]{0,2}$ ]]; then
+  echo "run.sh: --threads must be a whole number from 1, got '$thread_count'" >&2; exit 2
+fi
 case $init_features in
   init|new) ;;
   *) echo "run.sh: --init-features must be init or new, got '$init_features'" >&2; exit 2 ;;
 esac
+an4_given=$an4
 if [ "$an4" = auto ]; then
   an4=none
   [ -f "$repo/manifests/an4/train.jsonl" ] && [ -f "$repo/manifests/an4/test.jsonl" ] && an4=$repo/manifests/an4
@@ -117,6 +125,11 @@ fi
 if [ "$an4" != none ] && { [ ! -f "$an4/train.jsonl" ] || [ ! -f "$an4/test.jsonl" ]; }; then
   echo "run.sh: --an4 $an4 lacks train.jsonl or test.jsonl (make them: python recipes/an4/prepare.py --out DIR)" >&2
   exit 2
+fi
+threads=()  # torch threads: given to every python -m asr.* below (OMP_NUM_THREADS for those without --threads)
+if [ -n "$thread_count" ]; then
+  threads=(--threads "$thread_count")
+  export OMP_NUM_THREADS="$thread_count"
 fi
 cd "$repo"
 mkdir -p "$exp"
@@ -171,7 +184,11 @@ if run_stage 2 split; then
     [ -f "$imported/$set.jsonl" ] && cp "$imported/$set.jsonl" "$exp/sets/$set.jsonl"
   done
   cp "$exp/sets/train.jsonl" "$exp/sets/train_mix.jsonl"
-  if [ "$an4" != none ]; then
+  if [ "$an4" = none ]; then
+    if [ "$an4_given" = none ]; then echo "train_mix: your utterances only (--an4 none: no guard against forgetting)"
+    else echo "train_mix: your utterances only: no AN4 manifests in $repo/manifests/an4 to mix in against forgetting" \
+      "(make them: python recipes/an4/prepare.py --data AN4_DIR --out manifests/an4; or --an4 DIR)"; fi
+  else
     python - "$exp/sets/train.jsonl" "$an4/train.jsonl" "$an4_share" "$seed" "$exp/sets/train_mix.jsonl" <<'PY'
 import sys
 import numpy as np
@@ -204,7 +221,7 @@ PY
   read -r -a extra <<< "$train_args"
   rm -rf "$exp/train"
   began=$SECONDS
-  python -m asr.train --train "$exp/sets/train_mix.jsonl" --dev "$exp/sets/dev.jsonl" --out "$exp/train" \
+  python -m asr.train ${threads[@]+"${threads[@]}"} --train "$exp/sets/train_mix.jsonl" --dev "$exp/sets/dev.jsonl" --out "$exp/train" \
     --init "$init" --init-features "$init_features" --lr "$lr" --warmup-steps "$warmup" --epochs "$epochs" \
     --max-minutes "$max_minutes" --batch-seconds "$batch_seconds" --seed "$seed" ${augment[@]+"${augment[@]}"} \
     ${extra[@]+"${extra[@]}"}
@@ -224,7 +241,8 @@ fi
 
 if run_stage 5 tune; then
   need "$exp/lm/mixed.arpa.gz" 4
-  python -m asr.evaluate --model "$exp/train/best.pt" --manifest "$exp/sets/dev.jsonl" --decoder beam \
+  python -m asr.evaluate ${threads[@]+"${threads[@]}"} --model "$exp/train/best.pt" --manifest "$exp/sets/dev.jsonl" \
+    --decoder beam \
     --lm "$exp/lm/mixed.arpa.gz" --tune-lm --out "$exp/tune" | tail -n 1
   done_stage 5 tune
 fi
@@ -256,16 +274,17 @@ if run_stage 7 evaluate; then
   [ "$an4" != none ] && sets+=("an4-test=$an4/test.jsonl")
   # Eight evaluations in one process, each exactly `python -m asr.evaluate ARGS` (its main, the door's own code):
   # torch is imported once, not eight times.
-  python - "$exp" "$init" "${sets[@]}" <<'PY'
+  python - "$exp" "$init" "${thread_count:-auto}" "${sets[@]}" <<'PY'
 import sys
 from asr.evaluate import main
-exp, init, sets = sys.argv[1], sys.argv[2], sys.argv[3:]
+exp, init, threads, sets = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 for name, manifest in (item.split("=", 1) for item in sets):
     for who, model in (("before", init), ("after", f"{exp}/model.pt")):
         for decoding in ("greedy", "default"):
             print(f"evaluate: {name}, {who}, {decoding}", flush=True)
             flags = ["--decoder", "greedy"] if decoding == "greedy" else []
             out = f"{exp}/eval/{name}-{who}-{decoding}"
+            flags += [] if threads == "auto" else ["--threads", threads]
             code = main(["--model", model, "--manifest", manifest, *flags, "--out", out])
             if code:
                 sys.exit(code)
@@ -294,6 +313,7 @@ if "an4-test" in names:
     print(f"forgetting: AN4 test WER (default decoding) {b:.2f}% -> {a:.2f}% ({a / b if b else float('inf'):.2f}x)")
 PY
   echo "use it: python -m asr.transcribe --model $exp/model.pt clip.wav" \
-    "(or python -m asr.serve --model $exp/model.pt)"
+    "(or python -m asr.serve --model $exp/model.pt; its live streams keep the shipped AN4 streaming model," \
+    "--stream-model, as this recipe makes no streaming model)"
   done_stage 7 evaluate
 fi
