@@ -2,17 +2,15 @@
 A BPE vocabulary also stores its SentencePiece model, as bytes in a uint8 tensor ("tokenizer").
 
 `load_model(path)` needs nothing else, and loads with `torch.load(..., weights_only=True)`.
-`export_onnx(src, dst)` writes the acoustic model as ONNX with the same self-description (JSON in its
-metadata) and the LM its decoding recommends beside it; `load_recognizer(path, backend)` loads either kind.
+`json_description(rec)` is that self-description as JSON (how asr.export's ONNX models carry it);
+`load_recognizer(path, backend)` loads either kind.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-import filecmp
 import os
-import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 import torch
 
 from asr.features import FeatureConfig, Frontend
+from asr.manifest import same_file
 from asr.model import AcousticModel, ModelConfig
 from asr.recognizer import Recognizer, with_chunks
 from asr.text import BpeVocab, CharVocab, Vocab
@@ -166,6 +165,8 @@ def load_model(path: str | Path = DEFAULT_MODEL, device: str | torch.device = "c
 def export_model(src: str | Path, dst: str | Path, metadata: dict | None = None, precision: str = "fp16",
                  chunks: tuple[int | None, int | None] = (None, None)) -> int:
     """A checkpoint's inference part (fp16 by default), more metadata, `chunks` (with_chunks); its size in bytes."""
+    if same_file(src, dst):
+        raise CheckpointError(f"{dst}: the output is also an input ({src}); write the model to another file")
     rec = load_model(src)
     try:
         rec = with_chunks(rec, *chunks) if chunks != (None, None) else rec
@@ -203,7 +204,7 @@ def state_from_json(desc: dict) -> dict:
 def load_recognizer(path: str | Path | None = None, backend: str = "torch",
                     device: str | torch.device = "cpu") -> Recognizer:
     """A Recognizer whose model runs in PyTorch (backend "torch": a checkpoint, load_model) or in ONNX Runtime
-    ("onnx": a model from export_onnx; its .model has the same (features, lengths) -> (log_probs, lengths)
+    ("onnx": a model from asr.export.export_onnx; its .model has the same (features, lengths) -> (log_probs, lengths)
     contract, so everything downstream is shared). path None: the shipped model (torch only)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -228,46 +229,6 @@ def load_recognizer(path: str | Path | None = None, backend: str = "torch",
         raise CheckpointError(str(e)) from e
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: ONNX model does not match this version of asr ({e})") from e
-
-
-def copy_lm_beside(metadata: dict, src: Path, dst: Path) -> Path | None:
-    """Copy the LM that the model's recommended decoding names (relative to the model's folder) into dst's
-    folder, so that it resolves from there too; the copy's path, or None when there is none to copy."""
-    lm = (metadata.get("decoding") or {}).get("lm")
-    if not lm or Path(lm).is_absolute() or not (src.parent / lm).is_file():
-        return None
-    source, target = src.parent / lm, dst.parent / lm
-    if target.exists() and (source.samefile(target) or filecmp.cmp(source, target, shallow=False)):
-        return target
-    if target.exists():
-        raise CheckpointError(f"{target}: exists and is not the model's LM {source}: export into another folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
-    return target
-
-
-def export_onnx(src: str | Path, dst: str | Path, int8: bool = False) -> tuple[int, Path | None]:
-    """The checkpoint's acoustic model as ONNX (fp32 weights, or int8 ones with ONNX Runtime's dynamic
-    quantisation), described as the checkpoint is, with its LM copied beside it first (a different file
-    in the LM's place stops the export); (file size in bytes, the LM copy)."""
-    from asr import onnx_backend
-
-    src, dst = Path(src), Path(dst)
-    rec = load_model(src)
-    if rec.model.cfg.chunk_frames:  # its loop over chunks would be traced for one length only
-        raise CheckpointError(f"{src}: a streaming (LC-BLSTM) model; only full-context models export to ONNX")
-    desc = json_description(rec)
-    desc["metadata"]["onnx"] = {"precision": "int8" if int8 else "fp32", "source": src.name,
-                                "opset": onnx_backend.OPSET}
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        lm = copy_lm_beside(rec.metadata, src, dst)
-        onnx_backend.export(rec.model, dst, desc, int8)
-    except onnx_backend.OnnxError as e:
-        raise CheckpointError(str(e)) from e
-    except OSError as e:
-        raise CheckpointError(f"{dst}: cannot write there ({e.strerror or e})") from e
-    return dst.stat().st_size, lm
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,13 +15,60 @@ time (so an utterance in a padded batch is close to, not equal to, the same utte
 from __future__ import annotations
 
 import argparse
+import filecmp
+import shutil
 import sys
+from pathlib import Path
 
 from asr import __version__
-from asr.checkpoint import DEFAULT_MODEL, CheckpointError, export_onnx
+from asr.checkpoint import DEFAULT_MODEL, CheckpointError, json_description, load_model
 from asr.cli import Formatter
+from asr.manifest import same_file
 
-__all__ = ["main"]
+__all__ = ["export_onnx", "main"]
+
+
+def lm_beside(metadata: dict, src: Path, dst: Path) -> tuple[Path, Path] | None:
+    """(the LM that the model's recommended decoding names, relative to the model's folder; where its copy goes
+    in dst's folder), or None when there is none to copy. CheckpointError if another file is in the copy's place."""
+    lm = (metadata.get("decoding") or {}).get("lm")
+    if not lm or Path(lm).is_absolute() or not (src.parent / lm).is_file():
+        return None
+    source, target = src.parent / lm, dst.parent / lm
+    if target.exists() and not (same_file(source, target) or filecmp.cmp(source, target, shallow=False)):
+        raise CheckpointError(f"{target}: exists and is not the model's LM {source}: export into another folder")
+    return source, target
+
+
+def export_onnx(src: str | Path, dst: str | Path, int8: bool = False) -> tuple[int, Path | None]:
+    """The checkpoint's acoustic model as ONNX (fp32 weights, or int8 ones with ONNX Runtime's dynamic
+    quantisation), described as the checkpoint is, with its LM copied beside it once the model is written (a
+    different file in the LM's place stops the export before it starts); (file size in bytes, the LM copy)."""
+    from asr import onnx_backend
+
+    src, dst = Path(src), Path(dst)
+    if same_file(src, dst):
+        raise CheckpointError(f"{dst}: the output is also an input ({src}); write the ONNX model to another file")
+    rec = load_model(src)
+    if rec.model.cfg.chunk_frames:  # its loop over chunks would be traced for one length only
+        raise CheckpointError(f"{src}: a streaming (LC-BLSTM) model; only full-context models export to ONNX")
+    lm = lm_beside(rec.metadata, src, dst)
+    if lm and (same_file(lm[0], dst) or same_file(lm[1], dst)):
+        raise CheckpointError(f"{dst}: the output is also an input (the model's LM {lm[0]}, which goes beside it); "
+                              "write the ONNX model to another file")
+    desc = json_description(rec)
+    desc["metadata"]["onnx"] = {"precision": "int8" if int8 else "fp32", "source": src.name,
+                                "opset": onnx_backend.OPSET}
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        onnx_backend.export(rec.model, dst, desc, int8)
+        if lm and not lm[1].exists():
+            shutil.copyfile(*lm)
+    except onnx_backend.OnnxError as e:
+        raise CheckpointError(str(e)) from e
+    except OSError as e:
+        raise CheckpointError(f"{dst}: cannot write there ({e.strerror or e})") from e
+    return dst.stat().st_size, lm[1] if lm else None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,6 +83,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if not args.onnx.strip():
+        print("error: --onnx: an empty path; give the file to write", file=sys.stderr)
+        return 2
     try:
         size, lm = export_onnx(args.model, args.onnx, args.int8)
     except CheckpointError as e:

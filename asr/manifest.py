@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,3 +192,12 @@ def write_manifest(path: str | Path, utts: list[Utterance]) -> None:
             f.write(json.dumps({**row, "speaker": u.speaker} if u.speaker else row))
             f.write("\n")
     tmp.replace(path)
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file: the same file on disk (a link, another spelling), or the same resolved
+    path (one of them not there yet). Doors that write files check their outputs against their inputs with it."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return Path(a).resolve() == Path(b).resolve()

@@ -28,7 +28,8 @@ import torch
 
 from _manifests import require_manifests, run_main  # bench/_manifests.py
 from asr.audio import load_audio
-from asr.checkpoint import DEFAULT_MODEL, export_onnx, load_recognizer
+from asr.checkpoint import DEFAULT_MODEL, load_recognizer
+from asr.export import export_onnx
 from asr.cli import apply_threads
 from asr.data import length_batches, read_manifest
 from asr.decoding import Decoder, DecodingConfig, decoding_config

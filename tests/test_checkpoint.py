@@ -301,3 +301,14 @@ def test_export_at_another_streaming_setting_keeps_the_weights(tmp_path, build_r
     assert main([str(src), str(tmp_path / "a_file" / "x.pt")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "a_file" in err and err.count("\n") == 1, err
+
+
+def test_an_export_onto_its_own_checkpoint_is_refused(tmp_path, tiny_checkpoint, capsys):
+    """python -m asr.checkpoint best.pt best.pt would replace a training checkpoint (optimiser state and all)
+    with the inference model."""
+    src = tmp_path / "best.pt"
+    src.write_bytes(Path(tiny_checkpoint).read_bytes())
+    before = src.read_bytes()
+    assert main([str(src), str(tmp_path / "." / "best.pt")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / '.' / 'best.pt'}: the output is also an input")
+    assert src.read_bytes() == before

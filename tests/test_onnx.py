@@ -16,9 +16,10 @@ pytest.importorskip("onnxruntime", reason="the onnx backend needs onnxruntime (p
 pytest.importorskip("onnx", reason="ONNX export needs onnx (pip install -e .[onnx])")
 
 from asr import evaluate, export, transcribe  # noqa: E402
-from asr.checkpoint import (DEFAULT_MODEL, CheckpointError, export_onnx, json_description, load_model,  # noqa: E402
+from asr.checkpoint import (DEFAULT_MODEL, CheckpointError, json_description, load_model,  # noqa: E402
                             load_recognizer, model_state, save_atomic, state_from_json, vocab_from_state)
 from asr.decoding import decoding_config  # noqa: E402
+from asr.export import export_onnx  # noqa: E402
 from asr.model import ModelConfig  # noqa: E402
 from asr.recognizer import utterance_log_probs  # noqa: E402
 
@@ -106,6 +107,28 @@ def test_another_file_where_the_lm_goes_is_refused(exported, tmp_path):
         export_onnx(exported["pt"], tmp_path / "m.onnx")
     assert (tmp_path / LM.name).read_text() == "not this model's LM\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == [LM.name]  # refused before any model was written
+
+
+@pytest.mark.parametrize("target", ["pt", "lm"])
+def test_the_export_never_writes_over_what_it_reads(exported, tmp_path, capsys, target):
+    """--onnx naming the checkpoint or the LM it copies would destroy them (a review found both written over)."""
+    src = tmp_path / "model.pt"
+    shutil.copyfile(exported["pt"], src)
+    shutil.copyfile(LM, tmp_path / LM.name)
+    given = {"pt": src, "lm": tmp_path / LM.name}[target]
+    before = given.read_bytes()
+    assert export.main(["--model", str(src), "--onnx", str(given)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {given}: the output is also an input")
+    assert given.read_bytes() == before
+
+
+def test_a_failed_export_leaves_no_lm_copy_behind(exported, tmp_path, capsys):
+    (tmp_path / "m.onnx").mkdir()  # the model cannot be written there
+    assert export.main(["--model", str(exported["pt"]), "--onnx", str(tmp_path / "m.onnx")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'm.onnx'}: cannot write there")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+    assert export.main(["--model", str(exported["pt"]), "--onnx", ""]) == 2
+    assert capsys.readouterr().err == "error: --onnx: an empty path; give the file to write\n"
 
 
 def test_a_bpe_vocabulary_survives_the_json_description(tiny_recognizer):

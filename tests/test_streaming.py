@@ -271,7 +271,8 @@ def test_a_real_clip_streams_to_the_file_transcript(build_recognizer, clips):
 
 def test_a_streaming_model_is_not_exported_to_onnx(build_recognizer, tmp_path):
     """Its loop over chunks would be traced for one length only: the export says so instead."""
-    from asr.checkpoint import CheckpointError, export_onnx, model_state, save_atomic
+    from asr.checkpoint import CheckpointError, model_state, save_atomic
+    from asr.export import export_onnx
 
     rec = build_recognizer(ModelConfig(**SMALL, chunk_frames=4))
     save_atomic(model_state(rec), tmp_path / "stream.pt")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from asr import __version__
 from asr.lm.arpa import read_arpa, write_arpa
@@ -20,6 +19,7 @@ from asr.lm.interface import LMError
 from asr.lm.interpolate import exp_perplexity, interpolate, perplexity
 from asr.lm.kneser_ney import build_kneser_ney
 from asr.lm.load import first_json_object, load_lm, read_sentences, sentence_logprob
+from asr.manifest import same_file
 from asr.text import normalize_text
 
 MAX_ORDER = 10  # n-gram orders `build` accepts: 1..MAX_ORDER (beyond, nearly every n-gram is seen once)
@@ -35,14 +35,6 @@ def is_manifest(path: str, declared: bool) -> bool:
                       'nor a JSONL manifest')
     print(f'note: {path} is a JSONL manifest: reading its "text" fields (as --manifest does)', file=sys.stderr)
     return True
-
-
-def same_file(a: str, b: str) -> bool:
-    """Whether two paths name one file: the same file on disk (a link, another spelling), or the same resolved path."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet)
-        return Path(a).resolve() == Path(b).resolve()
 
 
 def refuse_overwriting(out: str, inputs: list[str | None]) -> None:
