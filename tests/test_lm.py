@@ -251,6 +251,24 @@ def test_build_refuses_to_write_over_its_corpus(tmp_path, capsys, spelling):
     assert corpus.read_text() == "the cat sat\n"
 
 
+def test_build_into_a_named_pipe_writes_through_it(tmp_path):
+    """An output that is not a regular file (a named pipe, /dev/stdout) is written into, never replaced by a file
+    (a review found the pipe swapped for a regular file and its reader given nothing)."""
+    import os
+    import stat
+    import threading
+
+    (tmp_path / "corpus.txt").write_text("stop\ngo home\n")
+    fifo = tmp_path / "lm.fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    assert main(["build", str(tmp_path / "corpus.txt"), str(fifo)]) == 0
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and got and got[0].startswith("\\data\\\n") and "go home" in got[0]
+
+
 def test_score_into_a_pipe_closed_early_ends_quietly(tmp_path):
     (tmp_path / "tiny.arpa").write_text(TINY_ARPA)
     (tmp_path / "text.txt").write_text("a b a b a\n" * 20000)  # far more output than a pipe holds

@@ -198,7 +198,12 @@ def read_arpa(path: str | Path) -> NgramLM:
 @contextmanager
 def replacing(path: Path) -> Iterator[TextIO]:
     """A text file (gzip if the name ends in .gz) written in a temporary folder beside `path`, then moved over it
-    once complete: `path` is never half-written, and nothing is left behind when writing fails."""
+    once complete: `path` is never half-written, and nothing is left behind when writing fails. A `path` that is
+    there and is not a regular file (a named pipe, /dev/stdout) is written into as it is, never replaced."""
+    if path.exists() and not path.is_file():
+        with (gzip.open if path.suffix == ".gz" else open)(path, "wt", encoding="utf-8") as f:
+            yield f
+        return
     folder = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
         tmp = folder / path.name  # the same name: gzip's header holds it
