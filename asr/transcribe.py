@@ -51,6 +51,7 @@ from asr.lm import LMError
 from asr.longform import (LOW_CONFIDENCE, FileResult, Input, PipelineConfig, expand_inputs, file_duration, make_cues,
                           to_srt, to_vtt, transcribe_paths)
 from asr.longform.notes import needs_a_note, result_notes
+from asr.outputs import check_outputs, output_names
 from asr.recognizer import Recognizer
 
 __all__ = ["main", "transcribe_files"]
@@ -83,27 +84,6 @@ def render(result: FileResult, fmt: str, min_confidence: float = 0.0) -> str:
     return to_srt(cues) if fmt == "srt" else to_vtt(cues)
 
 
-def output_names(inputs: list[Input]) -> list[Path]:
-    """Each input's output name (no suffix): its stem (with its place below a folder given), or where inputs of
-    different extensions share a stem, each of them its file name (clip.mp3, clip.ogg -> clip.mp3, clip.ogg, for
-    clip.mp3.json, ...: no name depends on the order given); names still the same (one file name in two
-    folders) get -2, -3, ... in the order given."""
-    suffixes = {inp.name: set() for inp in inputs}
-    for inp in inputs:
-        suffixes[inp.name].add(Path(inp.given or inp.path).suffix)
-    names, used = [], set()
-    for inp in inputs:
-        suffix = Path(inp.given or inp.path).suffix if len(suffixes[inp.name]) > 1 else ""
-        base = inp.name.with_name(inp.name.name + suffix)
-        name, k = base, 1
-        while name in used:
-            k += 1
-            name = base.with_name(f"{base.name}-{k}")
-        used.add(name)
-        names.append(name)
-    return names
-
-
 def write_outputs(result: FileResult, out_dir: Path, name: Path, formats: list[str], min_confidence: float) -> None:
     """NAME.EXT for each format, all whole or none (OutputError naming the one that cannot be written)."""
     write_whole({out_dir / name.with_name(name.name + SUFFIXES[f]): render(result, f, min_confidence) for f in formats})
@@ -118,8 +98,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                    "with --stream, its streaming sibling an4_stream.pt)")
     p.add_argument("--format", default="text", choices=[*FORMATS, "txt", "all"],
                    help="what to print, or to write with --output-dir (txt: text; all: txt, json, srt and vtt)")
-    p.add_argument("--output-dir", type=Path, help="write one file per input and format here instead of printing: "
-                                                    "NAME.txt, .json, ...; inputs that share a stem: NAME.EXT.json")
+    p.add_argument("--output-dir", help="write one file per input and format here instead of printing: "
+                                        "NAME.txt, .json, ...; inputs that share a stem: NAME.EXT.json")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --output-dir: replace a NAME.txt beside its audio NAME.* (a transcript of your own, "
+                        "as asr.data reads a folder); never an input")
     p.add_argument("--batch-seconds", type=positive_float, default=200.0, help="padded audio seconds per model call")
     p.add_argument("--min-confidence", type=probability, metavar="P",
                    help=f"flag files whose mean word confidence is below P (default: {LOW_CONFIDENCE} with the shipped "
@@ -137,11 +120,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="json/jsonl: each segment's N best alternatives with confidences (beam search)")
     args = p.parse_args(argv)
     args.format = "text" if args.format == "txt" else args.format  # whisper's name for it
+    args.output_dir = Path(args.output_dir) if args.output_dir else args.output_dir
     return args
 
 
 def check_format(args: argparse.Namespace, inputs: int) -> None:
-    """Raise ValueError where --format needs --output-dir, or --realtime --stream."""
+    """Raise ValueError where --format needs --output-dir, or --realtime --stream, or a path is empty."""
+    if "" in args.files:
+        raise ValueError("an empty path among the inputs; name a file or folder ('.' for this one)")
+    if args.output_dir == "":
+        raise ValueError("--output-dir: an empty path; name a folder ('.' for this one)")
     if args.realtime and not args.stream:
         raise ValueError("--realtime paces a --stream run (a file read no faster than it plays): give --stream too")
     if args.output_dir is None and args.format == "all":
@@ -184,12 +172,22 @@ def load(args: argparse.Namespace, stream: bool = False) -> tuple[Recognizer, De
     return rec, cfg, decoder, steering_from_args(args, decoder)
 
 
+def plan_outputs(args: argparse.Namespace, inputs: list[Input]) -> tuple[list[Path], list[str]]:
+    """(each input's output name, the formats written); with --output-dir, the folder made and checked
+    (OutputError: it cannot be written, or an output would replace an input or a transcript of the user's)."""
+    names = output_names(inputs)
+    formats = ["text", "json", "srt", "vtt"] if args.format == "all" else [args.format]
+    if args.output_dir is not None:
+        check_outputs(inputs, [args.output_dir / n for n in names], [SUFFIXES[f] for f in formats], args.overwrite)
+        prepare_output_dir(args.output_dir, "--output-dir")
+    return names, formats
+
+
 def run(args: argparse.Namespace, inputs: list[Input]) -> int:
     """Transcribe the inputs as the flags say; the exit status."""
     try:
         check_format(args, len(inputs))
-        if args.output_dir is not None:
-            prepare_output_dir(args.output_dir, "--output-dir")
+        names, formats = plan_outputs(args, inputs)
         rec, cfg, decoder, steering = load(args)
     except (OutputError, CheckpointError, LMError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -198,8 +196,6 @@ def run(args: argparse.Namespace, inputs: list[Input]) -> int:
         print(warning, file=sys.stderr)
 
     good = [inp for inp in inputs if inp.error is None]
-    names = output_names(inputs)
-    formats = ["text", "json", "srt", "vtt"] if args.format == "all" else [args.format]
     with_name = len(inputs) > 1 or any(Path(f).is_dir() for f in args.files)
     collected: list[dict] = []
     failed, noted, least = 0, [], min_confidence(args)

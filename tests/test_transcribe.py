@@ -235,3 +235,39 @@ def test_a_file_too_quiet_to_hear_or_silent_is_said_in_one_note_and_a_field(clip
     assert main([str(quiet), "--threads", "1"]) == 0  # text: the empty line, and the note
     out, err = capsys.readouterr()
     assert out == "\n" and err.startswith("note: 1 file with no speech heard")
+
+
+def test_outputs_never_write_over_an_input_or_the_transcript_beside_it(tiny_checkpoint, clips, tmp_path, capsys):
+    """A folder of clip.flac + clip.txt is a corpus (asr.data reads the .txt as the reference): transcribing it
+    into itself would replace the references, and an input named like an output would be replaced by its own
+    transcript (a review found both). Refused before any work, naming the file; --overwrite replaces the
+    transcripts beside the audio, never an input."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "clip.flac").write_bytes(Path(clips[0].audio).read_bytes())
+    (folder / "clip.txt").write_text("MY REFERENCE\n")
+    model = ["--model", str(tiny_checkpoint)]
+    assert main([str(folder), *model, "--format", "text", "--output-dir", str(folder)]) == 2
+    assert capsys.readouterr().err == (f"error: {folder / 'clip.txt'}: a transcript beside its audio "
+                                       f"{folder / 'clip.flac'} would be replaced; --overwrite replaces it\n")
+    assert (folder / "clip.txt").read_text() == "MY REFERENCE\n"
+    assert main([str(folder), *model, "--format", "text", "--output-dir", str(folder), "--overwrite"]) == 0
+    assert (folder / "clip.txt").read_text() != "MY REFERENCE\n"
+    audio = tmp_path / "clip.json"  # audio under an output's name
+    audio.write_bytes(Path(clips[0].audio).read_bytes())
+    capsys.readouterr()
+    for flags in ([], ["--overwrite"]):
+        assert main([str(audio), *model, "--format", "json", "--output-dir", str(tmp_path), *flags]) == 2
+        assert capsys.readouterr().err == f"error: {audio}: an output would replace this input; use another --output-dir\n"
+        assert audio.read_bytes() == Path(clips[0].audio).read_bytes()
+
+
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(tiny_checkpoint, clips, tmp_path, capsys,
+                                                                 monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "clip.flac").write_bytes(Path(clips[0].audio).read_bytes())
+    assert main(["", "--model", str(tiny_checkpoint)]) == 2
+    assert capsys.readouterr().err == "error: an empty path among the inputs; name a file or folder ('.' for this one)\n"
+    assert main([str(tmp_path / "clip.flac"), "--model", str(tiny_checkpoint), "--output-dir", ""]) == 2
+    assert capsys.readouterr().err == "error: --output-dir: an empty path; name a folder ('.' for this one)\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.flac"]

@@ -1,0 +1,66 @@
+"""The files a door writes for its inputs: each input's output name, and the check that no output replaces an
+input, nor a transcript of the user's own lying beside its audio (clip.txt beside clip.flac: the layout
+`python -m asr.data import` reads as a corpus)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from asr.cli import OutputError
+
+if TYPE_CHECKING:
+    from asr.longform import Input
+
+TRANSCRIPT_SUFFIX = ".txt"  # the text format's files, and a transcript's beside its audio
+
+
+def output_names(inputs: list[Input]) -> list[Path]:
+    """Each input's output name (no suffix): its stem (with its place below a folder given), or where inputs of
+    different extensions share a stem, each of them its file name (clip.mp3, clip.ogg -> clip.mp3, clip.ogg, for
+    clip.mp3.json, ...: no name depends on the order given); names still the same (one file name in two
+    folders) get -2, -3, ... in the order given."""
+    suffixes = {inp.name: set() for inp in inputs}
+    for inp in inputs:
+        suffixes[inp.name].add(Path(inp.given or inp.path).suffix)
+    names, used = [], set()
+    for inp in inputs:
+        suffix = Path(inp.given or inp.path).suffix if len(suffixes[inp.name]) > 1 else ""
+        base = inp.name.with_name(inp.name.name + suffix)
+        name, k = base, 1
+        while name in used:
+            k += 1
+            name = base.with_name(f"{base.name}-{k}")
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def file_key(path: str | Path) -> tuple[int, int] | None:
+    """(device, inode) of a file that is there (a link or another spelling of it has the same), else None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def check_outputs(inputs: list[Input], bases: list[Path], suffixes: list[str], overwrite: bool = False) -> None:
+    """OutputError unless every output BASE + SUFFIX may be written: none is an input, and none replaces a
+    transcript beside its own audio input (FOLDER/NAME.txt beside FOLDER/NAME.flac) unless `overwrite`."""
+    sources = [Path(inp.path) for inp in inputs if inp.error is None and inp.given is None]
+    by_key = {key: path for path in sources if (key := file_key(path)) is not None}
+    by_stem = {(file_key(path.parent), path.stem): path for path in sources}
+    for base in bases:
+        for suffix in suffixes:
+            out = base.with_name(base.name + suffix)
+            key = file_key(out)
+            if key is None:
+                continue
+            if key in by_key:
+                raise OutputError(f"{by_key[key]}: an output would replace this input; use another --output-dir")
+            audio = by_stem.get((file_key(out.parent), out.stem)) if suffix == TRANSCRIPT_SUFFIX else None
+            if audio is not None and not overwrite:
+                raise OutputError(f"{out}: a transcript beside its audio {audio} would be replaced; "
+                                  "--overwrite replaces it")
