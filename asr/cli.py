@@ -210,6 +210,9 @@ def write_whole(files: dict[Path, str]) -> None:
     """Write each text to its path, all whole or none at all: every one to a temporary file beside it first, then
     each renamed over its path. OutputError naming the path that fails (a folder in the way, a full disk); then no
     file there before is touched, and no temporary file is left."""
+    for path in files:  # a rename over a folder fails: found now, before any file is replaced
+        if path.exists() and not path.is_file():
+            raise OutputError(f"{path}: cannot be written (a {'folder' if path.is_dir() else 'non-file'} is in its place)")
     tmps = {path: path.with_name(path.name + ".tmp") for path in files}
     path = None
     try:

@@ -93,6 +93,22 @@ def test_a_report_that_cannot_be_written_leaves_the_last_one_whole(tiny_checkpoi
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # hypotheses.txt too: one run's report, whole
 
 
+def test_a_folder_in_place_of_a_report_file_leaves_the_last_report_whole(tiny_checkpoint, clips_manifest, tmp_path,
+                                                                         capsys):
+    """The rename of the report's files can fail too (a folder where a file goes): checked before any is replaced
+    (a review found hypotheses.txt from the new run beside summary.json from the old)."""
+    out = tmp_path / "report"
+    assert main(["--model", str(tiny_checkpoint), "--manifest", str(clips_manifest), "--out", str(out)]) == 0
+    (out / "errors.jsonl").unlink()
+    (out / "errors.jsonl" / "x").mkdir(parents=True)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(["--model", str(tiny_checkpoint), "--manifest", str(clips_manifest), "--out", str(out),
+                 "--decoder", "beam", "--beam-size", "2"]) == 2
+    assert capsys.readouterr().err == f"error: {out / 'errors.jsonl'}: cannot be written (a folder is in its place)\n"
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
 def test_main_writes_the_report(tiny_checkpoint, clips_manifest, clips, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["--model", str(tiny_checkpoint), "--manifest", str(clips_manifest), "--out", str(out)]) == 0
