@@ -230,8 +230,8 @@ def write_whole(files: dict[Path, str]) -> None:
 
 def stdout_guarded(main):
     """A door's main(argv) -> exit status whose stdout may go away or fill up: a pipe closed early (`| head`) ends it
-    quietly with 141 (128 + SIGPIPE, as a shell says of cat there); a full disk is one line and exit 2. Not a
-    traceback either way, nor Python's "Exception ignored" as it flushes stdout at exit."""
+    quietly with 141 (128 + SIGPIPE, as a shell says of cat there); a full disk is one line and exit 2; Ctrl-C is
+    "interrupted" and 130 (128 + SIGINT). Not a traceback, nor Python's "Exception ignored" as it flushes stdout."""
 
     @functools.wraps(main)
     def guarded(argv: list[str] | None = None) -> int:
@@ -241,6 +241,9 @@ def stdout_guarded(main):
             return status
         except BrokenPipeError:
             status = 141
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            status = 130
         except OSError as e:
             if e.errno not in (errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EDQUOT):
                 raise

@@ -138,3 +138,20 @@ def test_an_output_that_goes_away_or_fills_up_is_no_traceback(door, tiny_checkpo
         filled = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, env=env, timeout=120, text=True)
     assert filled.returncode == 2 and filled.stderr.strip().splitlines() == [
         "error: cannot write the output (No space left on device)"], filled.stderr[-2000:]
+
+
+@pytest.mark.parametrize("module, patch, argv", [
+    ("asr.transcribe", "transcribe_paths", ["tests/data/an4/cen7-mjgm-b.flac"]),
+    ("asr.evaluate", "utterance_log_probs", ["--manifest", "tests/data/an4/clips.jsonl"]),
+    ("asr.lm.__main__", "build_kneser_ney", ["build", "--manifest", "tests/data/an4/clips.jsonl", "OUT/lm.arpa"]),
+])
+def test_ctrl_c_is_one_line_and_exit_130(module, patch, argv, tmp_path):
+    """Ctrl-C part way (here: raised where the work happens) ends a door with "interrupted" and 130 (128 +
+    SIGINT), no traceback, no output file (a review found tracebacks from transcribe, evaluate and lm build)."""
+    argv = [a.replace("OUT", str(tmp_path)) for a in argv]
+    code = (f"import sys, {module} as door\n"
+            f"def stop(*args, **kwargs):\n    raise KeyboardInterrupt\n"
+            f"door.{patch} = stop\nsys.exit(door.main({argv!r}))\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert (run.returncode, run.stderr) == (130, "interrupted\n"), run.stderr[-2000:]
+    assert list(tmp_path.iterdir()) == []

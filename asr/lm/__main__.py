@@ -137,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     except (LMError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, as a shell tool; outputs are written whole or not at all
+        print("interrupted", file=sys.stderr)
+        return 130
     except OSError as e:  # a file that cannot be read (no permission, a folder in the way)
         print(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}", file=sys.stderr)
         return 2
