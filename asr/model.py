@@ -33,6 +33,7 @@ def output_frame_seconds(features: FeatureConfig) -> float:
 
 
 MAX_CHUNK_FRAMES = 1500  # output frames (40 ms): a streaming chunk, or its right context, a minute at most
+MAX_PARAMETERS = 1_000_000_000  # weights of a model this builds (4 GB in fp32; the shipped one has 9.27 M)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,13 @@ class ModelConfig:
     chunk_frames: int = 0  # streaming (LC-BLSTM): output frames per chunk; 0: full context, today's BiLSTM
     right_context_frames: int = 0  # streaming: output frames past each chunk that its backward LSTMs read
 
+    def parameter_estimate(self) -> int:
+        """About how many weights AcousticModel(self) has (within 0.1%: its LayerNorms and some biases left out)."""
+        c, h, freq = self.conv_channels, self.hidden, (self.n_mels + 3) // 4
+        front = 9 * c + 9 * c * c + c * freq * h
+        lstms = 2 * _lstm_weights(h, h) + (self.layers - 1) * 2 * _lstm_weights(2 * h, h)
+        return front + lstms + 2 * h * self.vocab_size
+
     def __post_init__(self):
         for name in ("n_mels", "conv_channels", "hidden", "layers"):
             if getattr(self, name) < 1:
@@ -58,9 +66,18 @@ class ModelConfig:
                              f"{self.right_context_frames}")
         if self.right_context_frames and not self.chunk_frames:
             raise ValueError("right_context_frames needs chunk_frames > 0 (full context has no chunks)")
+        if (n := self.parameter_estimate()) > MAX_PARAMETERS:
+            raise ValueError(f"model_config: about {n:.3g} parameters (hidden {self.hidden}, layers {self.layers}, "
+                             f"conv_channels {self.conv_channels}, n_mels {self.n_mels}, vocab_size {self.vocab_size}); "
+                             f"at most {MAX_PARAMETERS:.0e} are built")
         if max(self.chunk_frames, self.right_context_frames) > MAX_CHUNK_FRAMES:
             raise ValueError(f"chunk_frames and right_context_frames must be at most {MAX_CHUNK_FRAMES} (a minute: "
                              f"past it no stream), got {self.chunk_frames}, {self.right_context_frames}")
+
+
+def _lstm_weights(inputs: int, hidden: int) -> int:
+    """One direction of an LSTM layer: four gates, each (hidden, inputs + hidden) weights and two biases."""
+    return 4 * hidden * (inputs + hidden + 2)
 
 
 def algorithmic_latency(cfg: ModelConfig, features: FeatureConfig) -> float:

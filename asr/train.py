@@ -270,8 +270,8 @@ def choose_machine_use(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_namespace(argv)
     try:
-        prepare_output_dir(args.out, "--out")  # before anything else: a run must be able to write its results
-        check_out_folder(to_config(args))  # before any work: measuring, reading manifests, computing statistics
+        check_out_folder(to_config(args))  # the settings checked (ModelConfig's too) before the folder is made
+        prepare_output_dir(args.out, "--out")  # before any work: a run must be able to write its results
         check_freeze_bottom(with_init(to_config(args)))  # the blocks of the model it fine-tunes
         chosen = choose_machine_use(args)
         cfg = to_config(args)

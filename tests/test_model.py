@@ -118,3 +118,9 @@ def test_reverse_padded_and_time_mask():
     assert reverse_padded(x, lengths)[:, :, 0].tolist() == [[4, 3, 2, 1], [6, 5, 0, 0], [7, 0, 0, 0]]
     assert torch.equal(reverse_padded(reverse_padded(x, lengths), lengths), x)
     assert time_mask(lengths, 4).tolist() == [[True] * 4, [True, True, False, False], [True, False, False, False]]
+
+
+@pytest.mark.parametrize("cfg", [ModelConfig(), ModelConfig(hidden=32, layers=1, conv_channels=8, vocab_size=5),
+                                 ModelConfig(hidden=96, layers=3, conv_channels=4, n_mels=41)])
+def test_the_parameter_estimate_that_bounds_a_model_is_close(cfg):
+    assert cfg.parameter_estimate() == pytest.approx(AcousticModel(cfg).num_parameters(), rel=0.02)

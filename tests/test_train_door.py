@@ -90,6 +90,27 @@ def resumable_copy(trained, tmp_path, edit=None) -> Path:
     return out
 
 
+def test_a_model_too_large_to_build_is_one_line_before_any_work(clips_manifest, tmp_path, capsys):
+    """--hidden 1000000 asked for about 10^13 weights: a traceback from the allocator (a review)."""
+    out = tmp_path / "huge"
+    assert main([*one_epoch(clips_manifest, out), "--hidden", "1000000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: model_config: about 1") and "parameters" in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_resume_with_a_damaged_metrics_file_is_refused_before_training(clips_manifest, trained, tmp_path, capsys):
+    """A metrics.jsonl line that is not JSON was found only after the epoch ran (a message naming no file)."""
+    out = resumable_copy(trained, tmp_path)
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write("{bad\n")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main([*one_epoch(clips_manifest, out), "--epochs", "2", "--resume"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --resume: {out / 'metrics.jsonl'}:2: not JSON")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_resume_says_from_where_and_allows_more_epochs(clips_manifest, trained, tmp_path, capsys):
     out = resumable_copy(trained, tmp_path)
     capsys.readouterr()

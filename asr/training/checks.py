@@ -15,6 +15,7 @@ from asr import augment
 from asr.audio import SAMPLE_RATE, audio_duration, load_audio
 from asr.checkpoint import V1_FEATURES
 from asr.data import ManifestError, read_manifest
+from asr.manifest import read_jsonl
 from asr.training.config import TrainConfig
 
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "curves.png")  # what a run writes into its --out folder
@@ -102,6 +103,12 @@ def check_resume(cfg: TrainConfig, ckpt: dict, tokens: list[str], path: Path) ->
     def refuse(what: str) -> RunError:
         return RunError(f"--resume: {path} was trained with {what}: resume with the run's settings, or start a "
                         "new run in another --out")
+
+    if (metrics := path.parent / "metrics.jsonl").exists():  # appended to and drawn after each epoch: read now
+        try:
+            read_jsonl(metrics)
+        except (ManifestError, OSError) as e:
+            raise RunError(f"--resume: {e}") from None
 
     for name in MODEL_FLAGS:
         saved, given = ckpt["model_config"].get(name, 0), getattr(cfg.model, name)  # 0: before streaming models
