@@ -264,3 +264,13 @@ def test_reading_a_duration_and_making_steering_run_off_the_event_loop(monkeypat
     assert r.status_code == 200 and r.json() == {"text": TEXTS[GOOD.stem]}, r.text
     assert last == {"result": [], "text": ""}
     assert sorted(where) == [("config", False), ("duration", False), ("steering", False)]
+
+
+def test_the_server_takes_transcribes_default_threads():
+    """Left out, --threads is chosen as transcribe's is (1 on two cores, where torch's own choice of 2 fought the
+    server's other work; a newcomer found the server on 2 threads where the README advises 1)."""
+    from asr.cli import default_threads
+    from asr.serve.__main__ import parse_args
+
+    assert parse_args([]).threads == default_threads()
+    assert parse_args(["--threads", "3"]).threads == 3

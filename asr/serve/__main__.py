@@ -10,7 +10,7 @@
 The model and its decoder (the decoding its metadata recommends, as `python -m asr.transcribe` uses) are loaded
 once. Requests that arrive together are batched into one model call. Every limit the server puts on its clients
 (connections, deadlines, requests and streams at once, in all and per client address, queued audio) is a flag
-below with a default that is safe on a public port, printed at start-up. SIGTERM or Ctrl-C: new connections are
+with a default that is safe on a public port, printed at start-up. SIGTERM or Ctrl-C: new connections are
 refused, uploads still arriving are dropped, requests in flight finish within --shutdown-grace-s, then the
 server exits. Needs the serve extra: pip install -e ".[serve]".
 """
@@ -24,7 +24,8 @@ import sys
 from dataclasses import fields, replace
 
 from asr import __version__
-from asr.cli import Formatter, apply_threads, non_negative_float, positive_float, positive_int, thread_count
+from asr.cli import (FEW_CORES, Formatter, apply_threads, default_threads, non_negative_float, positive_float,
+                     positive_int, thread_count)
 from asr.serve.config import BACKENDS, LIMITS, ServeConfig, flag, limits_report
 
 SPARE_FILES = 64  # open files kept for the model, logs and the like, beside the connections' own
@@ -41,7 +42,10 @@ def parse_args(argv: list[str] | None) -> ServeConfig:
     p.add_argument("--backend", choices=BACKENDS, default=d.backend, help="what runs the acoustic model")
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on /v1/* (default: no key)")
     p.add_argument("--max-seconds", type=positive_float, help="longest audio accepted, seconds (default: any)")
-    p.add_argument("--threads", type=thread_count, metavar="N", help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--threads", type=thread_count, metavar="N",
+                   help=f"CPU threads for torch (default: as transcribe's, from the usable cores: 1 on {FEW_CORES} or "
+                        f"fewer, where a second fights the server's other work, else what torch picks; here "
+                        f"{default_threads()})")
     p.add_argument("--max-batch", type=positive_int, default=d.max_batch,
                    help="segments per model call at most (1: one at a time)")
     p.add_argument("--max-wait-ms", type=non_negative_float, default=d.max_wait_ms,
@@ -55,6 +59,7 @@ def parse_args(argv: list[str] | None) -> ServeConfig:
         limits.add_argument(flag(name), type=non_negative_float if name == "min_body_kb_s" else kind,
                             default=getattr(d, name), metavar="N", help=what)
     a = vars(p.parse_args(argv))
+    a["threads"] = a["threads"] or default_threads()
     stream_model = a.pop("stream_model")
     return ServeConfig(**{f.name: a[f.name] for f in fields(ServeConfig) if f.name in a},
                        stream_model=None if stream_model.lower() == "none" else stream_model)
@@ -105,7 +110,8 @@ def serve(cfg: ServeConfig, app) -> None:
     guard.max_connections = connections_allowed(cfg)
     note = "" if guard.max_connections == cfg.max_connections else (
         f"\n  (--max-connections lowered to {guard.max_connections}: the process may open only so many files)")
-    print(f"asr.serve limits (each a flag):\n{limits_report(cfg)}{note}", file=sys.stderr, flush=True)
+    print(f"asr.serve: {cfg.threads} torch thread(s) (--threads); limits (each a flag):\n{limits_report(cfg)}{note}",
+          file=sys.stderr, flush=True)
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets=None):
@@ -141,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, LMError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if stream is not None and cfg.model != ServeConfig.model and cfg.stream_model == ServeConfig.stream_model:
+        print(f"note: live streams (/v1/stream, the page's Live mode) use the shipped AN4 streaming model, not "
+              f"{cfg.model}: --stream-model names yours (a streaming one), none turns them off", file=sys.stderr)
     serve(cfg, create_app(cfg, rec, decoder, stream))
     return 0
 

@@ -22,7 +22,7 @@ class ServeConfig:
     api_key: str | None = None  # if set, /v1/* requests need "Authorization: Bearer <api_key>"
     max_upload_mb: float = 100.0  # largest request body, MB (10**6 bytes); larger ones get 413
     max_seconds: float | None = None  # longest audio accepted, seconds; None: any length
-    threads: int | None = None  # torch's CPU threads; None: what torch picks
+    threads: int | None = None  # torch's CPU threads; None: what torch picks (python -m asr.serve: asr.cli's default)
     max_batch: int = 32  # segments per model call at most (1: one at a time, no batching)
     max_wait_ms: float = 5.0  # how long the first segment of a batch waits for others to join it
     batch_seconds: float = 40.0  # s; padded audio per model call (segments x the longest): bounds one call's time
