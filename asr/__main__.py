@@ -13,7 +13,7 @@ COMMANDS = {  # command -> one line on what it does
     "evaluate": "WER/CER of a model on a manifest, and a per-utterance report",
     "data": "import a corpus (audiofolder, NeMo, lhotse, Kaldi, Common Voice, LibriSpeech, audio + .txt) as manifests",
     "train": "train a model from JSONL manifests (one process, or several under torchrun)",
-    "lm": "build or score word n-gram language models (ARPA)",
+    "lm": "build, score or mix word n-gram language models (ARPA)",
     "serve": "an OpenAI-compatible transcription server (HTTP; needs the serve extra)",
     "export": "a model to ONNX, to run with ONNX Runtime (--backend onnx; needs the onnx extra)",
 }
