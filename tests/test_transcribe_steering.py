@@ -81,6 +81,7 @@ BAD = {  # flags -> what the one line must say
     "grammar digit": (["--grammar", "{bad}/digits.json"], "'2' has characters the model cannot spell"),
     "nbest as text": (["--nbest", "3"], "--nbest lists alternatives in json or jsonl"),
     "greedy": (["--hotword", "stop", "--decoder", "greedy"], "need the beam search"),
+    "bad default score": (["--hotword", "stop", "--hotword-score=-1"], "error: --hotword-score: -1; a score is"),
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -21,8 +22,8 @@ from asr.decoding.beam import CTCBeamSearch
 from asr.decoding.config import BeamSearchConfig, DecodingConfig
 from asr.decoding.greedy import Alignment, check_log_probs, greedy_alignments
 from asr.decoding.search import Hypothesis
-from asr.decoding.steering import (DEFAULT_HOTWORD_SCORE, Steering, SteeringError, make_steering, parse_hotword,
-                                   read_grammar, read_hotwords)
+from asr.decoding.steering import (DEFAULT_HOTWORD_SCORE, MAX_HOTWORD_SCORE, Steering, SteeringError, make_steering,
+                                   parse_hotword, read_grammar, read_hotwords)
 from asr.lm import load_lm
 from asr.text import Vocab, transcript
 
@@ -66,6 +67,9 @@ def steering_from_args(args: argparse.Namespace, decoder: Decoder) -> Steering |
             raise SteeringError(f"--grammar {args.grammar}", f"cannot read it ({getattr(e, 'strerror', None) or e})") from e
         phrase_list = read_grammar(text, f"--grammar {args.grammar}")
     given = args.hotword is not None or bool(args.hotwords_file)
+    if given and not (math.isfinite(args.hotword_score) and 0 < args.hotword_score <= MAX_HOTWORD_SCORE):
+        raise SteeringError("--hotword-score", f"{args.hotword_score:g}; a score is a bonus per token in "
+                                               f"(0, {MAX_HOTWORD_SCORE:g}]")
     names = ("--hotword" if not args.hotwords_file else args.hotwords_file, f"--grammar {args.grammar}")
     return decoder.steer(hotwords if given else None, phrase_list, args.hotword_score, names)
 
