@@ -2,7 +2,7 @@
 
     python bench/streaming.py [--model asr/assets/an4_stream.pt] [--full-model asr/assets/an4.pt]
         [--manifest manifests/an4/test.jsonl] [--settings 4:2,6:5,8:3,3:8,2:9,16:8] [--json OUT.json]
-        [--sections wer,latency,throughput,cli,websocket]
+        [--sections wer,latency,throughput,cli,websocket] [--gain-db G]
 
 1. WER, greedy and default (the model's metadata: beam search + LM), of the full-context model and of the
    streaming model run with each chunk:right-context setting (output frames of 40 ms); the algorithmic
@@ -25,15 +25,20 @@
 4. The WebSocket: all clips streamed to `python -m asr.serve` (--stream-model) over /v1/stream by the
    `websockets` client, 8 at a time, in 0.1 s messages: WER of its results vs section 1's at the model's setting.
    --sections picks which of 2-4 run.
+--gain-db G plays every clip G dB louder (quieter, below 0) in every section: the clips, scaled, are written to a
+temporary folder as float WAV and read from there (file mode brings audio outside the shipped models' levels to
+them with its level guard, asr.features.level_guard; a live stream has no such guard, so sections 1 and 4 part).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import statistics
 import sys
+import tempfile
 import time
 from argparse import Namespace
 from pathlib import Path
@@ -42,7 +47,7 @@ import numpy as np
 import torch
 from _manifests import require_manifests, run_main
 
-from asr.audio import load_audio
+from asr.audio import load_audio, write_wav
 from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL, load_model
 from asr.data import read_manifest
 from asr.decoding import Decoder, DecodingConfig, decoding_config
@@ -251,15 +256,32 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--packet-s", type=float, default=0.04, help="audio per packet in sections 2 and 3")
     p.add_argument("--json", help="write every number here")
     p.add_argument("--sections", default="wer,latency,throughput,cli,websocket", help="which to run (wer always runs)")
+    p.add_argument("--gain-db", type=float, default=0.0, help="every clip played this many dB louder (< 0: quieter)")
     args = p.parse_args(argv)
     args.settings = [tuple(int(v) for v in s.split(":")) for s in args.settings.split(",")]
     return args
 
 
+def scaled_copies(utts, gain_db: float, folder: Path) -> list:
+    """The utterances with their audio gain_db louder, written to `folder` as float WAV (no clipping, no rounding)."""
+    out = []
+    for i, u in enumerate(utts):
+        path = folder / f"{i}.wav"
+        write_wav(path, load_audio(u.audio) * np.float32(10 ** (gain_db / 20)))
+        out.append(dataclasses.replace(u, audio=str(path)))
+    return out
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     require_manifests(args.manifest)
-    utts = read_manifest(args.manifest)
+    if not args.gain_db:
+        return run(args, read_manifest(args.manifest))
+    with tempfile.TemporaryDirectory(prefix="asr-bench-gain-") as folder:
+        return run(args, scaled_copies(read_manifest(args.manifest), args.gain_db, Path(folder)))
+
+
+def run(args, utts) -> int:
     torch.set_num_threads(1)
     rows, own = wer_rows(args, utts)
     sections = args.sections.split(",")
