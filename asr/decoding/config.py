@@ -7,6 +7,9 @@ import math
 from dataclasses import asdict, dataclass, field
 
 
+MAX_LM_SCORE = 1000.0  # the largest LM weight, word bonus or unknown-word penalty taken (natural log)
+
+
 @dataclass(frozen=True)
 class BeamSearchConfig:
     beam_size: int = 32  # hypotheses kept after each frame
@@ -24,6 +27,9 @@ class BeamSearchConfig:
         for name in ("beam_size", "token_top_k", "nbest"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("alpha", "beta", "unk_penalty"):  # tuned values lie within a few units; past this, nothing
+            if not abs(getattr(self, name)) <= MAX_LM_SCORE:  # but the LM or the word count would decide
+                raise ValueError(f"{name} must be within +-{MAX_LM_SCORE:g}, got {getattr(self, name):g}")
         if not self.beam_threshold > 0:
             raise ValueError(f"beam_threshold must be > 0, got {self.beam_threshold}")
         if not self.blank_skip_threshold <= 0:
