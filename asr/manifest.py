@@ -19,6 +19,7 @@ from asr.text import lost_characters, normalize_text
 
 DURATION_DECIMALS = 3  # digits of seconds a manifest keeps (ms)
 MIN_DURATION_S = 0.001  # s: the shortest utterance a manifest holds (shorter would be written as 0 s, or about it)
+MAX_DURATION_S = 24 * 3600.0  # s: the longest utterance a manifest holds (past any recording; 1e308 s overflows later)
 
 
 class ManifestError(Exception):
@@ -99,12 +100,23 @@ def numbered_rows(path: str | Path, required: tuple[str, ...] = ()) -> list[tupl
     return rows
 
 
+def utterance_id(value: object, where: str) -> str:
+    """A row's "id" as it is: a non-empty string without control characters or line breaks (an id is one field of
+    a line in evaluate's hypotheses.txt); ManifestError naming `where` for anything else."""
+    if not isinstance(value, str) or not value:
+        raise ManifestError(f"{where}: id must be a non-empty string, got {json.dumps(value)[:40]}")
+    if bad := next((c for c in value if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None):
+        raise ManifestError(f"{where}: id must hold no control character or line break, got {value[:40]!r} "
+                            f"(holds {bad!r})")
+    return value
+
+
 def read_manifest(path: str | Path) -> list[Utterance]:
     """Utterances of a manifest; a malformed line, or an id used twice, raises ManifestError naming file and line."""
     utts, first_line = [], {}  # id -> the line that used it first
     for lineno, row in numbered_rows(path, required=("id", "audio", "duration", "text")):
         where = f"{path}:{lineno}"
-        uid = str(row["id"])
+        uid = utterance_id(row["id"], where)
         if uid in first_line:
             raise ManifestError(f"{where}: duplicate id {uid!r} (first used on line {first_line[uid]}); ids must be unique")
         first_line[uid] = lineno
@@ -115,6 +127,9 @@ def read_manifest(path: str | Path) -> list[Utterance]:
             seconds = math.inf
         if not 0 < seconds < math.inf:
             raise ManifestError(f"{where}: duration must be a positive number, got {f'{duration!r}'[:40]}")
+        if seconds > MAX_DURATION_S:
+            limit = f"{MAX_DURATION_S:g} s ({MAX_DURATION_S / 3600:g} h)"
+            raise ManifestError(f"{where}: duration must be at most {limit}, got {seconds:.4g}")
         if not isinstance(text, str):
             raise ManifestError(f"{where}: text must be a string, got {type(text).__name__}")
         speaker = row.get("speaker", "")
