@@ -1,5 +1,5 @@
 """Manifests: JSONL files of utterances, one a line, read and checked (read_manifest: `path:line: reason`) and
-written atomically (write_manifest); the one-line reports of what a set drops (drop_line) or cannot spell
+written atomically (write_manifest; several all whole or none, write_manifests); the one-line reports of what a set drops (drop_line) or cannot spell
 (lossy_text_note). asr.data re-exports all of it beside the dataset; asr.corpora writes it.
 
 A manifest has one utterance a line: {"id": str, "audio": path, "duration": seconds, "text": str} and, where the
@@ -8,8 +8,10 @@ corpus says who speaks, "speaker": str; "audio" is absolute or relative to the m
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,14 +197,43 @@ def lossy_text_note(utts: list[Utterance], where: str, show: int = 3) -> str | N
             f"e.g. {named}{more}; write numbers as words")
 
 
+def manifest_text(utts: list[Utterance]) -> str:
+    """Utterances as JSONL: one JSON object a line (audio paths as given; "speaker" where known)."""
+    lines = []
+    for u in utts:
+        row = {"id": u.id, "audio": u.audio, "duration": round(u.duration, DURATION_DECIMALS), "text": u.text}
+        lines.append(json.dumps({**row, "speaker": u.speaker} if u.speaker else row) + "\n")
+    return "".join(lines)
+
+
+def replace_files(files: dict[Path, str]) -> None:
+    """Write each text to its path, all whole or none at all: every path checked first (a folder in the way), every
+    text written to a temporary file beside its path, then each renamed over its path. OSError whose filename is the
+    path that fails (a folder in the way, a full disk); then no file there before is touched, and no temporary file
+    is left."""
+    tmps = {path: path.with_name(path.name + ".tmp") for path in files}
+    path = None
+    try:
+        for path in files:
+            if path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmps[path].write_text(text, encoding="utf-8")
+        for path, tmp in tmps.items():
+            os.replace(tmp, path)
+    except OSError as e:
+        for tmp in tmps.values():
+            if tmp.is_file():
+                tmp.unlink()
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+
+
+def write_manifests(sets: dict[Path, list[Utterance]]) -> None:
+    """Write each manifest (manifest_text), all whole or none at all (replace_files)."""
+    replace_files({Path(path): manifest_text(utts) for path, utts in sets.items()})
+
+
 def write_manifest(path: str | Path, utts: list[Utterance]) -> None:
     """Write utterances as JSONL (audio paths as given; "speaker" where known), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for u in utts:
-            row = {"id": u.id, "audio": u.audio, "duration": round(u.duration, DURATION_DECIMALS), "text": u.text}
-            f.write(json.dumps({**row, "speaker": u.speaker} if u.speaker else row))
-            f.write("\n")
-    tmp.replace(path)
+    write_manifests({Path(path): utts})
