@@ -159,6 +159,23 @@ def test_without_an4_the_split_says_there_is_no_guard_against_forgetting(tmp_pat
     assert (tmp_path / "exp/sets/train_mix.jsonl").read_text() == (tmp_path / "exp/sets/train.jsonl").read_text()
 
 
+def test_a_failed_import_leaves_the_last_good_one(tmp_path):
+    """Before: stage 1 removed EXP/import before importing, so a mistyped --data lost the import that was there."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    exp = tmp_path / "exp"
+
+    def import_stage(data: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(RUN_SH), "--data", str(data), "--exp", str(exp), "--stop-stage", "1"],
+                              capture_output=True, text=True, timeout=300, env=env)
+
+    assert import_stage(corpus(tmp_path / "mine")).returncode == 0
+    imported = {p.name: p.read_bytes() for p in (exp / "import").iterdir()}
+    failed = import_stage(tmp_path / "mistyped")
+    assert failed.returncode != 0 and "mistyped" in failed.stderr, failed.stderr
+    assert {p.name: p.read_bytes() for p in (exp / "import").iterdir()} == imported
+    assert sorted(p.name for p in exp.iterdir() if not p.name.startswith(".")) == ["import"]  # nothing half-made
+
+
 def test_an_unknown_init_features_is_one_line_before_any_work(tmp_path):
     run = subprocess.run(["bash", str(RUN_SH), "--data", str(tmp_path), "--exp", str(tmp_path / "exp"),
                           "--init-features", "old"], capture_output=True, text=True, timeout=60)

@@ -156,8 +156,13 @@ need() { [ -f "$1" ] || { echo "run.sh: $1 does not exist; run stage $2 first (-
 
 if run_stage 1 import; then
   [ -n "$data" ] || { echo "run.sh: --data DIR is required (your recordings)" >&2; exit 2; }
-  rm -rf "$exp/import"
-  python -m asr.data import ${from:+--from "$from"} "$data" "$exp/import"
+  # The last import is moved aside, not removed, and put back if this one fails (a mistyped --data, a bad row); not
+  # imported beside it and renamed, since the manifests name their cut segments by absolute path.
+  [ -d "$exp/import.last" ] && { rm -rf "$exp/import"; mv "$exp/import.last" "$exp/import"; }  # an interrupted run's
+  [ -d "$exp/import" ] && mv "$exp/import" "$exp/import.last"
+  python -m asr.data import ${from:+--from "$from"} "$data" "$exp/import" || {
+    status=$?; rm -rf "$exp/import"; [ ! -d "$exp/import.last" ] || mv "$exp/import.last" "$exp/import"; exit $status; }
+  rm -rf "$exp/import.last"
   done_stage 1 import
 fi
 
