@@ -150,6 +150,16 @@ def test_bad_threads_are_one_line_before_any_work(tmp_path, threads):
     assert not (tmp_path / "exp").exists()
 
 
+@pytest.mark.parametrize("share", ["-1", "nan", "inf", "half", "", "1.2.3"])
+def test_a_bad_an4_share_is_one_line_before_any_work(tmp_path, share):
+    """Before: -1 took all but 8 of AN4's utterances (a slice [:-8]), nan ended in a Python traceback."""
+    run = subprocess.run(["bash", str(RUN_SH), "--data", str(tmp_path), "--exp", str(tmp_path / "exp"),
+                          "--an4-share", share], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and run.stderr.strip().splitlines() == [
+        f"run.sh: --an4-share must be a number from 0, got '{share}'"]
+    assert not (tmp_path / "exp").exists()
+
+
 def test_without_an4_the_split_says_there_is_no_guard_against_forgetting(tmp_path):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     run = subprocess.run(["bash", str(RUN_SH), "--data", str(corpus(tmp_path / "mine")), "--exp", str(tmp_path / "exp"),

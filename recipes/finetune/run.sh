@@ -113,6 +113,9 @@ done
 if [ -n "$thread_count" ] && ! [[ "$thread_count" =~ ^[1-9][0-9]{0,2}$ ]]; then
   echo "run.sh: --threads must be a whole number from 1, got '$thread_count'" >&2; exit 2
 fi
+if ! [[ "$an4_share" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]]; then
+  echo "run.sh: --an4-share must be a number from 0, got '$an4_share'" >&2; exit 2
+fi
 case $init_features in
   init|new) ;;
   *) echo "run.sh: --init-features must be init or new, got '$init_features'" >&2; exit 2 ;;
