@@ -160,6 +160,22 @@ def test_a_bad_an4_share_is_one_line_before_any_work(tmp_path, share):
     assert not (tmp_path / "exp").exists()
 
 
+@pytest.mark.parametrize("flags, said", [
+    (["--stage", "abc"], "run.sh: --stage must be a whole number from 1 to 7, got 'abc'"),
+    (["--stop-stage", "2x"], "run.sh: --stop-stage must be a whole number from 1 to 7, got '2x'"),
+    (["--stage", "8"], "run.sh: --stage must be a whole number from 1 to 7, got '8'"),
+    (["--stage", "3", "--stop-stage", "2"], "run.sh: --stage 3 is after --stop-stage 2: no stage would run"),
+    (["--exp"], "run.sh: --exp needs a value"),
+    (["--data", "d", "--train-args"], "run.sh: --train-args needs a value"),
+])
+def test_bad_stages_and_a_flag_without_its_value_are_one_line_before_any_work(tmp_path, flags, said):
+    """Before: --stage abc printed bash's "integer expression expected" and exited 0, as did --stage 3 --stop-stage 2
+    (doing nothing), and a last flag without its value died with "$2: unbound variable"."""
+    run = subprocess.run(["bash", str(RUN_SH), *flags], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and run.stderr.strip().splitlines() == [said]
+    assert not (tmp_path / "exp").exists()  # the default EXP, exp/finetune, is made in the caller's folder
+
+
 def test_without_an4_the_split_says_there_is_no_guard_against_forgetting(tmp_path):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     run = subprocess.run(["bash", str(RUN_SH), "--data", str(corpus(tmp_path / "mine")), "--exp", str(tmp_path / "exp"),
