@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from asr.checkpoint import BACKENDS
+from asr.manifest import replace_files
 
 __all__ = ["Formatter", "OutputError", "add_backend_flag", "add_runtime_flags", "apply_threads", "default_threads",
            "device", "finite_float", "fraction_below_one", "non_negative_float", "non_negative_int", "positive_float",
@@ -207,25 +208,13 @@ def prepare_output_dir(path: str | Path, flag: str) -> Path:
 
 
 def write_whole(files: dict[Path, str]) -> None:
-    """Write each text to its path, all whole or none at all: every one to a temporary file beside it first, then
-    each renamed over its path. OutputError naming the path that fails (a folder in the way, a full disk); then no
-    file there before is touched, and no temporary file is left."""
-    for path in files:  # a rename over a folder fails: found now, before any file is replaced
-        if path.exists() and not path.is_file():
-            raise OutputError(f"{path}: cannot be written (a {'folder' if path.is_dir() else 'non-file'} is in its place)")
-    tmps = {path: path.with_name(path.name + ".tmp") for path in files}
-    path = None
+    """Write each text to its path, all whole or none at all (asr.manifest.replace_files): OutputError naming the path
+    that fails (a folder in the way, a full disk); then no file there before is touched, and no temporary file is
+    left."""
     try:
-        for path, text in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmps[path].write_text(text, encoding="utf-8")
-        for path, tmp in tmps.items():
-            os.replace(tmp, path)
+        replace_files(files)
     except OSError as e:
-        for tmp in tmps.values():
-            if tmp.is_file():
-                tmp.unlink()
-        raise OutputError(f"{path}: cannot be written ({e.strerror or e})") from None
+        raise OutputError(f"{e.filename}: cannot be written ({e.strerror or e})") from None
 
 
 def stdout_guarded(main):

@@ -1,5 +1,5 @@
 """Manifests: JSONL files of utterances, one a line, read and checked (read_manifest: `path:line: reason`) and
-written atomically (write_manifest); the one-line reports of what a set drops (drop_line) or cannot spell
+written atomically (write_manifest; several all whole or none, write_manifests); the one-line reports of what a set drops (drop_line) or cannot spell
 (lossy_text_note). asr.data re-exports all of it beside the dataset; asr.corpora writes it.
 
 A manifest has one utterance a line: {"id": str, "audio": path, "duration": seconds, "text": str} and, where the
@@ -8,6 +8,7 @@ corpus says who speaks, "speaker": str; "audio" is absolute or relative to the m
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from asr.text import lost_characters, normalize_text
 
 DURATION_DECIMALS = 3  # digits of seconds a manifest keeps (ms)
 MIN_DURATION_S = 0.001  # s: the shortest utterance a manifest holds (shorter would be written as 0 s, or about it)
+MAX_DURATION_S = 24 * 3600.0  # s: the longest utterance a manifest holds (past any recording; 1e308 s overflows later)
 
 
 class ManifestError(Exception):
@@ -100,12 +102,23 @@ def numbered_rows(path: str | Path, required: tuple[str, ...] = ()) -> list[tupl
     return rows
 
 
+def utterance_id(value: object, where: str) -> str:
+    """A row's "id" as it is: a non-empty string without control characters or line breaks (an id is one field of
+    a line in evaluate's hypotheses.txt); ManifestError naming `where` for anything else."""
+    if not isinstance(value, str) or not value:
+        raise ManifestError(f"{where}: id must be a non-empty string, got {json.dumps(value)[:40]}")
+    if bad := next((c for c in value if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None):
+        raise ManifestError(f"{where}: id must hold no control character or line break, got {value[:40]!r} "
+                            f"(holds {bad!r})")
+    return value
+
+
 def read_manifest(path: str | Path) -> list[Utterance]:
     """Utterances of a manifest; a malformed line, or an id used twice, raises ManifestError naming file and line."""
     utts, first_line = [], {}  # id -> the line that used it first
     for lineno, row in numbered_rows(path, required=("id", "audio", "duration", "text")):
         where = f"{path}:{lineno}"
-        uid = str(row["id"])
+        uid = utterance_id(row["id"], where)
         if uid in first_line:
             raise ManifestError(f"{where}: duplicate id {uid!r} (first used on line {first_line[uid]}); ids must be unique")
         first_line[uid] = lineno
@@ -116,6 +129,9 @@ def read_manifest(path: str | Path) -> list[Utterance]:
             seconds = math.inf
         if not 0 < seconds < math.inf:
             raise ManifestError(f"{where}: duration must be a positive number, got {f'{duration!r}'[:40]}")
+        if seconds > MAX_DURATION_S:
+            limit = f"{MAX_DURATION_S:g} s ({MAX_DURATION_S / 3600:g} h)"
+            raise ManifestError(f"{where}: duration must be at most {limit}, got {seconds:.4g}")
         if not isinstance(text, str):
             raise ManifestError(f"{where}: text must be a string, got {type(text).__name__}")
         speaker = row.get("speaker", "")
@@ -181,17 +197,47 @@ def lossy_text_note(utts: list[Utterance], where: str, show: int = 3) -> str | N
             f"e.g. {named}{more}; write numbers as words")
 
 
+def manifest_text(utts: list[Utterance]) -> str:
+    """Utterances as JSONL: one JSON object a line (audio paths as given; "speaker" where known)."""
+    lines = []
+    for u in utts:
+        row = {"id": u.id, "audio": u.audio, "duration": round(u.duration, DURATION_DECIMALS), "text": u.text}
+        lines.append(json.dumps({**row, "speaker": u.speaker} if u.speaker else row) + "\n")
+    return "".join(lines)
+
+
+def replace_files(files: dict[Path, str]) -> None:
+    """Write each text to its path, all whole or none at all: every path checked first (a folder in the way), every
+    text written to a temporary file beside its path, then each renamed over its path. OSError whose filename is the
+    path that fails (a folder in the way, a full disk); then no file there before is touched, and no temporary file
+    is left."""
+    tmps = {path: path.with_name(path.name + ".tmp") for path in files}
+    path = None
+    try:
+        for path in files:  # a rename over a folder (or a pipe) fails: found now, before any file is replaced
+            if path.exists() and not path.is_file():
+                kind = "folder" if path.is_dir() else "non-file"
+                raise OSError(errno.EISDIR if path.is_dir() else errno.EINVAL, f"a {kind} is in its place")
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmps[path].write_text(text, encoding="utf-8")
+        for path, tmp in tmps.items():
+            os.replace(tmp, path)
+    except OSError as e:
+        for tmp in tmps.values():
+            if tmp.is_file():
+                tmp.unlink()
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+
+
+def write_manifests(sets: dict[Path, list[Utterance]]) -> None:
+    """Write each manifest (manifest_text), all whole or none at all (replace_files)."""
+    replace_files({Path(path): manifest_text(utts) for path, utts in sets.items()})
+
+
 def write_manifest(path: str | Path, utts: list[Utterance]) -> None:
     """Write utterances as JSONL (audio paths as given; "speaker" where known), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for u in utts:
-            row = {"id": u.id, "audio": u.audio, "duration": round(u.duration, DURATION_DECIMALS), "text": u.text}
-            f.write(json.dumps({**row, "speaker": u.speaker} if u.speaker else row))
-            f.write("\n")
-    tmp.replace(path)
+    write_manifests({Path(path): utts})
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:

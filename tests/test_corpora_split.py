@@ -147,3 +147,54 @@ def test_a_negative_seed_or_fewer_than_one_worker_is_refused_naming_the_flag(tmp
 def test_split_settings_refuse_a_negative_seed():
     with pytest.raises(ValueError, match="seed must be 0 or more, got -1"):
         SplitSettings(test_fraction=0.5, seed=-1)
+
+
+def split_into(out, manifest, *flags: str) -> int:
+    return main(["split", str(manifest), str(out), *flags])
+
+
+def test_split_refuses_a_set_of_out_dir_that_it_would_leave_beside_its_new_sets(tmp_path, capsys):
+    """Before: OUT/dev.jsonl split into OUT with --test-fraction wrote OUT/train.jsonl and OUT/test.jsonl and left
+    dev.jsonl, which holds them both: the sets leaked into each other."""
+    write_manifest(tmp_path / "all.jsonl", corpus())
+    assert split_into(tmp_path / "m", tmp_path / "all.jsonl", "--dev-fraction", "0.5") == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()}
+    capsys.readouterr()
+    assert split_into(tmp_path / "m", tmp_path / "m" / "dev.jsonl", "--test-fraction", "0.5") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"error: {tmp_path / 'm' / 'dev.jsonl'}: "), err
+    assert "no dev set" in err and "another OUT_DIR" in err, err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()} == before
+
+
+def test_a_split_removes_the_sets_of_an_earlier_split_that_it_does_not_write(tmp_path, capsys):
+    """An old test.jsonl beside a new train.jsonl would hold utterances trained on; the split says it removed it."""
+    write_manifest(tmp_path / "all.jsonl", corpus())
+    assert split_into(tmp_path / "m", tmp_path / "all.jsonl", "--dev-fraction", "0.25", "--test-fraction", "0.25") == 0
+    capsys.readouterr()
+    assert split_into(tmp_path / "m", tmp_path / "all.jsonl", "--dev-fraction", "0.25") == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("note: ") and str(tmp_path / "m" / "test.jsonl") in err[0], err
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["dev.jsonl", "train.jsonl"]
+
+
+def test_split_refuses_an_empty_out_dir_naming_it(tmp_path, capsys, monkeypatch):
+    """Before: "" wrote train.jsonl and dev.jsonl into the current folder."""
+    write_manifest(tmp_path / "data" / "all.jsonl", corpus())
+    monkeypatch.chdir(tmp_path)
+    assert split_into("", tmp_path / "data" / "all.jsonl", "--dev-fraction", "0.5") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: OUT_DIR ") and "empty" in err, err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["all.jsonl", "data"]
+
+
+def test_a_set_path_that_is_a_folder_writes_no_set_at_all(tmp_path, capsys):
+    """Before: train.jsonl was replaced, then "m/dev.jsonl.tmp: Is a directory", with the .tmp left behind."""
+    write_manifest(tmp_path / "all.jsonl", corpus())
+    (tmp_path / "m" / "dev.jsonl").mkdir(parents=True)
+    (tmp_path / "m" / "train.jsonl").write_text("old\n")
+    assert split_into(tmp_path / "m", tmp_path / "all.jsonl", "--dev-fraction", "0.5") == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {tmp_path / 'm' / 'dev.jsonl'}: a folder is in its place", err
+    assert (tmp_path / "m" / "train.jsonl").read_text() == "old\n"
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["dev.jsonl", "train.jsonl"]

@@ -68,6 +68,16 @@ GOOD = json.dumps({"id": "u1", "audio": "a.wav", "duration": 1.0, "text": "hi"})
         ('{"id": "u2", "audio": "b.wav", "duration": 1.0, "text": null}', "text must be a string"),
         ('{"id": "u2", "audio": "", "duration": 1.0, "text": "hi"}', '"audio" must be a non-empty string'),
         ('{"id": "u2", "audio": 7, "duration": 1.0, "text": "hi"}', '"audio" must be a non-empty string'),
+        ('{"id": null, "audio": "b.wav", "duration": 1.0, "text": "hi"}', "id must be a non-empty string, got null"),
+        ('{"id": {}, "audio": "b.wav", "duration": 1.0, "text": "hi"}', "id must be a non-empty string, got {}"),
+        ('{"id": [1], "audio": "b.wav", "duration": 1.0, "text": "hi"}', "id must be a non-empty string, got [1]"),
+        ('{"id": 7, "audio": "b.wav", "duration": 1.0, "text": "hi"}', "id must be a non-empty string, got 7"),
+        ('{"id": "", "audio": "b.wav", "duration": 1.0, "text": "hi"}', 'id must be a non-empty string, got ""'),
+        ('{"id": "a\\tb", "audio": "b.wav", "duration": 1.0, "text": "hi"}', "id must hold no control character"),
+        ('{"id": "a\\nb", "audio": "b.wav", "duration": 1.0, "text": "hi"}', "id must hold no control character"),
+        ('{"id": "a\\u2028b", "audio": "b.wav", "duration": 1.0, "text": "hi"}', "id must hold no control character"),
+        ('{"id": "u2", "audio": "b.wav", "duration": 1e308, "text": "hi"}', "duration must be at most 86400 s (24 h)"),
+        ('{"id": "u2", "audio": "b.wav", "duration": 86401, "text": "hi"}', "duration must be at most 86400 s (24 h)"),
     ],
 )
 def test_malformed_lines_name_file_and_line(tmp_path, bad, message):

@@ -150,6 +150,32 @@ def test_bad_threads_are_one_line_before_any_work(tmp_path, threads):
     assert not (tmp_path / "exp").exists()
 
 
+@pytest.mark.parametrize("share", ["-1", "nan", "inf", "half", "", "1.2.3"])
+def test_a_bad_an4_share_is_one_line_before_any_work(tmp_path, share):
+    """Before: -1 took all but 8 of AN4's utterances (a slice [:-8]), nan ended in a Python traceback."""
+    run = subprocess.run(["bash", str(RUN_SH), "--data", str(tmp_path), "--exp", str(tmp_path / "exp"),
+                          "--an4-share", share], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and run.stderr.strip().splitlines() == [
+        f"run.sh: --an4-share must be a number from 0, got '{share}'"]
+    assert not (tmp_path / "exp").exists()
+
+
+@pytest.mark.parametrize("flags, said", [
+    (["--stage", "abc"], "run.sh: --stage must be a whole number from 1 to 7, got 'abc'"),
+    (["--stop-stage", "2x"], "run.sh: --stop-stage must be a whole number from 1 to 7, got '2x'"),
+    (["--stage", "8"], "run.sh: --stage must be a whole number from 1 to 7, got '8'"),
+    (["--stage", "3", "--stop-stage", "2"], "run.sh: --stage 3 is after --stop-stage 2: no stage would run"),
+    (["--exp"], "run.sh: --exp needs a value"),
+    (["--data", "d", "--train-args"], "run.sh: --train-args needs a value"),
+])
+def test_bad_stages_and_a_flag_without_its_value_are_one_line_before_any_work(tmp_path, flags, said):
+    """Before: --stage abc printed bash's "integer expression expected" and exited 0, as did --stage 3 --stop-stage 2
+    (doing nothing), and a last flag without its value died with "$2: unbound variable"."""
+    run = subprocess.run(["bash", str(RUN_SH), *flags], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and run.stderr.strip().splitlines() == [said]
+    assert not (tmp_path / "exp").exists()  # the default EXP, exp/finetune, is made in the caller's folder
+
+
 def test_without_an4_the_split_says_there_is_no_guard_against_forgetting(tmp_path):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     run = subprocess.run(["bash", str(RUN_SH), "--data", str(corpus(tmp_path / "mine")), "--exp", str(tmp_path / "exp"),
@@ -157,6 +183,23 @@ def test_without_an4_the_split_says_there_is_no_guard_against_forgetting(tmp_pat
     assert run.returncode == 0, run.stderr
     assert "train_mix: your utterances only (--an4 none: no guard against forgetting)" in run.stdout.splitlines()
     assert (tmp_path / "exp/sets/train_mix.jsonl").read_text() == (tmp_path / "exp/sets/train.jsonl").read_text()
+
+
+def test_a_failed_import_leaves_the_last_good_one(tmp_path):
+    """Before: stage 1 removed EXP/import before importing, so a mistyped --data lost the import that was there."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    exp = tmp_path / "exp"
+
+    def import_stage(data: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(RUN_SH), "--data", str(data), "--exp", str(exp), "--stop-stage", "1"],
+                              capture_output=True, text=True, timeout=300, env=env)
+
+    assert import_stage(corpus(tmp_path / "mine")).returncode == 0
+    imported = {p.name: p.read_bytes() for p in (exp / "import").iterdir()}
+    failed = import_stage(tmp_path / "mistyped")
+    assert failed.returncode != 0 and "mistyped" in failed.stderr, failed.stderr
+    assert {p.name: p.read_bytes() for p in (exp / "import").iterdir()} == imported
+    assert sorted(p.name for p in exp.iterdir() if not p.name.startswith(".")) == ["import"]  # nothing half-made
 
 
 def test_an_unknown_init_features_is_one_line_before_any_work(tmp_path):

@@ -199,6 +199,17 @@ def test_a_manifest_given_as_a_text_corpus_is_read_as_a_manifest_and_said(tmp_pa
     assert not {"audio", "flac", "duration", "id", "u3"} & set(lm.vocabulary)
 
 
+def test_a_manifest_starting_with_a_byte_order_mark_is_still_read_as_a_manifest(tmp_path, capsys):
+    """Windows editors write a UTF-8 BOM first: before, the first line then did not start with "{" and the LM was
+    built of the JSON's words ("audio", "flac", "u3")."""
+    corpus = tmp_path / "train.jsonl"
+    rows = [{"id": f"u{i}", "audio": f"wav/u{i}.flac", "duration": 2.5, "text": t} for i, t in enumerate(CORPUS)]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8-sig")
+    assert main(["build", "--order", "2", str(corpus), str(tmp_path / "lm.arpa")]) == 0
+    assert '"text" fields' in capsys.readouterr().err
+    assert read_arpa(tmp_path / "lm.arpa").vocabulary == read_arpa_of(CORPUS, tmp_path).vocabulary
+
+
 def read_arpa_of(sentences: list[str], tmp_path) -> NgramLM:
     write_arpa(build_kneser_ney(sentences, order=2), tmp_path / "ref.arpa")
     return read_arpa(tmp_path / "ref.arpa")

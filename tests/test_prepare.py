@@ -202,6 +202,22 @@ def test_run_sh_bad_threads_are_one_line_before_any_work(tmp_path):
     assert not (tmp_path / "exp").exists()
 
 
+@pytest.mark.parametrize("flags, said", [
+    (["--stage", "abc"], "run.sh: --stage must be a whole number from 0 to 6, got 'abc'"),
+    (["--stop-stage", "-1"], "run.sh: --stop-stage must be a whole number from 0 to 6, got '-1'"),
+    (["--stop-stage", "7"], "run.sh: --stop-stage must be a whole number from 0 to 6, got '7'"),
+    (["--stage", "3", "--stop-stage", "2"], "run.sh: --stage 3 is after --stop-stage 2: no stage would run"),
+    (["--exp"], "run.sh: --exp needs a value"),
+    (["--seed", "1", "--data"], "run.sh: --data needs a value"),
+])
+def test_run_sh_bad_stages_and_a_flag_without_its_value_are_one_line_before_any_work(tmp_path, flags, said):
+    """Before: --stage abc printed bash's "integer expression expected" and exited 0, as did --stage 3 --stop-stage 2
+    (doing nothing), and a last flag without its value died with "$2: unbound variable"."""
+    run = run_recipe("--exp", str(tmp_path / "exp"), *flags, cwd=tmp_path)
+    assert run.returncode == 2 and run.stderr.strip().splitlines() == [said]
+    assert not (tmp_path / "exp").exists()
+
+
 def test_run_sh_works_from_any_folder_and_reruns_a_stage_whose_settings_changed(fake_an4, tmp_path):
     root, _, _ = fake_an4
     caller = tmp_path / "elsewhere"
@@ -253,9 +269,10 @@ def test_run_sh_help_tells_the_default_stop_stage_it_runs(tmp_path):
     manifests.mkdir()
     for name in ("train", "dev", "test"):
         (manifests / f"{name}.jsonl").write_text("")
-    past = str(int(default[1]) + 1)  # a stage after the default last one runs only when asked for
+    past = str(int(default[1]) + 1)  # a stage after the default last one runs only when asked for (and says so)
     result = run_recipe("--stage", past, "--noise", "no-noise", "--manifests", "m", "--exp", "exp", cwd=tmp_path)
-    assert result.returncode == 0 and f"stage {past}" not in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 2 and f"stage {past}" not in result.stdout, result.stdout + result.stderr
+    assert f"--stop-stage {default[1]}" in result.stderr
 
 
 def test_run_sh_passes_threads_to_every_asr_command_it_runs():

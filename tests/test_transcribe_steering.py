@@ -45,6 +45,15 @@ def test_a_grammar_keeps_the_output_to_its_phrases(capsys, tmp_path):
     assert all(word in DIGITS for text in texts.values() for word in text.split())
 
 
+def test_hotwords_and_grammar_files_may_start_with_a_byte_order_mark(capsys, tmp_path):
+    """Before: "'\\ufeffb' has characters the model cannot spell", and the grammar's "Unexpected UTF-8 BOM"."""
+    (tmp_path / "hot.txt").write_text("b:2\n", encoding="utf-8-sig")
+    assert run(capsys, str(ABVJ), "--hotwords-file", str(tmp_path / "hot.txt")) == (0, "e b v j ninety four\n", "")
+    (tmp_path / "digits.json").write_text(json.dumps(DIGITS), encoding="utf-8-sig")
+    said = run(capsys, str(GMEF), "--grammar", str(tmp_path / "digits.json"))
+    assert said == (0, "[unk] [unk] [unk] [unk] three nine\n", "")
+
+
 def test_nbest_lists_distinct_alternatives_with_sorted_confidences(capsys):
     code, out, _ = run(capsys, str(ABVJ), "--nbest", "4", "--format", "jsonl")
     (segment,) = json.loads(out)["segments"]

@@ -19,7 +19,10 @@ from asr.audio import AudioError
 from asr.corpora.formats import FORMATS, detect_format
 from asr.corpora.rows import CorpusError, ImportSettings
 from asr.corpora.split import SplitSettings, split_utterances
-from asr.manifest import ManifestError, Utterance, read_manifest, write_manifest
+from asr.manifest import ManifestError, Utterance, read_manifest, write_manifests
+
+
+SETS = ("train", "dev", "test")  # the sets a split writes: OUT_DIR/<set>.jsonl
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -117,18 +120,42 @@ def write_split(utts: list[Utterance], where: str, out: Path, settings: SplitSet
     clash = sorted(set(parts) & set(taken))
     if clash:
         raise CorpusError(f"{out}: the corpus has its own {', '.join(clash)} set(s); split flags would replace them")
+    write_manifests({out / f"{name}.jsonl": utts for name, utts in parts.items()})  # all of them or none
     for name, utts in parts.items():
-        write_manifest(out / f"{name}.jsonl", utts)
         say(name, utts)
 
 
 def refuse_overwriting(manifest: str, out: Path, settings: SplitSettings) -> None:
-    """CorpusError when a manifest the split would write is the one it splits (DIR/train.jsonl split into DIR)."""
-    for name in ("train", "dev", "test"):
+    """CorpusError when the manifest split is one of OUT_DIR's sets: one the split writes would replace it
+    (DIR/train.jsonl split into DIR), and one it does not write would be left beside the new sets, holding theirs."""
+    for name in SETS:
         path = out / f"{name}.jsonl"
-        if (name == "train" or settings.asks(name)) and os.path.realpath(path) == os.path.realpath(manifest):
+        if os.path.realpath(path) != os.path.realpath(manifest):
+            continue
+        if name == "train" or settings.asks(name):
             raise CorpusError(f"{path}: writing the {name} set here would replace the manifest being split "
                               f"({manifest}); give another OUT_DIR")
+        raise CorpusError(f"{path}: this split writes no {name} set, so the manifest being split ({manifest}) would "
+                          f"be left here beside the new sets, holding their utterances; give another OUT_DIR")
+
+
+def remove_other_sets(out: Path, written: set[str]) -> None:
+    """Remove the sets of an earlier split in OUT_DIR that this one did not write (an old test.jsonl would hold
+    utterances of the new train.jsonl), saying so in one line."""
+    stale = [out / f"{name}.jsonl" for name in SETS if name not in written and (out / f"{name}.jsonl").is_file()]
+    for path in stale:
+        path.unlink()
+    if stale:
+        print(f"note: removed {', '.join(map(str, stale))}, left by an earlier split: this one writes no such set, "
+              f"and the old one would share utterances with the new ones", file=sys.stderr)
+
+
+def run_split(args: argparse.Namespace, split: SplitSettings) -> None:
+    out = Path(args.out_dir)
+    refuse_overwriting(args.manifest, out, split)
+    utts = read_manifest(args.manifest)
+    write_split(utts, args.manifest, out, split)
+    remove_other_sets(out, {"train"} | {name for name in ("dev", "test") if split.asks(name)})
 
 
 def manifests_in(folder: Path) -> dict[str, tuple[int, int]]:
@@ -170,14 +197,16 @@ def main(argv: list[str] | None = None) -> int:
         split = split_settings(args)
     except ValueError as e:
         p.error(str(e))
+    if args.command == "split" and not (split.asks("dev") or split.asks("test")):
+        p.error("split: say what to hold out (--dev-fraction, --dev-speakers, --test-...)")
+    if not args.out_dir:  # Path("") is the current folder
+        print("error: OUT_DIR is an empty path; give a folder (. for the current one)", file=sys.stderr)
+        return 2
     try:
         if args.command == "import":
             run_import(args, split)
         else:
-            if not (split.asks("dev") or split.asks("test")):
-                p.error("split: say what to hold out (--dev-fraction, --dev-speakers, --test-...)")
-            refuse_overwriting(args.manifest, Path(args.out_dir), split)
-            write_split(read_manifest(args.manifest), args.manifest, Path(args.out_dir), split)
+            run_split(args, split)
     except (CorpusError, ManifestError, AudioError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

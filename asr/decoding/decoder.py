@@ -62,7 +62,7 @@ def steering_from_args(args: argparse.Namespace, decoder: Decoder) -> Steering |
     phrase_list = None
     if args.grammar:
         try:
-            text = Path(args.grammar).read_text(encoding="utf-8")
+            text = Path(args.grammar).read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is dropped
         except (OSError, UnicodeDecodeError) as e:
             raise SteeringError(f"--grammar {args.grammar}", f"cannot read it ({getattr(e, 'strerror', None) or e})") from e
         phrase_list = read_grammar(text, f"--grammar {args.grammar}")

@@ -63,7 +63,7 @@ def parse_hotword(text: str) -> tuple[str, float | None]:
 def read_hotwords(path: str | Path) -> list[tuple[str, float | None]]:
     """A hotwords file: one PHRASE[:SCORE] a line; blank lines and lines starting with # are skipped."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()  # -sig: a byte-order mark is dropped
     except (OSError, UnicodeDecodeError) as e:
         raise SteeringError(str(path), f"cannot read the hotwords ({getattr(e, 'strerror', None) or e})") from e
     hotwords = [parse_hotword(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]

@@ -92,11 +92,12 @@ class NgramLM:
 
 
 def open_text(path: Path):
+    """A text file, plain or gzip, read as UTF-8; a byte-order mark at its start (utf-8-sig) is dropped."""
     with open(path, "rb") as f:
         magic = f.read(2)
     if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:

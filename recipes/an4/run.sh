@@ -83,32 +83,44 @@ thread_count=
 # abspath P: P against the caller's folder (the recipe works in the repository from here on)
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 while [ $# -gt 0 ]; do
+  value=${2-}  # the flag's value, where it takes one (checked below, once the flag is known)
   case "$1" in
-    --data) data=$(abspath "$2"); shift 2 ;;
-    --noise) noise=$(abspath "$2"); shift 2 ;;
-    --exp) exp=$(abspath "$2"); shift 2 ;;
-    --manifests) manifests=$(abspath "$2"); shift 2 ;;
-    --stage) stage=$2; shift 2 ;;
-    --stop-stage) stop_stage=$2; shift 2 ;;
-    --epochs) epochs=$2; shift 2 ;;
-    --max-minutes) max_minutes=$2; shift 2 ;;
-    --seed) seed=$2; shift 2 ;;
-    --init) init=$(abspath "$2"); shift 2 ;;
-    --lr) lr=$2; shift 2 ;;
-    --average-last) average_last=$2; shift 2 ;;
-    --train-args) train_args=$2; shift 2 ;;
-    --stream-init) stream_init=$(abspath "$2"); shift 2 ;;
-    --stream-lm) stream_lm=$(abspath "$2"); shift 2 ;;
-    --chunk-frames) chunk_frames=$2; shift 2 ;;
-    --right-context-frames) right_context_frames=$2; shift 2 ;;
-    --stream-epochs) stream_epochs=$2; shift 2 ;;
-    --stream-minutes) stream_minutes=$2; shift 2 ;;
-    --stream-lr) stream_lr=$2; shift 2 ;;
-    --threads) thread_count=$2; shift 2 ;;
+    --data) data=$(abspath "$value") ;;
+    --noise) noise=$(abspath "$value") ;;
+    --exp) exp=$(abspath "$value") ;;
+    --manifests) manifests=$(abspath "$value") ;;
+    --stage) stage=$value ;;
+    --stop-stage) stop_stage=$value ;;
+    --epochs) epochs=$value ;;
+    --max-minutes) max_minutes=$value ;;
+    --seed) seed=$value ;;
+    --init) init=$(abspath "$value") ;;
+    --lr) lr=$value ;;
+    --average-last) average_last=$value ;;
+    --train-args) train_args=$value ;;
+    --stream-init) stream_init=$(abspath "$value") ;;
+    --stream-lm) stream_lm=$(abspath "$value") ;;
+    --chunk-frames) chunk_frames=$value ;;
+    --right-context-frames) right_context_frames=$value ;;
+    --stream-epochs) stream_epochs=$value ;;
+    --stream-minutes) stream_minutes=$value ;;
+    --stream-lr) stream_lr=$value ;;
+    --threads) thread_count=$value ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
+  [ $# -gt 1 ] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
+  shift 2
 done
+# check_stage FLAG N: one line and exit 2 unless N is one of the stages
+check_stage() {
+  [[ "$2" =~ ^[0-6]$ ]] || { echo "run.sh: $1 must be a whole number from 0 to 6, got '$2'" >&2; exit 2; }
+}
+check_stage --stage "$stage"
+check_stage --stop-stage "$stop_stage"
+if [ "$stage" -gt "$stop_stage" ]; then
+  echo "run.sh: --stage $stage is after --stop-stage $stop_stage: no stage would run" >&2; exit 2
+fi
 if [ -n "$thread_count" ] && ! [[ "$thread_count" =~ ^[1-9][0-9]{0,2}$ ]]; then
   echo "run.sh: --threads must be a whole number from 1, got '$thread_count'" >&2; exit 2
 fi

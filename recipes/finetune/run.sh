@@ -81,37 +81,52 @@ stop_stage=7
 
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 while [ $# -gt 0 ]; do
+  value=${2-}  # the flag's value, where it takes one (checked below, once the flag is known)
   case "$1" in
-    --data) data=$(abspath "$2"); shift 2 ;;
-    --from) from=$2; shift 2 ;;
-    --exp) exp=$(abspath "$2"); shift 2 ;;
-    --init) init=$(abspath "$2"); shift 2 ;;
-    --init-lm) init_lm=$(abspath "$2"); shift 2 ;;
-    --init-features) init_features=$2; shift 2 ;;
-    --dev-speakers) dev_speakers=$2; shift 2 ;;
-    --test-speakers) test_speakers=$2; shift 2 ;;
-    --dev-fraction) dev_fraction=$2; shift 2 ;;
-    --test-fraction) test_fraction=$2; shift 2 ;;
-    --by-speaker) by_speaker=--by-speaker; shift ;;
-    --an4) an4=$2; [ "$2" = none ] || an4=$(abspath "$2"); shift 2 ;;
-    --an4-share) an4_share=$2; shift 2 ;;
-    --noise) noise=$(abspath "$2"); shift 2 ;;
-    --epochs) epochs=$2; shift 2 ;;
-    --max-minutes) max_minutes=$2; shift 2 ;;
-    --lr) lr=$2; shift 2 ;;
-    --warmup-steps) warmup=$2; shift 2 ;;
-    --batch-seconds) batch_seconds=$2; shift 2 ;;
-    --train-args) train_args=$2; shift 2 ;;
-    --seed) seed=$2; shift 2 ;;
-    --threads) thread_count=$2; shift 2 ;;
-    --stage) stage=$2; shift 2 ;;
-    --stop-stage) stop_stage=$2; shift 2 ;;
+    --data) data=$(abspath "$value") ;;
+    --from) from=$value ;;
+    --exp) exp=$(abspath "$value") ;;
+    --init) init=$(abspath "$value") ;;
+    --init-lm) init_lm=$(abspath "$value") ;;
+    --init-features) init_features=$value ;;
+    --dev-speakers) dev_speakers=$value ;;
+    --test-speakers) test_speakers=$value ;;
+    --dev-fraction) dev_fraction=$value ;;
+    --test-fraction) test_fraction=$value ;;
+    --by-speaker) by_speaker=--by-speaker; shift; continue ;;
+    --an4) an4=$value; [ "$value" = none ] || an4=$(abspath "$value") ;;
+    --an4-share) an4_share=$value ;;
+    --noise) noise=$(abspath "$value") ;;
+    --epochs) epochs=$value ;;
+    --max-minutes) max_minutes=$value ;;
+    --lr) lr=$value ;;
+    --warmup-steps) warmup=$value ;;
+    --batch-seconds) batch_seconds=$value ;;
+    --train-args) train_args=$value ;;
+    --seed) seed=$value ;;
+    --threads) thread_count=$value ;;
+    --stage) stage=$value ;;
+    --stop-stage) stop_stage=$value ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
+  [ $# -gt 1 ] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
+  shift 2
 done
+# check_stage FLAG N: one line and exit 2 unless N is one of the stages
+check_stage() {
+  [[ "$2" =~ ^[1-7]$ ]] || { echo "run.sh: $1 must be a whole number from 1 to 7, got '$2'" >&2; exit 2; }
+}
+check_stage --stage "$stage"
+check_stage --stop-stage "$stop_stage"
+if [ "$stage" -gt "$stop_stage" ]; then
+  echo "run.sh: --stage $stage is after --stop-stage $stop_stage: no stage would run" >&2; exit 2
+fi
 if [ -n "$thread_count" ] && ! [[ "$thread_count" =~ ^[1-9][0-9]{0,2}$ ]]; then
   echo "run.sh: --threads must be a whole number from 1, got '$thread_count'" >&2; exit 2
+fi
+if ! [[ "$an4_share" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]]; then
+  echo "run.sh: --an4-share must be a number from 0, got '$an4_share'" >&2; exit 2
 fi
 case $init_features in
   init|new) ;;
@@ -156,8 +171,13 @@ need() { [ -f "$1" ] || { echo "run.sh: $1 does not exist; run stage $2 first (-
 
 if run_stage 1 import; then
   [ -n "$data" ] || { echo "run.sh: --data DIR is required (your recordings)" >&2; exit 2; }
-  rm -rf "$exp/import"
-  python -m asr.data import ${from:+--from "$from"} "$data" "$exp/import"
+  # The last import is moved aside, not removed, and put back if this one fails (a mistyped --data, a bad row); not
+  # imported beside it and renamed, since the manifests name their cut segments by absolute path.
+  [ -d "$exp/import.last" ] && { rm -rf "$exp/import"; mv "$exp/import.last" "$exp/import"; }  # an interrupted run's
+  [ -d "$exp/import" ] && mv "$exp/import" "$exp/import.last"
+  python -m asr.data import ${from:+--from "$from"} "$data" "$exp/import" || {
+    status=$?; rm -rf "$exp/import"; [ ! -d "$exp/import.last" ] || mv "$exp/import.last" "$exp/import"; exit $status; }
+  rm -rf "$exp/import.last"
   done_stage 1 import
 fi
 
