@@ -102,14 +102,20 @@ def numbered_rows(path: str | Path, required: tuple[str, ...] = ()) -> list[tupl
     return rows
 
 
-def utterance_id(value: object, where: str) -> str:
-    """A row's "id" as it is: a non-empty string without control characters or line breaks (an id is one field of
-    a line in evaluate's hypotheses.txt); ManifestError naming `where` for anything else."""
+def id_problem(value: object) -> str | None:
+    """What is wrong with an utterance id, or None: it must be a non-empty string without control characters or
+    line breaks (an id is one field of a line in evaluate's hypotheses.txt)."""
     if not isinstance(value, str) or not value:
-        raise ManifestError(f"{where}: id must be a non-empty string, got {json.dumps(value)[:40]}")
+        return f"id must be a non-empty string, got {json.dumps(value)[:40]}"
     if bad := next((c for c in value if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None):
-        raise ManifestError(f"{where}: id must hold no control character or line break, got {value[:40]!r} "
-                            f"(holds {bad!r})")
+        return f"id must hold no control character or line break, got {value[:40]!r} (holds {bad!r})"
+    return None
+
+
+def utterance_id(value: object, where: str) -> str:
+    """A row's "id" as it is (id_problem); ManifestError naming `where` for anything else."""
+    if problem := id_problem(value):
+        raise ManifestError(f"{where}: {problem}")
     return value
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from asr.audio import SAMPLE_RATE, AudioError, AudioInfo, audio_info
 from asr.corpora.cuts import cut_segments
 from asr.corpora.shared import shared_files
-from asr.manifest import (MIN_DURATION_S, Utterance, control_character, holds_duration, lossy_text_note,
-                          spells_nothing, write_manifest)
+from asr.manifest import (MAX_DURATION_S, MIN_DURATION_S, Utterance, control_character, holds_duration, id_problem,
+                          lossy_text_note, spells_nothing, write_manifest)
 
 DURATION_SLACK_S = 0.1  # s (plus 1%): a given duration further than this from the file's is wrong
 SEGMENT_SLACK_S = 0.05  # s: a segment may end this far past the end of its recording (rounded times)
@@ -81,6 +81,8 @@ def first_checks(rows: list[Row], problems: Problems) -> None:
     for row in rows:
         if not row.id:
             problems.add("without an id", row, "no utterance id")
+        elif problem := id_problem(row.id):
+            problems.add("with a bad id", row, problem)
         elif row.id in first:
             problems.add("listed twice", row, f"duplicate id {row.id!r} (first listed at {first[row.id]})")
         else:
@@ -101,6 +103,8 @@ def first_checks(rows: list[Row], problems: Problems) -> None:
         elif row.duration is not None and not 0 < row.duration < float("inf"):
             problems.add("with a bad duration", row, f"duration must be a positive number of seconds, got "
                          f"{row.duration}")
+        elif row.duration is not None and row.duration > MAX_DURATION_S:
+            problems.add("with a bad duration", row, f"duration {row.duration:.4g} s is past {MAX_DURATION_S / 3600:g} h")
         elif row.duration is not None and not holds_duration(row.duration):
             problems.add("with a bad duration", row, f"duration {row.duration:.4g} s is {TOO_SHORT}")
         if row.start is not None and row.start < 0:
