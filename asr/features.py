@@ -186,18 +186,28 @@ def speech_level_db(waveform: np.ndarray | torch.Tensor) -> float:
         raise ValueError(f"waveform must be (N,), got {tuple(x.shape)}")
     if not len(x):
         return SILENCE_DB
-    energies = frame_energies_db(x)
+    return energies_speech_level_db(frame_energies_db(x))
+
+
+def energies_speech_level_db(energies: np.ndarray) -> float:
+    """speech_level_db of (F,) 10 ms frame energies (dB)."""
     loud = energies[energies >= energies.max() - SPEECH_RANGE_DB]
     return float(np.percentile(loud if len(loud) < 0.05 * len(energies) else energies, 95))
 
 
+def guard_gain(level_db: float) -> float:
+    """The gain level_guard gives audio whose speech level is `level_db`: to V1_LEVEL_DB from outside V1_LEVELS_DB
+    (quiet or loud audio, which v1 never heard), else 1; 1 below V1_QUIETEST_DB (and for digital silence) too."""
+    if V1_LEVELS_DB[0] <= level_db <= V1_LEVELS_DB[1] or level_db < V1_QUIETEST_DB:
+        return 1.0
+    return float(10 ** ((V1_LEVEL_DB - level_db) / 20))
+
+
 def level_guard(waveform: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-    """The waveform brought to V1_LEVEL_DB where its speech level is outside V1_LEVELS_DB (quiet or loud audio,
-    which v1 never heard), else as it is; below V1_QUIETEST_DB (and digital silence) as it is too."""
-    level = speech_level_db(waveform)
-    if V1_LEVELS_DB[0] <= level <= V1_LEVELS_DB[1] or level < V1_QUIETEST_DB:
-        return waveform
-    return waveform * np.float32(10 ** ((V1_LEVEL_DB - level) / 20))
+    """The waveform brought to V1_LEVEL_DB where its speech level is outside V1_LEVELS_DB, else as it is
+    (guard_gain)."""
+    gain = guard_gain(speech_level_db(waveform))
+    return waveform if gain == 1.0 else waveform * np.float32(gain)
 
 
 def normalization_stats(utts: list, cfg: FeatureConfig, max_utts: int = 2000, seed: int = 0) -> Frontend:
