@@ -29,7 +29,7 @@ from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags
 from asr.data import MISSING, ManifestError, Utterance, drop_line, lossy_text_note, read_manifest
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
 from asr.decoding.decoder import add_steering_flags, ignored_by_greedy, steering_from_args
-from asr.lm import LMError
+from asr.lm import LMError, load_lm
 from asr.metrics import score
 from asr.recognizer import utterance_log_probs
 from asr.text import Vocab, normalize_text
@@ -77,10 +77,10 @@ BETAS = (0.0, 0.5, 1.0, 2.0, 3.0)  # word bonuses tried by --tune-lm
 
 def tune_lm(utts: list[Utterance], log_probs: list[torch.Tensor], cfg: DecodingConfig, vocab: Vocab) -> tuple[dict, list]:
     """WER of every (alpha, beta) on the grid; returns the best {alpha, beta, wer} and all rows."""
-    rows = []
+    rows, lm = [], load_lm(cfg.lm) if cfg.lm else None  # read once for the whole grid
     for alpha, beta in itertools.product(ALPHAS, BETAS):
         beam = dataclasses.replace(cfg.beam, alpha=alpha, beta=beta)
-        decoder = Decoder(dataclasses.replace(cfg, decoder="beam", beam=beam), vocab)
+        decoder = Decoder(dataclasses.replace(cfg, decoder="beam", beam=beam), vocab, lm)
         rows.append({"alpha": alpha, "beta": beta, "wer": round(score(utts, decoder.transcripts(log_probs))["wer"], 3)})
     return min(rows, key=lambda r: (r["wer"], r["alpha"], r["beta"])), rows
 

@@ -54,7 +54,15 @@ def test_unknown_decoder_is_rejected():
         DecodingConfig("viterbi")
 
 
-def test_tune_lm_reports_the_best_pair_of_its_grid(tiny_checkpoint, clips_manifest, tmp_path, capsys):
+def test_tune_lm_reports_the_best_pair_of_its_grid(tiny_checkpoint, clips_manifest, tmp_path, capsys, monkeypatch):
+    """...reading the LM once for the whole grid (it was read again for each of its 30 points)."""
+    import asr.decoding.decoder
+    import asr.evaluate
+    from asr.lm import load_lm
+
+    loads = []
+    for module in (asr.evaluate, asr.decoding.decoder):
+        monkeypatch.setattr(module, "load_lm", lambda *a, **k: loads.append(a) or load_lm(*a, **k))
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("stop\nm e l v i n\nrubout g m e f three nine\n")
     from asr.lm.__main__ import main as lm_main
@@ -67,6 +75,7 @@ def test_tune_lm_reports_the_best_pair_of_its_grid(tiny_checkpoint, clips_manife
     assert result["wer"] == min(r["wer"] for r in result["grid"])
     assert len(result["grid"]) > 1
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith(f"best: alpha={result['alpha']} ")
+    assert len(loads) == 1
 
 
 def test_tune_lm_says_when_its_manifest_cannot_tell_the_grid_apart(capsys):

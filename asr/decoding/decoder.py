@@ -24,7 +24,7 @@ from asr.decoding.greedy import Alignment, check_log_probs, greedy_alignments
 from asr.decoding.search import Hypothesis
 from asr.decoding.steering import (DEFAULT_HOTWORD_SCORE, MAX_HOTWORD_SCORE, Steering, SteeringError, make_steering,
                                    parse_hotword, read_grammar, read_hotwords)
-from asr.lm import load_lm
+from asr.lm import LanguageModel, load_lm
 from asr.text import Vocab, transcript
 
 _BEAM_FIELDS = {f.name for f in dataclasses.fields(BeamSearchConfig)}
@@ -104,11 +104,12 @@ class Decoder:
     greedy, or the best hypothesis of the beam search. The LM is loaded once, here; steering (hotwords, a
     grammar: `steer`) is passed per call."""
 
-    def __init__(self, cfg: DecodingConfig, vocab: Vocab):
+    def __init__(self, cfg: DecodingConfig, vocab: Vocab, lm: LanguageModel | None = None):
+        """`lm`: cfg.lm already loaded (a grid over alpha and beta reads the file once), else it is read here."""
         self.cfg, self.vocab = cfg, vocab
         self.search = self.nbest_search = None
         if cfg.decoder == "beam":
-            lm = load_lm(cfg.lm) if cfg.lm else None
+            lm = lm if lm is not None or not cfg.lm else load_lm(cfg.lm)
             self.search = CTCBeamSearch(vocab, dataclasses.replace(cfg.beam, nbest=1), lm)
             # The alternatives of an n-best list come from a search without recombination: recombining keeps
             # one text of those that differ only where the LM no longer looks, and so drops the alternatives a
