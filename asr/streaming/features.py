@@ -6,10 +6,10 @@ heard so far (then the frames are close to the file's, not equal); audio at AN4'
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import torch
-
-from collections import deque
 
 from asr.audio.energy import ENERGY_FRAME, ENERGY_FRAME_SECONDS, frame_energies_db
 from asr.features import V1_LEVELS_DB, Frontend, energies_speech_level_db, guard_gain, log_mel_frames
