@@ -37,11 +37,13 @@ class StreamLevel:
     def hear(self, samples: np.ndarray) -> float | None:
         """(N,) more samples (16 kHz) heard -> the gain for what is held and these, or None: not decided yet (speech
         has begun, too little of it to tell its level)."""
+        if self.in_range:
+            return 1.0
         joined = np.concatenate([self.rest, samples])
         whole = len(joined) // ENERGY_FRAME * ENERGY_FRAME
         self.energies.extend(frame_energies_db(joined[:whole]).tolist())
         self.rest = joined[whole:]
-        if self.in_range or not self.energies:
+        if not self.energies:
             return 1.0
         e = np.fromiter(self.energies, np.float32, len(self.energies))
         if e.max() >= V1_LEVELS_DB[0]:
