@@ -63,6 +63,7 @@ def export_onnx(src: str | Path, dst: str | Path, int8: bool = False) -> tuple[i
         dst.parent.mkdir(parents=True, exist_ok=True)
         onnx_backend.export(rec.model, dst, desc, int8)
         if lm and not lm[1].exists():
+            lm[1].parent.mkdir(parents=True, exist_ok=True)  # the LM may sit in a folder below the model's
             shutil.copyfile(*lm)
     except onnx_backend.OnnxError as e:
         raise CheckpointError(str(e)) from e

@@ -229,11 +229,13 @@ def replace_files(files: dict[Path, str]) -> None:
             tmps[path].write_text(text, encoding="utf-8")
         for path, tmp in tmps.items():
             os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:  # OSError, or Ctrl-C part way: no temporary file is left either way
         for tmp in tmps.values():
             if tmp.is_file():
                 tmp.unlink()
-        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+        if isinstance(e, OSError):
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+        raise
 
 
 def write_manifests(sets: dict[Path, list[Utterance]]) -> None:

@@ -48,7 +48,8 @@ class ModelConfig:
     right_context_frames: int = 0  # streaming: output frames past each chunk that its backward LSTMs read
 
     def parameter_estimate(self) -> int:
-        """About how many weights AcousticModel(self) has (within 0.1%: its LayerNorms and some biases left out)."""
+        """About how many weights AcousticModel(self) has: a little fewer (within 3%; LayerNorms and some biases
+        left out), so a bound on it never refuses a model that fits."""
         c, h, freq = self.conv_channels, self.hidden, (self.n_mels + 3) // 4
         front = 9 * c + 9 * c * c + c * freq * h
         lstms = 2 * _lstm_weights(h, h) + (self.layers - 1) * 2 * _lstm_weights(2 * h, h)

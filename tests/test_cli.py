@@ -147,11 +147,23 @@ def test_an_output_that_goes_away_or_fills_up_is_no_traceback(door, tiny_checkpo
 ])
 def test_ctrl_c_is_one_line_and_exit_130(module, patch, argv, tmp_path):
     """Ctrl-C part way (here: raised where the work happens) ends a door with "interrupted" and 130 (128 +
-    SIGINT), no traceback, no output file (a review found tracebacks from transcribe, evaluate and lm build)."""
+    SIGINT), no traceback (a review found tracebacks from transcribe, evaluate and lm build)."""
     argv = [a.replace("OUT", str(tmp_path)) for a in argv]
     code = (f"import sys, {module} as door\n"
             f"def stop(*args, **kwargs):\n    raise KeyboardInterrupt\n"
             f"door.{patch} = stop\nsys.exit(door.main({argv!r}))\n")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert (run.returncode, run.stderr) == (130, "interrupted\n"), run.stderr[-2000:]
-    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_while_a_report_is_written_leaves_no_part_of_it(tmp_path):
+    """Interrupted between the report's files (the second is being written): no file of the report, and no
+    temporary file, is left (a review found hypotheses.txt.tmp left behind)."""
+    code = ("import pathlib, sys\nfrom asr import evaluate\nreal, calls = pathlib.Path.write_text, []\n"
+            "def second_stops(self, *args, **kwargs):\n    calls.append(self)\n"
+            "    if len(calls) == 2:\n        raise KeyboardInterrupt\n    return real(self, *args, **kwargs)\n"
+            "pathlib.Path.write_text = second_stops\n"
+            f"sys.exit(evaluate.main(['--manifest', 'tests/data/an4/clips.jsonl', '--out', {str(tmp_path / 'report')!r}]))\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert (run.returncode, run.stderr) == (130, "interrupted\n"), run.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == []

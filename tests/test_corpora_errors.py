@@ -521,3 +521,19 @@ def test_an_id_with_a_tab_and_an_absurd_given_duration_are_refused_at_import(tmp
     rows[1]["duration"] = 1e308
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert "duration 1e+308 s is past 24 h" in refused([manifest, tmp_path / "m2", "--trust-durations"], capsys)
+
+
+def test_audio_longer_than_a_manifest_holds_is_refused_at_import(tmp_path, capsys):
+    """A 25 h recording read from its header was imported, and the manifest then refused by read_manifest."""
+    import struct
+
+    folder = tmp_path / "long"
+    folder.mkdir()
+    rate, frames = 8000, 25 * 3600 * 8000
+    wav = folder / "talk.wav"
+    with open(wav, "wb") as f:  # a 16-bit mono WAV header, then the file made as long as it says (sparse)
+        f.write(b"RIFF" + struct.pack("<I", 36 + 2 * frames) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate,
+                2 * rate, 2, 16) + b"data" + struct.pack("<I", 2 * frames))
+        f.truncate(44 + 2 * frames)
+    (folder / "talk.txt").write_text("a very long talk\n")
+    assert f"{wav}: 25 h of audio, past the 24 h an utterance may last" in refused([folder, tmp_path / "m"], capsys)

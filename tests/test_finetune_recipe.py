@@ -141,12 +141,12 @@ def test_threads_reach_the_commands(recipe_run):
     assert re.search(r"^machine: \d+ usable cores / 1 process\(es\) -> 1 torch thread\(s\)", said, flags=re.M), said
 
 
-@pytest.mark.parametrize("threads", ["0", "two", "-1"])
+@pytest.mark.parametrize("threads", ["0", "two", "-1", "1000"])
 def test_bad_threads_are_one_line_before_any_work(tmp_path, threads):
     run = subprocess.run(["bash", str(RUN_SH), "--data", str(tmp_path), "--exp", str(tmp_path / "exp"),
                           "--threads", threads], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and run.stderr.strip().splitlines() == [
-        f"run.sh: --threads must be a whole number from 1, got '{threads}'"]
+        f"run.sh: --threads must be a whole number from 1 to 999, got '{threads}'"]
     assert not (tmp_path / "exp").exists()
 
 

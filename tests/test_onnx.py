@@ -131,6 +131,19 @@ def test_a_failed_export_leaves_no_lm_copy_behind(exported, tmp_path, capsys):
     assert capsys.readouterr().err == "error: --onnx: an empty path; give the file to write\n"
 
 
+def test_an_lm_in_a_folder_below_the_model_goes_to_the_same_folder_below_the_export(exported, tmp_path):
+    """decoding.lm "lm/NAME" (relative to the model's folder): the copy goes to OUT/lm/NAME, that folder made (a review
+    found the export failing there, the model written and blamed)."""
+    src = tmp_path / "src"
+    (src / "lm").mkdir(parents=True)
+    rec = load_model(exported["pt"])
+    rec.metadata["decoding"] = {**DECODING, "lm": f"lm/{LM.name}"}
+    save_atomic(model_state(rec), src / "model.pt")
+    shutil.copyfile(LM, src / "lm" / LM.name)
+    _, lm = export_onnx(src / "model.pt", tmp_path / "out" / "model.onnx")
+    assert lm == tmp_path / "out" / "lm" / LM.name and lm.read_bytes() == LM.read_bytes()
+
+
 def test_a_bpe_vocabulary_survives_the_json_description(tiny_recognizer):
     sentencepiece = pytest.importorskip("sentencepiece")  # noqa: F841
     from asr.text import BpeVocab, train_bpe

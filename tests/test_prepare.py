@@ -198,7 +198,7 @@ def test_run_sh_help_lists_every_option():
 def test_run_sh_bad_threads_are_one_line_before_any_work(tmp_path):
     run = run_recipe("--exp", str(tmp_path / "exp"), "--threads", "0", cwd=tmp_path)
     assert run.returncode == 2 and run.stderr.strip().splitlines() == [
-        "run.sh: --threads must be a whole number from 1, got '0'"]
+        "run.sh: --threads must be a whole number from 1 to 999, got '0'"]
     assert not (tmp_path / "exp").exists()
 
 

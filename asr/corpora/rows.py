@@ -167,6 +167,9 @@ def header_checks(row: Row, info: AudioInfo | AudioError, problems: Problems) ->
         problems.add("whose audio is empty", row, f"{row.audio}: no samples")
     elif row.start is None and not holds_duration(info.seconds):
         problems.add("whose audio is empty", row, f"{row.audio}: {info.seconds:.4g} s of audio, {TOO_SHORT}")
+    elif row.start is None and info.seconds > MAX_DURATION_S:
+        problems.add("whose audio is too long", row, f"{row.audio}: {info.seconds / 3600:.3g} h of audio, past the "
+                     f"{MAX_DURATION_S / 3600:g} h an utterance may last (cut it into segments)")
     elif row.rate is not None and row.rate != info.sample_rate:
         said = f"{row.rate_at} says" if row.rate_at else "the corpus says"
         problems.add("at another sample rate", row, f"{row.audio}: {said} {row.rate} Hz, the file is "

@@ -123,7 +123,7 @@ if [ "$stage" -gt "$stop_stage" ]; then
   echo "run.sh: --stage $stage is after --stop-stage $stop_stage: no stage would run" >&2; exit 2
 fi
 if [ -n "$thread_count" ] && ! [[ "$thread_count" =~ ^[1-9][0-9]{0,2}$ ]]; then
-  echo "run.sh: --threads must be a whole number from 1, got '$thread_count'" >&2; exit 2
+  echo "run.sh: --threads must be a whole number from 1 to 999, got '$thread_count'" >&2; exit 2
 fi
 if ! [[ "$an4_share" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]]; then
   echo "run.sh: --an4-share must be a number from 0, got '$an4_share'" >&2; exit 2
