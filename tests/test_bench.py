@@ -58,6 +58,7 @@ CASES = {  # name -> (bench arguments, the path it must name, what it must say t
     "finetune_epochs": (["finetune_epochs.py", "no-such-dir", MISSING], MISSING,
                         "a fine-tune's EXP/sets/test.jsonl (recipes/finetune/run.sh stage 2)"),
     "behaviour_check": (["behaviour_check.py", "snapshot", "out.json", "--manifest", MISSING, "--train", MISSING], MISSING, MAKE_AN4),
+    "stream_level_decision": (["stream_level_decision.py", "--manifest", MISSING], MISSING, MAKE_AN4),
 }
 
 
