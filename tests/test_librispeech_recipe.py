@@ -325,3 +325,19 @@ def test_run_sh_stage_3_stopped_by_max_minutes_is_not_done_and_resumes(clips_man
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
     assert "resuming" in resumed.stderr and (exp / ".done.3.train").exists()
     assert load_model(exp / "last.pt").metadata["epochs"] == 1
+
+
+@pytest.mark.parametrize("flags, said", [
+    (["--stage", "abc"], "run.sh: --stage must be a whole number from 1 to 4, got 'abc'"),
+    (["--stop-stage", "9"], "run.sh: --stop-stage must be a whole number from 1 to 4, got '9'"),
+    (["--stage", "3", "--stop-stage", "2"], "run.sh: --stage 3 is after --stop-stage 2: no stage would run"),
+    (["--exp"], "run.sh: --exp needs a value"),
+    (["--nonsense", "1"], "run.sh: unknown option --nonsense (see --help)"),
+])
+def test_run_sh_bad_options_are_one_line_before_any_work(tmp_path, flags, said):
+    """As the AN4 and fine-tune recipes: bash's 'integer expression expected' and exit 0, or '$2: unbound variable',
+    were what these gave."""
+    run = subprocess.run(["bash", str(RECIPE / "run.sh"), *flags], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60)
+    assert (run.returncode, run.stderr.strip().splitlines()) == (2, [said]), run.stderr
+    assert list(tmp_path.iterdir()) == []

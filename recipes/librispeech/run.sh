@@ -49,33 +49,45 @@ stage=1
 stop_stage=4
 
 while [ $# -gt 0 ]; do
+  value=${2-}  # the flag's value (checked below, once the flag is known)
   case "$1" in
-    --config) config=$2; shift 2 ;;
-    --data-dir) data_dir=$2; shift 2 ;;
-    --splits) splits=$2; shift 2 ;;
-    --mirror) mirror=$2; shift 2 ;;
-    --lm-mirror) lm_mirror=$2; shift 2 ;;
-    --lm) lm=$2; shift 2 ;;
-    --exp) exp=$2; shift 2 ;;
-    --manifests) manifests=$2; shift 2 ;;
-    --device) device=$2; shift 2 ;;
-    --nproc) nproc=$2; shift 2 ;;
-    --nnodes) nnodes=$2; shift 2 ;;
-    --rdzv-endpoint) rdzv_endpoint=$2; shift 2 ;;
-    --rdzv-id) rdzv_id=$2; shift 2 ;;
-    --beam-size) beam_size=$2; shift 2 ;;
-    --alpha) alpha=$2; shift 2 ;;
-    --beta) beta=$2; shift 2 ;;
-    --eval-sets) eval_sets=$2; shift 2 ;;
-    --checksums) checksums=$2; shift 2 ;;
-    --train-args) train_args=$2; shift 2 ;;
-    --stage) stage=$2; shift 2 ;;
-    --stop-stage) stop_stage=$2; shift 2 ;;
-    --results) results=$2; shift 2 ;;
+    --config) config=$value ;;
+    --data-dir) data_dir=$value ;;
+    --splits) splits=$value ;;
+    --mirror) mirror=$value ;;
+    --lm-mirror) lm_mirror=$value ;;
+    --lm) lm=$value ;;
+    --exp) exp=$value ;;
+    --manifests) manifests=$value ;;
+    --device) device=$value ;;
+    --nproc) nproc=$value ;;
+    --nnodes) nnodes=$value ;;
+    --rdzv-endpoint) rdzv_endpoint=$value ;;
+    --rdzv-id) rdzv_id=$value ;;
+    --beam-size) beam_size=$value ;;
+    --alpha) alpha=$value ;;
+    --beta) beta=$value ;;
+    --eval-sets) eval_sets=$value ;;
+    --checksums) checksums=$value ;;
+    --train-args) train_args=$value ;;
+    --stage) stage=$value ;;
+    --stop-stage) stop_stage=$value ;;
+    --results) results=$value ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
+  [ $# -gt 1 ] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
+  shift 2
 done
+# check_stage FLAG N: one line and exit 2 unless N is one of the stages
+check_stage() {
+  [[ "$2" =~ ^[1-4]$ ]] || { echo "run.sh: $1 must be a whole number from 1 to 4, got '$2'" >&2; exit 2; }
+}
+check_stage --stage "$stage"
+check_stage --stop-stage "$stop_stage"
+if [ "$stage" -gt "$stop_stage" ]; then
+  echo "run.sh: --stage $stage is after --stop-stage $stop_stage: no stage would run" >&2; exit 2
+fi
 
 # conf KEY: a setting of the config file (lists space-separated)
 conf() {
