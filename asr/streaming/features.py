@@ -1,7 +1,8 @@
 """Features chunk by chunk: FeatureStream turns samples, as they arrive, into the normalised log-mel frames that
-asr.features gives for the whole waveform (the same frames: centred STFT frames, the causal running level). One
-exception: v1's features (relative_floor 0) have no level guard here (asr.features.level_guard needs the whole
-waveform's level), so for audio outside v1's training levels the stream's frames differ from the file's."""
+asr.features gives for the whole waveform (the same frames: centred STFT frames, the causal running level). For
+v1's features (relative_floor 0) the samples pass a level guard first (asr.streaming.level.StreamLevel, as file mode's
+asr.features.level_guard): at AN4's levels the frames are the file's exactly; quiet speech is brought up from what
+the stream has heard, so its frames are close to the file's, not equal."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 
 from asr.features import Frontend, log_mel_frames
+from asr.streaming.level import StreamLevel
 
 
 class FeatureStream:
@@ -27,6 +29,7 @@ class FeatureStream:
         self.samples = 0  # samples accepted
         self.frames = 0  # frames given
         self.finished = False
+        self.guard = StreamLevel() if self.cfg.relative_floor <= 0 else None  # v1's features: the level guard
 
     def accept(self, samples: np.ndarray | torch.Tensor) -> torch.Tensor:
         """(N,) samples -> the (T, n_mels) frames they complete."""
@@ -34,12 +37,16 @@ class FeatureStream:
             raise RuntimeError("FeatureStream.accept after finish")
         x = torch.as_tensor(samples, dtype=torch.float32).reshape(-1)
         self.samples += x.numel()
+        if self.guard is not None:  # whole 10 ms frames, gained; a partial one or held ones come later
+            x = torch.from_numpy(self.guard.accept(x.numpy()))
         self.buffer = torch.cat([self.buffer, x])
         return self._frames()
 
     def finish(self) -> torch.Tensor:
         """The last frames, read with n_fft // 2 zeros after the last sample, as log_mel pads; 1 + N // hop in all."""
         self.finished = True
+        if self.guard is not None:
+            self.buffer = torch.cat([self.buffer, torch.from_numpy(self.guard.finish())])
         self.buffer = torch.cat([self.buffer, torch.zeros(self.cfg.n_fft // 2)])
         return self._frames()
 
