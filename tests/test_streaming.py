@@ -434,3 +434,21 @@ def test_the_level_guard_holds_at_most_its_decision_time_and_a_click_does_not_en
                                                range(1600, 10 * len(quiet), 1600))]
     last = np.concatenate(after)[-len(quiet) // 2 :]
     assert np.abs(last).max() > 3 * np.abs(quiet).max()  # brought up again after the click
+
+
+def test_the_level_guard_never_turns_audio_down_and_survives_a_broken_sample(clips):
+    """A review found quiet speech after a loud talker or a bang turned down (to 0.13 of itself for 30 s), and one
+    infinite sample making most of a stream NaN."""
+    from asr.streaming.level import StreamLevel
+
+    quiet = load_audio(clips[0].audio) * np.float32(0.03)
+    loud = np.clip(load_audio(clips[1].audio) * np.float32(8.0), -1, 1)
+    level = StreamLevel()
+    x = np.concatenate([loud, np.zeros(8000, np.float32), quiet, quiet])
+    out = np.concatenate([level.accept(x[i : i + 1600]) for i in range(0, len(x), 1600)] + [level.finish()])
+    assert len(out) == len(x) and np.all(np.abs(out) >= np.abs(x) - 1e-7)
+    broken = load_audio(clips[0].audio) * np.float32(0.03)
+    broken[5000] = np.inf
+    level = StreamLevel()
+    out = np.concatenate([level.accept(broken[i : i + 1600]) for i in range(0, len(broken), 1600)] + [level.finish()])
+    assert np.isfinite(np.delete(out, 5000)).all()

@@ -11,9 +11,13 @@ zeros, left out). From a stream's first speech frame on, its frames are held unt
 - at AN4's levels: IN_RANGE_FRAMES frames at V1_LEVELS_DB[0] or louder within the last RECENT_S: gain 1 (such audio
   streams exactly as without a guard; an early gain is undone as soon as the speech reaches those levels);
 - else, once HOLD_S of frames have been held, the gain file mode would give the speech level of the last
-  LEVEL_HISTORY_S heard (asr.features.guard_gain), frame by frame from then on. A click (a frame or two) is not
+  LEVEL_HISTORY_S heard (asr.features.guard_gain, taken every REFRESH_FRAMES), from then on. A single click is not
   IN_RANGE_FRAMES; a loud stretch ends the gain only while it is recent.
-Loud audio is left as it is (file mode brings it down).
+The gain is never below 1: loud audio is left as it is (file mode brings it down), and so is quiet speech heard while
+a far louder sound (a loud talker, a bang) is in the level's history. Its limits, as measured by a review: clicks
+coming faster than IN_RANGE_FRAMES in RECENT_S (typing) keep the gain at 1; after one sound 20 dB over a steady noise,
+the noise is brought up as file mode would bring up a recording of it; speech from a stream's very first frame waits
+for a quieter frame to tell it from, so its start may stay quiet.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ IN_RANGE_FRAMES = 3  # frames at AN4's speech levels within RECENT_S: the stream
 RECENT_S = 2.0  # s: how long loud frames count
 LEVEL_HISTORY_S = 30.0  # s of frames whose energies give the speech level
 SOUNDING_DB = SILENCE_DB + 1.0  # frames at or below this are digital silence (exact zeros)
+REFRESH_FRAMES = 10  # the floor and the speech level are taken from the history every this many frames (0.1 s)
 
 
 class StreamLevel:
@@ -42,6 +47,8 @@ class StreamLevel:
         self.speaking = False  # a speech frame has come
         self.decided = False  # the first gain after it is known: nothing is held from then on
         self.gain = 1.0  # of the last frame released
+        self.frames = 0  # frames heard
+        self.floor, self.level_gain = np.inf, 1.0  # from the history (_refresh)
 
     def accept(self, samples: np.ndarray) -> np.ndarray:
         """(N,) samples at 16 kHz -> the samples of the whole frames now decided, gained (held ones first)."""
@@ -61,7 +68,9 @@ class StreamLevel:
 
     def finish(self) -> np.ndarray:
         """What is held and the last partial frame, gained as the speech heard so far says."""
-        gain = self.gain if not self.held else self._level_gain()
+        if self.held:
+            self._refresh()
+        gain = self.gain if not self.held else self.level_gain
         rest = [*self.held, self.rest]
         self.held, self.rest = [], np.zeros(0, np.float32)
         return np.concatenate(rest) * np.float32(gain)
@@ -73,19 +82,25 @@ class StreamLevel:
         if sum(self.recent) >= IN_RANGE_FRAMES:
             self.decided = self.decided or self.speaking
             return 1.0
+        self.frames += 1
+        if self.frames % REFRESH_FRAMES == 1:  # the floor and the level from the history: every 0.1 s, by frame count
+            self._refresh()
         if not self.speaking:
-            if energy <= SOUNDING_DB or energy < np.percentile(self._sounding(), 10) + SPEECH_DB:
+            if not (np.isfinite(energy) and energy > SOUNDING_DB and energy >= self.floor + SPEECH_DB):
                 return 1.0
             self.speaking = True
         if not self.decided and len(self.held) + 1 < round(HOLD_S / ENERGY_FRAME_SECONDS):
             return None
         self.decided = True
-        return self._level_gain()
+        return self.level_gain
 
-    def _sounding(self) -> np.ndarray:
+    def _refresh(self) -> None:
+        """The floor (the quietest tenth of the sounding frames) and the gain their speech level asks for: only ever
+        up (a level above AN4's, a loud talker or a bang, leaves the audio as it is)."""
         e = np.fromiter(self.energies, np.float32, len(self.energies))
-        return e[e > SOUNDING_DB]
-
-    def _level_gain(self) -> float:
-        sounding = self._sounding()
-        return 1.0 if not len(sounding) else guard_gain(energies_speech_level_db(sounding))
+        sounding = e[np.isfinite(e) & (e > SOUNDING_DB)]  # digital silence (exact zeros) and broken samples left out
+        if not len(sounding):
+            self.floor, self.level_gain = np.inf, 1.0
+            return
+        self.floor = float(np.percentile(sounding, 10))
+        self.level_gain = max(1.0, guard_gain(energies_speech_level_db(sounding)))
