@@ -112,18 +112,9 @@ while [ $# -gt 0 ]; do
   [ $# -gt 1 ] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
   shift 2
 done
-# check_stage FLAG N: one line and exit 2 unless N is one of the stages
-check_stage() {
-  [[ "$2" =~ ^[0-6]$ ]] || { echo "run.sh: $1 must be a whole number from 0 to 6, got '$2'" >&2; exit 2; }
-}
-check_stage --stage "$stage"
-check_stage --stop-stage "$stop_stage"
-if [ "$stage" -gt "$stop_stage" ]; then
-  echo "run.sh: --stage $stage is after --stop-stage $stop_stage: no stage would run" >&2; exit 2
-fi
-if [ -n "$thread_count" ] && ! [[ "$thread_count" =~ ^[1-9][0-9]{0,2}$ ]]; then
-  echo "run.sh: --threads must be a whole number from 1 to 999, got '$thread_count'" >&2; exit 2
-fi
+. "$repo/recipes/options.sh"  # check_stages, check_threads
+check_stages 0 6 "$stage" "$stop_stage"
+check_threads "$thread_count"
 cd "$repo"
 threads=()  # torch threads: given to every python -m asr.* below (OMP_NUM_THREADS for those without --threads)
 if [ -n "$thread_count" ]; then

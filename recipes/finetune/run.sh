@@ -113,18 +113,9 @@ while [ $# -gt 0 ]; do
   [ $# -gt 1 ] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
   shift 2
 done
-# check_stage FLAG N: one line and exit 2 unless N is one of the stages
-check_stage() {
-  [[ "$2" =~ ^[1-7]$ ]] || { echo "run.sh: $1 must be a whole number from 1 to 7, got '$2'" >&2; exit 2; }
-}
-check_stage --stage "$stage"
-check_stage --stop-stage "$stop_stage"
-if [ "$stage" -gt "$stop_stage" ]; then
-  echo "run.sh: --stage $stage is after --stop-stage $stop_stage: no stage would run" >&2; exit 2
-fi
-if [ -n "$thread_count" ] && ! [[ "$thread_count" =~ ^[1-9][0-9]{0,2}$ ]]; then
-  echo "run.sh: --threads must be a whole number from 1 to 999, got '$thread_count'" >&2; exit 2
-fi
+. "$repo/recipes/options.sh"  # check_stages, check_threads
+check_stages 1 7 "$stage" "$stop_stage"
+check_threads "$thread_count"
 if ! [[ "$an4_share" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]]; then
   echo "run.sh: --an4-share must be a number from 0, got '$an4_share'" >&2; exit 2
 fi

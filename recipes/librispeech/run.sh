@@ -79,15 +79,8 @@ while [ $# -gt 0 ]; do
   [ $# -gt 1 ] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
   shift 2
 done
-# check_stage FLAG N: one line and exit 2 unless N is one of the stages
-check_stage() {
-  [[ "$2" =~ ^[1-4]$ ]] || { echo "run.sh: $1 must be a whole number from 1 to 4, got '$2'" >&2; exit 2; }
-}
-check_stage --stage "$stage"
-check_stage --stop-stage "$stop_stage"
-if [ "$stage" -gt "$stop_stage" ]; then
-  echo "run.sh: --stage $stage is after --stop-stage $stop_stage: no stage would run" >&2; exit 2
-fi
+. "$repo/recipes/options.sh"  # check_stages, check_threads
+check_stages 1 4 "$stage" "$stop_stage"
 
 # conf KEY: a setting of the config file (lists space-separated)
 conf() {
