@@ -286,12 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         result = trainer.run()
     except (OutputError, ManifestError, AudioError, RunError, CheckpointError, ValueError) as e:  # ValueError: tokenizer
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return distributed.end_process(2)
     if trainer.dist.is_main:
         print(f"best_dev_wer={result['best_dev_wer']:.2f} epochs={result['epoch']} stopped={result['stopped']}")
     distributed.shutdown(trainer.dist)
     # A time limit is the normal end of a budgeted run (0); its last.pt still resumes mid-epoch with --resume.
-    return 130 if result["stopped"] == "signal" else 0
+    return distributed.end_process(130 if result["stopped"] == "signal" else 0)
 
 
 if __name__ == "__main__":
