@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -275,3 +277,49 @@ def test_a_format_libsndfile_cannot_read_says_what_is_supported_and_how_to_conve
     assert message.startswith(f"{path}: ") and "\n" not in message
     assert kind in message and ".flac" in message and ".wav" in message  # what it is, and what would do
     assert f"ffmpeg -i {path} -ar 16000 -ac 1 " in message
+
+
+def _corrupt_mp3(path: Path) -> Path:
+    path.write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + np.random.default_rng(1).integers(0, 256, 20000, np.uint8).tobytes())
+    return path
+
+
+def test_a_corrupt_mp3_gives_one_line_without_libmpg123s_notes(tmp_path, capfd):
+    """libsndfile hands unclaimed data to libmpg123, which wrote "Note: Illegal Audio-MPEG-Header ..." and more to
+    the terminal, and libsndfile then said the (existing) file did not exist."""
+    path = _corrupt_mp3(tmp_path / "broken.mp3")
+    with pytest.raises(AudioError) as info:
+        load_audio(path)
+    assert str(info.value) == (f"{path}: not readable as audio (no audio format that libsndfile recognises, "
+                               "or corrupt data)")
+    with pytest.raises(AudioError, match=r"^-: not readable as audio \(Format not recognised\.\)"):
+        read_stream_of(path.read_bytes())  # the same data piped in
+    assert capfd.readouterr().err == ""
+
+
+def read_stream_of(data: bytes):
+    from asr.audio.pipes import _decode_whole
+
+    return _decode_whole("-", data)
+
+
+def test_stderr_held_for_libmpg123_keeps_everything_but_its_notes(capfd):
+    from asr.audio.quiet import mpg123_notes_dropped
+
+    with mpg123_notes_dropped(b"ID3\x03"):
+        os.write(2, b"Note: Trying to resync...\nanother thread's line\n[src/libmpg123/id3.c:1] warning: x\n")
+    assert capfd.readouterr().err == "another thread's line\n"
+    with mpg123_notes_dropped(b"RIFF\x00\x00\x00\x00WAVE"):  # a WAV never reaches libmpg123: stderr left alone
+        os.write(2, b"Note: not libmpg123's\n")
+    assert capfd.readouterr().err == "Note: not libmpg123's\n"
+
+
+def test_a_process_without_stderr_still_reads_mp3_data(tmp_path):
+    """A daemon may start with file descriptor 2 closed (the held file then takes that number): holding stderr
+    must not turn into another error, nor lose the reason."""
+    path = _corrupt_mp3(tmp_path / "broken.mp3")
+    code = ("import os, sys\nos.close(2)\nfrom asr.audio import AudioError, load_audio\n"
+            f"try:\n    load_audio({str(path)!r})\nexcept AudioError as e:\n    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert done.stdout.strip().endswith("(no audio format that libsndfile recognises, or corrupt data)")

@@ -13,7 +13,8 @@ import numpy as np
 import soundfile as sf
 
 from asr.audio.ffmpeg import ffmpeg_blocks, ffprobe_header, needs_ffmpeg
-from asr.audio.header import check_wav_size, read_wav_header
+from asr.audio.header import SNIFF_BYTES, check_wav_size, read_wav_header
+from asr.audio.quiet import mpg123_notes_dropped
 from asr.audio.samples import (MAX_SECONDS, SAMPLE_RATE, AudioError, check_format, check_samples, resample, to_mono,
                                warn_once)
 
@@ -50,7 +51,10 @@ def open_audio(path: Path) -> sf.SoundFile:
     against the limits; AudioError naming the path otherwise."""
     try:
         check_wav_complete(path)
-        f = sf.SoundFile(str(path))
+        with open(path, "rb") as raw:
+            head = raw.read(SNIFF_BYTES)
+        with mpg123_notes_dropped(head):
+            f = sf.SoundFile(str(path))
     except AudioError:
         raise
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError... on bad files
@@ -148,12 +152,17 @@ def check_wav_complete(path: str | Path) -> None:
 
 def not_readable(path: Path, e: Exception) -> AudioError:
     """The error for a file that libsndfile could not open, with its reason."""
-    return AudioError(f"{path}: not readable as audio ({_reason(e)})")
+    return AudioError(f"{path}: not readable as audio ({sndfile_reason(e)})")
 
 
-def _reason(e: Exception) -> str:
+# libsndfile's words for data it does not recognise, said of a file that exists and was opened a moment before
+_NOT_RECOGNISED = "File does not exist or is not a regular file (possibly a pipe?)."
+
+
+def sndfile_reason(e: Exception) -> str:
     text = str(e).strip()
-    return text.splitlines()[-1] if text else type(e).__name__
+    line = text.splitlines()[-1] if text else type(e).__name__
+    return "no audio format that libsndfile recognises, or corrupt data" if line.endswith(_NOT_RECOGNISED) else line
 
 
 def read_blocks(
@@ -188,7 +197,7 @@ def _sndfile_blocks(path: Path, block: int, sample_rate: int) -> Iterator[np.nda
                 x = f.read(frames_per_read, dtype="float32", always_2d=True)  # (n, channels)
             except Exception as e:
                 where = f" after {seen / f.samplerate:.1f} s" if seen else ""
-                raise AudioError(f"{path}: not readable as audio{where}, truncated or corrupt ({_reason(e)})") from e
+                raise AudioError(f"{path}: not readable as audio{where}, truncated or corrupt ({sndfile_reason(e)})") from e
             last = len(x) < frames_per_read
             if len(x):
                 check_samples(x, str(path), where=f" (near {seen / f.samplerate:.1f} s)")

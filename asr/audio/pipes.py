@@ -20,9 +20,10 @@ import numpy as np
 import soundfile as sf
 
 from asr.audio.ffmpeg import ffmpeg_blocks, have_ffmpeg
-from asr.audio.files import BLOCK_SECONDS, os_reason, read_blocks
+from asr.audio.files import BLOCK_SECONDS, os_reason, read_blocks, sndfile_reason
 from asr.audio.header import SNIFF_BYTES, check_wav_size, read_wav_header, sniff
 from asr.audio.pcm import PcmDecoder, wav_encoding
+from asr.audio.quiet import mpg123_notes_dropped
 from asr.audio.samples import SAMPLE_RATE, AudioError, check_format, check_samples, resample, to_mono, warn_once
 
 MAX_STREAM_BYTES = 2**30  # bytes read from a pipe or stdin at most (1 GiB; 4 h of 16 kHz 16-bit mono is 0.46 GB)
@@ -55,9 +56,10 @@ def _decode_whole(name: str, data: bytes) -> tuple[np.ndarray, int]:
         whole = io.BytesIO(data)
         check_wav_size(read_wav_header(whole.read, name), len(data) - whole.tell(), name, "stream")
     try:
-        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        with mpg123_notes_dropped(data[:SNIFF_BYTES]):
+            samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except Exception as e:  # LibsndfileError and friends: not a format libsndfile knows
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[-1].split(": ")[-1]  # no BytesIO repr
+        reason = sndfile_reason(e).split(": ")[-1]  # no BytesIO repr
     else:
         check_format(name, rate, samples.shape[1], what="the audio is")
         return samples, rate
