@@ -39,25 +39,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def running_server(log: Path, *flags: str, env: dict | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`python -m asr.serve` in a child process on a free port (in `env`, else this one's); yields its URL once
-    /health answers."""
+def started_server(log: Path, flags: tuple[str, ...], env: dict | None) -> tuple[str, subprocess.Popen] | None:
+    """`python -m asr.serve` on a port that was free a moment ago, once /health answers; None if another process
+    took the port before the server (seconds later, once torch and the models are loaded) could bind it."""
     port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "asr.serve", "--port", str(port), "--threads", "1", *flags],
                                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return url, proc
+        except httpx.TransportError:
+            time.sleep(0.2)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(60)
+        raise AssertionError(f"the server did not answer in 120 s:\n{log.read_text()}")
+    if "address already in use" in log.read_text().lower():
+        return None
+    raise AssertionError(f"the server exited ({proc.returncode}):\n{log.read_text()}")
+
+
+@contextmanager
+def running_server(log: Path, *flags: str, env: dict | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`python -m asr.serve` in a child process on a free port (in `env`, else this one's); yields its URL once
+    /health answers. A port taken meanwhile by another process (the other test worker's connections) is tried
+    again, on another port, up to three times."""
+    started = None
+    for _ in range(3):
+        started = started or started_server(log, flags, env)
+    assert started, f"three free ports were taken before the server could bind them:\n{log.read_text()}"
+    url, proc = started
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, f"the server exited ({proc.returncode}):\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"the server did not answer in 120 s:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
         yield url, proc
     finally:
         if proc.poll() is None:
@@ -188,18 +203,20 @@ def test_simultaneous_requests_are_batched_and_all_answered_right(server, client
 
 
 def test_sigterm_lets_the_request_in_flight_finish_and_refuses_new_ones(tmp_path):
-    # A batch waits 1.5 s for company, so the one request is surely still in flight when SIGTERM comes.
-    with running_server(tmp_path / "server.log", "--max-wait-ms", "1500") as (url, proc):
+    # A batch waits 5 s for company, so the one request is surely still in flight when SIGTERM comes.
+    with running_server(tmp_path / "server.log", "--max-wait-ms", "5000") as (url, proc):
         with ThreadPoolExecutor(1) as pool:
             answer = pool.submit(transcribe, client_for(url), CLIPS[2])
-            while httpx.get(f"{url}/health").json()["in_flight"] == 0:
+            for _ in range(1000):  # 1000 x 20 ms at most
+                if httpx.get(f"{url}/health", timeout=10).json()["in_flight"]:
+                    break
                 time.sleep(0.02)
             proc.send_signal(signal.SIGTERM)
             refused = False
             for _ in range(100):
                 try:
                     httpx.get(f"{url}/health", timeout=1)
-                except httpx.ConnectError:
+                except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):  # refused, or reset
                     refused = True
                     break
                 time.sleep(0.01)

@@ -29,20 +29,21 @@ def long_audio(tmp_path_factory) -> Path:
 
 
 def test_requests_past_the_limits_are_refused_and_one_past_its_deadline_is_cut(tmp_path):
-    """Batches wait 3 s for company, so requests stay in flight: two from one address fill its limit (the third
+    """Batches wait 30 s for company, so requests stay in flight: two from one address fill its limit (the third
     gets 429 at once), one from another fills the server's (a fourth address gets 503 at once); the three in
-    flight pass --max-request-s 2 and get 504, and their segments leave the queue unrun."""
-    with running_server(tmp_path / "server.log", "--stream-model", "none", "--max-wait-ms", "3000",
-                        "--max-request-s", "2", "--max-requests", "3", "--max-peer-requests", "2") as (url, _):
+    flight pass --max-request-s 6 and get 504, and their segments leave the queue unrun."""
+    with running_server(tmp_path / "server.log", "--stream-model", "none", "--max-wait-ms", "30000",
+                        "--max-request-s", "6", "--max-requests", "3", "--max-peer-requests", "2") as (url, _):
         with ThreadPoolExecutor(3) as pool:
             held = [pool.submit(transcribe_clip, url, source) for source in ("127.0.0.1", "127.0.0.1", "127.0.3.1")]
             wait_until(lambda: health(url)["in_flight"] == 3, 20, "three requests in flight")
             peer, server = transcribe_clip(url), transcribe_clip(url, "127.0.3.2")
-            cut = [h.result(timeout=30) for h in held]
+            cut = [h.result(timeout=60) for h in held]
+        wait_until(lambda: health(url)["dropped"] == 3, 20, "the three requests' segments dropped")
         after = health(url)
     assert peer[:2] == (429, "too_many_requests") and server[:2] == (503, "server_busy")
-    assert peer[2] < 1.5 and server[2] < 1.5
-    assert [c[:2] for c in cut] == [(504, "request_timeout")] * 3 and all(c[2] < 5 for c in cut), cut
+    assert peer[2] < 4 and server[2] < 4  # at once, not after the 6 s the requests in flight are given
+    assert [c[:2] for c in cut] == [(504, "request_timeout")] * 3 and all(c[2] < 20 for c in cut), cut
     assert (after["in_flight"], after["segments"], after["dropped"]) == (0, 0, 3), after
 
 
@@ -56,13 +57,14 @@ def test_a_streamed_transcription_holds_its_slot_and_keeps_the_deadline(tmp_path
                        data={"model": "asr-an4", "stream": "true"}, timeout=30)
         return r.status_code, (r.json()["error"]["code"] if r.status_code != 200 else r.text)
 
-    with running_server(tmp_path / "server.log", "--stream-model", "none", "--max-wait-ms", "3000",
-                        "--max-request-s", "2", "--max-requests", "1") as (url, _):
+    with running_server(tmp_path / "server.log", "--stream-model", "none", "--max-wait-ms", "30000",
+                        "--max-request-s", "6", "--max-requests", "1") as (url, _):
         with ThreadPoolExecutor(1) as pool:
             held = pool.submit(stream_clip, url)
             wait_until(lambda: health(url)["in_flight"] == 1, 20, "the stream in flight")
             other = transcribe_clip(url, "127.0.3.2")
-            cut = held.result(timeout=30)
+            cut = held.result(timeout=60)
+        wait_until(lambda: health(url)["dropped"] == 1, 20, "its segment dropped")
         after = health(url)
     assert other[:2] == (503, "server_busy") and cut == (504, "request_timeout")
     assert (after["in_flight"], after["segments"], after["dropped"]) == (0, 0, 1), after
@@ -120,12 +122,12 @@ def test_the_audio_waiting_for_the_model_is_bounded_per_server(tmp_path, long_au
             return r.status_code, r.json().get("text")
 
         with ThreadPoolExecutor(3) as pool:
-            answers = pool.map(one, range(3))
+            uploads = [pool.submit(one, k) for k in range(3)]
             seen = []
-            while len(seen) < 3000 and (not seen or health(url)["in_flight"]):  # at most 3000 x 50 ms
+            while len(seen) < 6000 and not all(u.done() for u in uploads):  # at most 6000 x 50 ms
                 seen.append(health(url)["queued_audio_s"])
                 time.sleep(0.05)
-            answers = list(answers)
+            answers = [u.result(timeout=300) for u in uploads]
         alone = one(None)
     assert alone[0] == 200 and answers == [alone] * 3
     assert 0 < max(seen) <= 30, max(seen)
@@ -133,7 +135,7 @@ def test_the_audio_waiting_for_the_model_is_bounded_per_server(tmp_path, long_au
 
 def test_sigterm_with_a_stalled_upload_finishes_the_request_in_flight_and_exits_within_the_grace(tmp_path):
     with running_server(tmp_path / "server.log", "--stream-model", "none", "--max-wait-ms", "1500",
-                        "--shutdown-grace-s", "5") as (url, proc):
+                        "--shutdown-grace-s", "30") as (url, proc):
         stalled = open_upload(url)
         with ThreadPoolExecutor(1) as pool:
             in_flight = pool.submit(transcribe_clip, url)
@@ -141,9 +143,9 @@ def test_sigterm_with_a_stalled_upload_finishes_the_request_in_flight_and_exits_
             proc.send_signal(signal.SIGTERM)
             signalled = time.monotonic()
             said = answer_of(stalled)
-            assert proc.wait(10) == -signal.SIGTERM
+            assert proc.wait(40) == -signal.SIGTERM
             exited = time.monotonic() - signalled
-            status, text, _ = in_flight.result(timeout=10)
+            status, text, _ = in_flight.result(timeout=40)
     assert (status, text) == (200, TEXTS[CLIPS[2].stem])
     assert said.startswith(b"HTTP/1.1 503") and b"server_shutting_down" in said, said
-    assert exited < 5, exited
+    assert exited < 20, exited  # not held for the whole grace by the stalled upload

@@ -19,11 +19,11 @@ pytest.importorskip("fastapi")
 websockets = pytest.importorskip("websockets")
 
 
-async def opened(url: str, source: str):
-    """A stream from address `source`, and what the server said at once (an error, or None within 0.5 s)."""
+async def opened(url: str, source: str, wait_s: float = 0.5):
+    """A stream from address `source`, and what the server said at once (an error, or None within wait_s)."""
     ws = await websockets.connect(url, local_addr=(source, 0))
     try:
-        return ws, json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+        return ws, json.loads(await asyncio.wait_for(ws.recv(), wait_s))
     except asyncio.TimeoutError:
         return ws, None
     except websockets.ConnectionClosed:
@@ -32,16 +32,16 @@ async def opened(url: str, source: str):
 
 def test_streams_past_the_limits_are_closed_and_a_long_one_is_ended(stream_model, tmp_path):
     with running_server(tmp_path / "server.log", "--stream-model", str(stream_model), "--max-streams", "3",
-                        "--max-peer-streams", "2", "--max-stream-s", "2", "--no-access-log") as (url, _):
+                        "--max-peer-streams", "2", "--max-stream-s", "8", "--no-access-log") as (url, _):
         ws_url = url.replace("http://", "ws://") + "/v1/stream"
 
         async def main():
             a, b = [await opened(ws_url, "127.0.0.1") for _ in range(2)]
-            peer = await opened(ws_url, "127.0.0.1")
+            peer = await opened(ws_url, "127.0.0.1", wait_s=10)  # refused: its error comes at once
             other = await opened(ws_url, "127.0.4.1")
-            server = await opened(ws_url, "127.0.4.2")
+            server = await opened(ws_url, "127.0.4.2", wait_s=10)
             said = []
-            for _ in range(40):  # 40 x 0.1 s of audio at most: the stream is ended after 2 s
+            for _ in range(120):  # 120 x 0.1 s of audio, 12 s at least: the stream is ended 8 s after it began
                 try:
                     await a[0].send(bytes(3200))
                 except websockets.ConnectionClosed:
@@ -59,7 +59,7 @@ def test_streams_past_the_limits_are_closed_and_a_long_one_is_ended(stream_model
         peer, other, server, said, codes = asyncio.run(asyncio.wait_for(main(), 60))
     assert "--max-peer-streams 2" in peer["error"] and other is None and "--max-streams 3" in server["error"]
     assert "--max-stream-s" in said[-1].get("error", ""), said
-    assert 2 <= len(said) < 40, said
+    assert 2 <= len(said) < 120, said
     assert codes == [1013, 1013, 1008]
 
 
@@ -108,4 +108,4 @@ def test_a_real_time_stream_beside_two_floods_waits_for_its_own_windows(stream_m
         waits, flooded = asyncio.run(asyncio.wait_for(beside_floods(), 300))
     p95 = [float(np.percentile(w, 95)) for w in (alone, waits)]
     assert np.median(waits) < np.median(flooded) / 4, (np.median(waits), np.median(flooded))
-    assert p95[1] <= 3 * p95[0] + 0.1, p95
+    assert p95[1] <= 3 * p95[0] + 0.3, p95
