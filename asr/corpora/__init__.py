@@ -9,6 +9,7 @@ OUT_DIR/<set>.jsonl when an out_dir is given, as lhotse's recipes do:
 
 rows.py         Row (an utterance as a corpus lists it), check_rows / prepare_sets, CorpusError, ImportSettings
 cuts.py         segments of longer recordings cut to files of their own (written aside, then moved into place)
+output.py       what an import may not write over, and the sets a split adds (written with the corpus's own)
 tables.py       CSV/TSV, JSON lines (plain or gzip) and Kaldi files, read with line numbers
 audiofolder.py  Hugging Face audiofolder (metadata.csv / metadata.jsonl)
 nemo.py         NeMo manifests                        lhotse.py       lhotse recordings + supervisions

@@ -113,16 +113,33 @@ def say(name: str, utts: list[Utterance]) -> None:
     print(f"{name}: {len(utts)} utterance{'' if len(utts) == 1 else 's'}, {hours:.2f} h, {who}")
 
 
-def write_split(utts: list[Utterance], where: str, out: Path, settings: SplitSettings, taken=frozenset()) -> None:
-    """Split the utterances (of the manifest `where`) into train/dev/test and write them to OUT; none may be one
-    of the sets named `taken` (the corpus's own)."""
+def write_split(utts: list[Utterance], where: str, out: Path, settings: SplitSettings) -> None:
+    """Split the utterances (of the manifest `where`) into train/dev/test and write them to OUT, all or none."""
     parts = split_utterances(utts, settings, where)
-    clash = sorted(set(parts) & set(taken))
-    if clash:
-        raise CorpusError(f"{out}: the corpus has its own {', '.join(clash)} set(s); split flags would replace them")
-    write_manifests({out / f"{name}.jsonl": utts for name, utts in parts.items()})  # all of them or none
+    write_manifests({out / f"{name}.jsonl": utts for name, utts in parts.items()})
     for name, utts in parts.items():
         say(name, utts)
+
+
+def split_of_import(src: str, out: Path, settings: SplitSettings, made: dict) -> Callable:
+    """The sets an import's split makes of its sets (ImportSettings.more_sets), kept in `made` to say: the split of
+    "all", "train" or a corpus's only set; CorpusError, before anything is written, where there is none of those or a
+    set the split makes is one of the corpus's own."""
+
+    def more_sets(sets: dict[str, list[Utterance]]) -> dict[str, list[Utterance]]:
+        source = next((name for name in ("all", "train") if name in sets), next(iter(sets)) if len(sets) == 1 else None)
+        if source is None:
+            raise CorpusError(f"{src}: split flags split the set 'all' or 'train' or a corpus's only set; this "
+                              f"corpus has {', '.join(sets)}")
+        parts = split_utterances(sets[source], settings, str(out / f"{source}.jsonl"))
+        clash = sorted(set(parts) & (set(sets) - {source}))
+        if clash:
+            raise CorpusError(f"{out}: the corpus has its own {', '.join(clash)} set(s); split flags would replace "
+                              f"them")
+        made.update(parts)
+        return parts
+
+    return more_sets
 
 
 def refuse_overwriting(manifest: str, out: Path, settings: SplitSettings) -> None:
@@ -166,7 +183,10 @@ def manifests_in(folder: Path) -> dict[str, tuple[int, int]]:
 
 def run_import(args: argparse.Namespace, split: SplitSettings) -> None:
     fmt = args.fmt or detect_format(args.src)
-    settings = ImportSettings(args.workers, args.trust_durations, args.skip_bad)
+    made = {}  # the sets the split flags make, once written
+    asked = split.asks("dev") or split.asks("test")
+    more = split_of_import(args.src, Path(args.out_dir), split, made) if asked else None
+    settings = ImportSettings(args.workers, args.trust_durations, args.skip_bad, more)
     before = manifests_in(Path(args.out_dir))
     began = time.perf_counter()
     sets = FORMATS[fmt][0](args.src, args.out_dir, settings)
@@ -174,15 +194,8 @@ def run_import(args: argparse.Namespace, split: SplitSettings) -> None:
     total = sum(map(len, sets.values()))
     print(f"imported {fmt} from {args.src}: {total} utterance{'' if total == 1 else 's'} in {seconds:.1f} s "
           f"({total / max(seconds, 1e-6):.0f}/s)")
-    for name, utts in sets.items():
+    for name, utts in {**sets, **made}.items():
         say(name, utts)
-    if split.asks("dev") or split.asks("test"):
-        source = "all" if "all" in sets else "train"
-        if source not in sets:
-            raise CorpusError(f"{args.src}: split flags split the set 'all' or 'train'; this corpus has "
-                              f"{', '.join(sets)}")
-        out = Path(args.out_dir)
-        write_split(sets[source], str(out / f"{source}.jsonl"), out, split, set(sets) - {source})
     after = manifests_in(Path(args.out_dir))
     stale = sorted(name for name, stamp in before.items() if after.get(name) == stamp)
     if stale:

@@ -1,7 +1,7 @@
 """Segments of longer recordings cut to files of their own (16 kHz WAV) for check_rows: each recording read once,
 each cut written under a temporary name beside its file, and all moved into place (os.replace) only once every cut
-is written, so that a write that fails (a full disk) leaves the files of an earlier import, which its manifest points
-to, as they were."""
+of every set is written and every set found usable (commit_cuts), so that an import that fails (a full disk, a bad
+row in a later set) leaves the files of an earlier import, which its manifest points to, as they were."""
 
 from __future__ import annotations
 
@@ -47,9 +47,11 @@ def write_cut(path: Path, samples: np.ndarray) -> None:
         raise AudioError(f"{path}: cannot write it ({getattr(e, 'strerror', None) or e})") from e
 
 
-def cut_segments(rows: list[Row], out: Path, workers: int) -> dict[str, tuple[Path, float]]:
+def cut_segments(rows: list[Row], out: Path, workers: int,
+                 pending: list[Path] | None = None) -> dict[str, tuple[Path, float]]:
     """The segments among rows written as WAV files in `out`: row id -> (file, seconds). AudioError for a recording
-    that cannot be read or a cut that cannot be written, and then no file in `out` is replaced."""
+    that cannot be read or a cut that cannot be written, and then no file in `out` is replaced. With `pending` the
+    cuts stay under their temporary names, their files added to it, until commit_cuts (or drop_cuts)."""
     by_audio: dict[Path, list[Row]] = {}
     for row in rows:
         if row.start is not None:
@@ -72,12 +74,33 @@ def cut_segments(rows: list[Row], out: Path, workers: int) -> dict[str, tuple[Pa
     try:
         with ThreadPoolExecutor(max(1, workers)) as pool:
             seconds = {uid: s for done in pool.map(cut, by_audio.items()) for uid, s in done}
-        for path in files.values():
-            try:
-                os.replace(temporary(path), path)
-            except OSError as e:  # a folder in the cut's place: the rest stay as they were
-                raise AudioError(f"{path}: cannot write it ({e.strerror or e})") from e
-    finally:
-        for path in files.values():
-            temporary(path).unlink(missing_ok=True)
+        if pending is None:
+            commit_cuts(list(files.values()))
+        else:
+            pending.extend(files.values())
+    except BaseException:
+        drop_cuts(list(files.values()))
+        raise
     return {uid: (files[uid], s) for uid, s in seconds.items()}
+
+
+def commit_cuts(files: list[Path]) -> None:
+    """Each cut's temporary file moved over its file: AudioError, and none moved, where something other than a
+    file is in a cut's place (a folder); the temporary files are removed whatever happens."""
+    try:
+        for path in files:
+            if path.exists() and not path.is_file():
+                raise AudioError(f"{path}: cannot write it (a {'folder' if path.is_dir() else 'non-file'} is in its "
+                                 f"place)")
+        for path in files:
+            os.replace(temporary(path), path)
+    except OSError as e:
+        raise AudioError(f"{e.filename}: cannot write it ({e.strerror or e})") from e
+    finally:
+        drop_cuts(files)
+
+
+def drop_cuts(files: list[Path]) -> None:
+    """The temporary files of cuts not to be moved into place (an import that failed) removed."""
+    for path in files:
+        temporary(path).unlink(missing_ok=True)

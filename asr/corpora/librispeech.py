@@ -15,7 +15,8 @@ from pathlib import Path
 from asr.audio import AudioError, audio_duration
 from asr.corpora.rows import CorpusError, ImportSettings
 from asr.corpora.tables import read_lines
-from asr.manifest import Utterance, control_character, lossy_text_note, write_manifest
+from asr.manifest import (MIN_DURATION_S, Utterance, control_character, holds_duration, lossy_text_note, spells_nothing,
+                          write_manifests)
 
 
 def read_chapter(chapter_dir: Path) -> list[Utterance]:
@@ -24,7 +25,7 @@ def read_chapter(chapter_dir: Path) -> list[Utterance]:
     trans = chapter_dir / f"{speaker}-{chapter}.trans.txt"
     if not trans.is_file():
         raise CorpusError(f"{trans}: transcript file missing")
-    utts = []
+    utts, seen = [], {}
     for lineno, line in read_lines(trans):
         utt_id, _, text = line.strip().partition(" ")
         if not utt_id.startswith(f"{speaker}-{chapter}-") or not text.strip():
@@ -32,6 +33,12 @@ def read_chapter(chapter_dir: Path) -> list[Utterance]:
                               f"got {line.strip()!r}")
         if control := control_character(text):
             raise CorpusError(f"{trans}:{lineno}: transcript for {utt_id!r} holds a control character ({control!r})")
+        if spells_nothing(text):
+            raise CorpusError(f"{trans}:{lineno}: transcript for {utt_id!r} holds no word the vocabulary can spell "
+                              f"({text.strip()[:40]!r})")
+        if utt_id in seen:
+            raise CorpusError(f"{trans}:{lineno}: duplicate id {utt_id!r} (also line {seen[utt_id]})")
+        seen[utt_id] = lineno
         audio = chapter_dir / f"{utt_id}.flac"
         if not audio.is_file():
             raise CorpusError(f"{trans}:{lineno}: {audio.name} is listed but not there")
@@ -39,6 +46,9 @@ def read_chapter(chapter_dir: Path) -> list[Utterance]:
             seconds = audio_duration(audio)
         except AudioError as e:
             raise CorpusError(f"{trans}:{lineno}: {e}") from e
+        if not holds_duration(seconds):
+            raise CorpusError(f"{trans}:{lineno}: {audio} lasts {seconds:.4f} s, shorter than "
+                              f"{MIN_DURATION_S * 1000:g} ms")
         utts.append(Utterance(utt_id, str(audio.resolve()), seconds, text.strip(), speaker))
     return utts
 
@@ -88,6 +98,7 @@ def prepare_librispeech(src: str | Path, out_dir: str | Path | None = None,
         note = lossy_text_note(utts, name)
         if note:
             print(note, file=sys.stderr)
-        if out_dir is not None:
-            write_manifest(Path(out_dir) / f"{name}.jsonl", utts)
+    if out_dir is not None:  # every set, and those a split makes of one (settings.more_sets), or none
+        more = settings.more_sets(sets) if settings.more_sets is not None else {}
+        write_manifests({Path(out_dir) / f"{name}.jsonl": utts for name, utts in {**sets, **more}.items()})
     return sets

@@ -17,10 +17,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from asr.audio import SAMPLE_RATE, AudioError, AudioInfo, audio_info
-from asr.corpora.cuts import cut_segments
+from asr.corpora.cuts import commit_cuts, cut_segments, drop_cuts
+from asr.corpora.output import MoreSets, blocked, read_from
 from asr.corpora.shared import shared_files
 from asr.manifest import (MAX_DURATION_S, MIN_DURATION_S, Utterance, control_character, holds_duration, id_problem,
-                          lossy_text_note, spells_nothing, write_manifest)
+                          lossy_text_note, spells_nothing, write_manifests)
 
 DURATION_SLACK_S = 0.1  # s (plus 1%): a given duration further than this from the file's is wrong
 SEGMENT_SLACK_S = 0.05  # s: a segment may end this far past the end of its recording (rounded times)
@@ -56,6 +57,7 @@ class ImportSettings:
     workers: int = min(8, 2 * (os.cpu_count() or 1))  # threads cutting segments, and reading headers where slow (probe)
     trust_durations: bool = False  # use durations the corpus gives without opening the audio (only stat it)
     skip_bad: bool = False  # drop the utterances with a problem (one warning line) instead of stopping
+    more_sets: MoreSets | None = None  # sets made of the corpus's own (a split), written with them (asr.corpora.output)
 
 
 @dataclass
@@ -214,10 +216,11 @@ def problem_lines(name: str, total: int, problems: Problems, skip_bad: bool) -> 
     return f"warning: {name}: kept {kept} of {total} utterances, dropped {'; '.join(parts)}"
 
 
-def check_rows(rows: list[Row], name: str, segments_dir: Path | None,
-               settings: ImportSettings = ImportSettings()) -> tuple[list[Utterance], list[str]]:
+def check_rows(rows: list[Row], name: str, segments_dir: Path | None, settings: ImportSettings = ImportSettings(),
+               pending: list[Path] | None = None) -> tuple[list[Utterance], list[str]]:
     """(the utterances, the lines to print about them: what was dropped, differing rates, lossy transcripts).
-    Raises CorpusError for the first problem unless settings.skip_bad. Segments are cut into segments_dir."""
+    Raises CorpusError for the first problem unless settings.skip_bad. Segments are cut into segments_dir (left under
+    temporary names, added to `pending`, where that is given: cut_segments)."""
     problems = Problems({})
     first_checks(rows, problems)
     bad = problems.rows()
@@ -231,7 +234,7 @@ def check_rows(rows: list[Row], name: str, segments_dir: Path | None,
     good = [r for r in rows if r.where not in problems.rows()]
     if any(r.start is not None for r in good) and segments_dir is None:
         raise CorpusError(f"{name}: lists segments of longer recordings; cutting them needs an output folder")
-    cuts = cut_segments(good, segments_dir, settings.workers) if segments_dir is not None else {}
+    cuts = cut_segments(good, segments_dir, settings.workers, pending) if segments_dir is not None else {}
     utts = []
     for r in good:
         info = infos.get(r.audio)
@@ -260,37 +263,36 @@ def resolve(folder: Path, name: str, *others: Path) -> Path:
     return next((p for p in candidates if p.exists()), candidates[0])
 
 
-def read_from(sets: dict[str, list[Row]], out_dir: Path) -> None:
-    """CorpusError when OUT_DIR/<set>.jsonl is a file the corpus is read from (a NeMo train.jsonl imported into its own
-    folder), as the rows' "file:line" name them: writing the manifest would replace it."""
-    files = {at.rsplit(":", 1)[0] for rows in sets.values() for row in rows for at in (row.where, row.rate_at) if at}
-    read = {os.path.realpath(file): file for file in files}
-    for name in sets:
-        path = out_dir / f"{name}.jsonl"
-        if os.path.realpath(path) in read:
-            raise CorpusError(f"{path}: writing the manifest here would replace {read[os.path.realpath(path)]}, "
-                              f"which the corpus is read from; give another OUT_DIR")
-
-
 def prepare_sets(sets: dict[str, list[Row]], out_dir: Path | None,
                  settings: ImportSettings = ImportSettings()) -> dict[str, list[Utterance]]:
     """Each set's rows checked (check_rows; segments cut into OUT_DIR/segments/<set>/), what each drops or notes
-    printed on stderr, and once all are found usable, each written to OUT_DIR/<set>.jsonl (when out_dir is given)."""
+    printed on stderr, and once all are found usable, the cuts moved into place and each set (with those that
+    settings.more_sets makes of them) written to OUT_DIR/<set>.jsonl, all or none (when out_dir is given)."""
     if error := shared_files(sets):
         raise CorpusError(error)
-    out = {}
+    out, pending = {}, []
     out_dir = out_dir.absolute() if out_dir is not None else None  # cut segments' paths are absolute, as all are
+    files = {at.rsplit(":", 1)[0] for rows in sets.values() for row in rows for at in (row.where, row.rate_at) if at}
+    if out_dir is not None and (error := read_from(list(sets), files, out_dir)):
+        raise CorpusError(error)
+    try:
+        for name, rows in sets.items():
+            where = str(out_dir / f"{name}.jsonl") if out_dir is not None else name
+            segments = out_dir / "segments" / name if out_dir is not None else None
+            utts, lines = check_rows(rows, where, segments, settings, pending)
+            for line in lines:
+                print(line, file=sys.stderr)
+            if not utts:
+                raise CorpusError(f"{where}: no usable utterances")
+            out[name] = utts
+        more = settings.more_sets(out) if settings.more_sets is not None and out_dir is not None else {}
+        if more and (error := read_from(list(more), files, out_dir)):
+            raise CorpusError(error)
+        if out_dir is not None and (error := blocked([out_dir / f"{name}.jsonl" for name in {**out, **more}])):
+            raise CorpusError(error)
+        commit_cuts(pending)
+    finally:
+        drop_cuts(pending)  # what a failed import cut (commit_cuts removes them too)
     if out_dir is not None:
-        read_from(sets, out_dir)
-    for name, rows in sets.items():
-        where = str(out_dir / f"{name}.jsonl") if out_dir is not None else name
-        segments = out_dir / "segments" / name if out_dir is not None else None
-        utts, lines = check_rows(rows, where, segments, settings)
-        for line in lines:
-            print(line, file=sys.stderr)
-        if not utts:
-            raise CorpusError(f"{where}: no usable utterances")
-        out[name] = utts
-    for name, utts in out.items() if out_dir is not None else ():
-        write_manifest(out_dir / f"{name}.jsonl", utts)
+        write_manifests({out_dir / f"{name}.jsonl": utts for name, utts in {**out, **more}.items()})
     return out

@@ -26,7 +26,7 @@ def file_key(path: Path) -> object:
     path itself for a file that is not there (refused later)."""
     try:
         st = os.stat(path)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL or a lone surrogate in it (refused later, naming the row)
         return path
     return st.st_dev, st.st_ino
 

@@ -89,7 +89,11 @@ def seconds(value, what: str, where: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise CorpusError(f"{where}: {what} must be a number of seconds, got {json.dumps(value)[:40]}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        raise CorpusError(f"{where}: {what} must be a number of seconds, got an integer of {len(str(value))} "
+                          "digits") from None
 
 
 def string_field(row: dict, key: str | None, where: str, integers: bool = False) -> str:

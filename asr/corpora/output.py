@@ -1,0 +1,33 @@
+"""What an import writes to OUT_DIR besides the corpus's own sets, and where it must not write: a manifest per set
+(and per set a split of one makes: MoreSets), all written or none by prepare_sets, none over a corpus file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+from asr.manifest import Utterance
+
+# More sets to write beside the corpus's own, from them (a split of one: asr.data import --dev-fraction ...); it
+# runs before anything is written, so that a split it refuses leaves OUT_DIR as it was.
+MoreSets = Callable[[dict[str, list[Utterance]]], dict[str, list[Utterance]]]
+
+
+def read_from(names: list[str], files: set[str], out_dir: Path) -> str | None:
+    """The error when OUT_DIR/<name>.jsonl is one of `files`, which the corpus is read from (a NeMo train.jsonl
+    imported into its own folder): writing the manifest would replace it; None when none is."""
+    read = {os.path.realpath(file): file for file in files}
+    for name in names:
+        path = out_dir / f"{name}.jsonl"
+        if os.path.realpath(path) in read:
+            return (f"{path}: writing the manifest here would replace {read[os.path.realpath(path)]}, which the "
+                    f"corpus is read from; give another OUT_DIR")
+    return None
+
+
+def blocked(paths: list[Path]) -> str | None:
+    """The error for the first of the manifests' paths that something other than a file holds (a folder), which
+    no manifest can replace: found before any cut is moved into place; None when none is."""
+    path = next((p for p in paths if p.exists() and not p.is_file()), None)
+    return None if path is None else f"{path}: a {'folder' if path.is_dir() else 'non-file'} is in its place"
