@@ -31,10 +31,14 @@ from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_c
 from asr.decoding.decoder import add_steering_flags, ignored_by_greedy, steering_from_args
 from asr.lm import LMError, load_lm
 from asr.metrics import score
+from asr.outputs import check_not_read, read_files
 from asr.recognizer import utterance_log_probs
 from asr.text import Vocab, normalize_text
 
 __all__ = ["frequent_errors", "main", "tune_lm", "write_report"]
+
+
+REPORT_FILES = ("hypotheses.txt", "errors.jsonl", "summary.json", "lm_weights.json")  # what --out may hold
 
 
 def write_report(result: dict, out_dir: str | Path, extra: dict | None = None) -> None:
@@ -151,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.tune_lm and args.decoder == "greedy":
             raise ValueError("--tune-lm tunes the LM weights of beam search: leave out --decoder greedy")
         if args.out:
+            check_not_read([Path(args.out) / name for name in REPORT_FILES], read_files(args))
             prepare_output_dir(args.out, "--out")
         rec = load_recognizer(args.model, args.backend, args.device)
         torch_beside_onnx(args.backend)

@@ -64,3 +64,21 @@ def check_outputs(inputs: list[Input], bases: list[Path], suffixes: list[str], o
             if audio is not None and not overwrite:
                 raise OutputError(f"{out}: a transcript beside its audio {audio} would be replaced; "
                                   "--overwrite replaces it")
+
+
+def read_files(args) -> dict[str, str | None]:
+    """The files besides the audio that a transcribe or evaluate run reads, by flag."""
+    flags = {"--model": "model", "--lm": "lm", "--grammar": "grammar", "--hotwords-file": "hotwords_file",
+             "--manifest": "manifest"}
+    return {flag: getattr(args, name, None) for flag, name in flags.items()}
+
+
+def check_not_read(outputs: list[Path], read: dict[str, str | Path | None]) -> None:
+    """OutputError when an output is a file the run reads (flag -> path: --grammar, --manifest, --model...): the
+    run would replace it with its report, as a link or another spelling of it would."""
+    keys = {key: (flag, path) for flag, path in read.items() if path and (key := file_key(path)) is not None}
+    for out in outputs:
+        if (key := file_key(out)) in keys:
+            flag, path = keys[key]
+            raise OutputError(f"{out}: an output would replace {flag} {path}, which this run reads; use another "
+                              f"folder")

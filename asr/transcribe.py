@@ -51,7 +51,7 @@ from asr.lm import LMError
 from asr.longform import (LOW_CONFIDENCE, FileResult, Input, PipelineConfig, expand_inputs, file_duration, make_cues,
                           to_srt, to_vtt, transcribe_paths)
 from asr.longform.notes import needs_a_note, result_notes
-from asr.outputs import check_outputs, output_names
+from asr.outputs import check_not_read, check_outputs, output_names, read_files
 from asr.recognizer import Recognizer
 
 __all__ = ["main", "transcribe_files"]
@@ -179,6 +179,7 @@ def plan_outputs(args: argparse.Namespace, inputs: list[Input]) -> tuple[list[Pa
     formats = ["text", "json", "srt", "vtt"] if args.format == "all" else [args.format]
     if args.output_dir is not None:
         check_outputs(inputs, [args.output_dir / n for n in names], [SUFFIXES[f] for f in formats], args.overwrite)
+        check_not_read([args.output_dir / f"{n}{SUFFIXES[f]}" for n in names for f in formats], read_files(args))
         prepare_output_dir(args.output_dir, "--output-dir")
     return names, formats
 

@@ -279,3 +279,15 @@ def test_steering_where_it_cannot_apply_is_one_line_before_the_model_runs(clips_
     assert main(["--manifest", str(clips_manifest), "--grammar", str(grammar), *flags]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: ") and says in err, err
+
+
+def test_a_report_never_replaces_a_file_the_run_reads(tiny_checkpoint, clips_manifest, tmp_path, capsys):
+    """A manifest saved as DIR/errors.jsonl, evaluated with --out DIR, was replaced by the report (a review)."""
+    out = tmp_path / "report"
+    out.mkdir()
+    manifest = out / "errors.jsonl"
+    manifest.write_bytes(Path(clips_manifest).read_bytes())
+    assert main(["--model", str(tiny_checkpoint), "--manifest", str(manifest), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"error: {manifest}: an output would replace --manifest {manifest}, which "
+                                       f"this run reads; use another folder\n")
+    assert manifest.read_bytes() == Path(clips_manifest).read_bytes()

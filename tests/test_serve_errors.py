@@ -274,3 +274,21 @@ def test_the_server_takes_transcribes_default_threads():
 
     assert parse_args([]).threads == default_threads()
     assert parse_args(["--threads", "3"]).threads == 3
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--max-wait-ms", "1e300"], "--max-wait-ms must be at most 60000"),  # it ended the model thread
+    (["--max-request-s", "1e300"], "--max-request-s must be at most 1e+07"),
+    (["--stream-idle-s", "1e8"], "--stream-idle-s must be at most"),
+    (["--port", "70000"], "--port must be 1-65535"),  # a traceback from bind() once the models were loaded
+    (["--api-key", ""], "--api-key must be printable ASCII"),  # every request got 401
+    (["--api-key", "clé"], "--api-key must be printable ASCII"),  # the right key got 401: headers are not UTF-8
+    (["--api-key", "two words"], "--api-key must be printable ASCII"),
+])
+def test_flag_values_no_server_can_use_are_refused_at_start(flags, says, capsys):
+    from asr.serve.__main__ import parse_args
+
+    with pytest.raises(SystemExit) as done:
+        parse_args(flags)
+    assert done.value.code == 2 and says in capsys.readouterr().err.splitlines()[-1]
+    assert parse_args(["--max-wait-ms", "60000", "--port", "65535", "--api-key", "k3y!~"]).max_wait_ms == 60000

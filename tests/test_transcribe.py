@@ -271,3 +271,26 @@ def test_an_empty_path_is_refused_not_read_as_the_current_folder(tiny_checkpoint
     assert main([str(tmp_path / "clip.flac"), "--model", str(tiny_checkpoint), "--output-dir", ""]) == 2
     assert capsys.readouterr().err == "error: --output-dir: an empty path; name a folder ('.' for this one)\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.flac"]
+
+
+def test_outputs_never_write_over_the_grammar_or_hotwords_the_run_reads(tiny_checkpoint, clips, tmp_path, capsys):
+    """clip.flac and clip.json (its grammar) in one folder, --output-dir that folder: the grammar was replaced by
+    the transcript (a review); so was --hotwords-file with --overwrite."""
+    (tmp_path / "g.flac").write_bytes(Path(clips[0].audio).read_bytes())
+    grammar, hotwords = tmp_path / "g.json", tmp_path / "g.txt"
+    grammar.write_text('["one two", "[unk]"]')
+    hotwords.write_text("one two\n")
+    run = [str(tmp_path / "g.flac"), "--model", str(tiny_checkpoint), "--output-dir", str(tmp_path)]
+    assert main([*run, "--grammar", str(grammar), "--format", "json"]) == 2
+    assert "an output would replace --grammar" in capsys.readouterr().err
+    assert main([*run, "--hotwords-file", str(hotwords), "--format", "text", "--overwrite"]) == 2
+    assert "an output would replace --hotwords-file" in capsys.readouterr().err
+    assert grammar.read_text() == '["one two", "[unk]"]' and hotwords.read_text() == "one two\n"
+
+
+def test_a_file_whose_name_is_not_utf8_is_read(tiny_checkpoint, clips, tmp_path, capsys):
+    """soundfile encodes a str path as UTF-8, so a name with a byte that is not (a Latin-1 é) could not be opened."""
+    name = os.fsdecode(b"caf\xe9.flac")
+    (tmp_path / name).write_bytes(Path(clips[0].audio).read_bytes())
+    assert main([str(tmp_path / name), "--model", str(tiny_checkpoint)]) == 0
+    assert capsys.readouterr().out.strip() != ""

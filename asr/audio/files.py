@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import io
+import os
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
@@ -54,7 +55,7 @@ def open_audio(path: Path) -> sf.SoundFile:
         with open(path, "rb") as raw:
             head = raw.read(SNIFF_BYTES)
         with mpg123_notes_dropped(head):
-            f = sf.SoundFile(str(path))
+            f = sf.SoundFile(os.fsencode(path))  # bytes: a name that is not UTF-8 opens too (soundfile encodes str)
     except AudioError:
         raise
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError... on bad files
@@ -115,7 +116,8 @@ def audio_duration(path: str | Path) -> float:
 
 def write_wav(path: str | Path | io.BytesIO, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write (N,) float32 samples as a 32-bit float WAV (exact: what is read back is what was written)."""
-    sf.write(path, samples, sample_rate, subtype="FLOAT", format="WAV")
+    sf.write(os.fsencode(path) if isinstance(path, (str, Path)) else path, samples, sample_rate, subtype="FLOAT",
+             format="WAV")
 
 
 def codec_round_trip(wave: np.ndarray, file_format: str, subtype: str, level: float,

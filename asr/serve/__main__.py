@@ -61,8 +61,11 @@ def parse_args(argv: list[str] | None) -> ServeConfig:
     a = vars(p.parse_args(argv))
     a["threads"] = a["threads"] or default_threads()
     stream_model = a.pop("stream_model")
-    return ServeConfig(**{f.name: a[f.name] for f in fields(ServeConfig) if f.name in a},
-                       stream_model=None if stream_model.lower() == "none" else stream_model)
+    try:
+        return ServeConfig(**{f.name: a[f.name] for f in fields(ServeConfig) if f.name in a},
+                           stream_model=None if stream_model.lower() == "none" else stream_model)
+    except ValueError as e:  # a value the flag's type lets through that no server can use
+        p.error(str(e))
 
 
 def load(cfg: ServeConfig):

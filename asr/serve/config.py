@@ -10,6 +10,8 @@ from pathlib import Path
 from asr.checkpoint import DEFAULT_MODEL, DEFAULT_STREAM_MODEL
 
 BACKENDS = ("torch", "onnx")
+MAX_WAIT_MS = 60_000.0  # a batch's first segment waits at most a minute for company (the model thread's timer)
+LONGEST_S = 1e7  # s (about 4 months): the longest any limit in seconds may be, within the clocks' range
 DEFAULT_ALIASES = ("whisper-1",)  # model names OpenAI clients send by default; they get the served model
 
 
@@ -59,6 +61,24 @@ class ServeConfig:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not self.min_body_kb_s >= 0:
             raise ValueError(f"min_body_kb_s must be >= 0, got {self.min_body_kb_s}")
+        self.check_bounds()
+
+    def check_bounds(self) -> None:
+        """ValueError naming the flag whose value no server can use: past what the clocks and timers take (a wait of
+        1e300 s ended the model thread and left every request waiting), a port past 65535, or an API key that no
+        HTTP header carries as it is (empty, spaces, other than printable ASCII)."""
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"--port must be 1-65535, got {self.port}")
+        if not self.max_wait_ms <= MAX_WAIT_MS:
+            raise ValueError(f"--max-wait-ms must be at most {MAX_WAIT_MS:g}, got {self.max_wait_ms:g}")
+        for name in ("header_timeout_s", "body_timeout_s", "max_request_s", "stream_idle_s", "max_stream_s",
+                     "shutdown_grace_s"):
+            if not (value := getattr(self, name)) <= LONGEST_S:
+                raise ValueError(f"--{name.replace('_', '-')} must be at most {LONGEST_S:g}, got {value:g}")
+        key = self.api_key
+        if key is not None and not (key and all("!" <= c <= "~" for c in key)):
+            raise ValueError("--api-key must be printable ASCII without spaces (it travels in an HTTP header as it "
+                             "is), got " + ("an empty one" if not key else "other characters"))
 
     @property
     def model_id(self) -> str:
