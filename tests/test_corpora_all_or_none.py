@@ -4,13 +4,15 @@ traceback or a manifest that the project's own reader refuses (a review's findin
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
 import pytest
 
 from asr.data import main, read_manifest
-from tests.corpora_fixtures import as_audiofolder, as_kaldi, as_librispeech, as_nemo, utterances, write_tone
+from tests.corpora_fixtures import (as_audiofolder, as_kaldi, as_lhotse, as_librispeech, as_nemo, utterances,
+                                    write_tone)
 from tests.test_corpora_errors import refused
 
 
@@ -98,3 +100,30 @@ def test_a_nul_in_a_path_and_an_integer_of_400_digits_are_refused_in_one_line(tm
     nemo.replace(tmp_path / "train.json")
     (tmp_path / "train.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
     refused(["--from", "nemo", tmp_path, tmp_path / "out"], capsys)
+
+
+def lhotse_rows(root: Path) -> tuple[list[dict], list[dict]]:
+    as_lhotse(utterances(root, n=2), root)
+    return [[json.loads(line) for line in gzip.open(root / f"tiny_{name}_train.jsonl.gz", "rt")]
+            for name in ("recordings", "supervisions")]
+
+
+def write_lhotse(root: Path, recs: list[dict], sups: list[dict]) -> None:
+    for name, rows in (("recordings", recs), ("supervisions", sups)):
+        with gzip.open(root / f"tiny_{name}_train.jsonl.gz", "wt") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+
+
+@pytest.mark.parametrize("change, says", [
+    (lambda recs, sups: recs[1].update(id=recs[0]["id"]), "recording id 'rec-"),  # the last one won
+    (lambda recs, sups: sups[0].update(text=["hello"]), "text must be a string"),  # written as "['hello']"
+    (lambda recs, sups: sups[0].update(id={"a": 1}), "id must be a string or an integer"),
+    (lambda recs, sups: (recs[0]["sources"][0].update(channels=[0, 1]), sups[0].update(channel=1)),
+     "channel 1 of a recording with channels [0, 1]"),  # its cut held both channels' mean
+])
+def test_lhotse_rows_that_were_read_as_something_else_are_refused(tmp_path, capsys, change, says):
+    recs, sups = lhotse_rows(tmp_path)
+    change(recs, sups)
+    write_lhotse(tmp_path, recs, sups)
+    err = refused([tmp_path, tmp_path / "out"], capsys)
+    assert says in err and "tiny_" in err, err

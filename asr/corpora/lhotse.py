@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from asr.corpora.rows import CorpusError, ImportSettings, Row, prepare_sets, resolve
-from asr.corpora.tables import read_json_lines, seconds
+from asr.corpora.tables import read_json_lines, seconds, string_field
 from asr.manifest import Utterance
 
 PATTERN = re.compile(r"^(?P<before>.*)recordings(?P<after>.*)\.jsonl(\.gz)?$")
@@ -42,6 +42,10 @@ def audio_sources(path: Path) -> dict[str, tuple[list[dict], int | None, str]]:
     out = {}
     for lineno, rec in read_json_lines(path, required=("id", "sources")):
         where = f"{path}:{lineno}"
+        rec_id = string_field(rec, "id", where, integers=True)
+        if rec_id in out:  # the last would win, and an utterance get another recording's audio
+            first = out[rec_id][2].rsplit(":", 1)[1]
+            raise CorpusError(f"{where}: recording id {rec_id!r} again (first at line {first})")
         sources = rec["sources"] if isinstance(rec["sources"], list) else []
         if not sources or not all(isinstance(s, dict) for s in sources):
             raise CorpusError(f"{where}: recording {rec['id']!r} has no sources")
@@ -54,16 +58,20 @@ def audio_sources(path: Path) -> dict[str, tuple[list[dict], int | None, str]]:
             raise CorpusError(f"{where}: recording {rec['id']!r} has transforms (e.g. speed perturbation); "
                               f"import the recordings without them")
         rate = rec.get("sampling_rate")
-        out[str(rec["id"])] = (sources, rate if isinstance(rate, int) else None, where)
+        out[rec_id] = (sources, rate if isinstance(rate, int) else None, where)
     return out
 
 
-def source_for(sources: list[dict], channel) -> str:
-    """The file of the source holding `channel` (the first source when none says)."""
-    for s in sources:
-        if isinstance(channel, int) and channel in (s.get("channels") or []):
-            return str(s.get("source") or "")
-    return str(sources[0].get("source") or "")
+def source_for(sources: list[dict], channel, where: str) -> str:
+    """The file of the source holding `channel` (the first source when none says). CorpusError for a channel of a
+    source that holds several: audio is read as the mean of its channels, so it would be the others' too."""
+    source = next((s for s in sources if isinstance(channel, int) and channel in (s.get("channels") or [])),
+                  sources[0])
+    held = source.get("channels") if isinstance(source.get("channels"), list) else []
+    if channel is not None and len(held) > 1:
+        raise CorpusError(f"{where}: channel {channel} of a recording with channels {held}; audio is read as the mean "
+                          f"of its channels: write each channel to a file of its own first")
+    return str(source.get("source") or "")
 
 
 def read_pair(recordings: Path, supervisions: Path) -> list[Row]:
@@ -71,11 +79,13 @@ def read_pair(recordings: Path, supervisions: Path) -> list[Row]:
     rows = []
     for lineno, sup in read_json_lines(supervisions, required=("id", "recording_id", "start", "duration")):
         where = f"{supervisions}:{lineno}"
-        if str(sup["recording_id"]) not in recs:
+        rec_id = string_field(sup, "recording_id", where, integers=True)
+        if rec_id not in recs:
             raise CorpusError(f"{where}: recording {sup['recording_id']!r} is not in {recordings.name}")
-        sources, rate, rate_at = recs[str(sup["recording_id"])]
-        audio = resolve(recordings.parent, source_for(sources, sup.get("channel")), Path.cwd())
-        rows.append(Row(where, str(sup["id"]), audio, str(sup.get("text") or ""), str(sup.get("speaker") or ""),
+        sources, rate, rate_at = recs[rec_id]
+        audio = resolve(recordings.parent, source_for(sources, sup.get("channel"), where), Path.cwd())
+        rows.append(Row(where, string_field(sup, "id", where, integers=True), audio, string_field(sup, "text", where),
+                        string_field(sup, "speaker", where, integers=True),
                         seconds(sup["duration"], "duration", where), seconds(sup["start"], "start", where), rate,
                         rate_at))
     return rows
