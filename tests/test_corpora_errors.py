@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -369,6 +370,7 @@ def test_a_segment_that_cannot_be_written_leaves_the_earlier_import_whole(tmp_pa
     real, calls = sf.write, []
 
     def full_disk(path, samples, *args, **kwargs):  # the second cut: half written, then the disk is full
+        path = os.fsdecode(path)  # (asr.audio hands soundfile bytes paths)
         calls.append(Path(path))
         if len(calls) < 2:
             return real(path, samples, *args, **kwargs)
