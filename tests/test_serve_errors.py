@@ -91,6 +91,8 @@ CASES = {  # name -> (keyword arguments of post(), status, error code, param, wo
                  "unsupported_language", "language", "English"),
     "stream": (dict(files={"file": CLIP}, data={"model": "asr-an4", "stream": "maybe"}), 400, "invalid_value", "stream",
                "true or false"),
+    **{f"temperature_{t}": (dict(files={"file": CLIP}, data={"model": "asr-an4", "temperature": t}), 400,
+                            "invalid_value", "temperature", "from 0 to 1") for t in ("abc", "nan", "1e309", "-1", "2")},
     "no_model": (dict(files={"file": CLIP}), 400, "missing_model", "model", "asr-an4"),
     "unknown_model": (dict(files={"file": CLIP}, data={"model": "gpt-4o-transcribe"}), 404, "model_not_found", "model",
                       "'asr-an4'"),

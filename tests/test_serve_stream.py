@@ -143,6 +143,20 @@ def test_a_stream_with_no_audio_ends_cleanly(server):
     assert answers == [{"result": [], "text": ""}] and code == 1000
 
 
+def test_a_config_and_eof_in_one_message_are_both_taken(server):
+    """{"config": ..., "eof": 1} got no answer: the config was taken and the eof dropped, so the stream waited for
+    --stream-idle-s (a review)."""
+    async def config_and_eof():
+        async with websockets.connect(server[0]) as ws:
+            await ws.send('{"config": {"sample_rate": 8000}, "eof": 1}')
+            answer = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 30)
+            return answer, ws.close_code
+
+    assert asyncio.run(config_and_eof()) == ({"result": [], "text": ""}, 1000)
+
+
 def test_a_client_that_leaves_mid_stream_does_not_stop_the_server(server, clips, stream_model):
     x = load_audio(clips[2].audio)
 

@@ -85,6 +85,8 @@ BAD = {  # flags -> what the one line must say
     "empty file": (["--hotwords-file", "{bad}/empty.txt"], "no hotwords in the file"),
     "missing file": (["--hotwords-file", "{bad}/missing.txt"], "cannot read the hotwords"),
     "10^5 phrases": (["--hotwords-file", "{bad}/many.txt"], "100000 phrases (at most 10000)"),
+    "endless file": (["--hotwords-file", "/dev/zero"], "/dev/zero: more than 16 MiB"),  # grew until out of memory
+    "endless grammar": (["--grammar", "/dev/zero"], "--grammar /dev/zero: more than 16 MiB"),
     "grammar not json": (["--grammar", "{bad}/notjson.json"], "not JSON"),
     "empty grammar": (["--grammar", "{bad}/empty.json"], "an empty list of phrases"),
     "grammar digit": (["--grammar", "{bad}/digits.json"], "'2' has characters the model cannot spell"),

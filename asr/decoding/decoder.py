@@ -23,7 +23,7 @@ from asr.decoding.config import BeamSearchConfig, DecodingConfig
 from asr.decoding.greedy import Alignment, check_log_probs, greedy_alignments
 from asr.decoding.search import Hypothesis
 from asr.decoding.steering import (DEFAULT_HOTWORD_SCORE, MAX_HOTWORD_SCORE, Steering, SteeringError, make_steering,
-                                   parse_hotword, read_grammar, read_hotwords)
+                                   parse_hotword, read_grammar, read_hotwords, read_steering_file)
 from asr.lm import LanguageModel, load_lm
 from asr.text import Vocab, transcript
 
@@ -61,10 +61,7 @@ def steering_from_args(args: argparse.Namespace, decoder: Decoder) -> Steering |
         hotwords += read_hotwords(args.hotwords_file)
     phrase_list = None
     if args.grammar:
-        try:
-            text = Path(args.grammar).read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is dropped
-        except (OSError, UnicodeDecodeError) as e:
-            raise SteeringError(f"--grammar {args.grammar}", f"cannot read it ({getattr(e, 'strerror', None) or e})") from e
+        text = read_steering_file(args.grammar, f"--grammar {args.grammar}")
         phrase_list = read_grammar(text, f"--grammar {args.grammar}")
     given = args.hotword is not None or bool(args.hotwords_file)
     if given and not (math.isfinite(args.hotword_score) and 0 < args.hotword_score <= MAX_HOTWORD_SCORE):

@@ -28,6 +28,7 @@ DEFAULT_HOTWORD_SCORE = 1.0  # bonus per token of a hotword phrase (natural log)
 MAX_HOTWORD_SCORE = 10.0  # per token: more would let a hotword outweigh any acoustics
 MAX_PHRASES = 10_000  # hotwords, or phrases in a grammar
 MAX_PHRASE_CHARS = 100
+MAX_FILE_BYTES = 16 * 2**20  # a hotwords or grammar file (MAX_PHRASES phrases of MAX_PHRASE_CHARS take 1 MB)
 
 
 class SteeringError(ValueError):
@@ -60,12 +61,22 @@ def parse_hotword(text: str) -> tuple[str, float | None]:
     return text, None
 
 
+def read_steering_file(path: str | Path, what: str, holding: str = "it") -> str:
+    """The text of a hotwords or grammar file (a byte-order mark dropped); SteeringError naming `what` for one that
+    cannot be read, is not UTF-8, or holds more than MAX_FILE_BYTES (/dev/zero given as one grew without end)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise SteeringError(what, f"more than {MAX_FILE_BYTES // 2**20} MiB: no list of phrases is that long")
+        return data.decode("utf-8-sig")  # -sig: a byte-order mark is dropped
+    except (OSError, UnicodeDecodeError) as e:
+        raise SteeringError(what, f"cannot read {holding} ({getattr(e, 'strerror', None) or e})") from e
+
+
 def read_hotwords(path: str | Path) -> list[tuple[str, float | None]]:
     """A hotwords file: one PHRASE[:SCORE] a line; blank lines and lines starting with # are skipped."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()  # -sig: a byte-order mark is dropped
-    except (OSError, UnicodeDecodeError) as e:
-        raise SteeringError(str(path), f"cannot read the hotwords ({getattr(e, 'strerror', None) or e})") from e
+    lines = read_steering_file(path, str(path), "the hotwords").splitlines()
     hotwords = [parse_hotword(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
     if not hotwords:
         raise SteeringError(str(path), "no hotwords in the file (one PHRASE[:SCORE] a line)")

@@ -5,6 +5,7 @@ keywords[] and phrase_list. A field that is wrong is an APIError 400 (404 for an
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,7 @@ def _one(form: Form, name: str, default: str | None = None) -> str | None:
 def read_fields(form: Form, cfg: ServeConfig) -> Fields:
     """The form's fields, checked: model, response_format, language, timestamp_granularities[], file, stream,
     include[], hotwords / keywords[] and phrase_list (read here, checked against the vocabulary by the route).
-    prompt and temperature are accepted and ignored."""
+    prompt is accepted and ignored, and temperature too once it is a number in [0, 1], as OpenAI's API has it."""
     model = _one(form, "model")
     if model is None:
         raise APIError(400, f"you must provide a model (this server has {cfg.model_id!r})", "missing_model", "model")
@@ -64,6 +65,7 @@ def read_fields(form: Form, cfg: ServeConfig) -> Fields:
     if language and language.lower() not in LANGUAGES:
         raise APIError(400, f"language {language!r} is not supported: this server's model transcribes English "
                             "only (give 'en' or leave it out)", "unsupported_language", "language")
+    read_temperature(form)
     granularities = [g for key in ("timestamp_granularities[]", "timestamp_granularities")
                      for g in form.fields.get(key, [])]
     if bad := [g for g in granularities if g not in GRANULARITIES]:
@@ -80,6 +82,18 @@ def read_fields(form: Form, cfg: ServeConfig) -> Fields:
         raise APIError(400, f"{name}: the file is empty (0 bytes)", "empty_file", "file")
     return Fields(path, name, fmt, "word" in granularities, read_stream(form), read_include(form),
                   *read_steering(form))
+
+
+def read_temperature(form: Form) -> None:
+    """temperature, where given, is a number in [0, 1] (greedy and beam search sample nothing: it changes nothing)."""
+    text = (_one(form, "temperature") or "").strip()
+    try:
+        value = float(text) if text else 0.0
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise APIError(400, f"temperature must be a number from 0 to 1, got {text[:40]!r}", "invalid_value",
+                       "temperature")
 
 
 def read_stream(form: Form) -> bool:

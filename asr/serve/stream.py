@@ -128,7 +128,8 @@ class StreamEndpoint:
                     raise StreamError("config must come before the audio")
                 settings = await asyncio.to_thread(configure, value["config"], self.decoder)  # hotwords: up to 0.4 s
                 pcm = PcmDecoder(settings.sample_rate)
-                continue
+                if "eof" not in value and "reset" not in value:
+                    continue  # (a config with eof in the same message is answered as the eof)
             if message.get("bytes") is None and "eof" not in value and "reset" not in value:
                 raise StreamError(f"unknown message {sorted(value)[:5]}: send config, eof, reset or binary audio")
             stream = stream or Transcriber(self.rec, self.decoder, steering=settings.steering,
