@@ -123,6 +123,8 @@ def test_discounts_follow_chen_goodman():
     (TINY_ARPA.replace("-0.3\ta </s>", "x.3\ta </s>"), 15, "probabilities must be numbers"),
     (TINY_ARPA.replace("ngram 2=3", "ngram 2=4"), 17, "has 3 entries, the header says 4"),
     (TINY_ARPA.replace("\\2-grams:", "\\3-grams:"), 12, "expected \\2-grams:"),
+    (TINY_ARPA.replace("-0.7\tb", "-0.7\ta"), 9, "the 1-gram 'a' again"),  # the second silently won
+    (TINY_ARPA.replace("-0.3\ta </s>", "-0.3\ta b"), 15, "the 2-gram 'a b' again"),
 ])
 def test_malformed_arpa_names_the_line(tmp_path, text, line, message):
     path = tmp_path / "bad.arpa"
@@ -130,6 +132,14 @@ def test_malformed_arpa_names_the_line(tmp_path, text, line, message):
     with pytest.raises(LMError) as e:
         read_arpa(path)
     assert str(e.value).startswith(f"{path}:{line}: ") and message in str(e.value)
+
+
+def test_an_arpa_without_1_grams_is_refused(tmp_path):
+    """Mixed with another, an empty model held half the probability mass and gave it to no word (a review)."""
+    path = tmp_path / "empty.arpa"
+    path.write_text("\\data\\\nngram 1=0\n\n\\1-grams:\n\n\\end\\\n")
+    with pytest.raises(LMError, match=r"empty.arpa: no 1-grams \(ngram 1=0\)"):
+        read_arpa(path)
 
 
 def test_missing_end_and_missing_file(tmp_path):

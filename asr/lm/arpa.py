@@ -155,6 +155,8 @@ def _add_ngram(path: Path, lineno: int, line: str, n: int, order: int, lm: tuple
         raise LMError(f"{path}:{lineno}: a log10 probability must be a finite number <= 0, got {line!r}")
     if not all(map(math.isfinite, values[1:])):
         raise LMError(f"{path}:{lineno}: a back-off weight (log10) must be a finite number, got {line!r}")
+    if key in logprob10:  # a second line would silently win, and the model's mass be off
+        raise LMError(f"{path}:{lineno}: the {n}-gram {' '.join(parts[1:n + 1])!r} again")
     logprob10[key] = values[0]
     if len(values) == 2:
         backoff10[key] = values[1]
@@ -167,6 +169,8 @@ def read_arpa(path: str | Path) -> NgramLM:
         raise LMError(f"{path}: no such language model file")
     lines = numbered_lines(path)
     counts = _read_counts(path, lines)
+    if not counts[0]:  # mixed with another, it would hold half the probability mass and give it to no word
+        raise LMError(f"{path}: no 1-grams (ngram 1=0): an empty language model")
     order = len(counts)
     lm: tuple[dict, dict, dict] = ({}, {}, {})  # word ids, log-probs, back-offs
     n, seen = 0, 0  # the section being read (0: none yet), its lines so far
