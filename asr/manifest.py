@@ -9,6 +9,7 @@ corpus says who speaks, "speaker": str; "audio" is absolute or relative to the m
 from __future__ import annotations
 
 import errno
+import gzip
 import json
 import math
 import os
@@ -83,12 +84,28 @@ def json_objects(path: str | Path, lines: list[tuple[int, str]], required: tuple
     return rows
 
 
+def not_utf8(path: str | Path) -> str:
+    """Where a file (plain or gzip) stops being UTF-8, for the error that names it: "PATH:LINE: not UTF-8 text
+    (byte 0xE9 at column 4)" (a decoder's own message gives an offset in its buffer, no line)."""
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    with (gzip.open if gzipped else open)(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[e.start]:02X} at column {e.start + 1})"
+    return f"{path}: not UTF-8 text"
+
+
 def numbered_rows(path: str | Path, required: tuple[str, ...] = ()) -> list[tuple[int, dict]]:
     """(line number, JSON object) for each non-blank line, checked and resolved as in read_jsonl."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: a byte-order mark is dropped
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError:
+        raise ManifestError(not_utf8(path) + "; save it as UTF-8") from None
+    except OSError as e:
         raise ManifestError(f"{path}: cannot read manifest ({e})") from e
     rows = json_objects(path, [(n, line) for n, line in enumerate(lines, 1) if line.strip()], required)
     for lineno, row in rows:

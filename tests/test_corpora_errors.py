@@ -394,9 +394,36 @@ def test_a_segment_that_cannot_be_written_leaves_the_earlier_import_whole(tmp_pa
 def test_a_librispeech_transcript_that_is_not_utf8_is_named(tmp_path, capsys):
     split, _ = as_librispeech(tmp_path, {"19": ["HELLO", "WORLD"]})
     trans = split / "19" / "7" / "19-7.trans.txt"
-    trans.write_bytes(b"\xff\xfe bad\n")
+    trans.write_bytes(b"19-7-0000 HELLO\n19-7-0001 CAF\xc9\n")  # Latin-1
     err = refused([split, tmp_path / "m", "--workers", "1"], capsys)
-    assert err.startswith(f"error: {trans}: cannot read it as UTF-8 text ("), err
+    assert err == f"error: {trans}:2: not UTF-8 text (byte 0xC9 at column 14); save it as UTF-8", err
+
+
+def test_a_file_that_is_not_utf8_is_named_with_its_line_not_a_decoders_offset(tmp_path):
+    """A Latin-1 byte on line 50,002 of a Kaldi text was reported "at position 218" (a review)."""
+    from asr.lm import LMError
+    from asr.lm.arpa import numbered_lines
+    from asr.manifest import ManifestError, numbered_rows
+
+    text = tmp_path / "text"
+    text.write_bytes(b"".join(b"u%d hello\n" % i for i in range(50_001)) + b"u50001 caf\xe9\n")
+    says = f"{text}:50002: not UTF-8 text (byte 0xE9 at column 11); save it as UTF-8"
+    with pytest.raises(LMError) as lm:
+        list(numbered_lines(text))
+    with gzip.open(tmp_path / "rows.jsonl.gz", "wb") as f:
+        f.write(b'{"id": "a"}\n{"id": "b\xe9"}\n')
+    with pytest.raises(ManifestError) as manifest:
+        numbered_rows(text)
+    assert str(lm.value) == str(manifest.value) == says
+    assert "rows.jsonl.gz:2: not UTF-8 text (byte 0xE9 at column 10)" in refused_text(tmp_path / "rows.jsonl.gz")
+
+
+def refused_text(path: Path) -> str:
+    from asr.corpora.tables import read_lines
+
+    with pytest.raises(Exception) as e:
+        read_lines(path)
+    return str(e.value)
 
 
 @pytest.mark.parametrize("segment, listed_in", [("0 0.0001", "segments"), ("1.0 1.0004", "segments"),

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from asr.corpora.rows import CorpusError
-from asr.manifest import json_objects
+from asr.manifest import json_objects, not_utf8
 
 
 def open_text(path: Path) -> TextIO:
@@ -32,7 +32,9 @@ def read_lines(path: Path) -> list[tuple[int, str]]:
     try:
         with open_text(path) as f:
             return [(n, line.rstrip("\r\n")) for n, line in enumerate(f, 1) if line.strip()]
-    except (OSError, EOFError, UnicodeDecodeError) as e:  # a cut-short gzip, a file that is not UTF-8 text
+    except UnicodeDecodeError:
+        raise CorpusError(not_utf8(path) + "; save it as UTF-8") from None
+    except (OSError, EOFError) as e:  # a cut-short gzip
         raise CorpusError(f"{path}: cannot read it as UTF-8 text ({e})") from e
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator, Sequence, TextIO
 
 from asr.lm.interface import LMError, ScoreCache
+from asr.manifest import not_utf8
 
 LN10 = math.log(10.0)  # log10 -> natural log
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
@@ -105,7 +106,9 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
         with open_text(path) as f:
             for lineno, line in enumerate(f, 1):
                 yield lineno, line.strip()
-    except (OSError, UnicodeDecodeError, EOFError) as e:
+    except UnicodeDecodeError:
+        raise LMError(not_utf8(path) + "; save it as UTF-8") from None
+    except (OSError, EOFError) as e:
         raise LMError(f"{path}: cannot read ({e})") from e
 
 
