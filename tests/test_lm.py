@@ -335,6 +335,15 @@ def test_score_of_text_without_words_is_refused(tmp_path, capsys, text):
     assert str(tmp_path / "empty.txt") in err and "no words" in err
 
 
+@pytest.mark.parametrize("text", ["", "... !!! 42\n"])
+def test_build_from_text_without_words_names_the_corpus(tmp_path, capsys, text):
+    (tmp_path / "empty.txt").write_text(text)
+    assert main(["build", str(tmp_path / "empty.txt"), str(tmp_path / "lm.arpa")]) == 2
+    err = one_error_line(capsys.readouterr().err)
+    assert err.startswith(f"error: {tmp_path / 'empty.txt'}: ") and "no words" in err, err
+    assert not (tmp_path / "lm.arpa").exists()
+
+
 @pytest.mark.parametrize("order", ["0", "11", "100000"])
 def test_build_order_out_of_range_is_refused(tmp_path, capsys, order):
     (tmp_path / "corpus.txt").write_text("the cat sat\n")

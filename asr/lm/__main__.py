@@ -50,7 +50,10 @@ def no_words(path: str) -> LMError:
 
 def build(args: argparse.Namespace) -> None:
     refuse_overwriting(args.out, [args.corpus])
-    lm = build_kneser_ney(read_sentences(args.corpus, is_manifest(args.corpus, args.manifest)), args.order)
+    try:
+        lm = build_kneser_ney(read_sentences(args.corpus, is_manifest(args.corpus, args.manifest)), args.order)
+    except ValueError as e:  # no words: say which corpus
+        raise LMError(f"{args.corpus}: {e}") from None
     write_arpa(lm, args.out)
     counts = " ".join(f"{n}-grams={c}" for n, c in enumerate(lm.counts(), 1))
     print(f"wrote {args.out}: order {lm.order}, {len(lm.vocabulary)} words, {counts}")
