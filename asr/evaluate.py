@@ -147,6 +147,24 @@ def read_references(path: str) -> tuple[list[Utterance], list[str]]:
     return kept, [u.id for u in missing]
 
 
+def readable_log_probs(rec, utts: list[Utterance], args: argparse.Namespace,
+                       progress) -> tuple[list[Utterance], list[torch.Tensor], list[str]]:
+    """(the utterances whose audio can be read, their log-probs, the ids of those whose audio cannot): one of those
+    is dropped, said in one warning line with the first one's reason, as a missing file is, and the rest scored
+    (it ended the whole run); AudioError when none can be read."""
+    bad: dict[int, AudioError] = {}
+    log_probs = utterance_log_probs(rec, utts, args.batch_seconds, on_progress=progress.update,
+                                    on_unreadable=bad.__setitem__)
+    if len(bad) == len(utts):
+        raise AudioError(f"{args.manifest}: no utterance's audio can be read (e.g. {bad[min(bad)]})")
+    kept = [i for i in range(len(utts)) if i not in bad]
+    if bad:
+        dropped = [utts[i] for i in sorted(bad)]
+        line = drop_line(args.manifest, len(utts), len(kept), {"whose audio cannot be read": dropped})
+        print(f"{line}; {bad[min(bad)]}", file=sys.stderr)
+    return [utts[i] for i in kept], [log_probs[i] for i in kept], [utts[i].id for i in sorted(bad)]
+
+
 @stdout_guarded
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
@@ -172,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             print(warning, file=sys.stderr)
         utts, missing = read_references(args.manifest)
         with progress_bar(sum(u.duration for u in utts), "evaluating", args.quiet) as progress:
-            log_probs = utterance_log_probs(rec, utts, args.batch_seconds, on_progress=progress.update)
+            utts, log_probs, unreadable = readable_log_probs(rec, utts, args, progress)
         if args.tune_lm:
             return report_tuning(*tune_lm(utts, log_probs, cfg, rec.vocab), args.out)
         result = score(utts, decoder.transcripts(log_probs, steering))
@@ -183,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             write_report(result, args.out, {"model": str(args.model), "manifest": str(args.manifest),
                                             "decoder": cfg.decoder, "decoding": cfg.to_dict(),
-                                            "missing_audio": missing, "steering": steered(args)})
+                                            "missing_audio": missing, "unreadable_audio": unreadable,
+                                            "steering": steered(args)})
     except OutputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

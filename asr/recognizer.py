@@ -14,7 +14,8 @@ from typing import Callable
 
 import torch
 
-from asr.data import BucketBatchSampler, SpeechDataset, Utterance, collate
+from asr.audio import AudioError
+from asr.data import Batch, BucketBatchSampler, SpeechDataset, Utterance, collate
 from asr.features import Frontend
 from asr.model import AcousticModel
 from asr.text import Vocab
@@ -54,21 +55,55 @@ def with_chunks(rec: Recognizer, chunk_frames: int | None = None,
     return dataclasses.replace(rec, model=model.eval())
 
 
+class Readable(torch.utils.data.Dataset):
+    """A SpeechDataset whose items are (item, None), or (None, the AudioError) for audio that cannot be read."""
+
+    def __init__(self, dataset: SpeechDataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        try:
+            return self.dataset[i], None
+        except AudioError as e:
+            return None, e
+
+
+def collate_readable(pairs: list) -> tuple[Batch | None, list[tuple[int, AudioError]]]:
+    """(the batch of the items that were read, or None; (position in the batch, its error) for those that were not)."""
+    items = [item for item, _ in pairs if item is not None]
+    return (collate(items) if items else None), [(k, e) for k, (_, e) in enumerate(pairs) if e is not None]
+
+
 @torch.no_grad()
 def utterance_log_probs(
     rec: Recognizer, utts: list[Utterance], batch_seconds: float = 200.0, num_workers: int = 0,
-    on_progress: Callable[[float], None] | None = None,
+    on_progress: Callable[[float], None] | None = None, on_unreadable: Callable[[int, AudioError], None] | None = None,
 ) -> list[torch.Tensor]:
     """The model's (T_i, V) log-probs of each utterance, on the CPU, in the order given (length-sorted batches).
-    on_progress(seconds) is called after each batch with the audio seconds (manifest durations) it held."""
+    on_progress(seconds) is called after each batch with the audio seconds (manifest durations) it held. With
+    on_unreadable, an utterance whose audio cannot be read gets on_unreadable(its index, the AudioError) and empty
+    log-probs, and the others go on; without it the AudioError ends the run."""
     dataset = SpeechDataset(utts, rec.frontend, rec.vocab)
     sampler = BucketBatchSampler([u.duration for u in utts], batch_seconds, shuffle=False)
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers)
+    loader = torch.utils.data.DataLoader(
+        Readable(dataset) if on_unreadable else dataset, batch_sampler=sampler, num_workers=num_workers,
+        collate_fn=collate_readable if on_unreadable else collate)
     out: list[torch.Tensor] = [torch.empty(0)] * len(utts)
     for indices, batch in zip(sampler, loader):  # the loader yields the sampler's batches, in its order
-        log_probs, lengths = rec.model(batch.features.to(rec.device), batch.feature_lengths.to(rec.device))
-        for i, lp, n in zip(indices, log_probs, lengths.tolist()):
-            out[i] = lp[:n].cpu()  # by position: ids need not be unique here
+        if on_unreadable:
+            batch, errors = batch
+            for k, e in errors:
+                on_unreadable(indices[k], e)
+            read = [i for k, i in enumerate(indices) if k not in {k for k, _ in errors}]
+        else:
+            read = indices
+        if batch is not None:
+            log_probs, lengths = rec.model(batch.features.to(rec.device), batch.feature_lengths.to(rec.device))
+            for i, lp, n in zip(read, log_probs, lengths.tolist()):
+                out[i] = lp[:n].cpu()  # by position: ids need not be unique here
         if on_progress is not None:
             on_progress(sum(utts[i].duration for i in indices))
     return out

@@ -204,6 +204,24 @@ def test_utterances_without_audio_are_reported_and_the_rest_scored(tiny_checkpoi
     assert clips[3].id not in (out / "hypotheses.txt").read_text()
 
 
+def test_an_unreadable_clip_is_dropped_and_the_rest_scored(tiny_checkpoint, clips, tmp_path, capsys):
+    """One truncated FLAC among the clips ended the whole run with no WER and no report (a review); it is now
+    dropped as a missing file is, its reason said once, and the report lists it."""
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(Path(clips[1].audio).read_bytes()[:3000])
+    path = manifest_of(tmp_path, clips, audio_1=str(cut))
+    out = tmp_path / "report"
+    assert main(["--model", str(tiny_checkpoint), "--manifest", path, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: {path}: kept 4 of 5 utterances, dropped 1 whose audio cannot be read "
+                          f"({clips[1].id}); {cut}: ") and err.count("\n") == 1, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["utterances"] == 4 and summary["unreadable_audio"] == [clips[1].id]
+    every = {f"audio_{i}": str(cut) for i in range(len(clips))}
+    assert main(["--model", str(tiny_checkpoint), "--manifest", manifest_of(tmp_path, clips, **every)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {path}: no utterance's audio can be read (e.g. {cut}: ")
+
+
 def test_a_manifest_without_any_audio_is_an_error(tiny_checkpoint, clips, tmp_path, capsys):
     gone = {f"audio_{i}": str(tmp_path / f"gone{i}.flac") for i in range(len(clips))}
     path = manifest_of(tmp_path, clips, **gone)
