@@ -124,7 +124,8 @@ def vocab_from_state(ckpt: dict) -> Vocab:
 def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        kind = "a folder, not a checkpoint file" if path.is_dir() else "no such checkpoint file"
+        raise CheckpointError(f"{path}: {kind}")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:

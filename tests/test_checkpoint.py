@@ -205,9 +205,14 @@ def test_a_checkpoint_with_impossible_settings_or_weights_is_one_line_at_load(tm
 
 
 def test_missing_file_and_directory(tmp_path):
-    for path in (tmp_path / "missing.pt", tmp_path):
-        with pytest.raises(CheckpointError, match=f"^{path}: no such checkpoint file"):
+    """A folder given as --model (or --lm) was said to be "no such file" (a review)."""
+    from asr.lm import LMError, load_lm
+
+    for path, said in ((tmp_path / "missing.pt", "no such checkpoint file"), (tmp_path, "a folder, not a checkpoint file")):
+        with pytest.raises(CheckpointError, match=f"^{path}: {said}$"):
             read_checkpoint(path)
+    with pytest.raises(LMError, match=f"^{tmp_path}: a folder, not a language model file$"):
+        load_lm(tmp_path)
 
 
 def test_mismatched_checkpoint(tmp_path, tiny_checkpoint):

@@ -169,7 +169,8 @@ def read_arpa(path: str | Path) -> NgramLM:
     """Read an ARPA file (plain or gzip) into an NgramLM; a malformed line raises LMError(path:line)."""
     path = Path(path)
     if not path.is_file():
-        raise LMError(f"{path}: no such language model file")
+        kind = "a folder, not a language model file" if path.is_dir() else "no such language model file"
+        raise LMError(f"{path}: {kind}")
     lines = numbered_lines(path)
     counts = _read_counts(path, lines)
     if not counts[0]:  # mixed with another, it would hold half the probability mass and give it to no word

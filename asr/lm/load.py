@@ -28,7 +28,8 @@ def load_lm(path: str | Path, backend: str = "auto") -> LanguageModel:
     if backend not in ("auto", "python", "kenlm"):
         raise ValueError(f"backend must be 'auto', 'python' or 'kenlm', got {backend!r}")
     if not path.is_file():
-        raise LMError(f"{path}: no such language model file")
+        kind = "a folder, not a language model file" if path.is_dir() else "no such language model file"
+        raise LMError(f"{path}: {kind}")
     binary = is_kenlm_binary(path)
     if backend == "auto":
         big = binary or path.stat().st_size > AUTO_KENLM_BYTES
