@@ -16,6 +16,7 @@ import os
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from asr.text import lost_characters, normalize_text
 
@@ -229,11 +230,12 @@ def manifest_text(utts: list[Utterance]) -> str:
     return "".join(lines)
 
 
-def replace_files(files: dict[Path, str]) -> None:
+def replace_files(files: dict[Path, str], before_renames: Callable[[], None] | None = None) -> None:
     """Write each text to its path, all whole or none at all: every path checked first (a folder in the way), every
     text written to a temporary file beside its path, then each renamed over its path. OSError whose filename is the
     path that fails (a folder in the way, a full disk); then no file there before is touched, and no temporary file
-    is left."""
+    is left. before_renames() runs once every text is written (an import's cuts moved into place with them): what it
+    raises leaves the files as they were too."""
     tmps = {path: path.with_name(path.name + ".tmp") for path in files}
     path = None
     try:
@@ -244,6 +246,8 @@ def replace_files(files: dict[Path, str]) -> None:
         for path, text in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             tmps[path].write_text(text, encoding="utf-8")
+        if before_renames is not None:
+            before_renames()
         for path, tmp in tmps.items():
             os.replace(tmp, path)
     except BaseException as e:  # OSError, or Ctrl-C part way: no temporary file is left either way
@@ -255,9 +259,9 @@ def replace_files(files: dict[Path, str]) -> None:
         raise
 
 
-def write_manifests(sets: dict[Path, list[Utterance]]) -> None:
-    """Write each manifest (manifest_text), all whole or none at all (replace_files)."""
-    replace_files({Path(path): manifest_text(utts) for path, utts in sets.items()})
+def write_manifests(sets: dict[Path, list[Utterance]], before_renames: Callable[[], None] | None = None) -> None:
+    """Write each manifest (manifest_text), all whole or none at all (replace_files, with before_renames)."""
+    replace_files({Path(path): manifest_text(utts) for path, utts in sets.items()}, before_renames)
 
 
 def write_manifest(path: str | Path, utts: list[Utterance]) -> None:

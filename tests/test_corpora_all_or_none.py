@@ -65,13 +65,36 @@ def test_a_split_the_flags_cannot_make_leaves_the_earlier_import(tmp_path, capsy
     assert files_in(out) == earlier
 
 
-def test_a_librispeech_split_is_split_when_asked(tmp_path, capsys):
+def test_a_librispeech_split_is_split_when_asked_unless_it_is_held_out(tmp_path, capsys):
     split, utts = as_librispeech(tmp_path, {"19": ["A B", "C D", "E F", "G H"], "20": ["I J", "K L"]})
     out = tmp_path / "out"
+    assert "not held out; this corpus has dev-clean" in refused([split, out, "--dev-speakers", "20"], capsys)
+    assert not out.exists()  # dev-clean split into train and dev would train on a dev set (a review)
+    split = split.rename(tmp_path / "train-clean-5")
     assert main(["import", str(split), str(out), "--dev-speakers", "20"]) == 0
     assert [u.speaker for u in read_manifest(out / "dev.jsonl")] == ["20", "20"]
-    assert len(read_manifest(out / "train.jsonl")) == 4 and len(read_manifest(out / "dev-clean.jsonl")) == 6
+    assert len(read_manifest(out / "train.jsonl")) == 4 and len(read_manifest(out / "train-clean-5.jsonl")) == 6
     assert "dev: 2 utterances" in capsys.readouterr().out
+
+
+def test_cuts_stay_as_they_were_when_a_manifest_cannot_be_written(tmp_path, capsys, monkeypatch):
+    """The cuts were moved into place before the manifests were written: a full disk then left new cuts under the
+    old manifests (a review). Now they move once every manifest's text is written, before any is renamed."""
+    data = two_kaldi_sets(tmp_path, "u1 rec 0.0 0.8\nu2 rec 0.8 2.0\n")
+    out = tmp_path / "out"
+    assert main(["import", str(data), str(out)]) == 0
+    earlier = files_in(out)
+    (data / "test" / "segments").write_text("u1 rec 0.0 1.2\nu2 rec 1.2 2.0\n")
+    real = Path.write_text
+
+    def full_disk(self, text, *args, **kwargs):
+        if self.name == "train.jsonl.tmp":
+            raise OSError(28, "No space left on device")
+        return real(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    assert "No space left on device" in refused([data, out], capsys)
+    assert files_in(out) == earlier
 
 
 @pytest.mark.parametrize("damage, says", [

@@ -35,6 +35,17 @@ def os_reason(e: OSError) -> str:
     return (e.strerror or type(e).__name__).lower()
 
 
+def sndfile_path(path: str | Path) -> str | bytes:
+    """A path as soundfile takes it: the text (which it opens with wide characters on Windows), or its bytes where
+    the name is not valid Unicode (a POSIX name that is not UTF-8: soundfile's strict encoding of text refused it)."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text)
+    return text
+
+
 def check_readable(path: Path) -> None:
     """Raise AudioError naming the path unless it is a file that this process can open."""
     if path.is_dir():
@@ -55,7 +66,7 @@ def open_audio(path: Path) -> sf.SoundFile:
         with open(path, "rb") as raw:
             head = raw.read(SNIFF_BYTES)
         with mpg123_notes_dropped(head):
-            f = sf.SoundFile(os.fsencode(path))  # bytes: a name that is not UTF-8 opens too (soundfile encodes str)
+            f = sf.SoundFile(sndfile_path(path))
     except AudioError:
         raise
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError... on bad files
@@ -116,7 +127,7 @@ def audio_duration(path: str | Path) -> float:
 
 def write_wav(path: str | Path | io.BytesIO, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write (N,) float32 samples as a 32-bit float WAV (exact: what is read back is what was written)."""
-    sf.write(os.fsencode(path) if isinstance(path, (str, Path)) else path, samples, sample_rate, subtype="FLOAT",
+    sf.write(sndfile_path(path) if isinstance(path, (str, Path)) else path, samples, sample_rate, subtype="FLOAT",
              format="WAV")
 
 

@@ -29,12 +29,20 @@ def may_reach_mpg123(head: bytes) -> bool:
     return fmt is None or fmt.name == "MP3"
 
 
+def holding_is_safe() -> bool:
+    """Whether stderr may be held: this thread is the process's only Python thread (as in transcribe's and evaluate's
+    reads), so no other thread's line can be split or glued to a note while it is held. The server reads uploads in
+    threads: there the notes still reach its log, next to its own lines."""
+    return threading.active_count() == 1 and sys.stderr is not None
+
+
 @contextlib.contextmanager
 def mpg123_notes_dropped(head: bytes):
-    """Inside the block, what anything in the process writes to stderr (file descriptor 2) is held in a temporary
-    file; afterwards it is written out, less libmpg123's notes. Another thread's lines written meanwhile come out
-    late, never lost. Data that cannot reach libmpg123 (may_reach_mpg123) leave stderr alone."""
-    if not may_reach_mpg123(head):
+    """Inside the block, what C code writes to stderr (file descriptor 2) is held in a temporary file; afterwards it
+    is written out, less libmpg123's notes. Only for data that may reach libmpg123 (may_reach_mpg123), and only where
+    holding is safe (holding_is_safe); a failure to hold or to write the rest out never fails the read. Wraps the
+    open only: corruption further into an MP3 still gets libmpg123's notes as the blocks are read."""
+    if not may_reach_mpg123(head) or not holding_is_safe():
         yield
         return
     with _HOLDING, tempfile.TemporaryFile() as held:
@@ -44,10 +52,10 @@ def mpg123_notes_dropped(head: bytes):
         try:
             yield
         finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
+            os.dup2(saved, 2)  # stderr back first, whatever happens next
             os.close(saved)
-            held.seek(0)
-            kept = [line for line in held.read().splitlines(keepends=True) if not MPG123_NOTE.match(line)]
-            if kept:
-                os.write(2, b"".join(kept))
+            with contextlib.suppress(OSError):  # (a pipe closed meanwhile: the notes and the rest are lost)
+                held.seek(0)
+                kept = [line for line in held.read().splitlines(keepends=True) if not MPG123_NOTE.match(line)]
+                if kept:
+                    os.write(2, b"".join(kept))

@@ -18,6 +18,7 @@ from asr import __version__
 from asr.audio import AudioError
 from asr.corpora.formats import FORMATS, detect_format
 from asr.corpora.rows import CorpusError, ImportSettings
+from asr.corpora.shared import HELD_OUT
 from asr.corpora.split import SplitSettings, split_utterances
 from asr.manifest import ManifestError, Utterance, read_manifest, write_manifests
 
@@ -128,10 +129,10 @@ def split_of_import(src: str, out: Path, settings: SplitSettings, made: dict) ->
 
     def more_sets(sets: dict[str, list[Utterance]]) -> dict[str, list[Utterance]]:
         source = next((name for name in ("all", "train") if name in sets), next(iter(sets)) if len(sets) == 1 else None)
-        if source is None:
-            raise CorpusError(f"{src}: split flags split the set 'all' or 'train' or a corpus's only set; this "
-                              f"corpus has {', '.join(sets)}")
-        parts = split_utterances(sets[source], settings, str(out / f"{source}.jsonl"))
+        if source is None or HELD_OUT.search(source):  # a test set split into train and dev would train on test
+            raise CorpusError(f"{src}: split flags split the set 'all' or 'train' or a corpus's only set that is not "
+                              f"held out; this corpus has {', '.join(sets)}")
+        parts = split_utterances(sets[source], settings, f"{src} (its {source} set)")
         clash = sorted(set(parts) & (set(sets) - {source}))
         if clash:
             raise CorpusError(f"{out}: the corpus has its own {', '.join(clash)} set(s); split flags would replace "

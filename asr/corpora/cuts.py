@@ -93,9 +93,10 @@ def commit_cuts(files: list[Path]) -> None:
                 raise AudioError(f"{path}: cannot write it (a {'folder' if path.is_dir() else 'non-file'} is in its "
                                  f"place)")
         for path in files:
-            os.replace(temporary(path), path)
-    except OSError as e:
-        raise AudioError(f"{e.filename}: cannot write it ({e.strerror or e})") from e
+            try:
+                os.replace(temporary(path), path)
+            except OSError as e:  # (its filename is the temporary's)
+                raise AudioError(f"{path}: cannot write it ({e.strerror or e})") from e
     finally:
         drop_cuts(files)
 

@@ -25,9 +25,3 @@ def read_from(names: list[str], files: set[str], out_dir: Path) -> str | None:
                     f"corpus is read from; give another OUT_DIR")
     return None
 
-
-def blocked(paths: list[Path]) -> str | None:
-    """The error for the first of the manifests' paths that something other than a file holds (a folder), which
-    no manifest can replace: found before any cut is moved into place; None when none is."""
-    path = next((p for p in paths if p.exists() and not p.is_file()), None)
-    return None if path is None else f"{path}: a {'folder' if path.is_dir() else 'non-file'} is in its place"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from asr.audio import SAMPLE_RATE, AudioError, AudioInfo, audio_info
 from asr.corpora.cuts import commit_cuts, cut_segments, drop_cuts
-from asr.corpora.output import MoreSets, blocked, read_from
+from asr.corpora.output import MoreSets, read_from
 from asr.corpora.shared import shared_files
 from asr.manifest import (MAX_DURATION_S, MIN_DURATION_S, Utterance, control_character, holds_duration, id_problem,
                           lossy_text_note, spells_nothing, write_manifests)
@@ -288,11 +288,9 @@ def prepare_sets(sets: dict[str, list[Row]], out_dir: Path | None,
         more = settings.more_sets(out) if settings.more_sets is not None and out_dir is not None else {}
         if more and (error := read_from(list(more), files, out_dir)):
             raise CorpusError(error)
-        if out_dir is not None and (error := blocked([out_dir / f"{name}.jsonl" for name in {**out, **more}])):
-            raise CorpusError(error)
-        commit_cuts(pending)
+        if out_dir is not None:  # the cuts moved into place once every manifest is written, before any replaces one
+            write_manifests({out_dir / f"{name}.jsonl": utts for name, utts in {**out, **more}.items()},
+                            before_renames=lambda: commit_cuts(pending))
     finally:
         drop_cuts(pending)  # what a failed import cut (commit_cuts removes them too)
-    if out_dir is not None:
-        write_manifests({out_dir / f"{name}.jsonl": utts for name, utts in {**out, **more}.items()})
     return out
