@@ -40,7 +40,7 @@ def holding_is_safe() -> bool:
 def mpg123_notes_dropped(head: bytes):
     """Inside the block, what C code writes to stderr (file descriptor 2) is held in a temporary file; afterwards it
     is written out, less libmpg123's notes. Only for data that may reach libmpg123 (may_reach_mpg123), and only where
-    holding is safe (holding_is_safe); a failure to hold or to write the rest out never fails the read. Wraps the
+    holding is safe (holding_is_safe); a failure to write the rest out afterwards never fails the read. Wraps the
     open only: corruption further into an MP3 still gets libmpg123's notes as the blocks are read."""
     if not may_reach_mpg123(head) or not holding_is_safe():
         yield
