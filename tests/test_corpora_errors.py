@@ -40,6 +40,14 @@ def test_a_metadata_file_without_file_name_is_refused_at_its_header(tmp_path, ca
     assert "metadata.csv:1: missing column(s) file_name (the header has: path, transcription, speaker)" in err
 
 
+def test_a_column_named_twice_in_a_header_is_refused(tmp_path, capsys):
+    """file_name,transcription,transcription: the last column silently won (a review)."""
+    as_audiofolder(utterances(tmp_path), tmp_path)
+    edit(tmp_path / "metadata.csv", "speaker", "transcription")
+    err = refused([tmp_path, tmp_path / "m"], capsys)
+    assert "metadata.csv:1: the column 'transcription' is in the header twice" in err
+
+
 def test_a_metadata_file_without_a_transcript_column_says_which_it_reads(tmp_path, capsys):
     as_audiofolder(utterances(tmp_path), tmp_path)
     edit(tmp_path / "metadata.csv", "transcription", "words")

@@ -294,3 +294,16 @@ def test_a_file_whose_name_is_not_utf8_is_read(tiny_checkpoint, clips, tmp_path,
     (tmp_path / name).write_bytes(Path(clips[0].audio).read_bytes())
     assert main([str(tmp_path / name), "--model", str(tiny_checkpoint)]) == 0
     assert capsys.readouterr().out.strip() != ""
+
+
+def test_a_checkpoint_whose_recommended_decoding_cannot_be_used_is_named(tiny_checkpoint, clips, tmp_path, capsys):
+    """A bad value in the checkpoint's metadata said only "beam_size must be >= 1, got -5" (a review)."""
+    import torch
+
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    ckpt["metadata"] = {**ckpt.get("metadata", {}), "decoding": {"decoder": "beam", "beam_size": -5}}
+    bad = tmp_path / "bad.pt"
+    torch.save(ckpt, bad)
+    assert main([clips[0].audio, "--model", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}: the decoding it recommends cannot be used (") and "beam_size" in err, err

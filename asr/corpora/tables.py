@@ -53,6 +53,8 @@ def read_table(path: Path, delimiter: str, required: tuple[str, ...]) -> tuple[l
     if len(records) != len(lines):  # a quoted field over several lines: number the records by their first line
         raise CorpusError(f"{path}: a quoted field runs over several lines; write one row a line")
     columns = [c.strip() for c in records[0]]
+    if twice := next((c for i, c in enumerate(columns) if c and c in columns[:i]), None):  # the last would win
+        raise CorpusError(f"{path}:{lines[0][0]}: the column {twice!r} is in the header twice")
     missing = [c for c in required if c not in columns]
     if missing:
         raise CorpusError(f"{path}:{lines[0][0]}: missing column(s) {', '.join(missing)} "

@@ -82,8 +82,14 @@ def ignored_by_greedy(args: argparse.Namespace, cfg: DecodingConfig) -> str | No
 
 
 def decoding_config(args: argparse.Namespace, metadata: dict, model_path: str | Path) -> DecodingConfig:
-    """Flags first, then the model's recommended decoding, then DecodingConfig's defaults."""
+    """Flags first, then the model's recommended decoding, then DecodingConfig's defaults. ValueError naming the
+    model where its recommended decoding itself cannot be used (a value out of range, of another type)."""
     values = dict(metadata.get("decoding") or {})
+    try:
+        BeamSearchConfig(**{k: v for k, v in values.items() if k in _BEAM_FIELDS})
+        DecodingConfig(values.get("decoder", DecodingConfig.decoder), None)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{model_path}: the decoding it recommends cannot be used ({e})") from None
     if values.get("lm"):
         values["lm"] = str(Path(model_path).parent / values["lm"])
     for name in _FLAGS:
