@@ -122,7 +122,7 @@ def load(path: str | Path, device: str | torch.device = "cpu", threads: int | No
     path, device = Path(path), torch.device(device)
     ort = _require("onnxruntime", path)
     if not path.is_file():
-        kind = "a folder, not a ONNX model file" if path.is_dir() else "no such ONNX model file"
+        kind = "a folder, not an ONNX model file" if path.is_dir() else "no such ONNX model file"
         raise OnnxError(f"{path}: {kind}")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or torch.get_num_threads()

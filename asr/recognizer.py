@@ -97,7 +97,8 @@ def utterance_log_probs(
             batch, errors = batch
             for k, e in errors:
                 on_unreadable(indices[k], e)
-            read = [i for k, i in enumerate(indices) if k not in {k for k, _ in errors}]
+            unread = {k for k, _ in errors}
+            read = [i for k, i in enumerate(indices) if k not in unread]
         else:
             read = indices
         if batch is not None:

@@ -198,6 +198,8 @@ def test_a_file_that_is_not_onnx_is_one_line(tmp_path, short_clip, capsys):
     assert err.count("\n") == 1 and err.startswith(f"error: {tmp_path / 'bad.onnx'}: not a readable ONNX model")
     with pytest.raises(CheckpointError, match="no such ONNX model file"):
         load_recognizer(tmp_path / "none.onnx", "onnx")
+    with pytest.raises(CheckpointError, match=f"^{tmp_path}: a folder, not an ONNX model file$"):
+        load_recognizer(tmp_path, "onnx")
 
 
 def test_without_onnxruntime_the_door_says_how_to_install_it(exported, short_clip, monkeypatch, capsys):

@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 
 from asr.audio.ffmpeg import ffmpeg_blocks, ffprobe_header, needs_ffmpeg
-from asr.audio.header import SNIFF_BYTES, check_wav_size, read_wav_header
+from asr.audio.header import check_wav_size, read_wav_header
 from asr.audio.quiet import mpg123_notes_dropped
 from asr.audio.samples import (MAX_SECONDS, SAMPLE_RATE, AudioError, check_format, check_samples, resample, to_mono,
                                warn_once)
@@ -63,9 +63,7 @@ def open_audio(path: Path) -> sf.SoundFile:
     against the limits; AudioError naming the path otherwise."""
     try:
         check_wav_complete(path)
-        with open(path, "rb") as raw:
-            head = raw.read(SNIFF_BYTES)
-        with mpg123_notes_dropped(head):
+        with mpg123_notes_dropped(path):
             f = sf.SoundFile(sndfile_path(path))
     except AudioError:
         raise

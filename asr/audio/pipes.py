@@ -56,7 +56,7 @@ def _decode_whole(name: str, data: bytes) -> tuple[np.ndarray, int]:
         whole = io.BytesIO(data)
         check_wav_size(read_wav_header(whole.read, name), len(data) - whole.tell(), name, "stream")
     try:
-        with mpg123_notes_dropped(data[:SNIFF_BYTES]):
+        with mpg123_notes_dropped(data):
             samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except Exception as e:  # LibsndfileError and friends: not a format libsndfile knows
         reason = sndfile_reason(e).split(": ")[-1]  # no BytesIO repr

@@ -2,7 +2,7 @@
 writes notes straight to the process's stderr ("Note: Illegal Audio-MPEG-Header ...", "Trying to resync...") before
 libsndfile fails: a corrupt or non-audio file gave four lines of them above our one-line error.
 
-    with mpg123_notes_dropped(head):   # head: the data's first SNIFF_BYTES bytes
+    with mpg123_notes_dropped(path):   # a file's path, or the data themselves (a pipe's)
         f = sf.SoundFile(path)
 """
 
@@ -14,8 +14,9 @@ import re
 import sys
 import tempfile
 import threading
+from pathlib import Path
 
-from asr.audio.header import sniff
+from asr.audio.header import SNIFF_BYTES, sniff
 
 # what libmpg123 writes: "Note: ...", "Warning: ...", "[src/libmpg123/id3.c:...] warning: ..."
 MPG123_NOTE = re.compile(rb"^(Note: |Warning: |\[src/libmpg123/)")
@@ -36,13 +37,21 @@ def holding_is_safe() -> bool:
     return threading.active_count() == 1 and sys.stderr is not None
 
 
+def head_of(source: Path | bytes) -> bytes:
+    """The first SNIFF_BYTES bytes of a file, or of data."""
+    if isinstance(source, bytes):
+        return source[:SNIFF_BYTES]
+    with open(source, "rb") as f:
+        return f.read(SNIFF_BYTES)
+
+
 @contextlib.contextmanager
-def mpg123_notes_dropped(head: bytes):
+def mpg123_notes_dropped(source: Path | bytes):
     """Inside the block, what C code writes to stderr (file descriptor 2) is held in a temporary file; afterwards it
     is written out, less libmpg123's notes. Only for data that may reach libmpg123 (may_reach_mpg123), and only where
     holding is safe (holding_is_safe); a failure to write the rest out afterwards never fails the read. Wraps the
     open only: corruption further into an MP3 still gets libmpg123's notes as the blocks are read."""
-    if not may_reach_mpg123(head) or not holding_is_safe():
+    if not holding_is_safe() or not may_reach_mpg123(head_of(source)):  # (the file's head read only if it may be)
         yield
         return
     with _HOLDING, tempfile.TemporaryFile() as held:
