@@ -101,16 +101,16 @@ def lr_ratio(text: str) -> float:
     """A ratio in [0, 1]: where the decay ends, at or below the peak."""
     x = non_negative_float(text)
     if x > 1:
-        raise argparse.ArgumentTypeError(f"expected a ratio in [0, 1] (the decay ends at or below the peak), got "
-                                         f"{text!r}")
+        raise argparse.ArgumentTypeError(f"expected a ratio in [0, 1], at or below the peak,, got {text!r}")
     return x
 
 
 def speed_factor(text: str) -> float:
-    """A speed perturbation factor F, 0.5 < F <= 2: the audio played F times as fast (a voice still a voice)."""
+    """A speed or VTLP factor F, 0.5 < F <= 2: the audio played F times as fast, or its formants F times as high
+    (a voice still a voice)."""
     x = finite_float(text)
     if not 0.5 < x <= 2:
-        raise argparse.ArgumentTypeError(f"expected a speed factor in (0.5, 2], got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a factor in (0.5, 2], got {text!r}")
     return x
 
 
@@ -140,6 +140,7 @@ FLOATS = {  # flag -> (type, help)
                              "within +-10 dB (asr.augment.Equalize; 0: never)"),
     "trim_prob": (probability, "probability of an editor's trim: the silence around the words cut off, a soft first "
                                "or last sound with it (asr.augment.Trim; 0: never)"),
+    "vtlp_prob": (probability, "probability of another vocal tract's formants (VTLP; asr.augment.VocalTractWarp)"),
     "clip_prob": (probability, "probability of clipping: the level driven 0-12 dB over full scale"),
     "telephone_prob": (probability, "probability of a telephone line: its band, 8 kHz, mu-law or A-law"),
     "codec_prob": (probability, "probability of a lossy codec round trip (MP3, Opus or Vorbis)"),
@@ -164,13 +165,14 @@ def build_parser() -> argparse.ArgumentParser:  # long: one line a flag
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=defaults[name], help=text)
     p.add_argument("--snr-db", type=finite_float, nargs=2, default=defaults["snr_db"], metavar=("LOW", "HIGH"),
                    help="range of the signal-to-noise ratio of added noise, dB")
+    p.add_argument("--vtlp-factors", type=speed_factor, nargs=2, default=defaults["vtlp_factors"], metavar=("LO", "HI"),
+                   help="VTLP's warp factor, drawn from [LO, HI] (0.5 < F <= 2; > 1: higher formants)")
     p.add_argument("--noise", default="", help="noise folder or JSONL (default: synthetic coloured noise)")
     p.add_argument("--rir", default="", help="room impulse responses: folder or JSONL (default: none)")
     p.add_argument("--speed-factors", type=speed_factor, nargs="+", default=defaults["speed_factors"], metavar="F",
                    help="speed perturbation: each utterance played F times as fast, F drawn from these "
                         "(0.5 < F <= 2; wider, e.g. 0.8 0.9 1.0 1.1 1.2, varies the voice more)")
-    p.add_argument("--no-speed-perturb", dest="speed_perturb", action="store_false",
-                   help="no speed perturbation")
+    p.add_argument("--no-speed-perturb", dest="speed_perturb", action="store_false", help="no speed perturbation")
     p.add_argument("--no-spec-augment", dest="spec_augment", action="store_false", help="no SpecAugment masks")
     add_runtime_flags(p, threads_default="chosen from the cores this process may use, beside the DataLoader workers: "
                                           "asr.training.layout; on 2 cores 1")
@@ -215,8 +217,9 @@ def parse_namespace(argv: list[str] | None = None) -> argparse.Namespace:
     apply_run_settings(p, argv)  # first: a --config file, then the command line, win over the run's settings
     apply_config_file(p, argv)
     args = p.parse_args(argv)
-    if args.snr_db[0] > args.snr_db[1]:
-        p.error(f"--snr-db: LOW must not exceed HIGH, got {args.snr_db[0]} {args.snr_db[1]}")
+    for name, (low, high) in (("snr-db", args.snr_db), ("vtlp-factors", args.vtlp_factors)):
+        if low > high:
+            p.error(f"--{name}: the low end must not exceed the high end, got {low} {high}")
     if args.right_context_frames and not args.chunk_frames:
         p.error("--right-context-frames needs --chunk-frames (a full-context model has no chunks)")
     return args
@@ -227,16 +230,15 @@ def to_config(args: argparse.Namespace) -> TrainConfig:
     model = ModelConfig(hidden=a.pop("hidden"), layers=a.pop("layers"), conv_channels=a.pop("conv_channels"),
                         dropout=a.pop("dropout"), chunk_frames=a.pop("chunk_frames"),
                         right_context_frames=a.pop("right_context_frames"))
-    a["snr_db"] = tuple(a["snr_db"])
-    a["speed_factors"] = tuple(a["speed_factors"])
+    for name in ("snr_db", "speed_factors", "vtlp_factors"):
+        a[name] = tuple(a[name])
     if a["num_workers"] == "auto":  # main() settles it first, with the threads; here as the layout would
         a["num_workers"] = choose_layout(usable_cores(), a["device"].split(":")[0]).workers
     return TrainConfig(model=model, **a)
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    """The TrainConfig that main() would train with (threads, workers and precision settled, and torch's threads
-    set, as it does)."""
+    """The TrainConfig that main() would train with (threads, workers, precision settled; torch's threads set)."""
     args = parse_namespace(argv)
     choose_machine_use(args)
     return to_config(args)

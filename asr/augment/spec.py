@@ -1,4 +1,5 @@
-"""Feature augmentation: SpecAugment's frequency and time masks on normalised log-mel frames."""
+"""Feature augmentation on normalised log-mel frames: SpecAugment's frequency and time masks, and vocal tract
+length perturbation (another speaker's formants)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,62 @@ class SpecAugment:
             start = int(rng.integers(0, max(0, n_frames - width) + 1))
             feats[start : start + width, :] = 0.0
         return feats
+
+
+SLANEY_LINEAR_HZ = 1000.0  # the Slaney mel scale (librosa's default, asr.features' filterbank): linear below this
+SLANEY_HZ_PER_MEL = 200.0 / 3  # Hz per mel below SLANEY_LINEAR_HZ
+SLANEY_LOG_STEP = np.log(6.4) / 27.0  # log-Hz per mel above it
+VTLP_BOUNDARY = 0.6  # of f_max: below it frequencies scale by the warp factor, above it they bend back to f_max
+
+
+def hz_to_slaney_mel(hz: np.ndarray) -> np.ndarray:
+    """Frequencies in Hz -> the Slaney mel scale (linear to 1 kHz, logarithmic above)."""
+    hz = np.asarray(hz, dtype=np.float64)
+    linear = hz / SLANEY_HZ_PER_MEL
+    log = SLANEY_LINEAR_HZ / SLANEY_HZ_PER_MEL + np.log(np.maximum(hz, 1e-9) / SLANEY_LINEAR_HZ) / SLANEY_LOG_STEP
+    return np.where(hz < SLANEY_LINEAR_HZ, linear, log)
+
+
+def slaney_mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    knee = SLANEY_LINEAR_HZ / SLANEY_HZ_PER_MEL
+    return np.where(mel < knee, mel * SLANEY_HZ_PER_MEL, SLANEY_LINEAR_HZ * np.exp(SLANEY_LOG_STEP * (mel - knee)))
+
+
+class VocalTractWarp:
+    """Vocal tract length perturbation (VTLP, Jaitly & Hinton 2013): another speaker's formants, with the same
+    timing and pitch track. With probability p, a factor a drawn uniformly from `factors` (low, high) moves what a
+    (T, n_mels) feature matrix holds at f Hz to a * f, up to VTLP_BOUNDARY * f_max, and bends the rest back so
+    that f_max stays put (a > 1: a shorter vocal tract, higher formants). Works on the mel bands of the
+    filterbank that `f_min`, `f_max` and n_mels describe, interpolating linearly between neighbouring bands."""
+
+    def __init__(self, f_min: float, f_max: float, factors=(0.9, 1.1), p: float = 0.5, seed: int = 0):
+        low, high = factors
+        if not 0 < low <= high:
+            raise ValueError(f"VTLP factors must be 0 < low <= high, got {low}, {high}")
+        self.f_min, self.f_max, self.factors, self.p = f_min, f_max, (low, high), p
+        self.rng = np.random.default_rng(seed)
+
+    def band_centres(self, n_mels: int) -> np.ndarray:
+        """(n_mels,) the centre frequency of each mel band, Hz (librosa's Slaney filterbank)."""
+        edges = np.linspace(hz_to_slaney_mel(self.f_min), hz_to_slaney_mel(self.f_max), n_mels + 2)
+        return slaney_mel_to_hz(edges[1:-1])
+
+    def source_bands(self, factor: float, n_mels: int) -> np.ndarray:
+        """(n_mels,) for each output band, the fractional input band it reads: the inverse of the warp."""
+        centres = self.band_centres(n_mels)
+        corner = VTLP_BOUNDARY * self.f_max * min(factor, 1.0)  # where the output stops being a scaled input
+        bent = corner / factor + (centres - corner) * (self.f_max - corner / factor) / (self.f_max - corner)
+        source_hz = np.where(centres <= corner, centres / factor, bent)
+        return np.clip(np.interp(source_hz, centres, np.arange(n_mels)), 0, n_mels - 1)
+
+    def __call__(self, feats: torch.Tensor, rng: np.random.Generator | None = None) -> torch.Tensor:
+        rng = pick_rng(self.rng, rng)
+        if rng.random() >= self.p:
+            return feats
+        factor = float(rng.uniform(*self.factors))
+        where = torch.from_numpy(self.source_bands(factor, feats.shape[1])).to(feats.dtype)  # (n_mels,)
+        below = where.floor().long()
+        above = (below + 1).clamp(max=feats.shape[1] - 1)
+        weight = where - below  # (n_mels,) of the band above
+        return feats[:, below] * (1 - weight) + feats[:, above] * weight  # (T, n_mels)

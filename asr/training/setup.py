@@ -48,6 +48,9 @@ def build_augmentations(cfg: TrainConfig) -> tuple[list, list]:
         wave.append(augment.Telephone(p=cfg.telephone_prob, seed=cfg.seed))
     if cfg.codec_prob > 0:
         wave.append(augment.Codec(p=cfg.codec_prob, seed=cfg.seed))
+    if cfg.vtlp_prob > 0:  # first: the masks hide part of another speaker, not part of the warp's edges
+        feats.append(augment.VocalTractWarp(cfg.features.f_min, cfg.features.f_max, cfg.vtlp_factors, p=cfg.vtlp_prob,
+                                            seed=cfg.seed))
     if cfg.spec_augment:
         feats.append(augment.SpecAugment(cfg.freq_masks, cfg.freq_width, cfg.time_masks, cfg.time_width, seed=cfg.seed))
     return wave, feats
