@@ -136,9 +136,11 @@ def test_a_segment_past_the_end_of_its_recording_is_refused(tmp_path, capsys):
     data = tmp_path / "data"
     data.mkdir()
     (data / "wav.scp").write_text(f"rec {write_tone(tmp_path / 'rec.wav', 1.0)}\n")
-    (data / "segments").write_text("u1 rec 0.5 2.5\n")
-    (data / "text").write_text("u1 hello\n")
-    assert "text:1: segment 0.50-2.50 s of" in refused([data, tmp_path / "m"], capsys)
+    (data / "segments").write_text("u0 rec 0.0 0.5\nu1 rec 0.5 2.5\n")
+    (data / "text").write_text("u1 hello\nu0 hi\n")
+    assert f"error: {data / 'segments'}:2: segment 0.50-2.50 s of" in refused([data, tmp_path / "m"], capsys)
+    assert main(["import", str(data), str(tmp_path / "m"), "--skip-bad"]) == 0  # the row at fault is dropped alone
+    assert [u.id for u in read_manifest(tmp_path / "m" / "all.jsonl")] == ["u0"]
 
 
 def test_a_lhotse_command_source_is_refused(tmp_path, capsys):
@@ -150,6 +152,18 @@ def test_a_lhotse_command_source_is_refused(tmp_path, capsys):
         f.writelines(json.dumps(r) + "\n" for r in rows)
     assert "recordings_train.jsonl.gz:2: recording 'rec-bob-001' comes from a 'command' source" in refused(
         [tmp_path, tmp_path / "m"], capsys)
+
+
+@pytest.mark.parametrize("bad", ["nan", "-300", "inf"])
+def test_a_bad_common_voice_clip_duration_names_clip_durations_tsv(tmp_path, capsys, bad):
+    utts = utterances(tmp_path)
+    as_commonvoice(utts, tmp_path)
+    durations = tmp_path / "clip_durations.tsv"
+    lines = durations.read_text().splitlines()
+    lines[2] = f"{Path(utts[2].audio).name}\t{bad}"  # the third clip's: line 3 (the first clip has none)
+    durations.write_text("\n".join(lines) + "\n")
+    err = refused([tmp_path, tmp_path / "m"], capsys)
+    assert err.startswith(f"error: {durations}:3: duration must be a positive number of seconds"), err
 
 
 def test_common_voice_without_a_sentence_column_is_refused(tmp_path, capsys):
@@ -434,13 +448,12 @@ def refused_text(path: Path) -> str:
     return str(e.value)
 
 
-@pytest.mark.parametrize("segment, listed_in", [("0 0.0001", "segments"), ("1.0 1.0004", "segments"),
-                                                ("2.9999 -1", "text")])  # to the end: known from the file
-def test_a_segment_too_short_for_a_manifest_is_refused(tmp_path, capsys, segment, listed_in):
+@pytest.mark.parametrize("segment", ["0 0.0001", "1.0 1.0004", "2.9999 -1"])  # -1, to the end: known from the file
+def test_a_segment_too_short_for_a_manifest_is_refused(tmp_path, capsys, segment):
     """A manifest keeps durations to the ms: a shorter segment would be written as 0 s, which reading refuses."""
     data = kaldi_segments(tmp_path, f"u1 rec 0.00 1.00\nu2 rec {segment}\n")
     err = refused([data, tmp_path / "m"], capsys)
-    assert err.startswith(f"error: {data / listed_in}:2: segment ") and "shorter than 1 ms" in err, err
+    assert err.startswith(f"error: {data / 'segments'}:2: segment ") and "shorter than 1 ms" in err, err
 
 
 def test_a_segment_of_one_ms_is_imported(tmp_path):

@@ -30,15 +30,15 @@ def tables(src: Path) -> dict[str, Path]:
     return found
 
 
-def durations(src: Path) -> dict[str, float]:
-    """clip file name -> seconds, from clip_durations.tsv (empty when it is not there)."""
+def durations(src: Path) -> dict[str, tuple[float, str]]:
+    """clip file name -> (seconds, "clip_durations.tsv:line"), from clip_durations.tsv (empty when it is not there)."""
     path = src / DURATIONS
     if not path.is_file():
         return {}
     out = {}
     for lineno, row in read_table(path, "\t", required=("clip", "duration[ms]"))[1]:
         try:
-            out[row["clip"]] = float(row["duration[ms]"]) / 1000
+            out[row["clip"]] = (float(row["duration[ms]"]) / 1000, f"{path}:{lineno}")
         except ValueError:
             raise CorpusError(f"{path}:{lineno}: duration[ms] must be a number, got {row['duration[ms]']!r}") from None
     return out
@@ -53,8 +53,9 @@ def read_commonvoice(src: str | Path) -> dict[str, list[Row]]:
         rows = []
         for lineno, row in read_table(table, "\t", required=("path", "sentence"))[1]:
             clip = row["path"]
+            duration, extent_at = seconds.get(clip, (None, ""))
             rows.append(Row(f"{table}:{lineno}", Path(clip).stem, (src / "clips" / clip).absolute(), row["sentence"],
-                            row.get("client_id", ""), seconds.get(clip)))
+                            row.get("client_id", ""), duration, extent_at=extent_at))
         sets[name] = rows
     return sets
 

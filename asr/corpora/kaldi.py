@@ -51,8 +51,8 @@ def audio_files(data: Path) -> dict[str, Path]:
     return out
 
 
-def segment_table(data: Path, recordings: dict[str, Path]) -> dict[str, tuple[Path, float, float | None]]:
-    """segments' utterance -> (audio file, start s, duration s or None for "to the end")."""
+def segment_table(data: Path, recordings: dict[str, Path]) -> dict[str, tuple[Path, float, float | None, str]]:
+    """segments' utterance -> (audio file, start s, duration s or None for "to the end", "segments:line")."""
     out = {}
     for lineno, utt, value in read_kaldi(data / "segments", fields=4, unique=True):
         where = f"{data / 'segments'}:{lineno}"
@@ -68,7 +68,7 @@ def segment_table(data: Path, recordings: dict[str, Path]) -> dict[str, tuple[Pa
                               f"recording's end), got {start} {end}")
         if b != -1 and not holds_duration(b - a):
             raise CorpusError(f"{where}: segment {utt!r} lasts {b - a:.4g} s ({start} to {end}), {TOO_SHORT}")
-        out[utt] = (recordings[reco], a, None if b == -1 else b - a)
+        out[utt] = (recordings[reco], a, None if b == -1 else b - a, where)
     return out
 
 
@@ -83,8 +83,8 @@ def read_data_dir(data: Path) -> list[Row]:
         if segments is not None:
             if utt not in segments:
                 raise CorpusError(f"{where}: utterance {utt!r} has no line in segments")
-            audio, start, duration = segments[utt]
-            rows.append(Row(where, utt, audio, text, speakers.get(utt, ""), duration, start))
+            audio, start, duration, extent_at = segments[utt]
+            rows.append(Row(where, utt, audio, text, speakers.get(utt, ""), duration, start, extent_at=extent_at))
         elif utt not in recordings:
             raise CorpusError(f"{where}: utterance {utt!r} is not in wav.scp (without a segments file, an utterance "
                               f"is a whole recording, under the same id)")

@@ -49,6 +49,7 @@ class Row:
     start: float | None = None  # s into the file for a segment of it (duration None: to its end); None: whole file
     rate: int | None = None  # Hz, where the corpus declares it: checked against the file
     rate_at: str = ""  # "file:line" declaring the rate, where that is not `where` (lhotse's recordings)
+    extent_at: str = ""  # "file:line" giving the duration or segment, where not `where` (Kaldi's segments, ...)
     clash: str = ""  # transcripts of it that disagree, as the corpus reader found them (a problem, dropped by skip_bad)
 
 
@@ -66,8 +67,9 @@ class Problems:
 
     found: dict[str, list[tuple[Row, str]]]
 
-    def add(self, reason: str, row: Row, message: str) -> None:
-        self.found.setdefault(reason, []).append((row, f"{row.where}: {message}"))
+    def add(self, reason: str, row: Row, message: str, at: str = "") -> None:
+        """A problem of `row`, said at `at` (the file and line at fault) or else where the row is listed."""
+        self.found.setdefault(reason, []).append((row, f"{at or row.where}: {message}"))
 
     def rows(self) -> set[str]:
         return {row.where for items in self.found.values() for row, _ in items}
@@ -104,14 +106,15 @@ def first_checks(rows: list[Row], problems: Problems) -> None:
             problems.add("whose audio is missing", row, f"{row.audio}: {what}")
         elif row.duration is not None and not 0 < row.duration < float("inf"):
             problems.add("with a bad duration", row, f"duration must be a positive number of seconds, got "
-                         f"{row.duration}")
+                         f"{row.duration}", row.extent_at)
         elif row.duration is not None and row.duration > MAX_DURATION_S:
-            problems.add("with a bad duration", row, f"duration {row.duration:.4g} s is past {MAX_DURATION_S / 3600:g} h")
+            problems.add("with a bad duration", row, f"duration {row.duration:.4g} s is past {MAX_DURATION_S / 3600:g} h",
+                         row.extent_at)
         elif row.duration is not None and not holds_duration(row.duration):
-            problems.add("with a bad duration", row, f"duration {row.duration:.4g} s is {TOO_SHORT}")
+            problems.add("with a bad duration", row, f"duration {row.duration:.4g} s is {TOO_SHORT}", row.extent_at)
         if row.start is not None and row.start < 0:
             problems.add("outside their audio", row, f"segment of {row.audio} starts at {row.start:.2f} s, before the "
-                         f"recording")
+                         f"recording", row.extent_at)
 
 
 def needs_header(row: Row, settings: ImportSettings) -> bool:
@@ -180,13 +183,13 @@ def header_checks(row: Row, info: AudioInfo | AudioError, problems: Problems) ->
         end = info.seconds if row.duration is None else row.start + row.duration
         if row.start >= info.seconds or end > info.seconds + SEGMENT_SLACK_S or end <= row.start:
             problems.add("outside their audio", row, f"segment {row.start:.2f}-{shown_s(end)} s of {row.audio}, "
-                         f"which lasts {info.seconds:.2f} s")
+                         f"which lasts {info.seconds:.2f} s", row.extent_at)
         elif not holds_duration(min(end, info.seconds) - row.start):
             problems.add("outside their audio", row, f"segment {row.start:.4g}-{shown_s(end)} s of {row.audio} "
-                         f"(which lasts {info.seconds:.2f} s) is {TOO_SHORT}")
+                         f"(which lasts {info.seconds:.2f} s) is {TOO_SHORT}", row.extent_at)
     elif row.duration is not None and abs(row.duration - info.seconds) > DURATION_SLACK_S + 0.01 * info.seconds:
         problems.add("with a wrong duration", row, f"the corpus says {row.duration:g} s, {row.audio} lasts "
-                     f"{info.seconds:.2f} s")
+                     f"{info.seconds:.2f} s", row.extent_at)
 
 
 def rates_note(name: str, rows: list[Row], infos: dict[Path, AudioInfo | AudioError]) -> str | None:
@@ -272,7 +275,8 @@ def prepare_sets(sets: dict[str, list[Row]], out_dir: Path | None,
         raise CorpusError(error)
     out, pending = {}, []
     out_dir = out_dir.absolute() if out_dir is not None else None  # cut segments' paths are absolute, as all are
-    files = {at.rsplit(":", 1)[0] for rows in sets.values() for row in rows for at in (row.where, row.rate_at) if at}
+    files = {at.rsplit(":", 1)[0] for rows in sets.values() for row in rows for at in (row.where, row.rate_at, row.extent_at)
+             if at}
     if out_dir is not None and (error := read_from(list(sets), files, out_dir)):
         raise CorpusError(error)
     try:
