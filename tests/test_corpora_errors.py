@@ -587,3 +587,20 @@ def test_audio_longer_than_a_manifest_holds_is_refused_at_import(tmp_path, capsy
         f.truncate(44 + 2 * frames)
     (folder / "talk.txt").write_text("a very long talk\n")
     assert f"{wav}: 25 h of audio, past the 24 h an utterance may last" in refused([folder, tmp_path / "m"], capsys)
+
+
+def test_a_corpus_listing_no_utterances_is_named_not_the_manifest_it_would_write(tmp_path, capsys):
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "metadata.csv").write_text("file_name,transcription\n")  # a header, no rows
+    assert refused([tmp_path / "corpus", tmp_path / "m"], capsys) == (
+        f"error: {tmp_path / 'corpus'}: set 'all' lists no utterances")
+    assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
+
+
+def test_a_set_whose_every_utterance_is_dropped_names_the_file_listing_them(tmp_path, capsys):
+    (tmp_path / "corpus").mkdir()
+    metadata = tmp_path / "corpus" / "metadata.csv"
+    metadata.write_text("file_name,transcription\nnone.wav,hello\ngone.wav,world\n")
+    assert main(["import", str(tmp_path / "corpus"), str(tmp_path / "m"), "--skip-bad"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"error: {metadata}: none of the 2 utterances listed is usable", err

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from asr.audio import SAMPLE_RATE, AudioError, AudioInfo, audio_info
+from asr.audio import AudioError, AudioInfo, audio_info
 from asr.corpora.cuts import commit_cuts, cut_segments, drop_cuts
+from asr.corpora.notes import no_utterances, rates_note
 from asr.corpora.output import MoreSets, read_from
 from asr.corpora.shared import shared_files
 from asr.manifest import (MAX_DURATION_S, MIN_DURATION_S, Utterance, control_character, holds_duration, id_problem,
@@ -34,6 +34,10 @@ TOO_SHORT = f"shorter than {MIN_DURATION_S * 1000:g} ms (the least a manifest ho
 class CorpusError(Exception):
     """A corpus that is not in the layout its importer reads, or an utterance that cannot be used; the message
     starts with the file and line (or the folder) at fault."""
+
+
+class EmptySet(CorpusError):
+    """A set that lists no utterances (the importer's caller names the corpus)."""
 
 
 @dataclass(frozen=True)
@@ -192,19 +196,6 @@ def header_checks(row: Row, info: AudioInfo | AudioError, problems: Problems) ->
                      f"{info.seconds:.2f} s", row.extent_at)
 
 
-def rates_note(name: str, rows: list[Row], infos: dict[Path, AudioInfo | AudioError]) -> str | None:
-    """One line when the files' sample rates differ, naming the first file at the less common rate and its row."""
-    rate_of = {r.where: i.sample_rate for r in rows if isinstance(i := infos.get(r.audio), AudioInfo)}
-    counts = Counter(rate_of.values())
-    if len(counts) < 2:
-        return None
-    rare = min(counts, key=lambda r: (counts[r], r))
-    row = next(r for r in rows if rate_of.get(r.where) == rare)
-    listed = ", ".join(f"{n} at {rate} Hz" for rate, n in counts.most_common())
-    return (f"note: {name}: the files' sample rates differ ({listed}; e.g. {row.audio}, listed at {row.where}); "
-            f"all are resampled to {SAMPLE_RATE} Hz when read")
-
-
 def problem_lines(name: str, total: int, problems: Problems, skip_bad: bool) -> str | None:
     """The warning line for the utterances dropped (skip_bad); raises CorpusError with the first problem otherwise."""
     if not problems.count():
@@ -287,7 +278,7 @@ def prepare_sets(sets: dict[str, list[Row]], out_dir: Path | None,
             for line in lines:
                 print(line, file=sys.stderr)
             if not utts:
-                raise CorpusError(f"{where}: no usable utterances")
+                raise (CorpusError if rows else EmptySet)(no_utterances(name, rows))
             out[name] = utts
         more = settings.more_sets(out) if settings.more_sets is not None and out_dir is not None else {}
         if more and (error := read_from(list(more), files, out_dir)):
