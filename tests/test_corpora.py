@@ -131,6 +131,17 @@ def test_a_lhotse_supervision_covering_part_of_its_recording_is_cut(tmp_path):
     assert got[1].audio.endswith("segments/train/bob-001.wav") and round(audio_duration(got[1].audio), 3) == 0.2
 
 
+def test_nemo_segments_of_one_file_a_few_ms_apart_keep_ids_of_their_own(tmp_path):
+    utts = utterances(tmp_path, 1)
+    manifest = as_nemo(utts, tmp_path)
+    row = json.loads(manifest.read_text())
+    segments = [dict(row, offset=0.100, duration=0.15), dict(row, offset=0.104, duration=0.15)]  # two voices at once
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in segments))
+    got = prepare_nemo(manifest, tmp_path / "out")["train"]
+    assert [u.id.rsplit("-", 1)[1] for u in got] == ["0.100", "0.104"]  # to the ms (a manifest's precision)
+    assert [round(audio_duration(u.audio), 3) for u in got] == [0.15, 0.15]
+
+
 def test_given_durations_can_be_trusted_without_reading_headers(tmp_path, monkeypatch):
     utts = utterances(tmp_path)
     as_nemo(utts, tmp_path)

@@ -55,7 +55,7 @@ def nemo_row(path: Path, lineno: int, row: dict) -> Row:
     where = f"{path}:{lineno}"
     audio = resolve(path.parent, str(row["audio_filepath"] or ""))
     offset = seconds(row.get("offset"), "offset", where)
-    uid = path_id(audio, path.parent) + (f"-{offset:.2f}" if offset else "")
+    uid = path_id(audio, path.parent) + (f"-{offset:.3f}" if offset else "")  # to the ms, as a manifest keeps time
     for field in ("text", "speaker"):
         value = row.get(field)
         if value is not None and not isinstance(value, str):
