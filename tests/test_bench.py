@@ -57,6 +57,8 @@ CASES = {  # name -> (bench arguments, the path it must name, what it must say t
     "pad_lengths": (["pad_lengths.py", "--train", MISSING], MISSING, MAKE_AN4),
     "finetune_epochs": (["finetune_epochs.py", "no-such-dir", MISSING], MISSING,
                         "a fine-tune's EXP/sets/test.jsonl (recipes/finetune/run.sh stage 2)"),
+    "vtln": (["vtln.py", "--model", "none.pt", "--manifest", MISSING], MISSING,
+             "a fine-tune's EXP/sets/test.jsonl (recipes/finetune/run.sh stage 2)"),
     "behaviour_check": (["behaviour_check.py", "snapshot", "out.json", "--manifest", MISSING, "--train", MISSING], MISSING, MAKE_AN4),
     "stream_level_decision": (["stream_level_decision.py", "--manifest", MISSING], MISSING, MAKE_AN4),
 }
@@ -123,6 +125,7 @@ MODEL_CASES = {  # bench -> its arguments, with a model that is not there (after
     "pad_lengths": ["pad_lengths.py", "--train", "{m}"],
     "long_audio": ["long_audio.py", "--manifest", "{m}"],
     "decode_speed": ["decode_speed.py", "--manifest", "{m}"],
+    "vtln": ["vtln.py", "--manifest", "{m}"],
 }
 
 

@@ -1,0 +1,90 @@
+"""Test-time vocal tract length normalisation: does warping a new speaker's features towards the voices a model
+knows, by the factor under which the model is most sure of itself, hear that speaker better?
+
+    python bench/vtln.py --model exp/ft/george/model.pt --manifest exp/ft/george/sets/test.jsonl
+
+For each warp factor (asr.augment.VocalTractWarp, fixed), the model's log-probs of every utterance; an utterance's
+score under a factor is its greedy path's mean log-prob per frame. Prints greedy WER at each fixed factor, with the
+factor chosen per utterance (its best score), and per speaker (the best total over the speaker's utterances, as
+Kaldi's VTLN picks a speaker's warp by likelihood), with the mean of the posteriors over all factors (the warps keep
+the timing, so frames align), and last `vtln_wer=<per utterance> vtln_baseline=<factor 1>`.
+No labels are used to choose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from _manifests import require_manifests, run_main  # bench/_manifests.py
+
+from asr.augment import VocalTractWarp
+from asr.checkpoint import load_model
+from asr.decoding import Decoder, DecodingConfig
+from asr.manifest import read_manifest
+from asr.metrics import score
+from asr.recognizer import utterance_log_probs
+
+FACTORS = (0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15)
+
+
+class WarpedFrontend:
+    """A front end whose features are warped by one fixed factor (1: the front end as it is)."""
+
+    def __init__(self, frontend, factor: float):
+        self.frontend, self.cfg = frontend, frontend.cfg
+        self.warp = VocalTractWarp(frontend.cfg.f_min, frontend.cfg.f_max, factors=(factor, factor), p=1.0)
+
+    def __call__(self, waveform):
+        return self.warp(self.frontend(waveform))
+
+
+def path_score(log_probs: torch.Tensor) -> float:
+    """The greedy path's mean log-prob per frame: how sure the model is."""
+    return float(log_probs.max(dim=-1).values.mean()) if log_probs.shape[0] else float("-inf")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    p.add_argument("--model", required=True)
+    p.add_argument("--manifest", required=True, help="a held-out set (its speaker field groups the utterances)")
+    p.add_argument("--factors", type=float, nargs="+", default=FACTORS)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    require_manifests(args.manifest, how="a fine-tune's EXP/sets/test.jsonl (recipes/finetune/run.sh stage 2)")
+    torch.set_num_threads(args.threads)
+    rec, utts = load_model(args.model), read_manifest(args.manifest)
+    decoder = Decoder(DecodingConfig(decoder="greedy"), rec.vocab)
+    texts, scores, summed = {}, {}, None
+    for factor in args.factors:
+        warped = dataclasses.replace(rec, frontend=WarpedFrontend(rec.frontend, factor))
+        log_probs = utterance_log_probs(warped, utts, 60.0)
+        summed = [lp.exp() for lp in log_probs] if summed is None else [a + lp.exp() for a, lp in zip(summed, log_probs)]
+        texts[factor], scores[factor] = decoder.transcripts(log_probs), [path_score(lp) for lp in log_probs]
+        print(f"factor {factor:.2f}: greedy WER {score(utts, texts[factor])['wer']:.2f}, mean score "
+              f"{np.mean(scores[factor]):.4f}")
+    per_utt = [max(args.factors, key=lambda f: scores[f][i]) for i in range(len(utts))]
+    chosen = [texts[f][i] for i, f in enumerate(per_utt)]
+    by_speaker = defaultdict(list)
+    for i, u in enumerate(utts):
+        by_speaker[u.speaker].append(i)
+    speaker_factor = {s: max(args.factors, key=lambda f: sum(scores[f][i] for i in idx)) for s, idx in by_speaker.items()}
+    per_speaker = [texts[speaker_factor[u.speaker]][i] for i, u in enumerate(utts)]
+    wer_utt, wer_spk = score(utts, chosen)["wer"], score(utts, per_speaker)["wer"]
+    counts = {f: per_utt.count(f) for f in args.factors}
+    print(f"factor per utterance (chosen: {counts}): greedy WER {wer_utt:.2f}")
+    print(f"factor per speaker ({speaker_factor}): greedy WER {wer_spk:.2f}")
+    mean = decoder.transcripts([(p / len(args.factors)).log() for p in summed])  # the warps keep timing: frames align
+    print(f"mean of the posteriors over the factors: greedy WER {score(utts, mean)['wer']:.2f}")
+    baseline = score(utts, texts[1.0])["wer"] if 1.0 in texts else float("nan")
+    print(f"vtln_wer={wer_utt:.2f} vtln_baseline={baseline:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
