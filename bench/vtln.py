@@ -4,10 +4,11 @@ knows, by the factor under which the model is most sure of itself, hear that spe
     python bench/vtln.py --model exp/ft/george/model.pt --manifest exp/ft/george/sets/test.jsonl
 
 For each warp factor (asr.augment.VocalTractWarp, fixed), the model's log-probs of every utterance; an utterance's
-score under a factor is its greedy path's mean log-prob per frame. Prints greedy WER at each fixed factor, with the
-factor chosen per utterance (its best score), and per speaker (the best total over the speaker's utterances, as
+score under a factor is its greedy path's mean log-prob per frame. Prints greedy WER at each fixed factor, then
+greedy and default-decoding (the model's recommended: beam + its LM) WER with factor 1, with the factor chosen per
+utterance (its best score), and per speaker (the best total over the speaker's utterances, as
 Kaldi's VTLN picks a speaker's warp by likelihood), with the mean of the posteriors over all factors (the warps keep
-the timing, so frames align), and last `vtln_wer=<per utterance> vtln_baseline=<factor 1>`.
+the timing, so frames align), and last `vtln_wer=<per utterance> vtln_baseline=<factor 1>` (default decoding).
 No labels are used to choose.
 """
 
@@ -25,7 +26,7 @@ from _manifests import require_manifests, run_main  # bench/_manifests.py
 
 from asr.augment import VocalTractWarp
 from asr.checkpoint import load_model
-from asr.decoding import Decoder, DecodingConfig
+from asr.decoding import Decoder, DecodingConfig, decoding_config
 from asr.manifest import read_manifest
 from asr.metrics import score
 from asr.recognizer import utterance_log_probs
@@ -60,29 +61,33 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     rec, utts = load_model(args.model), read_manifest(args.manifest)
     decoder = Decoder(DecodingConfig(decoder="greedy"), rec.vocab)
-    texts, scores, summed = {}, {}, None
-    for factor in args.factors:
+    log_probs_at, scores, summed = {}, {}, None
+    factors = sorted(set(args.factors) | {1.0})  # 1: the baseline
+    for factor in factors:
         warped = dataclasses.replace(rec, frontend=WarpedFrontend(rec.frontend, factor))
-        log_probs = utterance_log_probs(warped, utts, 60.0)
+        log_probs = log_probs_at[factor] = utterance_log_probs(warped, utts, 60.0)
         summed = [lp.exp() for lp in log_probs] if summed is None else [a + lp.exp() for a, lp in zip(summed, log_probs)]
-        texts[factor], scores[factor] = decoder.transcripts(log_probs), [path_score(lp) for lp in log_probs]
-        print(f"factor {factor:.2f}: greedy WER {score(utts, texts[factor])['wer']:.2f}, mean score "
+        scores[factor] = [path_score(lp) for lp in log_probs]
+        print(f"factor {factor:.2f}: greedy WER {score(utts, decoder.transcripts(log_probs))['wer']:.2f}, mean score "
               f"{np.mean(scores[factor]):.4f}")
-    per_utt = [max(args.factors, key=lambda f: scores[f][i]) for i in range(len(utts))]
-    chosen = [texts[f][i] for i, f in enumerate(per_utt)]
+    per_utt = [max(factors, key=lambda f: scores[f][i]) for i in range(len(utts))]
     by_speaker = defaultdict(list)
     for i, u in enumerate(utts):
         by_speaker[u.speaker].append(i)
-    speaker_factor = {s: max(args.factors, key=lambda f: sum(scores[f][i] for i in idx)) for s, idx in by_speaker.items()}
-    per_speaker = [texts[speaker_factor[u.speaker]][i] for i, u in enumerate(utts)]
-    wer_utt, wer_spk = score(utts, chosen)["wer"], score(utts, per_speaker)["wer"]
-    counts = {f: per_utt.count(f) for f in args.factors}
-    print(f"factor per utterance (chosen: {counts}): greedy WER {wer_utt:.2f}")
-    print(f"factor per speaker ({speaker_factor}): greedy WER {wer_spk:.2f}")
-    mean = decoder.transcripts([(p / len(args.factors)).log() for p in summed])  # the warps keep timing: frames align
-    print(f"mean of the posteriors over the factors: greedy WER {score(utts, mean)['wer']:.2f}")
-    baseline = score(utts, texts[1.0])["wer"] if 1.0 in texts else float("nan")
-    print(f"vtln_wer={wer_utt:.2f} vtln_baseline={baseline:.2f}")
+    speaker_factor = {s: max(factors, key=lambda f: sum(scores[f][i] for i in idx)) for s, idx in by_speaker.items()}
+    print(f"factors chosen per utterance: {({f: per_utt.count(f) for f in factors})}; per speaker: {speaker_factor}")
+    ways = {  # way -> each utterance's log-probs
+        "factor 1 (as transcribe does)": log_probs_at[1.0],
+        "factor per utterance": [log_probs_at[f][i] for i, f in enumerate(per_utt)],
+        "factor per speaker": [log_probs_at[speaker_factor[u.speaker]][i] for i, u in enumerate(utts)],
+        "mean of the posteriors": [(p / len(factors)).log() for p in summed],  # warps keep timing: frames align
+    }
+    default = Decoder(decoding_config(argparse.Namespace(), rec.metadata, args.model), rec.vocab)
+    result = {}
+    for way, log_probs in ways.items():
+        result[way] = [score(utts, d.transcripts(log_probs))["wer"] for d in (decoder, default)]
+        print(f"{way}: greedy WER {result[way][0]:.2f}, default decoding {result[way][1]:.2f}")
+    print(f"vtln_wer={result['factor per utterance'][1]:.2f} vtln_baseline={result['factor 1 (as transcribe does)'][1]:.2f}")
     return 0
 
 
