@@ -101,7 +101,8 @@ def lr_ratio(text: str) -> float:
     """A ratio in [0, 1]: where the decay ends, at or below the peak."""
     x = non_negative_float(text)
     if x > 1:
-        raise argparse.ArgumentTypeError(f"expected a ratio in [0, 1], at or below the peak,, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a ratio in [0, 1] (the decay ends at or below the peak), got "
+                                         f"{text!r}")
     return x
 
 
@@ -122,8 +123,8 @@ INTS = {  # flag -> (type, help)
     "freq_width": (non_negative_int, "widest SpecAugment frequency mask, mel bins"),
     "time_masks": (non_negative_int, "SpecAugment time masks"),
     "accum_steps": (positive_int, "batches per process whose gradients add up to one optimiser step"),
-    "freeze_bottom": (non_negative_int, "with --init: blocks from the bottom that keep their weights (1: the "
-                                        "convolutional front end; 2: it and the lowest BiLSTM layer; ...; 0: none)"),
+    "freeze_bottom": (non_negative_int, "with --init: bottom blocks that keep their weights (1: the conv front end; "
+                                        "2: and the lowest BiLSTM layer; ...; 0: none)"),
     "average_last": (epochs_to_average, "after the last epoch, average the weights of the last N epochs (N >= 2; "
                                        "kept in OUT/epochs); the mean becomes best.pt if its dev WER is lower"),
 }
@@ -165,8 +166,8 @@ def build_parser() -> argparse.ArgumentParser:  # long: one line a flag
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=defaults[name], help=text)
     p.add_argument("--snr-db", type=finite_float, nargs=2, default=defaults["snr_db"], metavar=("LOW", "HIGH"),
                    help="range of the signal-to-noise ratio of added noise, dB")
-    p.add_argument("--vtlp-factors", type=speed_factor, nargs=2, default=defaults["vtlp_factors"], metavar=("LO", "HI"),
-                   help="VTLP's warp factor, drawn from [LO, HI] (0.5 < F <= 2; > 1: higher formants)")
+    p.add_argument("--vtlp-factors", type=speed_factor, nargs=2, default=defaults["vtlp_factors"],
+                   metavar=("LOW", "HIGH"), help="the range of VTLP's factor (0.5 < F <= 2; > 1: higher formants)")
     p.add_argument("--noise", default="", help="noise folder or JSONL (default: synthetic coloured noise)")
     p.add_argument("--rir", default="", help="room impulse responses: folder or JSONL (default: none)")
     p.add_argument("--speed-factors", type=speed_factor, nargs="+", default=defaults["speed_factors"], metavar="F",
@@ -195,8 +196,7 @@ def build_parser() -> argparse.ArgumentParser:  # long: one line a flag
     m = ModelConfig()
     p.add_argument("--hidden", type=positive_int, default=m.hidden, help="LSTM units per direction")
     p.add_argument("--layers", type=positive_int, default=m.layers, help="BiLSTM layers")
-    p.add_argument("--conv-channels", type=positive_int, default=m.conv_channels,
-                   help="channels of the convolutional front layers")
+    p.add_argument("--conv-channels", type=positive_int, default=m.conv_channels, help="channels of the conv layers")
     p.add_argument("--dropout", type=fraction_below_one, default=m.dropout, help="dropout between layers, in [0, 1)")
     p.add_argument("--chunk-frames", type=non_negative_int, default=m.chunk_frames,
                    help="streaming (LC-BLSTM): output frames (40 ms) per chunk; 0: full context")

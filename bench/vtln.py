@@ -30,6 +30,7 @@ from asr.decoding import Decoder, DecodingConfig, decoding_config
 from asr.manifest import read_manifest
 from asr.metrics import score
 from asr.recognizer import utterance_log_probs
+from asr.train import speed_factor
 
 FACTORS = (0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15)
 
@@ -54,7 +55,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument("--model", required=True)
     p.add_argument("--manifest", required=True, help="a held-out set (its speaker field groups the utterances)")
-    p.add_argument("--factors", type=float, nargs="+", default=FACTORS)
+    p.add_argument("--factors", type=speed_factor, nargs="+", default=FACTORS, help="warp factors, 0.5 < F <= 2")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     require_manifests(args.manifest, how="a fine-tune's EXP/sets/test.jsonl (recipes/finetune/run.sh stage 2)")
@@ -66,15 +67,19 @@ def main() -> int:
     for factor in factors:
         warped = dataclasses.replace(rec, frontend=WarpedFrontend(rec.frontend, factor))
         log_probs = log_probs_at[factor] = utterance_log_probs(warped, utts, 60.0)
-        summed = [lp.exp() for lp in log_probs] if summed is None else [a + lp.exp() for a, lp in zip(summed, log_probs)]
+        probs = [lp.exp() for lp in log_probs]
+        summed = probs if summed is None else [a + b for a, b in zip(summed, probs)]
         scores[factor] = [path_score(lp) for lp in log_probs]
         print(f"factor {factor:.2f}: greedy WER {score(utts, decoder.transcripts(log_probs))['wer']:.2f}, mean score "
               f"{np.mean(scores[factor]):.4f}")
-    per_utt = [max(factors, key=lambda f: scores[f][i]) for i in range(len(utts))]
+    def surest(score_of) -> float:  # the factor with the best score; on a tie, the one nearest 1 (no warp)
+        return max(factors, key=lambda f: (score_of(f), -abs(f - 1.0)))
+
+    per_utt = [surest(lambda f: scores[f][i]) for i in range(len(utts))]
     by_speaker = defaultdict(list)
     for i, u in enumerate(utts):
         by_speaker[u.speaker].append(i)
-    speaker_factor = {s: max(factors, key=lambda f: sum(scores[f][i] for i in idx)) for s, idx in by_speaker.items()}
+    speaker_factor = {s: surest(lambda f: sum(scores[f][i] for i in idx)) for s, idx in by_speaker.items()}
     print(f"factors chosen per utterance: {({f: per_utt.count(f) for f in factors})}; per speaker: {speaker_factor}")
     ways = {  # way -> each utterance's log-probs
         "factor 1 (as transcribe does)": log_probs_at[1.0],
@@ -87,7 +92,8 @@ def main() -> int:
     for way, log_probs in ways.items():
         result[way] = [score(utts, d.transcripts(log_probs))["wer"] for d in (decoder, default)]
         print(f"{way}: greedy WER {result[way][0]:.2f}, default decoding {result[way][1]:.2f}")
-    print(f"vtln_wer={result['factor per utterance'][1]:.2f} vtln_baseline={result['factor 1 (as transcribe does)'][1]:.2f}")
+    chosen, baseline = result["factor per utterance"][1], result["factor 1 (as transcribe does)"][1]
+    print(f"vtln_wer={chosen:.2f} vtln_baseline={baseline:.2f}")
     return 0
 
 

@@ -10,7 +10,7 @@ import torch
 from asr.augment import SpecAugment, VocalTractWarp
 from asr.features import FeatureConfig, log_mel, mel_filterbank
 from asr.train import parse_args
-from asr.training import build_augmentations
+from asr.training import TrainConfig, build_augmentations
 
 CFG = FeatureConfig()
 
@@ -55,6 +55,27 @@ def test_the_warp_is_monotonic_and_keeps_both_ends_of_the_band(factor):
     assert shift[0] < 0.5
 
 
+@pytest.mark.parametrize("factor", [0.9, 1.1])
+def test_a_band_that_starts_above_0_hz_is_warped_from_its_bottom(factor):
+    f_min, f_max, n_mels = 300.0, 3800.0, 23  # a telephone band's filterbank
+    warp = VocalTractWarp(f_min, f_max)
+    centres, source = warp.band_centres(n_mels), warp.source_bands(factor, n_mels)
+    source_hz = np.interp(source, np.arange(n_mels), centres)
+    expected = f_min + (centres - f_min) / factor
+    low = centres - f_min <= 0.6 * (f_max - f_min) * min(factor, 1.0)  # below the corner: a scaled copy
+    read = low & (expected >= centres[0])  # below the lowest band there is nothing to read: its value is kept
+    np.testing.assert_allclose(source_hz[read], expected[read], rtol=1e-9)
+    assert abs(source[0]) < 0.5 and abs(source[-1] - (n_mels - 1)) < 0.5  # both ends of the band stay put
+    assert np.all(np.diff(source) > 0)
+
+
+def test_bf16_features_are_warped_as_fp32_ones_are():
+    feats = torch.randn(20, CFG.n_mels, generator=torch.Generator().manual_seed(2))
+    warped = always(1.07)(feats.bfloat16())
+    assert warped.dtype == torch.bfloat16
+    torch.testing.assert_close(warped.float(), always(1.07)(feats), atol=0.05, rtol=0.02)
+
+
 def test_factor_one_and_probability_zero_leave_the_features_as_they_are():
     feats = torch.randn(50, CFG.n_mels, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(always(1.0)(feats), feats, rtol=0, atol=0)
@@ -79,9 +100,18 @@ def test_training_warps_before_masking_when_asked(tmp_path):
     assert VocalTractWarp not in [type(a) for a in build_augmentations(parse_args(paths))[1]]  # off by default
 
 
+def test_a_run_says_it_warps():
+    from asr.training.checks import augmentation_summary
+
+    cfg = TrainConfig(train="t", dev="d", out="o", vtlp_prob=0.5, vtlp_factors=(0.85, 1.15))
+    assert augmentation_summary(cfg, []).endswith(", formants (VTLP) p=0.5 at 0.85-1.15")
+    assert "VTLP" not in augmentation_summary(TrainConfig(train="t", dev="d", out="o"), [])
+
+
 @pytest.mark.parametrize("factors", [["1.2", "0.9"], ["0.9", "3"], ["0", "1"], ["nan", "1"]])
 def test_absurd_vtlp_factors_are_one_line(tmp_path, capsys, factors):
     with pytest.raises(SystemExit) as e:
         parse_args(["--train", "t.jsonl", "--dev", "d.jsonl", "--out", str(tmp_path), "--vtlp-factors", *factors])
     assert e.value.code == 2
-    assert "--vtlp-factors" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--vtlp-factors" in err[-1] and err[-1].startswith("python -m asr.train: error: "), err

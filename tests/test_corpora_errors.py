@@ -453,7 +453,9 @@ def test_a_segment_too_short_for_a_manifest_is_refused(tmp_path, capsys, segment
     """A manifest keeps durations to the ms: a shorter segment would be written as 0 s, which reading refuses."""
     data = kaldi_segments(tmp_path, f"u1 rec 0.00 1.00\nu2 rec {segment}\n")
     err = refused([data, tmp_path / "m"], capsys)
-    assert err.startswith(f"error: {data / 'segments'}:2: segment ") and "shorter than 1 ms" in err, err
+    assert err.startswith(f"error: {data / 'segments'}:2: ") and "shorter than 1 ms" in err, err
+    assert main(["import", str(data), str(tmp_path / "m"), "--skip-bad"]) == 0  # dropped, the rest imported
+    assert [u.id for u in read_manifest(tmp_path / "m" / "all.jsonl")] == ["u1"]
 
 
 def test_a_segment_of_one_ms_is_imported(tmp_path):
@@ -604,3 +606,20 @@ def test_a_set_whose_every_utterance_is_dropped_names_the_file_listing_them(tmp_
     assert main(["import", str(tmp_path / "corpus"), str(tmp_path / "m"), "--skip-bad"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == f"error: {metadata}: none of the 2 utterances listed is usable", err
+
+
+def test_a_set_dropped_whole_from_many_files_names_the_first_and_counts_the_rest(tmp_path):
+    from asr.corpora.notes import no_utterances
+    from asr.corpora.rows import Row
+
+    rows = [Row(f"{tmp_path / f'clip{i}.txt'}:1", f"clip{i}", tmp_path / f"clip{i}.wav", "hi") for i in range(3)]
+    assert no_utterances("all", rows, tmp_path) == (f"{tmp_path / 'clip0.txt'} (and 2 more files): none of the 3 "
+                                                    "utterances listed is usable")
+
+
+def test_an_empty_set_read_through_the_library_names_the_corpus(tmp_path):
+    from asr.corpora import CorpusError, prepare_audiofolder
+
+    (tmp_path / "metadata.csv").write_text("file_name,transcription\n")
+    with pytest.raises(CorpusError, match=f"^{tmp_path}: set 'all' lists no utterances$"):
+        prepare_audiofolder(tmp_path)

@@ -23,7 +23,8 @@ from asr.augment.channel import Clip, Codec, Equalize, Telephone, Trim, alaw_rou
 from asr.augment.spec import SpecAugment, VocalTractWarp
 
 __all__ = [
-    "AddNoise", "Reverb", "SpeedPerturb", "Equalize", "Trim", "Clip", "Codec", "Telephone", "SpecAugment", "VocalTractWarp",
+    "AddNoise", "Reverb", "SpeedPerturb", "Equalize", "Trim", "Clip", "Codec", "Telephone",
+    "SpecAugment", "VocalTractWarp",
     "coloured_noise", "first_arrival", "mix_at_snr", "power", "read_audio_list", "snr_db", "speech_power",
     "alaw_round_trip", "mulaw_round_trip",
 ]

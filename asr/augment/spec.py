@@ -57,9 +57,10 @@ def slaney_mel_to_hz(mel: np.ndarray) -> np.ndarray:
 class VocalTractWarp:
     """Vocal tract length perturbation (VTLP, Jaitly & Hinton 2013): another speaker's formants, with the same
     timing and pitch track. With probability p, a factor a drawn uniformly from `factors` (low, high) moves what a
-    (T, n_mels) feature matrix holds at f Hz to a * f, up to VTLP_BOUNDARY * f_max, and bends the rest back so
-    that f_max stays put (a > 1: a shorter vocal tract, higher formants). Works on the mel bands of the
-    filterbank that `f_min`, `f_max` and n_mels describe, interpolating linearly between neighbouring bands."""
+    (T, n_mels) feature matrix holds at f Hz to a * f (measured from f_min: f_min + a * (f - f_min)), up to
+    VTLP_BOUNDARY of the band, and bends the rest back so that f_max stays put (a > 1: a shorter vocal tract,
+    higher formants). Works on the mel bands of the filterbank that `f_min`, `f_max` and n_mels describe,
+    interpolating linearly between neighbouring bands."""
 
     def __init__(self, f_min: float, f_max: float, factors=(0.9, 1.1), p: float = 0.5, seed: int = 0):
         low, high = factors
@@ -76,9 +77,10 @@ class VocalTractWarp:
     def source_bands(self, factor: float, n_mels: int) -> np.ndarray:
         """(n_mels,) for each output band, the fractional input band it reads: the inverse of the warp."""
         centres = self.band_centres(n_mels)
-        corner = VTLP_BOUNDARY * self.f_max * min(factor, 1.0)  # where the output stops being a scaled input
-        bent = corner / factor + (centres - corner) * (self.f_max - corner / factor) / (self.f_max - corner)
-        source_hz = np.where(centres <= corner, centres / factor, bent)
+        above, top = centres - self.f_min, self.f_max - self.f_min  # Hz above the bottom of the band
+        corner = VTLP_BOUNDARY * top * min(factor, 1.0)  # where the output stops being a scaled input
+        bent = corner / factor + (above - corner) * (top - corner / factor) / (top - corner)
+        source_hz = self.f_min + np.where(above <= corner, above / factor, bent)
         return np.clip(np.interp(source_hz, centres, np.arange(n_mels)), 0, n_mels - 1)
 
     def __call__(self, feats: torch.Tensor, rng: np.random.Generator | None = None) -> torch.Tensor:
@@ -86,8 +88,9 @@ class VocalTractWarp:
         if rng.random() >= self.p:
             return feats
         factor = float(rng.uniform(*self.factors))
-        where = torch.from_numpy(self.source_bands(factor, feats.shape[1])).to(feats.dtype)  # (n_mels,)
-        below = where.floor().long()
+        where = torch.as_tensor(self.source_bands(factor, feats.shape[1]), dtype=torch.float32, device=feats.device)
+        below = where.floor().long()  # (n_mels,) fractional band indices in fp32: bf16 would round them to halves
         above = (below + 1).clamp(max=feats.shape[1] - 1)
         weight = where - below  # (n_mels,) of the band above
-        return feats[:, below] * (1 - weight) + feats[:, above] * weight  # (T, n_mels)
+        warped = feats[:, below].float() * (1 - weight) + feats[:, above].float() * weight  # (T, n_mels)
+        return warped.to(feats.dtype)

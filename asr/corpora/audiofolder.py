@@ -93,4 +93,4 @@ def note_unlisted(path: Path, audio: list[Path]) -> None:
 def prepare_audiofolder(src: str | Path, out_dir: str | Path | None = None,
                         settings: ImportSettings = ImportSettings()) -> dict[str, list[Utterance]]:
     """The audiofolder at `src` as checked manifests (set name -> utterances), written to OUT_DIR/<set>.jsonl."""
-    return prepare_sets(read_audiofolder(src), Path(out_dir) if out_dir is not None else None, settings)
+    return prepare_sets(read_audiofolder(src), Path(out_dir) if out_dir is not None else None, settings, src)

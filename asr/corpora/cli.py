@@ -17,7 +17,7 @@ from typing import Callable
 from asr import __version__
 from asr.audio import AudioError
 from asr.corpora.formats import FORMATS, detect_format
-from asr.corpora.rows import CorpusError, EmptySet, ImportSettings
+from asr.corpora.rows import CorpusError, ImportSettings
 from asr.corpora.shared import HELD_OUT
 from asr.corpora.split import SplitSettings, split_utterances
 from asr.manifest import ManifestError, Utterance, read_manifest, write_manifests
@@ -190,10 +190,7 @@ def run_import(args: argparse.Namespace, split: SplitSettings) -> None:
     settings = ImportSettings(args.workers, args.trust_durations, args.skip_bad, more)
     before = manifests_in(Path(args.out_dir))
     began = time.perf_counter()
-    try:
-        sets = FORMATS[fmt][0](args.src, args.out_dir, settings)
-    except EmptySet as e:
-        raise CorpusError(f"{args.src}: {e}") from None
+    sets = FORMATS[fmt][0](args.src, args.out_dir, settings)
     seconds = time.perf_counter() - began
     total = sum(map(len, sets.values()))
     print(f"imported {fmt} from {args.src}: {total} utterance{'' if total == 1 else 's'} in {seconds:.1f} s "

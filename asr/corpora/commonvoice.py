@@ -63,4 +63,4 @@ def read_commonvoice(src: str | Path) -> dict[str, list[Row]]:
 def prepare_commonvoice(src: str | Path, out_dir: str | Path | None = None,
                         settings: ImportSettings = ImportSettings()) -> dict[str, list[Utterance]]:
     """A Common Voice language folder as checked manifests (set name -> utterances), written to OUT_DIR/<set>.jsonl."""
-    return prepare_sets(read_commonvoice(src), Path(out_dir) if out_dir is not None else None, settings)
+    return prepare_sets(read_commonvoice(src), Path(out_dir) if out_dir is not None else None, settings, src)

@@ -14,9 +14,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from asr.corpora.rows import TOO_SHORT, CorpusError, ImportSettings, Row, prepare_sets, resolve
+from asr.corpora.rows import CorpusError, ImportSettings, Row, prepare_sets, resolve
 from asr.corpora.tables import read_kaldi
-from asr.manifest import Utterance, holds_duration
+from asr.manifest import Utterance
 
 ARCHIVE = re.compile(r"\.(ark|scp)(:\d+)?(\[[^\]]*\])?$")  # a.ark:123, a.ark:123[0:100]: not an audio file
 
@@ -66,8 +66,6 @@ def segment_table(data: Path, recordings: dict[str, Path]) -> dict[str, tuple[Pa
         if not 0 <= a < float("inf") or (b != -1 and not a < b < float("inf")):
             raise CorpusError(f"{where}: segment {utt!r} must start at 0 s or later and end after it (or at -1: the "
                               f"recording's end), got {start} {end}")
-        if b != -1 and not holds_duration(b - a):
-            raise CorpusError(f"{where}: segment {utt!r} lasts {b - a:.4g} s ({start} to {end}), {TOO_SHORT}")
         out[utt] = (recordings[reco], a, None if b == -1 else b - a, where)
     return out
 
@@ -109,4 +107,4 @@ def prepare_kaldi(src: str | Path, out_dir: str | Path | None = None,
                   settings: ImportSettings = ImportSettings()) -> dict[str, list[Utterance]]:
     """Kaldi data director(ies) at `src` as checked manifests (set name -> utterances), written to OUT_DIR/<set>.jsonl;
     segments are cut into OUT_DIR/segments/<set>/."""
-    return prepare_sets(read_kaldi_dirs(src), Path(out_dir) if out_dir is not None else None, settings)
+    return prepare_sets(read_kaldi_dirs(src), Path(out_dir) if out_dir is not None else None, settings, src)

@@ -99,4 +99,4 @@ def read_lhotse(src: str | Path) -> dict[str, list[Row]]:
 def prepare_lhotse(src: str | Path, out_dir: str | Path | None = None,
                    settings: ImportSettings = ImportSettings()) -> dict[str, list[Utterance]]:
     """The lhotse manifests in `src` as checked manifests (set name -> utterances), written to OUT_DIR/<set>.jsonl."""
-    return prepare_sets(read_lhotse(src), Path(out_dir) if out_dir is not None else None, settings)
+    return prepare_sets(read_lhotse(src), Path(out_dir) if out_dir is not None else None, settings, src)

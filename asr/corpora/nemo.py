@@ -73,4 +73,4 @@ def read_nemo(src: str | Path) -> dict[str, list[Row]]:
 def prepare_nemo(src: str | Path, out_dir: str | Path | None = None,
                  settings: ImportSettings = ImportSettings()) -> dict[str, list[Utterance]]:
     """NeMo manifest(s) at `src` as checked manifests (set name -> utterances), written to OUT_DIR/<set>.jsonl."""
-    return prepare_sets(read_nemo(src), Path(out_dir) if out_dir is not None else None, settings)
+    return prepare_sets(read_nemo(src), Path(out_dir) if out_dir is not None else None, settings, src)

@@ -25,10 +25,11 @@ def rates_note(name: str, rows: list[Row], infos: dict[Path, AudioInfo | AudioEr
             f"all are resampled to {SAMPLE_RATE} Hz when read")
 
 
-def no_utterances(name: str, rows: list[Row]) -> str:
-    """The error for a set left with no usable utterance: named by the files listing its rows, or, for a set
-    that lists none, by its name."""
+def no_utterances(name: str, rows: list[Row], source: str | Path) -> str:
+    """The error for a set left with no usable utterance: named by the first file listing its rows (and how many
+    more there are), or, for a set that lists none, by the corpus it comes from (`source`)."""
     if not rows:
-        return f"set {name!r} lists no utterances"
+        return f"{source}: set {name!r} lists no utterances"
     files = sorted({row.where.rsplit(":", 1)[0] for row in rows})
-    return f"{', '.join(files)}: none of the {len(rows)} utterances listed is usable"
+    more = f" (and {len(files) - 1} more file{'s' if len(files) > 2 else ''})" if len(files) > 1 else ""
+    return f"{files[0]}{more}: none of the {len(rows)} utterances listed is usable"

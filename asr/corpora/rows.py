@@ -36,10 +36,6 @@ class CorpusError(Exception):
     starts with the file and line (or the folder) at fault."""
 
 
-class EmptySet(CorpusError):
-    """A set that lists no utterances (the importer's caller names the corpus)."""
-
-
 @dataclass(frozen=True)
 class Row:
     """One utterance as a corpus lists it, before it is checked."""
@@ -112,8 +108,8 @@ def first_checks(rows: list[Row], problems: Problems) -> None:
             problems.add("with a bad duration", row, f"duration must be a positive number of seconds, got "
                          f"{row.duration}", row.extent_at)
         elif row.duration is not None and row.duration > MAX_DURATION_S:
-            problems.add("with a bad duration", row, f"duration {row.duration:.4g} s is past {MAX_DURATION_S / 3600:g} h",
-                         row.extent_at)
+            past = f"duration {row.duration:.4g} s is past {MAX_DURATION_S / 3600:g} h"
+            problems.add("with a bad duration", row, past, row.extent_at)
         elif row.duration is not None and not holds_duration(row.duration):
             problems.add("with a bad duration", row, f"duration {row.duration:.4g} s is {TOO_SHORT}", row.extent_at)
         if row.start is not None and row.start < 0:
@@ -257,17 +253,18 @@ def resolve(folder: Path, name: str, *others: Path) -> Path:
     return next((p for p in candidates if p.exists()), candidates[0])
 
 
-def prepare_sets(sets: dict[str, list[Row]], out_dir: Path | None,
-                 settings: ImportSettings = ImportSettings()) -> dict[str, list[Utterance]]:
+def prepare_sets(sets: dict[str, list[Row]], out_dir: Path | None, settings: ImportSettings = ImportSettings(),
+                 source: str | Path = "the corpus") -> dict[str, list[Utterance]]:
     """Each set's rows checked (check_rows; segments cut into OUT_DIR/segments/<set>/), what each drops or notes
     printed on stderr, and once all are found usable, the cuts moved into place and each set (with those that
-    settings.more_sets makes of them) written to OUT_DIR/<set>.jsonl, all or none (when out_dir is given)."""
+    settings.more_sets makes of them) written to OUT_DIR/<set>.jsonl, all or none (when out_dir is given). A set
+    that lists nothing is named with `source`, the corpus the sets were read from."""
     if error := shared_files(sets):
         raise CorpusError(error)
     out, pending = {}, []
     out_dir = out_dir.absolute() if out_dir is not None else None  # cut segments' paths are absolute, as all are
-    files = {at.rsplit(":", 1)[0] for rows in sets.values() for row in rows for at in (row.where, row.rate_at, row.extent_at)
-             if at}
+    files = {at.rsplit(":", 1)[0] for rows in sets.values() for row in rows
+             for at in (row.where, row.rate_at, row.extent_at) if at}
     if out_dir is not None and (error := read_from(list(sets), files, out_dir)):
         raise CorpusError(error)
     try:
@@ -278,7 +275,7 @@ def prepare_sets(sets: dict[str, list[Row]], out_dir: Path | None,
             for line in lines:
                 print(line, file=sys.stderr)
             if not utts:
-                raise (CorpusError if rows else EmptySet)(no_utterances(name, rows))
+                raise CorpusError(no_utterances(name, rows, source))
             out[name] = utts
         more = settings.more_sets(out) if settings.more_sets is not None and out_dir is not None else {}
         if more and (error := read_from(list(more), files, out_dir)):

@@ -76,4 +76,4 @@ def prepare_textfolder(src: str | Path, out_dir: str | Path | None = None,
                        settings: ImportSettings = ImportSettings()) -> dict[str, list[Utterance]]:
     """A folder of audio with transcripts beside it as a checked manifest ({"all": utterances}), written to
     OUT_DIR/all.jsonl."""
-    return prepare_sets(read_textfolder(src), Path(out_dir) if out_dir is not None else None, settings)
+    return prepare_sets(read_textfolder(src), Path(out_dir) if out_dir is not None else None, settings, src)

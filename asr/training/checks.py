@@ -207,4 +207,5 @@ def augmentation_summary(cfg: TrainConfig, wave_augment: list) -> str:
             rir = f"{len(aug.rirs)} room impulse responses from {cfg.rir}"
     channel = [f"{name} p={getattr(cfg, name + '_prob'):g}" for name in ("eq", "trim", "clip", "telephone", "codec")
                if getattr(cfg, name + "_prob") > 0]
-    return f"augmentation: {noise}, {rir}, channel: {', '.join(channel) or 'none'}"
+    voice = f", formants (VTLP) p={cfg.vtlp_prob:g} at {cfg.vtlp_factors[0]:g}-{cfg.vtlp_factors[1]:g}"
+    return f"augmentation: {noise}, {rir}, channel: {', '.join(channel) or 'none'}{voice if cfg.vtlp_prob > 0 else ''}"

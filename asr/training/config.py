@@ -37,7 +37,7 @@ class TrainConfig:
     speed_perturb: bool = True  # play each utterance at a speed drawn from speed_factors
     speed_factors: tuple[float, ...] = (0.9, 1.0, 1.1)  # f plays the audio f times as fast (duration / f)
     vtlp_prob: float = 0.0  # probability of vocal tract length perturbation: another speaker's formants
-    vtlp_factors: tuple[float, float] = (0.9, 1.1)  # VTLP's warp factor is drawn from [low, high] (> 1: higher formants)
+    vtlp_factors: tuple[float, float] = (0.9, 1.1)  # VTLP's warp factor: drawn from [low, high] (> 1: higher formants)
     spec_augment: bool = True  # SpecAugment time and frequency masks
     freq_masks: int = 2  # SpecAugment frequency masks
     freq_width: int = 15  # widest frequency mask, mel bins
