@@ -10,7 +10,8 @@ import torch
 from asr.augment import SpecAugment, VocalTractWarp
 from asr.features import FeatureConfig, log_mel, mel_filterbank
 from asr.train import parse_args
-from asr.training import TrainConfig, build_augmentations
+from asr.training import TrainConfig, Trainer, build_augmentations
+from tests.test_train import tiny_flags
 
 CFG = FeatureConfig()
 
@@ -115,3 +116,12 @@ def test_absurd_vtlp_factors_are_one_line(tmp_path, capsys, factors):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "--vtlp-factors" in err[-1] and err[-1].startswith("python -m asr.train: error: "), err
+
+
+def test_a_training_item_is_warped_and_a_tiny_run_with_it_trains(clips_manifest, tmp_path):
+    flags = [*tiny_flags(clips_manifest, tmp_path / "run"), "--epochs", "1", "--no-spec-augment", "--no-speed-perturb"]
+    plain, warped = (Trainer(parse_args([*flags, *more])) for more in ([], ["--vtlp-prob", "1.0", "--overwrite"]))
+    a, b = plain.dataset[0]["features"], warped.dataset[0]["features"]
+    assert a.shape == b.shape and not torch.allclose(a, b)  # the same utterance, another vocal tract
+    result = warped.run()
+    assert np.isfinite(result["best_dev_wer"]) and result["epoch"] == 1
