@@ -623,3 +623,23 @@ def test_an_empty_set_read_through_the_library_names_the_corpus(tmp_path):
     (tmp_path / "metadata.csv").write_text("file_name,transcription\n")
     with pytest.raises(CorpusError, match=f"^{tmp_path}: set 'all' lists no utterances$"):
         prepare_audiofolder(tmp_path)
+
+
+def test_kaldi_audio_that_is_missing_is_named_at_its_wav_scp_line(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wav.scp").write_text(f"a {write_tone(tmp_path / 'a.wav', 1.0)}\nb {tmp_path / 'gone.wav'}\n")
+    (data / "text").write_text("b bye\na hello\n")
+    assert refused([data, tmp_path / "m"], capsys).startswith(f"error: {data / 'wav.scp'}:2: {tmp_path / 'gone.wav'}: "
+                                                              "no such file")
+    (data / "segments").write_text("s1 a 0.0 0.5\ns2 b 0.0 0.5\n")
+    (data / "text").write_text("s2 bye\ns1 hello\n")
+    assert refused([data, tmp_path / "m"], capsys).startswith(f"error: {data / 'wav.scp'}:2: ")
+
+
+def test_lhotse_audio_that_cannot_be_read_is_named_at_its_recordings_line(tmp_path, capsys):
+    utts = utterances(tmp_path, 2)
+    as_lhotse(utts, tmp_path)
+    Path(utts[1].audio).write_bytes(b"not audio at all" * 10)
+    err = refused([tmp_path, tmp_path / "m"], capsys)
+    assert err.startswith(f"error: {tmp_path / 'tiny_recordings_train.jsonl.gz'}:2: "), err

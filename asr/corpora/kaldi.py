@@ -18,6 +18,7 @@ from asr.corpora.rows import CorpusError, ImportSettings, Row, prepare_sets, res
 from asr.corpora.tables import read_kaldi
 from asr.manifest import Utterance
 
+Recording = tuple[Path, str]  # (audio file, "wav.scp:line" listing it)
 ARCHIVE = re.compile(r"\.(ark|scp)(:\d+)?(\[[^\]]*\])?$")  # a.ark:123, a.ark:123[0:100]: not an audio file
 
 
@@ -35,8 +36,9 @@ def data_dirs(src: Path) -> dict[str, Path]:
     return found
 
 
-def audio_files(data: Path) -> dict[str, Path]:
-    """wav.scp's recording -> audio file; piped commands and archives raise CorpusError naming the line."""
+def audio_files(data: Path) -> dict[str, Recording]:
+    """wav.scp's recording -> (audio file, "wav.scp:line"); piped commands and archives raise CorpusError naming
+    the line."""
     out = {}
     for lineno, reco, value in read_kaldi(data / "wav.scp", unique=True):
         where = f"{data / 'wav.scp'}:{lineno}"
@@ -47,12 +49,15 @@ def audio_files(data: Path) -> dict[str, Path]:
                               f" and list the file")
         if ARCHIVE.search(value):
             raise CorpusError(f"{where}: recording {reco!r} is in an archive ({value!r}); only audio files are read")
-        out[reco] = resolve(Path.cwd(), value, data, data.parent.parent)
+        out[reco] = (resolve(Path.cwd(), value, data, data.parent.parent), where)
     return out
 
 
-def segment_table(data: Path, recordings: dict[str, Path]) -> dict[str, tuple[Path, float, float | None, str]]:
-    """segments' utterance -> (audio file, start s, duration s or None for "to the end", "segments:line")."""
+Segment = tuple[Recording, float, float | None, str]  # (its recording, start s, duration s or None, "segments:line")
+
+
+def segment_table(data: Path, recordings: dict[str, Recording]) -> dict[str, Segment]:
+    """segments' utterance -> (its recording, start s, duration s or None for "to the end", "segments:line")."""
     out = {}
     for lineno, utt, value in read_kaldi(data / "segments", fields=4, unique=True):
         where = f"{data / 'segments'}:{lineno}"
@@ -81,13 +86,15 @@ def read_data_dir(data: Path) -> list[Row]:
         if segments is not None:
             if utt not in segments:
                 raise CorpusError(f"{where}: utterance {utt!r} has no line in segments")
-            audio, start, duration, extent_at = segments[utt]
-            rows.append(Row(where, utt, audio, text, speakers.get(utt, ""), duration, start, extent_at=extent_at))
+            (audio, audio_at), start, duration, extent_at = segments[utt]
+            rows.append(Row(where, utt, audio, text, speakers.get(utt, ""), duration, start, extent_at=extent_at,
+                            audio_at=audio_at))
         elif utt not in recordings:
             raise CorpusError(f"{where}: utterance {utt!r} is not in wav.scp (without a segments file, an utterance "
                               f"is a whole recording, under the same id)")
         else:
-            rows.append(Row(where, utt, recordings[utt], text, speakers.get(utt, "")))
+            audio, audio_at = recordings[utt]
+            rows.append(Row(where, utt, audio, text, speakers.get(utt, ""), audio_at=audio_at))
     listing, listed, what = (("segments", segments, "utterances") if segments is not None
                              else ("wav.scp", recordings, "recordings"))
     told = {row.id for row in rows}

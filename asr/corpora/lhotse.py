@@ -87,7 +87,7 @@ def read_pair(recordings: Path, supervisions: Path) -> list[Row]:
         rows.append(Row(where, string_field(sup, "id", where, integers=True), audio, string_field(sup, "text", where),
                         string_field(sup, "speaker", where, integers=True),
                         seconds(sup["duration"], "duration", where), seconds(sup["start"], "start", where), rate,
-                        rate_at))
+                        rate_at, audio_at=rate_at))
     return rows
 
 

@@ -51,6 +51,7 @@ class Row:
     rate_at: str = ""  # "file:line" declaring the rate, where that is not `where` (lhotse's recordings)
     extent_at: str = ""  # "file:line" giving the duration or segment, where not `where` (Kaldi's segments, ...)
     clash: str = ""  # transcripts of it that disagree, as the corpus reader found them (a problem, dropped by skip_bad)
+    audio_at: str = ""  # "file:line" giving the audio file, where not `where` (Kaldi's wav.scp, lhotse's recordings)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def first_checks(rows: list[Row], problems: Problems) -> None:
                          f"the vocabulary can spell (letters, apostrophes; write numbers as words)")
         if not row.audio.is_file():
             what = "is a folder, not an audio file" if row.audio.is_dir() else "no such file"
-            problems.add("whose audio is missing", row, f"{row.audio}: {what}")
+            problems.add("whose audio is missing", row, f"{row.audio}: {what}", row.audio_at)
         elif row.duration is not None and not 0 < row.duration < float("inf"):
             problems.add("with a bad duration", row, f"duration must be a positive number of seconds, got "
                          f"{row.duration}", row.extent_at)
@@ -167,14 +168,15 @@ def shown_s(seconds: float) -> str:
 def header_checks(row: Row, info: AudioInfo | AudioError, problems: Problems) -> None:
     """The file against the limits, and against what the row says of it (rate, duration, segment bounds)."""
     if isinstance(info, AudioError):
-        problems.add("whose audio cannot be read", row, str(info))
+        problems.add("whose audio cannot be read", row, str(info), row.audio_at)
     elif info.seconds <= 0:
-        problems.add("whose audio is empty", row, f"{row.audio}: no samples")
+        problems.add("whose audio is empty", row, f"{row.audio}: no samples", row.audio_at)
     elif row.start is None and not holds_duration(info.seconds):
-        problems.add("whose audio is empty", row, f"{row.audio}: {info.seconds:.4g} s of audio, {TOO_SHORT}")
+        problems.add("whose audio is empty", row, f"{row.audio}: {info.seconds:.4g} s of audio, {TOO_SHORT}",
+                     row.audio_at)
     elif row.start is None and info.seconds > MAX_DURATION_S:
         problems.add("whose audio is too long", row, f"{row.audio}: {info.seconds / 3600:.3g} h of audio, past the "
-                     f"{MAX_DURATION_S / 3600:g} h an utterance may last (cut it into segments)")
+                     f"{MAX_DURATION_S / 3600:g} h an utterance may last (cut it into segments)", row.audio_at)
     elif row.rate is not None and row.rate != info.sample_rate:
         said = f"{row.rate_at} says" if row.rate_at else "the corpus says"
         problems.add("at another sample rate", row, f"{row.audio}: {said} {row.rate} Hz, the file is "
@@ -264,7 +266,7 @@ def prepare_sets(sets: dict[str, list[Row]], out_dir: Path | None, settings: Imp
     out, pending = {}, []
     out_dir = out_dir.absolute() if out_dir is not None else None  # cut segments' paths are absolute, as all are
     files = {at.rsplit(":", 1)[0] for rows in sets.values() for row in rows
-             for at in (row.where, row.rate_at, row.extent_at) if at}
+             for at in (row.where, row.rate_at, row.extent_at, row.audio_at) if at}
     if out_dir is not None and (error := read_from(list(sets), files, out_dir)):
         raise CorpusError(error)
     try:
