@@ -34,7 +34,9 @@ class SpecAugment:
         return feats
 
 
-SLANEY_LINEAR_HZ = 1000.0  # the Slaney mel scale (librosa's default, asr.features' filterbank): linear below this
+# The Slaney mel scale of librosa's filterbank (asr.features), written out here: importing librosa costs seconds,
+# which is why asr.features reads a stored filterbank too.
+SLANEY_LINEAR_HZ = 1000.0  # the Slaney mel scale: linear below this
 SLANEY_HZ_PER_MEL = 200.0 / 3  # Hz per mel below SLANEY_LINEAR_HZ
 SLANEY_LOG_STEP = np.log(6.4) / 27.0  # log-Hz per mel above it
 VTLP_BOUNDARY = 0.6  # of f_max: below it frequencies scale by the warp factor, above it they bend back to f_max
