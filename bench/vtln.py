@@ -61,6 +61,9 @@ def main() -> int:
     require_manifests(args.manifest, how="a fine-tune's EXP/sets/test.jsonl (recipes/finetune/run.sh stage 2)")
     torch.set_num_threads(args.threads)
     rec, utts = load_model(args.model), read_manifest(args.manifest)
+    if not utts:
+        print(f"error: {args.manifest}: no utterances to score", file=sys.stderr)
+        return 2
     decoder = Decoder(DecodingConfig(decoder="greedy"), rec.vocab)
     log_probs_at, scores, summed = {}, {}, None
     factors = sorted(set(args.factors) | {1.0})  # 1: the baseline

@@ -501,3 +501,11 @@ def test_pad_lengths_on_a_manifest_that_is_not_json_is_one_line(tmp_path):
     proc = run_in_process(["pad_lengths.py", "--train", str(bad)], tmp_path)
     assert (proc.returncode, proc.stderr.count("\n")) == (2, 1) and proc.stderr.startswith(f"error: {bad}:1: "), proc.stderr
 
+
+
+def test_vtln_on_an_empty_manifest_is_one_line(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    done = run_in_process(["vtln.py", "--model", str(ROOT / "asr" / "assets" / "an4.pt"), "--manifest", str(empty)],
+                          tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"error: {empty}: no utterances to score\n")
