@@ -8,7 +8,6 @@ import re
 import shlex
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -307,36 +306,6 @@ def test_a_corrupt_mp3_gives_one_line_without_libmpg123s_notes(tmp_path):
         f"{path}: not readable as audio (no audio format that libsndfile recognises, or corrupt data)",
         f"{path}: not readable as audio (Format not recognised.); convert it first, e.g. ffmpeg -i IN -ar 16000 "
         "-ac 1 OUT.wav"], done.stderr
-
-
-def test_stderr_held_for_libmpg123_keeps_everything_but_its_notes(capfd, monkeypatch):
-    from asr.audio import quiet
-
-    monkeypatch.setattr(quiet, "holding_is_safe", lambda: True)  # (pytest's own threads aside)
-    with quiet.mpg123_notes_dropped(b"ID3\x03"):
-        os.write(2, b"Note: Trying to resync...\nthe C code's other line\n[src/libmpg123/id3.c:1] warning: x\n")
-    assert capfd.readouterr().err == "the C code's other line\n"
-    with quiet.mpg123_notes_dropped(b"RIFF\x00\x00\x00\x00WAVE"):  # a WAV never reaches libmpg123: left alone
-        os.write(2, b"Note: not libmpg123's\n")
-    assert capfd.readouterr().err == "Note: not libmpg123's\n"
-
-
-def test_stderr_is_not_held_while_another_thread_may_write(capfd):
-    """Another thread's line could be split by the hold, or a note glued to it and let through (a review): with
-    another Python thread alive, stderr is left alone."""
-    from asr.audio import quiet
-
-    done = threading.Event()
-    other = threading.Thread(target=done.wait, args=(30,))
-    other.start()
-    try:
-        assert not quiet.holding_is_safe()
-        with quiet.mpg123_notes_dropped(b"ID3\x03"):
-            os.write(2, b"Note: Trying to resync...\n")
-    finally:
-        done.set()
-        other.join()
-    assert capfd.readouterr().err == "Note: Trying to resync...\n"
 
 
 def test_a_process_without_stderr_still_reads_mp3(tmp_path):

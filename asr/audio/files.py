@@ -15,7 +15,7 @@ import soundfile as sf
 
 from asr.audio.ffmpeg import ffmpeg_blocks, ffprobe_header, needs_ffmpeg
 from asr.audio.header import check_wav_size, read_wav_header
-from asr.audio.quiet import mpg123_notes_dropped
+from asr.audio.quiet import head_of, mpg123_notes_dropped
 from asr.audio.samples import (MAX_SECONDS, SAMPLE_RATE, AudioError, check_format, check_samples, resample, to_mono,
                                warn_once)
 
@@ -88,9 +88,10 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         if f.frames / f.samplerate > MAX_SECONDS:
             raise AudioError(f"{path}: {f.frames / f.samplerate:.0f} s is longer than the {MAX_SECONDS:.0f} s limit")
         try:
-            samples = f.read(dtype="float32", always_2d=True)  # (N, channels)
-        except Exception as e:
-            raise not_readable(path, e) from e
+            with mpg123_notes_dropped(path):
+                samples = f.read(dtype="float32", always_2d=True)  # (N, channels)
+        except Exception as e:  # opened, then damaged inside: as read_blocks says it
+            raise AudioError(f"{path}: not readable as audio, truncated or corrupt ({sndfile_reason(e)})") from e
         rate = f.samplerate
     check_samples(samples, str(path))  # every channel within the limits, not only their mean
     return resample(to_mono(samples), rate, sample_rate)
@@ -202,10 +203,11 @@ def _sndfile_blocks(path: Path, block: int, sample_rate: int) -> Iterator[np.nda
 
             stream = soxr.ResampleStream(f.samplerate, sample_rate, 1, dtype="float32", quality="HQ")
         frames_per_read = max(1, block * f.samplerate // sample_rate)  # input frames that give <= ~one block
-        seen = 0
+        seen, head = 0, head_of(path)
         while True:
             try:
-                x = f.read(frames_per_read, dtype="float32", always_2d=True)  # (n, channels)
+                with mpg123_notes_dropped(head):  # (never across a yield)
+                    x = f.read(frames_per_read, dtype="float32", always_2d=True)  # (n, channels)
             except Exception as e:
                 where = f" after {seen / f.samplerate:.1f} s" if seen else ""
                 raise AudioError(f"{path}: not readable as audio{where}, truncated or corrupt ({sndfile_reason(e)})") from e

@@ -57,12 +57,16 @@ def _decode_whole(name: str, data: bytes) -> tuple[np.ndarray, int]:
         check_wav_size(read_wav_header(whole.read, name), len(data) - whole.tell(), name, "stream")
     try:
         with mpg123_notes_dropped(data):
-            samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+            opened = sf.SoundFile(io.BytesIO(data))
     except Exception as e:  # LibsndfileError and friends: not a format libsndfile knows
         reason = sndfile_reason(e).split(": ")[-1]  # no BytesIO repr
     else:
-        check_format(name, rate, samples.shape[1], what="the audio is")
-        return samples, rate
+        with opened, mpg123_notes_dropped(data):
+            check_format(name, opened.samplerate, opened.channels, what="the audio is")
+            try:
+                return opened.read(dtype="float32", always_2d=True), opened.samplerate
+            except Exception as e:  # a format libsndfile knows, damaged inside: not raw PCM
+                raise AudioError(f"{name}: not readable as audio, truncated or corrupt ({sndfile_reason(e)})") from e
     if fmt is not None:
         what = (f"{fmt.name} audio cannot be read without ffmpeg; install ffmpeg, or" if not fmt.readable
                 else f"not readable as audio ({reason});")

@@ -1,40 +1,36 @@
-"""libmpg123's notes kept off the terminal. libsndfile hands data that no other format claims to libmpg123, which
-writes notes straight to the process's stderr ("Note: Illegal Audio-MPEG-Header ...", "Trying to resync...") before
-libsndfile fails: a corrupt or non-audio file gave four lines of them above our one-line error.
+"""libmpg123's notes kept off the terminal and the server's log. libsndfile hands MP3s, and data that no other format
+claims, to the libmpg123 inside it, which writes notes through C's `stderr` as it opens and reads them ("Note:
+Illegal Audio-MPEG-Header ...", "Trying to resync...", "[src/libmpg123/parse.c:...] error: ..."): a damaged file gave
+lines of them around our one-line error.
 
     with mpg123_notes_dropped(path):   # a file's path, or the data themselves (a pipe's)
         f = sf.SoundFile(path)
+
+While any such block runs, in any thread, C's `stderr` (the FILE * that fprintf(stderr, ...) writes through) points at
+/dev/null. Python's own writes (sys.stderr, logging) go to file descriptor 2 without it and are never held or
+dropped, so a server's log lines from other threads reach it as they are written. Where the C library's `stderr`
+cannot be found (not glibc or a BSD libc), nothing changes and the notes are written as before.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import re
-import sys
-import tempfile
+import ctypes
+import functools
 import threading
 from pathlib import Path
 
 from asr.audio.header import SNIFF_BYTES, sniff
 
-# what libmpg123 writes: "Note: ...", "Warning: ...", "[src/libmpg123/id3.c:...] warning: ..."
-MPG123_NOTE = re.compile(rb"^(Note: |Warning: |\[src/libmpg123/)")
-_HOLDING = threading.Lock()  # one holder of the process's stderr at a time
+_LOCK = threading.Lock()  # guards the count and the swap below
+_state = {"holders": 0, "saved": None}  # the blocks inside now; C's stderr as it was before the first
 
 
 def may_reach_mpg123(head: bytes) -> bool:
     """Whether libsndfile may hand these data to libmpg123: MP3 by its first bytes, or no format we know of
-    (WAV, FLAC, Ogg and the others are read without it, and without holding stderr)."""
+    (WAV, FLAC, Ogg and the others are read without it)."""
     fmt = sniff(head)
     return fmt is None or fmt.name == "MP3"
-
-
-def holding_is_safe() -> bool:
-    """Whether stderr may be held: this thread is the process's only Python thread (as in transcribe's and evaluate's
-    reads), so no other thread's line can be split or glued to a note while it is held. The server reads uploads in
-    threads: there the notes still reach its log, next to its own lines."""
-    return threading.active_count() == 1 and sys.stderr is not None
 
 
 def head_of(source: Path | bytes) -> bytes:
@@ -45,26 +41,41 @@ def head_of(source: Path | bytes) -> bytes:
         return f.read(SNIFF_BYTES)
 
 
+@functools.lru_cache(maxsize=1)
+def c_stderr() -> tuple[ctypes.c_void_p, int] | None:
+    """C's `stderr` variable (glibc's `stderr`, the BSDs' and macOS's `__stderrp`) and a FILE * open on /dev/null to
+    point it at; None where either cannot be had."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.fopen.restype, libc.fopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p]
+        for name in ("stderr", "__stderrp"):
+            with contextlib.suppress(ValueError):
+                variable = ctypes.c_void_p.in_dll(libc, name)
+                sink = libc.fopen(b"/dev/null", b"w")  # kept open for the process's life: never closed under a writer
+                return (variable, sink) if sink else None
+    except (OSError, AttributeError):  # no C library to load by name (Windows)
+        pass
+    return None
+
+
 @contextlib.contextmanager
 def mpg123_notes_dropped(source: Path | bytes):
-    """Inside the block, what C code writes to stderr (file descriptor 2) is held in a temporary file; afterwards it
-    is written out, less libmpg123's notes. Only for data that may reach libmpg123 (may_reach_mpg123), and only where
-    holding is safe (holding_is_safe); a failure to write the rest out afterwards never fails the read. Wraps the
-    open only: corruption further into an MP3 still gets libmpg123's notes as the blocks are read."""
-    if not holding_is_safe() or not may_reach_mpg123(head_of(source)):  # (the file's head read only if it may be)
+    """Inside the block, what C code writes through C's `stderr` goes to /dev/null, for data that may reach libmpg123
+    (may_reach_mpg123); the first block in sets it, the last one out puts it back, so reads in several threads
+    overlap safely. Wrap each open and each read of such data."""
+    found = c_stderr() if may_reach_mpg123(head_of(source)) else None
+    if found is None:
         yield
         return
-    with _HOLDING, tempfile.TemporaryFile() as held:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(held.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)  # stderr back first, whatever happens next
-            os.close(saved)
-            with contextlib.suppress(OSError):  # (a pipe closed meanwhile: the notes and the rest are lost)
-                held.seek(0)
-                kept = [line for line in held.read().splitlines(keepends=True) if not MPG123_NOTE.match(line)]
-                if kept:
-                    os.write(2, b"".join(kept))
+    variable, sink = found
+    with _LOCK:
+        if _state["holders"] == 0:
+            _state["saved"], variable.value = variable.value, sink
+        _state["holders"] += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _state["holders"] -= 1
+            if _state["holders"] == 0:
+                variable.value = _state["saved"]
