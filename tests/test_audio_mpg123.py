@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,3 +82,71 @@ def test_after_the_read_c_code_writes_to_stderr_again():
         "libc = ctypes.CDLL(None); libc.fputs.argtypes = [ctypes.c_char_p, ctypes.c_void_p]\n"
         "libc.fputs(b'a C line\\n', ctypes.c_void_p.in_dll(libc, 'stderr'))\n")
     assert run_python(code).stderr == "a C line\n"
+
+
+# --- data libsndfile takes for MP3 without any MPEG frames in them (asr.audio.mpeg)
+
+STRAY_SYNC = b"\xff\xfe\x00garbage" * 100  # libmpg123 decoded this as 0.87 s of silence: "no speech", exit 0
+
+
+def test_garbage_with_a_stray_sync_word_is_not_audio_by_any_read(tmp_path):
+    from asr.audio import AudioError, audio_info, load_audio, read_blocks
+    from asr.audio.pipes import read_stream
+
+    path = tmp_path / "recording.flac"
+    path.write_bytes(STRAY_SYNC)
+    for read in (load_audio, audio_info, lambda p: list(read_blocks(p)), read_stream):
+        with pytest.raises(AudioError) as e:
+            read(path)
+        assert str(e.value) == f"{path}: not readable as audio (no MPEG audio frames: corrupt data, or not audio)"
+
+
+def test_transcribe_says_so_in_one_line_and_fails(tmp_path):
+    path = tmp_path / "recording.mp3"
+    path.write_bytes(STRAY_SYNC)
+    done = subprocess.run([sys.executable, "-m", "asr.transcribe", "--decoder", "greedy", str(path)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 1 and done.stderr.splitlines() == [
+        f"error: {path}: not readable as audio (no MPEG audio frames: corrupt data, or not audio)"], done.stderr
+
+
+@pytest.mark.parametrize("rate, channels", [(8000, 1), (11025, 2), (16000, 1), (22050, 1), (32000, 2), (44100, 1),
+                                            (48000, 2)])
+def test_real_mp3s_of_every_mpeg_version_still_load(tmp_path, rate, channels):
+    from asr.audio import load_audio
+
+    n = int(1.5 * rate)
+    wave = 0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / rate).astype(np.float32)
+    path = tmp_path / "tone.mp3"
+    sf.write(path, np.stack([wave] * channels, 1), rate, format="MP3")
+    assert abs(len(load_audio(path)) - 24000) < 2000
+
+
+def test_an_mp3_behind_a_large_id3_tag_or_stray_bytes_still_loads(tmp_path):
+    from asr.audio import load_audio
+    from asr.audio.mpeg import SEARCH_BYTES
+
+    plain = tmp_path / "plain.mp3"
+    sf.write(plain, 0.3 * np.sin(np.arange(32000) / 5).astype(np.float32), 16000, format="MP3")
+    audio = plain.read_bytes()
+    tag_body = b"\x00" * (3 * SEARCH_BYTES)  # cover art and padding: longer than the search window
+    size = len(tag_body)
+    syncsafe = bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F])
+    tagged, stray = tmp_path / "tagged.mp3", tmp_path / "stray.mp3"
+    tagged.write_bytes(b"ID3\x03\x00\x00" + syncsafe + tag_body + audio)
+    stray.write_bytes(b"\x00\xff" * 500 + audio)
+    expected = load_audio(plain)
+    for path in (tagged, stray):
+        assert np.array_equal(load_audio(path), expected)
+
+
+def test_frame_headers_give_their_frames_lengths():
+    from asr.audio.mpeg import frame_header
+
+    assert frame_header(bytes([0xFF, 0xFB, 0x90, 0x00])) == ((3, 3, 44100), 417)  # MPEG-1 Layer III, 128 kbit/s
+    assert frame_header(bytes([0xFF, 0xFB, 0x92, 0x00])) == ((3, 3, 44100), 418)  # the same, padded
+    assert frame_header(bytes([0xFF, 0xF3, 0x88, 0x00])) == ((2, 3, 16000), 288)  # MPEG-2 Layer III, 64 kbit/s
+    assert frame_header(bytes([0xFF, 0xFF, 0x18, 0x00])) == ((3, 1, 32000), 48)  # MPEG-1 Layer I, 32 kbit/s
+    for bad in (b"\xff\xfe\x00g", b"\xff\xfb\xf0\x00", b"\xff\xfb\x9c\x00", b"\xff\xf9\x90\x00", b"\xff\xeb\x90\x00",
+                b"\xff\xfb"):  # free format, bitrate 15, rate 3, layer 0, version 1 (reserved), too short
+        assert frame_header(bad) is None, bad

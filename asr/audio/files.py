@@ -15,6 +15,7 @@ import soundfile as sf
 
 from asr.audio.ffmpeg import ffmpeg_blocks, ffprobe_header, needs_ffmpeg
 from asr.audio.header import check_wav_size, read_wav_header
+from asr.audio.mpeg import check_mpeg_frames, file_reader
 from asr.audio.quiet import head_of, mpg123_notes_dropped
 from asr.audio.samples import (MAX_SECONDS, SAMPLE_RATE, AudioError, check_format, check_samples, resample, to_mono,
                                warn_once)
@@ -71,9 +72,15 @@ def open_audio(path: Path) -> sf.SoundFile:
         raise not_readable(path, e) from e
     try:
         check_format(str(path), f.samplerate, f.channels, what="the file is")
+        if f.format == "MP3":
+            with open(path, "rb") as raw:
+                check_mpeg_frames(file_reader(raw), str(path))
     except AudioError:
         f.close()
         raise
+    except OSError as e:  # (the file gone or changed since libsndfile opened it)
+        f.close()
+        raise AudioError(f"{path}: {os_reason(e)}") from e
     return f
 
 

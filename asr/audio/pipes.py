@@ -22,6 +22,7 @@ import soundfile as sf
 from asr.audio.ffmpeg import ffmpeg_blocks, have_ffmpeg
 from asr.audio.files import BLOCK_SECONDS, os_reason, read_blocks, sndfile_reason
 from asr.audio.header import SNIFF_BYTES, check_wav_size, read_wav_header, sniff
+from asr.audio.mpeg import bytes_reader, check_mpeg_frames
 from asr.audio.pcm import PcmDecoder, wav_encoding
 from asr.audio.quiet import mpg123_notes_dropped
 from asr.audio.samples import SAMPLE_RATE, AudioError, check_format, check_samples, resample, to_mono, warn_once
@@ -63,6 +64,8 @@ def _decode_whole(name: str, data: bytes) -> tuple[np.ndarray, int]:
     else:
         with opened, mpg123_notes_dropped(data):
             check_format(name, opened.samplerate, opened.channels, what="the audio is")
+            if opened.format == "MP3":
+                check_mpeg_frames(bytes_reader(data), name)
             try:
                 return opened.read(dtype="float32", always_2d=True), opened.samplerate
             except Exception as e:  # a format libsndfile knows, damaged inside: not raw PCM
