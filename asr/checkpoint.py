@@ -34,8 +34,13 @@ class CheckpointError(Exception):
 
 
 def save_atomic(obj: dict, path: str | Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename: never a half-written file."""
+    """torch.save to a temporary file in the same folder, fsync, then rename: never a half-written file. An OSError
+    whose message names `path` where a folder stands there or a file stands where its folder would be."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, not a file to write to")
+    if blocker := next((p for p in path.parents if p.exists() and not p.is_dir()), None):
+        raise NotADirectoryError(f"{path}: cannot be written: {blocker} is a file, not a folder")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:

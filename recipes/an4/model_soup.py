@@ -16,6 +16,7 @@ import sys
 import torch
 
 from asr.checkpoint import CheckpointError, load_model, model_state, save_atomic
+from asr.manifest import same_file
 
 
 def soup(paths: list[str], weights: list[float]):
@@ -46,6 +47,8 @@ def main() -> int:
               file=sys.stderr)
         return 2
     try:
+        if given := next((m for m in args.models if same_file(m, args.out)), None):
+            raise CheckpointError(f"{args.out}: the output is also an input ({given}); write the model to another file")
         save_atomic(model_state(soup(args.models, weights), "fp32"), args.out)
     except (CheckpointError, OSError) as e:  # OSError: the output cannot be written
         print(f"error: {e}", file=sys.stderr)
