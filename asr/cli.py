@@ -76,6 +76,32 @@ def probability(text: str) -> float:
     return x
 
 
+def unit_interval(text: str) -> float:
+    """A float in [0, 1], e.g. a weight decay."""
+    x = finite_float(text)
+    if not 0 <= x <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return x
+
+
+def learning_rate(text: str) -> float:
+    """A learning rate in (0, 1]: AdamW moves every weight by about lr a step, so past 1 a step outgrows the weights
+    (and past float32's range torch failed with a traceback)."""
+    x = positive_float(text)
+    if x > 1:
+        raise argparse.ArgumentTypeError(f"expected a learning rate in (0, 1], got {text!r}")
+    return x
+
+
+def lr_ratio(text: str) -> float:
+    """A ratio in [0, 1]: where the decay ends, at or below the peak."""
+    x = non_negative_float(text)
+    if x > 1:
+        raise argparse.ArgumentTypeError(f"expected a ratio in [0, 1] (the decay ends at or below the peak), got "
+                                         f"{text!r}")
+    return x
+
+
 def fraction_below_one(text: str) -> float:
     """A float in [0, 1), e.g. a dropout rate."""
     x = finite_float(text)

@@ -18,8 +18,8 @@ from pathlib import Path
 from asr import __version__
 from asr.audio import AudioError
 from asr.cli import (Formatter, OutputError, add_runtime_flags, apply_threads, finite_float, fraction_below_one,
-                     non_negative_float, non_negative_int, positive_float, positive_int, prepare_output_dir, probability,
-                     usable_cores)
+                     learning_rate, lr_ratio, non_negative_float, non_negative_int, positive_float, positive_int,
+                     prepare_output_dir, probability, unit_interval, usable_cores)
 from asr.checkpoint import CheckpointError, read_checkpoint
 from asr.data import ManifestError
 from asr.model import ModelConfig
@@ -97,15 +97,6 @@ def epochs_to_average(text: str) -> int:
     return n
 
 
-def lr_ratio(text: str) -> float:
-    """A ratio in [0, 1]: where the decay ends, at or below the peak."""
-    x = non_negative_float(text)
-    if x > 1:
-        raise argparse.ArgumentTypeError(f"expected a ratio in [0, 1] (the decay ends at or below the peak), got "
-                                         f"{text!r}")
-    return x
-
-
 def speed_factor(text: str) -> float:
     """A speed or VTLP factor F, 0.5 < F <= 2: the audio played F times as fast, or its formants F times as high
     (a voice still a voice)."""
@@ -131,9 +122,9 @@ INTS = {  # flag -> (type, help)
 FLOATS = {  # flag -> (type, help)
     "max_minutes": (non_negative_float, "stop, resumably, after this much training time over all resumes (0: no limit)"),
     "batch_seconds": (positive_float, "padded audio seconds per batch"),
-    "lr": (positive_float, "peak learning rate (AdamW)"),
+    "lr": (learning_rate, "peak learning rate (AdamW), in (0, 1]"),
     "final_lr_ratio": (lr_ratio, "the cosine decay ends at lr times this"),
-    "weight_decay": (non_negative_float, "AdamW decoupled weight decay"),
+    "weight_decay": (unit_interval, "AdamW decoupled weight decay, in [0, 1]"),
     "grad_clip": (positive_float, "largest global gradient norm"),
     "noise_prob": (probability, "probability of adding noise to an utterance (0: never)"),
     "rir_prob": (probability, "probability of reverberation, when --rir is given"),

@@ -109,7 +109,8 @@ DECODE_RANGES = [("--alpha", "nan"), ("--beta", "inf"), ("--beam-size", "0"), ("
                  ("--batch-seconds", "-5")]
 TRAIN_RANGES = [("--epochs", "0"), ("--lr", "0"), ("--lr", "nan"), ("--batch-seconds", "-1"),
                 ("--noise-prob", "1.5"), ("--rir-prob", "-0.1"), ("--accum-steps", "0"), ("--dropout", "1"),
-                ("--snr-db", "30", "5"), ("--seed", "-1"), ("--average-last", "1"), ("--final-lr-ratio", "5")]
+                ("--snr-db", "30", "5"), ("--seed", "-1"), ("--average-last", "1"), ("--final-lr-ratio", "5"),
+                ("--lr", "1e39"), ("--lr", "2"), ("--weight-decay", "5")]  # 1e39: a traceback (an audit)
 
 
 @pytest.mark.parametrize("door, bad", [(d, b) for d in ("transcribe", "evaluate") for b in DECODE_RANGES]
