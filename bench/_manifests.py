@@ -18,11 +18,22 @@ MAKE_AN4 = "make it with: bash recipes/an4/run.sh --stop-stage 1 (its stage 0 do
 
 def require_manifests(*paths: str | Path | None, how: str = MAKE_AN4) -> None:
     """Exit with status 2 and `error: PATH: no such manifest; HOW` on stderr for the first path (file or folder)
-    that does not exist. Empty paths ("" or None: none given) are skipped."""
+    that does not exist, or `error: PATH: no utterances in it: nothing to measure` for a JSONL manifest with no line
+    (a bench printed results for nothing, crashed, or looped for ever). Empty paths ("" or None: none given) are
+    skipped."""
     for path in paths:
         if path and not Path(path).exists():
             print(f"error: {path}: no such manifest; {how}", file=sys.stderr)
             sys.exit(2)
+        if path and str(path).endswith(".jsonl") and Path(path).is_file() and not _has_a_line(Path(path)):
+            print(f"error: {path}: no utterances in it: nothing to measure", file=sys.stderr)
+            sys.exit(2)
+
+
+def _has_a_line(path: Path) -> bool:
+    """Whether the file holds a line that is not blank (read until the first one)."""
+    with open(path, "rb") as f:
+        return any(line.strip() for line in f)
 
 
 def run_main(main: Callable[[], int | None]) -> int:

@@ -44,7 +44,7 @@ import soundfile as sf
 
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.checkpoint import DEFAULT_MODEL, load_model
-from asr.cli import apply_threads, positive_int
+from asr.cli import apply_threads, positive_float, positive_int
 from asr.decoding import Decoder, add_decoding_flags, decoding_config
 from asr.data import read_manifest
 from asr.longform import PipelineConfig, transcribe_paths
@@ -276,7 +276,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument("--model", default=str(DEFAULT_MODEL))
     p.add_argument("--manifest", default="manifests/an4/test.jsonl")
-    p.add_argument("--minutes", type=float, default=10.0, help="length of the recording built from utterances")
+    p.add_argument("--minutes", type=positive_float, default=10.0, help="length of the recording built from utterances")
     p.add_argument("--pause", type=float, nargs=2, default=(0.8, 2.5), metavar=("MIN", "MAX"),
                    help="seconds of silence before each utterance: uniform between MIN and MAX")
     p.add_argument("--tile", type=int, default=6, help="the long child transcribes the recording this many times over")

@@ -17,6 +17,7 @@ import time
 
 import torch
 
+from asr.audio import AudioError
 from asr.checkpoint import DEFAULT_MODEL, load_model
 from asr.cli import apply_threads, default_threads, positive_int
 from asr.data import read_manifest
@@ -44,7 +45,9 @@ def main() -> None:
     load_seconds = time.perf_counter() - start
     default = Decoder(decoding_config(argparse.Namespace(), rec.metadata, args.model), rec.vocab)
     greedy = Decoder(DecodingConfig("greedy"), rec.vocab)
-    transcribe_files(rec, paths[:2], decoder=default)  # first-call warm-up (allocators, thread pools)
+    # a first pass over every file: the warm-up (allocators, thread pools), and no speed for audio that cannot be read
+    if failed := next((r for r in transcribe_files(rec, paths, decoder=greedy) if "error" in r), None):
+        raise AudioError(failed["error"])
 
     def best_of(run) -> float:
         times = []

@@ -162,12 +162,26 @@ def test_the_helper_passes_paths_that_exist_and_skips_empty_ones(tmp_path, capsy
     spec = importlib.util.spec_from_file_location("_manifests", ROOT / "bench" / "_manifests.py")
     manifests = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(manifests)
-    (tmp_path / "a.jsonl").write_text("")
+    (tmp_path / "a.jsonl").write_text('{"id": "x"}\n')
     manifests.require_manifests(tmp_path / "a.jsonl", tmp_path, "")  # a file, a folder, "" (none given): no exit
     with pytest.raises(SystemExit) as stop:
         manifests.require_manifests(tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl")
     assert stop.value.code == 2
     assert capsys.readouterr().err == f"error: {tmp_path / 'b.jsonl'}: no such manifest; {MAKE_AN4}\n"
+
+
+@pytest.mark.parametrize("name", [n for n, (args, _, _) in CASES.items() if MISSING in args])
+def test_an_empty_manifest_is_one_line_not_a_result_for_nothing(name, tmp_path):
+    """Given an empty manifest, benches printed results for nothing and exited 0, crashed with a traceback, or (long
+    audio) looped for ever (an audit)."""
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    (tmp_path / "manifests" / "an4").mkdir(parents=True)
+    (tmp_path / "manifests" / "README.md").write_text("a file that exists\n")  # as the `finished` fixture's cases need
+    args = [str(empty) if a == MISSING else a for a in CASES[name][0]]
+    done = run_in_process(args, tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"error: {empty}: no utterances in it: nothing to "
+                                                                  "measure\n"), done.stderr[-500:]
 
 
 def bench_module(name: str):
@@ -508,4 +522,23 @@ def test_vtln_on_an_empty_manifest_is_one_line(tmp_path):
     empty.write_text("")
     done = run_in_process(["vtln.py", "--model", str(ROOT / "asr" / "assets" / "an4.pt"), "--manifest", str(empty)],
                           tmp_path)
-    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"error: {empty}: no utterances to score\n")
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"error: {empty}: no utterances in it: nothing to "
+                                                                  "measure\n")
+
+
+def test_transcribe_speed_gives_no_speed_for_audio_it_cannot_read(tmp_path):
+    """It printed "9521x real time" for text files named .wav, and exited 0 (an audit)."""
+    fake = tmp_path / "a.wav"
+    fake.write_text("not audio at all, only text\n" * 20)
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"id": "a", "audio": str(fake), "duration": 1.0, "text": "a"}) + "\n")
+    done = run_in_process(["transcribe_speed.py", "--manifest", str(manifest), "--repeats", "1", "--threads", "1"],
+                          tmp_path)
+    assert (done.returncode, done.stdout, done.stderr.count("\n")) == (2, "", 1), done.stderr
+    assert done.stderr.startswith(f"error: {fake}: "), done.stderr
+
+
+def test_long_audio_refuses_a_recording_of_no_minutes(tmp_path):
+    done = run_in_process(["long_audio.py", "--manifest", CLIPS, "--minutes", "0", "--no-hour", "--threads", "1"],
+                          tmp_path)
+    assert done.returncode == 2 and "--minutes" in done.stderr and "Traceback" not in done.stderr, done.stderr
