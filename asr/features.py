@@ -49,8 +49,9 @@ class FeatureConfig:
         for name in ("sample_rate", "n_fft", "hop_length", "n_mels"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"feature_config.{name} must be > 0, got {getattr(self, name)}")
-        if not 0 <= self.f_min < self.f_max:
-            raise ValueError(f"feature_config.f_max must be above f_min >= 0, got {self.f_min:g}, {self.f_max:g}")
+        if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
+            raise ValueError(f"feature_config.f_max must be above f_min >= 0 and at most half the sample rate, got "
+                             f"{self.f_min:g}, {self.f_max:g} at {self.sample_rate} Hz")
         if not 0 <= self.relative_floor < float("inf"):
             raise ValueError(f"feature_config.relative_floor must be a finite number >= 0, got {self.relative_floor}")
 

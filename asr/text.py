@@ -66,6 +66,8 @@ class CharVocab:
     def __init__(self, tokens: list[str] = CHARACTERS):
         if not tokens or tokens[0] != BLANK:
             raise ValueError(f"vocabulary must start with {BLANK!r}, got {tokens[:3]}")
+        if twice := sorted({t for t in tokens if tokens.count(t) > 1}):
+            raise ValueError(f"vocabulary holds {twice[0]!r} more than once")
         self.tokens = list(tokens)
         self.index = {t: i for i, t in enumerate(self.tokens)}
 

@@ -187,6 +187,15 @@ CORRUPT = {  # a good checkpoint with one thing broken -> what the one line says
     "std 0": (lambda c: c["normalization"]["std"].__setitem__(3, 0.0), "normalisation"),
     "short vocabulary": (lambda c: c.update(vocab=c["vocab"][:5]), "vocabulary"),
     "no layers": (lambda c: c["model_config"].update(layers=0), "layers"),
+    # an audit's: each loaded, then failed later (a traceback, a line naming nothing) or ran wrong (no mel filters)
+    "decoding not an object": (lambda c: c.update(metadata={"decoding": "x"}), "metadata 'decoding'"),
+    "lm a number": (lambda c: c.update(metadata={"decoding": {"lm": 5}}), "metadata 'decoding.lm'"),
+    "lm outside the folder": (lambda c: c.update(metadata={"decoding": {"lm": "../x.arpa"}}), "metadata 'decoding.lm'"),
+    "f_max past half the rate": (lambda c: c["feature_config"].update(f_max=1e9), "f_max"),
+    "a newer format": (lambda c: c.update(format_version=99), "format_version"),
+    "a token twice": (lambda c: c.update(vocab=[*c["vocab"][:-1], c["vocab"][1]]), "vocabulary"),
+    "a weight of another shape": (lambda c: c["model"].update({k: v[:1] for k, v in list(c["model"].items())[:1]}),
+                                  "does not match"),
 }
 
 
@@ -317,3 +326,15 @@ def test_an_export_onto_its_own_checkpoint_is_refused(tmp_path, tiny_checkpoint,
     assert main([str(src), str(tmp_path / "." / "best.pt")]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / '.' / 'best.pt'}: the output is also an input")
     assert src.read_bytes() == before
+
+
+@pytest.mark.parametrize("metadata", ['{"decoding": "x"}', '{"decoding": {"lm": 5}}', '{"decoding": {"lm": "../a"}}'])
+def test_export_refuses_metadata_whose_decoding_cannot_be_used(tmp_path, tiny_checkpoint, metadata, capsys):
+    """It wrote such models, which every door then refused with a line naming neither file nor field, or a
+    traceback (an audit)."""
+    from asr.checkpoint import main
+
+    assert main([str(tiny_checkpoint), str(tmp_path / "out.pt"), "--metadata", metadata]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --metadata: metadata 'decoding") and err.count("\n") == 1, err
+    assert not (tmp_path / "out.pt").exists()
