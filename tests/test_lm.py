@@ -326,13 +326,25 @@ def test_arpa_log_probability_above_zero_by_rounding_is_read(tmp_path):
     assert read_arpa(path).logprob(["a"], "</s>") == pytest.approx(0.0, abs=1e-12)
 
 
-@pytest.mark.parametrize("text", ["", "\n\n  \n"])
+@pytest.mark.parametrize("text", ["", "\n\n  \n", "... !!!\n-- ?\n"])
 def test_score_of_text_without_words_is_refused(tmp_path, capsys, text):
+    """Punctuation alone printed a score per line, then the error (an audit)."""
     (tmp_path / "tiny.arpa").write_text(TINY_ARPA)
     (tmp_path / "empty.txt").write_text(text)
     assert main(["score", str(tmp_path / "tiny.arpa"), str(tmp_path / "empty.txt")]) == 2
-    err = one_error_line(capsys.readouterr().err)
-    assert str(tmp_path / "empty.txt") in err and "no words" in err
+    out, err = capsys.readouterr()
+    assert out == "" and str(tmp_path / "empty.txt") in one_error_line(err) and "no words" in err
+
+
+def test_score_leaves_lines_without_words_out_of_the_counts(tmp_path, capsys):
+    """Each blank line was scored as a sentence of no words, and counted (an audit)."""
+    (tmp_path / "tiny.arpa").write_text(TINY_ARPA)
+    (tmp_path / "a.txt").write_text("a\n")
+    (tmp_path / "gaps.txt").write_text("\na\n\n  \n!!\n")
+    assert main(["score", str(tmp_path / "tiny.arpa"), str(tmp_path / "a.txt")]) == 0
+    once = capsys.readouterr().out
+    assert main(["score", str(tmp_path / "tiny.arpa"), str(tmp_path / "gaps.txt")]) == 0
+    assert capsys.readouterr().out == once and once.splitlines()[-1].startswith("sentences=1 words=1 ")
 
 
 @pytest.mark.parametrize("text", ["", "... !!! 42\n"])

@@ -45,7 +45,7 @@ def refuse_overwriting(out: str, inputs: list[str | None]) -> None:
 
 
 def no_words(path: str) -> LMError:
-    return LMError(f"{path}: no words to score (the file is empty or holds only blank lines)")
+    return LMError(f"{path}: no words to score (the file is empty, or holds only blank lines and punctuation)")
 
 
 def build(args: argparse.Namespace) -> None:
@@ -62,14 +62,15 @@ def build(args: argparse.Namespace) -> None:
 def score(args: argparse.Namespace) -> None:
     lm = load_lm(args.lm, args.backend)
     total, tokens, oov, sentences = 0.0, 0, 0, 0
-    for text in map(normalize_text, read_sentences(args.text, is_manifest(args.text, args.manifest))):
+    texts = [t for t in map(normalize_text, read_sentences(args.text, is_manifest(args.text, args.manifest))) if t]
+    if not texts:  # (lines without words are not sentences: left out of the scores and the counts)
+        raise no_words(args.text)
+    for text in texts:
         words = text.split()
         lp = sentence_logprob(lm, words)
         print(f"{lp:.4f}\t{text}")
         total, tokens, sentences = total + lp, tokens + len(words) + 1, sentences + 1
         oov += sum(w not in lm.vocabulary for w in words) if lm.vocabulary is not None else 0
-    if tokens == sentences:
-        raise no_words(args.text)
     ppl = exp_perplexity(total, tokens)
     print(f"sentences={sentences} words={tokens - sentences} oov={oov} logprob={total:.3f} ppl={ppl:.2f}")
 
