@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from asr.features import FeatureConfig, Frontend
-from asr.manifest import same_file
+from asr.manifest import file_in_the_way, same_file
 from asr.model import AcousticModel, ModelConfig
 from asr.recognizer import Recognizer, with_chunks
 from asr.text import BpeVocab, CharVocab, Vocab
@@ -40,7 +40,7 @@ def save_atomic(obj: dict, path: str | Path) -> None:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder, not a file to write to")
-    if blocker := next((p for p in path.parents if p.exists() and not p.is_dir()), None):
+    if blocker := file_in_the_way(path.parent):
         raise NotADirectoryError(f"{path}: cannot be written: {blocker} is a file, not a folder")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")

@@ -269,6 +269,12 @@ def write_manifest(path: str | Path, utts: list[Utterance]) -> None:
     write_manifests({Path(path): utts})
 
 
+def file_in_the_way(folder: Path) -> Path | None:
+    """The first of `folder` and the folders above it that is a file, not a folder (so `folder` cannot be made or
+    written in), or None. Doors that write files check their output folders with it before any work."""
+    return next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+
+
 def same_file(a: str | Path, b: str | Path) -> bool:
     """Whether two paths name one file: the same file on disk (a link, another spelling), or the same resolved
     path (one of them not there yet). Doors that write files check their outputs against their inputs with it."""

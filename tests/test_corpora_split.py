@@ -198,3 +198,17 @@ def test_a_set_path_that_is_a_folder_writes_no_set_at_all(tmp_path, capsys):
     assert err == f"error: {tmp_path / 'm' / 'dev.jsonl'}: a folder is in its place", err
     assert (tmp_path / "m" / "train.jsonl").read_text() == "old\n"
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["dev.jsonl", "train.jsonl"]
+
+
+def test_an_out_dir_where_a_file_stands_is_refused_before_the_import(tmp_path, capsys, monkeypatch):
+    """It said "OUT/all.jsonl: File exists" once every file had been read (an audit)."""
+    from asr.corpora import cli
+
+    src = as_audiofolder(utterances(tmp_path), tmp_path)
+    (tmp_path / "plain").write_text("a file\n")
+    monkeypatch.setattr(cli, "run_import", lambda *a: pytest.fail("the import ran"))
+    for out, says in ((tmp_path / "plain", "is a file, not a folder"),
+                      (tmp_path / "plain" / "sub", f"{tmp_path / 'plain'} is a file, not a folder")):
+        assert main(["import", str(src), str(out)]) == 2
+        assert capsys.readouterr().err == f"error: OUT_DIR {out}: {says}\n"
+    assert (tmp_path / "plain").read_text() == "a file\n"

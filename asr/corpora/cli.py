@@ -20,7 +20,7 @@ from asr.corpora.formats import FORMATS, detect_format
 from asr.corpora.rows import CorpusError, ImportSettings
 from asr.corpora.shared import HELD_OUT
 from asr.corpora.split import SplitSettings, split_utterances
-from asr.manifest import ManifestError, Utterance, read_manifest, write_manifests
+from asr.manifest import ManifestError, Utterance, file_in_the_way, read_manifest, write_manifests
 
 
 SETS = ("train", "dev", "test")  # the sets a split writes: OUT_DIR/<set>.jsonl
@@ -215,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("split: say what to hold out (--dev-fraction, --dev-speakers, --test-...)")
     if not args.out_dir:  # Path("") is the current folder
         print("error: OUT_DIR is an empty path; give a folder (. for the current one)", file=sys.stderr)
+        return 2
+    if blocker := file_in_the_way(Path(args.out_dir)):  # said before any work, not as the manifests are written
+        what = "is a file" if blocker == Path(args.out_dir) else f"{blocker} is a file"
+        print(f"error: OUT_DIR {args.out_dir}: {what}, not a folder", file=sys.stderr)
         return 2
     try:
         if args.command == "import":
