@@ -62,6 +62,20 @@ def test_an_existing_empty_folder_is_fine(clips_manifest, tmp_path):
     assert [r["epoch"] for r in metrics(out)] == [1]
 
 
+def test_a_refused_run_leaves_no_empty_folder_behind_but_keeps_one_that_was_there(clips_manifest, tmp_path, capsys):
+    """A run refused for its manifests left the --out folder it had made, empty (an audit)."""
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    there = tmp_path / "there"
+    there.mkdir()
+    for out in (tmp_path / "new", there):
+        flags = one_epoch(clips_manifest, out)
+        flags[flags.index("--train") + 1] = str(empty)
+        assert main(flags) == 2
+        assert "error: " in capsys.readouterr().err
+    assert not (tmp_path / "new").exists() and there.is_dir()
+
+
 def test_resume_without_last_pt_is_refused(clips_manifest, tmp_path, capsys):
     out = tmp_path / "fresh"
     assert main([*one_epoch(clips_manifest, out), "--resume"]) == 2
