@@ -294,3 +294,24 @@ def test_flag_values_no_server_can_use_are_refused_at_start(flags, says, capsys)
         parse_args(flags)
     assert done.value.code == 2 and says in capsys.readouterr().err.splitlines()[-1]
     assert parse_args(["--max-wait-ms", "60000", "--port", "65535", "--api-key", "k3y!~"]).max_wait_ms == 60000
+
+
+def test_an_address_the_server_cannot_listen_on_is_one_line_before_the_models_load(monkeypatch, capsys):
+    """An unknown --host, or a --port another process holds, was uvicorn's ERROR line after the models had loaded and
+    the limits were printed, and exit 3 (an audit)."""
+    import socket
+
+    from asr.serve import __main__ as door
+
+    monkeypatch.setattr(door, "load", lambda cfg: pytest.fail("the models loaded"))
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        assert door.main(["--port", str(port)]) == 2
+        assert capsys.readouterr().err == (f"error: --host 127.0.0.1 --port {port}: cannot listen there (address "
+                                           "already in use)\n")
+    assert door.main(["--host", "999.1.1.1", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --host 999.1.1.1: not an address of this machine, nor a name it can resolve (")
+    assert err.count("\n") == 1, err

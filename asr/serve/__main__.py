@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import logging
 import resource
+import socket
 import sys
 from dataclasses import fields, replace
 
@@ -103,6 +104,22 @@ def connections_allowed(cfg: ServeConfig) -> int:
     return max(1, min(cfg.max_connections, (soft - cfg.max_streams - SPARE_FILES) // 2))
 
 
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port (a name that does not resolve, an address this machine does
+    not have, a port another process holds), in words naming the flags; None where a trial bind succeeds."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as e:
+        return f"--host {host}: not an address of this machine, nor a name it can resolve ({e})"
+    with socket.socket(family, kind, proto) as trial:
+        trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            trial.bind(address)
+        except OSError as e:
+            return f"--host {host} --port {port}: cannot listen there ({(e.strerror or str(e)).lower()})"
+    return None
+
+
 def serve(cfg: ServeConfig, app) -> None:
     """Run the app under uvicorn with the guard's protocol (asr.serve.guard) and the limits; returns after shutdown."""
     import uvicorn
@@ -143,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     from asr.checkpoint import CheckpointError
     from asr.lm import LMError
 
+    if problem := cannot_listen(cfg.host, cfg.port):  # said at once, not by uvicorn once the models have loaded
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     apply_threads(cfg.threads)
     try:
         rec, decoder = load(cfg)
