@@ -341,3 +341,26 @@ def test_run_sh_bad_options_are_one_line_before_any_work(tmp_path, flags, said):
                          timeout=60)
     assert (run.returncode, run.stderr.strip().splitlines()) == (2, [said]), run.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("summary, says", [("{}", "no 'wer'"), ('{"wer": "x", "cer": 1}', "'wer' is not a number"),
+                                           ("[1]", "not an evaluation's summary")])
+def test_results_from_a_summary_that_will_not_do_is_one_line(tmp_path, capsys, summary, says):
+    """A summary without its rates was a KeyError or ValueError traceback (an audit)."""
+    (tmp_path / "summary.json").write_text(summary)
+    md = tmp_path / "RESULTS.md"
+    assert results.main([str(tmp_path / "summary.json"), "--model", "m", "--split", "s", "--decoder", "d",
+                         "--results", str(md)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'summary.json'}: ") and says in err and err.count("\n") == 1, err
+    assert not md.exists()
+
+
+def test_results_into_a_folder_or_with_a_bar_in_a_cell_is_one_line_or_escaped(tmp_path, capsys):
+    (tmp_path / "summary.json").write_text('{"wer": 1.0, "cer": 0.5}')
+    (tmp_path / "dir.md").mkdir()
+    flags = [str(tmp_path / "summary.json"), "--split", "s", "--decoder", "d"]
+    assert results.main([*flags, "--model", "m", "--results", str(tmp_path / "dir.md")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'dir.md'}: ")
+    assert results.main([*flags, "--model", "a|b", "--results", str(tmp_path / "r.md")]) == 0
+    assert (tmp_path / "r.md").read_text().splitlines()[-1].split(" | ")[1] == "a\\|b"

@@ -16,10 +16,28 @@ RESULTS = Path(__file__).parent / "RESULTS.md"
 HEADER = "| date | model | split | decoder | WER % | CER % |\n|---|---|---|---|---:|---:|\n"
 
 
+def cell(text: str) -> str:
+    """Text as one Markdown table cell: a bar escaped, so that it does not split the row."""
+    return text.replace("|", "\\|")
+
+
 def result_row(summary: dict, model: str, split: str, decoder: str, date: str | None = None) -> str:
     """One Markdown table row (with its newline)."""
     date = date or datetime.date.today().isoformat()
-    return f"| {date} | {model} | {split} | {decoder} | {summary['wer']:.2f} | {summary['cer']:.2f} |\n"
+    names = " | ".join(cell(x) for x in (date, model, split, decoder))
+    return f"| {names} | {summary['wer']:.2f} | {summary['cer']:.2f} |\n"
+
+
+def rates(summary, path: str) -> dict:
+    """The summary's WER and CER, checked: ValueError naming what is missing or wrong."""
+    if not isinstance(summary, dict):
+        raise ValueError(f"{path}: not an evaluation's summary (a JSON object with wer and cer)")
+    for name in ("wer", "cer"):
+        if name not in summary:
+            raise ValueError(f"{path}: no {name!r} (python -m asr.evaluate --out DIR writes DIR/summary.json)")
+        if isinstance(summary[name], bool) or not isinstance(summary[name], (int, float)):
+            raise ValueError(f"{path}: {name!r} is not a number: {json.dumps(summary[name])[:40]}")
+    return summary
 
 
 def append_result(results: Path, row: str) -> None:
@@ -43,8 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, json.JSONDecodeError) as e:
         print(f"error: {args.summary}: {e}", file=sys.stderr)
         return 2
+    try:
+        summary = rates(summary, args.summary)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     row = result_row(summary, args.model, args.split, args.decoder)
-    append_result(Path(args.results), row)
+    try:
+        append_result(Path(args.results), row)
+    except OSError as e:
+        print(f"error: {args.results}: cannot be written ({e.strerror or e})", file=sys.stderr)
+        return 2
     print(row, end="")
     return 0
 
