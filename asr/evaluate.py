@@ -27,6 +27,7 @@ from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags
                      default_threads, positive_float, positive_int, prepare_output_dir, progress_bar,
                      stdout_guarded, torch_beside_onnx, write_whole)
 from asr.data import MISSING, ManifestError, Utterance, drop_line, lossy_text_note, read_manifest
+from asr.manifest import not_found
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
 from asr.decoding.decoder import add_steering_flags, ignored_by_greedy, steering_from_args
 from asr.lm import LMError, load_lm
@@ -141,7 +142,8 @@ def read_references(path: str) -> tuple[list[Utterance], list[str]]:
     kept = [u for u, ok in zip(utts, has_audio) if ok]
     missing = [u for u, ok in zip(utts, has_audio) if not ok]
     if not kept:
-        raise ManifestError(f"{path}: no utterance has its audio (e.g. {missing[0].audio} not found)")
+        first = missing[0].audio
+        raise ManifestError(f"{path}: no utterance has its audio (e.g. {first} {not_found(first)})")
     if line := drop_line(path, len(utts), len(kept), {MISSING: missing}):
         print(line, file=sys.stderr)
     return kept, [u.id for u in missing]

@@ -175,13 +175,18 @@ def named(utts: list[Utterance], show: int = SHOW) -> str:
     return ", ".join(u.id for u in utts[:show]) + more
 
 
+def not_found(audio: str | Path) -> str:
+    """Why an utterance's audio is not a file, in words: "not found", or "is a folder, not an audio file"."""
+    return "is a folder, not an audio file" if Path(audio).is_dir() else "not found"
+
+
 def drop_line(name: str, total: int, kept: int, dropped: dict[str, list[Utterance]]) -> str | None:
     """One line: how many of a set's utterances are kept, and how many were dropped for each reason (with the
     first ids, and for missing audio the first path); None when nothing was dropped."""
     parts = []
     for reason, utts in dropped.items():
         if utts:
-            where = f"; {utts[0].audio} not found" if reason == MISSING else ""
+            where = f"; {utts[0].audio} {not_found(utts[0].audio)}" if reason == MISSING else ""
             parts.append(f"{len(utts)} {reason} ({named(utts)}{where})")
     if not parts:
         return None

@@ -309,3 +309,15 @@ def test_a_report_never_replaces_a_file_the_run_reads(tiny_checkpoint, clips_man
     assert capsys.readouterr().err == (f"error: {manifest}: an output would replace --manifest {manifest}, which "
                                        f"this run reads; use another folder\n")
     assert manifest.read_bytes() == Path(clips_manifest).read_bytes()
+
+
+def test_audio_that_is_a_folder_is_said_to_be_one(tmp_path, capsys):
+    """It said "not found" of a folder named as an utterance's audio (an audit)."""
+    from asr.evaluate import main
+
+    (tmp_path / "clip.wav").mkdir()
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"id": "a", "audio": "clip.wav", "duration": 1.0, "text": "a"}\n')
+    assert main(["--manifest", str(manifest)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().endswith(f"{tmp_path / 'clip.wav'} is a folder, not an audio file)") and err.count("\n") == 1, err
