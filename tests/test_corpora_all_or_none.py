@@ -143,6 +143,7 @@ def write_lhotse(root: Path, recs: list[dict], sups: list[dict]) -> None:
     (lambda recs, sups: sups[0].update(id={"a": 1}), "id must be a string or an integer"),
     (lambda recs, sups: (recs[0]["sources"][0].update(channels=[0, 1]), sups[0].update(channel=1)),
      "channel 1 of a recording with channels [0, 1]"),  # its cut held both channels' mean
+    (lambda recs, sups: sups[0].update(channel=5), "channel 5 is not one of its recording's channels [0]"),  # read
 ])
 def test_lhotse_rows_that_were_read_as_something_else_are_refused(tmp_path, capsys, change, says):
     recs, sups = lhotse_rows(tmp_path)

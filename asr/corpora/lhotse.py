@@ -65,8 +65,11 @@ def audio_sources(path: Path) -> dict[str, tuple[list[dict], int | None, str]]:
 def source_for(sources: list[dict], channel, where: str) -> str:
     """The file of the source holding `channel` (the first source when none says). CorpusError for a channel of a
     source that holds several: audio is read as the mean of its channels, so it would be the others' too."""
-    source = next((s for s in sources if isinstance(channel, int) and channel in (s.get("channels") or [])),
-                  sources[0])
+    source = next((s for s in sources if isinstance(channel, int) and channel in (s.get("channels") or [])), None)
+    declared = sorted({c for s in sources if isinstance(s.get("channels"), list) for c in s["channels"]})
+    if source is None and isinstance(channel, int) and declared:
+        raise CorpusError(f"{where}: channel {channel} is not one of its recording's channels {declared}")
+    source = source or sources[0]
     held = source.get("channels") if isinstance(source.get("channels"), list) else []
     if channel is not None and len(held) > 1:
         raise CorpusError(f"{where}: channel {channel} of a recording with channels {held}; audio is read as the mean "
