@@ -39,6 +39,7 @@ from asr.checkpoint import DEFAULT_MODEL, load_model
 from asr.data import read_manifest
 from asr.decoding import CTCBeamSearch, decoding_config, make_steering
 from asr.decoding.steering import DEFAULT_HOTWORD_SCORE
+from asr.lm import LMError
 from asr.lm.kneser_ney import build_kneser_ney
 from asr.metrics import wer, word_errors
 from asr.recognizer import utterance_log_probs
@@ -172,7 +173,11 @@ def main() -> int:
     utts, train = read_manifest(args.manifest), [normalize_text(u.text) for u in read_manifest(args.train)]
     refs = [normalize_text(u.text) for u in utts]
     lps = [lp.double().numpy() for lp in utterance_log_probs(rec, utts)]
-    beam = CTCBeamSearch(rec.vocab, dataclasses.replace(cfg.beam, nbest=1), build_kneser_ney(train, args.order))
+    try:
+        lm = build_kneser_ney(train, args.order)
+    except ValueError as e:  # no words in the transcripts: say whose
+        raise LMError(f"{args.train}: {e}") from None
+    beam = CTCBeamSearch(rec.vocab, dataclasses.replace(cfg.beam, nbest=1), lm)
     print(f"{len(utts)} utterances, beam {cfg.beam.beam_size}, alpha {cfg.beam.alpha}, beta {cfg.beam.beta}, "
           f"{args.order}-gram LMs from {args.train}")
     results = {**hotwords_part(args, beam, lps, refs, train), **grammar_part(beam, lps, refs),

@@ -542,3 +542,12 @@ def test_long_audio_refuses_a_recording_of_no_minutes(tmp_path):
     done = run_in_process(["long_audio.py", "--manifest", CLIPS, "--minutes", "0", "--no-hour", "--threads", "1"],
                           tmp_path)
     assert done.returncode == 2 and "--minutes" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_biasing_with_transcripts_of_no_words_is_one_line(tmp_path):
+    """Transcripts with nothing the LM can hold ("42", "...") were a ValueError traceback (an audit)."""
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"id": "a", "audio": "a.wav", "duration": 1.0, "text": "42 ..."}) + "\n")
+    done = run_in_process(["biasing.py", "--manifest", CLIPS, "--train", str(train), "--repeats", "1"], tmp_path)
+    assert (done.returncode, done.stderr.count("\n")) == (2, 1) and done.stderr.startswith(f"error: {train}: "), \
+        done.stderr[-600:]
