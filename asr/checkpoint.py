@@ -139,22 +139,29 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {first})") from e
     if not isinstance(ckpt, dict) or "model_config" not in ckpt or "model" not in ckpt:
         raise CheckpointError(f"{path}: not an asr checkpoint (no model_config/model)")
-    if ckpt.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: format_version {ckpt['format_version']}: written by a newer asr than this one "
+    version = ckpt.get("format_version", FORMAT_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise CheckpointError(f"{path}: format_version {json.dumps(str(version))[:40]} is not a whole number")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format_version {version}: written by a newer asr than this one "
                               f"(reads {FORMAT_VERSION}); upgrade asr")
     return ckpt
 
 
-def check_metadata(metadata: dict, name: str | Path) -> None:
-    """CheckpointError naming `name` where the decoding a model recommends is not an object of settings, or its LM
-    not a file name inside the model's folder (relative, no '..': exports copy it to the same place beside them).
-    The settings' values are checked where they are used (asr.decoding.decoding_config)."""
+def check_metadata(metadata, name: str | Path, lm_inside: bool = False) -> None:
+    """CheckpointError naming `name` where the metadata is not an object, the decoding it recommends not an object of
+    settings or its LM not a file name; with lm_inside (a door writing new metadata), also where the LM is not inside
+    the model's folder (absolute, or with '..': exports copy it to the same place beside them). The settings' values
+    are checked where they are used (asr.decoding.decoding_config)."""
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{name}: metadata must be an object, got {json.dumps(str(metadata))[:40]}")
     decoding = metadata.get("decoding")
     if decoding is not None and not isinstance(decoding, dict):
         raise CheckpointError(f"{name}: metadata 'decoding' must be an object of decoding settings, got "
                               f"{json.dumps(decoding)[:40]}")
     lm = (decoding or {}).get("lm")
-    if lm is not None and (not isinstance(lm, str) or Path(lm).is_absolute() or ".." in Path(lm).parts):
+    outside = isinstance(lm, str) and (Path(lm).is_absolute() or ".." in Path(lm).parts)
+    if lm is not None and (not isinstance(lm, str) or (lm_inside and outside)):
         raise CheckpointError(f"{name}: metadata 'decoding.lm' must name the LM beside the model (a path inside its "
                               f"folder), got {json.dumps(lm)[:60]}")
 
@@ -178,7 +185,7 @@ def recognizer_from_state(ckpt: dict, device: str | torch.device = "cpu") -> Rec
 def load_model(path: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu") -> Recognizer:
     """Read a checkpoint (training or shipped) -> Recognizer in eval mode on `device`."""
     ckpt = read_checkpoint(path)
-    check_metadata(ckpt.get("metadata") or {}, path)
+    check_metadata(ckpt.get("metadata", {}), path)
     try:
         return recognizer_from_state(ckpt, device)
     except ImportError as e:  # a BPE checkpoint without the sentencepiece package
@@ -199,7 +206,7 @@ def export_model(src: str | Path, dst: str | Path, metadata: dict | None = None,
     except ValueError as e:
         raise CheckpointError(f"--chunk-frames, --right-context-frames: {e}") from e
     rec.metadata.update(metadata or {})
-    check_metadata(rec.metadata, "--metadata")
+    check_metadata(rec.metadata, "--metadata", lm_inside=True)
     save_atomic(model_state(rec, precision), dst)
     return Path(dst).stat().st_size
 
@@ -250,7 +257,7 @@ def load_recognizer(path: str | Path | None = None, backend: str = "torch",
 
     try:
         model, desc = onnx_backend.load(path, device)
-        check_metadata(desc.get("metadata") or {}, path)
+        check_metadata(desc.get("metadata", {}), path)
         state = state_from_json(desc)
         return Recognizer(model, frontend_from_state(state), vocab_from_state(state), dict(desc.get("metadata", {})))
     except onnx_backend.OnnxError as e:

@@ -68,20 +68,22 @@ def non_negative_float(text: str) -> float:
     return x
 
 
-def probability(text: str) -> float:
-    """A float in [0, 1]."""
+def _in_unit_interval(text: str, expected: str) -> float:
+    """A float in [0, 1]; ArgumentTypeError saying `expected` otherwise."""
     x = finite_float(text)
     if not 0 <= x <= 1:
-        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return x
+
+
+def probability(text: str) -> float:
+    """A float in [0, 1]."""
+    return _in_unit_interval(text, "a probability in [0, 1]")
 
 
 def unit_interval(text: str) -> float:
     """A float in [0, 1], e.g. a weight decay."""
-    x = finite_float(text)
-    if not 0 <= x <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return x
+    return _in_unit_interval(text, "a number in [0, 1]")
 
 
 def learning_rate(text: str) -> float:
@@ -95,11 +97,7 @@ def learning_rate(text: str) -> float:
 
 def lr_ratio(text: str) -> float:
     """A ratio in [0, 1]: where the decay ends, at or below the peak."""
-    x = non_negative_float(text)
-    if x > 1:
-        raise argparse.ArgumentTypeError(f"expected a ratio in [0, 1] (the decay ends at or below the peak), got "
-                                         f"{text!r}")
-    return x
+    return _in_unit_interval(text, "a ratio in [0, 1] (the decay ends at or below the peak)")
 
 
 def fraction_below_one(text: str) -> float:

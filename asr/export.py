@@ -34,6 +34,10 @@ def lm_beside(metadata: dict, src: Path, dst: Path) -> tuple[Path, Path] | None:
     lm = (metadata.get("decoding") or {}).get("lm")
     if not lm or Path(lm).is_absolute() or not (src.parent / lm).is_file():
         return None
+    if ".." in Path(lm).parts:  # the copy would land outside the export's folder
+        raise CheckpointError(f"{src}: its LM {lm} is outside the model's folder, and an export copies the LM to the "
+                              f"same place beside it: move the LM beside the model and name it there (python -m "
+                              f"asr.checkpoint --metadata)")
     source, target = src.parent / lm, dst.parent / lm
     if target.exists() and not (same_file(source, target) or filecmp.cmp(source, target, shallow=False)):
         raise CheckpointError(f"{target}: exists and is not the model's LM {source}: export into another folder")

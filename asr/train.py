@@ -263,7 +263,7 @@ def choose_machine_use(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_namespace(argv)
-    made = not Path(args.out).exists()
+    made = [p for p in (Path(args.out), *Path(args.out).parents) if not p.exists()]  # the folders a run would make
     try:
         check_out_folder(to_config(args))  # the settings checked (ModelConfig's too) before the folder is made
         prepare_output_dir(args.out, "--out")  # before any work: a run must be able to write its results
@@ -281,9 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         result = trainer.run()
     except (OutputError, ManifestError, AudioError, RunError, CheckpointError, ValueError) as e:  # ValueError: tokenizer
         print(f"error: {e}", file=sys.stderr)
-        if made:  # a refused run leaves no empty folder of its own behind (rmdir: only if nothing is in it)
-            with contextlib.suppress(OSError):
-                Path(args.out).rmdir()
+        with contextlib.suppress(OSError):  # a refused run leaves no empty folder of its own (rmdir: empty ones only)
+            for folder in made:  # deepest first
+                folder.rmdir()
         return distributed.end_process(2)
     if trainer.dist.is_main:
         print(f"best_dev_wer={result['best_dev_wer']:.2f} epochs={result['epoch']} stopped={result['stopped']}")

@@ -190,7 +190,8 @@ CORRUPT = {  # a good checkpoint with one thing broken -> what the one line says
     # an audit's: each loaded, then failed later (a traceback, a line naming nothing) or ran wrong (no mel filters)
     "decoding not an object": (lambda c: c.update(metadata={"decoding": "x"}), "metadata 'decoding'"),
     "lm a number": (lambda c: c.update(metadata={"decoding": {"lm": 5}}), "metadata 'decoding.lm'"),
-    "lm outside the folder": (lambda c: c.update(metadata={"decoding": {"lm": "../x.arpa"}}), "metadata 'decoding.lm'"),
+    "metadata a list": (lambda c: c.update(metadata=[1]), "metadata must be an object"),
+    "format_version a string": (lambda c: c.update(format_version="1"), "format_version"),
     "f_max past half the rate": (lambda c: c["feature_config"].update(f_max=1e9), "f_max"),
     "a newer format": (lambda c: c.update(format_version=99), "format_version"),
     "a token twice": (lambda c: c.update(vocab=[*c["vocab"][:-1], c["vocab"][1]]), "vocabulary"),

@@ -320,4 +320,5 @@ def test_audio_that_is_a_folder_is_said_to_be_one(tmp_path, capsys):
     manifest.write_text('{"id": "a", "audio": "clip.wav", "duration": 1.0, "text": "a"}\n')
     assert main(["--manifest", str(manifest)]) == 2
     err = capsys.readouterr().err
-    assert err.strip().endswith(f"{tmp_path / 'clip.wav'} is a folder, not an audio file)") and err.count("\n") == 1, err
+    assert err.strip().endswith(f"{tmp_path / 'clip.wav'} is a folder, not an audio file)"), err
+    assert err.count("\n") == 1, err

@@ -250,3 +250,20 @@ def test_onnx_runtime_takes_torchs_threads_and_loading_leaves_torch_as_it_was(ex
         assert torch.get_num_threads() == 1  # the door's layout (asr.cli.torch_beside_onnx)
     finally:
         torch.set_num_threads(1)  # the suite's setting (conftest.one_thread)
+
+
+def test_an_lm_outside_the_models_folder_loads_but_is_not_copied_outside_the_exports(exported, tmp_path):
+    """decoding.lm "../NAME" was copied to OUT/../NAME, outside the export's folder (an audit); such a model still
+    loads and decodes as before (a review), and the export says why it will not copy it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    rec = load_model(exported["pt"])
+    rec.metadata["decoding"] = {**DECODING, "lm": f"../{LM.name}"}
+    save_atomic(model_state(rec), src / "model.pt")
+    shutil.copyfile(LM, tmp_path / LM.name)
+    loaded = load_model(src / "model.pt")
+    assert Path(decoding_config(argparse.Namespace(), loaded.metadata, src / "model.pt").lm).resolve() == \
+        (tmp_path / LM.name).resolve()
+    with pytest.raises(CheckpointError, match=r"outside the model's folder"):
+        export_onnx(src / "model.pt", tmp_path / "out" / "sub" / "model.onnx")
+    assert not (tmp_path / "out").exists()

@@ -68,7 +68,7 @@ def test_a_refused_run_leaves_no_empty_folder_behind_but_keeps_one_that_was_ther
     empty.write_text("")
     there = tmp_path / "there"
     there.mkdir()
-    for out in (tmp_path / "new", there):
+    for out in (tmp_path / "new" / "below", there):
         flags = one_epoch(clips_manifest, out)
         flags[flags.index("--train") + 1] = str(empty)
         assert main(flags) == 2

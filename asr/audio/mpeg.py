@@ -13,7 +13,8 @@ from typing import Callable
 
 from asr.audio.samples import AudioError
 
-CHAIN = 3  # frame headers in a row that make MPEG audio (fewer where the data end exactly with the last frame)
+CHAIN = 3  # frame headers in a row that make MPEG audio (fewer where the data, or an ID3v1/APE tag, follow the last
+# frame exactly). Free-format streams (bitrate index 0: no frame length in the header) are not recognised.
 SEARCH_BYTES = 64 * 1024  # how far past the ID3 tag a first frame is looked for (encoders' padding, a stray byte)
 HEADER_BYTES = 4
 
@@ -48,12 +49,14 @@ def frame_header(h: bytes) -> tuple[tuple[int, int, int], int] | None:
     return (version, layer, rate), length
 
 
-def id3_end(head: bytes) -> int:
-    """Where the audio starts after an ID3v2 tag at the front (its 10-byte header, syncsafe size, optional footer)."""
-    if len(head) < 10 or head[:3] != b"ID3":
-        return 0
-    size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | head[9] & 0x7F
-    return 10 + size + (10 if head[5] & 0x10 else 0)
+def id3_end(read_at: Callable[[int, int], bytes]) -> int:
+    """Where the audio starts after the ID3v2 tags at the front (each: a 10-byte header, a syncsafe size, an optional
+    footer; some files carry two in a row)."""
+    start = 0
+    while len(head := read_at(start, 10)) == 10 and head[:3] == b"ID3":
+        size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | head[9] & 0x7F
+        start += 10 + size + (10 if head[5] & 0x10 else 0)
+    return start
 
 
 def chain_at(read_at: Callable[[int, int], bytes], offset: int) -> bool:
@@ -65,8 +68,8 @@ def chain_at(read_at: Callable[[int, int], bytes], offset: int) -> bool:
     for _ in range(CHAIN - 1):
         offset += length
         h = read_at(offset, HEADER_BYTES)
-        if not h:
-            return True  # the data end where the frame does
+        if not h or h[:3] == b"TAG" or read_at(offset, 8) == b"APETAGEX":  # the end, or the tags after the audio:
+            return len(read_at(offset - 1, 1)) == 1  # only where the frame ends there, not past the data's end
         nxt = frame_header(h)
         if nxt is None or nxt[0] != kind:
             return False
@@ -76,7 +79,7 @@ def chain_at(read_at: Callable[[int, int], bytes], offset: int) -> bool:
 
 def mpeg_frames_found(read_at: Callable[[int, int], bytes]) -> bool:
     """Whether a chain of MPEG audio frames starts within SEARCH_BYTES past the front (and its ID3v2 tag)."""
-    start = id3_end(read_at(0, 10))
+    start = id3_end(read_at)
     window = read_at(start, SEARCH_BYTES)
     at = window.find(b"\xff")
     while at != -1:

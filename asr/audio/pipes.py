@@ -20,9 +20,9 @@ import numpy as np
 import soundfile as sf
 
 from asr.audio.ffmpeg import ffmpeg_blocks, have_ffmpeg
-from asr.audio.files import BLOCK_SECONDS, os_reason, read_blocks, sndfile_reason
+from asr.audio.files import BLOCK_SECONDS, open_audio, os_reason, read_blocks, sndfile_reason
 from asr.audio.header import SNIFF_BYTES, check_wav_size, read_wav_header, sniff
-from asr.audio.mpeg import bytes_reader, check_mpeg_frames
+from asr.audio.mpeg import bytes_reader, check_mpeg_frames, mpeg_frames_found
 from asr.audio.pcm import PcmDecoder, wav_encoding
 from asr.audio.quiet import mpg123_notes_dropped
 from asr.audio.samples import SAMPLE_RATE, AudioError, check_format, check_samples, resample, to_mono, warn_once
@@ -61,6 +61,8 @@ def _decode_whole(name: str, data: bytes) -> tuple[np.ndarray, int]:
             opened = sf.SoundFile(io.BytesIO(data))
     except Exception as e:  # LibsndfileError and friends: not a format libsndfile knows
         reason = sndfile_reason(e).split(": ")[-1]  # no BytesIO repr
+        if fmt is None and mpeg_frames_found(bytes_reader(data)):  # MP3 behind bytes an open in memory does not skip
+            return _through_a_file(name, data)
     else:
         with opened, mpg123_notes_dropped(data):
             check_format(name, opened.samplerate, opened.channels, what="the audio is")
@@ -92,6 +94,21 @@ def _through_ffmpeg(name: str, data: bytes) -> np.ndarray:
             return np.concatenate(list(ffmpeg_blocks(path, int(BLOCK_SECONDS * SAMPLE_RATE))))[:, None]
         except AudioError as e:
             raise AudioError(str(e).replace(str(path), name)) from e
+
+
+def _through_a_file(name: str, data: bytes) -> tuple[np.ndarray, int]:
+    """All the bytes of a stream read as a file is ((N, C) float32, rate): libsndfile's open of a file finds an MP3's
+    first frame past bytes before it, its open of data in memory does not. AudioError naming `name`."""
+    with tempfile.TemporaryDirectory(prefix="asr-pipe-") as folder:
+        path = Path(folder) / "stream.mp3"
+        path.write_bytes(data)
+        try:
+            with open_audio(path) as f, mpg123_notes_dropped(data):
+                return f.read(dtype="float32", always_2d=True), f.samplerate
+        except AudioError as e:
+            raise AudioError(str(e).replace(str(path), name)) from e
+        except Exception as e:  # damaged inside
+            raise AudioError(f"{name}: not readable as audio, truncated or corrupt ({sndfile_reason(e)})") from e
 
 
 def read_stream(path: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:

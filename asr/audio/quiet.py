@@ -7,9 +7,11 @@ lines of them around our one-line error.
         f = sf.SoundFile(path)
 
 While any such block runs, in any thread, C's `stderr` (the FILE * that fprintf(stderr, ...) writes through) points at
-/dev/null. Python's own writes (sys.stderr, logging) go to file descriptor 2 without it and are never held or
-dropped, so a server's log lines from other threads reach it as they are written. Where the C library's `stderr`
-cannot be found (not glibc or a BSD libc), nothing changes and the notes are written as before.
+/dev/null: whatever any C code writes through it meanwhile is dropped, libmpg123's notes and any other library's
+alike. Python's own writes (sys.stderr, logging) go to file descriptor 2 without it and are never held or dropped,
+so a server's log lines from other threads reach it as they are written. Where C's `stderr` is not a variable that
+may be pointed elsewhere (only glibc's and macOS's are: STDERR_VARIABLES), nothing changes and the notes are written
+as before.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import os
+import platform
+import sys
 import threading
 from pathlib import Path
 
@@ -41,21 +46,37 @@ def head_of(source: Path | bytes) -> bytes:
         return f.read(SNIFF_BYTES)
 
 
+# where C's `stderr` is a variable that may be pointed elsewhere: glibc's `stderr`, macOS's `__stderrp` (musl's is a
+# `FILE *const`, which may sit in read-only memory; Windows' C runtime has none to load by name)
+STDERR_VARIABLES = {"glibc": "stderr", "darwin": "__stderrp"}
+
+
+def _reset_in_child() -> None:
+    """After a fork, the child's count starts again (a thread inside a block in the parent is not in the child)."""
+    _state["holders"] = 0
+    found = c_stderr()
+    if found is not None and _state["saved"] is not None:
+        found[0].value = _state["saved"]
+
+
 @functools.lru_cache(maxsize=1)
 def c_stderr() -> tuple[ctypes.c_void_p, int] | None:
-    """C's `stderr` variable (glibc's `stderr`, the BSDs' and macOS's `__stderrp`) and a FILE * open on /dev/null to
-    point it at; None where either cannot be had."""
+    """C's `stderr` variable and a FILE * open on /dev/null to point it at; None where the C library is not one whose
+    variable may be written (STDERR_VARIABLES) or either cannot be had: there the notes are written as before."""
+    kind = "darwin" if sys.platform == "darwin" else platform.libc_ver()[0] if sys.platform.startswith("linux") else ""
+    if kind not in STDERR_VARIABLES:
+        return None
     try:
         libc = ctypes.CDLL(None)
         libc.fopen.restype, libc.fopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p]
-        for name in ("stderr", "__stderrp"):
-            with contextlib.suppress(ValueError):
-                variable = ctypes.c_void_p.in_dll(libc, name)
-                sink = libc.fopen(b"/dev/null", b"w")  # kept open for the process's life: never closed under a writer
-                return (variable, sink) if sink else None
-    except (OSError, AttributeError):  # no C library to load by name (Windows)
-        pass
-    return None
+        variable = ctypes.c_void_p.in_dll(libc, STDERR_VARIABLES[kind])
+        sink = libc.fopen(b"/dev/null", b"w")  # kept open for the process's life: never closed under a writer
+    except (OSError, AttributeError, TypeError, ValueError):  # no such library or variable
+        return None
+    if not sink:
+        return None
+    os.register_at_fork(after_in_child=_reset_in_child)
+    return variable, sink
 
 
 @contextlib.contextmanager
