@@ -222,11 +222,12 @@ class Trainer:
             self.rng_to_restore = None
 
     def end_epoch(self, epoch: int, losses: list[float], seconds: float, train_seconds: float, start: float) -> None:
-        """Validate on dev, log a metrics row, write best.pt (if dev WER improved) and last.pt (rank 0)."""
+        """Validate on dev, log a metrics row, write best.pt (if dev WER is as low as it has been: of epochs that tie,
+        the later one, trained longer and further down the learning-rate schedule) and last.pt (rank 0)."""
         state, main = self.state, self.dist.is_main
         state["epoch"], state["batch_in_epoch"] = epoch + 1, 0
         dev_wer, dev_cer = self.validate()
-        improved = dev_wer < state["best_dev_wer"]
+        improved = dev_wer <= state["best_dev_wer"]  # a small dev ties often (a fine-tune's 150 clips: 8 epochs)
         if improved:
             state["best_dev_wer"] = dev_wer
         state["elapsed"] = time.time() - start
