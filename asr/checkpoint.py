@@ -200,13 +200,13 @@ def export_model(src: str | Path, dst: str | Path, metadata: dict | None = None,
     """A checkpoint's inference part (fp16 by default), more metadata, `chunks` (with_chunks); its size in bytes."""
     if same_file(src, dst):
         raise CheckpointError(f"{dst}: the output is also an input ({src}); write the model to another file")
+    check_metadata(metadata or {}, "--metadata", lm_inside=True)  # before any work (the source's own: as it loads)
     rec = load_model(src)
     try:
         rec = with_chunks(rec, *chunks) if chunks != (None, None) else rec
     except ValueError as e:
         raise CheckpointError(f"--chunk-frames, --right-context-frames: {e}") from e
     rec.metadata.update(metadata or {})
-    check_metadata(rec.metadata, "--metadata", lm_inside=True)
     save_atomic(model_state(rec, precision), dst)
     return Path(dst).stat().st_size
 

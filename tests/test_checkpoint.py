@@ -339,3 +339,17 @@ def test_export_refuses_metadata_whose_decoding_cannot_be_used(tmp_path, tiny_ch
     err = capsys.readouterr().err
     assert err.startswith("error: --metadata: metadata 'decoding") and err.count("\n") == 1, err
     assert not (tmp_path / "out.pt").exists()
+
+
+def test_a_model_whose_own_lm_is_outside_its_folder_still_exports_without_new_metadata(tmp_path, tiny_checkpoint,
+                                                                                       capsys):
+    """Such a model loads (it did before the checks); only metadata given anew must keep its LM inside the folder,
+    and the line names --metadata only when --metadata is at fault."""
+    from asr.checkpoint import main
+
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    ckpt["metadata"] = {"decoding": {"lm": "../lm.arpa"}}
+    torch.save(ckpt, tmp_path / "m.pt")
+    assert main([str(tmp_path / "m.pt"), str(tmp_path / "out.pt")]) == 0
+    assert main([str(tmp_path / "m.pt"), str(tmp_path / "out2.pt"), "--metadata", '{"note": 1}']) == 0
+    capsys.readouterr()
