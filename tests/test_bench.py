@@ -61,6 +61,8 @@ CASES = {  # name -> (bench arguments, the path it must name, what it must say t
              "a fine-tune's EXP/sets/test.jsonl (recipes/finetune/run.sh stage 2)"),
     "behaviour_check": (["behaviour_check.py", "snapshot", "out.json", "--manifest", MISSING, "--train", MISSING], MISSING, MAKE_AN4),
     "stream_level_decision": (["stream_level_decision.py", "--manifest", MISSING], MISSING, MAKE_AN4),
+    "finetune_last": (["finetune_last.py", "no-such-dir"], "no-such-dir/sets/test.jsonl",
+                      "a fold of recipes/finetune/run.sh (bench/finetune.py), run through stage 7"),
 }
 
 
@@ -551,3 +553,43 @@ def test_biasing_with_transcripts_of_no_words_is_one_line(tmp_path):
     done = run_in_process(["biasing.py", "--manifest", CLIPS, "--train", str(train), "--repeats", "1"], tmp_path)
     assert (done.returncode, done.stderr.count("\n")) == (2, 1) and done.stderr.startswith(f"error: {train}: "), \
         done.stderr[-600:]
+
+
+def test_finetune_last_without_the_folds_files_is_one_line(tiny_checkpoint, clips_manifest, tmp_path):
+    fold = tmp_path / "fold"
+    (fold / "sets").mkdir(parents=True)
+    (fold / "sets" / "test.jsonl").write_text(Path(clips_manifest).read_text())
+    done = run_in_process(["finetune_last.py", str(fold), "--an4", ""], tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"error: {fold / 'train' / 'last.pt'}: no such file; run the fold through stage 7 first\n"
+
+
+def test_finetune_last_scores_the_last_epoch_as_the_recipe_scores_best(tiny_checkpoint, clips_manifest, tmp_path):
+    """A fold made of a tiny model: last.pt exported in int8 with the fold's decoding and LM, scored on its test set."""
+    import shutil
+
+    from asr.checkpoint import export_model
+
+    fold = tmp_path / "fold"
+    (fold / "sets").mkdir(parents=True)
+    (fold / "train").mkdir()
+    rows = [json.loads(line) for line in Path(clips_manifest).read_text().splitlines()]
+    (fold / "sets" / "test.jsonl").write_text("".join(
+        json.dumps({**r, "audio": str((Path(clips_manifest).parent / r["audio"]).resolve())}) + "\n" for r in rows))
+    shutil.copyfile(tiny_checkpoint, fold / "train" / "last.pt")
+    shutil.copyfile(ROOT / "asr" / "assets" / "an4_lm.arpa.gz", fold / "model_lm.arpa.gz")
+    export_model(tiny_checkpoint, fold / "model.pt", {"decoding": {"decoder": "beam", "beam_size": 4,
+                                                                    "lm": "model_lm.arpa.gz", "alpha": 0.3}}, "int8")
+    done = run_in_process(["finetune_last.py", str(fold), "--an4", "", "--out", str(tmp_path / "out")], tmp_path)
+    assert done.returncode == 0, done.stderr[-800:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("test: last.pt greedy ") and lines[-1].startswith("finetune_last_wer_default=")
+    summary = json.loads((tmp_path / "out" / "test-default" / "summary.json").read_text())
+    assert f"{summary['wer']:.2f}" == lines[-1].split("=")[1]
+    assert load_decoding(tmp_path / "out" / "model.pt")["lm"] == "model_lm.arpa.gz"
+
+
+def load_decoding(path: Path) -> dict:
+    from asr.checkpoint import load_model
+
+    return load_model(path).metadata["decoding"]
