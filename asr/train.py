@@ -27,7 +27,7 @@ from asr.model import ModelConfig
 from asr.training import TrainConfig, Trainer, distributed
 from asr.training.checks import RunError, check_out_folder, clear_run_files, run_settings
 from asr.training.layout import PRECISIONS, choose_layout, choose_precision
-from asr.training.setup import check_freeze_bottom, with_init
+from asr.training.setup import check_fine_tuning, with_init
 
 
 def apply_config_file(p: argparse.ArgumentParser, argv: list[str] | None) -> None:
@@ -126,6 +126,9 @@ FLOATS = {  # flag -> (type, help)
     "lr": (learning_rate, "peak learning rate (AdamW), in (0, 1]"),
     "final_lr_ratio": (lr_ratio, "the cosine decay ends at lr times this"),
     "weight_decay": (unit_interval, "AdamW decoupled weight decay, in [0, 1]"),
+    "init_decay": (non_negative_float, "with --init: after each step every weight moves lr x this of the way back to "
+                                       "the --init model's (L2-SP: a guard against forgetting that needs none of "
+                                       "that model's data; 0: off; lr x this <= 1)"),
     "grad_clip": (positive_float, "largest global gradient norm"),
     "noise_prob": (probability, "probability of adding noise to an utterance (0: never)"),
     "rir_prob": (probability, "probability of reverberation, when --rir is given"),
@@ -267,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_out_folder(to_config(args))  # the settings checked (ModelConfig's too) before the folder is made
         prepare_output_dir(args.out, "--out")  # before any work: a run must be able to write its results
-        check_freeze_bottom(with_init(to_config(args)))  # the blocks of the model it fine-tunes
+        check_fine_tuning(with_init(to_config(args)))  # the blocks of the model it fine-tunes, the pull
         chosen = choose_machine_use(args)
         cfg = to_config(args)
         if cfg.overwrite and int(os.environ.get("RANK", "0")) == 0:  # torchrun's global rank: one process removes

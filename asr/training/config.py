@@ -55,3 +55,4 @@ class TrainConfig:
     average_last: int = 0  # >= 2: after the last epoch, the mean weights of the last N epochs become best.pt if better
     init_features: str = "init"  # with init: "init" keeps its features; "new": this run's, normalised on train
     freeze_bottom: int = 0  # with init: bottom blocks kept as they are (1: conv front end, 2: + lowest BiLSTM, ...)
+    init_decay: float = 0.0  # with init: after each step every trained weight moves lr * this of the way back to init's

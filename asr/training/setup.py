@@ -83,9 +83,15 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype:
     return choices[cfg.amp_dtype]
 
 
-def check_freeze_bottom(cfg: TrainConfig) -> None:
-    """Raises RunError where cfg.freeze_bottom cannot be: without cfg.init (frozen random weights), or past the
-    model's blocks (the front end and cfg.model.layers BiLSTM layers; with_init gives cfg the init's shape)."""
+def check_fine_tuning(cfg: TrainConfig) -> None:
+    """Raises RunError where cfg.freeze_bottom or cfg.init_decay cannot be: without cfg.init (frozen random weights,
+    or weights pulled towards nothing), a freeze past the model's blocks (the front end and cfg.model.layers BiLSTM
+    layers; with_init gives cfg the init's shape), a pull past the start (lr * init_decay over 1)."""
+    if cfg.init_decay and not cfg.init:
+        raise RunError("--init-decay needs --init: it pulls the weights back towards those of the model fine-tuned")
+    if cfg.lr * cfg.init_decay > 1:
+        raise RunError(f"--init-decay {cfg.init_decay:g} with --lr {cfg.lr:g}: a step would move the weights past "
+                       f"the --init model's; at most {1 / cfg.lr:g} (lr x init-decay <= 1)")
     if cfg.freeze_bottom and not cfg.init:
         raise RunError("--freeze-bottom needs --init: it keeps a trained model's lower blocks, and without --init "
                        "they would stay random")
@@ -97,8 +103,8 @@ def check_freeze_bottom(cfg: TrainConfig) -> None:
 def freeze_bottom(model: AcousticModel, cfg: TrainConfig) -> None:
     """Keep the weights of the model's bottom cfg.freeze_bottom blocks (the front end: convolutions and projection;
     then each BiLSTM layer with its LayerNorm) out of training: requires_grad off, so the optimiser never holds
-    them. Raises RunError as check_freeze_bottom does."""
-    check_freeze_bottom(cfg)
+    them. Raises RunError as check_fine_tuning does."""
+    check_fine_tuning(cfg)
     blocks = [[model.conv1, model.conv2, model.proj, model.proj_norm],
               *([lstm, norm] for lstm, norm in zip(model.lstms, model.norms))]
     for block in blocks[: cfg.freeze_bottom]:
@@ -113,6 +119,23 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
               {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def init_anchor(model: AcousticModel, cfg: TrainConfig) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """With cfg.init_decay: each trained weight with its value in cfg.init, read from that file (a resumed run is
+    pulled towards the model it fine-tunes, not towards where it resumed); else nothing."""
+    if not cfg.init_decay:
+        return []
+    start = recognizer_from_state(read_checkpoint(cfg.init)).model.state_dict()
+    return [(p, start[name].to(p.device, p.dtype)) for name, p in model.named_parameters() if p.requires_grad]
+
+
+def pull_towards(anchor: list[tuple[torch.Tensor, torch.Tensor]], fraction: float) -> None:
+    """Each weight moved `fraction` of the way back to its anchor: decoupled from the gradient, as AdamW's weight
+    decay is from it, but towards the weights fine-tuned rather than towards zero (L2-SP, Li et al. 2018)."""
+    with torch.no_grad():
+        for weight, start in anchor:
+            weight.add_(start - weight, alpha=fraction)
 
 
 def with_init(cfg: TrainConfig) -> TrainConfig:

@@ -34,7 +34,7 @@ from asr.training.resume import make_train_state, restore_train_state, rng_state
 from asr.training.schedule import lr_at, warmup_warning
 from asr.training.sets import read_sets
 from asr.training.setup import (amp_dtype, build_augmentations, build_or_resume, fastest_speed_factor, freeze_bottom,
-                                 make_loader, make_optimizer)
+                                 init_anchor, make_loader, make_optimizer, pull_towards)
 from asr.training.stopping import StopRequested, start_batches, why_stop
 
 
@@ -58,6 +58,7 @@ class Trainer:
         self.vocab = self.rec.vocab
         freeze_bottom(self.rec.model, cfg)  # before the optimiser: it holds only what trains
         self.optimizer = make_optimizer(self.rec.model, cfg)
+        self.anchor = init_anchor(self.rec.model, cfg)  # --init-decay's: the weights it pulls towards
         self.amp_dtype = amp_dtype(cfg, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type) if cfg.amp and self.amp_dtype == torch.float16 else None
         self.model = self.rec.model  # what the training step calls: the model, or DDP around it
@@ -168,6 +169,7 @@ class Trainer:
         else:
             self.scaler.step(self.optimizer)
             self.scaler.update()
+        pull_towards(self.anchor, lr * self.cfg.init_decay)
         self.state["step"] += 1
         return loss
 

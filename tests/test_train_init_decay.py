@@ -1,0 +1,67 @@
+"""--init-decay: a fine-tune's weights pulled back towards the model it started from after every step (L2-SP), a guard
+against forgetting that needs none of the data that model was trained on."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from asr.checkpoint import load_model
+from asr.train import main, parse_args
+from asr.training import Trainer
+
+from test_train import tiny_flags
+
+LR = 3e-3  # tiny_flags' learning rate, constant
+
+
+def drift(checkpoint, start) -> float:
+    """How far the weights of `checkpoint` lie from those of `start` (root of the summed squares)."""
+    after, before = load_model(checkpoint).model.state_dict(), load_model(start).model.state_dict()
+    return sum(float((after[k].float() - before[k].float()).pow(2).sum()) for k in before) ** 0.5
+
+
+def fine_tune(clips_manifest, tiny_checkpoint, out, *flags: str):
+    Trainer(parse_args([*tiny_flags(clips_manifest, out), "--init", str(tiny_checkpoint), *flags])).run()
+    return out / "last.pt"
+
+
+def test_each_step_pulls_the_weights_back_towards_the_model_fine_tuned(clips_manifest, tiny_checkpoint, tmp_path):
+    free = drift(fine_tune(clips_manifest, tiny_checkpoint, tmp_path / "free", "--epochs", "2"), tiny_checkpoint)
+    held = drift(fine_tune(clips_manifest, tiny_checkpoint, tmp_path / "held", "--epochs", "2",
+                           "--init-decay", str(0.3 / LR)), tiny_checkpoint)
+    # lr x decay = 1: every step ends back where the fine-tune began
+    back = drift(fine_tune(clips_manifest, tiny_checkpoint, tmp_path / "back", "--epochs", "2",
+                           "--init-decay", str(1 / LR)), tiny_checkpoint)
+    assert free > 0.05 and 0 < held < 0.7 * free, (free, held)
+    assert back < 1e-5, back
+
+
+def test_a_resumed_run_is_pulled_towards_the_init_not_towards_where_it_resumed(clips_manifest, tiny_checkpoint,
+                                                                                tmp_path):
+    decay = ["--init-decay", str(0.3 / LR)]
+    straight = fine_tune(clips_manifest, tiny_checkpoint, tmp_path / "straight", "--epochs", "2", *decay)
+    resumed = fine_tune(clips_manifest, tiny_checkpoint, tmp_path / "resumed", "--epochs", "1", *decay)
+    fine_tune(clips_manifest, tiny_checkpoint, tmp_path / "resumed", "--epochs", "2", "--resume", *decay)
+    a, b = load_model(straight).model.state_dict(), load_model(resumed).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--init-decay", "10"], "--init-decay needs --init"),
+    (["--init-decay", "500", "--init", "TINY", "--lr", "3e-3"], "--init-decay 500 with --lr 0.003"),
+])
+def test_an_init_decay_that_cannot_be_is_one_line_before_any_work(clips_manifest, tiny_checkpoint, tmp_path, capsys,
+                                                                   flags, says):
+    flags = [str(tiny_checkpoint) if f == "TINY" else f for f in flags]
+    missing = tmp_path / "missing.jsonl"  # refused before the manifests are read
+    assert main(["--train", str(missing), "--dev", str(missing), "--out", str(tmp_path / "run"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "missing.jsonl" not in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "x"])
+def test_an_absurd_init_decay_is_one_line(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as e:
+        parse_args(["--train", "t.jsonl", "--dev", "d.jsonl", "--out", str(tmp_path), "--init-decay", value])
+    assert e.value.code == 2 and "--init-decay" in capsys.readouterr().err
