@@ -40,6 +40,9 @@
 #   --an4 DIR             AN4 manifests (train.jsonl, test.jsonl: recipes/an4/prepare.py)   default: manifests/an4
 #                         where it holds them, else none ("none": none)
 #   --an4-share F         AN4 training utterances mixed in, as a share of yours              default: 0.5
+#   --init-decay D        after each step every weight moves lr x D of the way back to CKPT's (asr.train
+#                         --init-decay: a guard against forgetting that needs no AN4 data; 0: off)
+#                         default: auto: 0 when AN4 utterances are mixed in, else 30
 #   --noise DIR           noise.jsonl and rir.jsonl for augmentation         default: ../shared/data/noise
 #   --epochs N            fine-tuning epochs                                 default: 15
 #   --max-minutes M       fine-tuning time budget (wall minutes)             default: 10
@@ -67,6 +70,7 @@ init_features=init
 dev_speakers=; test_speakers=; dev_fraction=; test_fraction=; by_speaker=
 an4=auto
 an4_share=0.5
+init_decay=auto
 noise=$repo/../shared/data/noise
 epochs=15
 max_minutes=10
@@ -96,6 +100,7 @@ while [ $# -gt 0 ]; do
     --by-speaker) by_speaker=--by-speaker; shift; continue ;;
     --an4) an4=$value; [ "$value" = none ] || an4=$(abspath "$value") ;;
     --an4-share) an4_share=$value ;;
+    --init-decay) init_decay=$value ;;
     --noise) noise=$(abspath "$value") ;;
     --epochs) epochs=$value ;;
     --max-minutes) max_minutes=$value ;;
@@ -119,6 +124,9 @@ check_threads "$thread_count"
 if ! [[ "$an4_share" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]]; then
   echo "run.sh: --an4-share must be a number from 0, got '$an4_share'" >&2; exit 2
 fi
+if [ "$init_decay" != auto ] && ! [[ "$init_decay" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]]; then
+  echo "run.sh: --init-decay must be auto or a number from 0, got '$init_decay'" >&2; exit 2
+fi
 case $init_features in
   init|new) ;;
   *) echo "run.sh: --init-features must be init or new, got '$init_features'" >&2; exit 2 ;;
@@ -132,6 +140,10 @@ if [ "$an4" != none ] && { [ ! -f "$an4/train.jsonl" ] || [ ! -f "$an4/test.json
   echo "run.sh: --an4 $an4 lacks train.jsonl or test.jsonl (make them: python recipes/an4/prepare.py --out DIR)" >&2
   exit 2
 fi
+if [ "$init_decay" = auto ]; then  # the pull guards against forgetting where no AN4 utterances do
+  init_decay=0
+  { [ "$an4" = none ] || python -c "import sys; sys.exit(float(sys.argv[1]) > 0)" "$an4_share"; } && init_decay=30
+fi
 threads=()  # torch threads: given to every python -m asr.* below (OMP_NUM_THREADS for those without --threads)
 if [ -n "$thread_count" ]; then
   threads=(--threads "$thread_count")
@@ -144,7 +156,7 @@ settings1="data=$data from=$from"
 settings2="$settings1 dev=$dev_speakers/$dev_fraction test=$test_speakers/$test_fraction $by_speaker an4=$an4"
 settings2="$settings2 an4_share=$an4_share seed=$seed"
 settings3="$settings2 init=$init init_features=$init_features noise=$noise epochs=$epochs max_minutes=$max_minutes"
-settings3="$settings3 lr=$lr warmup=$warmup"
+settings3="$settings3 lr=$lr warmup=$warmup init_decay=$init_decay"
 settings3="$settings3 batch_seconds=$batch_seconds${train_args:+ train_args=$train_args}"
 settings4="$settings3 init_lm=$init_lm"
 settings5=$settings4; settings6=$settings5; settings7=$settings6
@@ -196,11 +208,14 @@ if run_stage 2 split; then
   done
   cp "$exp/sets/train.jsonl" "$exp/sets/train_mix.jsonl"
   if [ "$an4" = none ]; then
-    if [ "$an4_given" = none ]; then echo "train_mix: your utterances only (--an4 none: no guard against forgetting)"
-    else echo "train_mix: your utterances only: no AN4 manifests in $repo/manifests/an4 to mix in against forgetting" \
-      "(make them: python recipes/an4/prepare.py --data AN4_DIR --out manifests/an4; or --an4 DIR)"; fi
+    guard="the guard against forgetting: --init-decay $init_decay"
+    [ "$init_decay" = 0 ] && guard="no guard against forgetting (--init-decay 0)"
+    if [ "$an4_given" = none ]; then echo "train_mix: your utterances only (--an4 none; $guard)"
+    else echo "train_mix: your utterances only: no AN4 manifests in $repo/manifests/an4 to mix in ($guard;" \
+      "make them: python recipes/an4/prepare.py --data AN4_DIR --out manifests/an4, or give --an4 DIR)"; fi
   else
-    python - "$exp/sets/train.jsonl" "$an4/train.jsonl" "$an4_share" "$seed" "$exp/sets/train_mix.jsonl" <<'PY'
+    python - "$exp/sets/train.jsonl" "$an4/train.jsonl" "$an4_share" "$seed" "$exp/sets/train_mix.jsonl" \
+      "$init_decay" <<'PY'
 import sys
 import numpy as np
 from asr.data import read_manifest, write_manifest
@@ -208,7 +223,9 @@ mine, an4 = read_manifest(sys.argv[1]), read_manifest(sys.argv[2])
 n = min(len(an4), round(float(sys.argv[3]) * len(mine)))
 picked = sorted(np.random.default_rng(int(sys.argv[4])).permutation(len(an4))[:n].tolist())
 write_manifest(sys.argv[5], mine + [an4[i] for i in picked])
-print(f"train_mix: {len(mine)} of your utterances + {n} of AN4's (--an4-share {sys.argv[3]}: against forgetting)")
+guard = f"--init-decay {sys.argv[6]}" if float(sys.argv[6]) else "none"
+said = f"--an4-share {sys.argv[3]}" + (": against forgetting" if n else f"; the guard against forgetting: {guard}")
+print(f"train_mix: {len(mine)} of your utterances + {n} of AN4's ({said})")
 PY
   fi
   done_stage 2 split
@@ -234,8 +251,8 @@ PY
   began=$SECONDS
   python -m asr.train ${threads[@]+"${threads[@]}"} --train "$exp/sets/train_mix.jsonl" --dev "$exp/sets/dev.jsonl" --out "$exp/train" \
     --init "$init" --init-features "$init_features" --lr "$lr" --warmup-steps "$warmup" --epochs "$epochs" \
-    --max-minutes "$max_minutes" --batch-seconds "$batch_seconds" --seed "$seed" ${augment[@]+"${augment[@]}"} \
-    ${extra[@]+"${extra[@]}"}
+    --max-minutes "$max_minutes" --batch-seconds "$batch_seconds" --seed "$seed" --init-decay "$init_decay" \
+    ${augment[@]+"${augment[@]}"} ${extra[@]+"${extra[@]}"}
   echo $((SECONDS - began)) > "$exp/train/stage_seconds"
   [ -f "$exp/train/best.pt" ] || { echo "stage 3: no epoch finished within --max-minutes $max_minutes" >&2; exit 1; }
   done_stage 3 train
