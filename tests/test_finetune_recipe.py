@@ -22,7 +22,7 @@ from asr.recognizer import utterance_log_probs
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_SH = ROOT / "recipes" / "finetune" / "run.sh"
-AUTO_DECAY = 30.0  # the recipe's --init-decay where no AN4 utterances are mixed in
+AUTO_DECAY = 30.0  # the recipe's --init-decay where no AN4 utterances are mixed in (10 beside them)
 WORDS = {"yes": 300.0, "no": 500.0, "stop": 700.0, "go": 900.0}  # each word a tone of its own (Hz)
 
 
@@ -101,6 +101,7 @@ def test_the_recipe_prints_a_before_after_table_with_the_cost_on_an4(recipe_run)
     assert re.search(r"^\| test \| 10 \|( [\d.]+ \|){4}$", table, flags=re.M), table
     assert re.search(r"^\| an4-test \| 2 \|( [\d.]+ \|){4}$", table, flags=re.M), table
     assert "forgetting: AN4 test WER (default decoding)" in table and table in out
+    assert "+ 6 of AN4's (--an4-share 0.5; against forgetting: they and --init-decay 10)" in out, out
     errors = re.search(r"^most frequent errors after, on test \(default decoding: reference -> what was heard, how "
                        r"many\): (.+)$", table, flags=re.M)
     assert errors and (errors.group(1) == "none" or re.fullmatch(r"[a-z ]+ -> [a-z() ]+ \d+(, .+)?", errors.group(1)))
@@ -121,7 +122,7 @@ def test_fine_tuning_lowers_the_ctc_loss_on_dev(recipe_run):
     meta = read_checkpoint(exp / "train" / "best.pt")["metadata"]
     assert meta["init"] == str(init)  # fine-tuned, not new
     assert (meta["train_config"]["telephone_prob"], meta["train_config"]["codec_prob"]) == (0.5, 0.0)  # --train-args
-    assert meta["train_config"]["init_decay"] == 0  # AN4 mixed in: the guard against forgetting, no pull besides
+    assert meta["train_config"]["init_decay"] == 10  # AN4 mixed in: a weaker pull beside it (auto)
     assert ctc_loss(exp / "train" / "best.pt", dev) < 0.8 * ctc_loss(init, dev)
 
 
@@ -178,7 +179,7 @@ def test_bad_stages_and_a_flag_without_its_value_are_one_line_before_any_work(tm
     assert not (tmp_path / "exp").exists()  # the default EXP, exp/finetune, is made in the caller's folder
 
 
-@pytest.mark.parametrize("flags, decay", [([], AUTO_DECAY), (["--init-decay", "0"], 0.0)])
+@pytest.mark.parametrize("flags, decay", [([], AUTO_DECAY), (["--init-decay", "0.0"], 0.0)])
 def test_without_an4_the_guard_against_forgetting_is_the_pull_towards_the_model_fine_tuned(tmp_path, tiny_checkpoint,
                                                                                            flags, decay):
     """Before: without AN4's manifests (any user of the installed package) the fine-tune had no guard at all (FSDD,
@@ -194,6 +195,29 @@ def test_without_an4_the_guard_against_forgetting_is_the_pull_towards_the_model_
     assert f"train_mix: your utterances only (--an4 none; {guard}" in run.stdout, run.stdout
     assert (exp / "sets/train_mix.jsonl").read_text() == (exp / "sets/train.jsonl").read_text()
     assert read_checkpoint(exp / "train" / "best.pt")["metadata"]["train_config"]["init_decay"] == decay
+
+
+def test_with_an4_but_none_of_it_mixed_in_the_guard_is_the_pull(tmp_path):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    run = subprocess.run(["bash", str(RUN_SH), "--data", str(corpus(tmp_path / "mine")), "--exp", str(tmp_path / "exp"),
+                          "--an4", str(fake_an4(tmp_path / "an4")), "--an4-share", "0", "--stop-stage", "2"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr
+    said = f"+ 0 of AN4's (--an4-share 0; against forgetting: --init-decay {AUTO_DECAY:g})"
+    assert said in run.stdout, run.stdout
+
+
+@pytest.mark.parametrize("flags, said", [
+    (["--init-decay", "5000"], "--init-decay 5000 with --lr 3e-4"),
+    (["--an4", "none", "--lr", "0.05"], f"--init-decay auto ({AUTO_DECAY:g}) with --lr 0.05"),
+])
+def test_a_pull_past_the_start_is_one_line_before_any_work(tmp_path, flags, said):
+    """Before, asr.train refused it in stage 3, after the import and the split, naming a decay the user never gave."""
+    run = subprocess.run(["bash", str(RUN_SH), "--data", str(tmp_path), "--exp", str(tmp_path / "exp"), *flags],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and run.stderr.strip().splitlines() == [
+        f"run.sh: {said}: a step would move the weights past the model fine-tuned's (lr x init-decay must be at most 1)"]
+    assert not (tmp_path / "exp").exists()
 
 
 @pytest.mark.parametrize("decay", ["-1", "nan", "x", "", "auto1"])

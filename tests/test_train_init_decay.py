@@ -50,6 +50,7 @@ def test_a_resumed_run_is_pulled_towards_the_init_not_towards_where_it_resumed(c
 @pytest.mark.parametrize("flags, says", [
     (["--init-decay", "10"], "--init-decay needs --init"),
     (["--init-decay", "500", "--init", "TINY", "--lr", "3e-3"], "--init-decay 500 with --lr 0.003"),
+    (["--init-decay", "1666.67", "--init", "TINY", "--lr", "6e-4"], "model's; at most 1666 (lr x"),  # not 1666.67
 ])
 def test_an_init_decay_that_cannot_be_is_one_line_before_any_work(clips_manifest, tiny_checkpoint, tmp_path, capsys,
                                                                    flags, says):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def check_fine_tuning(cfg: TrainConfig) -> None:
         raise RunError("--init-decay needs --init: it pulls the weights back towards those of the model fine-tuned")
     if cfg.lr * cfg.init_decay > 1:
         raise RunError(f"--init-decay {cfg.init_decay:g} with --lr {cfg.lr:g}: a step would move the weights past "
-                       f"the --init model's; at most {1 / cfg.lr:g} (lr x init-decay <= 1)")
+                       f"the --init model's; at most {math.floor(1 / cfg.lr)} (lr x init-decay <= 1)")
     if cfg.freeze_bottom and not cfg.init:
         raise RunError("--freeze-bottom needs --init: it keeps a trained model's lower blocks, and without --init "
                        "they would stay random")
@@ -135,7 +136,7 @@ def pull_towards(anchor: list[tuple[torch.Tensor, torch.Tensor]], fraction: floa
     decay is from it, but towards the weights fine-tuned rather than towards zero (L2-SP, Li et al. 2018)."""
     with torch.no_grad():
         for weight, start in anchor:
-            weight.add_(start - weight, alpha=fraction)
+            weight.lerp_(start, fraction)
 
 
 def with_init(cfg: TrainConfig) -> TrainConfig:

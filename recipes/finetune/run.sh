@@ -10,8 +10,8 @@
 #   1 import    python -m asr.data import DIR EXP/import (every utterance checked: one line names a bad row)
 #   2 split     EXP/sets/{train,dev,test}.jsonl: the corpus's own sets where it has them, else held out of it
 #               (--dev-*/--test-* flags; by default 10% of the utterances for test, 10% of the rest for dev); with
-#               AN4 manifests (--an4), a share of AN4's training utterances mixed into train_mix.jsonl: the guard
-#               against forgetting
+#               AN4 manifests (--an4), a share of AN4's training utterances mixed into train_mix.jsonl: a guard
+#               against forgetting (the other: --init-decay, in stage 3)
 #   3 train     python -m asr.train --init CKPT: the model's weights fine-tuned on its own features and
 #               normalisation (--init-features), at a lower learning rate than AN4's (1e-3), augmented as the AN4
 #               recipe is (real noise and rooms from --noise, speed, SpecAugment, clipping, telephone, codecs);
@@ -42,7 +42,7 @@
 #   --an4-share F         AN4 training utterances mixed in, as a share of yours              default: 0.5
 #   --init-decay D        after each step every weight moves lr x D of the way back to CKPT's (asr.train
 #                         --init-decay: a guard against forgetting that needs no AN4 data; 0: off)
-#                         default: auto: 0 when AN4 utterances are mixed in, else 30
+#                         default: auto: 10 with AN4's manifests and an --an4-share above 0, else 30
 #   --noise DIR           noise.jsonl and rir.jsonl for augmentation         default: ../shared/data/noise
 #   --epochs N            fine-tuning epochs                                 default: 15
 #   --max-minutes M       fine-tuning time budget (wall minutes)             default: 10
@@ -140,9 +140,17 @@ if [ "$an4" != none ] && { [ ! -f "$an4/train.jsonl" ] || [ ! -f "$an4/test.json
   echo "run.sh: --an4 $an4 lacks train.jsonl or test.jsonl (make them: python recipes/an4/prepare.py --out DIR)" >&2
   exit 2
 fi
-if [ "$init_decay" = auto ]; then  # the pull guards against forgetting where no AN4 utterances do
-  init_decay=0
+if [ "$init_decay" = auto ]; then  # the pull: beside AN4's utterances, or alone where there are none (stronger)
+  init_decay=10
   { [ "$an4" = none ] || python -c "import sys; sys.exit(float(sys.argv[1]) > 0)" "$an4_share"; } && init_decay=30
+  decay_given="--init-decay auto ($init_decay)"
+else
+  decay_given="--init-decay $init_decay"
+fi
+if [[ "$lr" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]] &&
+    ! python -c "import sys; sys.exit(float(sys.argv[1]) * float(sys.argv[2]) > 1)" "$lr" "$init_decay"; then
+  echo "run.sh: $decay_given with --lr $lr: a step would move the weights past the model fine-tuned's" \
+    "(lr x init-decay must be at most 1)" >&2; exit 2
 fi
 threads=()  # torch threads: given to every python -m asr.* below (OMP_NUM_THREADS for those without --threads)
 if [ -n "$thread_count" ]; then
@@ -209,7 +217,7 @@ if run_stage 2 split; then
   cp "$exp/sets/train.jsonl" "$exp/sets/train_mix.jsonl"
   if [ "$an4" = none ]; then
     guard="the guard against forgetting: --init-decay $init_decay"
-    [ "$init_decay" = 0 ] && guard="no guard against forgetting (--init-decay 0)"
+    [[ "$init_decay" =~ ^[0.]+$ ]] && guard="no guard against forgetting (--init-decay $init_decay)"
     if [ "$an4_given" = none ]; then echo "train_mix: your utterances only (--an4 none; $guard)"
     else echo "train_mix: your utterances only: no AN4 manifests in $repo/manifests/an4 to mix in ($guard;" \
       "make them: python recipes/an4/prepare.py --data AN4_DIR --out manifests/an4, or give --an4 DIR)"; fi
@@ -223,8 +231,8 @@ mine, an4 = read_manifest(sys.argv[1]), read_manifest(sys.argv[2])
 n = min(len(an4), round(float(sys.argv[3]) * len(mine)))
 picked = sorted(np.random.default_rng(int(sys.argv[4])).permutation(len(an4))[:n].tolist())
 write_manifest(sys.argv[5], mine + [an4[i] for i in picked])
-guard = f"--init-decay {sys.argv[6]}" if float(sys.argv[6]) else "none"
-said = f"--an4-share {sys.argv[3]}" + (": against forgetting" if n else f"; the guard against forgetting: {guard}")
+guards = [what for what, on in (("they", n), (f"--init-decay {sys.argv[6]}", float(sys.argv[6]))) if on]
+said = f"--an4-share {sys.argv[3]}; against forgetting: {' and '.join(guards) or 'nothing'}"
 print(f"train_mix: {len(mine)} of your utterances + {n} of AN4's ({said})")
 PY
   fi
