@@ -144,23 +144,25 @@ def test_threads_reach_the_commands(recipe_run):
     assert re.search(r"^machine: \d+ usable cores / 1 process\(es\) -> 1 torch thread\(s\)", said, flags=re.M), said
 
 
+def refused(tmp_path: Path, *flags: str) -> list[str]:
+    """run.sh with --data and --exp under tmp_path and `flags`: it must exit 2 before making EXP; its stderr lines."""
+    run = subprocess.run(["bash", str(RUN_SH), "--data", str(tmp_path), "--exp", str(tmp_path / "exp"), *flags],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert not (tmp_path / "exp").exists()
+    return run.stderr.strip().splitlines()
+
+
 @pytest.mark.parametrize("threads", ["0", "two", "-1", "1000"])
 def test_bad_threads_are_one_line_before_any_work(tmp_path, threads):
-    run = subprocess.run(["bash", str(RUN_SH), "--data", str(tmp_path), "--exp", str(tmp_path / "exp"),
-                          "--threads", threads], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 2 and run.stderr.strip().splitlines() == [
+    assert refused(tmp_path, "--threads", threads) == [
         f"run.sh: --threads must be a whole number from 1 to 999, got '{threads}'"]
-    assert not (tmp_path / "exp").exists()
 
 
 @pytest.mark.parametrize("share", ["-1", "nan", "inf", "half", "", "1.2.3"])
 def test_a_bad_an4_share_is_one_line_before_any_work(tmp_path, share):
     """Before: -1 took all but 8 of AN4's utterances (a slice [:-8]), nan ended in a Python traceback."""
-    run = subprocess.run(["bash", str(RUN_SH), "--data", str(tmp_path), "--exp", str(tmp_path / "exp"),
-                          "--an4-share", share], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 2 and run.stderr.strip().splitlines() == [
-        f"run.sh: --an4-share must be a number from 0, got '{share}'"]
-    assert not (tmp_path / "exp").exists()
+    assert refused(tmp_path, "--an4-share", share) == [f"run.sh: --an4-share must be a number from 0, got '{share}'"]
 
 
 @pytest.mark.parametrize("flags, said", [
@@ -213,20 +215,15 @@ def test_with_an4_but_none_of_it_mixed_in_the_guard_is_the_pull(tmp_path):
 ])
 def test_a_pull_past_the_start_is_one_line_before_any_work(tmp_path, flags, said):
     """Before, asr.train refused it in stage 3, after the import and the split, naming a decay the user never gave."""
-    run = subprocess.run(["bash", str(RUN_SH), "--data", str(tmp_path), "--exp", str(tmp_path / "exp"), *flags],
-                         capture_output=True, text=True, timeout=60)
-    assert run.returncode == 2 and run.stderr.strip().splitlines() == [
-        f"run.sh: {said}: a step would move the weights past the model fine-tuned's (lr x init-decay must be at most 1)"]
-    assert not (tmp_path / "exp").exists()
+    assert refused(tmp_path, *flags) == [
+        f"run.sh: {said}: a step would move the weights past the model fine-tuned's "
+        "(lr x init-decay must be at most 1)"]
 
 
 @pytest.mark.parametrize("decay", ["-1", "nan", "x", "", "auto1"])
 def test_a_bad_init_decay_is_one_line_before_any_work(tmp_path, decay):
-    run = subprocess.run(["bash", str(RUN_SH), "--data", str(tmp_path), "--exp", str(tmp_path / "exp"),
-                          "--init-decay", decay], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 2 and run.stderr.strip().splitlines() == [
+    assert refused(tmp_path, "--init-decay", decay) == [
         f"run.sh: --init-decay must be auto or a number from 0, got '{decay}'"]
-    assert not (tmp_path / "exp").exists()
 
 
 def test_a_failed_import_leaves_the_last_good_one(tmp_path):
@@ -247,11 +244,7 @@ def test_a_failed_import_leaves_the_last_good_one(tmp_path):
 
 
 def test_an_unknown_init_features_is_one_line_before_any_work(tmp_path):
-    run = subprocess.run(["bash", str(RUN_SH), "--data", str(tmp_path), "--exp", str(tmp_path / "exp"),
-                          "--init-features", "old"], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 2 and run.stderr.strip().splitlines() == [
-        "run.sh: --init-features must be init or new, got 'old'"]
-    assert not (tmp_path / "exp").exists()
+    assert refused(tmp_path, "--init-features", "old") == ["run.sh: --init-features must be init or new, got 'old'"]
 
 
 def test_one_int8_model_file_with_its_lm_beside_it_for_transcribe_and_serve(recipe_run):

@@ -306,11 +306,14 @@ def test_freeze_bottom_keeps_the_lowest_blocks_of_the_model_fine_tuned(clips_man
 @pytest.mark.parametrize("flags, says", [
     (["--freeze-bottom", "1"], "--freeze-bottom needs --init"),
     (["--freeze-bottom", "3", "--init", "TINY"], "--freeze-bottom 3: the model has 2 blocks"),
+    (["--init-decay", "10"], "--init-decay needs --init"),
+    (["--init-decay", "500", "--init", "TINY", "--lr", "3e-3"], "--init-decay 500 with --lr 0.003"),
+    (["--init-decay", "1666.67", "--init", "TINY", "--lr", "6e-4"], "model's; at most 1666 (lr x"),  # not 1666.67
 ])
-def test_freeze_bottom_that_cannot_be_is_one_line_before_any_work(clips_manifest, tiny_checkpoint, tmp_path, capsys,
-                                                                   flags, says):
+def test_a_fine_tuning_setting_that_cannot_be_is_one_line_before_any_work(clips_manifest, tiny_checkpoint, tmp_path,
+                                                                          capsys, flags, says):
     flags = [str(tiny_checkpoint) if f == "TINY" else f for f in flags]
     missing = tmp_path / "missing.jsonl"  # refused before the manifests are read
     assert main(["--train", str(missing), "--dev", str(missing), "--out", str(tmp_path / "run"), *flags]) == 2
     err = capsys.readouterr().err
-    assert says in err and "missing.jsonl" not in err, err
+    assert says in err and "missing.jsonl" not in err and len(err.strip().splitlines()) == 1, err

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from asr.checkpoint import load_model
-from asr.train import main, parse_args
+from asr.train import parse_args
 from asr.training import Trainer
 
 from test_train import tiny_flags
@@ -45,20 +45,6 @@ def test_a_resumed_run_is_pulled_towards_the_init_not_towards_where_it_resumed(c
     fine_tune(clips_manifest, tiny_checkpoint, tmp_path / "resumed", "--epochs", "2", "--resume", *decay)
     a, b = load_model(straight).model.state_dict(), load_model(resumed).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-
-
-@pytest.mark.parametrize("flags, says", [
-    (["--init-decay", "10"], "--init-decay needs --init"),
-    (["--init-decay", "500", "--init", "TINY", "--lr", "3e-3"], "--init-decay 500 with --lr 0.003"),
-    (["--init-decay", "1666.67", "--init", "TINY", "--lr", "6e-4"], "model's; at most 1666 (lr x"),  # not 1666.67
-])
-def test_an_init_decay_that_cannot_be_is_one_line_before_any_work(clips_manifest, tiny_checkpoint, tmp_path, capsys,
-                                                                   flags, says):
-    flags = [str(tiny_checkpoint) if f == "TINY" else f for f in flags]
-    missing = tmp_path / "missing.jsonl"  # refused before the manifests are read
-    assert main(["--train", str(missing), "--dev", str(missing), "--out", str(tmp_path / "run"), *flags]) == 2
-    err = capsys.readouterr().err
-    assert says in err and "missing.jsonl" not in err and len(err.strip().splitlines()) == 1, err
 
 
 @pytest.mark.parametrize("value", ["-1", "nan", "inf", "x"])
