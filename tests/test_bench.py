@@ -63,6 +63,7 @@ CASES = {  # name -> (bench arguments, the path it must name, what it must say t
     "stream_level_decision": (["stream_level_decision.py", "--manifest", MISSING], MISSING, MAKE_AN4),
     "finetune_last": (["finetune_last.py", "no-such-dir"], "no-such-dir/sets/test.jsonl",
                       "a fold of recipes/finetune/run.sh (bench/finetune.py), run through stage 7"),
+    "finetune_alpha": (["finetune_alpha.py", "--exp", "no-such-dir", "--an4", MISSING], MISSING, MAKE_AN4),
 }
 
 
@@ -587,6 +588,50 @@ def test_finetune_last_scores_the_last_epoch_as_the_recipe_scores_best(tiny_chec
     summary = json.loads((tmp_path / "out" / "test-default" / "summary.json").read_text())
     assert f"{summary['wer']:.2f}" == lines[-1].split("=")[1]
     assert load_decoding(tmp_path / "out" / "model.pt")["lm"] == "model_lm.arpa.gz"
+
+
+def alpha_fold(fold: Path, tiny_checkpoint: Path, clips_manifest: Path) -> Path:
+    """A fine-tune's fold made of a tiny model: model.pt (int8, beam + LM at alpha 0.3), its LM, sets/test.jsonl."""
+    from asr.checkpoint import export_model
+
+    (fold / "sets").mkdir(parents=True)
+    rows = [json.loads(line) for line in Path(clips_manifest).read_text().splitlines()]
+    (fold / "sets" / "test.jsonl").write_text("".join(
+        json.dumps({**r, "audio": str((Path(clips_manifest).parent / r["audio"]).resolve())}) + "\n" for r in rows))
+    shutil.copyfile(ROOT / "asr" / "assets" / "an4_lm.arpa.gz", fold / "model_lm.arpa.gz")
+    export_model(tiny_checkpoint, fold / "model.pt", {"decoding": {"decoder": "beam", "beam_size": 4,
+                                                                    "lm": "model_lm.arpa.gz", "alpha": 0.3}}, "int8")
+    return fold
+
+
+def test_finetune_alpha_decodes_each_fold_at_each_alpha_as_asr_evaluate_does(tiny_checkpoint, clips_manifest,
+                                                                            tmp_path):
+    from asr.evaluate import main as evaluate
+
+    fold = alpha_fold(tmp_path / "exp" / "ann", tiny_checkpoint, clips_manifest)
+    an4 = fold / "sets" / "test.jsonl"
+    summary = fold / "eval" / "an4-test-before-default" / "summary.json"
+    summary.parent.mkdir(parents=True)
+    summary.write_text(json.dumps({"wer": 50.0}))
+    done = run_in_process(["finetune_alpha.py", "--exp", str(tmp_path / "exp"), "--an4", str(an4),
+                           "--alphas", "0.1", "2.0"], tmp_path)
+    assert done.returncode == 0, done.stderr[-800:]
+    rows = {line.split(" | ")[1]: line.split(" | ")[2:] for line in done.stdout.splitlines() if line.startswith("| ann")}
+    assert list(rows) == ["0.1", "0.3 (tuned)", "2.0"]  # the alphas asked for and the fold's own
+    for alpha, (test, an4_cell) in [("0.1", rows["0.1"]), ("0.3", rows["0.3 (tuned)"]), ("2.0", rows["2.0"])]:
+        with contextlib.redirect_stdout(io.StringIO()) as said:
+            assert evaluate(["--model", str(fold / "model.pt"), "--manifest", str(an4), "--alpha", alpha,
+                             "--threads", "1", "--quiet"]) == 0
+        wer = float(re.match(r"WER=([\d.]+)", said.getvalue()).group(1))
+        assert (float(test), an4_cell) == (wer, f"{wer:.2f} ({wer / 50:.2f}x) |"), alpha
+    assert done.stdout.splitlines()[-1] == f"mean_heldout_wer_alpha_2.0={float(rows['2.0'][0]):.2f}"
+
+
+def test_finetune_alpha_without_a_fold_is_one_line(clips_manifest, tmp_path):
+    done = run_in_process(["finetune_alpha.py", "--exp", str(tmp_path / "nothing"), "--an4", str(clips_manifest)],
+                          tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"error: {tmp_path / 'nothing'}: no fold with a model.pt in it; run bench/finetune.py first\n"
 
 
 def load_decoding(path: Path) -> dict:

@@ -5,8 +5,10 @@ before/after table with AN4's cost; the model it makes is taken by asr.transcrib
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -224,6 +226,31 @@ def test_a_pull_past_the_start_is_one_line_before_any_work(tmp_path, flags, said
 def test_a_bad_init_decay_is_one_line_before_any_work(tmp_path, decay):
     assert refused(tmp_path, "--init-decay", decay) == [
         f"run.sh: --init-decay must be auto or a number from 0, got '{decay}'"]
+
+
+@pytest.mark.parametrize("alpha", ["-1", "nan", "x", "", "0.5x"])
+def test_a_bad_alpha_is_one_line_before_any_work(tmp_path, alpha):
+    assert refused(tmp_path, "--alpha", alpha) == [f"run.sh: --alpha must be dev or a number from 0, got '{alpha}'"]
+
+
+def test_alpha_overrides_devs_pick_in_the_model_and_its_report(recipe_run, tmp_path):
+    """Dev holds the training speakers, where every LM weight can tie and the least is kept; --alpha A makes the
+    model recommend A instead (bench/results/fsdd_finetune_alpha.md), and the report says which it is."""
+    exp, _, init = recipe_run
+    tuned = json.loads((exp / "tune" / "lm_weights.json").read_text())["alpha"]
+    assert read_checkpoint(exp / "model.pt")["metadata"]["decoding"]["alpha"] == tuned
+    assert f"alpha {tuned}, chosen on dev)." in (exp / "RESULTS.md").read_text()
+    mine = tmp_path / "exp"
+    shutil.copytree(exp, mine)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    run = subprocess.run(["bash", str(RUN_SH), "--exp", str(mine), "--init", str(init), "--an4", str(exp.parent / "an4"),
+                          "--stage", "6", "--alpha", "2.5", "--threads", "1"],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    meta = read_checkpoint(mine / "model.pt")["metadata"]
+    assert (meta["decoding"]["alpha"], meta["dev_alpha"]) == (2.5, tuned)
+    assert f"alpha 2.5 (--alpha; dev chose {tuned}))." in (mine / "RESULTS.md").read_text()
+    assert json.loads((mine / "eval" / "test-after-default" / "summary.json").read_text())["decoding"]["alpha"] == 2.5
 
 
 def test_a_failed_import_leaves_the_last_good_one(tmp_path):

@@ -18,7 +18,8 @@
 #               best.pt chosen on dev
 #   4 lm        a 3-gram LM of your training transcripts, interpolated with the shipped LM (--init-lm), its
 #               weight chosen by perplexity on dev (python -m asr.lm mix)
-#   5 tune      beam search + that LM: alpha and beta chosen on dev (python -m asr.evaluate --tune-lm)
+#   5 tune      beam search + that LM: alpha and beta chosen on dev (python -m asr.evaluate --tune-lm; --alpha
+#               overrides dev's alpha)
 #   6 export    EXP/model.pt (int8; its metadata recommends the beam search, the LM and its weights) and
 #               EXP/model_lm.arpa.gz beside it
 #   7 evaluate  before (CKPT) and after (EXP/model.pt), greedy and each model's default decoding, on test (dev
@@ -43,6 +44,9 @@
 #   --init-decay D        after each step every weight moves lr x D of the way back to CKPT's (asr.train
 #                         --init-decay: a guard against forgetting that needs no AN4 data; 0: off)
 #                         default: auto: 10 with AN4's manifests and an --an4-share above 0, else 30
+#   --alpha A|dev         the LM weight the model recommends: A, or dev's pick (dev holds the training speakers,
+#                         where every weight can score the same and the least is kept; a larger one helps speakers
+#                         never heard and costs AN4: bench/results/fsdd_finetune_alpha.md)   default: dev
 #   --noise DIR           noise.jsonl and rir.jsonl for augmentation         default: ../shared/data/noise
 #   --epochs N            fine-tuning epochs                                 default: 15
 #   --max-minutes M       fine-tuning time budget (wall minutes)             default: 10
@@ -71,6 +75,7 @@ dev_speakers=; test_speakers=; dev_fraction=; test_fraction=; by_speaker=
 an4=auto
 an4_share=0.5
 init_decay=auto
+alpha=dev
 noise=$repo/../shared/data/noise
 epochs=15
 max_minutes=10
@@ -101,6 +106,7 @@ while [ $# -gt 0 ]; do
     --an4) an4=$value; [ "$value" = none ] || an4=$(abspath "$value") ;;
     --an4-share) an4_share=$value ;;
     --init-decay) init_decay=$value ;;
+    --alpha) alpha=$value ;;
     --noise) noise=$(abspath "$value") ;;
     --epochs) epochs=$value ;;
     --max-minutes) max_minutes=$value ;;
@@ -127,6 +133,10 @@ fi
 if [ "$init_decay" != auto ] && ! [[ "$init_decay" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]]; then
   echo "run.sh: --init-decay must be auto or a number from 0, got '$init_decay'" >&2; exit 2
 fi
+if [ "$alpha" != dev ] && ! [[ "$alpha" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]]; then
+  echo "run.sh: --alpha must be dev or a number from 0, got '$alpha'" >&2; exit 2
+fi
+[ "$alpha" != dev ] || alpha=  # dev's pick: stage 5's
 case $init_features in
   init|new) ;;
   *) echo "run.sh: --init-features must be init or new, got '$init_features'" >&2; exit 2 ;;
@@ -167,7 +177,7 @@ settings3="$settings2 init=$init init_features=$init_features noise=$noise epoch
 settings3="$settings3 lr=$lr warmup=$warmup init_decay=$init_decay"
 settings3="$settings3 batch_seconds=$batch_seconds${train_args:+ train_args=$train_args}"
 settings4="$settings3 init_lm=$init_lm"
-settings5=$settings4; settings6=$settings5; settings7=$settings6
+settings5=$settings4; settings6="$settings5${alpha:+ alpha=$alpha}"; settings7=$settings6
 run_stage() {
   [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ] || return 1
   local marker=$exp/.done.$1.$2 name=settings$1
@@ -286,16 +296,16 @@ fi
 if run_stage 6 export; then
   need "$exp/tune/lm_weights.json" 5
   cp "$exp/lm/mixed.arpa.gz" "$exp/model_lm.arpa.gz"
-  meta=$(python - "$exp" "$init" "$data" <<'PY'
+  meta=$(python - "$exp" "$init" "$data" "$alpha" <<'PY'
 import json, sys
-exp, init, data = sys.argv[1:4]
+exp, init, data, alpha = sys.argv[1:5]
 tuned = json.load(open(f"{exp}/tune/lm_weights.json"))
 weight = [line.split()[2] for line in open(f"{exp}/lm/mix.log") if line.startswith("chosen weight")]
 print(json.dumps({
     "data": f"{init} fine-tuned on {data}", "precision": "int8", "lm_mix_weight": float(weight[0]) if weight else None,
-    "dev_wer_beam_lm": tuned["wer"],
-    "decoding": {"decoder": "beam", "beam_size": 32, "lm": "model_lm.arpa.gz", "alpha": tuned["alpha"],
-                 "beta": tuned["beta"]},
+    "dev_wer_beam_lm": tuned["wer"], **({"dev_alpha": tuned["alpha"]} if alpha else {}),  # dev's pick, overridden
+    "decoding": {"decoder": "beam", "beam_size": 32, "lm": "model_lm.arpa.gz",
+                 "alpha": float(alpha) if alpha else tuned["alpha"], "beta": tuned["beta"]},
 }))
 PY
 )
@@ -325,11 +335,11 @@ for name, manifest in (item.split("=", 1) for item in sets):
             if code:
                 sys.exit(code)
 PY
-  python - "$exp" "$eval_set" "$init" <<'PY' | tee "$exp/RESULTS.md"
+  python - "$exp" "$eval_set" "$init" "$alpha" <<'PY' | tee "$exp/RESULTS.md"
 import json, sys
 from pathlib import Path
 from asr.evaluate import frequent_errors
-exp, eval_set, init = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+exp, eval_set, init, alpha = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 wer = lambda name: json.loads((exp / "eval" / name / "summary.json").read_text())["wer"]
 names = {p.name.split("-before-")[0] for p in (exp / "eval").glob("*-before-greedy")}
 names = sorted(names, key=lambda n: n != eval_set)  # your set first
@@ -340,7 +350,10 @@ for name in names:
     cells = [f"{wer(f'{name}-{who}-{d}'):.2f}" for who in ("before", "after") for d in ("greedy", "default")]
     print(f"| {name}{' (dev: also chose the model)' if name == 'dev' else ''} | {n} | " + " | ".join(cells) + " |")
 seconds = (exp / "train" / "stage_seconds").read_text().strip()
-print(f"\nbefore: {init}; after: {exp / 'model.pt'} (int8, default decoding: beam + {exp / 'model_lm.arpa.gz'}).")
+dev_alpha = json.loads((exp / "tune" / "lm_weights.json").read_text())["alpha"]
+weight = f"alpha {float(alpha)} (--alpha; dev chose {dev_alpha})" if alpha else f"alpha {dev_alpha}, chosen on dev"
+print(f"\nbefore: {init}; after: {exp / 'model.pt'} (int8, default decoding: beam + {exp / 'model_lm.arpa.gz'}, "
+      f"{weight}).")
 print(f"fine-tuning took {int(seconds) / 60:.1f} wall minutes (stage 3).")
 print(f"most frequent errors after, on {eval_set} (default decoding: reference -> what was heard, how many): "
       + frequent_errors(exp / "eval" / f"{eval_set}-after-default"))
