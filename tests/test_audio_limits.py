@@ -134,5 +134,20 @@ def test_pcm_of_every_encoding_decodes_to_the_same_samples(encoding, dtype, scal
 def test_float_pcm_past_the_limits_is_refused_where_it_comes():
     pcm = PcmDecoder(16000, 2, "f32", name="mic")
     pcm.feed(np.zeros((100, 2), "<f4").tobytes())
-    with pytest.raises(AudioError, match=r"^mic: samples reach 2e\+03 \(near 0.0 s\)"):
+    with pytest.raises(AudioError, match=r"^mic: samples reach 2e\+03 \(at 0.0 s\)"):
         pcm.feed(np.full((10, 2), 2000.0, "<f4").tobytes())
+
+
+@pytest.mark.parametrize("read", [load_audio, lambda path: list(read_blocks(path))], ids=["whole", "blocks"])
+@pytest.mark.parametrize("bad_at, value, said", [(12.25, np.nan, "NaN or infinite samples"),
+                                                 (29.5, 3e38, "samples reach 3e+38"),
+                                                 (35.0, np.inf, "NaN or infinite samples")])
+def test_a_bad_sample_is_named_at_its_own_time(tmp_path, read, bad_at, value, said):
+    """Before: the time of the ~30 s block that held it, 0.0 s for a bad sample anywhere in the first 30 s."""
+    x = np.zeros(40 * 16000, "<f4")
+    x[int(bad_at * 16000)] = value
+    path = tmp_path / "bad.wav"
+    path.write_bytes(wav(x.tobytes(), tag=3, bits=32))
+    with pytest.raises(AudioError) as e:
+        read(path)
+    assert said in str(e.value) and f"(at {bad_at:.1f} s)" in str(e.value), str(e.value)

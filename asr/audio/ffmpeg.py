@@ -85,7 +85,7 @@ def ffmpeg_blocks(path: str | Path, block: int, sample_rate: int = SAMPLE_RATE) 
                 x = np.frombuffer(data[: len(data) // BYTES_PER_SAMPLE * BYTES_PER_SAMPLE], "<f4").copy()  # writable
                 if seen + len(x) > limit:
                     raise AudioError(f"{path}: longer than the {MAX_SECONDS:.0f} s limit")
-                check_samples(x, str(path), where=f" (near {seen / sample_rate:.1f} s)")
+                check_samples(x, str(path), seen / sample_rate, sample_rate)
                 seen += len(x)
                 yield x
             code = proc.wait()

@@ -100,7 +100,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         except Exception as e:  # opened, then damaged inside: as read_blocks says it
             raise AudioError(f"{path}: not readable as audio, truncated or corrupt ({sndfile_reason(e)})") from e
         rate = f.samplerate
-    check_samples(samples, str(path))  # every channel within the limits, not only their mean
+    check_samples(samples, str(path), 0.0, rate)  # every channel within the limits, not only their mean
     return resample(to_mono(samples), rate, sample_rate)
 
 
@@ -220,7 +220,7 @@ def _sndfile_blocks(path: Path, block: int, sample_rate: int) -> Iterator[np.nda
                 raise AudioError(f"{path}: not readable as audio{where}, truncated or corrupt ({sndfile_reason(e)})") from e
             last = len(x) < frames_per_read
             if len(x):
-                check_samples(x, str(path), where=f" (near {seen / f.samplerate:.1f} s)")
+                check_samples(x, str(path), seen / f.samplerate, f.samplerate)
             x = to_mono(x)
             seen += len(x)
             y = stream.resample_chunk(x, last=last) if stream is not None else x

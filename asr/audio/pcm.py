@@ -62,7 +62,7 @@ class PcmDecoder:
         self.rest = data[whole:]
         x = self._samples(data[:whole]).reshape(-1, self.channels)  # (frames, channels)
         if self.encoding.startswith("f") and len(x):
-            check_samples(x, self.name, where=f" (near {self.seen / self.rate:.1f} s)")
+            check_samples(x, self.name, self.seen / self.rate, self.rate)
         self.seen += len(x)
         x = x.mean(axis=1, dtype=np.float32) if self.channels > 1 else x[:, 0]
         return self._resampled(np.ascontiguousarray(x, dtype=np.float32), last=False)

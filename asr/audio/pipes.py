@@ -124,7 +124,7 @@ def read_stream(path: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if len(data) > MAX_STREAM_BYTES:
         raise AudioError(f"{path}: more than {MAX_STREAM_BYTES} bytes from a pipe; save it to a file first")
     samples, rate = _decode_whole(path, data)
-    return resample(to_mono(check_samples(samples, path)), rate, sample_rate)
+    return resample(to_mono(check_samples(samples, path, 0.0, rate)), rate, sample_rate)
 
 
 def _prefixed(head: bytes, read: Callable[[int], bytes]) -> Callable[[int], bytes]:

@@ -29,18 +29,28 @@ def check_format(name: str, rate: float, channels: int, what: str = "the header 
         raise AudioError(f"{name}: {what} {channels} channels; 1..{MAX_CHANNELS} channels are read")
 
 
-def check_samples(samples: np.ndarray, name: str, where: str = "") -> np.ndarray:
+def check_samples(samples: np.ndarray, name: str, start_s: float | None = None, rate: int | None = None) -> np.ndarray:
     """Reject empty, non-finite or absurdly large samples (beyond MAX_AMPLITUDE); returns the samples unchanged.
-    `where` (e.g. " near 12.0 s") goes into the message."""
+    With the time of the first sample (`start_s`) and the rate, the message says when the first bad one comes."""
     if samples.size == 0:
         raise AudioError(f"{name}: no audio samples (empty or zero-length file)")
-    if not np.all(np.isfinite(samples)):
-        raise AudioError(f"{name}: audio contains NaN or infinite samples{where}")
+    frames = samples.reshape(len(samples), -1)  # (n, channels)
+    finite = np.isfinite(frames).all(axis=1)
+    if not finite.all():
+        raise AudioError(f"{name}: audio contains NaN or infinite samples{_at(finite, start_s, rate)}")
     peak = float(np.abs(samples).max())
     if peak > MAX_AMPLITUDE:
-        raise AudioError(f"{name}: samples reach {peak:.3g}{where}; audio lies within +-1 (at most "
-                         f"+-{MAX_AMPLITUDE:g} is read): not audio, or wrongly scaled")
+        within = (np.abs(frames) <= MAX_AMPLITUDE).all(axis=1)
+        raise AudioError(f"{name}: samples reach {peak:.3g}{_at(within, start_s, rate)}; audio lies within +-1 (at "
+                         f"most +-{MAX_AMPLITUDE:g} is read): not audio, or wrongly scaled")
     return samples
+
+
+def _at(good: np.ndarray, start_s: float | None, rate: int | None) -> str:
+    """' (at T s)': the time of the first frame that is not good; '' without a start and a rate."""
+    if start_s is None or not rate:
+        return ""
+    return f" (at {start_s + int(np.argmin(good)) / rate:.1f} s)"
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:

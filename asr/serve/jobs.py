@@ -136,7 +136,7 @@ async def transcribe_file(path: str, name: str, batcher: Batcher, max_seconds: f
         while (seg := await reader.next()) is not None:
             if max_seconds is not None and seg.end_s > max_seconds:  # a header that understated the length
                 raise too_long(name, seg.end_s, max_seconds)
-            check_samples(seg.samples, path, f" (near {seg.start_s:.1f} s)")  # no bad sample reaches a batch
+            check_samples(seg.samples, path, seg.start_s, SAMPLE_RATE)  # no bad sample reaches a batch
             pending.append(await _submit((seg, steering), batcher, budget, reader))  # the reader: the request
             await _wait_below(pending, pool_seconds * SAMPLE_RATE)
             _announce(pending, on_segment)
