@@ -15,6 +15,7 @@ from asr.audio import audio_duration
 from asr.corpora import (FORMATS, ImportSettings, detect_format, prepare_audiofolder, prepare_commonvoice,
                          prepare_kaldi, prepare_lhotse, prepare_librispeech, prepare_nemo, prepare_textfolder)
 from asr.corpora import rows as rows_module
+from asr.corpora import textfolder
 from asr.corpora.cli import say
 from asr.data import main, read_manifest, write_manifest
 from asr.manifest import Utterance
@@ -75,6 +76,20 @@ def test_textfolder_round_trip_with_txt_and_htk_lab(tmp_path):
     sets = prepare_textfolder(as_textfolder(utts, tmp_path))
     assert keys(sets["all"]) == keys(utts)  # the HTK .lab's words without its silences
     assert sets["all"][0].id == "alice/alice-000" and sets["all"][0].speaker == "alice"  # the first folder
+
+
+def test_textfolder_transcripts_with_upper_case_extensions(tmp_path):
+    """Before: b.wav with b.TXT beside it was "no b.txt or b.lab beside it: empty transcript" (audio extensions were
+    matched in any case, transcripts' in lower case only)."""
+    utts = utterances(tmp_path)
+    root = as_textfolder(utts, tmp_path)
+    for u in utts[:-1]:
+        txt = Path(u.audio).with_suffix(".txt")
+        txt.rename(txt.with_suffix(".Txt" if u is utts[0] else ".TXT"))
+    lab = Path(utts[-1].audio).with_suffix(".lab")
+    lab.rename(lab.with_suffix(".LAB"))  # still read as HTK labels
+    assert keys(prepare_textfolder(root)["all"]) == keys(utts)
+    assert textfolder.has_transcripts(root)
 
 
 def test_librispeech_round_trip(tmp_path):

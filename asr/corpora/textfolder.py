@@ -6,6 +6,7 @@ speaker "alice"); audio straight in SRC has no speaker. One set, "all"; ids are 
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -26,18 +27,35 @@ def transcript(path: Path) -> str:
     except (OSError, UnicodeDecodeError) as e:
         raise CorpusError(f"{path}: cannot read it as UTF-8 text ({e})") from e
     htk = [HTK_LINE.match(line) for line in lines]
-    if lines and path.suffix == ".lab" and all(htk):
+    if lines and path.suffix.lower() == ".lab" and all(htk):
         return " ".join(m["word"] for m in htk if m["word"].lower() not in SILENCES)
     return " ".join(" ".join(lines).split())
 
 
+def transcript_files(audio: list[Path]) -> dict[Path, list[Path]]:
+    """{an audio file's path without its extension: the transcript files beside it}, their extensions matched in any
+    case (b.TXT as b.txt), a .txt before a .lab; each folder listed once."""
+    found: dict[Path, list[Path]] = {}
+    for folder in {path.parent for path in audio}:
+        try:
+            texts = [Path(e.path) for e in os.scandir(folder)
+                     if Path(e.name).suffix.lower() in TRANSCRIPTS and e.is_file()]
+        except OSError:
+            continue  # its audio says so when read
+        for path in sorted(texts, key=lambda p: (TRANSCRIPTS.index(p.suffix.lower()), p.name)):
+            found.setdefault(path.with_suffix(""), []).append(path)
+    return found
+
+
 def has_transcripts(src: Path) -> bool:
     """Whether some audio file under SRC has a transcript beside it."""
-    return any(audio.with_suffix(s).is_file() for audio in scan_folder(src).audio[:50] for s in TRANSCRIPTS)
+    audio = scan_folder(src).audio[:50]
+    beside = transcript_files(audio)
+    return any(path.with_suffix("") in beside for path in audio)
 
 
-def textfolder_row(src: Path, audio: Path) -> Row:
-    found = [audio.with_suffix(s) for s in TRANSCRIPTS if audio.with_suffix(s).is_file()]
+def textfolder_row(src: Path, audio: Path, beside: dict[Path, list[Path]]) -> Row:
+    found = beside.get(audio.with_suffix(""), [])
     parts = audio.relative_to(src).parts
     speaker = parts[0] if len(parts) > 1 else ""
     if not found:
@@ -69,7 +87,8 @@ def read_textfolder(src: str | Path) -> dict[str, list[Row]]:
               f"(e.g. {scan.unreadable[0]}); convert them first, e.g. {CONVERT_HINT}", file=sys.stderr)
     if not scan.audio:
         raise CorpusError(f"{src}: no audio files in it")
-    return {"all": [textfolder_row(src, audio) for audio in scan.audio]}
+    beside = transcript_files(scan.audio)
+    return {"all": [textfolder_row(src, audio, beside) for audio in scan.audio]}
 
 
 def prepare_textfolder(src: str | Path, out_dir: str | Path | None = None,
