@@ -373,6 +373,17 @@ def test_an_import_refuses_to_write_over_a_manifest_it_reads(tmp_path, capsys):
         assert manifest.read_bytes() == before and sorted(tmp_path.glob("*.jsonl")) == [manifest]
 
 
+def test_a_kaldi_directory_imported_into_itself_is_refused_naming_its_segments_file(tmp_path, capsys):
+    """The cut segments go to OUT_DIR/segments/, where a Kaldi directory keeps its segments file. Before: "error:
+    DIR/segments/all: Not a directory", which said nothing of the clash."""
+    data = kaldi_segments(tmp_path, "u1 rec 0.00 1.00\nu2 rec 1.00 -1\n")
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    err = refused([data, data], capsys)
+    assert err == (f"error: {data / 'segments'}: the import cuts the corpus's segments into a folder of this name, "
+                   "and a file is there (the corpus's own segments?); give another OUT_DIR"), err
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before  # nothing written, nothing lost
+
+
 def kaldi_segments(tmp_path: Path, segments: str, seconds: float = 3.0) -> Path:
     """A Kaldi data directory of one recording (rec, `seconds` long) and the segments u1 and u2 of it."""
     data = tmp_path / "data"

@@ -25,3 +25,14 @@ def read_from(names: list[str], files: set[str], out_dir: Path) -> str | None:
                     f"corpus is read from; give another OUT_DIR")
     return None
 
+
+
+def segments_blocked(sets: dict, out_dir: Path) -> str | None:
+    """The error when the import has segments to cut (rows with a start) into OUT_DIR/segments/ and something that
+    is not a folder is there (a Kaldi directory imported into itself: its segments file); None otherwise."""
+    folder = out_dir / "segments"
+    cuts = any(row.start is not None for rows in sets.values() for row in rows)
+    if not cuts or folder.is_dir() or not os.path.lexists(folder):
+        return None
+    return (f"{folder}: the import cuts the corpus's segments into a folder of this name, and a file is there (the "
+            "corpus's own segments?); give another OUT_DIR")

@@ -18,7 +18,7 @@ from pathlib import Path
 from asr.audio import AudioError, AudioInfo, audio_info
 from asr.corpora.cuts import commit_cuts, cut_segments, drop_cuts
 from asr.corpora.notes import no_utterances, rates_note
-from asr.corpora.output import MoreSets, read_from
+from asr.corpora.output import MoreSets, read_from, segments_blocked
 from asr.corpora.shared import shared_files
 from asr.manifest import (MAX_DURATION_S, MIN_DURATION_S, Utterance, control_character, holds_duration, id_problem,
                           lossy_text_note, spells_nothing, write_manifests)
@@ -267,7 +267,7 @@ def prepare_sets(sets: dict[str, list[Row]], out_dir: Path | None, settings: Imp
     out_dir = out_dir.absolute() if out_dir is not None else None  # cut segments' paths are absolute, as all are
     files = {at.rsplit(":", 1)[0] for rows in sets.values() for row in rows
              for at in (row.where, row.rate_at, row.extent_at, row.audio_at) if at}
-    if out_dir is not None and (error := read_from(list(sets), files, out_dir)):
+    if out_dir is not None and (error := read_from(list(sets), files, out_dir) or segments_blocked(sets, out_dir)):
         raise CorpusError(error)
     try:
         for name, rows in sets.items():
