@@ -104,6 +104,20 @@ def test_bad_steering_is_refused_in_one_line(capsys, bad_files, case):
     assert (code, out) == (2, "") and err.count("\n") == 1 and err.startswith("error: ") and says in err, err
 
 
+@pytest.mark.parametrize("lines, flags, says", [
+    ("stop\ngo\n\n# a comment\n:2\n", [], "{file}:5: an empty phrase"),
+    ("stop\nfive:11\n", [], "{file}:2: 'five' has a score of 11"),
+    ("# numbers\nstop\nfive!\n", [], "{file}:3: 'five!' has characters the model cannot spell"),
+    ("stop\n", ["--hotword", "go:0"], "--hotword: 'go' has a score of 0"),  # the flag's, not the file's
+])
+def test_a_bad_line_of_a_hotwords_file_is_named_by_its_number(capsys, tmp_path, lines, flags, says):
+    """Before: "error: hw.txt: an empty phrase", with no line, and a bad --hotword beside a file named as the file's."""
+    file = tmp_path / "hw.txt"
+    file.write_text(lines)
+    code, out, err = run(capsys, str(GMEF), "--hotwords-file", str(file), *flags)
+    assert (code, out) == (2, "") and err.startswith(f"error: {says.format(file=file)}") and err.count("\n") == 1, err
+
+
 @pytest.fixture(scope="module")
 def shipped():
     rec = load_recognizer(str(DEFAULT_MODEL), "torch", "cpu")

@@ -56,7 +56,7 @@ def add_steering_flags(p: argparse.ArgumentParser, number=float) -> None:
 
 def steering_from_args(args: argparse.Namespace, decoder: Decoder) -> Steering | None:
     """The steering the flags of add_steering_flags ask for (None: none); SteeringError naming what is wrong."""
-    hotwords = [parse_hotword(h) for h in args.hotword or []]
+    hotwords = [(*parse_hotword(h), "--hotword") for h in args.hotword or []]
     if args.hotwords_file:
         hotwords += read_hotwords(args.hotwords_file)
     phrase_list = None

@@ -74,10 +74,12 @@ def read_steering_file(path: str | Path, what: str, holding: str = "it") -> str:
         raise SteeringError(what, f"cannot read {holding} ({getattr(e, 'strerror', None) or e})") from e
 
 
-def read_hotwords(path: str | Path) -> list[tuple[str, float | None]]:
-    """A hotwords file: one PHRASE[:SCORE] a line; blank lines and lines starting with # are skipped."""
+def read_hotwords(path: str | Path) -> list[tuple[str, float | None, str]]:
+    """A hotwords file: one PHRASE[:SCORE] a line, each with "path:line" for what hotword_scores says of it; blank
+    lines and lines starting with # are skipped."""
     lines = read_steering_file(path, str(path), "the hotwords").splitlines()
-    hotwords = [parse_hotword(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    hotwords = [(*parse_hotword(line), f"{path}:{n}") for n, line in enumerate(lines, 1)
+                if line.strip() and not line.lstrip().startswith("#")]
     if not hotwords:
         raise SteeringError(str(path), "no hotwords in the file (one PHRASE[:SCORE] a line)")
     return hotwords
@@ -94,20 +96,22 @@ def read_grammar(text: str, what: str) -> list[str]:
     return value
 
 
-def hotword_scores(hotwords: list[tuple[str, float | None]], vocab: Vocab, what: str = "hotwords",
+def hotword_scores(hotwords: list[tuple], vocab: Vocab, what: str = "hotwords",
                    default: float = DEFAULT_HOTWORD_SCORE) -> dict[str, float]:
-    """Checked hotwords -> {phrase: score per token} (a phrase given twice keeps its higher score)."""
+    """Checked hotwords, each (phrase, score or None[, where it was given: named in its error instead of `what`])
+    -> {phrase: score per token} (a phrase given twice keeps its higher score)."""
     if not hotwords:
         raise SteeringError(what, "an empty list")
     if len(hotwords) > MAX_PHRASES:
         raise SteeringError(what, f"{len(hotwords)} phrases (at most {MAX_PHRASES})")
     out: dict[str, float] = {}
-    for text, score in hotwords:
+    for text, score, *given_at in hotwords:
+        where = given_at[0] if given_at else what
         score = default if score is None else score
         if not (math.isfinite(score) and 0 < score <= MAX_HOTWORD_SCORE):
-            raise SteeringError(what, f"{text!r} has a score of {score:g}; a score is a bonus per token "
+            raise SteeringError(where, f"{text!r} has a score of {score:g}; a score is a bonus per token "
                                 f"in (0, {MAX_HOTWORD_SCORE:g}]")
-        phrase = spell(text, vocab, what)
+        phrase = spell(text, vocab, where)
         out[phrase] = max(score, out.get(phrase, score))
     return out
 
