@@ -43,7 +43,7 @@ def test_dropped_dev_utterances_are_reported(clips, clips_manifest, tmp_path, ca
     write_manifest(dev, [*clips[1:3], gone])
     trainer = Trainer(dataclasses.replace(tiny_config(clips_manifest, tmp_path / "run"), dev=str(dev)))
     assert [u.id for u in trainer.dev_utts] == [clips[1].id, clips[2].id]
-    lines = [line for line in capsys.readouterr().err.splitlines() if str(dev) in line]
+    lines = [line for line in capsys.readouterr().err.splitlines() if str(dev) in line and "trains on" not in line]
     assert len(lines) == 1
     assert "kept 2 of 3" in lines[0] and "1 whose audio is missing" in lines[0] and "gone" in lines[0]
 
@@ -91,3 +91,29 @@ def test_the_dev_set_is_checked_by_the_trainer_too(clips_manifest, tmp_path):
     dev.write_text("\n")
     with pytest.raises(ManifestError, match="no utterances"):
         Trainer(dataclasses.replace(tiny_config(clips_manifest, tmp_path / "run"), dev=str(dev)))
+
+
+def test_dev_audio_that_the_run_trains_on_is_said_in_one_warning(clips, clips_manifest, tmp_path, capsys):
+    """best.pt is chosen on dev: dev clips in --train too choose it on what the run learns (the import refuses such
+    sets; asr.train said nothing)."""
+    dev = tmp_path / "dev.jsonl"
+    elsewhere = tmp_path / "copy.flac"  # the same bytes under another path is another recording, as for the import
+    elsewhere.write_bytes(open(clips[3].audio, "rb").read())
+    write_manifest(dev, [*[dataclasses.replace(u, id=f"d{i}") for i, u in enumerate(clips[:2])],
+                         dataclasses.replace(clips[3], id="other", audio=str(elsewhere))])
+    Trainer(dataclasses.replace(tiny_config(clips_manifest, tmp_path / "run"), dev=str(dev)))
+    lines = [line for line in capsys.readouterr().err.splitlines() if "trains on" in line]
+    assert lines == [f"warning: {dev}: 2 of 3 dev utterances' audio is in {clips_manifest} too (d0, d1): best.pt "
+                     "is chosen on what the run trains on; hold them out of --train"], lines
+
+
+def test_a_dev_set_apart_from_training_or_the_training_manifest_itself_gets_no_warning(clips, clips_manifest, tmp_path,
+                                                                                      capsys):
+    """The same manifest given for both is as typed (a check that a tiny set can be learnt, as the tests' runs are)."""
+    train, dev = tmp_path / "train.jsonl", tmp_path / "dev.jsonl"
+    write_manifest(train, clips[2:])
+    write_manifest(dev, clips[:2])
+    Trainer(dataclasses.replace(tiny_config(str(train), tmp_path / "run"), dev=str(dev)))
+    Trainer(dataclasses.replace(tiny_config(str(train), tmp_path / "run2"), dev=str(tmp_path / ".." / tmp_path.name /
+                                                                                    "train.jsonl")))
+    assert "trains on" not in capsys.readouterr().err

@@ -6,6 +6,7 @@ as an infinite or undefined WER), raises ManifestError naming the file."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -78,6 +79,20 @@ def usable_utterances(utts: list[Utterance], vocab: Vocab, name: str, quiet: boo
     return kept
 
 
+def trained_on(dev_utts: list[Utterance], train_utts: list[Utterance], dev: str, train: str) -> str | None:
+    """The warning when dev utterances' audio files (however their paths are written) are in another manifest's
+    training set: best.pt would be chosen on what the run learns from, a leak the command line does not show;
+    None when dev is apart, or is the training manifest itself (a check that a tiny set can be learnt, as typed)."""
+    if os.path.realpath(dev) == os.path.realpath(train):
+        return None
+    training = {os.path.realpath(u.audio) for u in train_utts}
+    shared = [u for u in dev_utts if os.path.realpath(u.audio) in training]
+    if not shared:
+        return None
+    return (f"warning: {dev}: {len(shared)} of {len(dev_utts)} dev utterances' audio is in {train} too "
+            f"({named(shared)}): best.pt is chosen on what the run trains on; hold them out of --train")
+
+
 def read_sets(train: str, dev: str, vocab: Vocab, fastest_speed: float, say: bool) -> tuple[list, list]:
     """(training utterances, dev utterances) of the two manifests, as training_set and dev_set choose them. Once
     both are found usable, and if `say` (rank 0), prints on stderr what each set dropped and which of its
@@ -85,7 +100,8 @@ def read_sets(train: str, dev: str, vocab: Vocab, fastest_speed: float, say: boo
     train_utts, dev_utts = read_manifest(train), read_manifest(dev)
     kept_train, train_line = training_set(train_utts, vocab, train, fastest_speed)
     kept_dev, dev_line = dev_set(dev_utts, dev)
-    lines = (train_line, lossy_text_note(train_utts, train), dev_line, lossy_text_note(dev_utts, dev))
+    lines = (train_line, lossy_text_note(train_utts, train), dev_line, lossy_text_note(dev_utts, dev),
+             trained_on(kept_dev, kept_train, dev, train))
     for line in lines if say else ():
         if line:
             print(line, file=sys.stderr)
