@@ -151,3 +151,13 @@ def test_a_bad_sample_is_named_at_its_own_time(tmp_path, read, bad_at, value, sa
     with pytest.raises(AudioError) as e:
         read(path)
     assert said in str(e.value) and f"(at {bad_at:.1f} s)" in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("read", [load_audio, lambda path: list(read_blocks(path))], ids=["whole", "blocks"])
+def test_an_empty_file_is_said_to_be_empty_by_every_reader(tmp_path, read):
+    """Before: a 0-byte .wav in a manifest (read whole) was "not readable as audio (Format not recognised.)", while
+    transcribe and the server (read in blocks) said "empty file (0 bytes)"."""
+    path = tmp_path / "empty.wav"
+    path.write_bytes(b"")
+    with pytest.raises(AudioError, match=rf"^{path}: empty file \(0 bytes\)$"):
+        read(path)

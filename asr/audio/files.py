@@ -48,7 +48,8 @@ def sndfile_path(path: str | Path) -> str | bytes:
 
 
 def check_readable(path: Path) -> None:
-    """Raise AudioError naming the path unless it is a file that this process can open."""
+    """Raise AudioError naming the path unless it is a file that this process can open and, if a regular file, not
+    an empty one."""
     if path.is_dir():
         raise AudioError(f"{path}: is a directory, not an audio file")
     try:
@@ -57,6 +58,8 @@ def check_readable(path: Path) -> None:
     except OSError as e:
         broken = " (a broken symbolic link)" if isinstance(e, FileNotFoundError) and path.is_symlink() else ""
         raise AudioError(f"{path}: {os_reason(e)}{broken}") from e
+    if path.is_file() and path.stat().st_size == 0:  # (a pipe's size is 0 too, and it may hold audio)
+        raise AudioError(f"{path}: empty file (0 bytes)")
 
 
 def open_audio(path: Path) -> sf.SoundFile:
@@ -193,8 +196,6 @@ def read_blocks(
     once for a missing or empty file, else as the blocks are read: an error can come after some blocks)."""
     path = Path(path)
     check_readable(path)
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: empty file (0 bytes)")
     block = max(1, int(block_seconds * sample_rate))
     return ffmpeg_blocks(path, block, sample_rate) if needs_ffmpeg(path) else _sndfile_blocks(path, block, sample_rate)
 
