@@ -15,6 +15,7 @@ from asr import augment
 from asr.audio import SAMPLE_RATE, audio_duration, load_audio
 from asr.checkpoint import V1_FEATURES
 from asr.data import ManifestError, read_manifest
+from asr.download import file_digest
 from asr.manifest import read_jsonl
 from asr.training.config import TrainConfig
 
@@ -209,3 +210,18 @@ def augmentation_summary(cfg: TrainConfig, wave_augment: list) -> str:
                if getattr(cfg, name + "_prob") > 0]
     voice = f", formants (VTLP) p={cfg.vtlp_prob:g} at {cfg.vtlp_factors[0]:g}-{cfg.vtlp_factors[1]:g}"
     return f"augmentation: {noise}, {rir}, channel: {', '.join(channel) or 'none'}{voice if cfg.vtlp_prob > 0 else ''}"
+
+
+def check_init_unchanged(cfg: TrainConfig, ckpt: dict) -> str | None:
+    """On resume with --init-decay, whose anchor is read from the --init file again: RunError where that file is
+    not the one the run started from (its sha256 in last.pt's metadata); a note where last.pt predates the check."""
+    if not (cfg.init_decay and cfg.init):
+        return None
+    saved = ckpt.get("metadata", {}).get("init_sha256")
+    if saved is None:
+        return (f"note: --init-decay pulls towards --init {cfg.init} as it is now: this last.pt was written before "
+                "runs kept their --init file's checksum")
+    if file_digest(Path(cfg.init), "sha256") != saved:
+        raise RunError(f"--resume: --init {cfg.init} is not the file the run started from (its contents changed); "
+                       "--init-decay pulls towards its weights: give that file, or start a new run in another --out")
+    return None

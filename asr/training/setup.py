@@ -13,12 +13,13 @@ import torch
 from asr import augment
 from asr.checkpoint import V1_FEATURES, read_checkpoint, recognizer_from_state
 from asr.data import Utterance, collate
+from asr.download import file_digest
 from asr.features import FeatureConfig, normalization_stats
 from asr.model import AcousticModel
 from asr.recognizer import Recognizer
 from asr.text import Vocab
 from asr.training import distributed
-from asr.training.checks import RunError, check_audio_sources, check_resume, flag
+from asr.training.checks import RunError, check_audio_sources, check_init_unchanged, check_resume, flag
 from asr.training.config import TrainConfig
 from asr.training.distributed import DistContext
 from asr.training.stopping import leave_stops_to_the_trainer
@@ -163,7 +164,8 @@ def initial_recognizer(cfg: TrainConfig, vocab: Vocab, device: torch.device, fro
                        f"{len(vocab.tokens)} ({flag('tokenizer', cfg.tokenizer)})")
     model = AcousticModel(dataclasses.replace(cfg.model, n_mels=cfg.features.n_mels, vocab_size=len(vocab)))
     model.load_state_dict(init.model.state_dict())
-    return Recognizer(model.to(device), frontend or init.frontend, init.vocab, {"init": str(cfg.init)})
+    metadata = {"init": str(cfg.init), "init_sha256": file_digest(Path(cfg.init), "sha256")}  # check_init_unchanged
+    return Recognizer(model.to(device), frontend or init.frontend, init.vocab, metadata)
 
 
 def build_or_resume(cfg: TrainConfig, dist: DistContext, vocab: Vocab,
@@ -179,6 +181,7 @@ def build_or_resume(cfg: TrainConfig, dist: DistContext, vocab: Vocab,
             raise RunError(f"{last}: holds a model but no training state (is it a best.pt or an exported model?); "
                            f"only a last.pt written by asr.train can be resumed")
         said = check_resume(cfg, ckpt, vocab.tokens, last)  # raises RunError where cfg contradicts last.pt
+        said += [note] if (note := check_init_unchanged(cfg, ckpt)) else []
         state = ckpt["train_state"]
         if dist.is_main:
             print(f"resuming {last}: {state['epoch']} epochs and {state['batch_in_epoch']} batches done, "
