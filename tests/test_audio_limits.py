@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from asr.audio import (MAX_RATE, MIN_RATE, AudioError, PcmDecoder, load_audio, read_blocks, read_stream,
-                       read_wav_header)
+from asr.audio import (MAX_RATE, MIN_RATE, AudioError, PcmDecoder, audio_duration, audio_info, load_audio,
+                       read_blocks, read_stream, read_wav_header)
 from asr.transcribe import main
 
 
@@ -153,7 +153,8 @@ def test_a_bad_sample_is_named_at_its_own_time(tmp_path, read, bad_at, value, sa
     assert said in str(e.value) and f"(at {bad_at:.1f} s)" in str(e.value), str(e.value)
 
 
-@pytest.mark.parametrize("read", [load_audio, lambda path: list(read_blocks(path))], ids=["whole", "blocks"])
+@pytest.mark.parametrize("read", [load_audio, lambda path: list(read_blocks(path)), audio_info, audio_duration],
+                         ids=["whole", "blocks", "header", "duration"])
 def test_an_empty_file_is_said_to_be_empty_by_every_reader(tmp_path, read):
     """Before: a 0-byte .wav in a manifest (read whole) was "not readable as audio (Format not recognised.)", while
     transcribe and the server (read in blocks) said "empty file (0 bytes)"."""

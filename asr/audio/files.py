@@ -117,8 +117,8 @@ def audio_info(path: str | Path) -> AudioInfo:
     """Duration, sample rate and channels from the file header, without decoding (formats read through ffmpeg:
     as ffprobe reads their header); checked against the limits."""
     path = Path(path)
+    check_readable(path)
     if needs_ffmpeg(path):
-        check_readable(path)
         seconds, rate, channels = ffprobe_header(path)
         check_format(str(path), rate, channels, what="the file is")
         return AudioInfo(seconds, rate, channels)
