@@ -77,6 +77,8 @@ def main() -> int:
         print(f"| {r['fold']} | {r['alpha']}{mark} | {r['test']:.2f} | {r['an4']:.2f} ({times(r['an4_x'])}) |")
     for alpha in ["tuned", *sorted(args.alphas)]:
         at = [r for r in rows if r["alpha"] == alpha or (alpha == "tuned" and r["tuned"])]
+        if not at:  # no fold's model recommends an alpha
+            continue
         ratios = [r["an4_x"] for r in at if r["an4_x"] is not None]
         print(f"alpha {alpha}: held-out mean {sum(r['test'] for r in at) / len(at):.2f}, worst "
               f"{max(r['test'] for r in at):.2f}; AN4 worst {times(max(ratios) if ratios else None)}")

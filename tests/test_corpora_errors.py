@@ -314,6 +314,9 @@ def test_a_clip_whose_txt_and_lab_differ_is_refused_naming_both(tmp_path, capsys
             "nine nine nine nine nine nine nine nine nine nine nine...'); keep one") in err, err
     assert main(["import", str(src), str(tmp_path / "m3", ), "--from", "textfolder", "--skip-bad"]) == 0
     assert "kept 5 of 6 utterances, dropped 1 whose transcripts disagree (first: " in capsys.readouterr().err
+    Path(utts[0].audio).with_suffix(".TXT").write_text("zero\n")  # agrees with the .txt: the .lab is named
+    err = refused([src, tmp_path / "m4", "--from", "textfolder"], capsys)
+    assert "alice-000.lab beside it says otherwise ('zero' / 'nine" in err, err  # (.TXT read first: it sorts first)
 
 
 def test_audio_files_the_metadata_does_not_list_are_noted(tmp_path, capsys):

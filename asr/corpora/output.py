@@ -26,7 +26,6 @@ def read_from(names: list[str], files: set[str], out_dir: Path) -> str | None:
     return None
 
 
-
 def segments_blocked(sets: dict, out_dir: Path) -> str | None:
     """The error when the import has segments to cut (rows with a start) into OUT_DIR/segments/ and something that
     is not a folder is there (a Kaldi directory imported into itself: its segments file); None otherwise."""

@@ -56,6 +56,8 @@ def has_transcripts(src: Path) -> bool:
 
 def textfolder_row(src: Path, audio: Path, beside: dict[Path, list[Path]]) -> Row:
     found = beside.get(audio.with_suffix(""), [])
+    if not found:  # a filesystem that ignores case (B.wav and b.txt) lists the names as they are stored
+        found = [path for s in TRANSCRIPTS if (path := audio.with_suffix(s)).is_file()]
     parts = audio.relative_to(src).parts
     speaker = parts[0] if len(parts) > 1 else ""
     if not found:
@@ -63,9 +65,10 @@ def textfolder_row(src: Path, audio: Path, beside: dict[Path, list[Path]]) -> Ro
         return Row(f"{audio} (no {names} beside it)", path_id(audio, src), audio.absolute(), "", speaker)
     texts = [transcript(path) for path in found]
     clash = ""
-    if not all(same_words(texts[0], text) for text in texts[1:]):  # "Zero." and MFA's "ZERO" agree
-        said = " / ".join(repr(shortened(text)) for text in texts)
-        clash = f"{found[1].name} beside it says otherwise ({said}); keep one"
+    other = next((i for i, text in enumerate(texts) if not same_words(texts[0], text)), None)  # "Zero." = "ZERO"
+    if other is not None:
+        said = " / ".join(repr(shortened(text)) for text in (texts[0], texts[other]))
+        clash = f"{found[other].name} beside it says otherwise ({said}); keep one"
     return Row(f"{found[0]}:1", path_id(audio, src), audio.absolute(), texts[0], speaker, clash=clash)
 
 

@@ -101,7 +101,7 @@ def read_sets(train: str, dev: str, vocab: Vocab, fastest_speed: float, say: boo
     kept_train, train_line = training_set(train_utts, vocab, train, fastest_speed)
     kept_dev, dev_line = dev_set(dev_utts, dev)
     lines = (train_line, lossy_text_note(train_utts, train), dev_line, lossy_text_note(dev_utts, dev),
-             trained_on(kept_dev, kept_train, dev, train))
+             trained_on(kept_dev, kept_train, dev, train) if say else None)  # (a path resolved per utterance)
     for line in lines if say else ():
         if line:
             print(line, file=sys.stderr)
