@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import stat
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
@@ -58,13 +59,24 @@ def check_readable(path: Path) -> None:
     except OSError as e:
         broken = " (a broken symbolic link)" if isinstance(e, FileNotFoundError) and path.is_symlink() else ""
         raise AudioError(f"{path}: {os_reason(e)}{broken}") from e
-    if path.is_file() and path.stat().st_size == 0:  # (a pipe's size is 0 too, and it may hold audio)
+    check_not_empty(path)
+
+
+def check_not_empty(path: Path) -> None:
+    """Raise AudioError for an empty regular file (a pipe's size is 0 too, and it may hold audio); one stat, and
+    nothing said where it fails (the reader says why)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return
+    if stat.S_ISREG(info.st_mode) and info.st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)")
 
 
 def open_audio(path: Path) -> sf.SoundFile:
     """The file opened by libsndfile, its header checked first (check_wav_complete) and its rate and channels
     against the limits; AudioError naming the path otherwise."""
+    check_not_empty(path)
     try:
         check_wav_complete(path)
         with mpg123_notes_dropped(path):
@@ -117,8 +129,8 @@ def audio_info(path: str | Path) -> AudioInfo:
     """Duration, sample rate and channels from the file header, without decoding (formats read through ffmpeg:
     as ffprobe reads their header); checked against the limits."""
     path = Path(path)
-    check_readable(path)
     if needs_ffmpeg(path):
+        check_readable(path)
         seconds, rate, channels = ffprobe_header(path)
         check_format(str(path), rate, channels, what="the file is")
         return AudioInfo(seconds, rate, channels)
