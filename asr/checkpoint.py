@@ -40,6 +40,8 @@ def save_atomic(obj: dict, path: str | Path) -> None:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder, not a file to write to")
+    if path.exists() and not path.is_file():  # a rename would put a file in a device's or a pipe's place
+        raise FileExistsError(f"{path}: not a regular file (a device or a pipe); write to a file")
     if blocker := file_in_the_way(path.parent):
         raise NotADirectoryError(f"{path}: cannot be written: {blocker} is a file, not a folder")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -51,6 +51,8 @@ def export_onnx(src: str | Path, dst: str | Path, int8: bool = False) -> tuple[i
     from asr import onnx_backend
 
     src, dst = Path(src), Path(dst)
+    if dst.exists() and not dst.is_file() and not dst.is_dir():  # the rename would replace it (/dev/null as root)
+        raise CheckpointError(f"{dst}: not a regular file (a device or a pipe); write to a file")
     if same_file(src, dst):
         raise CheckpointError(f"{dst}: the output is also an input ({src}); write the ONNX model to another file")
     rec = load_model(src)

@@ -42,6 +42,18 @@ def test_save_atomic_writes_the_file_and_nothing_else(tmp_path):
     assert os.listdir(path.parent) == ["ckpt.pt"]
 
 
+def test_a_device_or_pipe_in_the_way_is_refused_not_replaced(tmp_path, tiny_checkpoint, capsys):
+    """Before: the rename put a regular file in place of the pipe (as root, `python -m asr.checkpoint M /dev/null`
+    would have replaced /dev/null)."""
+    pipe = tmp_path / "pipe.pt"
+    os.mkfifo(pipe)
+    with pytest.raises(OSError, match=rf"^{pipe}: not a regular file \(a device or a pipe\); write to a file"):
+        save_atomic({"x": torch.zeros(2)}, pipe)
+    assert main([str(tiny_checkpoint), str(pipe)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert stat.S_ISFIFO(pipe.stat().st_mode) and os.listdir(tmp_path) == ["pipe.pt"]
+
+
 @pytest.mark.parametrize("error", [OSError("No space left on device"), KeyboardInterrupt()])
 def test_a_failed_save_leaves_the_old_file_intact(tmp_path, monkeypatch, error):
     path = tmp_path / "last.pt"

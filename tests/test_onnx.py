@@ -267,3 +267,16 @@ def test_an_lm_outside_the_models_folder_loads_but_is_not_copied_outside_the_exp
     with pytest.raises(CheckpointError, match=r"outside the model's folder"):
         export_onnx(src / "model.pt", tmp_path / "out" / "sub" / "model.onnx")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_device_or_pipe_as_the_output_is_refused_not_replaced(exported, tmp_path, capsys):
+    """Before: `python -m asr.export --onnx /dev/full` (as root) put a 37 MB file in /dev/full's place, and the LM
+    beside it in /dev."""
+    import os
+    import stat
+
+    pipe = tmp_path / "out.onnx"
+    os.mkfifo(pipe)
+    assert export.main(["--onnx", str(pipe), "--model", str(exported["pt"])]) == 2
+    assert capsys.readouterr().err == f"error: {pipe}: not a regular file (a device or a pipe); write to a file\n"
+    assert stat.S_ISFIFO(pipe.stat().st_mode) and os.listdir(tmp_path) == ["out.onnx"]
