@@ -174,6 +174,7 @@ def test_a_bad_an4_share_is_one_line_before_any_work(tmp_path, share):
     (["--stage", "3", "--stop-stage", "2"], "run.sh: --stage 3 is after --stop-stage 2: no stage would run"),
     (["--exp"], "run.sh: --exp needs a value"),
     (["--data", "d", "--train-args"], "run.sh: --train-args needs a value"),
+    (["--data", "--exp", "e"], "run.sh: --data needs a value (got --exp, a flag)"),  # was "unknown option e"
 ])
 def test_bad_stages_and_a_flag_without_its_value_are_one_line_before_any_work(tmp_path, flags, said):
     """Before: --stage abc printed bash's "integer expression expected" and exited 0, as did --stage 3 --stop-stage 2

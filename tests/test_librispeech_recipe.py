@@ -333,6 +333,7 @@ def test_run_sh_stage_3_stopped_by_max_minutes_is_not_done_and_resumes(clips_man
     (["--stage", "3", "--stop-stage", "2"], "run.sh: --stage 3 is after --stop-stage 2: no stage would run"),
     (["--exp"], "run.sh: --exp needs a value"),
     (["--nonsense", "1"], "run.sh: unknown option --nonsense (see --help)"),
+    (["--exp", "--stage", "2"], "run.sh: --exp needs a value (got --stage, a flag)"),
 ])
 def test_run_sh_bad_options_are_one_line_before_any_work(tmp_path, flags, said):
     """As the AN4 and fine-tune recipes: bash's 'integer expression expected' and exit 0, or '$2: unbound variable',

@@ -209,6 +209,7 @@ def test_run_sh_bad_threads_are_one_line_before_any_work(tmp_path):
     (["--stage", "3", "--stop-stage", "2"], "run.sh: --stage 3 is after --stop-stage 2: no stage would run"),
     (["--exp"], "run.sh: --exp needs a value"),
     (["--seed", "1", "--data"], "run.sh: --data needs a value"),
+    (["--data", "--seed", "1"], "run.sh: --data needs a value (got --seed, a flag)"),  # was "unknown option 1"
 ])
 def test_run_sh_bad_stages_and_a_flag_without_its_value_are_one_line_before_any_work(tmp_path, flags, said):
     """Before: --stage abc printed bash's "integer expression expected" and exited 0, as did --stage 3 --stop-stage 2

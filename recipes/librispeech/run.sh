@@ -77,6 +77,9 @@ while [ $# -gt 0 ]; do
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   [ $# -gt 1 ] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
+  # a value that is a flag: the value was left out (--data --exp e); --train-args passes flags on
+  [[ "$1" = --train-args || ! "$value" =~ ^--[a-z] ]] ||
+    { echo "run.sh: $1 needs a value (got $value, a flag)" >&2; exit 2; }
   shift 2
 done
 . "$repo/recipes/options.sh"  # check_stages, check_threads
