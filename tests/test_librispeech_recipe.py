@@ -365,3 +365,15 @@ def test_results_into_a_folder_or_with_a_bar_in_a_cell_is_one_line_or_escaped(tm
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'dir.md'}: ")
     assert results.main([*flags, "--model", "a|b", "--results", str(tmp_path / "r.md")]) == 0
     assert (tmp_path / "r.md").read_text().splitlines()[-1].split(" | ")[1] == "a\\|b"
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--bpe-size", "-5", "--combine", "x", "test-clean"], "--bpe-size"),  # was SentencePiece's traceback
+    (["--workers", "0"], "--workers"),
+])
+def test_prepare_refuses_absurd_numbers_in_one_line(tmp_path, capsys, flags, says):
+    with pytest.raises(SystemExit) as e:
+        prepare.main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "m"), *flags])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and says in err[-1] and "Traceback" not in "\n".join(err), err
+    assert not (tmp_path / "m").exists()

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from asr.audio import AudioError
+from asr.cli import non_negative_int, positive_int
 from asr.corpora.librispeech import read_chapter, read_split  # noqa: F401 (the reading is asr.corpora's)
 from asr.corpora.rows import CorpusError
 from asr.data import ManifestError, Utterance, lossy_text_note, read_manifest, write_manifest
@@ -60,10 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="manifests/librispeech", help="folder for <split>.jsonl")
     p.add_argument("--combine", nargs="+", action="append", default=[], metavar=("NAME", "SPLIT"),
                    help="also write NAME.jsonl: the listed splits' manifests one after the other (repeatable)")
-    p.add_argument("--bpe-size", type=int, default=0,
+    p.add_argument("--bpe-size", type=non_negative_int, default=0,
                    help="learn a SentencePiece BPE model of this many pieces from the first --combine manifest's "
                         "transcripts -> NAME.bpeN.model")
-    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="processes reading chapters")
+    p.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1),
+                   help="processes reading chapters")
     args = p.parse_args(argv)
     if any(len(c) < 2 for c in args.combine):
         p.error("--combine needs a NAME and at least one SPLIT")
