@@ -377,3 +377,19 @@ def test_prepare_refuses_absurd_numbers_in_one_line(tmp_path, capsys, flags, say
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and says in err[-1] and "Traceback" not in "\n".join(err), err
     assert not (tmp_path / "m").exists()
+
+
+def test_prepare_with_a_damaged_or_blocked_summary_is_a_note_or_one_line(corpus, tmp_path, capsys):
+    """Before: a summary.json left damaged (it was rewritten in place) made every later prepare a traceback."""
+    data = corpus
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / "summary.json").write_text("{bad")
+    assert prepare.main(["--data-dir", str(data), "--splits", "dev-clean", "--out", str(out)]) == 0
+    assert f"note: {out / 'summary.json'}: not a JSON object" in capsys.readouterr().err
+    assert list(json.loads((out / "summary.json").read_text())) == ["dev-clean"]
+    (out / "summary.json").unlink()
+    (out / "summary.json").mkdir()
+    assert prepare.main(["--data-dir", str(data), "--splits", "dev-clean", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {out / 'summary.json'}"), err

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from asr.audio import AudioError
-from asr.cli import non_negative_int, positive_int
+from asr.cli import OutputError, non_negative_int, positive_int, write_whole
 from asr.corpora.librispeech import read_chapter, read_split  # noqa: F401 (the reading is asr.corpora's)
 from asr.corpora.rows import CorpusError
 from asr.data import ManifestError, Utterance, lossy_text_note, read_manifest, write_manifest
@@ -38,10 +38,19 @@ def summary(utts: list[Utterance]) -> dict:
     return {"utterances": len(utts), "hours": hours, "speakers": len({speaker(u) for u in utts})}
 
 
-def write_summary(path: Path, rows: dict[str, dict]) -> None:
-    """Merge {manifest name: summary} into the JSON file at path."""
-    old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    path.write_text(json.dumps({**old, **rows}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+def write_summary(path: Path, rows: dict[str, dict]) -> str | None:
+    """Merge {manifest name: summary} into the JSON file at path, written whole (OutputError where it cannot be);
+    one that is not a JSON object (damaged) is written anew: returns the note that says so, else None."""
+    old, note = {}, None
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # (UnicodeDecodeError is a ValueError)
+            old = None
+        if not isinstance(old, dict):
+            old, note = {}, f"note: {path}: not a JSON object (damaged?); written anew with these manifests' rows"
+    write_whole({path: json.dumps({**old, **rows}, indent=2, sort_keys=True) + "\n"})
+    return note
 
 
 def learn_bpe(manifest: Path, vocab_size: int, out: Path) -> Path:
@@ -95,7 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for name, row in rows.items():
         print(f"{name}: {row['utterances']} utterances, {row['hours']:.2f} h, {row['speakers']} speakers")
-    write_summary(out / "summary.json", rows)
+    try:
+        note = write_summary(out / "summary.json", rows)
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if note:
+        print(note, file=sys.stderr)
     return 0
 
 
