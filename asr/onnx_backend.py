@@ -137,5 +137,9 @@ def load(path: str | Path, device: str | torch.device = "cpu", threads: int | No
     meta = session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in meta:
         raise OnnxError(f"{path}: an ONNX model that asr did not export (no {METADATA_KEY!r} metadata)")
+    takes, gives = [i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()]
+    if takes != INPUTS or gives != OUTPUTS:  # our metadata on another graph: ONNX Runtime would fail at the first call
+        raise OnnxError(f"{path}: its graph takes {takes} and gives {gives}; asr's exported models take {INPUTS} "
+                        f"and give {OUTPUTS} (re-export it: python -m asr.export)")
     desc = json.loads(meta[METADATA_KEY])
     return OnnxModel(session, ModelConfig(**desc["model_config"]), device), desc

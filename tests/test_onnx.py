@@ -280,3 +280,20 @@ def test_a_device_or_pipe_as_the_output_is_refused_not_replaced(exported, tmp_pa
     assert export.main(["--onnx", str(pipe), "--model", str(exported["pt"])]) == 2
     assert capsys.readouterr().err == f"error: {pipe}: not a regular file (a device or a pipe); write to a file\n"
     assert stat.S_ISFIFO(pipe.stat().st_mode) and os.listdir(tmp_path) == ["out.onnx"]
+
+
+def test_an_onnx_with_our_metadata_but_another_graph_is_refused_at_load(exported, tmp_path):
+    """Before: it loaded, and the first transcription ended in ONNX Runtime's traceback ("Required inputs
+    (['feats']) are missing")."""
+    import onnx
+
+    proto = onnx.load(str(exported["onnx"]))
+    for node in proto.graph.node:
+        node.input[:] = ["feats" if name == "features" else name for name in node.input]
+    proto.graph.input[0].name = "feats"
+    renamed = tmp_path / "renamed.onnx"
+    onnx.save(proto, str(renamed))
+    with pytest.raises(CheckpointError, match=rf"^{renamed}: its graph takes \['feats', 'lengths'\] and gives "
+                                              r"\['log_probs', 'out_lengths'\]; asr's exported models take "
+                                              r"\['features', 'lengths'\]"):
+        load_recognizer(str(renamed), "onnx", "cpu")
