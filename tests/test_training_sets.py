@@ -117,3 +117,16 @@ def test_a_dev_set_apart_from_training_or_the_training_manifest_itself_gets_no_w
     Trainer(dataclasses.replace(tiny_config(str(train), tmp_path / "run2"), dev=str(tmp_path / ".." / tmp_path.name /
                                                                                     "train.jsonl")))
     assert "trains on" not in capsys.readouterr().err
+
+
+def test_dev_audio_that_cannot_be_read_is_dropped_before_training_with_its_reason(clips, clips_manifest, tmp_path,
+                                                                                 capsys):
+    """Before: found when dev was decoded after the first epoch, which ended the run (an epoch of LibriSpeech lost)."""
+    dev = tmp_path / "dev.jsonl"
+    text_file = tmp_path / "notes.flac"
+    text_file.write_text("not audio")
+    write_manifest(dev, [*clips[:2], dataclasses.replace(clips[2], id="text", audio=str(text_file))])
+    trainer = Trainer(dataclasses.replace(tiny_config(clips_manifest, tmp_path / "run"), dev=str(dev)))
+    assert [u.id for u in trainer.dev_utts] == [clips[0].id, clips[1].id]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "kept 2 of 3" in line]
+    assert len(lines) == 1 and "1 whose audio cannot be read (text); " in lines[0] and str(text_file) in lines[0], lines

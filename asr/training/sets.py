@@ -12,12 +12,13 @@ from pathlib import Path
 
 import torch
 
-from asr.audio import SAMPLE_RATE
+from asr.audio import SAMPLE_RATE, AudioError, audio_info
 from asr.data import MISSING, ManifestError, Utterance, drop_line, lossy_text_note, named, read_manifest
 from asr.features import num_frames
 from asr.model import subsampled_lengths
 from asr.text import Vocab, normalize_text
 
+UNREADABLE = "whose audio cannot be read"  # a drop_line reason
 SPEED_FACTORS = (0.9, 1.0, 1.1)  # speed perturbation; a factor f plays the audio f times as fast (duration / f)
 
 EMPTY = "with an empty transcript once normalised"
@@ -54,8 +55,9 @@ def training_set(utts: list[Utterance], vocab: Vocab, name: str,
 
 
 def dev_set(utts: list[Utterance], name: str) -> tuple[list[Utterance], str | None]:
-    """(the dev utterances to validate on, the line saying what was dropped, or None): those whose audio exists.
-    Raises ManifestError for an empty set, one without audio, or references that normalise to nothing."""
+    """(the dev utterances to validate on, the line saying what was dropped, or None): those whose audio exists and
+    whose header can be read (found now, not when dev is first decoded after an epoch). Raises ManifestError for an
+    empty set, one without audio, or references that normalise to nothing."""
     if not utts:
         raise ManifestError(f"{name}: no utterances: the dev set chooses best.pt, it needs at least one")
     empty = [u for u in utts if not normalize_text(u.text)]
@@ -63,11 +65,25 @@ def dev_set(utts: list[Utterance], name: str) -> tuple[list[Utterance], str | No
         raise ManifestError(f"{name}: dev references empty once normalised: {len(empty)} of {len(utts)} ({named(empty)}; "
                             f"{empty[0].text!r}); their WER is undefined: give them words or remove them")
     missing = [u for u in utts if not Path(u.audio).is_file()]
-    kept = [u for u in utts if Path(u.audio).is_file()]
-    line = drop_line(name, len(utts), len(kept), {MISSING: missing})
+    unreadable = {i: reason for i, u in enumerate(utts)
+                  if Path(u.audio).is_file() and (reason := header_problem(u.audio))}
+    bad = [utts[i] for i in unreadable]
+    kept = [u for i, u in enumerate(utts) if Path(u.audio).is_file() and i not in unreadable]
+    line = drop_line(name, len(utts), len(kept), {MISSING: missing, UNREADABLE: bad})
+    if bad:
+        line += f"; {unreadable[min(unreadable)]}"
     if not kept:
         raise ManifestError(f"{name}: no usable utterances ({line.split(', dropped ', 1)[1]})")
     return kept, line
+
+
+def header_problem(audio: str) -> str | None:
+    """Why the audio file's header cannot be read (AudioError's message), or None when it can."""
+    try:
+        audio_info(audio)
+    except AudioError as e:
+        return str(e)
+    return None
 
 
 def usable_utterances(utts: list[Utterance], vocab: Vocab, name: str, quiet: bool = False,
