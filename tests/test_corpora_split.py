@@ -75,6 +75,13 @@ def test_a_split_by_speaker_needs_speakers():
         split_utterances(corpus(1), SplitSettings(dev_fraction=0.1, by_speaker=True), "c")
 
 
+def test_too_few_speakers_left_for_dev_once_test_is_held_out_says_so():
+    """Before: "c: 1 speaker(s): too few" of a manifest of four, counting what test had left."""
+    with pytest.raises(CorpusError, match=r"^c: 1 speaker\(s\) left once test is held out \(of 4\): too few to hold "
+                                          r"whole speakers out for dev"):
+        split_utterances(corpus(4), SplitSettings(dev_fraction=0.9, test_fraction=0.9, by_speaker=True), "c")
+
+
 def test_speakers_or_a_share_not_both():
     with pytest.raises(ValueError, match="dev: give speakers or a fraction, not both"):
         SplitSettings(dev_speakers=("s1",), dev_fraction=0.1)

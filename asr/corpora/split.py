@@ -57,13 +57,16 @@ def named_speakers(utts: list[Utterance], speakers: tuple[str, ...], name: str) 
     return set(speakers)
 
 
-def share_of_speakers(utts: list[Utterance], fraction: float, rng: np.random.Generator, name: str) -> set[str]:
+def share_of_speakers(utts: list[Utterance], fraction: float, rng: np.random.Generator, name: str,
+                      part: str = "", of: int = 0) -> set[str]:
     """Whole speakers, taken in a seeded order where each brings the share nearer `fraction` of the utterances (at
-    least one speaker, the nearest; never all of them): 0.3 of four speakers of 25% each is one of them, not two."""
+    least one speaker, the nearest; never all of them): 0.3 of four speakers of 25% each is one of them, not two.
+    `part` names the set held out, `of` the manifest's speakers where test has taken some (for the message)."""
     speakers = speakers_of(utts, name)
     if len(speakers) < 2:
-        raise CorpusError(f"{name}: {len(speakers)} speaker(s): too few to hold whole speakers out; "
-                          f"split by utterance instead (leave out --by-speaker)")
+        left = f" left once test is held out (of {of})" if of > len(speakers) else ""
+        raise CorpusError(f"{name}: {len(speakers)} speaker(s){left}: too few to hold whole speakers out"
+                          f"{' for ' + part if part else ''}; split by utterance instead (leave out --by-speaker)")
     counts = {s: sum(u.speaker == s for u in utts) for s in speakers}
     chosen, total, target = set(), 0, fraction * len(utts)
     for speaker in (speakers[i] for i in rng.permutation(len(speakers))):
@@ -76,10 +79,11 @@ def share_of_speakers(utts: list[Utterance], fraction: float, rng: np.random.Gen
 
 
 def take(utts: list[Utterance], name: str, speakers: tuple[str, ...], fraction: float, by_speaker: bool,
-         rng: np.random.Generator) -> tuple[list[Utterance], list[Utterance]]:
-    """(the utterances held out, the rest)."""
+         rng: np.random.Generator, part: str = "", of: int = 0) -> tuple[list[Utterance], list[Utterance]]:
+    """(the utterances held out as `part`, the rest; `of`: the manifest's speakers, for a message)."""
     if speakers or by_speaker:
-        held = named_speakers(utts, speakers, name) if speakers else share_of_speakers(utts, fraction, rng, name)
+        held = (named_speakers(utts, speakers, name) if speakers
+                else share_of_speakers(utts, fraction, rng, name, part, of))
         return [u for u in utts if u.speaker in held], [u for u in utts if u.speaker not in held]
     # audio file -> its number: the utterances of one file go to one side (a clip listed twice is in one set only)
     files: dict[str, int] = {}
@@ -101,7 +105,8 @@ def split_utterances(utts: list[Utterance], settings: SplitSettings, name: str) 
             if len(rest) < 2:
                 raise CorpusError(f"{name}: {len(rest)} utterance(s) left: too few to hold out a {part} set")
             out[part], rest = take(rest, name, getattr(settings, f"{part}_speakers"),
-                                   getattr(settings, f"{part}_fraction"), settings.by_speaker, rng)
+                                   getattr(settings, f"{part}_fraction"), settings.by_speaker, rng, part,
+                                   len({u.speaker for u in utts}))
     if not rest:
         raise CorpusError(f"{name}: no utterances left to train on once dev and test are held out")
     return {"train": rest, **{k: out[k] for k in ("dev", "test") if k in out}}
