@@ -64,14 +64,18 @@ def dev_set(utts: list[Utterance], name: str) -> tuple[list[Utterance], str | No
     if empty:
         raise ManifestError(f"{name}: dev references empty once normalised: {len(empty)} of {len(utts)} ({named(empty)}; "
                             f"{empty[0].text!r}); their WER is undefined: give them words or remove them")
-    missing = [u for u in utts if not Path(u.audio).is_file()]
-    unreadable = {i: reason for i, u in enumerate(utts)
-                  if Path(u.audio).is_file() and (reason := header_problem(u.audio))}
-    bad = [utts[i] for i in unreadable]
-    kept = [u for i, u in enumerate(utts) if Path(u.audio).is_file() and i not in unreadable]
+    kept, missing, bad, reasons = [], [], [], []
+    for u in utts:
+        if not Path(u.audio).is_file():
+            missing.append(u)
+        elif reason := header_problem(u.audio):
+            bad.append(u)
+            reasons.append(reason)
+        else:
+            kept.append(u)
     line = drop_line(name, len(utts), len(kept), {MISSING: missing, UNREADABLE: bad})
-    if bad:
-        line += f"; {unreadable[min(unreadable)]}"
+    if reasons:
+        line += f"; {reasons[0]}"
     if not kept:
         raise ManifestError(f"{name}: no usable utterances ({line.split(', dropped ', 1)[1]})")
     return kept, line
