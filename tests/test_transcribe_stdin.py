@@ -129,6 +129,26 @@ def test_a_wav_cut_short_in_a_pipe_is_refused_as_the_file_is(clips, stream):
     os.close(read)
 
 
+@pytest.mark.parametrize("data_size", [0, 0x80000000, 0x7FFFFFFF])
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_streaming_writers_placeholder_size_in_a_pipe_is_read_to_its_end(clips, data_size, stream):
+    """`arecord -f S16_LE -r 16000 | python -m asr.transcribe --stream -` (the README's microphone line): arecord's
+    header into a pipe declares 0x80000000 bytes, which was refused as truncated once the pipe closed, losing the
+    last utterance; a 0 was read as no audio when the pipe was read whole."""
+    wave = load_audio(clips[2].audio)
+    buf = io.BytesIO()
+    sf.write(buf, wave, 16000, format="WAV", subtype="PCM_16")
+    raw = bytearray(buf.getvalue())
+    at = raw.index(b"data")
+    raw[at + 4 : at + 8], raw[4:8] = data_size.to_bytes(4, "little"), ((data_size + at) % 2**32).to_bytes(4, "little")
+    read, write = os.pipe()
+    os.write(write, bytes(raw))
+    os.close(write)
+    got = np.concatenate(list(audio_blocks(f"/dev/fd/{read}", 0.1))) if stream else read_stream(f"/dev/fd/{read}")
+    os.close(read)
+    np.testing.assert_allclose(got, wave, atol=1e-4)
+
+
 def test_an_mp3_stream_is_decoded_not_read_as_raw_pcm(clips):
     wave = load_audio(clips[2].audio)  # "STOP", 0.8 s
     encoded = io.BytesIO()

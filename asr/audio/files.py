@@ -15,7 +15,7 @@ import numpy as np
 import soundfile as sf
 
 from asr.audio.ffmpeg import ffmpeg_blocks, ffprobe_header, needs_ffmpeg
-from asr.audio.header import check_wav_size, read_wav_header
+from asr.audio.header import WavHeader, check_wav_size, read_wav_header, sized_header
 from asr.audio.mpeg import check_mpeg_frames, file_reader
 from asr.audio.quiet import head_of, mpg123_notes_dropped
 from asr.audio.samples import (MAX_SECONDS, SAMPLE_RATE, AudioError, check_format, check_samples, resample, to_mono,
@@ -78,9 +78,9 @@ def open_audio(path: Path) -> sf.SoundFile:
     against the limits; AudioError naming the path otherwise."""
     check_not_empty(path)
     try:
-        check_wav_complete(path)
+        sized = check_wav_complete(path)
         with mpg123_notes_dropped(path):
-            f = sf.SoundFile(sndfile_path(path))
+            f = sf.SoundFile(sized or sndfile_path(path))
     except AudioError:
         raise
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError... on bad files
@@ -164,24 +164,62 @@ def codec_round_trip(wave: np.ndarray, file_format: str, subtype: str, level: fl
     return decoded
 
 
-def check_wav_complete(path: str | Path) -> None:
+def check_wav_complete(path: str | Path) -> SizedWav | None:
     """For a WAV file: check its header (asr.audio.header: fmt chunk, rate, channels), and raise AudioError if it
     holds fewer audio bytes than the header declares (libsndfile reads a cut-short WAV without complaint; other
-    formats fail on reading instead). Other files pass unread."""
+    formats fail on reading instead). Other files pass unread. A header that declares 0 bytes (a streaming writer's
+    placeholder) comes back as the SizedWav to read instead; None otherwise."""
     path = Path(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
         riff = f.read(4)
         if riff not in (b"RIFF", b"RF64"):
-            return
+            return None
         f.seek(0)
         wav = read_wav_header(f.read, str(path))
     present = size - wav.data_offset
     if riff == b"RF64":  # its sizes are in the ds64 chunk; libsndfile checks them
-        return
-    if check_wav_size(wav, present, str(path)):
-        warn_once(f"{path}: the WAV header gives a placeholder data size (0x{wav.data_size:08X}, written by "
-                  f"a streaming writer); reading the {present} bytes to the end of the file")
+        return None
+    if not check_wav_size(wav, present, str(path)):
+        return None
+    warn_once(f"{path}: the WAV header gives a placeholder data size (0x{wav.data_size:08X}, written by "
+              f"a streaming writer); reading the {present} bytes to the end of the file")
+    return SizedWav(path, wav, present) if wav.data_size == 0 else None
+
+
+class SizedWav(io.RawIOBase):
+    """A WAV file read as if its header declared the `present` bytes of audio it holds where it declares 0
+    (libsndfile takes the 0 at its word): the header's bytes come from sized_header, the rest from the file."""
+
+    def __init__(self, path: Path, wav: WavHeader, present: int):
+        super().__init__()
+        self._file = open(path, "rb")
+        self._head = sized_header(self._file.read(wav.data_offset), wav, present)
+        self._file.seek(0)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def readinto(self, buffer) -> int:
+        at = self._file.tell()
+        n = self._file.readinto(buffer)
+        if at < len(self._head) and n:
+            k = min(n, len(self._head) - at)
+            buffer[:k] = self._head[at : at + k]
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def not_readable(path: Path, e: Exception) -> AudioError:

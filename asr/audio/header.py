@@ -70,19 +70,30 @@ class WavHeader:
     data_offset: int  # bytes before the audio
 
 
-SIZE_PLACEHOLDERS = (0, 0x7FFFF000, 0xFFFFFFFF)  # data sizes a streaming writer puts in a header it cannot go back to
+# data sizes a streaming writer puts in a header it cannot go back to: espeak-ng 0x7FFFF000, arecord 0x80000000 (its
+# WAVE size limit; 0x7FFFFF00 in some versions), ffmpeg 0xFFFFFFFF; others 0 or 0x7FFFFFFF
+SIZE_PLACEHOLDERS = (0, 0x7FFFF000, 0x7FFFFF00, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)
 
 
 def check_wav_size(wav: WavHeader, present: int, name: str, what: str = "file") -> bool:
     """Raise AudioError naming `name` where the `present` bytes of audio are fewer than the header declares (a file
     or stream cut short); True where the header's size is a streaming writer's placeholder that the audio does not
-    match (the caller reads to the end and may say so)."""
+    match (the caller reads to the end and may say so; a 0 it must also put right: sized_header)."""
     if wav.data_size in SIZE_PLACEHOLDERS:
-        return wav.data_size not in (0, present)
+        return wav.data_size != present
     if present < wav.data_size:
         raise AudioError(f"{name}: truncated: the header declares {wav.data_size} bytes of audio, the {what} holds "
                          f"{present}")
     return False
+
+
+def sized_header(head: bytes, wav: WavHeader, present: int) -> bytes:
+    """A WAV's first wav.data_offset bytes (`head`) rewritten to declare the `present` bytes of audio that follow
+    (libsndfile takes a header's 0 at its word: no audio), and its RIFF size to match."""
+    sized = bytearray(head[: wav.data_offset])
+    sized[wav.data_offset - 4 : wav.data_offset] = min(present, 0xFFFFFFFF).to_bytes(4, "little")
+    sized[4:8] = min(present + wav.data_offset - 8, 0xFFFFFFFF).to_bytes(4, "little")
+    return bytes(sized)
 
 
 def read_wav_header(read: Callable[[int], bytes], name: str) -> WavHeader:
