@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import filecmp
 import json
 import os
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -21,6 +23,7 @@ import torch
 from asr.features import FeatureConfig, Frontend
 from asr.manifest import file_in_the_way, same_file
 from asr.model import AcousticModel, ModelConfig
+from asr.quantize import PRECISIONS, dequantize_int8, stored_weights
 from asr.recognizer import Recognizer, with_chunks
 from asr.text import BpeVocab, CharVocab, Vocab
 
@@ -56,37 +59,6 @@ def save_atomic(obj: dict, path: str | Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-PRECISIONS = ("fp32", "fp16", "int8")
-
-
-def quantize_int8(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rows, ...) float weights -> int8 weights and a float32 scale per row: w ~ q * scale[row]."""
-    rows = w.reshape(w.shape[0], -1)  # (rows, columns)
-    scale = (rows.abs().amax(dim=1) / 127.0).clamp(min=1e-12)  # (rows,)
-    q = torch.round(rows / scale[:, None]).clamp(-127, 127).to(torch.int8)
-    return q.reshape(w.shape), scale.float()
-
-
-def dequantize_int8(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return q.float() * scale.reshape(-1, *[1] * (q.ndim - 1))
-
-
-def stored_weights(state_dict: dict, precision: str) -> tuple[dict, dict]:
-    """Weights as stored at `precision` ("int8": matrices per-row int8, the rest fp16), and the int8 scales."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    weights, scales = {}, {}
-    for name, v in state_dict.items():
-        v = v.detach().cpu()
-        if precision == "int8" and v.is_floating_point() and v.ndim >= 2:
-            weights[name], scales[name] = quantize_int8(v.float())
-        elif precision != "fp32" and v.is_floating_point():
-            weights[name] = v.half()
-        else:
-            weights[name] = v
-    return weights, scales
 
 
 def _self_description(rec: Recognizer) -> dict:
@@ -197,9 +169,35 @@ def load_model(path: str | Path = DEFAULT_MODEL, device: str | torch.device = "c
         raise CheckpointError(f"{path}: checkpoint does not match this version of asr, or is damaged ({reason})") from e
 
 
+def lm_beside(metadata: dict, src: Path, dst: Path) -> tuple[Path, Path] | None:
+    """(the LM that the model's recommended decoding names, relative to the model's folder; where its copy goes
+    in dst's folder: an export copies it, so that it resolves from the copy as from the model), or None when there
+    is none. CheckpointError if the copy would land outside dst's folder, or another file is in its place."""
+    lm = (metadata.get("decoding") or {}).get("lm")
+    if not lm or Path(lm).is_absolute() or not (src.parent / lm).is_file():
+        return None
+    source, target = src.parent / lm, dst.parent / lm
+    if ".." in Path(lm).parts and src.parent.resolve() != dst.parent.resolve():
+        raise CheckpointError(f"{src}: its LM {lm} is outside the model's folder, and an export copies the LM to the "
+                              f"same place beside it: move the LM beside the model and name it there (python -m "
+                              f"asr.checkpoint --metadata)")
+    if target.exists() and not (same_file(source, target) or filecmp.cmp(source, target, shallow=False)):
+        raise CheckpointError(f"{target}: exists and is not the model's LM {source}: export into another folder")
+    return source, target
+
+
+def copy_lm(lm: tuple[Path, Path] | None) -> None:
+    """lm_beside's copy made (once the model is written), unless it is there already."""
+    if lm and not lm[1].exists():
+        lm[1].parent.mkdir(parents=True, exist_ok=True)  # the LM may sit in a folder below the model's
+        shutil.copyfile(*lm)
+
+
 def export_model(src: str | Path, dst: str | Path, metadata: dict | None = None, precision: str = "fp16",
-                 chunks: tuple[int | None, int | None] = (None, None)) -> int:
-    """A checkpoint's inference part (fp16 by default), more metadata, `chunks` (with_chunks); its size in bytes."""
+                 chunks: tuple[int | None, int | None] = (None, None)) -> tuple[int, Path | None]:
+    """A checkpoint's inference part (fp16 by default), more metadata, `chunks` (with_chunks), with the LM its own
+    decoding names copied beside it (an LM that `metadata` names is dst's folder's own); (size in bytes, the LM)."""
+    src, dst = Path(src), Path(dst)
     if same_file(src, dst):
         raise CheckpointError(f"{dst}: the output is also an input ({src}); write the model to another file")
     check_metadata(metadata or {}, "--metadata", lm_inside=True)  # before any work (the source's own: as it loads)
@@ -208,9 +206,11 @@ def export_model(src: str | Path, dst: str | Path, metadata: dict | None = None,
         rec = with_chunks(rec, *chunks) if chunks != (None, None) else rec
     except ValueError as e:
         raise CheckpointError(f"--chunk-frames, --right-context-frames: {e}") from e
+    lm = None if "lm" in ((metadata or {}).get("decoding") or {}) else lm_beside(rec.metadata, src, dst)
     rec.metadata.update(metadata or {})
     save_atomic(model_state(rec, precision), dst)
-    return Path(dst).stat().st_size
+    copy_lm(lm)
+    return dst.stat().st_size, lm[1] if lm else None
 
 
 BACKENDS = ("torch", "onnx")  # what runs the acoustic model: PyTorch, or ONNX Runtime (an exported .onnx)
@@ -285,12 +285,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--right-context-frames", type=int, metavar="N", help="streaming: frames each chunk reads past it")
     args = p.parse_args(argv)
     try:
-        size = export_model(args.src, args.dst, json_object(args.metadata, "--metadata"), args.precision,
-                            (args.chunk_frames, args.right_context_frames))
+        size, lm = export_model(args.src, args.dst, json_object(args.metadata, "--metadata"), args.precision,
+                                (args.chunk_frames, args.right_context_frames))
     except (CheckpointError, ValueError, OSError) as e:  # OSError: dst cannot be written
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {args.dst} ({size / 1e6:.1f} MB)")
+    print(f"wrote {args.dst} ({size / 1e6:.1f} MB)" + (f" and its LM {lm}" if lm else ""))
     return 0
 
 

@@ -15,33 +15,15 @@ time (so an utterance in a padded batch is close to, not equal to, the same utte
 from __future__ import annotations
 
 import argparse
-import filecmp
-import shutil
 import sys
 from pathlib import Path
 
 from asr import __version__
-from asr.checkpoint import DEFAULT_MODEL, CheckpointError, json_description, load_model
+from asr.checkpoint import DEFAULT_MODEL, CheckpointError, copy_lm, json_description, lm_beside, load_model
 from asr.cli import Formatter
 from asr.manifest import same_file
 
 __all__ = ["export_onnx", "main"]
-
-
-def lm_beside(metadata: dict, src: Path, dst: Path) -> tuple[Path, Path] | None:
-    """(the LM that the model's recommended decoding names, relative to the model's folder; where its copy goes
-    in dst's folder), or None when there is none to copy. CheckpointError if another file is in the copy's place."""
-    lm = (metadata.get("decoding") or {}).get("lm")
-    if not lm or Path(lm).is_absolute() or not (src.parent / lm).is_file():
-        return None
-    if ".." in Path(lm).parts:  # the copy would land outside the export's folder
-        raise CheckpointError(f"{src}: its LM {lm} is outside the model's folder, and an export copies the LM to the "
-                              f"same place beside it: move the LM beside the model and name it there (python -m "
-                              f"asr.checkpoint --metadata)")
-    source, target = src.parent / lm, dst.parent / lm
-    if target.exists() and not (same_file(source, target) or filecmp.cmp(source, target, shallow=False)):
-        raise CheckpointError(f"{target}: exists and is not the model's LM {source}: export into another folder")
-    return source, target
 
 
 def export_onnx(src: str | Path, dst: str | Path, int8: bool = False) -> tuple[int, Path | None]:
@@ -68,9 +50,7 @@ def export_onnx(src: str | Path, dst: str | Path, int8: bool = False) -> tuple[i
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
         onnx_backend.export(rec.model, dst, desc, int8)
-        if lm and not lm[1].exists():
-            lm[1].parent.mkdir(parents=True, exist_ok=True)  # the LM may sit in a folder below the model's
-            shutil.copyfile(*lm)
+        copy_lm(lm)
     except onnx_backend.OnnxError as e:
         raise CheckpointError(str(e)) from e
     except OSError as e:

@@ -122,8 +122,8 @@ def test_fp16_export_is_half_the_size_and_agrees(tmp_path, build_recognizer, cap
     ckpt = model_state(rec)
     ckpt["train_state"] = {"optimizer": {"state": {}, "param_groups": []}, "step": 10}  # dropped on export
     save_atomic(ckpt, src)
-    size = export_model(src, dst, metadata={"name": "test"})
-    assert size == dst.stat().st_size
+    size, lm = export_model(src, dst, metadata={"name": "test"})
+    assert size == dst.stat().st_size and lm is None
     assert 0.45 < size / src.stat().st_size < 0.55
     stored = torch.load(dst, weights_only=True)
     assert "train_state" not in stored
@@ -279,7 +279,7 @@ def test_int8_export_is_about_a_quarter_of_fp32_and_agrees(tmp_path, build_recog
 
 
 def test_int8_round_trip_error_is_at_most_half_a_step_per_row():
-    from asr.checkpoint import dequantize_int8, quantize_int8
+    from asr.quantize import dequantize_int8, quantize_int8
 
     w = torch.randn(7, 5, 3) * torch.arange(1, 8)[:, None, None]  # rows of very different ranges
     q, scale = quantize_int8(w)
@@ -365,3 +365,29 @@ def test_a_model_whose_own_lm_is_outside_its_folder_still_exports_without_new_me
     assert main([str(tmp_path / "m.pt"), str(tmp_path / "out.pt")]) == 0
     assert main([str(tmp_path / "m.pt"), str(tmp_path / "out2.pt"), "--metadata", '{"note": 1}']) == 0
     capsys.readouterr()
+
+
+def test_an_export_into_another_folder_takes_the_models_lm_with_it(tmp_path, tiny_checkpoint, capsys):
+    """`python -m asr.checkpoint an4.pt elsewhere/my.pt` wrote a model whose default decoding then failed ("no such
+    language model file") in asr.transcribe and asr.serve: its LM, named beside it, was left behind (a review)."""
+    from asr.checkpoint import main
+
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    ckpt["metadata"] = {"decoding": {"decoder": "beam", "beam_size": 4, "lm": "lms/its.arpa"}}
+    (tmp_path / "src" / "lms").mkdir(parents=True)
+    torch.save(ckpt, tmp_path / "src" / "m.pt")
+    (tmp_path / "src" / "lms" / "its.arpa").write_text("\\data\\\nngram 1=1\n\n\\1-grams:\n-1.0 a\n\n\\end\\\n")
+    assert main([str(tmp_path / "src" / "m.pt"), str(tmp_path / "out" / "my.pt"), "--precision", "int8"]) == 0
+    assert f"and its LM {tmp_path / 'out' / 'lms' / 'its.arpa'}" in capsys.readouterr().out
+    assert (tmp_path / "out" / "lms" / "its.arpa").read_bytes() == (tmp_path / "src" / "lms" / "its.arpa").read_bytes()
+    # an LM named anew by --metadata is the output folder's own: nothing is copied for it
+    assert main([str(tmp_path / "src" / "m.pt"), str(tmp_path / "new" / "my.pt"),
+                 "--metadata", '{"decoding": {"lm": "other.arpa"}}']) == 0
+    assert "and its LM" not in capsys.readouterr().out and not (tmp_path / "new" / "lms").exists()
+    # another file in the copy's place stops the export before it writes anything
+    (tmp_path / "busy" / "lms").mkdir(parents=True)
+    (tmp_path / "busy" / "lms" / "its.arpa").write_text("someone else's")
+    assert main([str(tmp_path / "src" / "m.pt"), str(tmp_path / "busy" / "my.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'busy' / 'lms' / 'its.arpa'}: exists and is not") and err.count("\n") == 1
+    assert not (tmp_path / "busy" / "my.pt").exists()
