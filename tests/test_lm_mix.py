@@ -76,6 +76,25 @@ def test_cli_mixes_and_chooses_the_weight_on_held_out_text(models, tmp_path, cap
     assert "--tune-on" in capsys.readouterr().err
 
 
+def test_tune_on_a_manifest_without_the_flag_reads_its_texts_as_build_and_score_do(models, tmp_path, capsys):
+    """`mix --tune-on dev.jsonl` without --manifest scored the JSON lines themselves as sentences (perplexities of
+    ~265 instead of ~17) and chose a weight on them, saying nothing (a review)."""
+    write_arpa(models[0], tmp_path / "shipped.arpa")
+    write_arpa(models[1], tmp_path / "mine.arpa")
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("".join(json.dumps({"id": f"u{i}", "audio": "a.wav", "text": t}) + "\n"
+                           for i, t in enumerate(["turn the lights on", "the lights", "stop"])))
+    runs = []
+    for flag in (["--manifest"], []):
+        assert main(["mix", str(tmp_path / "mine.arpa"), str(tmp_path / "shipped.arpa"), str(tmp_path / "mix.arpa"),
+                     "--weights", "0.2", "0.5", "0.8", "--tune-on", str(dev), *flag]) == 0
+        runs.append(capsys.readouterr())
+    assert [line for line in runs[1].out.splitlines() if "ppl" in line] == \
+        [line for line in runs[0].out.splitlines() if "ppl" in line]
+    (note,) = runs[1].err.splitlines()
+    assert note.startswith(f"note: {dev} is a JSONL manifest") and runs[0].err == ""
+
+
 @pytest.fixture
 def arpas(models, tmp_path) -> tuple[Path, Path]:
     write_arpa(models[1], tmp_path / "mine.arpa")

@@ -78,7 +78,7 @@ def score(args: argparse.Namespace) -> None:
 def mix(args: argparse.Namespace) -> None:
     """Interpolate A and B with A's weight given, or chosen among --weights by perplexity on --tune-on."""
     refuse_overwriting(args.out, [args.a, args.b, args.tune_on])
-    held_out = list(read_sentences(args.tune_on, args.manifest)) if args.tune_on else []
+    held_out = list(read_sentences(args.tune_on, is_manifest(args.tune_on, args.manifest))) if args.tune_on else []
     if args.tune_on and not any(normalize_text(text).split() for text in held_out):
         raise no_words(args.tune_on)
     a, b = read_arpa(args.a), read_arpa(args.b)
