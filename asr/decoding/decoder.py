@@ -45,11 +45,11 @@ def add_decoding_flags(p: argparse.ArgumentParser, number=float, count=int) -> N
 def add_steering_flags(p: argparse.ArgumentParser, number=float) -> None:
     """--hotword (repeatable), --hotwords-file, --hotword-score, --grammar: steering for the beam search."""
     p.add_argument("--hotword", action="append", metavar="PHRASE[:SCORE]",
-                   help="a word or phrase to favour (repeatable); SCORE: its bonus per character (natural log), "
-                        "default --hotword-score")
+                   help="a word or phrase to favour (repeatable); SCORE: its bonus per token (natural log; a token "
+                        "is a character with a character model), default --hotword-score")
     p.add_argument("--hotwords-file", metavar="FILE", help="hotwords, one PHRASE[:SCORE] a line (# comments)")
     p.add_argument("--hotword-score", type=number, default=DEFAULT_HOTWORD_SCORE,
-                   help="bonus per character of a hotword given without a score")
+                   help="bonus per token (character) of a hotword given without a score")
     p.add_argument("--grammar", metavar="FILE", help="keep to these phrases: a JSON list as Vosk's phrase_list, "
                                                     '"[unk]" among them for any other word')
 
@@ -65,7 +65,7 @@ def steering_from_args(args: argparse.Namespace, decoder: Decoder) -> Steering |
         phrase_list = read_grammar(text, f"--grammar {args.grammar}")
     given = args.hotword is not None or bool(args.hotwords_file)
     if given and not (math.isfinite(args.hotword_score) and 0 < args.hotword_score <= MAX_HOTWORD_SCORE):
-        raise SteeringError("--hotword-score", f"{args.hotword_score:g}; a score is a bonus per token in "
+        raise SteeringError("--hotword-score", f"{args.hotword_score:g}; a score is a bonus per token (character) in "
                                                f"(0, {MAX_HOTWORD_SCORE:g}]")
     names = ("--hotword" if not args.hotwords_file else args.hotwords_file, f"--grammar {args.grammar}")
     return decoder.steer(hotwords if given else None, phrase_list, args.hotword_score, names)

@@ -110,7 +110,7 @@ def hotword_scores(hotwords: list[tuple], vocab: Vocab, what: str = "hotwords",
         score = default if score is None else score
         if not (math.isfinite(score) and 0 < score <= MAX_HOTWORD_SCORE):
             raise SteeringError(where, f"{text!r} has a score of {score:g}; a score is a bonus per token "
-                                f"in (0, {MAX_HOTWORD_SCORE:g}]")
+                                f"(character) in (0, {MAX_HOTWORD_SCORE:g}]")
         phrase = spell(text, vocab, where)
         out[phrase] = max(score, out.get(phrase, score))
     return out
