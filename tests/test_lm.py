@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -381,3 +382,27 @@ def test_score_of_a_nearly_impossible_sentence_says_ppl_inf(tmp_path, capsys):
     (tmp_path / "text.txt").write_text("b\n")
     assert main(["score", str(tmp_path / "tiny.arpa"), str(tmp_path / "text.txt")]) == 0
     assert capsys.readouterr().out.splitlines()[-1].endswith(" ppl=inf")
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_a_corpus_from_a_pipe_is_read_whole_as_from_a_file(tmp_path, gzipped):
+    """`python -m asr.lm build <(cat corpus.txt) lm.arpa` lost the corpus's first block (read by the manifest sniff)
+    and two bytes more (read by the gzip sniff), and made up a word of the bytes left ("FOUR" -> "ur"); a short
+    corpus from a pipe was "no words" (a review)."""
+    import threading
+
+    corpus = [f"{s} number {i} four" for i in range(400) for s in CORPUS[i % 3 : i % 3 + 1]]  # ~14 kB: several reads
+    data = "".join(line + "\n" for line in corpus).encode()
+    data = gzip.compress(data) if gzipped else data
+    (tmp_path / "corpus.txt").write_bytes(data)
+    assert main(["build", "--order", "2", str(tmp_path / "corpus.txt"), str(tmp_path / "file.arpa")]) == 0
+    read, write = os.pipe()
+    writer = threading.Thread(target=lambda: (os.write(write, data), os.close(write)))
+    writer.start()
+    try:
+        assert main(["build", "--order", "2", f"/dev/fd/{read}", str(tmp_path / "pipe.arpa")]) == 0
+    finally:
+        writer.join(timeout=10)
+        os.close(read)
+    assert read_arpa(tmp_path / "pipe.arpa").vocabulary == read_arpa(tmp_path / "file.arpa").vocabulary
+    assert (tmp_path / "pipe.arpa").read_text() == (tmp_path / "file.arpa").read_text()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from asr import __version__
 from asr.lm.arpa import read_arpa, write_arpa
@@ -27,8 +28,9 @@ MAX_ORDER = 10  # n-gram orders `build` accepts: 1..MAX_ORDER (beyond, nearly ev
 
 def is_manifest(path: str, declared: bool) -> bool:
     """Whether to read `path` as a JSONL manifest: --manifest, or a file of JSON objects with a "text" field (said on
-    stderr); LMError for JSON objects without one (neither sentences nor a manifest)."""
-    if declared or (row := first_json_object(path)) is None:
+    stderr); LMError for JSON objects without one (neither sentences nor a manifest). A pipe is not looked into (what
+    a look reads would be lost to the reading): only --manifest makes it a manifest."""
+    if declared or not Path(path).is_file() or (row := first_json_object(path)) is None:
         return declared
     if "text" not in row:
         raise LMError(f'{path}: its lines are JSON objects without a "text" field: neither text (one sentence a line) '

@@ -7,9 +7,11 @@ exact) and returns natural logs, through the LanguageModel interface of asr/lm/i
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,8 +95,13 @@ class NgramLM:
 
 
 def open_text(path: Path):
-    """A text file, plain or gzip, read as UTF-8; a byte-order mark at its start (utf-8-sig) is dropped."""
+    """A text file, plain or gzip, read as UTF-8; a byte-order mark at its start (utf-8-sig) is dropped. A pipe
+    (not a regular file) is read whole, here: it cannot be opened again to read what a look at its start took."""
     with open(path, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            data = f.read()
+            data = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+            return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig")
         magic = f.read(2)
     if magic == b"\x1f\x8b":
         return gzip.open(path, "rt", encoding="utf-8-sig")
