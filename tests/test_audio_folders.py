@@ -19,3 +19,23 @@ def test_the_files_come_in_paths_order_and_links_to_folders_are_not_audio(tmp_pa
     found = scan_folder(tmp_path).audio
     expected = sorted(Path(tmp_path / n) for n in names[:-1] + ["gone.wav", "loop.wav", "linked.wav"])
     assert found == expected, [p.relative_to(tmp_path).as_posix() for p in found]
+
+
+def test_a_named_pipe_in_a_folder_is_named_not_opened(tmp_path):
+    """`python -m asr.transcribe folder` with a FIFO called pipe.wav in it blocked for ever opening it (a review): a
+    pipe, or a link to one, in a folder is a problem named in its place; the files beside it are still audio."""
+    import os
+
+    from asr.longform import expand_inputs
+
+    (tmp_path / "a.wav").write_bytes(b"")
+    os.mkfifo(tmp_path / "pipe.wav")
+    (tmp_path / "to-pipe.flac").symlink_to(tmp_path / "pipe.wav")
+    scan = scan_folder(tmp_path)
+    assert scan.audio == [tmp_path / "a.wav"]
+    assert [p for p, _ in scan.problems] == [tmp_path / "pipe.wav", tmp_path / "to-pipe.flac"]
+    assert all(why.startswith(f"{p}: a named pipe") and "give it on its own" in why for p, why in scan.problems)
+    inputs = expand_inputs([str(tmp_path)])
+    assert [(i.path, i.error is None) for i in inputs] == [(str(tmp_path / "a.wav"), True),
+                                                           (str(tmp_path / "pipe.wav"), False),
+                                                           (str(tmp_path / "to-pipe.flac"), False)]

@@ -4,6 +4,7 @@ that cannot be read (those libsndfile cannot read, where ffmpeg is not on PATH t
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -21,13 +22,28 @@ ORDER = attrgetter("parts") if os.name == "posix" else None
 @dataclass
 class FolderScan:
     audio: list[Path] = field(default_factory=list)  # files with an audio extension (reading them may still fail)
-    problems: list[tuple[Path, str]] = field(default_factory=list)  # folders that could not be listed, and why
+    problems: list[tuple[Path, str]] = field(default_factory=list)  # unlisted folders, pipes and devices: why
     unreadable: list[Path] = field(default_factory=list)  # files in formats libsndfile cannot read, without ffmpeg
 
 
 def readable_extensions() -> tuple[str, ...]:
     """The extensions of the files read as audio: libsndfile's, and with ffmpeg on PATH those it reads."""
     return AUDIO_EXTENSIONS + UNREADABLE_EXTENSIONS if have_ffmpeg() else AUDIO_EXTENSIONS
+
+
+SPECIAL = ("a named pipe, socket or device, not a file: skipped in a folder (give it on its own to read it as a "
+           "stream)")
+
+
+def _special(path: Path, entry: os.DirEntry) -> bool:
+    """Whether an entry (or what its link points at) exists and is neither a regular file nor a folder."""
+    if entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False):
+        return False
+    try:
+        mode = path.stat().st_mode  # a link's target; a pipe's or a device's own
+    except OSError:  # a broken link or a loop: reading it says why
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def scan_folder(directory: str | Path) -> FolderScan:
@@ -52,6 +68,9 @@ def scan_folder(directory: str | Path) -> FolderScan:
             suffix = os.path.splitext(entry.name)[1].lower()
             # broken links and link loops too (Path.is_dir says False for them): reading says why
             if suffix in extensions and not (entry.is_symlink() and (folder / entry.name).is_dir()):
+                if _special(folder / entry.name, entry):  # opening a named pipe waits for a writer
+                    scan.problems.append((folder / entry.name, f"{folder / entry.name}: {SPECIAL}"))
+                    continue
                 scan.audio.append(folder / entry.name)
             elif suffix in UNREADABLE_EXTENSIONS:
                 scan.unreadable.append(folder / entry.name)
