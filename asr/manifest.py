@@ -13,6 +13,7 @@ import gzip
 import json
 import math
 import os
+import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,13 @@ def parse_json(text: str | bytes) -> object:
         raise ValueError("nested too deeply") from None
     except ValueError as e:  # "Exceeds the limit (4300 digits) for integer string conversion: ..."
         raise ValueError(str(e).split(":")[0]) from None
+
+
+def json_text(obj: object, indent: int | None = None) -> str:
+    """JSON with characters as they are, but for a file name's undecodable bytes (os.fsdecode's lone surrogates),
+    written as \\udcXX escapes: UTF-8 that a JSON reader takes back to the same name."""
+    text = json.dumps(obj, ensure_ascii=False, indent=indent)
+    return re.sub("[\udc80-\udcff]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def json_object(text: str, what: str) -> dict:
@@ -250,7 +258,7 @@ def replace_files(files: dict[Path, str], before_renames: Callable[[], None] | N
                 raise OSError(errno.EISDIR if path.is_dir() else errno.EINVAL, f"a {kind} is in its place")
         for path, text in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmps[path].write_text(text, encoding="utf-8")
+            tmps[path].write_text(text, encoding="utf-8", errors="surrogateescape")  # a file name's own bytes
         if before_renames is not None:
             before_renames()
         for path, tmp in tmps.items():

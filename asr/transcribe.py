@@ -34,7 +34,6 @@ each segment's (each utterance's, with --stream) alternatives with their confide
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -51,6 +50,7 @@ from asr.lm import LMError
 from asr.longform import (LOW_CONFIDENCE, FileResult, Input, PipelineConfig, expand_inputs, file_duration, make_cues,
                           to_srt, to_vtt, transcribe_paths)
 from asr.longform.notes import needs_a_note, result_notes
+from asr.manifest import json_text
 from asr.outputs import check_not_read, check_outputs, output_names, read_files
 from asr.recognizer import Recognizer
 
@@ -70,7 +70,7 @@ def transcribe_files(rec: Recognizer, paths: list[str], batch_seconds: float = 2
 def format_result(result: dict, fmt: str, with_name: bool) -> str:
     """One line of stdout for a result dict (text or jsonl)."""
     if fmt == "jsonl":
-        return json.dumps(result, ensure_ascii=False)
+        return json_text(result)
     return f"{result['audio']}\t{result['text']}" if with_name else result["text"]
 
 
@@ -79,7 +79,7 @@ def render(result: FileResult, fmt: str, min_confidence: float = 0.0) -> str:
     if fmt == "text":
         return result.text + "\n"
     if fmt in ("json", "jsonl"):
-        return json.dumps(result.to_dict(min_confidence), ensure_ascii=False, indent=2) + "\n"
+        return json_text(result.to_dict(min_confidence), indent=2) + "\n"
     cues = make_cues(result.words)
     return to_srt(cues) if fmt == "srt" else to_vtt(cues)
 
@@ -227,7 +227,7 @@ def run(args: argparse.Namespace, inputs: list[Input]) -> int:
             noted.append(result)
     progress.close()
     if args.format == "json" and args.output_dir is None:
-        print(json.dumps(collected, ensure_ascii=False, indent=2))
+        print(json_text(collected, indent=2))
     for note in result_notes(noted, least):
         print(note, file=sys.stderr)
     return 1 if failed else 0
@@ -269,7 +269,7 @@ def run_stream(args: argparse.Namespace) -> int:
 def print_event(event, path: str, fmt: str, with_name: bool, show: bool, final: bool) -> None:
     """One streaming event: jsonl -> a JSON line; text -> a final's line on stdout, a partial on stderr."""
     if fmt == "jsonl":
-        print(json.dumps({**event.to_dict(), "audio": path}, ensure_ascii=False), flush=True)
+        print(json_text({**event.to_dict(), "audio": path}), flush=True)
     elif final:
         if show:
             print("\r\033[K", end="", file=sys.stderr, flush=True)

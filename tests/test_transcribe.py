@@ -307,3 +307,30 @@ def test_a_checkpoint_whose_recommended_decoding_cannot_be_used_is_named(tiny_ch
     assert main([clips[0].audio, "--model", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {bad}: the decoding it recommends cannot be used (") and "beam_size" in err, err
+
+
+def test_a_file_name_that_is_not_utf8_is_written_as_it_is_and_the_rest_still_done(clips, tmp_path, capsys):
+    """A file called caf\\xe9.flac (Latin-1 bytes) stopped `--output-dir` with a traceback (surrogates not allowed),
+    the inputs after it never done, and asr.evaluate of a manifest naming it wrote no report (a review). JSON names
+    it with an escape that reads back as the same path; text files keep the name's own bytes."""
+    import shutil
+
+    from asr.evaluate import main as evaluate
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    odd = Path(os.fsdecode(bytes(folder) + b"/caf\xe9.flac"))
+    shutil.copy(clips[2].audio, odd)
+    shutil.copy(clips[3].audio, folder / "z.flac")
+    assert main(["--threads", "1", "--format", "json", "--output-dir", str(tmp_path / "out"), str(folder)]) == 0
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == sorted([odd.with_suffix(".json").name, "z.json"])
+    result = json.loads((tmp_path / "out" / odd.with_suffix(".json").name).read_text(encoding="utf-8"))
+    assert Path(result["audio"]) == odd and result["text"]
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"id": odd.stem, "audio": str(odd), "duration": clips[2].duration,
+                                    "text": clips[2].text}) + "\n")
+    capsys.readouterr()
+    assert evaluate(["--threads", "1", "--manifest", str(manifest), "--out", str(tmp_path / "ev")]) == 0
+    assert (tmp_path / "ev" / "summary.json").is_file()
+    assert os.fsencode(odd.stem) in (tmp_path / "ev" / "hypotheses.txt").read_bytes()
