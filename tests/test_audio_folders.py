@@ -39,3 +39,18 @@ def test_a_named_pipe_in_a_folder_is_named_not_opened(tmp_path):
     assert [(i.path, i.error is None) for i in inputs] == [(str(tmp_path / "a.wav"), True),
                                                            (str(tmp_path / "pipe.wav"), False),
                                                            (str(tmp_path / "to-pipe.flac"), False)]
+
+
+def test_every_extension_libsndfile_reads_is_found_in_a_folder(tmp_path):
+    """ext/f.oga was read when named, and skipped without a word in a folder (a review); so were CAF, W64, RF64."""
+    import numpy as np
+    import soundfile as sf
+
+    from asr.audio import load_audio
+
+    formats = {"oga": "OGG", "caf": "CAF", "w64": "W64", "rf64": "RF64", "aifc": "AIFF"}
+    for ext, fmt in formats.items():
+        sf.write(tmp_path / f"f.{ext}", np.full(1600, 0.1, np.float32), 16000, format=fmt)
+    found = scan_folder(tmp_path).audio
+    assert sorted(p.suffix[1:] for p in found) == sorted(formats)
+    assert all(len(load_audio(p)) == 1600 for p in found)

@@ -13,7 +13,8 @@ from typing import Callable
 
 from asr.audio.samples import AudioError, check_format
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".sph", ".mp3", ".opus", ".aiff", ".aif", ".au")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".sph", ".mp3", ".opus", ".aiff", ".aif", ".aifc", ".au", ".caf", ".w64",
+                    ".rf64")
 # formats that libsndfile cannot read (AAC, ALAC, WebM/Matroska, WMA, AMR): read through ffmpeg where it is on PATH
 # (asr.audio.ffmpeg); without it, refused with the command that converts them, and in folders counted and named
 UNREADABLE_EXTENSIONS = (".m4a", ".m4b", ".mp4", ".aac", ".alac", ".webm", ".mka", ".mkv", ".wma", ".asf", ".amr")
