@@ -239,22 +239,26 @@ def run_stream(args: argparse.Namespace) -> int:
     from asr.audio import audio_blocks
 
     try:
-        if args.format not in ("text", "jsonl") or args.output_dir is not None:
-            raise ValueError(f"--stream prints text or jsonl as it goes (not --format {args.format}, not --output-dir)")
+        if args.output_dir is not None:
+            raise ValueError("--stream prints to stdout as it goes, not into --output-dir (redirect it: > out.txt)")
+        if args.format not in ("text", "jsonl"):
+            raise ValueError(f"--stream prints text or jsonl as it goes, not --format {args.format}")
         rec, _, decoder, steering = load(args, stream=True)
     except (CheckpointError, LMError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     show = not args.quiet and sys.stderr.isatty() and args.format == "text"
-    failed = 0
-    for path in args.files:
+    inputs, failed = expand_inputs(args.files), 0  # a folder: the audio files in it, each a stream in turn
+    for inp in inputs:
         stream = Transcriber(rec, decoder, steering=steering, alternatives=args.nbest if args.nbest > 1 else 0)
 
-        def say(event, path=path) -> None:
-            print_event(event, path, args.format, len(args.files) > 1, show, isinstance(event, Final))
+        def say(event, path=inp.path) -> None:
+            print_event(event, path, args.format, len(inputs) > 1, show, isinstance(event, Final))
 
         try:
-            for event in stream.events(audio_blocks(path, realtime=args.realtime)):
+            if inp.error is not None:  # a folder that cannot be listed, or holds no audio
+                raise AudioError(inp.error)
+            for event in stream.events(audio_blocks(inp.path, realtime=args.realtime)):
                 say(event)
         except AudioError as e:
             failed += 1

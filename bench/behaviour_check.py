@@ -77,7 +77,7 @@ def compare(a: dict, b: dict) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    p = argparse.ArgumentParser(description=" ".join(__doc__.strip().split("\n\n")[0].split()))
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("snapshot")
     s.add_argument("out", type=Path)

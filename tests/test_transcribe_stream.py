@@ -90,10 +90,27 @@ def test_a_full_context_model_cannot_stream(capsys, clips):
     assert code == 2 and "full-context model cannot stream" in err
 
 
-@pytest.mark.parametrize("flags", [["--format", "srt"], ["--output-dir", "out"]])
-def test_stream_prints_text_or_jsonl_only(stream_model, clips, capsys, flags):
+@pytest.mark.parametrize("flags, said", [
+    (["--format", "srt"], "error: --stream prints text or jsonl as it goes, not --format srt\n"),
+    (["--output-dir", "out"], "error: --stream prints to stdout as it goes, not into --output-dir (redirect it: > "
+                              "out.txt)\n"),
+])
+def test_stream_prints_text_or_jsonl_only(stream_model, clips, capsys, flags, said):
+    """The line named the format when --output-dir was at fault ("not --format text", text being allowed; a review)."""
     code, _, err = run(["--stream", "--model", str(stream_model), *flags, clips[0].audio], capsys)
-    assert code == 2 and "--stream prints text or jsonl" in err
+    assert code == 2 and err == said
+
+
+def test_a_folder_streams_each_audio_file_in_it(stream_model, clips, capsys, tmp_path):
+    """--help says the inputs may be folders; --stream said "is a directory, not an audio file" (a review)."""
+    import shutil
+
+    for name, u in (("b.flac", clips[1]), ("a.flac", clips[0])):
+        shutil.copy(u.audio, tmp_path / name)
+    code, out, err = run(["--stream", "--model", str(stream_model), "--decoder", "greedy", str(tmp_path)], capsys)
+    assert code == 0 and err == ""
+    assert out.splitlines() == [f"{tmp_path / 'a.flac'}\t{greedy_text(stream_model, load_audio(clips[0].audio))}",
+                                f"{tmp_path / 'b.flac'}\t{greedy_text(stream_model, load_audio(clips[1].audio))}"]
 
 
 def test_realtime_paces_the_blocks(clips, tmp_path):
