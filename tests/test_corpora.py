@@ -98,6 +98,14 @@ def test_librispeech_round_trip(tmp_path):
     assert list(prepare_librispeech(tmp_path)) == ["dev-clean"]  # the folder of splits
 
 
+def test_librispeech_as_its_tarball_extracts_is_found_one_folder_down(tmp_path):
+    """tar xf dev-clean.tar.gz makes LibriSpeech/dev-clean/...; the folder holding LibriSpeech/ was "no LibriSpeech
+    split in it", with --from librispeech too (a review)."""
+    split, utts = as_librispeech(tmp_path / "extracted" / "LibriSpeech", {"84": ["A B", "C"]})
+    assert detect_format(tmp_path / "extracted") == "librispeech"
+    assert keys(prepare_librispeech(tmp_path / "extracted")["dev-clean"]) == keys(utts)
+
+
 def layouts(tmp_path):
     """Each format's fixture folder (or file)."""
     made = {"audiofolder": as_audiofolder(utterances(tmp_path / "af"), tmp_path / "af"),

@@ -9,7 +9,7 @@ from asr.corpora.audiofolder import METADATA, prepare_audiofolder
 from asr.corpora.commonvoice import prepare_commonvoice
 from asr.corpora.kaldi import is_data_dir, prepare_kaldi
 from asr.corpora.lhotse import PATTERN, prepare_lhotse
-from asr.corpora.librispeech import is_split, prepare_librispeech
+from asr.corpora.librispeech import corpus_root, is_split, prepare_librispeech
 from asr.corpora.nemo import is_nemo_manifest, prepare_nemo
 from asr.corpora.rows import CorpusError
 from asr.corpora.textfolder import has_transcripts, prepare_textfolder
@@ -47,7 +47,7 @@ def detect_format(src: str | Path) -> str:
         ("lhotse", lambda: any(PATTERN.match(p.name) for p in src.iterdir())),
         ("commonvoice", lambda: (src / "clips").is_dir() and any(src.glob("*.tsv"))),
         ("nemo", lambda: any(is_nemo_manifest(p) for p in src.iterdir() if p.suffix in (".json", ".jsonl"))),
-        ("librispeech", lambda: any(is_split(d) for d in folders)),
+        ("librispeech", lambda: any(is_split(d) for d in folders + _folders(corpus_root(src))[1:])),
         ("textfolder", lambda: has_transcripts(src)),
     ]
     for name, found in checks:

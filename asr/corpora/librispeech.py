@@ -78,10 +78,19 @@ def is_split(folder: Path) -> bool:
     return any(folder.glob("*/*/*.trans.txt"))
 
 
+def corpus_root(src: Path) -> Path:
+    """SRC, or SRC/LibriSpeech where SRC holds no split but that folder (as the corpus's tarballs extract) does."""
+    inner = src / "LibriSpeech"
+    if inner.is_dir() and not is_split(src) and not any(is_split(d) for d in src.iterdir() if d.is_dir()):
+        return inner
+    return src
+
+
 def split_folders(src: Path) -> dict[str, Path]:
-    """Set name -> split folder: SRC itself, or its folders that are splits."""
+    """Set name -> split folder: SRC itself, or its folders that are splits (SRC/LibriSpeech's: corpus_root)."""
     if is_split(src):
         return {src.name: src}
+    src = corpus_root(src) if src.is_dir() else src
     found = {d.name: d for d in sorted(src.iterdir()) if d.is_dir() and is_split(d)} if src.is_dir() else {}
     if not found:
         raise CorpusError(f"{src}: no LibriSpeech split in it (<speaker>/<chapter>/<speaker>-<chapter>.trans.txt)")
