@@ -20,7 +20,7 @@ from pathlib import Path
 
 from asr import __version__
 from asr.checkpoint import DEFAULT_MODEL, CheckpointError, copy_lm, json_description, lm_beside, load_model
-from asr.cli import Formatter
+from asr.cli import Formatter, stdout_guarded
 from asr.manifest import same_file
 
 __all__ = ["export_onnx", "main"]
@@ -68,6 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@stdout_guarded
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not args.onnx.strip():

@@ -20,7 +20,7 @@ from asr import __version__
 from asr.audio import AudioError
 from asr.cli import (Formatter, OutputError, add_runtime_flags, apply_threads, finite_float, fraction_below_one,
                      learning_rate, lr_ratio, non_negative_float, non_negative_int, positive_float, positive_int,
-                     prepare_output_dir, probability, unit_interval, usable_cores)
+                     prepare_output_dir, probability, stdout_guarded, unit_interval, usable_cores)
 from asr.checkpoint import CheckpointError, read_checkpoint
 from asr.data import ManifestError
 from asr.model import ModelConfig
@@ -264,6 +264,7 @@ def choose_machine_use(args: argparse.Namespace) -> str:
             f"{args.num_workers} DataLoader worker(s); precision {precision} ({why})")
 
 
+@stdout_guarded
 def main(argv: list[str] | None = None) -> int:
     args = parse_namespace(argv)
     made = [p for p in (Path(args.out), *Path(args.out).parents) if not p.exists()]  # the folders a run would make
