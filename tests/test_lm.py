@@ -406,3 +406,20 @@ def test_a_corpus_from_a_pipe_is_read_whole_as_from_a_file(tmp_path, gzipped):
         os.close(read)
     assert read_arpa(tmp_path / "pipe.arpa").vocabulary == read_arpa(tmp_path / "file.arpa").vocabulary
     assert (tmp_path / "pipe.arpa").read_text() == (tmp_path / "file.arpa").read_text()
+
+
+def test_an_lm_without_unk_is_said_once_as_it_loads(tmp_path, capsys):
+    """Without <unk> (SRILM's default) every unknown word costs log10 -100 (as in KenLM), so speech the LM does not
+    know came out as one long made-up word ("twenthnineetfine..."), without a word said (a review)."""
+    write_arpa(build_kneser_ney(CORPUS, order=2), tmp_path / "with.arpa")
+    lines = (tmp_path / "with.arpa").read_text().splitlines()
+    assert any(line.endswith("\t<unk>") or " <unk>" in line for line in lines)
+    without = [line for line in lines if "<unk>" not in line]
+    without = [f"ngram 1={int(line.split('=')[1]) - 1}" if line.startswith("ngram 1=") else line for line in without]
+    (tmp_path / "without.arpa").write_text("\n".join(without) + "\n")
+    load_lm(tmp_path / "with.arpa")
+    assert capsys.readouterr().err == ""
+    lm = load_lm(tmp_path / "without.arpa")
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"warning: {tmp_path / 'without.arpa'}: no <unk>") and "-100" in line
+    assert lm.vocabulary == load_lm(tmp_path / "with.arpa").vocabulary

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from asr.lm.arpa import numbered_lines, read_arpa
+from asr.lm.arpa import NO_UNK_LOGPROB10, numbered_lines, read_arpa
 from asr.lm.interface import LanguageModel, LMError
 from asr.lm.kenlm_scorer import KenLMScorer, is_kenlm_binary
 
@@ -38,7 +39,12 @@ def load_lm(path: str | Path, backend: str = "auto") -> LanguageModel:
         return KenLMScorer(path)
     if binary:
         raise LMError(f"{path}: a KenLM binary; load it with backend='kenlm' (pip install kenlm)")
-    return read_arpa(path)
+    lm = read_arpa(path)
+    if lm.unk is None:
+        print(f"warning: {path}: no <unk> in this LM: a word it does not know costs log10 {NO_UNK_LOGPROB10:g} (as in "
+              "KenLM), so speech it does not know may come out as one long made-up word; python -m asr.lm build "
+              "gives <unk>", file=sys.stderr)
+    return lm
 
 
 def read_sentences(path: str | Path, manifest: bool = False) -> Iterator[str]:
