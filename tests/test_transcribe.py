@@ -262,6 +262,25 @@ def test_outputs_never_write_over_an_input_or_the_transcript_beside_it(tiny_chec
         assert audio.read_bytes() == Path(clips[0].audio).read_bytes()
 
 
+@pytest.mark.parametrize("reference", ["clip.lab", "clip.TXT"])
+def test_a_transcript_beside_a_reference_of_another_spelling_is_refused_too(tiny_checkpoint, clips, tmp_path, capsys,
+                                                                           reference):
+    """clip.flac + clip.lab (or clip.TXT), --output-dir that folder: clip.txt was written beside the reference, and
+    asr.data import then refused the folder ("clip.lab beside it says otherwise"); on a filesystem blind to case the
+    .TXT would have been replaced (a review). --overwrite writes it, as asked."""
+    (tmp_path / "clip.flac").write_bytes(Path(clips[0].audio).read_bytes())
+    (tmp_path / reference).write_text("MY REFERENCE\n")
+    run = [str(tmp_path / "clip.flac"), "--model", str(tiny_checkpoint), "--format", "text", "--output-dir",
+           str(tmp_path)]
+    assert main(run) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'clip.txt'}: a transcript beside its audio "
+                                       f"{tmp_path / 'clip.flac'} would sit beside its reference "
+                                       f"{tmp_path / reference}; --overwrite writes it anyway\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["clip.flac", reference])
+    assert main([*run, "--overwrite"]) == 0
+    assert (tmp_path / reference).read_text() == "MY REFERENCE\n"
+
+
 def test_an_empty_path_is_refused_not_read_as_the_current_folder(tiny_checkpoint, clips, tmp_path, capsys,
                                                                  monkeypatch):
     monkeypatch.chdir(tmp_path)
