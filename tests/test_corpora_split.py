@@ -219,3 +219,20 @@ def test_an_out_dir_where_a_file_stands_is_refused_before_the_import(tmp_path, c
         assert main(["import", str(src), str(out)]) == 2
         assert capsys.readouterr().err == f"error: OUT_DIR {out}: {says}\n"
     assert (tmp_path / "plain").read_text() == "a file\n"
+
+
+def test_a_full_stdout_is_not_blamed_on_out_dir(tmp_path):
+    """`python -m asr.data split ... > /dev/full` wrote its manifests, then said "error: OUT_DIR: No space left on
+    device" of the folder it had just filled (a review): the line says it is the printed output."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "asr.data", "split", str(root / "tests/data/an4/clips.jsonl"), str(tmp_path / "s"),
+               "--test-fraction", "0.4"]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120,
+                              env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2 and done.stderr == "error: cannot write the output (No space left on device)\n"
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["test.jsonl", "train.jsonl"]

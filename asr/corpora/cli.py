@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import time
@@ -225,10 +226,15 @@ def main(argv: list[str] | None = None) -> int:
             run_import(args, split)
         else:
             run_split(args, split)
+        sys.stdout.flush()  # a full disk under stdout is found here, not as Python exits
     except (CorpusError, ManifestError, AudioError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:
-        print(f"error: {e.filename or args.out_dir}: {e.strerror or e}", file=sys.stderr)
+    except OSError as e:  # a manifest's write names its file; a print to stdout names none
+        if e.filename is None and e.errno in (errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EDQUOT):
+            print(f"error: cannot write the output ({e.strerror})", file=sys.stderr)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is left unflushed goes nowhere
+        else:
+            print(f"error: {e.filename or args.out_dir}: {e.strerror or e}", file=sys.stderr)
         return 2
     return 0
