@@ -32,6 +32,7 @@ CASES = {  # name -> (bench arguments, the path it must name, what it must say t
     "decode_speed": (["decode_speed.py", "--manifest", MISSING], MISSING, MAKE_AN4),
     "transcribe_speed": (["transcribe_speed.py", "--manifest", MISSING], MISSING, MAKE_AN4),
     "long_audio": (["long_audio.py", "--manifest", MISSING], MISSING, MAKE_AN4),
+    "long_audio_dc": (["long_audio_dc.py", "--manifest", MISSING], MISSING, MAKE_AN4),
     "confidence": (["confidence.py", "--manifest", MISSING], MISSING, MAKE_AN4),
     "train_speed": (["train_speed.py", "--train", MISSING], MISSING, MAKE_AN4),
     "train_speed_noise": (["train_speed.py", "--train", "manifests/an4/../README.md", "--noise", MISSING], MISSING,

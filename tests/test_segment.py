@@ -139,6 +139,20 @@ def test_stream_energies_equal_whole_file_energies():
     energies, total = stream_energies_db(blocks)
     assert total == len(wave)
     np.testing.assert_allclose(energies, frame_energies_db(wave), atol=1e-4)
+    highpassed, _ = stream_energies_db(blocks, highpass=True)
+    np.testing.assert_allclose(highpassed, frame_energies_db(wave, highpass=True), atol=1e-4)
+
+
+def test_highpassed_energies_leave_out_dc_and_mains_hum_but_not_speech_frequencies():
+    t = np.arange(SR) / SR  # 1 s
+    assert (frame_energies_db(np.full(SR, 0.03), highpass=True) == -100.0).all()  # an offset is no energy
+    for hz, min_drop_db in ((50, 15.0), (60, 12.0)):
+        hum = np.sin(2 * np.pi * hz * t)
+        drop = frame_energies_db(hum) - frame_energies_db(hum, highpass=True)
+        assert np.median(drop) >= min_drop_db, (hz, np.median(drop))
+    for hz in (300, 1000, 4000):
+        tone = np.sin(2 * np.pi * hz * t)
+        assert np.abs(frame_energies_db(tone) - frame_energies_db(tone, highpass=True)).max() <= 0.5, hz
 
 
 def test_cut_segments_returns_the_samples_of_each_region():

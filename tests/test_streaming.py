@@ -340,6 +340,8 @@ def test_a_pause_ends_an_utterance_only_after_min_speech_s_of_speech():
     assert Endpointer(EndpointConfig()).accept(click) == []
     (end,) = Endpointer(EndpointConfig()).accept(tone)
     assert abs(end / 16000 - (0.8 + 0.8)) <= 0.05
+    hum = 0.03 * np.sin(2 * np.pi * 50 * np.arange(len(tone)) / 16000)  # and with an offset and hum at -30 dBFS
+    assert Endpointer(EndpointConfig()).accept((tone + 0.03 + hum).astype(np.float32)) == [end]
 
 
 def test_a_stream_asked_for_alternatives_gives_the_file_decoders_list():

@@ -27,10 +27,12 @@ def talk(seconds: float, seed: int = 0) -> np.ndarray:
 
 
 def reference_thresholds(x: np.ndarray, cfg: EndpointConfig) -> list[float]:
-    """The threshold at every frame as the endpointer renewed it before: np.percentile over the history."""
+    """The threshold at every frame as the endpointer renewed it before: np.percentile over the history (of the
+    energies it hears speech in: without DC and hum)."""
     history = deque(maxlen=round(cfg.history_s / ENERGY_FRAME_SECONDS))
     out, threshold = [], np.inf
-    for frame, energy in enumerate(frame_energies_db(x[: len(x) // ENERGY_FRAME * ENERGY_FRAME]).tolist(), 1):
+    whole = x[: len(x) // ENERGY_FRAME * ENERGY_FRAME]
+    for frame, energy in enumerate(frame_energies_db(whole, highpass=True).tolist(), 1):
         history.append(energy)
         if frame % THRESHOLD_EVERY == 1 or len(history) < THRESHOLD_EVERY:
             threshold = speech_threshold(np.fromiter(history, np.float32, len(history)), cfg.segment)

@@ -16,7 +16,9 @@ segment (hangover). `padding_s` of audio is kept either side (the model was trai
 (one too short to end a segment; else its quietest point). Where two segments meet inside speech or in a pause
 shorter than `clear_pause_s`, each can be decoded `overlap_s` into the other and keep only the tokens emitted in its
 own part (asr.longform.seams), so that a word cut in half is heard whole. Each segment carries the speech level and
-a stricter one (`word_range_db` below it) that marks clearly voiced frames for word timestamps.
+a stricter one (`word_range_db` below it) that marks clearly voiced frames for word timestamps. Energies are measured
+without DC and mains hum (asr.audio.energy's highpass), and the segments cut from a long file without their mean, so
+that an offset or hum neither hides quiet speech under the noise floor nor clicks at a segment's edges.
 """
 
 from __future__ import annotations
@@ -242,7 +244,7 @@ def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig(),
                 kept.clear()
             yield block
 
-    energies, total = stream_energies_db(remember(read(path, cfg.block_s)))  # reads the whole file
+    energies, total = stream_energies_db(remember(read(path, cfg.block_s)), highpass=True)  # reads the whole file
     voiced, level = voiced_threshold(energies, cfg), float(np.percentile(energies, cfg.speech_percentile))
     if total <= limit:
         yield Segment(0, np.concatenate(kept), voiced, level_db=level)
@@ -253,7 +255,14 @@ def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig(),
     unclear = unclear if overlap else set()
     regions = [tuple(min(f * ENERGY_FRAME, total) for f in window)
                for window in overlapping_windows(frames, overlap, unclear)]
-    yield from (replace(seg, level_db=level) for seg in cut_segments(read(path, cfg.block_s), regions, voiced))
+    for seg in cut_segments(read(path, cfg.block_s), regions, voiced):
+        yield replace(seg, samples=without_offset(seg.samples), level_db=level)
+
+
+def without_offset(samples: np.ndarray) -> np.ndarray:
+    """(N,) -> (N,) float32 less its mean: a segment cut out of a recording with a DC offset would start and end in
+    a step (the model's features are padded with zeros), a click beside speech where it is cut inside an utterance."""
+    return (samples - samples.mean(dtype=np.float64)).astype(np.float32) if len(samples) else samples
 
 
 def voiced_frames(samples: np.ndarray, voiced_db: float, hop: int = ENERGY_FRAME) -> np.ndarray:
@@ -261,7 +270,7 @@ def voiced_frames(samples: np.ndarray, voiced_db: float, hop: int = ENERGY_FRAME
     for word timestamps (asr.longform.timestamps): above voiced_db, without bursts shorter than VOICED_MIN_RUN_S (a
     click before the speech would become a word's start), and with dips of at most VOICED_MAX_DIP_S inside voiced
     speech bridged (one quiet frame in a vowel would cut a word's end short)."""
-    return voiced_mask(frame_energies_db(samples, hop), voiced_db, hop)
+    return voiced_mask(frame_energies_db(samples, hop, highpass=True), voiced_db, hop)
 
 
 def voiced_mask(energies_db: np.ndarray, voiced_db: float, hop: int = ENERGY_FRAME) -> np.ndarray:

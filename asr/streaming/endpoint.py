@@ -77,7 +77,7 @@ class Endpointer:
         whole = len(joined) // ENERGY_FRAME * ENERGY_FRAME
         self.rest = joined[whole:]
         ends = []
-        for energy in frame_energies_db(joined[:whole]).tolist():
+        for energy in frame_energies_db(joined[:whole], highpass=True).tolist():
             self.history.add(energy)
             self.frames += 1
             if self._is_speech(energy):

@@ -32,7 +32,7 @@ class Voicing:
         joined = np.concatenate([self.rest, samples])
         whole = len(joined) // self.hop * self.hop
         self.rest = joined[whole:]
-        energies = frame_energies_db(joined[:whole], self.hop).tolist()
+        energies = frame_energies_db(joined[:whole], self.hop, highpass=True).tolist()
         self.energies += energies
         self.history.extend(energies)
 
