@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from asr.audio.energy import ENERGY_FRAME, ENERGY_FRAME_SECONDS, frame_energies_db
-from asr.longform.segment import speech_threshold
+from asr.longform.segment import speech_threshold_from
 from asr.streaming import EndpointConfig, Endpointer, FeatureStream
 from asr.streaming.endpoint import THRESHOLD_EVERY
 
@@ -35,7 +35,10 @@ def reference_thresholds(x: np.ndarray, cfg: EndpointConfig) -> list[float]:
     for frame, energy in enumerate(frame_energies_db(whole, highpass=True).tolist(), 1):
         history.append(energy)
         if frame % THRESHOLD_EVERY == 1 or len(history) < THRESHOLD_EVERY:
-            threshold = speech_threshold(np.fromiter(history, np.float32, len(history)), cfg.segment)
+            values = np.fromiter(history, np.float32, len(history))
+            seg = cfg.segment
+            levels = (float(np.percentile(values, q)) for q in (seg.speech_percentile, seg.floor_percentile))
+            threshold = speech_threshold_from(*levels, cfg.segment)
         out.append(threshold)
     return out
 

@@ -44,7 +44,9 @@ class SegmentConfig:
     dynamic_range_db: float = 35.0  # frames this far below the speech level are silence
     word_range_db: float = 25.0  # word edges snap to frames within this of the speech level (asr.longform.timestamps)
     min_snr_db: float = 6.0  # frames less than this above the noise floor are silence
-    speech_percentile: float = 95.0  # the speech level: this percentile of the frame energies (dB)
+    speech_percentile: float = 95.0  # the speech level: this percentile of the frame energies (dB), but at least
+    loud_percentile: float = 75.0  # this percentile of the frames within loud_range_db of the loudest (speech_level)
+    loud_range_db: float = 30.0
     floor_percentile: float = 10.0  # the noise floor: this percentile of the frame energies (dB)
     min_silence_s: float = 0.3  # a pause must last this long to end a segment (hangover)
     min_speech_s: float = 0.1  # shorter bursts of energy (clicks) are not speech (nor can they break a pause)
@@ -66,7 +68,7 @@ class Segment:
     keep_start: int | None = None  # first sample of the file this segment's words are kept from (None: start)
     keep_end: int | None = None  # sample where the kept part ends, exclusive (None: the segment's end);
     # outside [keep_start, keep_end) lies audio decoded only as context, kept by the neighbour
-    level_db: float | None = None  # the file's speech level: speech_percentile of its 10 ms frame energies, dBFS
+    level_db: float | None = None  # the file's speech level (speech_level of its 10 ms frame energies), dBFS
 
     @property
     def keep_start_s(self) -> float:
@@ -85,12 +87,22 @@ class Segment:
         return (self.start + len(self.samples)) / SAMPLE_RATE
 
 
+def speech_level(energies_db: np.ndarray, cfg: SegmentConfig = SegmentConfig()) -> float:
+    """The speech level of (F,) frame energies, dB: their speech_percentile, or where speech fills so little of them
+    that it lies in the background (a word in minutes of near-silence), loud_percentile of the frames within
+    loud_range_db of the loudest. The two agree where those frames are (100 - speech_percentile) / (100 -
+    loud_percentile) of all (20%), so the level does not jump; above that it is the plain percentile."""
+    level = float(np.percentile(energies_db, cfg.speech_percentile))
+    loud = energies_db[energies_db >= energies_db.max() - cfg.loud_range_db]
+    return max(level, float(np.percentile(loud, cfg.loud_percentile)))
+
+
 def speech_threshold(energies_db: np.ndarray, cfg: SegmentConfig = SegmentConfig()) -> float:
     """dB above which a frame is speech, from the file's speech level and noise floor."""
     if len(energies_db) == 0:
         return 0.0
-    levels = (float(np.percentile(energies_db, p)) for p in (cfg.speech_percentile, cfg.floor_percentile))
-    return speech_threshold_from(*levels, cfg)
+    floor = float(np.percentile(energies_db, cfg.floor_percentile))
+    return speech_threshold_from(speech_level(energies_db, cfg), floor, cfg)
 
 
 def speech_threshold_from(level_db: float, floor_db: float, cfg: SegmentConfig = SegmentConfig()) -> float:
@@ -102,8 +114,7 @@ def voiced_threshold(energies_db: np.ndarray, cfg: SegmentConfig = SegmentConfig
     """dB above which a frame is clearly speech: within word_range_db of the speech level (and speech)."""
     if len(energies_db) == 0:
         return 0.0
-    level = float(np.percentile(energies_db, cfg.speech_percentile))
-    return max(level - cfg.word_range_db, speech_threshold(energies_db, cfg))
+    return max(speech_level(energies_db, cfg) - cfg.word_range_db, speech_threshold(energies_db, cfg))
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -245,7 +256,7 @@ def file_segments(path: str | Path, cfg: SegmentConfig = SegmentConfig(),
             yield block
 
     energies, total = stream_energies_db(remember(read(path, cfg.block_s)), highpass=True)  # reads the whole file
-    voiced, level = voiced_threshold(energies, cfg), float(np.percentile(energies, cfg.speech_percentile))
+    voiced, level = voiced_threshold(energies, cfg), speech_level(energies, cfg)
     if total <= limit:
         yield Segment(0, np.concatenate(kept), voiced, level_db=level)
         return

@@ -3,7 +3,9 @@
 A 10 ms frame is speech when it is within dynamic_range_db of the speech level and min_snr_db above the
 noise floor, the two levels being percentiles of the frames heard so far (the last `history_s` of them),
 as segment.speech_threshold takes them over a whole file (the same values: the history is kept sorted as it
-goes, so that renewing them every 100 ms reads two entries instead of sorting up to 6000). Once min_speech_s
+goes, so that renewing them every 100 ms reads two entries instead of sorting up to 6000; where speech is under a
+fifth of the history, segment.speech_level's floor from the loudest frames is not taken: min_snr_db over the noise
+floor decides there). Once min_speech_s
 of speech has been heard, a pause of endpoint_s ends the utterance: `accept` returns the sample at which the
 pause reached that length.
 """
