@@ -80,7 +80,7 @@ def render(result: FileResult, fmt: str, min_confidence: float = 0.0) -> str:
         return result.text + "\n"
     if fmt in ("json", "jsonl"):
         return json_text(result.to_dict(min_confidence), indent=2) + "\n"
-    cues = make_cues(result.words)
+    cues = make_cues(result.words, end_s=result.duration)
     return to_srt(cues) if fmt == "srt" else to_vtt(cues)
 
 

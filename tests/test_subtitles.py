@@ -116,3 +116,16 @@ def test_no_words_no_cues():
 def test_a_cue_shorter_than_a_millisecond_still_has_an_end_after_its_start():
     (cue,) = parse_srt(to_srt([Cue(1.0, 1.0002, ("x",))]))
     assert cue.end > cue.start
+
+
+def test_the_last_cue_does_not_run_past_the_end_of_the_audio():
+    """A 0.572 s clip (FSDD's 7_george_3) whose word starts at 0.08 s: its cue stays up to the audio's end, not for
+    min_cue_s past it (00:00:00,080 --> 00:00:01,080)."""
+    words = [Word("seven", 0.08, 0.5, 0.9)]
+    (cue,) = make_cues(words, end_s=0.572)
+    assert (cue.start, cue.end) == (0.08, 0.572)
+    assert make_cues(words)[0].end == pytest.approx(1.08)  # length unknown: min_cue_s as before
+    (longer,) = make_cues(words, end_s=10.0)
+    assert longer.end == pytest.approx(1.08)
+    (past,) = make_cues([Word("seven", 0.08, 0.6, 0.9)], end_s=0.572)  # a word's own end is kept
+    assert past.end == 0.6

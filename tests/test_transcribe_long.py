@@ -305,3 +305,13 @@ def test_words_in_a_long_quiet_recording_are_timed_as_in_the_clip_alone(clips, t
     for a, w in zip(alone.words, long.words):
         assert abs(w.start - side_s - a.start) <= 0.1 and abs(w.end - side_s - a.end) <= 0.1, (a, w)
 
+
+def test_cli_subtitles_end_by_the_end_of_a_short_clip(clips, capsys):
+    """The shortest clip ("stop", 0.8 s): its one cue would stay up min_cue_s (1 s) from the word's start, past the
+    audio's end; it ends with the audio."""
+    clip = min(clips, key=lambda u: u.duration)
+    assert main([clip.audio, "--format", "srt", "--threads", "1"]) == 0
+    ((_, start, end, text),) = SRT_CUE.findall(capsys.readouterr().out)
+    assert text.strip() == "stop"
+    seconds = [int(t[6:8]) + int(t[9:]) / 1000 for t in (start, end)]
+    assert seconds[0] < seconds[1] <= round(sf.info(clip.audio).duration, 3), (start, end)

@@ -5,7 +5,8 @@
 
 A cue holds whole words on at most `max_lines` lines of at most `max_line_chars` characters (a longer
 single word gets a line to itself), shows for at most `max_cue_s` seconds, and a pause of `max_gap_s`
-between words starts a new cue. A short cue stays on screen `min_cue_s` when the next one allows.
+between words starts a new cue. A short cue stays on screen `min_cue_s` when the next one, or the end of the audio,
+allows.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ def wrap(words: Sequence[str], width: int) -> list[str]:
     return lines
 
 
-def make_cues(words: Sequence[Word], cfg: SubtitleConfig = SubtitleConfig()) -> list[Cue]:
-    """Group words (in time order) into cues, breaking only between words."""
+def make_cues(words: Sequence[Word], cfg: SubtitleConfig = SubtitleConfig(), end_s: float | None = None) -> list[Cue]:
+    """Group words (in time order) into cues, breaking only between words. end_s: the audio's length (s), which
+    min_cue_s does not stretch the last cue past (None or 0: unknown)."""
     groups: list[list[Word]] = []
     for word in words:
         group = groups[-1] if groups else None
@@ -59,7 +61,7 @@ def make_cues(words: Sequence[Word], cfg: SubtitleConfig = SubtitleConfig()) -> 
     cues = []
     for i, group in enumerate(groups):
         start, end = group[0].start, group[-1].end
-        next_start = groups[i + 1][0].start if i + 1 < len(groups) else float("inf")
+        next_start = groups[i + 1][0].start if i + 1 < len(groups) else (end_s or float("inf"))
         end = max(end, min(start + cfg.min_cue_s, next_start))
         cues.append(Cue(start, end, tuple(wrap([w.word for w in group], cfg.max_line_chars))))
     return cues

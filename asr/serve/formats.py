@@ -34,9 +34,9 @@ def render(result: FileResult, fmt: str, words: bool = False, logprobs: bool = F
     if fmt == "text":
         return result.text + "\n"
     if fmt == "srt":
-        return to_srt(make_cues(result.words))
+        return to_srt(make_cues(result.words, end_s=result.duration))
     if fmt == "vtt":
-        return to_vtt(make_cues(result.words))
+        return to_vtt(make_cues(result.words, end_s=result.duration))
     if fmt == "verbose_json":
         return verbose_json(result, words)
     raise ValueError(f"response format must be one of {', '.join(FORMATS)}, got {fmt!r}")
