@@ -181,7 +181,7 @@ def test_a_segment_with_bad_samples_never_reaches_a_batch(monkeypatch):
     good = Segment(0, np.zeros(16000, np.float32), None)
     poison = Segment(16000, np.full(16000, 3e38, np.float32), None)
     monkeypatch.setattr(jobs, "file_duration", lambda path: 2.0)
-    monkeypatch.setattr(jobs, "file_segments", lambda path, cfg, read: iter([good, poison]))
+    monkeypatch.setattr(jobs, "file_segments", lambda path, cfg, read: (s for s in [good, poison]))  # a generator
 
     class Batcher:
         seen = []

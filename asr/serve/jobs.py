@@ -64,37 +64,72 @@ class _Stopped(Exception):
 
 class _Reader:
     """A file's segments (asr.longform.file_segments), each read in a worker thread; stop() ends the reading at the
-    next block (30 s of audio), so that a client that went away does not keep a thread reading an hour for nobody.
-    _Reader.reading counts the files being read (/health)."""
+    next block (30 s of audio), so that a client that went away does not keep a thread reading an hour for nobody,
+    and closes the generators at once (the file, an ffmpeg child), or as soon as the thread reading them is done:
+    never left to the garbage collector (they and the reader refer to each other). _Reader.reading counts the
+    files being read (/health)."""
 
     reading = 0
     _count = threading.Lock()
 
     def __init__(self, path: str):
         self.stopped = threading.Event()
+        self.busy = False  # a thread is in the generators (they are closed by it, then)
+        self._turn = threading.Lock()  # guards busy and stopped together
         self.samples = 0  # the file's samples (16 kHz), counted as it is read (a long file is read twice: the most)
+        self.opened: list[Iterator[np.ndarray]] = []  # the blocks' generators read() made
         self.segments = file_segments(path, SegmentConfig(), self.read)
 
     def read(self, path: str, block_s: float) -> Iterator[np.ndarray]:
+        blocks = self._blocks(path, block_s)
+        self.opened.append(blocks)
+        return blocks
+
+    def _blocks(self, path: str, block_s: float) -> Iterator[np.ndarray]:
+        blocks = read_blocks(path, block_s)  # AudioError at once for a missing or empty file
         with _Reader._count:
             _Reader.reading += 1
         try:
             count = 0
-            for block in read_blocks(path, block_s):
+            for block in blocks:
                 if self.stopped.is_set():
                     raise _Stopped(path)
                 count += len(block)
                 self.samples = max(self.samples, count)
                 yield block
         finally:
+            blocks.close()  # the file closed, an ffmpeg child ended, now
             with _Reader._count:
                 _Reader.reading -= 1
 
     async def next(self) -> Segment | None:
-        return await asyncio.to_thread(next, self.segments, None)  # reading the file is blocking
+        return await asyncio.to_thread(self._next)  # reading the file is blocking
+
+    def _next(self) -> Segment | None:
+        with self._turn:
+            if self.stopped.is_set():
+                return None
+            self.busy = True
+        try:
+            return next(self.segments, None)
+        finally:
+            with self._turn:
+                self.busy, close = False, self.stopped.is_set()
+            if close:  # stopped while this thread read: the event loop left the closing to it
+                self._close()
 
     def stop(self) -> None:
-        self.stopped.set()
+        """End the reading: the generators are closed now, or by the thread in them when it is done."""
+        with self._turn:
+            self.stopped.set()
+            close = not self.busy
+        if close:
+            self._close()
+
+    def _close(self) -> None:
+        self.segments.close()
+        for blocks in self.opened:
+            blocks.close()
 
 
 def files_reading() -> int:
