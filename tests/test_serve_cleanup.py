@@ -9,6 +9,7 @@ import gc
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,37 @@ def test_a_client_that_leaves_lets_go_of_its_upload_and_its_ffmpeg_within_second
         wait_until(lambda: not ffmpeg_children(proc.pid) and not deleted_files_open(proc.pid), 10,
                    f"ffmpeg {ffmpeg_children(proc.pid)} and deleted files {deleted_files_open(proc.pid)} let go")
         assert health(url)["reading"] == 0
+
+
+def test_a_stream_whose_client_leaves_mid_way_leaves_no_task_pending():
+    """stream=true's events stopped while they wait for the second (what the response does when its client goes
+    away): the job is cancelled, cleanup runs once, and no task is left pending (asyncio would log "Task was
+    destroyed but it is pending" whenever the collector found it)."""
+    from types import SimpleNamespace
+
+    from asr.serve.events import stream_response
+
+    async def job(emit):
+        emit(SimpleNamespace(text="six", logprobs=[]))  # a decoded segment; the next never comes
+        await asyncio.Event().wait()
+
+    async def main() -> tuple[str, list, list]:
+        cleaned = []
+        response = await stream_response(job, False, 0.01, lambda: cleaned.append(1), asyncio.Event().wait(),
+                                         time.monotonic() + 60)
+        first = await response.body_iterator.__anext__()
+        second = asyncio.ensure_future(response.body_iterator.__anext__())  # waits for a segment that never comes
+        await asyncio.sleep(0.1)
+        second.cancel()  # the client went away: Starlette stops the sending, the response closes its events
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        await response.body_iterator.aclose()
+        for _ in range(100):  # cancelled tasks end at the loop's next turns: 100 x 10 ms at most
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+            if not pending:
+                break
+            await asyncio.sleep(0.01)
+        return first, cleaned, pending
+
+    first, cleaned, pending = asyncio.run(main())
+    assert '"delta": "six"' in first and cleaned == [1] and pending == [], (first, cleaned, pending)

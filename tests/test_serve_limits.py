@@ -4,6 +4,7 @@ cancelled at once, the queued audio bounded per server, and SIGTERM with a stall
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -149,3 +150,43 @@ def test_sigterm_with_a_stalled_upload_finishes_the_request_in_flight_and_exits_
     assert (status, text) == (200, TEXTS[CLIPS[2].stem])
     assert said.startswith(b"HTTP/1.1 503") and b"server_shutting_down" in said, said
     assert exited < 20, exited  # not held for the whole grace by the stalled upload
+
+
+def test_a_stream_past_its_deadline_after_its_first_event_ends_with_an_error_event(tmp_path, long_audio):
+    """stream=true whose --max-request-s (5) passes mid-stream (each segment waits 1 s for company, one at a time:
+    --pool-seconds 1): the events so far, then OpenAI's error event (504's request_timeout), and the chunked answer
+    ends properly (a connection cut there is an error to the client, and the openai client uploads again)."""
+    with running_server(tmp_path / "server.log", "--stream-model", "none", "--max-wait-ms", "1000",
+                        "--pool-seconds", "1", "--max-request-s", "5") as (url, _):
+        with open(long_audio, "rb") as f, httpx.stream(
+                "POST", f"{url}/v1/audio/transcriptions", files={"file": ("long.flac", f)},
+                data={"model": "asr-an4", "stream": "true"}, timeout=60) as r:
+            events = [json.loads(line[len("data: "):]) for line in r.iter_lines() if line.startswith("data: ")]
+        after = health(url)
+    assert r.status_code == 200 and events[0]["type"] == "transcript.text.delta", events[:1]
+    assert events[-1]["type"] == "error" and events[-1]["error"]["code"] == "request_timeout", events[-1]
+    assert "--max-request-s" in events[-1]["error"]["message"] and after["in_flight"] == 0, (events[-1], after)
+
+
+def test_a_streamed_transcription_whose_client_goes_after_its_first_event_is_one_499_line(tmp_path):
+    """stream=true: a client gone once the events flow has its work cancelled and its slot given back, and its
+    access line (one) says 499, as before the first event, not the 200 its answer began with."""
+    audio = clips_joined(tmp_path / "long.flac", 3, 1.0).read_bytes()
+    body = (b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nasr-an4\r\n--b\r\nContent-Disposition: '
+            b'form-data; name="stream"\r\n\r\ntrue\r\n--b\r\nContent-Disposition: form-data; name="file"; '
+            b'filename="long.flac"\r\n\r\n' + audio + b"\r\n--b--\r\n")
+    with running_server(tmp_path / "server.log", "--stream-model", "none", "--max-wait-ms", "1000",
+                        "--pool-seconds", "1") as (url, _):
+        s = open_upload(url, len(body), body)
+        s.settimeout(30)
+        said = b""
+        while b"transcript.text.delta" not in said and len(said) < 100_000:  # a closed socket gives b"": an error
+            said += s.recv(65536) or b"!" * 100_000
+        s.close()
+        wait_until(lambda: health(url)["in_flight"] == 0, 10, "the slot given back")
+        time.sleep(0.5)  # (a line the server would write after the 499)
+        log = (tmp_path / "server.log").read_text()
+    lines = [line for line in log.splitlines() if "POST /v1/audio/transcriptions" in line]
+    assert said.startswith(b"HTTP/1.1 200") and b"transcript.text.delta" in said, said[:300]
+    assert len(lines) == 1 and '"POST /v1/audio/transcriptions HTTP/1.1" 499' in lines[0], lines
+    assert "Task was destroyed" not in log and "Traceback" not in log, log

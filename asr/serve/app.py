@@ -46,7 +46,7 @@ from asr.serve.formats import MEDIA_TYPES, render
 from asr.serve.guard import Guard
 from asr.serve.jobs import files_reading, model_batches, transcribe_file
 from asr.serve.limits import AudioBudget, Full, Slots
-from asr.serve.logs import ClientFrameErrors, redact_logs
+from asr.serve.logs import GONE, ClientFrameErrors, LaterAccessLines, access_line, redact_logs
 from asr.serve.rounds import StreamRounds
 from asr.serve.stream import StreamEndpoint
 from asr.serve.fields import Fields
@@ -55,8 +55,6 @@ from asr.serve.worker import ModelWorker
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("asr.serve")
-access_log = logging.getLogger("uvicorn.access")  # uvicorn's access log: off with --no-access-log
-GONE = 499  # nginx's status for a client that closed the connection before its answer (never sent)
 T = TypeVar("T")
 
 
@@ -90,12 +88,14 @@ def create_app(cfg: ServeConfig, rec: Recognizer, decoder: Decoder, stream: tupl
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         redact_logs()  # after uvicorn has set its loggers up
-        frames = ClientFrameErrors(state.guard.notices.note)
+        frames, later = ClientFrameErrors(state.guard.notices.note), LaterAccessLines()
         logging.getLogger("uvicorn.error").addFilter(frames)
+        logging.getLogger("uvicorn.access").addFilter(later)
         state.worker.start()
         yield
         state.worker.stop(timeout=1.0)  # uvicorn has let the requests finish (or cut them after the grace)
         logging.getLogger("uvicorn.error").removeFilter(frames)
+        logging.getLogger("uvicorn.access").removeFilter(later)
 
     app = FastAPI(title="asr", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.guard = state.guard  # for the server (asr.serve.__main__) to build uvicorn's protocol with
@@ -286,9 +286,7 @@ def add_error_handlers(app: FastAPI, cfg: ServeConfig) -> None:
     @app.exception_handler(ClientDisconnect)
     async def client_gone(request: Request, e: ClientDisconnect) -> Response:
         """A client that went away before its answer: one access-log line with status 499, no traceback."""
-        client = "%s:%d" % tuple(request.scope["client"]) if request.scope.get("client") else "-"
-        access_log.info('%s - "%s %s HTTP/%s" %d', client, request.method, request.url.path,
-                        request.scope.get("http_version", "1.1"), GONE)
+        access_line(request.scope, GONE)
         return Response(status_code=GONE)
 
     @app.exception_handler(Exception)

@@ -6,8 +6,10 @@
 
 With include[]=logprobs each event has "logprobs" too. Audio that cannot be read before the first event is
 answered as without stream=true (400 and OpenAI's error shape); a failure after it ends the stream with
-{"type": "error", "error": {...}}. The whole answer, its sending included, ends by the request's deadline: a
-client that stops reading cannot hold its request's slot past it (the connection is cut).
+{"type": "error", "error": {...}}: past the request's deadline, the error event of a 504 (request_timeout), and the
+answer ends. Its sending ends ERROR_SEND_S after that deadline: a client that stops reading cannot hold its
+request's slot past it (the connection is cut). The access line, written once the answer ends, says 200, or 499
+for a client that went away before it.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from starlette.requests import ClientDisconnect
 from asr.longform import FileResult, SegmentResult
 from asr.serve.errors import APIError, error_body
 from asr.serve.formats import text_delta, text_done
+from asr.serve.logs import GONE, access_later, access_line
 
 log = logging.getLogger("asr.serve")
+ERROR_SEND_S = 2.0  # s after the request's deadline (when its job is cancelled) for the error event to be sent
 Job = Callable[[Callable[[SegmentResult], None]], Awaitable[tuple[FileResult, int]]]  # transcribe_file, bound
 
 
@@ -37,8 +41,8 @@ async def stream_response(job: Job, logprobs: bool, frame_s: float, cleanup: Cal
                           gone: Awaitable[None], deadline: float) -> StreamingResponse:
     """Start `job` (it calls its argument with each segment as it is decoded) and answer with its events; raises
     what the job raises before its first segment, and ClientDisconnect (the job cancelled) if `gone` (the client
-    went away) comes first. `cleanup` runs once the job is over, however it ends; the answer is cut at `deadline`
-    (time.monotonic())."""
+    went away) comes first. `cleanup` runs once the job is over, however it ends. The job must end by `deadline`
+    (time.monotonic()); the answer is cut ERROR_SEND_S after it, so that the job's error event is sent first."""
     segments: asyncio.Queue = asyncio.Queue()
     task = asyncio.ensure_future(job(segments.put_nowait))
     first, left = asyncio.ensure_future(segments.get()), asyncio.ensure_future(gone)
@@ -55,25 +59,39 @@ async def stream_response(job: Job, logprobs: bool, frame_s: float, cleanup: Cal
         raise
     finally:
         left.cancel()  # once the events flow, Starlette watches for the client going
-    return BoundedResponse(_events(task, first, segments, logprobs, frame_s, cleanup), deadline)
+    return BoundedResponse(_events(task, first, segments, logprobs, frame_s, cleanup), deadline + ERROR_SEND_S)
 
 
 class BoundedResponse(StreamingResponse):
     """Server-sent events that end by `deadline` (time.monotonic()), however slowly the client reads: past it the
     sending stops and the connection is cut (uvicorn closes an answer left incomplete); the events' generator is
-    closed at once either way, so its cleanup never waits for the garbage collector."""
+    closed at once either way, so its cleanup never waits for the garbage collector. Its access line is written
+    once it ends: 499 if the client went away before, else 200 (uvicorn's, as it began, is left out)."""
 
     def __init__(self, events: AsyncIterator[str], deadline: float):
         super().__init__(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         self.deadline = deadline
 
     async def __call__(self, scope, receive, send) -> None:
+        ended, cut = False, False
+
+        async def sending(message: dict) -> None:
+            nonlocal ended
+            if message["type"] == "http.response.start":
+                with access_later():
+                    return await send(message)
+            await send(message)
+            ended = ended or not message.get("more_body", False)
+
         try:
-            await asyncio.wait_for(super().__call__(scope, receive, send), max(0.0, self.deadline - time.monotonic()))
+            left = max(0.0, self.deadline - time.monotonic())
+            await asyncio.wait_for(super().__call__(scope, receive, sending), left)
         except asyncio.TimeoutError:
+            cut = True
             log.warning("stream=true answer cut at its deadline (--max-request-s): the client read too slowly")
         finally:
             await self.body_iterator.aclose()
+        access_line(scope, 200 if ended or cut else GONE)
 
 
 async def _events(task: asyncio.Future, first: asyncio.Future, segments: asyncio.Queue, logprobs: bool,
@@ -101,7 +119,8 @@ async def _events(task: asyncio.Future, first: asyncio.Future, segments: asyncio
         result, _ = task.result()
         yield sse(text_done(result, round(result.duration / frame_s), logprobs))
     finally:
-        task.cancel()  # a client gone mid-stream: its job stops
+        waiting.cancel()  # a client gone mid-stream: nothing waits for its next segment
+        task.cancel()  # and its job stops
         cleanup()
 
 
