@@ -4,10 +4,11 @@ good request that still succeeds; bad requests alongside good ones do not distur
 from __future__ import annotations
 
 import io
+import socket
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Iterator
 
 import httpx
@@ -17,11 +18,13 @@ import soundfile as sf
 
 from test_audio_limits import BAD  # the WAVs every door refuses with the same line
 from test_serve import CLIPS, ROOT, TEXTS, client_for, running_server  # tests/ is on sys.path under pytest
+from test_serve_faults import answer_of, error_of
 
 openai = pytest.importorskip("openai")
 
 KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
+AUTH_LINE = f"Authorization: Bearer {KEY}\r\n".encode()
 GOOD = CLIPS[4]  # 2.5 s; CLIPS[0] (4.0 s) is over the server's --max-seconds
 LIMIT_MB = 0.5
 
@@ -315,3 +318,36 @@ def test_an_address_the_server_cannot_listen_on_is_one_line_before_the_models_lo
     err = capsys.readouterr().err
     assert err.startswith("error: --host 999.1.1.1: not an address of this machine, nor a name it can resolve (")
     assert err.count("\n") == 1, err
+
+
+MULTIPART = b"Content-Type: multipart/form-data; boundary=b\r\n"
+EARLY = {  # answers sent before the body is read: (request head, the part of the body sent, status, code)
+    "too_large_by_length": (MULTIPART + b"Content-Length: 200000000\r\nExpect: 100-continue\r\n" + AUTH_LINE, b"",
+                            413, "file_too_large"),
+    "not_multipart": (b"Content-Type: application/json\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n" + AUTH_LINE,
+                      b"", 415, "unsupported_content_type"),
+    "no_boundary": (b"Content-Type: multipart/form-data\r\nContent-Length: 50000\r\n" + AUTH_LINE, b"--b\r\n" * 200,
+                    400, "invalid_multipart"),
+    "wrong_boundary": (b"Content-Type: multipart/form-data; boundary=other\r\nContent-Length: 50000\r\n" + AUTH_LINE,
+                       b"--b\r\n" * 200, 400, "invalid_multipart"),
+    "two_files_early": (MULTIPART + b"Content-Length: 50000\r\n" + AUTH_LINE,
+                        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF\r\n' * 2,
+                        400, "invalid_multipart"),
+    "missing_key": (MULTIPART + b"Content-Length: 50000\r\n", b"--b\r\n" * 200, 401, "missing_api_key"),
+}
+
+
+@pytest.mark.parametrize("name", EARLY)
+def test_an_answer_before_the_whole_body_closes_the_connection(server, name):
+    """RFC 9110 10.1.1: a server that answers before reading the body closes the connection (else the rest of the
+    body, or the next request of a client that never sent it after Expect: 100-continue, would be read as the
+    following request): the answer says Connection: close and the connection ends at once."""
+    head, sent, status, code = EARLY[name]
+    with socket.create_connection(("127.0.0.1", int(server.rsplit(":", 1)[1])), timeout=10) as s:
+        s.sendall(b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: test\r\n" + head + b"\r\n" + sent)
+        start = time.monotonic()
+        said = answer_of(s)  # until the server closes (or 10 s)
+        took = time.monotonic() - start
+    assert said.startswith(b"HTTP/1.1 %d" % status) and error_of(said)[0] == code, said
+    assert b"\r\nconnection: close\r\n" in said.split(b"\r\n\r\n")[0].lower() + b"\r\n" and took < 5, (took, said)
+    good(server)

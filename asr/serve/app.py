@@ -50,7 +50,7 @@ from asr.serve.logs import GONE, ClientFrameErrors, LaterAccessLines, access_lin
 from asr.serve.rounds import StreamRounds
 from asr.serve.stream import StreamEndpoint
 from asr.serve.fields import Fields
-from asr.serve.upload import read_upload
+from asr.serve.upload import CLOSE, read_upload, unread_body
 from asr.serve.worker import ModelWorker
 
 STATIC = Path(__file__).parent / "static"
@@ -260,28 +260,32 @@ async def stream_transcription(state: _State, request: Request, fields: Fields, 
 
 
 def add_error_handlers(app: FastAPI, cfg: ServeConfig) -> None:
+    """Every error in OpenAI's shape; one sent before the request's body was read closes the connection."""
+
+    def answer(request: Request, body: dict, status: int, headers: dict | None = None) -> JSONResponse:
+        return JSONResponse(body, status_code=status, headers=(headers or {}) | (CLOSE if unread_body(request) else {}))
+
     @app.exception_handler(APIError)
     async def api_error(request: Request, e: APIError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else {}
-        return JSONResponse(e.body(), status_code=e.status, headers=headers | e.headers)
+        return answer(request, e.body(), e.status, headers | e.headers)
 
     @app.exception_handler(Full)
     async def full(request: Request, e: Full) -> JSONResponse:
         status, code = (429, "too_many_requests") if e.peer else (503, "server_busy")
-        return JSONResponse(error_body(str(e), status_kind(status), code=code), status_code=status,
-                            headers={"Retry-After": "1"})
+        return answer(request, error_body(str(e), status_kind(status), code=code), status, {"Retry-After": "1"})
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException) -> JSONResponse:
         message = (f"unknown request URL: {request.method} {request.url.path}" if e.status_code == 404
                    else f"{request.method} {request.url.path}: {e.detail}")
         code = {404: "unknown_url", 405: "method_not_allowed"}.get(e.status_code)
-        return JSONResponse(error_body(message, status_kind(e.status_code), code=code),
-                            status_code=e.status_code, headers=e.headers)
+        return answer(request, error_body(message, status_kind(e.status_code), code=code), e.status_code,
+                      dict(e.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
-        return JSONResponse(error_body(f"invalid request: {e.errors()}"), status_code=400)
+        return answer(request, error_body(f"invalid request: {e.errors()}"), 400)
 
     @app.exception_handler(ClientDisconnect)
     async def client_gone(request: Request, e: ClientDisconnect) -> Response:
@@ -292,5 +296,5 @@ def add_error_handlers(app: FastAPI, cfg: ServeConfig) -> None:
     @app.exception_handler(Exception)
     async def server_error(request: Request, e: Exception) -> JSONResponse:
         log.exception("error serving %s %s", request.method, request.url.path)
-        return JSONResponse(error_body(f"the server failed on this request ({type(e).__name__}: {e})",
-                                       "server_error"), status_code=500)
+        return answer(request, error_body(f"the server failed on this request ({type(e).__name__}: {e})",
+                                          "server_error"), 500)

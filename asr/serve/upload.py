@@ -4,7 +4,8 @@ fields, and the file written to disk once, into the request's own folder.
 The body is counted as it arrives: past the limit the request is refused with 413 at once (a Content-Length over
 the limit before a byte is read). It must keep coming: a pause of more than body_timeout_s, an average rate under
 min_body_kb_s once body_timeout_s have passed, or a body not in by the request's deadline (max_request_s) is
-dropped with 408 and the connection closed; a server that begins to stop drops the bodies still arriving (503).
+dropped with 408 and the connection closed; a server that begins to stop drops the bodies still arriving (503). Any
+answer sent before the body's end closes the connection (unread_body).
 Text fields are held in memory (MAX_FIELD_BYTES each, MAX_TEXT_BYTES in all, MAX_FIELDS of them); the file goes to disk as its parts
 arrive (never held in memory, never copied), so any length is served in bounded memory.
 """
@@ -30,6 +31,7 @@ MAX_FIELDS = 50  # text fields in one form at most
 MAX_FIELD_BYTES = 1024 * 1024  # one text field at most (Starlette's own limit: 10,000 hotwords fit)
 MAX_TEXT_BYTES = 2 * 1024 * 1024  # all text fields of a form at most
 CLOSE = {"Connection": "close"}  # an answer before the whole body: the rest is not read, the connection not kept
+READ = "asr.body_read"  # in a request's ASGI scope once its whole body has been read
 
 
 class _Invalid(Exception):
@@ -182,6 +184,7 @@ async def body(request: Request, cfg: ServeConfig, stopping: asyncio.Event, dead
         if chunk:
             yield chunk
         if not message.get("more_body", False):
+            request.scope[READ] = True
             return
 
 
@@ -201,6 +204,16 @@ async def read_upload(request: Request, cfg: ServeConfig, folder: Path, stopping
     finally:
         form.close()
     return read_fields(form, cfg)
+
+
+def unread_body(request: Request) -> bool:
+    """Whether the request has a body not read to its end: an answer now must close the connection (CLOSE), as
+    RFC 9110 10.1.1 asks, or the rest of the body (or the next request of a client that never sent it, after
+    Expect: 100-continue) would be read as a request."""
+    if request.scope.get(READ):
+        return False
+    chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
+    return chunked or request.headers.get("content-length", "0").strip() not in ("", "0")
 
 
 def spool_name(name: str) -> str:
