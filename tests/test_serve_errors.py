@@ -351,3 +351,18 @@ def test_an_answer_before_the_whole_body_closes_the_connection(server, name):
     assert said.startswith(b"HTTP/1.1 %d" % status) and error_of(said)[0] == code, said
     assert b"\r\nconnection: close\r\n" in said.split(b"\r\n\r\n")[0].lower() + b"\r\n" and took < 5, (took, said)
     good(server)
+
+
+def test_head_works_wherever_get_does_and_the_stream_url_says_it_is_a_websocket(server):
+    """RFC 9110 9.1: HEAD is answered as GET, without the body. GET /v1/stream without an Upgrade header is a 426
+    that says the endpoint is a WebSocket (not a 404 unknown_url)."""
+    for path, headers in [("/health", {}), ("/", {}), ("/v1/models", AUTH), ("/v1/models/whisper-1", AUTH)]:
+        get, head = httpx.get(f"{server}{path}", headers=headers), httpx.head(f"{server}{path}", headers=headers)
+        assert (get.status_code, head.status_code, head.content) == (200, 200, b""), (path, head)
+        assert head.headers["content-type"] == get.headers["content-type"], path
+    assert httpx.head(f"{server}/v1/models").status_code == 401  # the key is asked for as by GET
+    for method in ("GET", "HEAD"):
+        r = httpx.request(method, f"{server}/v1/stream")
+        assert r.status_code == 426 and r.headers["upgrade"].lower() == "websocket", (method, r.headers)
+    error = httpx.get(f"{server}/v1/stream").json()["error"]
+    assert error["code"] == "upgrade_required" and "WebSocket" in error["message"], error

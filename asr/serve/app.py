@@ -4,8 +4,8 @@
     GET  /v1/models                 the served model, in OpenAI's list format
     GET  /v1/models/{id}            the served model (or whisper-1, its alias) as OpenAI gives one; else 404
     GET  /health                    {"status": "ok", "model", "in_flight", "queued_segments", "batches", ...}
-    GET  /                          static/index.html, where there is one
-    WS   /v1/stream                 live recognition in Vosk's protocol (asr.serve.stream), with the streaming model
+    GET  /                          static/index.html, where there is one   (HEAD too, wherever GET: RFC 9110 9.1)
+    WS   /v1/stream                 live recognition in Vosk's protocol (asr.serve.stream); plain GET: 426
 
 Every error is OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with its HTTP status. A
 response to a transcription says in `X-ASR-Batch-Size` the largest batch its audio went through the model in.
@@ -191,13 +191,13 @@ def add_routes(app: FastAPI, state: _State) -> None:
 
     add_model_routes(app, state)
 
-    @app.get("/health")
+    @app.api_route("/health", methods=["GET", "HEAD"])
     async def health() -> dict:
         return health_of(state)
 
-    app.add_api_websocket_route("/v1/stream", state.stream)
+    state.stream.mount(app, "/v1/stream")
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def index() -> Response:
         if not (STATIC / "index.html").is_file():
             raise APIError(404, "no page here: the API is under /v1", "not_found")
@@ -223,12 +223,12 @@ def add_model_routes(app: FastAPI, state: _State) -> None:
     def model(name: str) -> dict:
         return {"id": name, "object": "model", "created": state.started, "owned_by": "asr"}
 
-    @app.get("/v1/models")
+    @app.api_route("/v1/models", methods=["GET", "HEAD"])
     async def models(request: Request) -> dict:
         check_key(request, cfg)
         return {"object": "list", "data": [model(cfg.model_id)]}
 
-    @app.get("/v1/models/{name:path}")
+    @app.api_route("/v1/models/{name:path}", methods=["GET", "HEAD"])
     async def one_model(request: Request, name: str) -> dict:
         check_key(request, cfg)
         if name not in (cfg.model_id, *DEFAULT_ALIASES):

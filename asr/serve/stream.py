@@ -32,6 +32,7 @@ import hmac
 import logging
 import time
 
+from starlette.requests import Request
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from asr.audio import PcmDecoder
@@ -39,6 +40,7 @@ from asr.decoding import Decoder
 from asr.manifest import json_object
 from asr.recognizer import Recognizer
 from asr.serve.config import ServeConfig
+from asr.serve.errors import APIError
 from asr.serve.limits import Full, Slots
 from asr.serve.rounds import StreamRounds
 from asr.serve.stream_config import ConfigError, StreamSettings, read_config, vosk_answer
@@ -72,6 +74,15 @@ class StreamEndpoint:
     def open(self) -> int:
         """Streams being served."""
         return self.slots.open
+
+    def mount(self, app, path: str) -> None:
+        """Serve streams at `path` of the FastAPI `app`; a plain HTTP GET or HEAD there (no Upgrade) gets a 426."""
+        app.add_api_websocket_route(path, self)
+        app.add_api_route(path, self.not_upgraded, methods=["GET", "HEAD"], include_in_schema=False)
+
+    async def not_upgraded(self, request: Request) -> None:
+        raise APIError(426, f"{request.url.path} is a WebSocket endpoint (Vosk's protocol): connect with ws://, "
+                            "sending 'Upgrade: websocket'", "upgrade_required", headers={"Upgrade": "websocket"})
 
     async def __call__(self, ws: WebSocket) -> None:
         await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in ws.scope.get("subprotocols", ()) else None)
