@@ -11,7 +11,8 @@ Every error is OpenAI's shape, {"error": {"message", "type", "param", "code"}}, 
 response to a transcription says in `X-ASR-Batch-Size` the largest batch its audio went through the model in.
 A transcription holds one of max_requests slots (max_peer_requests for one client address) from the end of its
 upload to its answer, has max_request_s in all, and is cancelled as soon as its client goes away: its queued
-segments leave the queue and its file is read no further. A request's hotwords / keywords[] and phrase_list
+segments leave the queue and its file is read no further (asr.serve.endings; one still at work as the server's
+shutdown grace ends is answered 503 within it). A request's hotwords / keywords[] and phrase_list
 steer the decoding of its own segments only (they travel with each segment through the batcher); stream=true
 answers with server-sent events (events.py), holding its slot until the last event.
 """
@@ -26,7 +27,6 @@ import shutil
 import tempfile
 import time
 from contextlib import asynccontextmanager
-from typing import Awaitable, TypeVar
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -40,7 +40,8 @@ from asr.decoding import Decoder, Steering, SteeringError
 from asr.recognizer import Recognizer
 from asr.serve.batcher import Batcher
 from asr.serve.config import DEFAULT_ALIASES, ServeConfig
-from asr.serve.errors import APIError, error_body, status_kind
+from asr.serve.endings import disconnected, until_answered
+from asr.serve.errors import CLOSE, APIError, error_body, status_kind
 from asr.serve.events import stream_response
 from asr.serve.formats import MEDIA_TYPES, render
 from asr.serve.guard import Guard
@@ -50,12 +51,11 @@ from asr.serve.logs import GONE, ClientFrameErrors, LaterAccessLines, access_lin
 from asr.serve.rounds import StreamRounds
 from asr.serve.stream import StreamEndpoint
 from asr.serve.fields import Fields
-from asr.serve.upload import CLOSE, read_upload, unread_body
+from asr.serve.upload import read_upload, unread_body
 from asr.serve.worker import ModelWorker
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("asr.serve")
-T = TypeVar("T")
 
 
 class _State:
@@ -108,34 +108,6 @@ def peer_of(request: Request) -> str:
     return request.client.host if request.client else "-"
 
 
-async def disconnected(request: Request) -> None:
-    """Return once the client has gone away (call when its body has been read: it reads what else comes)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
-async def until_answered(request: Request, work: Awaitable[T], deadline: float, cfg: ServeConfig) -> T:
-    """`work`'s result, unless its client goes away first (ClientDisconnect; the work is cancelled at once) or the
-    deadline passes (APIError 504; cancelled too)."""
-    task, gone = asyncio.ensure_future(work), asyncio.ensure_future(disconnected(request))
-    try:
-        done, _ = await asyncio.wait({task, gone}, timeout=max(0.0, deadline - time.monotonic()),
-                                     return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        gone.cancel()
-        task.cancel()  # a no-op once it is done
-    if task in done:
-        return task.result()
-    if gone in done:
-        raise ClientDisconnect()
-    raise overtime(cfg)
-
-
-def overtime(cfg: ServeConfig) -> APIError:
-    return APIError(504, f"the request took longer than this server's limit of {cfg.max_request_s:g} s "
-                         "(--max-request-s)", "request_timeout")
-
-
 def request_steering(decoder: Decoder, fields: Fields) -> Steering | None:
     """The request's hotwords and grammar, checked: APIError 400 naming the field that is wrong."""
     try:
@@ -179,7 +151,7 @@ def add_routes(app: FastAPI, state: _State) -> None:
             with state.requests.slot(peer):
                 work = transcribe_file(str(fields.path), fields.name, state.batcher, cfg.max_seconds,
                                        cfg.pool_seconds, state.budget, steering)
-                result, batch = await until_answered(request, work, deadline, cfg)
+                result, batch = await until_answered(work, deadline, cfg, state.guard.cut, request)
         finally:
             if not streaming:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -251,10 +223,7 @@ async def stream_transcription(state: _State, request: Request, fields: Fields, 
     async def job(emit):
         work = transcribe_file(str(fields.path), fields.name, state.batcher, cfg.max_seconds, cfg.pool_seconds,
                                state.budget, steering, on_segment=emit)
-        try:
-            return await asyncio.wait_for(work, max(0.0, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
-            raise overtime(cfg) from None
+        return await until_answered(work, deadline, cfg, state.guard.cut)  # its client is watched by the events
 
     return await stream_response(job, fields.logprobs, state.frame_s, cleanup, disconnected(request), deadline)
 

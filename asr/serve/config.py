@@ -108,7 +108,7 @@ LIMITS = {  # ServeConfig field -> what it bounds; its flag is --field-name (--m
     "max_peer_streams": "WebSocket streams served at once for one client address; more: 1013",
     "stream_idle_s": "seconds a stream may send no audio; longer: closed with 1008",
     "max_stream_s": "seconds one stream may last; longer: closed with 1008",
-    "shutdown_grace_s": "seconds after SIGTERM for requests in flight to finish; then they are cut",
+    "shutdown_grace_s": "seconds after SIGTERM for requests in flight to finish; then they are answered 503",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+CLOSE = {"Connection": "close"}  # an answer after which the connection is not kept (nor the rest of a body read)
+
 
 class APIError(Exception):
     """A request that cannot be served; `status` is its HTTP status, the rest is OpenAI's error body."""
@@ -35,3 +37,9 @@ def audio_error(message: str) -> APIError:
     """A file that asr.audio could not read (its AudioError's message) -> 400, told apart by what went wrong."""
     damaged = any(word in message for word in ("truncated", "corrupt", "NaN", "samples reach"))
     return APIError(400, message, "corrupt_audio" if damaged else "invalid_file_format", "file")
+
+
+def shutting_down() -> APIError:
+    """A request the server will not serve because it is stopping (SIGTERM): 503, and the connection is closed."""
+    return APIError(503, "the server is shutting down: send the request again later", "server_shutting_down",
+                    headers=CLOSE)

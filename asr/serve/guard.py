@@ -5,6 +5,7 @@ log lines that stay few however many clients misbehave.
     guard = Guard(cfg)
     uvicorn.Config(app, http=guarded_protocol(guard), ...)    # every HTTP connection goes through it
     guard.stop()                                             # at shutdown: bodies still arriving are dropped
+    await guard.cut.wait()                                   # set CUT_BEFORE_S before --shutdown-grace-s ends
 
 uvicorn's HTTP protocol (h11) gives a connection no time limit until its first answer: a client that opens
 connections and sends nothing, or half a header, held them forever. Here each connection must have sent a whole
@@ -30,6 +31,7 @@ from asr.serve.errors import error_body, status_kind
 log = logging.getLogger("asr.serve")
 NOTICE_EVERY_S = 10.0  # one log line of a kind at most this often; the next says how many it stood for
 REASONS = {408: "Request Timeout", 503: "Service Unavailable"}  # the answers written here, before any request
+CUT_BEFORE_S = 0.5  # s before the shutdown grace ends (at most half of it) that what is still in flight is ended
 
 
 def raw_answer(status: int, message: str, code: str, headers: str = "") -> bytes:
@@ -66,6 +68,7 @@ class Guard:
         self.peers: Counter = Counter()
         self.notices = Notices()
         self.stopping = asyncio.Event()  # set when the server begins to shut down
+        self.cut = asyncio.Event()  # set as the grace is about to end: requests still at work are answered (503)
 
     def admit(self, peer: str) -> str | None:
         """Count a new connection from `peer`; or why it is refused (it is then not counted)."""
@@ -84,7 +87,11 @@ class Guard:
             del self.peers[peer]
 
     def stop(self) -> None:
+        """The server begins to stop (call on its event loop): `stopping` now, `cut` CUT_BEFORE_S before the
+        grace ends, so that what is still in flight can be answered within it (uvicorn cuts it at the end)."""
         self.stopping.set()
+        grace = self.cfg.shutdown_grace_s
+        asyncio.get_running_loop().call_later(grace - min(CUT_BEFORE_S, grace / 2), self.cut.set)
 
 
 class GuardedH11Protocol(H11Protocol):

@@ -24,13 +24,12 @@ from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from asr.serve.config import ServeConfig
-from asr.serve.errors import APIError
+from asr.serve.errors import CLOSE, APIError, shutting_down
 from asr.serve.fields import Fields, read_fields, upload_name
 
 MAX_FIELDS = 50  # text fields in one form at most
 MAX_FIELD_BYTES = 1024 * 1024  # one text field at most (Starlette's own limit: 10,000 hotwords fit)
 MAX_TEXT_BYTES = 2 * 1024 * 1024  # all text fields of a form at most
-CLOSE = {"Connection": "close"}  # an answer before the whole body: the rest is not read, the connection not kept
 READ = "asr.body_read"  # in a request's ASGI scope once its whole body has been read
 
 
@@ -164,8 +163,7 @@ async def receive(request: Request, seconds: float, why: str, stopping: asyncio.
             return message.result()
         message.cancel()
     if stopping.is_set():
-        raise APIError(503, "the server is shutting down: send the request again later", "server_shutting_down",
-                       headers=CLOSE)
+        raise shutting_down()
     raise APIError(408, f"the request's body came too slowly: {why}", "request_timeout", headers=CLOSE)
 
 
