@@ -124,7 +124,7 @@ def serve(cfg: ServeConfig, app) -> None:
     """Run the app under uvicorn with the guard's protocol (asr.serve.guard) and the limits; returns after shutdown."""
     import uvicorn
 
-    from asr.serve.guard import guarded_protocol
+    from asr.serve.guard import graceful_websockets, guarded_protocol
 
     guard = app.state.guard
     guard.max_connections = connections_allowed(cfg)
@@ -139,7 +139,7 @@ def serve(cfg: ServeConfig, app) -> None:
             await super().shutdown(sockets)
 
     config = uvicorn.Config(app, host=cfg.host, port=cfg.port, access_log=cfg.access_log, http=guarded_protocol(guard),
-                            timeout_keep_alive=min(5.0, cfg.header_timeout_s / 2),
+                            ws=graceful_websockets(), timeout_keep_alive=min(5.0, cfg.header_timeout_s / 2),
                             timeout_graceful_shutdown=cfg.shutdown_grace_s)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))

@@ -71,7 +71,7 @@ class _State:
         self.budget = AudioBudget(int(cfg.max_queued_audio_s * SAMPLE_RATE))
         self.uploading = 0  # request bodies arriving
         self.stream_rounds = StreamRounds(cfg.max_batch, self.worker) if stream else None
-        self.stream = StreamEndpoint(*(stream or (None, None)), self.stream_rounds, cfg)
+        self.stream = StreamEndpoint(*(stream or (None, None)), self.stream_rounds, cfg, self.guard)
 
     def call_budget(self) -> float:
         """Padded samples per transcription model call: fewer while a live stream is open, whose every round waits

@@ -4,6 +4,7 @@ log lines that stay few however many clients misbehave.
 
     guard = Guard(cfg)
     uvicorn.Config(app, http=guarded_protocol(guard), ...)    # every HTTP connection goes through it
+    uvicorn.Config(app, ws=graceful_websockets(), ...)       # streams end themselves at shutdown (asr.serve.stream)
     guard.stop()                                             # at shutdown: bodies still arriving are dropped
     await guard.cut.wait()                                   # set CUT_BEFORE_S before --shutdown-grace-s ends
 
@@ -24,6 +25,7 @@ import time
 from collections import Counter
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 
 from asr.serve.config import ServeConfig
 from asr.serve.errors import error_body, status_kind
@@ -161,3 +163,19 @@ class GuardedH11Protocol(H11Protocol):
 def guarded_protocol(guard: Guard) -> type[GuardedH11Protocol]:
     """The protocol class to give uvicorn (Config(http=...)) for the connections of the server `guard` belongs to."""
     return type("GuardedH11Protocol", (GuardedH11Protocol,), {"guard": guard})
+
+
+def graceful_websockets() -> type | str:
+    """uvicorn's WebSocket protocol (Config(ws=...)), except that at shutdown a stream under way is left open, for
+    the app to end within the grace (asr.serve.stream: its utterance's result, then 1012), where uvicorn's closes
+    it at once (1012, the utterance lost); uvicorn still waits for it and cuts it when the grace is over."""
+    if AutoWebSocketsProtocol is None:
+        return "auto"  # no WebSocket library: no streams to end
+
+    class GracefulWebSocketProtocol(AutoWebSocketsProtocol):  # type: ignore[misc, valid-type]
+        def shutdown(self) -> None:
+            if getattr(self, "handshake_complete", False) and not getattr(self, "close_sent", True):
+                return  # accepted and not closing: the app ends it
+            super().shutdown()
+
+    return GracefulWebSocketProtocol

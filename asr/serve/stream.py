@@ -9,6 +9,7 @@
     server: its result
     client: {"eof": 1}
     server: the last result, then it closes (1000, reason "end of stream: ...")
+    server: (when it stops: SIGTERM) the utterance's result, then it closes (1012, service restart)
 
 With an API key, a stream sends it as `Authorization: Bearer KEY` or, from a browser (which cannot set headers on
 a WebSocket), as the subprotocol `asr.bearer.<KEY in base64url>` beside `asr` (the one the server picks): never
@@ -21,6 +22,11 @@ already, or the client max_peer_streams; 1011 for a failure of the server's own)
 stream's audio goes through the model in rounds shared by all streams (asr.serve.rounds: one window of each a
 round, in one batch; each stream answered as soon as its own message is done). One answer per message: two
 utterances ended by one message are merged into one result.
+
+When the server stops, a stream has the shutdown grace: one with an utterance in progress (a partial with words)
+goes on until that utterance ends (its result), or, as the grace is about to end (asr.serve.guard's cut), is
+ended there, as by eof (its result, all it has heard); any other ends at once, with the result of what it has
+heard since its last one (empty where nothing). Then the server closes it with 1012: connect again.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from asr.manifest import json_object
 from asr.recognizer import Recognizer
 from asr.serve.config import ServeConfig
 from asr.serve.errors import APIError
+from asr.serve.guard import Guard
 from asr.serve.limits import Full, Slots
 from asr.serve.rounds import StreamRounds
 from asr.serve.stream_config import ConfigError, StreamSettings, read_config, vosk_answer
@@ -49,9 +56,10 @@ from asr.streaming import Transcriber
 MAX_MESSAGE_SECONDS = 5.0  # audio in one binary message at most: more would hold every stream's model step
 SUBPROTOCOL = "asr"  # offered beside the key's subprotocol; the server accepts with this one
 KEY_PREFIX = "asr.bearer."  # subprotocol that carries the API key, base64url-encoded (browsers' way to send it)
-INVALID, TOO_BIG, TRY_LATER, POLICY, FAILED = 1007, 1009, 1013, 1008, 1011  # WebSocket close codes (RFC 6455)
+INVALID, TOO_BIG, TRY_LATER, POLICY, FAILED, RESTART = 1007, 1009, 1013, 1008, 1011, 1012  # close codes (RFC 6455)
 MAX_REASON_BYTES = 123  # UTF-8 bytes of reason text a close frame holds (RFC 6455: 125 bytes less the code)
 END_OF_STREAM = "end of stream: eof received and answered"  # the reason of a normal close (1000)
+STOPPING = "service restart: the server is stopping; connect again"  # the reason of a close at shutdown (1012)
 log = logging.getLogger("asr.serve")
 
 
@@ -64,8 +72,10 @@ class StreamError(Exception):
 class StreamEndpoint:
     """The /v1/stream handler of one app: a streaming recogniser, its decoder and the rounds its streams share."""
 
-    def __init__(self, rec: Recognizer | None, decoder: Decoder | None, rounds: StreamRounds | None, cfg: ServeConfig):
+    def __init__(self, rec: Recognizer | None, decoder: Decoder | None, rounds: StreamRounds | None, cfg: ServeConfig,
+                 guard: Guard):
         self.rec, self.decoder, self.rounds, self.cfg = rec, decoder, rounds, cfg
+        self.guard = guard  # its stopping and cut: when streams end at shutdown
         self.api_key = cfg.api_key  # when set: "Authorization: Bearer KEY", or the subprotocol KEY_PREFIX + base64url
         self.idle_s = cfg.stream_idle_s  # a stream that sends no audio this long is closed (it holds a slot)
         self.slots = Slots("streams", cfg.max_streams, cfg.max_peer_streams, ("--max-streams", "--max-peer-streams"))
@@ -105,16 +115,21 @@ class StreamEndpoint:
             await close_with_error(ws, StreamError(f"the server failed on this stream ({type(e).__name__}: {e})",
                                                    FAILED))
 
-    async def receive(self, ws: WebSocket, last_audio: float, ends_at: float) -> dict:
-        """The stream's next message; StreamError (1008) when no audio has come for idle_s or the stream has
-        lasted max_stream_s. Only audio counts: other messages (an empty one every minute) do not keep a stream."""
+    async def receive(self, ws: WebSocket, last_audio: float, ends_at: float, stop: asyncio.Event) -> dict | None:
+        """The stream's next message, or None once `stop` is set (the server is stopping); StreamError (1008) when
+        no audio has come for idle_s or the stream has lasted max_stream_s. Only audio counts: other messages (an
+        empty one every minute) do not keep a stream."""
         idle_at = last_audio + self.idle_s
         left = min(idle_at, ends_at) - time.monotonic()
-        try:
-            if left > 0:  # (wait_for with no time left still returns a message that is already there)
-                return await asyncio.wait_for(ws.receive(), left)
-        except asyncio.TimeoutError:
-            pass
+        if left > 0 and not stop.is_set():
+            message, stopped = asyncio.ensure_future(ws.receive()), asyncio.ensure_future(stop.wait())
+            await asyncio.wait({message, stopped}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if message.done():  # (also when it came with the stop: it is answered first)
+                return message.result()
+            message.cancel()
+        if stop.is_set():
+            return None
         if idle_at <= ends_at:
             raise StreamError(f"no audio for {self.idle_s:g} s: the stream is closed", POLICY)
         raise StreamError(f"the stream reached this server's limit of {self.cfg.max_stream_s:g} s "
@@ -130,7 +145,10 @@ class StreamEndpoint:
         last_audio = time.monotonic()
         ends_at = last_audio + self.cfg.max_stream_s
         while True:
-            message = await self.receive(ws, last_audio, ends_at)
+            speaking = stream is not None and bool(stream.shown)  # at shutdown, its utterance may end by the cut
+            message = await self.receive(ws, last_audio, ends_at, self.guard.cut if speaking else self.guard.stopping)
+            if message is None:
+                return await self.stopped(ws, stream, pcm, settings)
             if message["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(message.get("code", 1000))
             value = {} if message.get("bytes") is not None else parse_text(message.get("text") or "")
@@ -153,9 +171,21 @@ class StreamEndpoint:
                 events = await self.step(stream, pcm.finish(), True)
             else:  # reset: the utterance ends where the model has heard to; the stream goes on
                 events = stream.reset()
-            await ws.send_json(vosk_answer(events, stream.shown, settings))
+            answer = vosk_answer(events, stream.shown, settings)
+            await ws.send_json(answer)
             if "eof" in value:
                 return await ws.close(1000, END_OF_STREAM)
+            if self.guard.stopping.is_set() and "partial" not in answer:  # its utterance ended at shutdown
+                return await ws.close(RESTART, STOPPING)
+
+    async def stopped(self, ws: WebSocket, stream: Transcriber | None, pcm: PcmDecoder,
+                      settings: StreamSettings) -> None:
+        """The server is stopping: the stream's utterance ends now, as by eof (its result: what the stream has
+        heard since its last one), then the stream is closed with 1012."""
+        if stream is not None:
+            events = await self.step(stream, pcm.finish(), True)
+            await ws.send_json(vosk_answer(events, stream.shown, settings))
+        await ws.close(RESTART, STOPPING)
 
 
 def configure(config, decoder: Decoder) -> StreamSettings:
