@@ -96,3 +96,27 @@ def test_pruned_searches_stay_in_the_language(phrases):
             assert fewest_unks(hyp.text.replace("[unk]", "z"), phrases) < math.inf, hyp.text
             outputs.add(hyp.text)
     assert len(outputs) >= 5
+
+
+def test_a_grammar_with_unk_keeps_clearly_heard_words_at_the_doors_penalty():
+    """`--grammar` with "[unk]": each heard word outside the phrases is an [unk], not dropped. Its penalty was the
+    LM's unknown-word one (-10 nats a word): dearer than the acoustics of a short word's few peaky frames, so the
+    search dropped them (AN4 test an408, "b a o z five three" with a grammar of digits: one [unk] for "b a o z"; a
+    review). Here each letter's frame says it at 0.6 against 0.005 for blank (4.8 nats each to drop)."""
+    import torch
+
+    from asr.decoding import Decoder, DecodingConfig
+
+    frames = "a b a"  # letters and the spaces between them, one frame each, blank frames between
+    rows = []
+    for ch in frames:
+        for token in (VOCAB.index[ch], VOCAB.blank):
+            p = np.full(len(VOCAB), 0.005)
+            p[token] = 0.6 if token != VOCAB.blank else 0.99
+            rows.append(np.log(p / p.sum()))
+    log_probs = torch.tensor(np.array(rows))[None]  # (1, T, V)
+    decoder = Decoder(DecodingConfig("beam"), VOCAB)
+    steering = decoder.steer(phrase_list=["b b", "[unk]"])
+    (found,) = decoder(log_probs, torch.tensor([len(rows)]), steering)
+    words = "".join(VOCAB.tokens[t] for t in found.tokens).split()
+    assert len(words) == 3, words  # three words heard, three [unk]s (at -10 a word: none)

@@ -146,7 +146,7 @@ class Decoder:
         if self.search is None:
             raise SteeringError(names[0] if hotwords is not None else names[1], "hotwords and grammars need the "
                                 "beam search: this decoding is greedy (--decoder beam)")
-        return make_steering(self.vocab, hotwords, phrase_list, self.cfg.beam.unk_penalty, default_score, names)
+        return make_steering(self.vocab, hotwords, phrase_list, default_score=default_score, names=names)
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor,
                  steering: Steering | Sequence[Steering | None] | None = None) -> list[Alignment]:

@@ -1,6 +1,6 @@
 """A grammar in Vosk's shape: a list of phrases, and "[unk]" for any other word; the search keeps to it.
 
-    g = Grammar(["yes", "no", "call home", "[unk]"], vocab, unk_penalty=-10.0)
+    g = Grammar(["yes", "no", "call home", "[unk]"], vocab, unk_penalty=-3.0)
     state, penalty, rank = g.step(state, token)     # None where the token would leave the grammar
     g.label("call mom".split())                     # ["call", "[unk]"]: the words [unk] stands for
 
