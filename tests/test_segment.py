@@ -156,6 +156,19 @@ def test_highpassed_energies_leave_out_dc_and_mains_hum_but_not_speech_frequenci
         assert np.abs(frame_energies_db(tone) - frame_energies_db(tone, highpass=True)).max() <= 0.5, hz
 
 
+def test_a_short_last_frame_keeps_its_energy_less_its_mean_and_frames_keep_a_fit_exact_energy():
+    """A last frame of a few samples was fitted whole by the quadratic: any sound there read as digital silence (a
+    review). It loses its mean only; whole frames' energy is the residual's, as fitting and subtracting gives."""
+    tail = np.array([0.5, 0.5, 0.5, 0.2])
+    expected = 10 * np.log10(np.mean((tail - tail.mean()) ** 2) + 1e-10)
+    assert frame_energies_db(tail, highpass=True)[0] == pytest.approx(expected, abs=1e-3)
+    frame = np.random.default_rng(0).normal(size=160)
+    t = np.linspace(-1.0, 1.0, 160)
+    residual = frame - np.polyval(np.polyfit(t, frame, 2), t)  # the definition, written here
+    assert frame_energies_db(frame, highpass=True)[0] == pytest.approx(10 * np.log10(np.mean(residual**2) + 1e-10),
+                                                                       abs=1e-3)
+
+
 def test_cut_segments_returns_the_samples_of_each_region():
     wave = np.arange(10_000, dtype=np.float32)
     regions = [(0, 150), (1000, 2500), (2500, 2600), (9000, 10_000)]
