@@ -22,17 +22,14 @@ ORDER = attrgetter("parts") if os.name == "posix" else None
 @dataclass
 class FolderScan:
     audio: list[Path] = field(default_factory=list)  # files with an audio extension (reading them may still fail)
-    problems: list[tuple[Path, str]] = field(default_factory=list)  # unlisted folders, pipes and devices: why
+    problems: list[tuple[Path, str]] = field(default_factory=list)  # folders that could not be listed, and why
+    special: list[Path] = field(default_factory=list)  # named pipes, sockets, devices (opening a pipe would wait)
     unreadable: list[Path] = field(default_factory=list)  # files in formats libsndfile cannot read, without ffmpeg
 
 
 def readable_extensions() -> tuple[str, ...]:
     """The extensions of the files read as audio: libsndfile's, and with ffmpeg on PATH those it reads."""
     return AUDIO_EXTENSIONS + UNREADABLE_EXTENSIONS if have_ffmpeg() else AUDIO_EXTENSIONS
-
-
-SPECIAL = ("a named pipe, socket or device, not a file: skipped in a folder (give it on its own to read it as a "
-           "stream)")
 
 
 def _special(path: Path, entry: os.DirEntry) -> bool:
@@ -69,13 +66,14 @@ def scan_folder(directory: str | Path) -> FolderScan:
             # broken links and link loops too (Path.is_dir says False for them): reading says why
             if suffix in extensions and not (entry.is_symlink() and (folder / entry.name).is_dir()):
                 if _special(folder / entry.name, entry):  # opening a named pipe waits for a writer
-                    scan.problems.append((folder / entry.name, f"{folder / entry.name}: {SPECIAL}"))
+                    scan.special.append(folder / entry.name)
                     continue
                 scan.audio.append(folder / entry.name)
             elif suffix in UNREADABLE_EXTENSIONS:
                 scan.unreadable.append(folder / entry.name)
     scan.audio.sort(key=ORDER)
     scan.unreadable.sort(key=ORDER)
+    scan.special.sort(key=ORDER)
     scan.problems.sort()
     return scan
 

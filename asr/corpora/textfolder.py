@@ -88,6 +88,9 @@ def read_textfolder(src: str | Path) -> dict[str, list[Row]]:
     if scan.unreadable:
         print(f"note: {src}: {len(scan.unreadable)} files in formats that cannot be read are left out "
               f"(e.g. {scan.unreadable[0]}); convert them first, e.g. {CONVERT_HINT}", file=sys.stderr)
+    if scan.special:
+        print(f"note: {src}: {len(scan.special)} named pipes, sockets or devices are left out (e.g. "
+              f"{scan.special[0]}): not files", file=sys.stderr)
     if not scan.audio:
         raise CorpusError(f"{src}: no audio files in it")
     beside = transcript_files(scan.audio)

@@ -36,6 +36,13 @@ def unreadable_note(files: list[Path], shown: int = 3) -> str:
             f"ffmpeg, or convert them first, e.g. {CONVERT_HINT}")
 
 
+def special_note(files: list[Path], shown: int = 3) -> str:
+    """One line: the named pipes, sockets or devices with audio names skipped in a folder, the first few."""
+    names = ", ".join(str(f) for f in files[:shown]) + (", ..." if len(files) > shown else "")
+    return (f"{len(files)} named pipe(s), socket(s) or device(s) skipped ({names}): not files; give one on its own "
+            "to read it as a stream")
+
+
 def low_confidence(result: FileResult, least: float) -> bool:
     return result.error is None and result.mean_confidence is not None and result.mean_confidence < least
 

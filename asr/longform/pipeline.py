@@ -27,7 +27,7 @@ from asr.audio import (SAMPLE_RATE, AudioError, audio_duration, is_stream, read_
                        scan_folder, write_wav)
 from asr.decoding import Decoder, Steering
 from asr.longform.decode import Alternative, decode_alternatives, decode_segments
-from asr.longform.notes import QUIET_DB, unreadable_note
+from asr.longform.notes import QUIET_DB, special_note, unreadable_note
 from asr.longform.seams import clip_words
 from asr.audio.energy import SILENCE_DB
 from asr.longform.segment import Segment, SegmentConfig, file_segments
@@ -281,6 +281,8 @@ def expand_inputs(paths: list[str], spool: Path | None = None) -> list[Input]:
         scan = scan_folder(p)
         if scan.unreadable:
             print(f"note: {p}: {unreadable_note([f.relative_to(p) for f in scan.unreadable])}", file=sys.stderr)
+        if scan.special:
+            print(f"note: {p}: {special_note([f.relative_to(p) for f in scan.special])}", file=sys.stderr)
         if not scan.audio and not scan.problems:
             inputs.append(Input(p, Path(Path(p).name), f"{p}: no audio files found in this folder "
                                                        f"(looked for {' '.join(readable_extensions())})"))
