@@ -322,3 +322,36 @@ def test_a_process_without_stderr_still_reads_mp3(tmp_path):
     done = in_a_process(code, "2>&-")
     lines = done.stdout.splitlines()
     assert lines[0].isdigit() and lines[1].endswith("(no audio format that libsndfile recognises, or corrupt data)")
+
+
+def test_a_placeholder_zero_wav_leaves_no_file_open(tmp_path, monkeypatch):
+    """The reader that puts a header's 0 right was closed only when Python freed it (a SoundFile leaves a file
+    object it was given open; a review): read whole, in part, or refused by libsndfile (the refusal's traceback
+    holding it), nothing of it stays open."""
+    import gc
+    import os
+
+    def open_on(path: Path) -> int:
+        fds = Path("/proc/self/fd")
+        return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path.resolve()))
+
+    path = tmp_path / "stream.wav"
+    sf.write(path, sine(440.0, 1.3, SAMPLE_RATE), SAMPLE_RATE, subtype="PCM_16")
+    _with_data_size(path, 0)
+    gc.disable()
+    try:
+        load_audio(path)
+        blocks = read_blocks(path, block_seconds=0.5)
+        next(blocks)
+        blocks.close()
+        assert open_on(path) == 0
+
+        def refuse(self, *args, **kwargs):
+            raise RuntimeError("Error opening <_io.BufferedReader>: Format not recognised.")
+
+        monkeypatch.setattr(sf.SoundFile, "__init__", refuse)
+        with pytest.raises(AudioError, match="not readable as audio") as refused:
+            load_audio(path)
+        assert refused.value is not None and open_on(path) == 0
+    finally:
+        gc.enable()

@@ -77,13 +77,16 @@ def open_audio(path: Path) -> sf.SoundFile:
     """The file opened by libsndfile, its header checked first (check_wav_complete) and its rate and channels
     against the limits; AudioError naming the path otherwise."""
     check_not_empty(path)
+    sized = None
     try:
         sized = check_wav_complete(path)
         with mpg123_notes_dropped(path):
-            f = sf.SoundFile(sized or sndfile_path(path))
-    except AudioError:
-        raise
+            f = _SizedSoundFile(sized) if sized is not None else sf.SoundFile(sndfile_path(path))
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError... on bad files
+        if sized is not None:
+            sized.close()  # not left to the garbage collector (the traceback holds it)
+        if isinstance(e, AudioError):
+            raise
         raise not_readable(path, e) from e
     try:
         check_format(str(path), f.samplerate, f.channels, what="the file is")
@@ -220,6 +223,18 @@ class SizedWav(io.RawIOBase):
     def close(self) -> None:
         self._file.close()
         super().close()
+
+
+class _SizedSoundFile(sf.SoundFile):
+    """libsndfile over a SizedWav, closed with it (a SoundFile leaves a file object it was given open)."""
+
+    def __init__(self, raw: SizedWav):
+        super().__init__(raw)
+        self._raw = raw
+
+    def close(self) -> None:
+        super().close()
+        self._raw.close()
 
 
 def not_readable(path: Path, e: Exception) -> AudioError:
