@@ -355,3 +355,24 @@ def test_a_placeholder_zero_wav_leaves_no_file_open(tmp_path, monkeypatch):
         assert refused.value is not None and open_on(path) == 0
     finally:
         gc.enable()
+
+
+def test_an_empty_data_chunk_followed_by_metadata_is_no_audio_not_noise(tmp_path):
+    """A 0 in the data chunk's size is a streaming writer's placeholder only where audio follows: an empty data chunk
+    with a LIST chunk after it was read as PCM (the metadata's bytes as noise; a review). From a file and a pipe."""
+    import os
+
+    from asr.audio import read_stream
+
+    path = tmp_path / "empty.wav"
+    sf.write(path, np.zeros(0, np.float32), SAMPLE_RATE, subtype="PCM_16")
+    info = b"INFOISFT" + (14).to_bytes(4, "little") + b"some encoder\\0\\0"
+    path.write_bytes(path.read_bytes() + b"LIST" + len(info).to_bytes(4, "little") + info)
+    with pytest.raises(AudioError, match="no audio samples"):
+        load_audio(path)
+    read, write = os.pipe()
+    os.write(write, path.read_bytes())
+    os.close(write)
+    with pytest.raises(AudioError):
+        read_stream(f"/dev/fd/{read}")
+    os.close(read)

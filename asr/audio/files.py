@@ -15,7 +15,7 @@ import numpy as np
 import soundfile as sf
 
 from asr.audio.ffmpeg import ffmpeg_blocks, ffprobe_header, needs_ffmpeg
-from asr.audio.header import WavHeader, check_wav_size, read_wav_header, sized_header
+from asr.audio.header import WavHeader, check_wav_size, chunk_follows, read_wav_header, sized_header
 from asr.audio.mpeg import check_mpeg_frames, file_reader
 from asr.audio.quiet import head_of, mpg123_notes_dropped
 from asr.audio.samples import (MAX_SECONDS, SAMPLE_RATE, AudioError, check_format, check_samples, resample, to_mono,
@@ -180,10 +180,11 @@ def check_wav_complete(path: str | Path) -> SizedWav | None:
             return None
         f.seek(0)
         wav = read_wav_header(f.read, str(path))
+        after = f.read(8)
     present = size - wav.data_offset
     if riff == b"RF64":  # its sizes are in the ds64 chunk; libsndfile checks them
         return None
-    if not check_wav_size(wav, present, str(path)):
+    if not check_wav_size(wav, present, str(path)) or (wav.data_size == 0 and chunk_follows(after, present)):
         return None
     warn_once(f"{path}: the WAV header gives a placeholder data size (0x{wav.data_size:08X}, written by "
               f"a streaming writer); reading the {present} bytes to the end of the file")

@@ -13,8 +13,8 @@ from typing import Callable
 
 from asr.audio.samples import AudioError, check_format
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".sph", ".mp3", ".opus", ".aiff", ".aif", ".aifc", ".au", ".caf", ".w64",
-                    ".rf64")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".sph", ".mp3", ".opus", ".aiff", ".aif", ".aifc", ".au", ".caf",
+                    ".w64", ".rf64")
 # formats that libsndfile cannot read (AAC, ALAC, WebM/Matroska, WMA, AMR): read through ffmpeg where it is on PATH
 # (asr.audio.ffmpeg); without it, refused with the command that converts them, and in folders counted and named
 UNREADABLE_EXTENSIONS = (".m4a", ".m4b", ".mp4", ".aac", ".alac", ".webm", ".mka", ".mkv", ".wma", ".asf", ".amr")
@@ -86,6 +86,14 @@ def check_wav_size(wav: WavHeader, present: int, name: str, what: str = "file") 
         raise AudioError(f"{name}: truncated: the header declares {wav.data_size} bytes of audio, the {what} holds "
                          f"{present}")
     return False
+
+
+def chunk_follows(head: bytes, remaining: int) -> bool:
+    """Whether `head` (the 8 bytes after a data chunk that declares 0 bytes) is another chunk's header, as LIST or
+    id3 metadata after an empty data chunk: 4 ASCII letters, digits or spaces, and a size within the `remaining`
+    bytes. Then the 0 is the truth, not a streaming writer's placeholder."""
+    return (len(head) == 8 and all(48 <= c < 58 or 65 <= c < 91 or 97 <= c < 123 or c == 32 for c in head[:4])
+            and struct.unpack("<I", head[4:])[0] + 8 <= remaining)
 
 
 def sized_header(head: bytes, wav: WavHeader, present: int) -> bytes:

@@ -21,7 +21,7 @@ import soundfile as sf
 
 from asr.audio.ffmpeg import ffmpeg_blocks, have_ffmpeg
 from asr.audio.files import BLOCK_SECONDS, open_audio, os_reason, read_blocks, sndfile_reason
-from asr.audio.header import SNIFF_BYTES, check_wav_size, read_wav_header, sized_header, sniff
+from asr.audio.header import SNIFF_BYTES, check_wav_size, chunk_follows, read_wav_header, sized_header, sniff
 from asr.audio.mpeg import bytes_reader, check_mpeg_frames, mpeg_frames_found
 from asr.audio.pcm import PcmDecoder, wav_encoding
 from asr.audio.quiet import mpg123_notes_dropped
@@ -56,8 +56,9 @@ def _decode_whole(name: str, data: bytes) -> tuple[np.ndarray, int]:
     if fmt is not None and fmt.name == "WAV":
         whole = io.BytesIO(data)
         wav = read_wav_header(whole.read, name)
-        if check_wav_size(wav, len(data) - wav.data_offset, name, "stream") and wav.data_size == 0:
-            data = sized_header(data, wav, len(data) - wav.data_offset) + data[wav.data_offset :]
+        present, after = len(data) - wav.data_offset, data[wav.data_offset : wav.data_offset + 8]
+        if check_wav_size(wav, present, name, "stream") and wav.data_size == 0 and not chunk_follows(after, present):
+            data = sized_header(data, wav, present) + data[wav.data_offset :]
     try:
         with mpg123_notes_dropped(data):
             opened = sf.SoundFile(io.BytesIO(data))
