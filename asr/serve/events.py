@@ -73,7 +73,7 @@ class BoundedResponse(StreamingResponse):
         self.deadline = deadline
 
     async def __call__(self, scope, receive, send) -> None:
-        ended, cut = False, False
+        ended, status = False, GONE  # the access line: 200 once the answer has ended (or is cut), 500 on a fault
 
         async def sending(message: dict) -> None:
             nonlocal ended
@@ -86,12 +86,16 @@ class BoundedResponse(StreamingResponse):
         try:
             left = max(0.0, self.deadline - time.monotonic())
             await asyncio.wait_for(super().__call__(scope, receive, sending), left)
+            status = 200 if ended else GONE
         except asyncio.TimeoutError:
-            cut = True
+            status = 200  # as its headers said; the warning says it was cut
             log.warning("stream=true answer cut at its deadline (--max-request-s): the client read too slowly")
+        except Exception:
+            status = 500
+            raise
         finally:
             await self.body_iterator.aclose()
-        access_line(scope, 200 if ended or cut else GONE)
+            access_line(scope, status)  # however it ends: uvicorn's own line was left out
 
 
 async def _events(task: asyncio.Future, first: asyncio.Future, segments: asyncio.Queue, logprobs: bool,
