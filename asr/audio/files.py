@@ -230,8 +230,8 @@ class _SizedSoundFile(sf.SoundFile):
     """libsndfile over a SizedWav, closed with it (a SoundFile leaves a file object it was given open)."""
 
     def __init__(self, raw: SizedWav):
+        self._raw = raw  # first: a SoundFile that fails to open is still closed as it is freed
         super().__init__(raw)
-        self._raw = raw
 
     def close(self) -> None:
         super().close()
