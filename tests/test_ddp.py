@@ -131,7 +131,7 @@ def test_config_file_sets_defaults_and_flags_win(tmp_path):
         parse_args(["--train", "t", "--dev", "d", "--out", "o", "--config", str(conf)])
 
 
-@pytest.mark.parametrize("accum", [1, 2])
+@pytest.mark.parametrize("accum", [1, pytest.param(2, marks=pytest.mark.slow)])  # 2: 10 s more, `-m slow`
 def test_two_gloo_processes_match_one_process_accumulating_the_same_batches(tmp_path, accum):
     """Rank r's j-th batch is batch 2j + r of the epoch's list, so a step of 2 processes x `accum` batches
     covers the same batches as a step of one process accumulating 2 x `accum` (no_sync is used when accum > 1)."""

@@ -184,7 +184,8 @@ def test_bad_stages_and_a_flag_without_its_value_are_one_line_before_any_work(tm
     assert not (tmp_path / "exp").exists()  # the default EXP, exp/finetune, is made in the caller's folder
 
 
-@pytest.mark.parametrize("flags, decay", [([], AUTO_DECAY), (["--init-decay", "0.0"], 0.0)])
+@pytest.mark.parametrize("flags, decay", [([], AUTO_DECAY),  # --init-decay 0: 16 s more, `-m slow`
+                                          pytest.param(["--init-decay", "0.0"], 0.0, marks=pytest.mark.slow)])
 def test_without_an4_the_guard_against_forgetting_is_the_pull_towards_the_model_fine_tuned(tmp_path, tiny_checkpoint,
                                                                                            flags, decay):
     """Before: without AN4's manifests (any user of the installed package) the fine-tune had no guard at all (FSDD,

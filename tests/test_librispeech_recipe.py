@@ -301,6 +301,7 @@ def test_run_sh_stages_1_to_4_on_a_local_mirror_with_two_cpu_processes(tmp_path)
     assert [row.split(" | ")[2:4] for row in rows] == [["dev-clean", "greedy"], ["test-clean", "greedy"]]
 
 
+@pytest.mark.slow  # 19 s: the quick suite keeps under ~5 minutes (`-m slow` runs it)
 def test_run_sh_stage_3_stopped_by_max_minutes_is_not_done_and_resumes(clips_manifest, tmp_path):
     """asr.train exits 0 when its --max-minutes budget stops it; stage 3 must not count that as done (stage 4
     would evaluate a half-trained best.pt): exit 3, no marker, and run.sh again resumes the training."""
