@@ -5,8 +5,6 @@ flag), --device, --threads and --backend, and an output folder checked before an
 from __future__ import annotations
 
 import argparse
-import errno
-import functools
 import math
 import os
 import re
@@ -18,6 +16,7 @@ import torch
 
 from asr.checkpoint import BACKENDS
 from asr.manifest import replace_files
+from asr.stdio import stdout_guarded  # noqa: F401 (the doors' import of it)
 
 __all__ = ["Formatter", "OutputError", "add_backend_flag", "add_runtime_flags", "apply_threads", "default_threads",
            "device", "finite_float", "fraction_below_one", "non_negative_float", "non_negative_int", "positive_float",
@@ -239,33 +238,6 @@ def write_whole(files: dict[Path, str]) -> None:
         replace_files(files)
     except OSError as e:
         raise OutputError(f"{e.filename}: cannot be written ({e.strerror or e})") from None
-
-
-def stdout_guarded(main):
-    """A door's main(argv) -> exit status whose stdout may go away or fill up: a pipe closed early (`| head`) ends it
-    quietly with 141 (128 + SIGPIPE, as a shell says of cat there); a full disk is one line and exit 2; Ctrl-C is
-    "interrupted" and 130 (128 + SIGINT). Not a traceback, nor Python's "Exception ignored" as it flushes stdout."""
-
-    @functools.wraps(main)
-    def guarded(argv: list[str] | None = None) -> int:
-        try:
-            status = main(argv)
-            sys.stdout.flush()
-            return status
-        except BrokenPipeError:
-            status = 141
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            status = 130
-        except OSError as e:
-            if e.errno not in (errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EDQUOT):
-                raise
-            print(f"error: cannot write the output ({e.strerror})", file=sys.stderr)
-            status = 2
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is left unflushed goes nowhere
-        return status
-
-    return guarded
 
 
 def progress_bar(total_s: float, desc: str, quiet: bool = False):

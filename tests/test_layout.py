@@ -89,13 +89,14 @@ def test_there_is_no_import_cycle():
     ("asr.batching", set()),  # indices and lengths only
     ("asr.manifest", {"asr.text"}),  # JSONL utterances: no torch, no audio
     ("asr.data", {"asr.audio", "asr.batching", "asr.corpora", "asr.features", "asr.manifest", "asr.text"}),
-    ("asr.corpora", {"asr.audio", "asr.manifest"}),  # importers: corpora in, manifests out (`python -m asr.data`)
+    ("asr.corpora", {"asr.audio", "asr.manifest", "asr.stdio"}),  # importers: corpora in, manifests out (`python -m asr.data`)
     ("asr.model", {"asr.features"}),  # never the decoders, the loss or the optimiser
     ("asr.metrics", {"asr.text"}),
     ("asr.recognizer", {"asr.audio", "asr.data", "asr.features", "asr.model", "asr.text"}),  # the core: no subsystem
     ("asr.checkpoint", {"asr.features", "asr.manifest", "asr.model", "asr.onnx_backend", "asr.quantize",
                         "asr.recognizer", "asr.text"}),
-    ("asr.quantize", set()),  # weights as stored: torch alone
+    ("asr.quantize", set()),
+    ("asr.stdio", set()),  # stdout gone or full: the standard library alone  # weights as stored: torch alone
     ("asr.onnx_backend", {"asr.model"}),  # onnx/onnxruntime imported lazily; the checkpoint builds the Recognizer
     ("asr.decoding", {"asr.text", "asr.lm", "asr.manifest"}),  # plain functions over log-probs; JSON as manifests
     ("asr.lm", {"asr.text", "asr.data", "asr.manifest"}),

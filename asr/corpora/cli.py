@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import sys
 import time
@@ -22,6 +21,7 @@ from asr.corpora.rows import CorpusError, ImportSettings
 from asr.corpora.shared import HELD_OUT
 from asr.corpora.split import SplitSettings, split_utterances
 from asr.manifest import ManifestError, Utterance, file_in_the_way, read_manifest, write_manifests
+from asr.stdio import lost_output, stdout_guarded
 
 
 SETS = ("train", "dev", "test")  # the sets a split writes: OUT_DIR/<set>.jsonl
@@ -205,6 +205,7 @@ def run_import(args: argparse.Namespace, split: SplitSettings) -> None:
               file=sys.stderr)
 
 
+@stdout_guarded
 def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
@@ -226,15 +227,12 @@ def main(argv: list[str] | None = None) -> int:
             run_import(args, split)
         else:
             run_split(args, split)
-        sys.stdout.flush()  # a full disk under stdout is found here, not as Python exits
     except (CorpusError, ManifestError, AudioError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:  # a manifest's write names its file; a print to stdout names none
-        if e.filename is None and e.errno in (errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EDQUOT):
-            print(f"error: cannot write the output ({e.strerror})", file=sys.stderr)
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is left unflushed goes nowhere
-        else:
-            print(f"error: {e.filename or args.out_dir}: {e.strerror or e}", file=sys.stderr)
+    except OSError as e:  # a manifest's write names its file; a print to stdout names none (stdout_guarded's)
+        if lost_output(e):
+            raise
+        print(f"error: {e.filename or args.out_dir}: {e.strerror or e}", file=sys.stderr)
         return 2
     return 0
