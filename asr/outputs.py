@@ -46,38 +46,26 @@ def file_key(path: str | Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-REFERENCES = (".txt", ".lab")  # a transcript's suffixes beside its audio, in any case, as asr.data import reads them
-
-
-def _reference_beside(out: Path, listings: dict[Path, dict[str, Path]]) -> Path | None:
-    """A reference transcript spelt otherwise than `out` (NAME.lab, NAME.TXT) in its folder; one listing a folder."""
-    if out.parent not in listings:
-        try:
-            names = os.listdir(out.parent)
-        except OSError:
-            names = []
-        listings[out.parent] = {n.lower(): out.parent / n for n in names
-                                if os.path.splitext(n)[1].lower() in REFERENCES}
-    found = [listings[out.parent].get(out.stem.lower() + s) for s in REFERENCES]
-    return next((f for f in found if f is not None and f.name != out.name), None)
-
-
 def check_outputs(inputs: list[Input], bases: list[Path], suffixes: list[str], overwrite: bool = False) -> None:
     """OutputError unless every output BASE + SUFFIX may be written: none is an input, and none replaces a
     transcript beside its own audio input (FOLDER/NAME.txt beside FOLDER/NAME.flac) unless `overwrite`."""
     sources = [Path(inp.path) for inp in inputs if inp.error is None and inp.given is None]
     by_key = {key: path for path in sources if (key := file_key(path)) is not None}
     by_stem = {(file_key(path.parent), path.stem): path for path in sources}
-    listings: dict[Path, dict[str, Path]] = {}
+    from asr.corpora.textfolder import transcript_files  # here, not at the top: 7 ms of importers, for --output-dir
+
+    beside: dict[Path, list[Path]] | None = None  # the transcripts beside the inputs (asr.data import's rule)
     for base in bases:
         for suffix in suffixes:
             out = base.with_name(base.name + suffix)
             key = file_key(out)
             audio = by_stem.get((file_key(out.parent), out.stem)) if suffix == TRANSCRIPT_SUFFIX else None
             if key is None:
-                if audio is not None and not overwrite and (other := _reference_beside(out, listings)):
+                beside = transcript_files(sources) if audio is not None and beside is None else beside
+                other = [t for t in beside.get(audio.with_suffix(""), []) if t.name != out.name] if audio else []
+                if other and not overwrite:
                     raise OutputError(f"{out}: a transcript beside its audio {audio} would sit beside its reference "
-                                      f"{other}; --overwrite writes it anyway")
+                                      f"{other[0]}; --overwrite writes it anyway")
                 continue
             if key in by_key:
                 raise OutputError(f"{by_key[key]}: an output would replace this input; use another --output-dir")
