@@ -12,16 +12,14 @@ import base64
 import dataclasses
 import filecmp
 import json
-import os
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
 import torch
 
+from asr.atomic import copied, save_atomic
 from asr.features import FeatureConfig, Frontend
-from asr.manifest import file_in_the_way, same_file
+from asr.manifest import same_file
 from asr.model import AcousticModel, ModelConfig
 from asr.quantize import PRECISIONS, dequantize_int8, stored_weights
 from asr.recognizer import Recognizer, with_chunks
@@ -35,30 +33,6 @@ V1_FEATURES = {"relative_floor": 0.0}  # feature settings a checkpoint written b
 
 class CheckpointError(Exception):
     """A checkpoint is missing, unreadable or not an asr checkpoint; the message starts with the path."""
-
-
-def save_atomic(obj: dict, path: str | Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename: never a half-written file. An OSError
-    whose message names `path` where a folder stands there or a file stands where its folder would be."""
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{path}: is a folder, not a file to write to")
-    if path.exists() and not path.is_file():  # a rename would put a file in a device's or a pipe's place
-        raise FileExistsError(f"{path}: not a regular file (a device or a pipe); write to a file")
-    if blocker := file_in_the_way(path.parent):
-        raise NotADirectoryError(f"{path}: cannot be written: {blocker} is a file, not a folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _self_description(rec: Recognizer) -> dict:
@@ -186,13 +160,6 @@ def lm_beside(metadata: dict, src: Path, dst: Path) -> tuple[Path, Path] | None:
     return source, target
 
 
-def copy_lm(lm: tuple[Path, Path] | None) -> None:
-    """lm_beside's copy made (once the model is written), unless it is there already."""
-    if lm and not lm[1].exists():
-        lm[1].parent.mkdir(parents=True, exist_ok=True)  # the LM may sit in a folder below the model's
-        shutil.copyfile(*lm)
-
-
 def export_model(src: str | Path, dst: str | Path, metadata: dict | None = None, precision: str = "fp16",
                  chunks: tuple[int | None, int | None] = (None, None)) -> tuple[int, Path | None]:
     """A checkpoint's inference part (fp16 by default), more metadata, `chunks` (with_chunks), with the LM its own
@@ -208,8 +175,8 @@ def export_model(src: str | Path, dst: str | Path, metadata: dict | None = None,
         raise CheckpointError(f"--chunk-frames, --right-context-frames: {e}") from e
     lm = None if "lm" in ((metadata or {}).get("decoding") or {}) else lm_beside(rec.metadata, src, dst)
     rec.metadata.update(metadata or {})
-    save_atomic(model_state(rec, precision), dst)
-    copy_lm(lm)
+    with copied(lm):
+        save_atomic(model_state(rec, precision), dst)
     return dst.stat().st_size, lm[1] if lm else None
 
 

@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 
 from asr import __version__
-from asr.checkpoint import DEFAULT_MODEL, CheckpointError, copy_lm, json_description, lm_beside, load_model
+from asr.atomic import copied
+from asr.checkpoint import DEFAULT_MODEL, CheckpointError, json_description, lm_beside, load_model
 from asr.cli import Formatter, stdout_guarded
 from asr.manifest import same_file
 
@@ -49,8 +50,8 @@ def export_onnx(src: str | Path, dst: str | Path, int8: bool = False) -> tuple[i
                                 "opset": onnx_backend.OPSET}
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        onnx_backend.export(rec.model, dst, desc, int8)
-        copy_lm(lm)
+        with copied(lm):
+            onnx_backend.export(rec.model, dst, desc, int8)
     except onnx_backend.OnnxError as e:
         raise CheckpointError(str(e)) from e
     except OSError as e:

@@ -391,3 +391,41 @@ def test_an_export_into_another_folder_takes_the_models_lm_with_it(tmp_path, tin
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path / 'busy' / 'lms' / 'its.arpa'}: exists and is not") and err.count("\n") == 1
     assert not (tmp_path / "busy" / "my.pt").exists()
+
+
+def test_an_export_whose_lm_cannot_be_copied_writes_no_model_and_one_whose_model_fails_leaves_no_lm(
+        tmp_path, tiny_checkpoint, capsys, monkeypatch):
+    """The model was written before its LM was copied: a copy that failed (a full disk, a folder in the way) left a
+    model whose default decoding then failed for want of its LM (a review). Either both files are there or neither."""
+    import shutil
+
+    from asr import checkpoint
+
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    ckpt["metadata"] = {"decoding": {"decoder": "beam", "beam_size": 4, "lm": "its.arpa"}}
+    (tmp_path / "src").mkdir()
+    torch.save(ckpt, tmp_path / "src" / "m.pt")
+    (tmp_path / "src" / "its.arpa").write_text("\\data\\\nngram 1=1\n\n\\1-grams:\n-1.0 a\n\n\\end\\\n")
+
+    def full_disk(src, dst, *args, **kwargs):
+        Path(dst).write_text("\\data\\\n")  # part of it, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", full_disk)
+    assert checkpoint.main([str(tmp_path / "src" / "m.pt"), str(tmp_path / "out" / "my.pt")]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []  # no model, no half-copied LM
+    monkeypatch.undo()
+
+    def save_fails(obj, path):
+        raise OSError(28, f"{path}: No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save_atomic", save_fails)
+    assert checkpoint.main([str(tmp_path / "src" / "m.pt"), str(tmp_path / "out" / "my.pt")]) == 2
+    capsys.readouterr()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []  # the LM copied for it is taken back
+    (tmp_path / "kept").mkdir()
+    shutil.copyfile(tmp_path / "src" / "its.arpa", tmp_path / "kept" / "its.arpa")  # an LM that was there before
+    assert checkpoint.main([str(tmp_path / "src" / "m.pt"), str(tmp_path / "kept" / "my.pt")]) == 2
+    capsys.readouterr()
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["its.arpa"]

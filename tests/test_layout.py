@@ -93,10 +93,11 @@ def test_there_is_no_import_cycle():
     ("asr.model", {"asr.features"}),  # never the decoders, the loss or the optimiser
     ("asr.metrics", {"asr.text"}),
     ("asr.recognizer", {"asr.audio", "asr.data", "asr.features", "asr.model", "asr.text"}),  # the core: no subsystem
-    ("asr.checkpoint", {"asr.features", "asr.manifest", "asr.model", "asr.onnx_backend", "asr.quantize",
+    ("asr.atomic", {"asr.manifest"}),  # files written whole or not at all
+    ("asr.checkpoint", {"asr.atomic", "asr.features", "asr.manifest", "asr.model", "asr.onnx_backend", "asr.quantize",
                         "asr.recognizer", "asr.text"}),
-    ("asr.quantize", set()),
-    ("asr.stdio", set()),  # stdout gone or full: the standard library alone  # weights as stored: torch alone
+    ("asr.quantize", set()),  # weights as stored: torch alone
+    ("asr.stdio", set()),  # stdout gone or full: the standard library alone
     ("asr.onnx_backend", {"asr.model"}),  # onnx/onnxruntime imported lazily; the checkpoint builds the Recognizer
     ("asr.decoding", {"asr.text", "asr.lm", "asr.manifest"}),  # plain functions over log-probs; JSON as manifests
     ("asr.lm", {"asr.text", "asr.data", "asr.manifest"}),

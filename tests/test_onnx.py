@@ -217,6 +217,20 @@ def test_export_door_errors_are_one_line(tmp_path, capsys):
     assert stop.value.code == 2
 
 
+def test_an_onnx_export_whose_lm_cannot_be_copied_writes_no_model(tmp_path, capsys, monkeypatch):
+    """The model was written before its LM was copied: a failed copy left an ONNX model without its LM (a review)."""
+    import shutil
+
+    def full_disk(src, dst, *args, **kwargs):
+        Path(dst).write_bytes(b"\x1f\x8b")  # part of it, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", full_disk)
+    assert export.main(["--onnx", str(tmp_path / "out" / "an4.onnx")]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_the_shipped_model_transcribes_the_clips_as_torch_does(tmp_path, capsys):
     """Exported by the door, then transcribed with its recommended decoding (beam + the LM beside it)."""
     clips = str(Path(__file__).parent / "data" / "an4")
