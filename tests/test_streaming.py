@@ -438,6 +438,29 @@ def test_the_level_guard_holds_at_most_its_decision_time_and_a_click_does_not_en
     assert np.abs(last).max() > 3 * np.abs(quiet).max()  # brought up again after the click
 
 
+def test_a_breath_before_speech_at_an4s_levels_is_not_taken_for_quiet_speech(clips):
+    """AN4's cen5-mjgm-b streamed otherwise than file mode ("m z i t t s ..." for "p i t t s ..."): a 20 ms breath 25
+    dB over the background, 0.7 s before the first word, was taken for quiet speech, and the background after it
+    brought up 26-35x (its stream's 0.5 s decision time); file mode leaves the clip as it is. A sound too short to be
+    speech is left as it is, and the next one is weighed anew; quiet speech is brought up still."""
+    from asr.streaming.level import StreamLevel
+
+    rng = np.random.default_rng(0)
+
+    def noise(seconds: float, db: float) -> np.ndarray:
+        return (rng.standard_normal(int(seconds * 16000)) * 10 ** (db / 20)).astype(np.float32)
+
+    def guarded(x: np.ndarray) -> np.ndarray:
+        level = StreamLevel()
+        return np.concatenate([*(level.accept(x[i : i + 1600]) for i in range(0, len(x), 1600)), level.finish()])
+
+    speech = load_audio(clips[0].audio)
+    x = np.concatenate([noise(0.3, -68), noise(0.02, -43), noise(0.7, -68), speech])
+    assert np.array_equal(guarded(x), x)
+    quiet = np.concatenate([noise(0.3, -68), noise(0.02, -43), noise(0.7, -68), speech * np.float32(0.03)])
+    assert np.abs(guarded(quiet)[-len(speech) // 2 :]).max() > 3 * np.abs(quiet[-len(speech) // 2 :]).max()
+
+
 def test_the_level_guard_never_turns_audio_down_and_survives_a_broken_sample(clips):
     """A review found quiet speech after a loud talker or a bang turned down (to 0.13 of itself for 30 s), and one
     infinite sample making most of a stream NaN."""

@@ -10,14 +10,16 @@ A frame of speech is SPEECH_DB over the quietest tenth of the frames heard (digi
 zeros, left out). From a stream's first speech frame on, its frames are held until the gain is known:
 - at AN4's levels: IN_RANGE_FRAMES frames at V1_LEVELS_DB[0] or louder within the last RECENT_S: gain 1 (such audio
   streams exactly as without a guard; an early gain is undone as soon as the speech reaches those levels);
-- else, once HOLD_S of frames have been held, the gain file mode would give the speech level of the last
-  LEVEL_HISTORY_S heard (asr.features.guard_gain, taken every REFRESH_FRAMES), from then on. A single click is not
-  IN_RANGE_FRAMES; a loud stretch ends the gain only while it is recent.
+- else, once HOLD_S of frames have been held, if MIN_SOUND_FRAMES of them sounded (SOUND_DB over the floor), the
+  gain file mode would give the speech level of the last LEVEL_HISTORY_S heard (asr.features.guard_gain, taken every
+  REFRESH_FRAMES), from then on; if fewer did (a breath or a click before speech at AN4's levels), gain 1, and the
+  next speech frame starts another hold. A single click is not IN_RANGE_FRAMES; a loud stretch ends the gain only
+  while it is recent.
 The gain is never below 1: loud audio is left as it is (file mode brings it down), and so is quiet speech heard while
 a far louder sound (a loud talker, a bang) is in the level's history. Its limits, as measured by a review: clicks
-coming faster than IN_RANGE_FRAMES in RECENT_S (typing) keep the gain at 1; after one sound 20 dB over a steady noise,
-the noise is brought up as file mode would bring up a recording of it; speech from a stream's very first frame waits
-for a quieter frame to tell it from, so its start may stay quiet.
+coming faster than IN_RANGE_FRAMES in RECENT_S (typing) keep the gain at 1; after one sound 20 dB over a steady noise
+(0.15 s of it or more), the noise is brought up as file mode would bring up a recording of it; speech from a stream's
+very first frame waits for a quieter frame to tell it from, so its start may stay quiet.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from asr.features import V1_LEVELS_DB, energies_speech_level_db, guard_gain
 
 SPEECH_DB = 20.0  # dB over the quietest tenth of the sounding frames heard: a frame of speech
 HOLD_S = 0.5  # s of frames held from a stream's first speech frame, at most, until its gain is known
+SOUND_DB = 10.0  # dB over the floor: a frame that sounds (speech's quieter parts too)
+MIN_SOUND_FRAMES = 15  # frames that sound (0.15 s) a hold must hear to bring audio up: fewer are a breath or a click
 IN_RANGE_FRAMES = 3  # frames at AN4's speech levels within RECENT_S: the stream is at them (a click is one or two)
 RECENT_S = 2.0  # s: how long loud frames count
 LEVEL_HISTORY_S = 30.0  # s of frames whose energies give the speech level
@@ -89,10 +93,19 @@ class StreamLevel:
             if not (np.isfinite(energy) and energy > SOUNDING_DB and energy >= self.floor + SPEECH_DB):
                 return 1.0
             self.speaking = True
-        if not self.decided and len(self.held) + 1 < round(HOLD_S / ENERGY_FRAME_SECONDS):
+        held = len(self.held) + 1
+        if not self.decided and held < round(HOLD_S / ENERGY_FRAME_SECONDS):
             return None
+        if not self.decided and self._sounding_frames(held) < MIN_SOUND_FRAMES:  # a breath: weigh the next one anew
+            self.speaking = False
+            return 1.0
         self.decided = True
         return self.level_gain
+
+    def _sounding_frames(self, last: int) -> int:
+        """How many of the last `last` frames heard sound (SOUND_DB over the floor)."""
+        e = np.fromiter(self.energies, np.float32, len(self.energies))[-last:]
+        return int(np.sum(np.isfinite(e) & (e >= self.floor + SOUND_DB)))
 
     def _refresh(self) -> None:
         """The floor (the quietest tenth of the sounding frames) and the gain their speech level asks for: only ever
