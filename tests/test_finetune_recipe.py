@@ -295,3 +295,27 @@ def test_help_lists_every_option():
     shown = subprocess.run(["bash", str(RUN_SH), "--help"], capture_output=True, text=True).stdout
     assert {"--data", "--exp", "--init", "--an4", "--lr"} <= options
     assert all(o in shown for o in options), sorted(o for o in options if o not in shown)
+
+
+def stages(data: Path, exp: Path, *flags: str) -> subprocess.CompletedProcess:
+    """run.sh on `data` into `exp` without AN4, with `flags` (e.g. --stop-stage 2)."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run(["bash", str(RUN_SH), "--data", str(data), "--exp", str(exp), "--an4", "none", *flags],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_an_exp_folder_holding_something_else_is_refused_before_any_work(tmp_path):
+    """Before: --exp pointed at a folder of other things (a corpus with its train/ split, another recipe's
+    experiment) had its import/ removed in stage 1 (moved aside, then deleted), sets/ in stage 2, train/ in 3."""
+    exp = tmp_path / "mine"
+    for name in ("import/notes.txt", "train/keep.wav"):
+        (exp / name).parent.mkdir(parents=True)
+        (exp / name).write_text("precious")
+    run = stages(corpus(tmp_path / "data"), exp, "--stop-stage", "1")
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert run.stderr.strip().splitlines() == [
+        f"run.sh: --exp {exp} holds files of something else (import, train): give a new or empty folder, or one "
+        "this recipe made"]
+    assert sorted(p.relative_to(exp).as_posix() for p in exp.rglob("*")) == [
+        "import", "import/notes.txt", "train", "train/keep.wav"]
+

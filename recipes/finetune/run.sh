@@ -29,7 +29,7 @@
 # Options (relative paths are the caller's):
 #   --data DIR            your recordings (required for stage 1)
 #   --from FORMAT         their layout (python -m asr.data import --help)    default: detected
-#   --exp DIR             experiment folder                                  default: exp/finetune
+#   --exp DIR             experiment folder: new, empty, or this recipe's     default: exp/finetune
 #   --init CKPT           the model fine-tuned                               default: asr/assets/an4.pt
 #   --init-lm LM          the LM yours is interpolated with                  default: asr/assets/an4_lm.arpa.gz
 #   --init-features F     init: keep CKPT's features and normalisation; new: today's front end, normalised on
@@ -170,8 +170,19 @@ if [ -n "$thread_count" ]; then
   threads=(--threads "$thread_count")
   export OMP_NUM_THREADS="$thread_count"
 fi
+# EXP is new, empty, or this recipe's (.finetune; .done.1.import: made before .finetune was): the stages remove and
+# replace import/, sets/, train/... in it, which in a folder of something else would be someone's files.
+if [ -e "$exp" ] && [ ! -f "$exp/.finetune" ] && [ ! -f "$exp/.done.1.import" ]; then
+  [ -d "$exp" ] || { echo "run.sh: --exp $exp is a file, not a folder" >&2; exit 2; }
+  held=$(cd "$exp" && ls -A | head -n 4 | paste -sd, - | sed 's/,/, /g; s/^\(\([^,]*, \)\{3\}\).*/\1.../')
+  if [ -n "$held" ]; then
+    echo "run.sh: --exp $exp holds files of something else ($held): give a new or empty folder, or one" \
+      "this recipe made" >&2; exit 2
+  fi
+fi
 cd "$repo"
 mkdir -p "$exp"
+touch "$exp/.finetune"
 
 settings1="data=$data from=$from"
 settings2="$settings1 dev=$dev_speakers/$dev_fraction test=$test_speakers/$test_fraction $by_speaker an4=$an4"
