@@ -270,6 +270,7 @@ def test_a_failed_import_leaves_the_last_good_one(tmp_path):
     assert failed.returncode != 0 and "mistyped" in failed.stderr, failed.stderr
     assert {p.name: p.read_bytes() for p in (exp / "import").iterdir()} == imported
     assert sorted(p.name for p in exp.iterdir() if not p.name.startswith(".")) == ["import"]  # nothing half-made
+    assert "stage 1 (import): already done" in import_stage(tmp_path / "mine").stdout  # its marker back with it
 
 
 def test_an_unknown_init_features_is_one_line_before_any_work(tmp_path):
@@ -319,3 +320,15 @@ def test_an_exp_folder_holding_something_else_is_refused_before_any_work(tmp_pat
     assert sorted(p.relative_to(exp).as_posix() for p in exp.rglob("*")) == [
         "import", "import/notes.txt", "train", "train/keep.wav"]
 
+
+def test_a_stage_that_failed_is_run_again_with_the_settings_it_last_finished_with(tmp_path):
+    """Before: a stage that failed (or was stopped with Ctrl-C) after removing its output kept the marker of its
+    last finished run, so running it again with that run's settings skipped it: EXP/sets stayed empty, and stage 3
+    asked for stage 2, which said it was done."""
+    data, exp = corpus(tmp_path / "data"), tmp_path / "exp"
+    assert stages(data, exp, "--stop-stage", "2", "--test-fraction", "0.2").returncode == 0
+    failed = stages(data, exp, "--stage", "2", "--stop-stage", "2", "--test-speakers", "nobody")
+    assert failed.returncode != 0 and "nobody" in failed.stderr, failed.stderr
+    again = stages(data, exp, "--stage", "2", "--stop-stage", "2", "--test-fraction", "0.2")
+    assert again.returncode == 0 and "stage 2: split" in again.stdout, again.stdout + again.stderr
+    assert len(read_manifest(exp / "sets" / "train_mix.jsonl")) == len(read_manifest(exp / "sets" / "train.jsonl"))

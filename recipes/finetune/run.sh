@@ -6,7 +6,8 @@
 #
 # DIR is a corpus in any layout `python -m asr.data import` reads (Hugging Face audiofolder, NeMo, lhotse, Kaldi,
 # Common Voice, LibriSpeech, audio with same-named .txt/.lab files). Stages (each leaves a .done marker holding the
-# settings it ran with; a stage whose settings changed runs again, with those after it):
+# settings it ran with; a stage whose settings changed, or that failed or was stopped, runs again, with those after
+# it):
 #   1 import    python -m asr.data import DIR EXP/import (every utterance checked: one line names a bad row)
 #   2 split     EXP/sets/{train,dev,test}.jsonl: the corpus's own sets where it has them, else held out of it
 #               (--dev-*/--test-* flags; by default 10% of the utterances for test, 10% of the rest for dev); with
@@ -192,16 +193,25 @@ settings3="$settings3 lr=$lr warmup=$warmup init_decay=$init_decay"
 settings3="$settings3 batch_seconds=$batch_seconds${train_args:+ train_args=$train_args}"
 settings4="$settings3 init_lm=$init_lm"
 settings5=$settings4; settings6="$settings5${alpha:+ alpha=$alpha}"; settings7=$settings6
+# run_stage N NAME: true if stage N is to run; its marker is removed as it starts (kept in $was_done), so that a run
+# of it that fails or is stopped leaves none: the next run runs it again, whatever the settings then.
 run_stage() {
   [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ] || return 1
   local marker=$exp/.done.$1.$2 name=settings$1
+  was_done=
   if [ -f "$marker" ]; then
     if [ "$(cat "$marker")" = "${!name}" ]; then echo "stage $1 ($2): already done, skipping"; return 1; fi
     echo "stage $1 ($2): done before with other settings; running it again"
+    was_done=$(cat "$marker"); rm -f "$marker"
   fi
   echo "stage $1: $2"
 }
-done_stage() { local name=settings$1; printf '%s\n' "${!name}" > "$exp/.done.$1.$2"; }
+# done_stage N NAME: stage N's marker, holding its settings; the stages after it, made from its last output, run again
+done_stage() {
+  local name=settings$1 later
+  for later in $(seq $(($1 + 1)) 7); do rm -f "$exp"/.done."$later".*; done
+  printf '%s\n' "${!name}" > "$exp/.done.$1.$2"
+}
 need() { [ -f "$1" ] || { echo "run.sh: $1 does not exist; run stage $2 first (--stage $2)" >&2; exit 2; }; }
 
 if run_stage 1 import; then
@@ -211,7 +221,9 @@ if run_stage 1 import; then
   [ -d "$exp/import.last" ] && { rm -rf "$exp/import"; mv "$exp/import.last" "$exp/import"; }  # an interrupted run's
   [ -d "$exp/import" ] && mv "$exp/import" "$exp/import.last"
   python -m asr.data import ${from:+--from "$from"} "$data" "$exp/import" || {
-    status=$?; rm -rf "$exp/import"; [ ! -d "$exp/import.last" ] || mv "$exp/import.last" "$exp/import"; exit $status; }
+    status=$?; rm -rf "$exp/import"; [ ! -d "$exp/import.last" ] || mv "$exp/import.last" "$exp/import"
+    [ -z "$was_done" ] || printf '%s\n' "$was_done" > "$exp/.done.1.import"  # the last import's, put back with it
+    exit $status; }
   rm -rf "$exp/import.last"
   done_stage 1 import
 fi
