@@ -332,3 +332,46 @@ def test_a_stage_that_failed_is_run_again_with_the_settings_it_last_finished_wit
     again = stages(data, exp, "--stage", "2", "--stop-stage", "2", "--test-fraction", "0.2")
     assert again.returncode == 0 and "stage 2: split" in again.stdout, again.stdout + again.stderr
     assert len(read_manifest(exp / "sets" / "train_mix.jsonl")) == len(read_manifest(exp / "sets" / "train.jsonl"))
+
+
+def split_folders(root: Path, sizes: dict[str, int]) -> Path:
+    """An audiofolder with a folder (and metadata.csv) per split, `sizes[split]` one-word clips in each."""
+    for split, size in sizes.items():
+        (root / split).mkdir(parents=True)
+        rows = []
+        for i in range(size):
+            word = list(WORDS)[i % 4]
+            sf.write(root / split / f"{split}{i}.wav", say([word], 1.0), 8000, subtype="PCM_16")
+            rows.append(f"{split}{i}.wav,{word}\n")
+        (root / split / "metadata.csv").write_text("file_name,transcription\n" + "".join(rows))
+    return root
+
+
+def test_hugging_faces_validation_split_is_the_dev_set(tmp_path):
+    """Before: an audiofolder's validation/ split (Hugging Face's name for dev) was left out without a word, and a
+    tenth of train held out as dev instead."""
+    exp = tmp_path / "exp"
+    run = stages(split_folders(tmp_path / "data", {"train": 6, "validation": 2, "test": 2}), exp, "--stop-stage", "2")
+    assert run.returncode == 0, run.stdout + run.stderr
+    for name, imported in (("train", "train"), ("dev", "validation"), ("test", "test")):
+        assert (exp / "sets" / f"{name}.jsonl").read_text() == (exp / "import" / f"{imported}.jsonl").read_text()
+
+
+def test_a_corpus_of_one_set_not_called_all_or_train_is_split(tmp_path):
+    """Before: stage 2 looked for EXP/import/all.jsonl or train.jsonl only, and for a corpus whose one set has another
+    name (an audiofolder's metadata in clips/) said ".../train.jsonl does not exist; run stage 1 first", which had
+    just run."""
+    exp = tmp_path / "exp"
+    run = stages(split_folders(tmp_path / "data", {"clips": 10}), exp, "--stop-stage", "2")
+    assert run.returncode == 0, run.stdout + run.stderr
+    parts = [read_manifest(exp / "sets" / f"{name}.jsonl") for name in ("train", "dev", "test")]
+    assert sorted(u.id for part in parts for u in part) == sorted(u.id for u in read_manifest(exp / "import" /
+                                                                                              "clips.jsonl"))
+    assert all(parts)
+
+
+def test_imported_sets_stage_2_does_not_use_are_named(tmp_path):
+    exp = tmp_path / "exp"
+    run = stages(split_folders(tmp_path / "data", {"train": 6, "dev": 2, "dev93": 2}), exp, "--stop-stage", "2")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"note: stage 2 leaves out {exp}/import/dev93.jsonl (it uses train, dev and test)" in run.stderr, run.stderr

@@ -9,7 +9,8 @@
 # settings it ran with; a stage whose settings changed, or that failed or was stopped, runs again, with those after
 # it):
 #   1 import    python -m asr.data import DIR EXP/import (every utterance checked: one line names a bad row)
-#   2 split     EXP/sets/{train,dev,test}.jsonl: the corpus's own sets where it has them, else held out of it
+#   2 split     EXP/sets/{train,dev,test}.jsonl: the corpus's own sets where it has them (all, train or training,
+#               or its only set; dev, validation, valid or val; test or testing), else held out of its training set
 #               (--dev-*/--test-* flags; by default 10% of the utterances for test, 10% of the rest for dev); with
 #               AN4 manifests (--an4), a share of AN4's training utterances mixed into train_mix.jsonl: a guard
 #               against forgetting (the other: --init-decay, in stage 3)
@@ -230,26 +231,39 @@ fi
 
 if run_stage 2 split; then
   imported=$exp/import
-  base=all; [ -f "$imported/all.jsonl" ] || base=train
-  need "$imported/$base.jsonl" 1
+  # the corpus's own sets, by the names Hugging Face's splits have too: the first of each list that was imported
+  pick() { local name; for name in "$@"; do [ -f "$imported/$name.jsonl" ] && { echo "$name"; return; }; done; return 0; }
+  base=$(pick all train training); dev_set=$(pick dev validation valid val); test_set=$(pick test testing)
+  found=(); for path in "$imported"/*.jsonl; do [ -f "$path" ] && found+=("$(basename "$path" .jsonl)"); done
+  [ ${#found[@]} -gt 0 ] || need "$imported/all.jsonl" 1
+  if [ -z "$base" ] && [ ${#found[@]} = 1 ] && [ -z "$dev_set$test_set" ]; then base=${found[0]}; fi  # its only set
+  if [ -z "$base" ]; then
+    echo "run.sh: $imported holds the sets ${found[*]}: stage 2 trains on one called all, train or training, or on" \
+      "a corpus's only set (import the one to train on, or name its folder so)" >&2; exit 2
+  fi
+  unused=()
+  for name in "${found[@]}"; do
+    case " $base $dev_set $test_set " in *" $name "*) ;; *) unused+=("$imported/$name.jsonl") ;; esac
+  done
+  [ ${#unused[@]} = 0 ] || echo "note: stage 2 leaves out ${unused[*]} (it uses $base, ${dev_set:-dev} and" \
+    "${test_set:-test})" >&2
   rm -rf "$exp/sets"; mkdir -p "$exp/sets"
   flags=(--seed "$seed" ${by_speaker:+"$by_speaker"})
-  if [ ! -f "$imported/dev.jsonl" ]; then
+  if [ -z "$dev_set" ]; then
     if [ -n "$dev_speakers" ]; then flags+=(--dev-speakers "$dev_speakers")
     else flags+=(--dev-fraction "${dev_fraction:-0.1}"); fi
   fi
-  if [ ! -f "$imported/test.jsonl" ]; then
+  if [ -z "$test_set" ]; then
     if [ -n "$test_speakers" ]; then flags+=(--test-speakers "$test_speakers")
     elif [ "${test_fraction:-0.1}" != 0 ]; then flags+=(--test-fraction "${test_fraction:-0.1}"); fi
   fi
-  if [ -f "$imported/dev.jsonl" ] && [ -f "$imported/test.jsonl" ]; then
+  if [ -n "$dev_set" ] && [ -n "$test_set" ]; then
     cp "$imported/$base.jsonl" "$exp/sets/train.jsonl"
   else
     python -m asr.data split "$imported/$base.jsonl" "$exp/sets" "${flags[@]}"
   fi
-  for set in dev test; do
-    [ -f "$imported/$set.jsonl" ] && cp "$imported/$set.jsonl" "$exp/sets/$set.jsonl"
-  done
+  [ -z "$dev_set" ] || cp "$imported/$dev_set.jsonl" "$exp/sets/dev.jsonl"
+  [ -z "$test_set" ] || cp "$imported/$test_set.jsonl" "$exp/sets/test.jsonl"
   cp "$exp/sets/train.jsonl" "$exp/sets/train_mix.jsonl"
   if [ "$an4" = none ]; then
     guard="the guard against forgetting: --init-decay $init_decay"
