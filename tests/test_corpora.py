@@ -165,6 +165,20 @@ def test_nemo_segments_of_one_file_a_few_ms_apart_keep_ids_of_their_own(tmp_path
     assert [round(audio_duration(u.audio), 3) for u in got] == [0.15, 0.15]
 
 
+def test_nemo_files_of_one_name_in_other_folders_get_ids_of_their_own(tmp_path):
+    """Before: audio outside the manifest's folder (absolute paths, as NeMo's scripts write them) had their file
+    names for ids, so spk1/001.wav and spk2/001.wav were refused as a 'duplicate id' that the user could not fix."""
+    first, second = (write_tone(tmp_path / "data" / spk / "001.wav", 0.5) for spk in ("spk1", "spk2"))
+    other = write_tone(tmp_path / "data" / "spk1" / "002.wav", 0.5)
+    manifest = tmp_path / "manifests" / "manifest.json"
+    manifest.parent.mkdir()
+    rows = [{"audio_filepath": str(path), "text": "yes"} for path in (first, second, other)]
+    rows.append({"audio_filepath": str(first), "text": "yes", "offset": 0.1, "duration": 0.2})  # a segment of it
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    got = prepare_nemo(manifest, tmp_path / "out")["all"]
+    assert [u.id for u in got] == ["spk1/001", "spk2/001", "002", "spk1/001-0.100"]
+
+
 def test_given_durations_can_be_trusted_without_reading_headers(tmp_path, monkeypatch):
     utts = utterances(tmp_path)
     as_nemo(utts, tmp_path)

@@ -1,7 +1,8 @@
 """NeMo manifests: JSON lines with `audio_filepath` (absolute, or relative to the manifest's folder), `text` and
 `duration` (s), optionally `offset` (s: a segment of a longer file, cut to a file of its own) and `speaker`.
 SRC is one manifest (its set is named after it: train_manifest.json -> "train", manifest.json -> "all") or a
-folder of them.
+folder of them. An utterance's id is its audio's path below the manifest's folder without the extension, or the
+file's name for audio elsewhere (its path below the folder they share, where files of one name lie in several).
 
     {"audio_filepath": "wavs/a1.wav", "duration": 2.48, "text": "turn the lights on"}
 """
@@ -9,7 +10,9 @@ folder of them.
 from __future__ import annotations
 
 import json
+import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from asr.corpora.rows import CorpusError, ImportSettings, Row, path_id, prepare_sets, resolve
@@ -64,9 +67,25 @@ def nemo_row(path: Path, lineno: int, row: dict) -> Row:
                seconds(row.get("duration"), "duration", where), offset)
 
 
+def distinct_ids(rows: list[Row], root: Path) -> list[Row]:
+    """The rows, files of one name in different folders (outside `root`, the manifest's folder, a file's id is its
+    name: path_id) told apart by their paths below the folder they share: spk1/001.wav and spk2/001.wav, not 001."""
+    files: dict[str, set[str]] = {}
+    for row in rows:
+        files.setdefault(path_id(row.audio, root), set()).add(os.path.normpath(row.audio))
+    shared = {name: Path(os.path.commonpath(list(paths))) for name, paths in files.items() if len(paths) > 1}
+    if not shared:
+        return rows
+    out = []
+    for row in rows:
+        name = path_id(row.audio, root)
+        out.append(replace(row, id=path_id(row.audio, shared[name]) + row.id[len(name):]) if name in shared else row)
+    return out
+
+
 def read_nemo(src: str | Path) -> dict[str, list[Row]]:
     """Set name -> the rows of its manifest."""
-    return {name: [nemo_row(path, n, row) for n, row in read_json_lines(path, REQUIRED)]
+    return {name: distinct_ids([nemo_row(path, n, row) for n, row in read_json_lines(path, REQUIRED)], path.parent)
             for name, path in manifest_files(Path(src)).items()}
 
 
