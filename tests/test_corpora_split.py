@@ -27,6 +27,24 @@ def test_named_speakers_are_held_out_whole():
     assert speakers(parts["train"]) == {"s0", "s2"} and sum(map(len, parts.values())) == 20
 
 
+
+def cased(utts: list[Utterance]) -> list[Utterance]:
+    """The utterances, every other one of each speaker's with the speaker's name in capitals (S1 and s1)."""
+    return [Utterance(u.id, u.audio, u.duration, u.text, u.speaker.upper() if i % 2 else u.speaker)
+            for i, u in enumerate(utts)]
+
+
+@pytest.mark.parametrize("settings", [SplitSettings(test_speakers=("s3",)), SplitSettings(test_speakers=("S3",)),
+                                      *(SplitSettings(dev_fraction=0.2, test_fraction=0.2, by_speaker=True, seed=seed)
+                                        for seed in range(3))])
+def test_speakers_written_in_other_cases_are_one_speaker(settings):
+    """Before: metadata with "George" on some rows and "george" on others (typed by hand) gave two speakers, so
+    --test-speakers george left George's other utterances in train, and a split by speaker could part them."""
+    parts = split_utterances(cased(corpus()), settings, "c")
+    sides = [{u.speaker.casefold() for u in part} for part in parts.values()]
+    assert all(not (a & b) for i, a in enumerate(sides) for b in sides[i + 1:]), sides
+    assert sum(map(len, parts.values())) == 20
+
 @pytest.mark.parametrize("seed", range(5))
 def test_shares_by_speaker_are_speaker_disjoint_and_about_the_share(seed):
     parts = split_utterances(corpus(10), SplitSettings(dev_fraction=0.2, test_fraction=0.1, by_speaker=True,

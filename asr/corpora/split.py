@@ -1,6 +1,6 @@
 """Splitting one manifest into train, dev and (when asked) test: named speakers held out, or a seeded fraction of
 the utterances, either as they come or as whole speakers (speaker-disjoint sets). Utterances keep their order, and
-those of one audio file stay together."""
+those of one audio file stay together. Speakers are told apart whatever their case ("George" is "george")."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class SplitSettings:
                 raise ValueError(f"{name}: give speakers or a fraction, not both")
         if self.seed < 0:
             raise ValueError(f"seed must be 0 or more, got {self.seed}")
-        both = sorted(set(self.dev_speakers) & set(self.test_speakers))
+        both = sorted(set(map(speaker_key, self.dev_speakers)) & set(map(speaker_key, self.test_speakers)))
         if both:
             raise ValueError(f"speaker(s) {', '.join(both)} named for both dev and test; a speaker goes in one set")
 
@@ -39,22 +39,28 @@ class SplitSettings:
         return bool(getattr(self, f"{name}_fraction") or getattr(self, f"{name}_speakers"))
 
 
+def speaker_key(speaker: str) -> str:
+    """What tells speakers apart: a name written by hand as "George" on some rows and "george " on others is one."""
+    return speaker.strip().casefold()
+
+
 def speakers_of(utts: list[Utterance], name: str) -> list[str]:
-    """The speakers, sorted; CorpusError if an utterance has none (a split by speaker cannot place it)."""
+    """The speakers (speaker_key's), sorted; CorpusError if an utterance has none (a split by speaker cannot place
+    it)."""
     unknown = [u for u in utts if not u.speaker]
     if unknown:
         raise CorpusError(f"{name}: {len(unknown)} of {len(utts)} utterances have no speaker ({named(unknown)}); "
                           f"split them by utterance instead (a fraction without --by-speaker)")
-    return sorted({u.speaker for u in utts})
+    return sorted({speaker_key(u.speaker) for u in utts})
 
 
 def named_speakers(utts: list[Utterance], speakers: tuple[str, ...], name: str) -> set[str]:
     known = speakers_of(utts, name)
-    missing = [s for s in speakers if s not in known]
+    missing = [s for s in speakers if speaker_key(s) not in known]
     if missing:
         shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
         raise CorpusError(f"{name}: no utterances of speaker(s) {', '.join(missing)} (its speakers: {shown})")
-    return set(speakers)
+    return set(map(speaker_key, speakers))
 
 
 def share_of_speakers(utts: list[Utterance], fraction: float, rng: np.random.Generator, name: str,
@@ -67,7 +73,7 @@ def share_of_speakers(utts: list[Utterance], fraction: float, rng: np.random.Gen
         left = f" left once test is held out (of {of})" if of > len(speakers) else ""
         raise CorpusError(f"{name}: {len(speakers)} speaker(s){left}: too few to hold whole speakers out"
                           f"{' for ' + part if part else ''}; split by utterance instead (leave out --by-speaker)")
-    counts = {s: sum(u.speaker == s for u in utts) for s in speakers}
+    counts = {s: sum(speaker_key(u.speaker) == s for u in utts) for s in speakers}
     chosen, total, target = set(), 0, fraction * len(utts)
     for speaker in (speakers[i] for i in rng.permutation(len(speakers))):
         if len(chosen) == len(speakers) - 1:
@@ -84,7 +90,8 @@ def take(utts: list[Utterance], name: str, speakers: tuple[str, ...], fraction: 
     if speakers or by_speaker:
         held = (named_speakers(utts, speakers, name) if speakers
                 else share_of_speakers(utts, fraction, rng, name, part, of))
-        return [u for u in utts if u.speaker in held], [u for u in utts if u.speaker not in held]
+        inside = [speaker_key(u.speaker) in held for u in utts]
+        return [u for u, x in zip(utts, inside) if x], [u for u, x in zip(utts, inside) if not x]
     # audio file -> its number: the utterances of one file go to one side (a clip listed twice is in one set only)
     files: dict[str, int] = {}
     group = [files.setdefault(os.path.normpath(u.audio), len(files)) for u in utts]
@@ -106,7 +113,7 @@ def split_utterances(utts: list[Utterance], settings: SplitSettings, name: str) 
                 raise CorpusError(f"{name}: {len(rest)} utterance(s) left: too few to hold out a {part} set")
             out[part], rest = take(rest, name, getattr(settings, f"{part}_speakers"),
                                    getattr(settings, f"{part}_fraction"), settings.by_speaker, rng, part,
-                                   len({u.speaker for u in utts}))
+                                   len({speaker_key(u.speaker) for u in utts}))
     if not rest:
         raise CorpusError(f"{name}: no utterances left to train on once dev and test are held out")
     return {"train": rest, **{k: out[k] for k in ("dev", "test") if k in out}}
