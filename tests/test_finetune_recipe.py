@@ -201,6 +201,20 @@ def test_without_an4_the_guard_against_forgetting_is_the_pull_towards_the_model_
     assert f"train_mix: your utterances only (--an4 none; {guard}" in run.stdout, run.stdout
     assert (exp / "sets/train_mix.jsonl").read_text() == (exp / "sets/train.jsonl").read_text()
     assert read_checkpoint(exp / "train" / "best.pt")["metadata"]["train_config"]["init_decay"] == decay
+    # Stage 3 began with `rm -rf EXP/train`: a fine-tune stopped by Ctrl-C or a lost session (its marker goes as it
+    # starts) lost every epoch trained, though asr.train can resume (a review). Now it goes on from its last.pt.
+    epochs = (exp / "train" / "metrics.jsonl").read_text()
+    seconds = int((exp / "train" / "stage_seconds").read_text())
+    (exp / ".done.3.train").unlink()  # as a run of stage 3 stopped part way leaves it (last.pt kept)
+    again = subprocess.run(run.args + ["--stage", "3"], capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0 and f"stage 3: going on from {exp / 'train' / 'last.pt'}" in again.stdout, again.stdout
+    assert (exp / "train" / "metrics.jsonl").read_text() == epochs  # nothing trained again: its one epoch was done
+    assert int((exp / "train" / "stage_seconds").read_text()) >= seconds  # the time of both runs
+    (exp / ".done.3.train").unlink()
+    other = subprocess.run(run.args + ["--stage", "3", "--lr", "2e-3"], capture_output=True, text=True, timeout=300,
+                           env=env)
+    assert other.returncode == 0 and "going on from" not in other.stdout  # other settings: a new run
+    assert read_checkpoint(exp / "train" / "best.pt")["metadata"]["train_config"]["lr"] == 2e-3
 
 
 def test_with_an4_but_none_of_it_mixed_in_the_guard_is_the_pull(tmp_path):

@@ -17,7 +17,8 @@
 #   3 train     python -m asr.train --init CKPT: the model's weights fine-tuned on its own features and
 #               normalisation (--init-features), at a lower learning rate than AN4's (1e-3), augmented as the AN4
 #               recipe is (real noise and rooms from --noise, speed, SpecAugment, clipping, telephone, codecs);
-#               best.pt chosen on dev
+#               best.pt chosen on dev; a run of it that was stopped goes on from its last.pt when run again with
+#               the same settings
 #   4 lm        a 3-gram LM of your training transcripts, interpolated with the shipped LM (--init-lm), its
 #               weight chosen by perplexity on dev (python -m asr.lm mix)
 #   5 tune      beam search + that LM: alpha and beta chosen on dev (python -m asr.evaluate --tune-lm; --alpha
@@ -305,13 +306,24 @@ PY
 )
   fi
   read -r -a extra <<< "$train_args"
-  rm -rf "$exp/train"
+  # A run of this stage that was stopped (Ctrl-C, a lost session) with these settings and these sets goes on from
+  # its last.pt (asr.train --resume, within the same --max-minutes); anything else starts again.
+  run_key="$settings3 sets=$(cat "$exp/sets/train_mix.jsonl" "$exp/sets/dev.jsonl" | cksum)"
+  resume=(); prior=0
+  if [ -f "$exp/train/last.pt" ] && [ "$(cat "$exp/train/recipe_settings" 2>/dev/null)" = "$run_key" ]; then
+    echo "stage 3: going on from $exp/train/last.pt (a run stopped with these settings)"
+    resume=(--resume); prior=$(cat "$exp/train/stage_seconds" 2>/dev/null || echo 0)
+  else
+    rm -rf "$exp/train"; mkdir -p "$exp/train"; printf '%s\n' "$run_key" > "$exp/train/recipe_settings"
+  fi
   began=$SECONDS
+  trap 'echo $((prior + SECONDS - began)) > "$exp/train/stage_seconds"' EXIT  # a stopped run's time counts too
   python -m asr.train ${threads[@]+"${threads[@]}"} --train "$exp/sets/train_mix.jsonl" --dev "$exp/sets/dev.jsonl" --out "$exp/train" \
     --init "$init" --init-features "$init_features" --lr "$lr" --warmup-steps "$warmup" --epochs "$epochs" \
     --max-minutes "$max_minutes" --batch-seconds "$batch_seconds" --seed "$seed" --init-decay "$init_decay" \
-    ${augment[@]+"${augment[@]}"} ${extra[@]+"${extra[@]}"}
-  echo $((SECONDS - began)) > "$exp/train/stage_seconds"
+    ${augment[@]+"${augment[@]}"} ${extra[@]+"${extra[@]}"} ${resume[@]+"${resume[@]}"}
+  trap - EXIT
+  echo $((prior + SECONDS - began)) > "$exp/train/stage_seconds"
   [ -f "$exp/train/best.pt" ] || { echo "stage 3: no epoch finished within --max-minutes $max_minutes" >&2; exit 1; }
   done_stage 3 train
 fi
