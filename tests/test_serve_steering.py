@@ -74,6 +74,16 @@ def test_hotwords_keywords_and_a_phrase_list_steer_one_request_each(client):
     assert transcribe(client, ABVJ).text == plain  # nothing of the requests before is left
 
 
+def test_a_phrase_list_given_as_a_list_steers_as_its_json_text_does(client):
+    """The openai client sends a list in extra_body as one `phrase_list[]` field a phrase (as it sends
+    keywords[]): the grammar Vosk's clients give as a list, not a field to ignore."""
+    grammar = ["four", "[unk]"]
+    as_json = transcribe(client, ABVJ, extra_body={"phrase_list": json.dumps(grammar)}).text
+    assert as_json == "[unk] [unk] [unk] [unk] [unk] four"
+    assert transcribe(client, ABVJ, extra_body={"phrase_list": grammar}).text == as_json
+    assert transcribe(client, ABVJ, extra_body={"phrase_list": ["four"]}).text == "four"
+
+
 BAD = {  # form fields -> (param, what the message must say)
     "empty hotwords": ({"hotwords": " , "}, "hotwords", "an empty list"),
     "unspellable": ({"hotwords": "café!"}, "hotwords", "cannot spell: '!'"),

@@ -1,6 +1,6 @@
 """The fields of a transcription request's form, checked (asr.serve.upload reads the form as it arrives): model,
 response_format, language, timestamp_granularities[], file, stream, include[], and the steering fields hotwords /
-keywords[] and phrase_list. A field that is wrong is an APIError 400 (404 for another model) naming it.
+keywords[] and phrase_list / phrase_list[]. A field that is wrong is an APIError 400 (404 for another model) naming it.
 """
 
 from __future__ import annotations
@@ -114,19 +114,22 @@ def read_include(form: Form) -> bool:
 
 def read_steering(form: Form) -> tuple[list | None, list[str] | None]:
     """(hotwords, phrase_list) as sent, not yet checked: `hotwords` fields hold PHRASE[:SCORE] items separated by
-    commas or new lines, each `keywords[]` one phrase (OpenAI's name); phrase_list is a JSON list (Vosk's)."""
+    commas or new lines, each `keywords[]` one phrase (OpenAI's name); a `phrase_list` field is a JSON list
+    (Vosk's), each `phrase_list[]` one phrase (how the openai client sends a list), all of them one grammar."""
     if any(key in form.files for key in ("hotwords", "hotwords[]", "keywords[]", "keywords")):
         raise APIError(400, "hotwords and keywords[] must be text fields, not files", "invalid_value", "hotwords")
+    if any(key in form.files for key in ("phrase_list", "phrase_list[]")):
+        raise APIError(400, "phrase_list must be a text field, not a file", "invalid_value", "phrase_list")
     texts = form.getlist("hotwords") + form.getlist("hotwords[]")
     keywords = form.getlist("keywords[]") + form.getlist("keywords")
     items = [item for text in texts for item in re.split(r"[,\n]", text) if item.strip()]
     hotwords = [parse_hotword(item) for item in items] + [(k, None) for k in keywords]
-    grammar = _one(form, "phrase_list")
+    lists, phrases = form.getlist("phrase_list"), form.getlist("phrase_list[]")
     try:
-        phrase_list = read_grammar(grammar, "phrase_list") if grammar is not None else None
+        grammar = [p for text in lists for p in read_grammar(text, "phrase_list")] + phrases
     except SteeringError as e:
         raise APIError(400, str(e), "invalid_grammar", "phrase_list") from e
-    return (hotwords if texts or keywords else None), phrase_list
+    return (hotwords if texts or keywords else None), (grammar if lists or phrases else None)
 
 
 def upload_name(filename: str) -> str:
