@@ -3,6 +3,8 @@ decoding chunk by chunk equal to the whole-file path; word times of every uttera
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -477,3 +479,25 @@ def test_the_level_guard_never_turns_audio_down_and_survives_a_broken_sample(cli
     level = StreamLevel()
     out = np.concatenate([level.accept(broken[i : i + 1600]) for i in range(0, len(broken), 1600)] + [level.finish()])
     assert np.isfinite(np.delete(out, 5000)).all()
+
+
+def test_one_alternative_has_the_confidence_it_has_among_several(stream_model):
+    """Vosk's max_alternatives=1 is the best with its confidence: the share it has when more are listed, not
+    the 1 of the search that merges its rivals away (before: 1.0 for a text that had 0.58 among three)."""
+    from argparse import Namespace
+
+    from asr.checkpoint import load_model
+    from asr.decoding import decoding_config
+    from asr.streaming import Final, Transcriber
+
+    rec = load_model(stream_model)
+    decoder = Decoder(decoding_config(Namespace(), rec.metadata, stream_model), rec.vocab)
+    samples = load_audio(str(Path(__file__).parent / "data/an4/an437-mjgm-b.flac"))  # "e b v j ninety four"
+
+    def best(n: int):
+        (final,) = [e for e in Transcriber(rec, decoder, alternatives=n).events([samples])
+                    if isinstance(e, Final) and e.text]
+        return final.alternatives[0]
+
+    one, three = best(1), best(3)
+    assert one.text == three.text and one.confidence == three.confidence < 0.9, (one.confidence, three.confidence)

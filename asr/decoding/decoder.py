@@ -125,12 +125,13 @@ class Decoder:
         """`best` (the beam search's one best of an utterance's (T, V) log-probs, or none) followed by up to
         nbest - 1 other texts of the search without recombination, in its order. The confidences are that
         search's (its beam's shares: at most 1 in all); the best's where it has no such text, at most what the
-        others leave. Almost always the two agree and this is that search's list as it is."""
-        if nbest <= 1:
-            return best[:1]
-        listed = self.nbest_search(log_probs, steering, nbest)
+        others leave. Almost always the two agree and this is that search's list as it is. nbest 1: the best with
+        that confidence (the recombining search's own is near 1: it merged the rivals away)."""
+        # The whole final beam, so that the best finds its own share there whatever nbest is (its order and
+        # the confidences do not depend on how many are listed).
+        listed = self.nbest_search(log_probs, steering, max(nbest, self.nbest_search.cfg.beam_size))
         if not best or (listed and listed[0].text == best[0].text):
-            return listed
+            return listed[:nbest]
         others = [h for h in listed if h.text != best[0].text][: nbest - 1]
         same = [h.confidence for h in listed if h.text == best[0].text]
         confidence = same[0] if same else min(best[0].confidence, max(0.0, 1.0 - sum(h.confidence for h in others)))
@@ -159,15 +160,19 @@ class Decoder:
     def hypotheses(self, log_probs: torch.Tensor, lengths: torch.Tensor, nbest: int = 1,
                    steering: Steering | Sequence[Steering | None] | None = None) -> list[list[Hypothesis]]:
         """Per utterance up to `nbest` hypotheses, best first, each with its confidence (greedy: the one
-        path, confidence 1)."""
+        path, confidence 1). nbest 1 is the transcript alone, without the second search: its confidence is its
+        share of a beam that merged its rivals away, near 1 (with_alternatives(..., 1) gives the one to show)."""
         if self.search is None:
             return [[Hypothesis(transcript(self.vocab, a.tokens), 0.0, a.tokens, a.frames, 0.0, 0.0)]
                     for a in greedy_alignments(log_probs, lengths, self.vocab.blank)]
         check_log_probs(log_probs, lengths)
         per_utterance = steering if isinstance(steering, (list, tuple)) else [steering] * len(lengths)
         lp = log_probs.detach().to("cpu", torch.float64).numpy()  # (B, T, V)
-        return [self.with_alternatives(self.search(lp[b, :n], per_utterance[b], 1), lp[b, :n], per_utterance[b], nbest)
-                for b, n in enumerate(lengths.tolist())]
+        bests = [self.search(lp[b, :n], per_utterance[b], 1) for b, n in enumerate(lengths.tolist())]
+        if nbest <= 1:
+            return bests
+        return [self.with_alternatives(best, lp[b, :n], per_utterance[b], nbest)
+                for b, (best, n) in enumerate(zip(bests, lengths.tolist()))]
 
     def best(self, log_probs: np.ndarray, steering: Steering | None = None) -> Alignment:
         """The beam search's best hypothesis of one utterance's (T, V) log-probs, as an Alignment."""

@@ -62,17 +62,22 @@ class StreamDecoder:
 
     def best(self) -> Alignment:
         """The best hypothesis so far (the beam's, scored as if the utterance ended here)."""
-        hyps = self.hypotheses(1)
+        hyps = self.best_hypothesis()
         return hyps[0].alignment() if hyps else Alignment((), ())
 
-    def hypotheses(self, nbest: int) -> list[Hypothesis]:
-        """The best `nbest` so far, best first, with their confidences (greedy: the one path, confidence 1);
-        as the file decoder gives them for the log-probs accepted."""
+    def best_hypothesis(self) -> list[Hypothesis]:
+        """The best so far (none where nothing can end here), without the search for its confidence: for
+        partials. Greedy: the one path, confidence 1."""
         if self.search is None:
             tokens = tuple(self.tokens)
             return [Hypothesis(transcript(self.decoder.vocab, tokens), 0.0, tokens, tuple(self.token_frames), 0.0, 0.0)]
-        best = self.search.finish(self.decoder.vocab, 1)
-        if nbest <= 1:
+        return self.search.finish(self.decoder.vocab, 1)
+
+    def hypotheses(self, nbest: int) -> list[Hypothesis]:
+        """The best `nbest` (1 too) so far, best first, with their confidences (greedy: the one path,
+        confidence 1); as the file decoder's with_alternatives gives them for the log-probs accepted."""
+        best = self.best_hypothesis()
+        if self.search is None:
             return best
         log_probs = np.ascontiguousarray(self.log_probs().numpy(), dtype=np.float64)  # (T, V)
         return self.decoder.with_alternatives(best, log_probs, self.steering, nbest)

@@ -144,11 +144,11 @@ class Transcriber:
         yield from self.finish()
 
     def _best_text(self) -> str:
-        hyps = self.utterance.hypotheses(1)
+        hyps = self.utterance.best_hypothesis()
         return hyps[0].text if hyps else ""
 
     def _final(self, keep_empty: bool) -> list[Final]:
-        hyps = self.utterance.hypotheses(max(1, self.alternatives))
+        hyps = self.utterance.hypotheses(self.alternatives) if self.alternatives else self.utterance.best_hypothesis()
         alternatives = [self._timed(h) for h in hyps]
         words = alternatives[0].words if alternatives else []
         self.start += self.utterance.frames
