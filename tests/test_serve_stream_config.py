@@ -69,7 +69,9 @@ def test_words_false_leaves_the_word_list_out(server, local):
 
 @pytest.mark.parametrize("config, steer", [({"phrase_list": DIGITS}, {"phrase_list": DIGITS}),
                                            ({"phrase_list": json.dumps(DIGITS)}, {"phrase_list": DIGITS}),
-                                           ({"hotwords": ["f:3", "rubout"]}, {"hotwords": [("f", 3.0), ("rubout", None)]})])
+                                           ({"hotwords": ["f:3", "rubout"]}, {"hotwords": [("f", 3.0), ("rubout", None)]}),
+                                           # one text, items on lines as the HTTP field's (before: one phrase)
+                                           ({"hotwords": "rubout\nm:3"}, {"hotwords": [("m", 3.0), ("rubout", None)]})])
 def test_a_stream_is_steered_by_its_config_as_here(server, local, config, steer):
     answers, code = stream(server, config)
     text = " ".join(a["text"] for a in answers if a.get("text"))

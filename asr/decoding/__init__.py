@@ -23,11 +23,11 @@ from asr.decoding.decoder import Decoder, add_decoding_flags, decoding_config
 from asr.decoding.greedy import Alignment, check_log_probs, greedy_alignments, greedy_decode, greedy_ids
 from asr.decoding.search import Hypothesis
 from asr.decoding.steering import (Steering, SteeringError, make_steering, parse_hotword, read_grammar,
-                                   read_hotwords)
+                                   read_hotwords, split_hotwords)
 
 __all__ = [
     "Alignment", "BeamSearchConfig", "CTCBeamSearch", "Decoder", "DecodingConfig", "Hypothesis", "Steering",
     "SteeringError", "add_decoding_flags", "beam_decode", "beam_search", "check_log_probs", "decoding_config",
     "greedy_alignments", "greedy_decode", "greedy_ids", "make_steering", "parse_hotword", "read_grammar",
-    "read_hotwords",
+    "read_hotwords", "split_hotwords",
 ]

@@ -65,6 +65,12 @@ def parse_hotword(text: str) -> tuple[str, float | None]:
     return text, None
 
 
+def split_hotwords(text: str) -> list[tuple[str, float | None]]:
+    """One text of hotwords, as a request field or a stream's config gives it: PHRASE[:SCORE] items separated
+    by commas or new lines (blank items skipped) -> [(phrase, score or None)]."""
+    return [parse_hotword(item) for item in re.split(r"[,\n]", text) if item.strip()]
+
+
 def read_steering_file(path: str | Path, what: str, holding: str = "it") -> str:
     """The text of a hotwords or grammar file (a byte-order mark dropped); SteeringError naming `what` for one that
     cannot be read, is not UTF-8, or holds more than MAX_FILE_BYTES (/dev/zero given as one grew without end)."""

@@ -6,12 +6,11 @@ keywords[] and phrase_list / phrase_list[]. A field that is wrong is an APIError
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from asr.decoding import SteeringError, parse_hotword, read_grammar
+from asr.decoding import SteeringError, read_grammar, split_hotwords
 from asr.serve.config import DEFAULT_ALIASES, ServeConfig
 from asr.serve.errors import APIError
 from asr.serve.formats import FORMATS, GRANULARITIES
@@ -122,8 +121,7 @@ def read_steering(form: Form) -> tuple[list | None, list[str] | None]:
         raise APIError(400, "phrase_list must be a text field, not a file", "invalid_value", "phrase_list")
     texts = form.getlist("hotwords") + form.getlist("hotwords[]")
     keywords = form.getlist("keywords[]") + form.getlist("keywords")
-    items = [item for text in texts for item in re.split(r"[,\n]", text) if item.strip()]
-    hotwords = [parse_hotword(item) for item in items] + [(k, None) for k in keywords]
+    hotwords = [hotword for text in texts for hotword in split_hotwords(text)] + [(k, None) for k in keywords]
     lists, phrases = form.getlist("phrase_list"), form.getlist("phrase_list[]")
     try:
         grammar = [p for text in lists for p in read_grammar(text, "phrase_list")] + phrases

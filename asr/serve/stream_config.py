@@ -6,7 +6,8 @@
 sample_rate: the PCM's rate (default 16000). words: results list their words with times (default true).
 max_alternatives: N > 0 gives each result as Vosk does with alternatives, {"alternatives": [{"confidence",
 "result", "text"}, ...]}, the N best (default 0: none). phrase_list: a grammar (a list, or the JSON text of
-one). hotwords: PHRASE[:SCORE] items (a list, or one text with commas). Other keys are ignored, as Vosk does.
+one). hotwords: PHRASE[:SCORE] items (a list, or one text of them separated by commas or new lines, as the
+HTTP field's). Other keys are ignored, as Vosk does.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 
 from asr.audio import MAX_RATE, MIN_RATE
-from asr.decoding import Decoder, Steering, SteeringError, parse_hotword, read_grammar
+from asr.decoding import Decoder, Steering, SteeringError, parse_hotword, read_grammar, split_hotwords
 from asr.streaming import Final
 
 MAX_ALTERNATIVES = 20  # a stream's results list at most this many alternatives
@@ -60,17 +61,16 @@ def words(config: dict) -> bool:
 def steering(config: dict, decoder: Decoder) -> Steering | None:
     """The stream's hotwords and phrase_list, checked against the decoder's vocabulary."""
     hot, grammar = config.get("hotwords"), config.get("phrase_list")
-    if isinstance(hot, str):
-        hot = [item for item in hot.split(",") if item.strip()]
-    if hot is not None and (not isinstance(hot, list) or not all(isinstance(h, str) for h in hot)):
+    if hot is not None and not isinstance(hot, str) and (not isinstance(hot, list)
+                                                         or not all(isinstance(h, str) for h in hot)):
         raise ConfigError(f"config.hotwords must be a list of PHRASE[:SCORE] strings, got {json.dumps(hot)[:60]}")
+    hotwords = split_hotwords(hot) if isinstance(hot, str) else hot and [parse_hotword(h) for h in hot]
     try:
         if isinstance(grammar, str):
             grammar = read_grammar(grammar, "config.phrase_list")
         if grammar is not None and (not isinstance(grammar, list) or not all(isinstance(p, str) for p in grammar)):
             raise SteeringError("config.phrase_list", f"expected a list of phrases, got {json.dumps(grammar)[:60]}")
-        return decoder.steer(None if hot is None else [parse_hotword(h) for h in hot], grammar,
-                             names=("config.hotwords", "config.phrase_list"))
+        return decoder.steer(hotwords, grammar, names=("config.hotwords", "config.phrase_list"))
     except SteeringError as e:
         raise ConfigError(str(e)) from e
 
