@@ -30,6 +30,7 @@ from asr.data import MISSING, ManifestError, Utterance, drop_line, lossy_text_no
 from asr.manifest import not_found
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
 from asr.decoding.decoder import add_steering_flags, ignored_by_greedy, steering_from_args
+from asr.decoding.steering import DEFAULT_HOTWORD_SCORE
 from asr.lm import LMError, load_lm
 from asr.metrics import score
 from asr.outputs import check_not_read, read_files
@@ -112,7 +113,7 @@ def steered(args: argparse.Namespace) -> dict:
     """The steering flags given, as the report keeps them."""
     given = {"hotword": args.hotword, "hotwords_file": args.hotwords_file, "grammar": args.grammar}
     if args.hotword or args.hotwords_file:
-        given["hotword_score"] = args.hotword_score
+        given["hotword_score"] = DEFAULT_HOTWORD_SCORE if args.hotword_score is None else args.hotword_score
     return {k: v for k, v in given.items() if v}
 
 

@@ -93,6 +93,8 @@ BAD = {  # flags -> what the one line must say
     "nbest as text": (["--nbest", "3"], "--nbest lists alternatives in json or jsonl"),
     "greedy": (["--hotword", "stop", "--decoder", "greedy"], "need the beam search"),
     "bad default score": (["--hotword", "stop", "--hotword-score=-1"], "error: --hotword-score: -1; a score is"),
+    # before: taken and ignored, the run unsteered as if it had not been given
+    "score without hotwords": (["--hotword-score", "3"], "error: --hotword-score: scores --hotword and --hotwords-file"),
     "absurd lm weight": (["--alpha", "1e308"], "error: alpha must be within +-1000, got 1e+308"),
 }
 

@@ -48,8 +48,8 @@ def add_steering_flags(p: argparse.ArgumentParser, number=float) -> None:
                    help="a word or phrase to favour (repeatable); SCORE: its bonus per token (natural log; a token "
                         "is a character with a character model), default --hotword-score")
     p.add_argument("--hotwords-file", metavar="FILE", help="hotwords, one PHRASE[:SCORE] a line (# comments)")
-    p.add_argument("--hotword-score", type=number, default=DEFAULT_HOTWORD_SCORE,
-                   help="bonus per token (character) of a hotword given without a score")
+    p.add_argument("--hotword-score", type=number,
+                   help=f"bonus per token (character) of a hotword given without a score (default {DEFAULT_HOTWORD_SCORE:g})")
     p.add_argument("--grammar", metavar="FILE", help="keep to these phrases: a JSON list as Vosk's phrase_list, "
                                                     '"[unk]" among them for any other word')
 
@@ -64,11 +64,15 @@ def steering_from_args(args: argparse.Namespace, decoder: Decoder) -> Steering |
         text = read_steering_file(args.grammar, f"--grammar {args.grammar}")
         phrase_list = read_grammar(text, f"--grammar {args.grammar}")
     given = args.hotword is not None or bool(args.hotwords_file)
-    if given and not (math.isfinite(args.hotword_score) and 0 < args.hotword_score <= MAX_HOTWORD_SCORE):
-        raise SteeringError("--hotword-score", f"{args.hotword_score:g}; a score is a bonus per token (character) in "
+    score = DEFAULT_HOTWORD_SCORE if args.hotword_score is None else args.hotword_score
+    if args.hotword_score is not None and not given:  # a score alone would be taken and change nothing
+        raise SteeringError("--hotword-score", "scores --hotword and --hotwords-file phrases given without a score; "
+                                               "none are given")
+    if given and not (math.isfinite(score) and 0 < score <= MAX_HOTWORD_SCORE):
+        raise SteeringError("--hotword-score", f"{score:g}; a score is a bonus per token (character) in "
                                                f"(0, {MAX_HOTWORD_SCORE:g}]")
     names = ("--hotword" if not args.hotwords_file else args.hotwords_file, f"--grammar {args.grammar}")
-    return decoder.steer(hotwords if given else None, phrase_list, args.hotword_score, names)
+    return decoder.steer(hotwords if given else None, phrase_list, score, names)
 
 
 def ignored_by_greedy(args: argparse.Namespace, cfg: DecodingConfig) -> str | None:
