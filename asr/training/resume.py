@@ -1,5 +1,6 @@
 """What last.pt keeps besides the model, so that --resume continues a run where it stopped, to the bit: the
-progress counters, the optimiser's and loss scaler's states, every process's random-number generators and
+progress counters (and the losses of the epoch's steps so far, so that a resumed epoch's metrics row has the
+mean loss of all its steps), the optimiser's and loss scaler's states, every process's random-number generators and
 the number of processes that wrote it. Tensors and plain types only: checkpoints load with
 torch.load(weights_only=True)."""
 

@@ -72,7 +72,7 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(self.sampler) / cfg.accum_steps)  # of this process count, epoch 1
         # warmup_end: the progress (epochs) at which warm-up ended, where the decay starts; None while warming up
         self.state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_dev_wer": float("inf"), "elapsed": 0.0,
-                      "skipped_steps": 0, "warmup_end": None}
+                      "skipped_steps": 0, "warmup_end": None, "epoch_losses": []}
         self.rng_to_restore = None  # this process's RNG states from last.pt, until training goes on
         if saved is not None:
             self.restore(saved)
@@ -187,9 +187,9 @@ class Trainer:
         return result["wer"], result["cer"]
 
     def train_epoch(self, loader, stop: StopRequested, start: float) -> tuple[list[float], float, str]:
-        """Train on the rest of the current epoch; returns (step losses, audio seconds, why it stopped early or "")."""
+        """Train on the rest of the current epoch; returns (its step losses, audio seconds, why it stopped or "")."""
         cfg, state = self.cfg, self.state
-        losses, seconds, t0, pending = [], 0.0, time.time(), []
+        losses, seconds, t0, pending = state["epoch_losses"], 0.0, time.time(), []  # kept in last.pt
         # The DataLoader draws its workers' base seed from the global RNG as an epoch starts: last.pt holds the
         # RNG after that draw when written mid-epoch, before the next epoch's when written at an epoch's end.
         if state["batch_in_epoch"] == 0:
@@ -227,7 +227,7 @@ class Trainer:
         """Validate on dev, log a metrics row, write best.pt (if dev WER is as low as it has been: of epochs that tie,
         the later one, trained longer and further down the learning-rate schedule) and last.pt (rank 0)."""
         state, main = self.state, self.dist.is_main
-        state["epoch"], state["batch_in_epoch"] = epoch + 1, 0
+        state["epoch"], state["batch_in_epoch"], state["epoch_losses"] = epoch + 1, 0, []
         dev_wer, dev_cer = self.validate()
         improved = dev_wer <= state["best_dev_wer"]  # a small dev ties often (a fine-tune's 150 clips: 8 epochs)
         if improved:
