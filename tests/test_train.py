@@ -134,6 +134,28 @@ def test_stop_by_signal_mid_epoch_then_resume(clips_manifest, tmp_path, uninterr
     assert_same_weights(tmp_path / "run" / "last.pt", uninterrupted / "last.pt")
 
 
+def test_a_run_killed_between_its_metrics_row_and_last_pt_resumes_without_a_second_row(clips_manifest, tmp_path,
+                                                                                       uninterrupted, capsys):
+    cfg = tiny_config(clips_manifest, tmp_path / "run")
+    trainer = Trainer(cfg)
+    save = trainer.save
+
+    def killed_before_last_pt_of_epoch_2(path, train_state=None):
+        if path.name == "last.pt" and trainer.state["epoch"] == 2:
+            raise SystemExit("killed")  # as SIGKILL (the OOM killer, a scheduler's hard kill) would, at that moment
+        save(path, train_state)
+
+    trainer.save = killed_before_last_pt_of_epoch_2
+    with pytest.raises(SystemExit):
+        trainer.run()
+    assert [r["epoch"] for r in metrics(tmp_path / "run")] == [1, 2]  # epoch 2's row, but last.pt is epoch 1's
+
+    assert Trainer(dataclasses.replace(cfg, resume=True)).run()["stopped"] == "done"  # epoch 2 is trained again
+    assert "metrics.jsonl: dropped the row of epoch 2, which last.pt does not hold" in capsys.readouterr().err
+    assert logged(tmp_path / "run") == logged(uninterrupted)  # one row an epoch, as uninterrupted
+    assert_same_weights(tmp_path / "run" / "last.pt", uninterrupted / "last.pt")
+
+
 class Clock:
     """Stands in for the time module of asr.training.trainer: time passes only when a test moves it."""
 

@@ -6,7 +6,10 @@ torch.load(weights_only=True)."""
 
 from __future__ import annotations
 
+import json
+import os
 from fractions import Fraction
+from pathlib import Path
 
 import torch
 
@@ -59,3 +62,22 @@ def restore_train_state(saved: dict, optimizer: torch.optim.Optimizer, scaler: t
     warmup_end = saved.pop("warmup_end", None)
     progress = {**saved, "warmup_end": None if warmup_end is None else Fraction(warmup_end)}
     return progress, rng[dist.rank] if rng is not None and saved_world == world_size else None
+
+
+def drop_rows_past(metrics: Path, epochs: int) -> str | None:
+    """Remove from a run's metrics.jsonl the rows of epochs past `epochs` (last.pt's), which a run stopped between
+    writing an epoch's row and its last.pt (killed: SIGKILL, out of memory) leaves; the resumed run trains those
+    epochs again and logs them once. Returns the note that says so, or None. The file is replaced whole."""
+    if not metrics.is_file():
+        return None
+    lines = metrics.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if not line.strip() or json.loads(line).get("epoch", 0) <= epochs]
+    if len(kept) == len(lines):
+        return None
+    dropped = sorted({json.loads(line)["epoch"] for line in lines if line not in kept})
+    tmp = metrics.with_name(metrics.name + ".tmp")
+    tmp.write_text("".join(kept), encoding="utf-8")
+    os.replace(tmp, metrics)
+    return (f"note: {metrics}: dropped the row{'s' if len(dropped) > 1 else ''} of epoch "
+            f"{', '.join(map(str, dropped))}, which last.pt does not hold (the run stopped before saving it): "
+            "trained again, logged once")

@@ -22,6 +22,7 @@ from asr.training import distributed
 from asr.training.checks import RunError, check_audio_sources, check_init_unchanged, check_resume, flag
 from asr.training.config import TrainConfig
 from asr.training.distributed import DistContext
+from asr.training.resume import drop_rows_past
 from asr.training.stopping import leave_stops_to_the_trainer
 
 
@@ -183,6 +184,8 @@ def build_or_resume(cfg: TrainConfig, dist: DistContext, vocab: Vocab,
         said = check_resume(cfg, ckpt, vocab.tokens, last)  # raises RunError where cfg contradicts last.pt
         said += [note] if (note := check_init_unchanged(cfg, ckpt)) else []
         state = ckpt["train_state"]
+        if dist.is_main:  # rank 0 alone writes files
+            said += [note] if (note := drop_rows_past(last.parent / "metrics.jsonl", state["epoch"])) else []
         if dist.is_main:
             print(f"resuming {last}: {state['epoch']} epochs and {state['batch_in_epoch']} batches done, "
                   f"step {state['step']}", *said, sep="\n", file=sys.stderr)
