@@ -45,10 +45,10 @@ def apply_config_file(p: argparse.ArgumentParser, argv: list[str] | None) -> Non
     if not isinstance(values, dict):
         p.error(f"--config {path}: expected a JSON object of settings, got {type(values).__name__}")
     values = {k.replace("-", "_"): v for k, v in values.items()}
-    known = {a.dest for a in p._actions} - {"help", "version", "config", "train", "dev", "out"}
-    unknown = sorted(set(values) - known)
+    known = {a.dest for a in p._actions} - {"help", "version", "config", "train", "dev", "out", "resume", "overwrite"}
+    unknown = sorted(set(values) - known)  # resume, overwrite: apply_run_settings reads --resume before the file
     if unknown:
-        p.error(f"--config {path}: unknown setting(s) {', '.join(unknown)} (paths go on the command line)")
+        p.error(f"--config {path}: unknown setting(s) {', '.join(unknown)} (paths, --resume, --overwrite: flags only)")
     actions = {a.dest: a for a in p._actions}
     for name, value in values.items():
         values[name] = checked_setting(p, actions[name], value, f"--config {path}: {name}")

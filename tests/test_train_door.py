@@ -76,6 +76,23 @@ def test_a_refused_run_leaves_no_empty_folder_behind_but_keeps_one_that_was_ther
     assert not (tmp_path / "new").exists() and there.is_dir()
 
 
+@pytest.mark.parametrize("setting", ["resume", "overwrite"])
+def test_what_to_do_with_out_is_refused_in_a_config_file(clips_manifest, trained, tmp_path, capsys, setting):
+    """{"resume": true} in a --config file resumed without the run's settings (a 60-epoch default, --hidden 320
+    refused as if asked for); what to do with --out goes on the command line, as --out itself does."""
+    before = {p.name: p.stat().st_mtime_ns for p in trained.iterdir()}
+    config = tmp_path / "conf.json"
+    config.write_text(f'{{"{setting}": true}}')
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["--train", str(clips_manifest), "--dev", str(clips_manifest), "--out", str(trained), "--config",
+              str(config)])
+    assert e.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"--config {config}: unknown setting(s) {setting} " in line and f"--{setting}" in line and "flags only" in line
+    assert {p.name: p.stat().st_mtime_ns for p in trained.iterdir()} == before
+
+
 def test_resume_without_last_pt_is_refused(clips_manifest, tmp_path, capsys):
     out = tmp_path / "fresh"
     assert main([*one_epoch(clips_manifest, out), "--resume"]) == 2
