@@ -130,3 +130,20 @@ def test_dev_audio_that_cannot_be_read_is_dropped_before_training_with_its_reaso
     assert [u.id for u in trainer.dev_utts] == [clips[0].id, clips[1].id]
     lines = [line for line in capsys.readouterr().err.splitlines() if "kept 2 of 3" in line]
     assert len(lines) == 1 and "1 whose audio cannot be read (text); " in lines[0] and str(text_file) in lines[0], lines
+
+
+def test_utterances_longer_than_a_batch_are_dropped_and_said(clips, clips_manifest, tmp_path, capsys):
+    """Before, an utterance longer than --batch-seconds became a batch of its own, however long (a 30-minute file
+    under --batch-seconds 120: 15 times the memory asked for, and out of memory mid-epoch)."""
+    train = tmp_path / "train.jsonl"
+    write_manifest(train, clips)  # 0.8, 2.3, 2.5, 3.0 and 4.0 s
+    trainer = Trainer(dataclasses.replace(tiny_config(train, tmp_path / "run"), dev=str(clips_manifest),
+                                          batch_seconds=2.6))
+    assert sorted(u.duration for u in trainer.train_utts) == [0.8, 2.3, 2.5]
+    assert max(sum(trainer.train_utts[i].duration for i in b) for b in trainer.sampler) <= 2.6
+    err = capsys.readouterr().err
+    assert f"warning: {train}: kept 3 of 5 utterances, dropped 2 longer than --batch-seconds 2.6" in err
+    assert "an406-fcaw-b" in err and "cen4-fcaw-b" in err
+
+    with pytest.raises(ManifestError, match="no usable utterances.*longer than --batch-seconds 0.5"):
+        Trainer(dataclasses.replace(tiny_config(train, tmp_path / "run2"), batch_seconds=0.5))

@@ -1,11 +1,12 @@
 """The utterances a run trains and validates on, and what it says about the rest: the training set drops what
-it cannot learn from (missing audio, a transcript empty after normalisation, one too long for its audio under
-CTC), the dev set what it cannot decode (missing audio); each says so in one line with counts, reasons and the
-first few ids. An empty or entirely unusable set, or a dev reference that normalises to nothing (it would score
-as an infinite or undefined WER), raises ManifestError naming the file."""
+it cannot learn from (missing audio, audio longer than a batch holds, a transcript empty after normalisation, one
+too long for its audio under CTC), the dev set what it cannot decode (missing audio); each says so in one line
+with counts, reasons and the first few ids. An empty or entirely unusable set, or a dev reference that normalises
+to nothing (it would score as an infinite or undefined WER), raises ManifestError naming the file."""
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -34,19 +35,25 @@ def ctc_feasible(utt: Utterance, vocab: Vocab, fastest_speed: float = max(SPEED_
     return len(ids) > 0 and int(subsampled_lengths(torch.tensor(frames))) >= needed
 
 
-def training_set(utts: list[Utterance], vocab: Vocab, name: str,
-                 fastest_speed: float = max(SPEED_FACTORS)) -> tuple[list[Utterance], str | None]:
-    """(the utterances to train on, the line saying what was dropped, or None): those whose audio exists and
-    whose transcript fits CTC at the fastest speed the audio is trained at. Raises ManifestError if none is left."""
-    missing, empty, too_long, kept = [], [], [], []
+def training_set(utts: list[Utterance], vocab: Vocab, name: str, fastest_speed: float = max(SPEED_FACTORS),
+                 batch_seconds: float = math.inf) -> tuple[list[Utterance], str | None]:
+    """(the utterances to train on, the line saying what was dropped, or None): those whose audio exists, lasts
+    no longer than a batch holds (batch_seconds: one longer would be a batch of its own, as large as it is, and
+    may not fit in memory), and whose transcript fits CTC at the fastest speed the audio is trained at. Raises
+    ManifestError if none is left."""
+    missing, over_batch, empty, too_long, kept = [], [], [], [], []
     for u in utts:  # one pass, one stat and one encoding an utterance (LibriSpeech has 281k)
         if not Path(u.audio).is_file():
             missing.append(u)
+        elif u.duration > batch_seconds:
+            over_batch.append(u)
         elif not vocab.encode(u.text):
             empty.append(u)
         else:
             (kept if ctc_feasible(u, vocab, fastest_speed) else too_long).append(u)
-    line = drop_line(name, len(utts), len(kept), {MISSING: missing, EMPTY: empty, TOO_LONG: too_long})
+    over = f"longer than --batch-seconds {batch_seconds:g}"
+    dropped = {MISSING: missing, over: over_batch, EMPTY: empty, TOO_LONG: too_long}
+    line = drop_line(name, len(utts), len(kept), dropped)
     if not utts:
         raise ManifestError(f"{name}: no utterances (the manifest is empty)")
     if not kept:
@@ -113,12 +120,13 @@ def trained_on(dev_utts: list[Utterance], train_utts: list[Utterance], dev: str,
             f"({named(shared)}): best.pt is chosen on what the run trains on; hold them out of --train")
 
 
-def read_sets(train: str, dev: str, vocab: Vocab, fastest_speed: float, say: bool) -> tuple[list, list]:
+def read_sets(train: str, dev: str, vocab: Vocab, fastest_speed: float, batch_seconds: float,
+              say: bool) -> tuple[list, list]:
     """(training utterances, dev utterances) of the two manifests, as training_set and dev_set choose them. Once
     both are found usable, and if `say` (rank 0), prints on stderr what each set dropped and which of its
     transcripts lose characters the vocabulary cannot spell (asr.data.lossy_text_note)."""
     train_utts, dev_utts = read_manifest(train), read_manifest(dev)
-    kept_train, train_line = training_set(train_utts, vocab, train, fastest_speed)
+    kept_train, train_line = training_set(train_utts, vocab, train, fastest_speed, batch_seconds)
     kept_dev, dev_line = dev_set(dev_utts, dev)
     lines = (train_line, lossy_text_note(train_utts, train), dev_line, lossy_text_note(dev_utts, dev),
              trained_on(kept_dev, kept_train, dev, train) if say else None)  # (a path resolved per utterance)

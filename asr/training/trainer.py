@@ -53,7 +53,7 @@ class Trainer:
         vocab = load_vocab(cfg.tokenizer)
         wave_aug, feat_aug = build_augmentations(cfg)  # first: it refuses RIRs given as noise
         self.train_utts, self.dev_utts = read_sets(cfg.train, cfg.dev, vocab, fastest_speed_factor(cfg),
-                                                   say=self.dist.is_main)  # one report, not one per process
+                                                   cfg.batch_seconds, say=self.dist.is_main)  # one report in all
         self.rec, saved = build_or_resume(cfg, self.dist, vocab, self.train_utts)
         self.vocab = self.rec.vocab
         freeze_bottom(self.rec.model, cfg)  # before the optimiser: it holds only what trains
