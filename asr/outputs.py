@@ -14,6 +14,14 @@ if TYPE_CHECKING:
     from asr.longform import Input
 
 TRANSCRIPT_SUFFIX = ".txt"  # the text format's files, and a transcript's beside its audio
+# What a field of a tab-separated line may not hold as it is, and how it is written (PostgreSQL's text COPY escapes).
+TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def tsv_line(*fields: str) -> str:
+    """The fields joined by tabs, each with its backslashes, tabs and line breaks written as \\\\, \\t, \\n, \\r: one
+    line of len(fields) fields whatever a file name holds ("a<TAB>b.flac" -> "a\\tb.flac")."""
+    return "\t".join(field.translate(TSV_ESCAPES) for field in fields)
 
 
 def output_names(inputs: list[Input]) -> list[Path]:

@@ -14,11 +14,11 @@ with no words heard ("no_speech": true) or speech too quiet for the shipped mode
 dBFS), with its "level_db". Notes never change the exit status.
 
 Any length (long files are cut at pauses and streamed from disk), any rate and channel count. Formats: text (the
-transcript; path<TAB>text for several inputs), jsonl (one JSON object an input: audio, text, duration, segments with
-timed words; or audio and error), json (one JSON list), srt and vtt (subtitles). --format txt is text. With
---output-dir, each input gets NAME.txt / NAME.json / NAME.srt / NAME.vtt there (all four with --format all; files
-found in a folder keep their place below it); inputs of different extensions that share a stem keep it: clip.mp3,
-clip.ogg -> clip.mp3.json, clip.ogg.json.
+transcript; path<TAB>text for several inputs, a tab, line break or backslash in either written \\t, \\n, \\r, \\\\),
+jsonl (one JSON object an input: audio, text, duration, segments with timed words; or audio and error), json (one
+JSON list), srt and vtt (subtitles). --format txt is text. With --output-dir, each input gets NAME.txt / NAME.json /
+NAME.srt / NAME.vtt there (all four with --format all; files found in a folder keep their place below it); inputs of
+different extensions that share a stem keep it: clip.mp3, clip.ogg -> clip.mp3.json, clip.ogg.json.
 Stdin ("-", named "stdin" in --output-dir and "-" in the output), /dev/stdin, pipes and <(...) are read to their end
 (1 GiB at most): any format above, told by its header (RIFF, fLaC, OggS, ...), else raw 16-bit little-endian PCM at
 16 kHz mono (said on stderr). A file that cannot be transcribed gets one line on stderr naming it and the reason;
@@ -51,7 +51,7 @@ from asr.longform import (LOW_CONFIDENCE, FileResult, Input, PipelineConfig, exp
                           to_srt, to_vtt, transcribe_paths)
 from asr.longform.notes import needs_a_note, result_notes
 from asr.manifest import json_text
-from asr.outputs import check_not_read, check_outputs, output_names, read_files
+from asr.outputs import check_not_read, check_outputs, output_names, read_files, tsv_line
 from asr.recognizer import Recognizer
 
 __all__ = ["main", "transcribe_files"]
@@ -71,7 +71,7 @@ def format_result(result: dict, fmt: str, with_name: bool) -> str:
     """One line of stdout for a result dict (text or jsonl)."""
     if fmt == "jsonl":
         return json_text(result)
-    return f"{result['audio']}\t{result['text']}" if with_name else result["text"]
+    return tsv_line(result["audio"], result["text"]) if with_name else result["text"]
 
 
 def render(result: FileResult, fmt: str, min_confidence: float = 0.0) -> str:
@@ -278,7 +278,7 @@ def print_event(event, path: str, fmt: str, with_name: bool, show: bool, final: 
         if show:
             print("\r\033[K", end="", file=sys.stderr, flush=True)
         if event.text:
-            print(f"{path}\t{event.text}" if with_name else event.text, flush=True)
+            print(tsv_line(path, event.text) if with_name else event.text, flush=True)
     elif show:
         print(f"\r\033[K{event.text}", end="", file=sys.stderr, flush=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -353,3 +354,22 @@ def test_a_file_name_that_is_not_utf8_is_written_as_it_is_and_the_rest_still_don
     assert evaluate(["--threads", "1", "--manifest", str(manifest), "--out", str(tmp_path / "ev")]) == 0
     assert (tmp_path / "ev" / "summary.json").is_file()
     assert os.fsencode(odd.stem) in (tmp_path / "ev" / "hypotheses.txt").read_bytes()
+
+
+def test_a_name_with_a_tab_or_line_break_keeps_one_line_of_two_fields_an_input(clips, tmp_path, capsys):
+    """path<TAB>text for several inputs: a file called 'a<TAB>b.flac' gave three fields, one called 'new<LF>line.flac'
+    two lines (a review). Tab, line breaks and backslash in a field are now written as \\t, \\n, \\r and \\\\ (the
+    escapes of PostgreSQL's text COPY), so that each input is one line of two fields that read back to its name."""
+    import shutil
+
+    names = ["a\tb.flac", "new\nline.flac", "back\\slash\r.flac"]
+    for name, clip in zip(names, clips):
+        shutil.copy(clip.audio, tmp_path / name)
+    assert main(["--threads", "1", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.split("\n")
+    assert lines[-1] == "" and len(lines) == len(names) + 1, lines
+    unescape = {"\\t": "\t", "\\n": "\n", "\\r": "\r", "\\\\": "\\"}
+    rows = [line.split("\t") for line in lines[:-1]]
+    assert all(len(row) == 2 and row[1] for row in rows), rows
+    read = [re.sub(r"\\[tnr\\]", lambda m: unescape[m.group()], row[0]) for row in rows]
+    assert sorted(read) == sorted(str(tmp_path / name) for name in names)
