@@ -32,6 +32,7 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium: pi
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from relay import Relay
 from test_serve import running_server  # one way to start the server (tests/ is on sys.path under pytest)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -299,3 +300,56 @@ def test_live_mode_shows_words_as_they_are_spoken(browser, server, tmp):
     partials = browser.execute_script("return window.asrPage.partials")
     assert partials, "no partial hypothesis was shown before the words were final"
     assert word_errors(expected, heard).errors <= 1, f"expected {expected!r}, heard {heard!r}"
+
+
+def watch_microphone(browser) -> None:
+    """Count the page's calls for the microphone (as they are made) and keep the tracks it is given."""
+    browser.execute_script(
+        "const page = window.asrPage; page.micCalls = 0; page.micTracks = [];"
+        "const get = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);"
+        "navigator.mediaDevices.getUserMedia = async (c) => {"
+        "  page.micCalls += 1; const s = await get(c); page.micTracks.push(...s.getTracks()); return s; };")
+
+
+def microphone(browser) -> tuple[int, list[str]]:
+    """(calls for the microphone, each track's readyState: 'live' or 'ended') since watch_microphone."""
+    return tuple(browser.execute_script(
+        "return [window.asrPage.micCalls, window.asrPage.micTracks.map((t) => t.readyState)]"))
+
+
+def error_text(browser) -> str:
+    return browser.find_element(By.ID, "error").text
+
+
+def test_a_live_stream_refused_by_the_server_ends_live_mode(browser, server):
+    """Hotwords the server refuses: it answers the stream's config with an error and closes it (1007), while
+    the page is still setting the microphone up. The page shows the error, leaves live mode and lets go of the
+    microphone (it stayed 'live', the microphone open, with nothing listening)."""
+    open_page(browser, server)
+    watch_microphone(browser)
+    browser.find_element(By.ID, "hotwords").send_keys("rubout:99")
+    browser.find_element(By.ID, "live").click()
+    WebDriverWait(browser, 30).until(lambda b: error_text(b))
+    assert "rubout" in error_text(browser) and "(0, 10]" in error_text(browser), error_text(browser)
+    assert wait_for(browser, "error", "idle", timeout=10) == "error"
+    assert browser.find_element(By.ID, "live").text == "Live"
+    assert browser.find_element(By.ID, "record").is_enabled() and browser.find_element(By.ID, "file").is_enabled()
+    WebDriverWait(browser, 5).until(lambda b: microphone(b)[1] == ["ended"])
+
+
+def test_a_live_stream_whose_server_is_lost_says_so(browser, server):
+    """The connection drops mid-stream (no close frame: 1006): the page says the stream was lost, as an error,
+    and lets go of the microphone (it said 'Live stream stopped.', as if Stop had been pressed)."""
+    relay = Relay(int(server.rsplit(":", 1)[1]))
+    try:
+        open_page(browser, relay.url)
+        watch_microphone(browser)
+        browser.find_element(By.ID, "live").click()
+        assert wait_for(browser, "live", "error", timeout=30) == "live", error_text(browser)
+        relay.cut()
+        assert wait_for(browser, "error", "idle", timeout=10) == "error"
+    finally:
+        relay.cut()
+    assert "lost" in error_text(browser), error_text(browser)
+    assert browser.find_element(By.ID, "live").text == "Live" and browser.find_element(By.ID, "live").is_enabled()
+    assert microphone(browser) == (1, ["ended"])
