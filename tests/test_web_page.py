@@ -353,3 +353,43 @@ def test_a_live_stream_whose_server_is_lost_says_so(browser, server):
     assert "lost" in error_text(browser), error_text(browser)
     assert browser.find_element(By.ID, "live").text == "Live" and browser.find_element(By.ID, "live").is_enabled()
     assert microphone(browser) == (1, ["ended"])
+
+
+def test_stop_pressed_twice_transcribes_once_and_lets_go_of_the_microphone(browser, server):
+    """A double click on Stop: the second click began a new recording (the microphone open again, the button
+    'Stop' under a finished transcript). Now it does nothing: one recording, transcribed, the microphone closed."""
+    open_page(browser, server)
+    watch_microphone(browser)
+    browser.find_element(By.ID, "record").click()
+    assert wait_for(browser, "recording", "error", timeout=30) == "recording", error_text(browser)
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script("return window.asrPage.recordedSeconds") > 0.5)
+    browser.execute_script("const b = document.getElementById('record'); b.click(); b.click();")
+    assert wait_for(browser, "done", "error") == "done", error_text(browser)
+    assert microphone(browser) == (1, ["ended"])
+    assert browser.find_element(By.ID, "record").text == "Record"
+
+
+def test_one_thing_at_a_time_record_live_or_upload(browser, server):
+    """While recording, Live cannot be pressed (it could: two captures of the microphone, and stopping Live
+    re-enabled the file input under the recording); while live, saving subtitles of the last upload leaves Record
+    and the file input disabled (its end re-enabled them: an upload could start under the live stream)."""
+    enabled = lambda name: browser.find_element(By.ID, name).is_enabled()  # noqa: E731
+    open_page(browser, server)
+    browser.find_element(By.ID, "file").send_keys(str(RECORD_CLIP))
+    assert wait_for(browser, "done", "error") == "done", error_text(browser)
+    browser.find_element(By.ID, "record").click()
+    assert wait_for(browser, "recording", "error", timeout=30) == "recording", error_text(browser)
+    assert not enabled("live") and not enabled("file")
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script("return window.asrPage.recordedSeconds") > 0.5)
+    browser.find_element(By.ID, "record").click()
+    assert wait_for(browser, "done", "error") == "done", error_text(browser)
+    assert enabled("live") and enabled("record") and enabled("file")
+    browser.find_element(By.ID, "live").click()
+    assert wait_for(browser, "live", "error", timeout=30) == "live", error_text(browser)
+    browser.execute_script("window.asrPage.lastDownload = null")
+    browser.find_element(By.ID, "download-srt").click()
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script("return window.asrPage.lastDownload"))
+    assert not enabled("record") and not enabled("file") and enabled("live")
+    browser.find_element(By.ID, "live").click()
+    assert wait_for(browser, "idle", "error", timeout=30) == "idle", error_text(browser)
+    assert enabled("live") and enabled("record") and enabled("file")
