@@ -393,3 +393,25 @@ def test_one_thing_at_a_time_record_live_or_upload(browser, server):
     browser.find_element(By.ID, "live").click()
     assert wait_for(browser, "idle", "error", timeout=30) == "idle", error_text(browser)
     assert enabled("live") and enabled("record") and enabled("file")
+
+
+def test_a_new_live_stream_does_not_show_the_last_ones_words(browser, server):
+    """Stop live and Live again at once: the first stream's last result (the server's answer to its eof) came
+    after the new stream had cleared the text, and its words were shown as the new stream's."""
+    open_page(browser, server)
+    browser.execute_script(  # every WebSocket the page opens, kept for the test
+        "const Socket = window.WebSocket; window.asrPage.sockets = [];"
+        "window.WebSocket = function (...args) { const ws = new Socket(...args); window.asrPage.sockets.push(ws);"
+        "  return ws; };"
+        "Object.assign(window.WebSocket, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3, prototype: Socket.prototype});")
+    browser.find_element(By.ID, "live").click()
+    assert wait_for(browser, "live", "error", timeout=30) == "live", error_text(browser)
+    WebDriverWait(browser, 30).until(lambda b: b.find_element(By.ID, "live-partial").text.strip())
+    browser.execute_script("const b = document.getElementById('live'); b.click(); b.click();")  # stop, start
+    assert wait_for(browser, "live", "error", timeout=30) == "live", error_text(browser)
+    WebDriverWait(browser, 10).until(lambda b: b.execute_script(
+        "const s = window.asrPage.sockets; return s.length === 2 && s[0].readyState === WebSocket.CLOSED"))
+    # the new stream's microphone starts with a second of silence: nothing of its own can be final yet
+    assert browser.find_element(By.ID, "live-final").text == ""
+    browser.find_element(By.ID, "live").click()
+    assert wait_for(browser, "idle", "error", timeout=30) == "idle", error_text(browser)
