@@ -415,3 +415,18 @@ def test_a_new_live_stream_does_not_show_the_last_ones_words(browser, server):
     assert browser.find_element(By.ID, "live-final").text == ""
     browser.find_element(By.ID, "live").click()
     assert wait_for(browser, "idle", "error", timeout=30) == "idle", error_text(browser)
+
+
+def test_subtitles_are_of_the_transcript_shown(browser, server, cli):
+    """Hotwords typed after a transcript is shown are for the next upload: the .srt saved then is the shown
+    transcript's (it was asked for with the new hotwords, and said 'g m e f' under a transcript saying 'g n e f')."""
+    open_page(browser, server)
+    browser.find_element(By.ID, "file").send_keys(str(UPLOAD_CLIP))
+    assert wait_for(browser, "done", "error") == "done", error_text(browser)
+    assert browser.find_element(By.ID, "transcript").text == "rubout g n e f three nine"
+    browser.find_element(By.ID, "hotwords").send_keys("m:3, rubout")
+    browser.execute_script("window.asrPage.lastDownload = null")
+    browser.find_element(By.ID, "download-srt").click()
+    WebDriverWait(browser, 60).until(lambda b: b.execute_script("return window.asrPage.lastDownload"))
+    saved = browser.execute_script("return window.asrPage.lastDownload.text")
+    assert saved == (cli / f"{UPLOAD_CLIP.stem}.srt").read_text()
