@@ -430,3 +430,17 @@ def test_subtitles_are_of_the_transcript_shown(browser, server, cli):
     WebDriverWait(browser, 60).until(lambda b: b.execute_script("return window.asrPage.lastDownload"))
     saved = browser.execute_script("return window.asrPage.lastDownload.text")
     assert saved == (cli / f"{UPLOAD_CLIP.stem}.srt").read_text()
+
+
+def test_every_control_has_a_name_a_screen_reader_can_say(browser, server):
+    """A review found the audio player without a label (a screen reader says only "audio"): every control the
+    page has, shown or not yet, is named by a label, aria-label, aria-labelledby or its own text."""
+    open_page(browser, server)
+    unnamed = browser.execute_script("""
+        const named = (el) => (el.labels && el.labels.length > 0) || el.getAttribute("aria-label")
+            || (el.getAttribute("aria-labelledby") || "").split(" ").some((id) => document.getElementById(id))
+            || (el.tagName === "BUTTON" && el.textContent.trim());
+        return [...document.querySelectorAll("button, input, select, textarea, audio, video")]
+            .filter((el) => el.type !== "hidden" && !named(el)).map((el) => el.outerHTML.slice(0, 80));
+    """)
+    assert unnamed == []
