@@ -112,7 +112,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def steered(args: argparse.Namespace) -> dict:
     """The steering flags given, as the report keeps them."""
     given = {"hotword": args.hotword, "hotwords_file": args.hotwords_file, "grammar": args.grammar}
-    if args.hotword or args.hotwords_file:
+    if args.hotword or args.hotwords_file or args.hotword_score is not None:  # a score alone: refused, not dropped
         given["hotword_score"] = DEFAULT_HOTWORD_SCORE if args.hotword_score is None else args.hotword_score
     return {k: v for k, v in given.items() if v}
 
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--tune-lm needs a language model: give --lm PATH")
         if args.tune_lm and steered(args):
             raise ValueError("--tune-lm searches the LM weights without steering: leave out --hotword, "
-                             "--hotwords-file and --grammar")
+                             "--hotwords-file, --hotword-score and --grammar")
         if not args.tune_lm:  # (tuning makes its own decoders) a bad grammar or hotword is said before the model runs
             decoder = Decoder(cfg, rec.vocab)
             steering = steering_from_args(args, decoder)

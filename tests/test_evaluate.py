@@ -322,3 +322,14 @@ def test_audio_that_is_a_folder_is_said_to_be_one(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.strip().endswith(f"{tmp_path / 'clip.wav'} is a folder, not an audio file)"), err
     assert err.count("\n") == 1, err
+
+
+def test_a_hotword_score_alone_beside_tune_lm_is_one_line_before_the_model_runs(clips_manifest, capsys, monkeypatch):
+    """--hotword-score alone is refused by asr.transcribe and asr.evaluate, but beside --tune-lm it was taken and
+    ignored without a word (a review)."""
+    monkeypatch.setattr("asr.evaluate.utterance_log_probs", lambda *a, **k: pytest.fail("the model ran"))
+    lm = str(Path(__file__).parents[1] / "asr" / "assets" / "an4_lm.arpa.gz")
+    assert main(["--manifest", str(clips_manifest), "--tune-lm", "--lm", lm, "--hotword-score", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--tune-lm searches the LM weights without steering" in err, err
+    assert "--hotword-score" in err
