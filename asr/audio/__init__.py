@@ -10,7 +10,8 @@ samples.py holds the limits every door applies (rates MIN_RATE..MAX_RATE, 1..MAX
 within +-MAX_AMPLITUDE, MAX_SECONDS in one piece) and AudioError, whose message starts with the file's name;
 header.py tells formats apart by their first bytes and parses WAV headers for files, pipes and uploads alike;
 files.py reads files (libsndfile; ffmpeg.py: M4A, AAC, WebM, WMA, ... through ffmpeg where it is on PATH),
-pipes.py stdin and pipes, pcm.py raw PCM; folders.py finds audio files; energy.py the energy of 10 ms frames.
+pipes.py stdin and pipes, pcm.py raw PCM; sndfile.py reads WAV and FLAC whose header does not give their length (a
+streaming writer's); folders.py finds audio files; energy.py the energy of 10 ms frames.
 """
 
 from asr.audio.files import (BLOCK_SECONDS, AudioInfo, audio_duration, audio_info, check_readable, codec_round_trip,

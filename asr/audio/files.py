@@ -15,11 +15,12 @@ import numpy as np
 import soundfile as sf
 
 from asr.audio.ffmpeg import ffmpeg_blocks, ffprobe_header, needs_ffmpeg
-from asr.audio.header import WavHeader, check_wav_size, chunk_follows, read_wav_header, sized_header
+from asr.audio.header import check_wav_size, chunk_follows, read_wav_header, sized_header
 from asr.audio.mpeg import check_mpeg_frames, file_reader
 from asr.audio.quiet import head_of, mpg123_notes_dropped
 from asr.audio.samples import (MAX_SECONDS, SAMPLE_RATE, AudioError, check_format, check_samples, resample, to_mono,
                                warn_once)
+from asr.audio.sndfile import SizedFile, SizedSoundFile, sized_flac, sndfile_reason
 
 BLOCK_SECONDS = 30.0  # s; the most audio read_blocks holds or returns at a time
 # data sizes written by streaming writers that did not know the length: read to the end of the file, as libsndfile,
@@ -75,13 +76,15 @@ def check_not_empty(path: Path) -> None:
 
 def open_audio(path: Path) -> sf.SoundFile:
     """The file opened by libsndfile, its header checked first (check_wav_complete) and its rate and channels
-    against the limits; AudioError naming the path otherwise."""
+    against the limits; AudioError naming the path otherwise. A WAV or FLAC whose header does not give its length
+    (a streaming writer's) is read as if it did (asr.audio.sndfile)."""
     check_not_empty(path)
     sized = None
     try:
-        sized = check_wav_complete(path)
+        head = check_wav_complete(path) or sized_flac(path)
+        sized = SizedFile(path, head) if head is not None else None
         with mpg123_notes_dropped(path):
-            f = _SizedSoundFile(sized) if sized is not None else sf.SoundFile(sndfile_path(path))
+            f = SizedSoundFile(sized) if sized is not None else sf.SoundFile(sndfile_path(path))
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError... on bad files
         if sized is not None:
             sized.close()  # not left to the garbage collector (the traceback holds it)
@@ -167,11 +170,11 @@ def codec_round_trip(wave: np.ndarray, file_format: str, subtype: str, level: fl
     return decoded
 
 
-def check_wav_complete(path: str | Path) -> SizedWav | None:
+def check_wav_complete(path: str | Path) -> bytes | None:
     """For a WAV file: check its header (asr.audio.header: fmt chunk, rate, channels), and raise AudioError if it
     holds fewer audio bytes than the header declares (libsndfile reads a cut-short WAV without complaint; other
     formats fail on reading instead). Other files pass unread. A header that declares 0 bytes (a streaming writer's
-    placeholder) comes back as the SizedWav to read instead; None otherwise."""
+    placeholder) comes back rewritten to declare the audio that is there (sized_header); None otherwise."""
     path = Path(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -181,6 +184,8 @@ def check_wav_complete(path: str | Path) -> SizedWav | None:
         f.seek(0)
         wav = read_wav_header(f.read, str(path))
         after = f.read(8)
+        f.seek(0)
+        head = f.read(wav.data_offset)
     present = size - wav.data_offset
     if riff == b"RF64":  # its sizes are in the ds64 chunk; libsndfile checks them
         return None
@@ -188,69 +193,12 @@ def check_wav_complete(path: str | Path) -> SizedWav | None:
         return None
     warn_once(f"{path}: the WAV header gives a placeholder data size (0x{wav.data_size:08X}, written by "
               f"a streaming writer); reading the {present} bytes to the end of the file")
-    return SizedWav(path, wav, present) if wav.data_size == 0 else None
-
-
-class SizedWav(io.RawIOBase):
-    """A WAV file read as if its header declared the `present` bytes of audio it holds where it declares 0
-    (libsndfile takes the 0 at its word): the header's bytes come from sized_header, the rest from the file."""
-
-    def __init__(self, path: Path, wav: WavHeader, present: int):
-        super().__init__()
-        self._file = open(path, "rb")
-        self._head = sized_header(self._file.read(wav.data_offset), wav, present)
-        self._file.seek(0)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._file.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._file.tell()
-
-    def readinto(self, buffer) -> int:
-        at = self._file.tell()
-        n = self._file.readinto(buffer)
-        if at < len(self._head) and n:
-            k = min(n, len(self._head) - at)
-            buffer[:k] = self._head[at : at + k]
-        return n
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
-
-
-class _SizedSoundFile(sf.SoundFile):
-    """libsndfile over a SizedWav, closed with it (a SoundFile leaves a file object it was given open)."""
-
-    def __init__(self, raw: SizedWav):
-        self._raw = raw  # first: a SoundFile that fails to open is still closed as it is freed
-        super().__init__(raw)
-
-    def close(self) -> None:
-        super().close()
-        self._raw.close()
+    return sized_header(head, wav, present) if wav.data_size == 0 else None
 
 
 def not_readable(path: Path, e: Exception) -> AudioError:
     """The error for a file that libsndfile could not open, with its reason."""
     return AudioError(f"{path}: not readable as audio ({sndfile_reason(e)})")
-
-
-# libsndfile's words for data it does not recognise, said of a file that exists and was opened a moment before
-_NOT_RECOGNISED = "File does not exist or is not a regular file (possibly a pipe?)."
-
-
-def sndfile_reason(e: Exception) -> str:
-    text = str(e).strip()
-    line = text.splitlines()[-1] if text else type(e).__name__
-    return "no audio format that libsndfile recognises, or corrupt data" if line.endswith(_NOT_RECOGNISED) else line
 
 
 def read_blocks(

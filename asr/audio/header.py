@@ -105,6 +105,29 @@ def sized_header(head: bytes, wav: WavHeader, present: int) -> bytes:
     return bytes(sized)
 
 
+# FLAC's STREAMINFO, the first metadata block, gives the samples per channel in 36 bits from byte 21 of the file (low
+# 4 bits of that byte); 0 is "unknown", what a streaming encoder (flac -, ffmpeg -f flac -) leaves there
+FLAC_HEAD = 42  # bytes: "fLaC", STREAMINFO's 4-byte block header and its 34 bytes
+_FLAC_TOTAL = slice(21, 26)  # the bytes that hold the 36-bit total (big-endian), under 4 bits of bits-per-sample
+_TOTAL_BITS = 2**36 - 1
+
+
+def flac_length_unknown(head: bytes) -> bool:
+    """Whether `head` (a file's first FLAC_HEAD bytes) is a FLAC whose STREAMINFO gives 0 samples: a streaming
+    encoder's "unknown", which libsndfile takes as 2**63 - 1 frames (and then fails to read to the end)."""
+    return (len(head) >= FLAC_HEAD and head[:4] == b"fLaC" and head[4] & 0x7F == 0 and head[5:8] == b"\x00\x00\x22"
+            and int.from_bytes(head[_FLAC_TOTAL], "big") & _TOTAL_BITS == 0)
+
+
+def sized_flac_header(head: bytes, frames: int) -> bytes:
+    """A FLAC's first FLAC_HEAD bytes (`head`) rewritten to give the `frames` (samples per channel) that its audio
+    holds, as sized_header does for a WAV (FLAC cannot say more than 2**36 - 1: 397 hours at 48 kHz)."""
+    sized = bytearray(head[:FLAC_HEAD])
+    total = int.from_bytes(sized[_FLAC_TOTAL], "big") & ~_TOTAL_BITS | min(frames, _TOTAL_BITS)
+    sized[_FLAC_TOTAL] = total.to_bytes(5, "big")
+    return bytes(sized)
+
+
 def read_wav_header(read: Callable[[int], bytes], name: str) -> WavHeader:
     """Parse a RIFF/WAVE header from `read` (a file's or pipe's read, at its first byte), leaving it at the first
     byte of the audio. Raises AudioError naming `name` for a header that is not WAVE, ends early, has no or a short

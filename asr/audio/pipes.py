@@ -20,12 +20,13 @@ import numpy as np
 import soundfile as sf
 
 from asr.audio.ffmpeg import ffmpeg_blocks, have_ffmpeg
-from asr.audio.files import BLOCK_SECONDS, open_audio, os_reason, read_blocks, sndfile_reason
+from asr.audio.files import BLOCK_SECONDS, open_audio, os_reason, read_blocks
 from asr.audio.header import SNIFF_BYTES, check_wav_size, chunk_follows, read_wav_header, sized_header, sniff
 from asr.audio.mpeg import bytes_reader, check_mpeg_frames, mpeg_frames_found
 from asr.audio.pcm import PcmDecoder, wav_encoding
 from asr.audio.quiet import mpg123_notes_dropped
 from asr.audio.samples import SAMPLE_RATE, AudioError, check_format, check_samples, resample, to_mono, warn_once
+from asr.audio.sndfile import sized_flac_bytes, sndfile_reason
 
 MAX_STREAM_BYTES = 2**30  # bytes read from a pipe or stdin at most (1 GiB; 4 h of 16 kHz 16-bit mono is 0.46 GB)
 RAW_FORMAT = "raw 16-bit little-endian PCM at 16 kHz mono"  # what a stream without a known header is read as
@@ -59,6 +60,7 @@ def _decode_whole(name: str, data: bytes) -> tuple[np.ndarray, int]:
         present, after = len(data) - wav.data_offset, data[wav.data_offset : wav.data_offset + 8]
         if check_wav_size(wav, present, name, "stream") and wav.data_size == 0 and not chunk_follows(after, present):
             data = sized_header(data, wav, present) + data[wav.data_offset :]
+    data = sized_flac_bytes(data, name)  # a FLAC of unknown length (a streaming encoder's) given the one it has
     try:
         with mpg123_notes_dropped(data):
             opened = sf.SoundFile(io.BytesIO(data))
