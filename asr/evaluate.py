@@ -28,6 +28,7 @@ from asr.cli import (Formatter, OutputError, add_backend_flag, add_runtime_flags
                      stdout_guarded, torch_beside_onnx, write_whole)
 from asr.data import MISSING, ManifestError, Utterance, drop_line, lossy_text_note, read_manifest
 from asr.manifest import not_found
+from asr.outputs import error_line
 from asr.decoding import Decoder, DecodingConfig, add_decoding_flags, decoding_config
 from asr.decoding.decoder import add_steering_flags, ignored_by_greedy, steering_from_args
 from asr.decoding.steering import DEFAULT_HOTWORD_SCORE
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             return report_tuning(*tune_lm(utts, log_probs, cfg, rec.vocab), args.out)
         result = score(utts, decoder.transcripts(log_probs, steering))
     except (OutputError, CheckpointError, ManifestError, LMError, AudioError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     try:
         if args.out:
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                                             "missing_audio": missing, "unreadable_audio": unreadable,
                                             "steering": steered(args)})
     except OutputError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     print(f"WER={result['wer']:.2f} CER={result['cer']:.2f}")
     return 0
@@ -220,7 +221,7 @@ def report_tuning(best: dict, rows: list[dict], out: str | None) -> int:
         try:
             write_whole({Path(out) / "lm_weights.json": json.dumps({**best, "grid": rows}, indent=2) + "\n"})
         except OutputError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(error_line(e), file=sys.stderr)
             return 2
     if len(rows) > 1 and len({r["wer"] for r in rows}) == 1:  # e.g. dev of the training speakers, all but solved
         print(f"note: every alpha and beta of the grid scores WER={best['wer']:.2f} here: this manifest cannot tell them "

@@ -24,6 +24,12 @@ def tsv_line(*fields: str) -> str:
     return "\t".join(field.translate(TSV_ESCAPES) for field in fields)
 
 
+def error_line(error: object) -> str:
+    """The line "error: MESSAGE", one line whatever names the message holds: their backslashes, tabs and line breaks
+    written as tsv_line writes them on stdout ("new<LF>line.flac: ..." -> "new\\nline.flac: ...")."""
+    return f"error: {str(error).translate(TSV_ESCAPES)}"
+
+
 def output_names(inputs: list[Input]) -> list[Path]:
     """Each input's output name (no suffix): its stem (with its place below a folder given), or where inputs of
     different extensions share a stem, each of them its file name (clip.mp3, clip.ogg -> clip.mp3, clip.ogg, for

@@ -51,7 +51,7 @@ from asr.longform import (LOW_CONFIDENCE, FileResult, Input, PipelineConfig, exp
                           to_srt, to_vtt, transcribe_paths)
 from asr.longform.notes import needs_a_note, result_notes
 from asr.manifest import json_text
-from asr.outputs import check_not_read, check_outputs, output_names, read_files, tsv_line
+from asr.outputs import check_not_read, check_outputs, error_line, output_names, read_files, tsv_line
 from asr.recognizer import Recognizer
 
 __all__ = ["main", "transcribe_files"]
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_format(args, len(args.files))  # before stdin is read; folders are counted again in run()
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     if args.stream:
         return run_stream(args)
@@ -191,7 +191,7 @@ def run(args: argparse.Namespace, inputs: list[Input]) -> int:
         names, formats = plan_outputs(args, inputs)
         rec, cfg, decoder, steering = load(args)
     except (OutputError, CheckpointError, LMError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     if warning := ignored_by_greedy(args, cfg):
         print(warning, file=sys.stderr)
@@ -208,13 +208,13 @@ def run(args: argparse.Namespace, inputs: list[Input]) -> int:
         result.audio = inp.given or result.audio
         if result.error:
             failed += 1
-            progress.write(f"error: {result.error}", file=sys.stderr)
+            progress.write(error_line(result.error), file=sys.stderr)
         if args.output_dir is not None:
             try:
                 write_outputs(result, args.output_dir, name, formats, least) if not result.error else None
             except OutputError as e:  # this input's outputs only: the others are still written
                 failed += 1
-                progress.write(f"error: {e}", file=sys.stderr)
+                progress.write(error_line(e), file=sys.stderr)
         elif args.format == "json":
             collected.append(result.to_dict(least))
         elif args.format == "jsonl":
@@ -245,7 +245,7 @@ def run_stream(args: argparse.Namespace) -> int:
             raise ValueError(f"--stream prints text or jsonl as it goes, not --format {args.format}")
         rec, _, decoder, steering = load(args, stream=True)
     except (CheckpointError, LMError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     show = not args.quiet and sys.stderr.isatty() and args.format == "text"
     inputs, failed = expand_inputs(args.files), 0  # a folder: the audio files in it, each a stream in turn
@@ -262,7 +262,7 @@ def run_stream(args: argparse.Namespace) -> int:
                 say(event)
         except AudioError as e:
             failed += 1
-            print(f"error: {e}", file=sys.stderr)
+            print(error_line(e), file=sys.stderr)
         except KeyboardInterrupt:  # Ctrl-C ends a live stream: what was heard is still transcribed
             for event in stream.finish():
                 say(event)

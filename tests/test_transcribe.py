@@ -373,3 +373,22 @@ def test_a_name_with_a_tab_or_line_break_keeps_one_line_of_two_fields_an_input(c
     assert all(len(row) == 2 and row[1] for row in rows), rows
     read = [re.sub(r"\\[tnr\\]", lambda m: unescape[m.group()], row[0]) for row in rows]
     assert sorted(read) == sorted(str(tmp_path / name) for name in names)
+
+
+def test_an_error_naming_a_file_with_a_tab_or_line_break_is_one_line(tiny_checkpoint, tmp_path, capsys):
+    """error: lines printed a name's tab and line breaks as they are: 'new<LF>line.flac' gave an error of two lines
+    (a review), and libsndfile's reason, which named it again, was cut at the line break. Names are now written as on
+    stdout (tsv_line's \\t, \\n, \\r, \\\\), whole and with --stream, and said once; an ordinary name is as it was."""
+    names = ["new\nline.flac", "a\tb.flac", "car\rriage.flac", "back\\slash.flac", "plain.flac"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"not audio, but not text either \x00\x01\x02" * 20)
+    escaped = [str(tmp_path / name).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+               .replace("\r", "\\r") for name in names]
+    for stream in ([], ["--stream"]):
+        model = [] if stream else ["--model", str(tiny_checkpoint)]
+        assert main(["--threads", "1", *stream, *model, *(str(tmp_path / name) for name in names)]) == 1
+        lines = capsys.readouterr().err.split("\n")
+        assert len(lines) == len(names) + 1 and lines[-1] == "", lines
+        for line, name in zip(lines, escaped):  # the reason whole (it named the file again, and was cut at its LF)
+            assert line == f"error: {name}: not readable as audio (Format not recognised.)"
+        assert lines[-2] == f"error: {tmp_path}/plain.flac: not readable as audio (Format not recognised.)"

@@ -25,8 +25,9 @@ _NOT_RECOGNISED = "File does not exist or is not a regular file (possibly a pipe
 
 
 def sndfile_reason(e: Exception) -> str:
-    """What libsndfile (or soundfile) said went wrong, in one line."""
-    text = str(e).strip()
+    """What libsndfile (or soundfile) said went wrong, in one line; without soundfile's "Error opening 'NAME': " (the
+    caller names the file, and a name's line break cut the reason at it)."""
+    text = (e.error_string if isinstance(e, sf.LibsndfileError) else str(e)).strip()
     line = text.splitlines()[-1] if text else type(e).__name__
     return "no audio format that libsndfile recognises, or corrupt data" if line.endswith(_NOT_RECOGNISED) else line
 
