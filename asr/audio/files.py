@@ -23,8 +23,6 @@ from asr.audio.samples import (MAX_SECONDS, SAMPLE_RATE, AudioError, check_forma
 from asr.audio.sndfile import SizedFile, SizedSoundFile, sized_flac, sndfile_reason
 
 BLOCK_SECONDS = 30.0  # s; the most audio read_blocks holds or returns at a time
-# data sizes written by streaming writers that did not know the length: read to the end of the file, as libsndfile,
-# ffmpeg and sox do (0x7FFFF000: espeak-ng --stdout and many recorders; 0xFFFFFFFF: the largest size)
 
 
 def os_reason(e: OSError) -> str:
