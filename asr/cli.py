@@ -19,9 +19,9 @@ from asr.manifest import replace_files
 from asr.stdio import stdout_guarded  # noqa: F401 (the doors' import of it)
 
 __all__ = ["Formatter", "OutputError", "add_backend_flag", "add_runtime_flags", "apply_threads", "default_threads",
-           "device", "finite_float", "fraction_below_one", "non_negative_float", "non_negative_int", "positive_float",
-           "positive_int", "prepare_output_dir", "probability", "progress_bar", "stdout_guarded", "thread_count",
-           "usable_cores", "write_whole"]
+           "device", "epochs_to_average", "finite_float", "fraction_below_one", "non_negative_float",
+           "non_negative_int", "positive_float", "positive_int", "prepare_output_dir", "probability", "progress_bar",
+           "speed_factor", "stdout_guarded", "thread_count", "usable_cores", "workers_or_auto", "write_whole"]
 
 FEW_CORES = 2  # on this many usable cores or fewer, transcribe and evaluate run torch on one thread by default
 # --threads at most MAX_THREADS_PER_CORE a usable core, and never less than MIN_THREADS_CAP: past any use, and torch's
@@ -125,6 +125,28 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     """An int >= 0."""
     return _whole_number_at_least(text, 0)
+
+
+def epochs_to_average(text: str) -> int:
+    """0 (no averaging) or N >= 2 epochs: the mean of one epoch's weights is that epoch."""
+    n = non_negative_int(text)
+    if n == 1:
+        raise argparse.ArgumentTypeError(f"expected 0 (none) or N >= 2 epochs, got {text!r}")
+    return n
+
+
+def speed_factor(text: str) -> float:
+    """A speed or VTLP factor F, 0.5 < F <= 2: the audio played F times as fast, or its formants F times as high
+    (a voice still a voice)."""
+    x = finite_float(text)
+    if not 0.5 < x <= 2:
+        raise argparse.ArgumentTypeError(f"expected a factor in (0.5, 2], got {text!r}")
+    return x
+
+
+def workers_or_auto(text: str) -> str | int:
+    """--num-workers: "auto" or a whole number >= 0."""
+    return "auto" if text == "auto" else non_negative_int(text)
 
 
 DEVICES = "cpu, cuda, cuda:N or mps"

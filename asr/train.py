@@ -18,9 +18,10 @@ from pathlib import Path
 
 from asr import __version__
 from asr.audio import AudioError
-from asr.cli import (Formatter, OutputError, add_runtime_flags, apply_threads, finite_float, fraction_below_one,
-                     learning_rate, lr_ratio, non_negative_float, non_negative_int, positive_float, positive_int,
-                     prepare_output_dir, probability, stdout_guarded, unit_interval, usable_cores)
+from asr.cli import (Formatter, OutputError, add_runtime_flags, apply_threads, epochs_to_average, finite_float,
+                     fraction_below_one, learning_rate, lr_ratio, non_negative_float, non_negative_int, positive_float,
+                     positive_int, prepare_output_dir, probability, speed_factor, stdout_guarded, unit_interval,
+                     usable_cores, workers_or_auto)
 from asr.checkpoint import CheckpointError, read_checkpoint
 from asr.data import ManifestError
 from asr.model import ModelConfig
@@ -90,23 +91,6 @@ def checked_setting(p: argparse.ArgumentParser, action: argparse.Action, value, 
         p.error(f"{where}: {e}")
 
 
-def epochs_to_average(text: str) -> int:
-    """0 (no averaging) or N >= 2 epochs: the mean of one epoch's weights is that epoch."""
-    n = non_negative_int(text)
-    if n == 1:
-        raise argparse.ArgumentTypeError(f"expected 0 (none) or N >= 2 epochs, got {text!r}")
-    return n
-
-
-def speed_factor(text: str) -> float:
-    """A speed or VTLP factor F, 0.5 < F <= 2: the audio played F times as fast, or its formants F times as high
-    (a voice still a voice)."""
-    x = finite_float(text)
-    if not 0.5 < x <= 2:
-        raise argparse.ArgumentTypeError(f"expected a factor in (0.5, 2], got {text!r}")
-    return x
-
-
 INTS = {  # flag -> (type, help)
     "epochs": (positive_int, "passes over the training set; the learning rate decays to its floor at the last"),
     "warmup_steps": (non_negative_int, "linear learning-rate warm-up over this many optimiser steps"),
@@ -142,11 +126,6 @@ FLOATS = {  # flag -> (type, help)
     "codec_prob": (probability, "probability of a lossy codec round trip (MP3, Opus or Vorbis)"),
     "time_width": (probability, "widest SpecAugment time mask, as a fraction of the utterance"),
 }
-
-
-def workers_or_auto(text: str) -> str | int:
-    """--num-workers: "auto" or a whole number >= 0."""
-    return "auto" if text == "auto" else non_negative_int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:  # long: one line a flag

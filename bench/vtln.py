@@ -30,7 +30,7 @@ from asr.decoding import Decoder, DecodingConfig, decoding_config
 from asr.manifest import read_manifest
 from asr.metrics import score
 from asr.recognizer import utterance_log_probs
-from asr.train import speed_factor
+from asr.cli import speed_factor
 
 FACTORS = (0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15)
 
