@@ -26,7 +26,7 @@ from asr.checkpoint import CheckpointError, read_checkpoint
 from asr.data import ManifestError
 from asr.model import ModelConfig
 from asr.training import TrainConfig, Trainer, distributed
-from asr.training.checks import RunError, check_out_folder, clear_run_files, run_settings
+from asr.training.checks import RunError, check_out_folder, check_precision, clear_run_files, run_settings
 from asr.training.layout import PRECISIONS, choose_layout, choose_precision
 from asr.training.setup import check_fine_tuning, with_init
 
@@ -157,9 +157,10 @@ def build_parser() -> argparse.ArgumentParser:  # long: one line a flag
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="fp32, bf16 autocast, fp16 (GPUs); auto: bf16 on a GPU, and on a CPU with bf16 units where a "
                         "measured LSTM step is faster in it, else fp32 (it says what it chose)")
-    p.add_argument("--amp", action="store_true", help="autocast: bf16 where supported, else fp16 with loss scaling")
+    p.add_argument("--amp", action="store_true", help="autocast: bf16 where supported, else fp16 with loss scaling "
+                   "(the older spelling of --precision bf16 or fp16; refused beside --precision fp32)")
     p.add_argument("--amp-dtype", choices=["auto", "bf16", "fp16"], default=defaults["amp_dtype"],
-                   help="with --amp: auto is bf16 where supported")
+                   help="with --amp: auto is bf16 where supported (fp16: GPUs only)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/last.pt; the settings left out are the run's own (all but --device, "
                         "--threads, --num-workers, --precision: this machine's), the ones given are said or refused")
@@ -228,7 +229,8 @@ def choose_machine_use(args: argparse.Namespace) -> str:
     args.threads = args.threads or layout.threads
     args.num_workers = layout.workers if args.num_workers == "auto" else args.num_workers
     apply_threads(args.threads)
-    if args.amp:
+    check_precision(args.precision, args.amp, args.amp_dtype, device_type)
+    if args.amp and args.precision == "auto":  # --amp --precision bf16 (or fp16): that precision, as asked
         precision, why = f"autocast ({args.amp_dtype})", "--amp"
     elif args.resume and args.precision == "auto":  # the run's own choice: a new measurement could flip it
         saved = read_checkpoint(Path(args.out) / "last.pt").get("metadata", {}).get("train_config", {})

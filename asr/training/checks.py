@@ -1,5 +1,6 @@
-"""What asr.train checks before it trains: that --out holds no other run (unless --resume or --overwrite),
-that a resumed run agrees with its last.pt, and that the noise recordings are noise, not impulse responses.
+"""What asr.train checks before it trains: that --out holds no other run (unless --resume or --overwrite), that
+its precision flags agree with each other, that a resumed run agrees with its last.pt, and that the noise
+recordings are noise, not impulse responses.
 A check that fails raises RunError; asr.train prints its one-line message and exits 2."""
 
 from __future__ import annotations
@@ -40,6 +41,25 @@ def check_out_folder(cfg: TrainConfig) -> None:
     if found and not (cfg.resume or cfg.overwrite):
         raise RunError(f"{out} already holds a run ({', '.join(found)}): add --resume to continue it, "
                        "--overwrite to start it again, or give --out a new or empty folder")
+
+
+def check_precision(precision: str, amp: bool, amp_dtype: str, device_type: str) -> None:
+    """Refuse precision flags that contradict each other or would do nothing. --amp is autocast's older spelling
+    (bf16 where supported, else fp16; --amp-dtype picks one): with --precision bf16 or fp16 it says the same thing
+    twice, with fp32 the opposite. fp16 is for GPUs: a CPU has no fp16 units to gain from, and its loss scaler
+    skips the first steps of a run while it finds a scale that fits (a short run trained nothing)."""
+    if amp and precision == "fp32":
+        raise RunError("--amp and --precision fp32 contradict each other: --amp autocasts (bf16, or fp16 where a GPU "
+                       "lacks bf16); give one of them")
+    if amp_dtype != "auto" and precision != "auto" and amp_dtype != precision:
+        raise RunError(f"--amp-dtype {amp_dtype} and --precision {precision} contradict each other: give one of them")
+    if amp_dtype != "auto" and not amp and precision == "auto":
+        raise RunError(f"--amp-dtype {amp_dtype} needs --amp (it picks --amp's autocast), or give --precision "
+                       f"{amp_dtype} alone")
+    if device_type == "cpu" and "fp16" in (precision, amp_dtype):
+        given = "--precision fp16" if precision == "fp16" else "--amp-dtype fp16"
+        raise RunError(f"{given} is for GPUs (a CPU gains nothing from it, and its loss scaler skips the first steps "
+                       "while it finds a scale); on a CPU give --precision bf16 or fp32")
 
 
 def clear_run_files(out: str | Path) -> list[str]:
