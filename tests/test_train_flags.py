@@ -54,6 +54,11 @@ def test_fp16_on_a_cpu_is_refused(tmp_path, capsys, flags):
     assert "fp16" in err and "GPU" in err and "--precision bf16" in err, err
 
 
+def test_init_features_new_without_init_is_refused(tmp_path, capsys):
+    err = refusal(tmp_path, capsys, ["--init-features", "new"])
+    assert "--init-features new needs --init" in err, err
+
+
 @pytest.mark.parametrize("flags, amp, dtype", [
     (["--amp"], True, "auto"),  # autocast: bf16 where supported (on a CPU: bf16), else fp16
     (["--amp", "--amp-dtype", "bf16"], True, "bf16"),

@@ -87,9 +87,13 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype:
 
 
 def check_fine_tuning(cfg: TrainConfig) -> None:
-    """Raises RunError where cfg.freeze_bottom or cfg.init_decay cannot be: without cfg.init (frozen random weights,
-    or weights pulled towards nothing), a freeze past the model's blocks (the front end and cfg.model.layers BiLSTM
+    """Raises RunError where cfg.freeze_bottom, cfg.init_decay or cfg.init_features cannot be: without cfg.init
+    (frozen random weights, weights pulled towards nothing, or a new front end for weights that are new anyway:
+    "new" would do nothing), a freeze past the model's blocks (the front end and cfg.model.layers BiLSTM
     layers; with_init gives cfg the init's shape), a pull past the start (lr * init_decay over 1)."""
+    if cfg.init_features == "new" and not cfg.init:
+        raise RunError("--init-features new needs --init: it moves that model's weights to this run's features (a "
+                       "model trained from scratch has them already)")
     if cfg.init_decay and not cfg.init:
         raise RunError("--init-decay needs --init: it pulls the weights back towards those of the model fine-tuned")
     if cfg.lr * cfg.init_decay > 1:
