@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         trainer = Trainer(cfg)
         if trainer.dist.is_main:
             print(chosen, file=sys.stderr)
+        begun = trainer.state["step"], trainer.state["skipped_steps"]  # a resumed run's count on from last.pt's
         result = trainer.run()
     except (OutputError, ManifestError, AudioError, RunError, CheckpointError, ValueError) as e:  # ValueError: tokenizer
         print(f"error: {e}", file=sys.stderr)
@@ -273,6 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     if trainer.dist.is_main:
         print(f"best_dev_wer={result['best_dev_wer']:.2f} epochs={result['epoch']} stopped={result['stopped']}")
     distributed.shutdown(trainer.dist)
+    taken, skipped = result["step"] - begun[0], result["skipped_steps"] - begun[1]
+    if skipped and not taken and result["stopped"] != "signal":  # a run that trained nothing has failed
+        if trainer.dist.is_main:
+            print(f"error: no optimiser step trained: all {skipped} steps were skipped, their loss or gradient not "
+                  f"finite (skipped_steps in {cfg.out}/metrics.jsonl), so its checkpoints hold the weights it started "
+                  "from; try a lower --lr, or --precision fp32", file=sys.stderr)
+        return distributed.end_process(1)
     # A time limit is the normal end of a budgeted run (0); its last.pt still resumes mid-epoch with --resume.
     return distributed.end_process(130 if result["stopped"] == "signal" else 0)
 

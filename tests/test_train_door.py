@@ -16,7 +16,7 @@ from asr import augment
 from asr.audio import SAMPLE_RATE, audio_duration, load_audio
 from asr.data import write_manifest
 from asr.train import main
-from asr.training import TrainConfig
+from asr.training import TrainConfig, Trainer
 from asr.training.checks import RIR_MAX_SECONDS, RunError, check_audio_sources, flag, looks_like_rir
 from tests.test_train import metrics, tiny_flags
 
@@ -352,3 +352,38 @@ def test_resume_refuses_other_frozen_blocks(clips_manifest, trained, tiny_checkp
     assert main([*one_epoch(clips_manifest, out), "--resume", "--freeze-bottom", "0"]) == 2
     err = capsys.readouterr().err
     assert "--freeze-bottom 1" in err and "--freeze-bottom 0" in err and len(err.strip().splitlines()) == 1, err
+
+
+def not_finite_for(monkeypatch, steps: int) -> None:
+    """Make the loss of the next `steps` optimiser steps NaN (one batch a step): those steps are skipped."""
+    loss_sum, calls = Trainer._loss_sum, []
+
+    def not_finite_at_first(self, batch):
+        calls.append(batch)
+        return loss_sum(self, batch) * (float("nan") if len(calls) <= steps else 1.0)
+
+    monkeypatch.setattr(Trainer, "_loss_sum", not_finite_at_first)
+
+
+@pytest.mark.parametrize("skipped, code", [(3, 1), (1, 0)])
+def test_a_run_whose_every_step_was_skipped_says_so_and_fails(clips_manifest, tmp_path, capsys, monkeypatch, skipped,
+                                                              code):
+    """Every step's loss not finite: the run trained nothing (step=0, train_loss=None) and exited 0 without a word."""
+    not_finite_for(monkeypatch, skipped)  # of the run's 3
+    out = tmp_path / "run"
+    assert main(one_epoch(clips_manifest, out)) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert [(r["step"], r["skipped_steps"]) for r in metrics(out)] == [(3 - skipped, skipped)]
+    if code:
+        assert err[-1].startswith("error: no optimiser step trained: all 3 steps were skipped"), err[-1]
+    else:
+        assert not any(line.startswith("error") for line in err)
+
+
+def test_a_resumed_run_whose_every_step_was_skipped_fails_though_it_trained_before(clips_manifest, trained, tmp_path,
+                                                                                 capsys, monkeypatch):
+    out = resumable_copy(trained, tmp_path)
+    not_finite_for(monkeypatch, 3)  # all of epoch 2's
+    assert main([*one_epoch(clips_manifest, out), "--epochs", "2", "--resume"]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: no optimiser step trained: all 3 ")
+    assert [(r["step"], r["skipped_steps"]) for r in metrics(out)] == [(3, 0), (3, 3)]
