@@ -7,6 +7,7 @@ import os
 
 import torch
 
+from asr.data import write_manifest
 from asr.train import main, parse_args
 from tests.test_train import assert_same_weights, metrics
 from tests.test_train_door import noise, one_epoch, resumable_copy, trained, write_wav  # noqa: F401 (a fixture)
@@ -74,3 +75,40 @@ def test_settings_given_on_resume_still_win_and_are_said(clips_manifest, trained
                         "trains so"]
     assert main([*paths, "--hidden", "64"]) == 2  # a model flag that differs is refused, as before
     assert "--hidden 32" in capsys.readouterr().err
+
+
+def best_on_the_old_dev_set(ckpt):
+    ckpt["train_state"]["best_dev_wer"] = 0.0  # a WER that no epoch of the tiny model reaches
+
+
+def dev_flags(clips_manifest, out, dev) -> list[str]:
+    flags = [*one_epoch(clips_manifest, out), "--epochs", "2", "--resume"]
+    flags[flags.index("--dev") + 1] = str(dev)
+    return flags
+
+
+def test_resume_on_another_dev_set_chooses_best_pt_among_its_epochs_alone(clips, clips_manifest, trained, tmp_path,
+                                                                         capsys):
+    """The run's best dev WER, scored on its own dev set, was compared with the other set's WERs: best.pt could
+    stay an epoch that no WER on the new set was ever measured for (here: never replaced)."""
+    out = resumable_copy(trained, tmp_path, best_on_the_old_dev_set)
+    fewer = tmp_path / "fewer.jsonl"
+    write_manifest(fewer, clips[:4])
+    capsys.readouterr()
+    assert main(dev_flags(clips_manifest, out, fewer)) == 0
+    best = torch.load(out / "best.pt", weights_only=True)["metadata"]
+    assert (best["epochs"], best["dev_manifest"]) == (2, str(fewer))
+    assert round(best["best_dev_wer"], 3) == metrics(out)[-1]["dev_wer"]
+    notes = [line for line in capsys.readouterr().err.splitlines() if "--dev" in line]
+    assert len(notes) == 1 and f"--dev {fewer}" in notes[0] and f"--dev {clips_manifest}" in notes[0], notes
+    assert "0.00%" in notes[0] and notes[0].startswith("note: "), notes
+
+
+def test_resume_on_a_copy_of_the_dev_set_keeps_the_run_s_best(clips, clips_manifest, trained, tmp_path, capsys):
+    out = resumable_copy(trained, tmp_path, best_on_the_old_dev_set)
+    copy = tmp_path / "copy.jsonl"
+    write_manifest(copy, clips)
+    capsys.readouterr()
+    assert main(dev_flags(clips_manifest, out, copy)) == 0
+    assert "--dev" not in capsys.readouterr().err
+    assert torch.load(out / "best.pt", weights_only=True)["metadata"]["epochs"] == 1  # 0.00% on the same utterances

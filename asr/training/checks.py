@@ -78,7 +78,7 @@ MODEL_FLAGS = ("hidden", "layers", "conv_channels", "dropout", "chunk_frames", "
 # frozen blocks would not fit the optimiser state last.pt holds (it holds the trained parameters only).
 REFUSED = ("noise", "rir", "init", "init_features", "freeze_bottom")
 EXTENDING = ("epochs", "max_minutes")  # how a run is made longer on resume: said, not warned of
-UNCHECKED = ("train", "out", "resume", "overwrite", "num_workers", "model", "features", "tokenizer")
+UNCHECKED = ("train", "dev", "out", "resume", "overwrite", "num_workers", "model", "features", "tokenizer")
 NONE_MEANS = {"noise": "synthetic coloured noise", "rir": "no reverberation", "tokenizer": "characters"}  # for ""
 NEGATED = {"speed_perturb": "speed perturbation", "spec_augment": "SpecAugment"}  # switched off by --no-...
 PATHS = ("train", "dev", "noise", "rir", "init", "tokenizer")  # the same file however written: ../x, /abs/x
@@ -158,6 +158,15 @@ def check_resume(cfg: TrainConfig, ckpt: dict, tokens: list[str], path: Path) ->
         said = f"{flag(name, given.get(name))} (the run was started with {flag(name, value)})"
         lines.append(f"note: {said}" if name in EXTENDING else f"warning: {said}: the rest of it trains so")
     return lines
+
+
+def other_dev_set(cfg: TrainConfig, ckpt: dict) -> str | None:
+    """The dev manifest that last.pt's run chose best.pt on, where cfg.dev lists other utterances (its best dev WER
+    cannot be compared with theirs); None where it is the same set, however written or copied."""
+    saved = ckpt.get("metadata", {}).get("train_config", {}).get("dev")
+    if saved is None or same_setting("dev", saved, cfg.dev) or same_utterances(saved, cfg.dev):
+        return None
+    return saved
 
 
 def same_utterances(saved_manifest: str, manifest: str) -> bool:

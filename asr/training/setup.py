@@ -19,7 +19,8 @@ from asr.model import AcousticModel
 from asr.recognizer import Recognizer
 from asr.text import Vocab
 from asr.training import distributed
-from asr.training.checks import RunError, check_audio_sources, check_init_unchanged, check_resume, flag
+from asr.training.checks import (RunError, check_audio_sources, check_init_unchanged, check_resume, flag,
+                                 other_dev_set)
 from asr.training.config import TrainConfig
 from asr.training.distributed import DistContext
 from asr.training.resume import drop_rows_past
@@ -187,13 +188,18 @@ def build_or_resume(cfg: TrainConfig, dist: DistContext, vocab: Vocab,
                            f"only a last.pt written by asr.train can be resumed")
         said = check_resume(cfg, ckpt, vocab.tokens, last)  # raises RunError where cfg contradicts last.pt
         said += [note] if (note := check_init_unchanged(cfg, ckpt)) else []
-        state = ckpt["train_state"]
+        state = dict(ckpt["train_state"])
+        if math.isfinite(state["best_dev_wer"]) and (dev := other_dev_set(cfg, ckpt)) is not None:  # one set's WERs
+            said.append(f"note: --dev {cfg.dev} lists other utterances than the run's --dev {dev}: best.pt is chosen "
+                        f"again among the epochs scored on it (the run's best, {state['best_dev_wer']:.2f}% on the "
+                        "other set, is not compared)")
+            state["best_dev_wer"] = float("inf")
         if dist.is_main:  # rank 0 alone writes files
             said += [note] if (note := drop_rows_past(last.parent / "metrics.jsonl", state["epoch"])) else []
         if dist.is_main:
             print(f"resuming {last}: {state['epoch']} epochs and {state['batch_in_epoch']} batches done, "
                   f"step {state['step']}", *said, sep="\n", file=sys.stderr)
-        return recognizer_from_state(ckpt, device), dict(state)
+        return recognizer_from_state(ckpt, device), state
     if cfg.init and cfg.init_features == "init":
         return initial_recognizer(cfg, vocab, device), None
     stats = normalization_stats(train_utts, cfg.features, seed=cfg.seed) if dist.is_main else None
