@@ -378,12 +378,13 @@ def test_a_name_with_a_tab_or_line_break_keeps_one_line_of_two_fields_an_input(c
 def test_an_error_naming_a_file_with_a_tab_or_line_break_is_one_line(tiny_checkpoint, tmp_path, capsys):
     """error: lines printed a name's tab and line breaks as they are: 'new<LF>line.flac' gave an error of two lines
     (a review), and libsndfile's reason, which named it again, was cut at the line break. Names are now written as on
-    stdout (tsv_line's \\t, \\n, \\r, \\\\), whole and with --stream, and said once; an ordinary name is as it was."""
+    stdout (tsv_line's \\t, \\n, \\r; a backslash as it is), whole and with --stream, and said once; an ordinary name
+    is as it was."""
     names = ["new\nline.flac", "a\tb.flac", "car\rriage.flac", "back\\slash.flac", "plain.flac"]
     for name in names:
         (tmp_path / name).write_bytes(b"not audio, but not text either \x00\x01\x02" * 20)
-    escaped = [str(tmp_path / name).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-               .replace("\r", "\\r") for name in names]
+    escaped = [str(tmp_path / name).replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+               for name in names]  # a backslash as it is: a person reads it (ARPA's \data\, a Windows path)
     for stream in ([], ["--stream"]):
         model = [] if stream else ["--model", str(tiny_checkpoint)]
         assert main(["--threads", "1", *stream, *model, *(str(tmp_path / name) for name in names)]) == 1
@@ -392,3 +393,11 @@ def test_an_error_naming_a_file_with_a_tab_or_line_break_is_one_line(tiny_checkp
         for line, name in zip(lines, escaped):  # the reason whole (it named the file again, and was cut at its LF)
             assert line == f"error: {name}: not readable as audio (Format not recognised.)"
         assert lines[-2] == f"error: {tmp_path}/plain.flac: not readable as audio (Format not recognised.)"
+
+
+def test_an_error_about_an_arpa_file_keeps_its_backslashes(tmp_path, capsys):
+    """error: lines doubled every backslash (as stdout's path<TAB>text escapes them): an LM without its \\data\\ line
+    was said to have no '\\\\data\\\\' line."""
+    (tmp_path / "bad.arpa").write_text("not an lm\n")
+    assert main(["--lm", str(tmp_path / "bad.arpa"), "--decoder", "beam", str(REPO / "tests" / "data" / "an4")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'bad.arpa'}: not an ARPA file (no \\data\\ line)\n"
