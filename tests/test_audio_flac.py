@@ -136,3 +136,22 @@ def test_ffmpegs_flac_into_a_pipe_reads_as_its_input(pair, tmp_path):
     path.write_bytes(written)
     assert sf.info(str(path)).frames == 2**63 - 1
     np.testing.assert_array_equal(load_audio(path), load_audio(normal))
+
+
+def test_a_flac_of_unknown_length_is_counted_once_however_often_it_is_opened(pair, tiny_checkpoint, monkeypatch,
+                                                                           capsys):
+    """Its frames are counted by decoding it whole, and asr.transcribe opens a file several times (its length, its
+    level, its blocks): a long recording was decoded once more for each."""
+    from asr.audio import sndfile
+
+    counted = []
+    count = sndfile.flac_frames
+    monkeypatch.setattr(sndfile, "flac_frames", lambda *a: counted.append(a[1]) or count(*a))
+    sndfile.counted_frames.cache_clear()
+    _, piped = pair
+    assert main(["--threads", "1", "--model", str(tiny_checkpoint), str(piped)]) == 0
+    assert counted == [str(piped)]
+    os.utime(piped, ns=(1, 1))  # written again since (its time): counted again
+    capsys.readouterr()
+    assert main(["--threads", "1", "--model", str(tiny_checkpoint), str(piped)]) == 0
+    assert counted == [str(piped)] * 2

@@ -9,6 +9,7 @@ with its first bytes rewritten to give the length its audio has (asr.audio.heade
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 from typing import BinaryIO
@@ -114,10 +115,18 @@ def sized_flac(path: Path) -> bytes | None:
     AudioError as flac_frames."""
     with open(path, "rb") as f:
         head = f.read(FLAC_HEAD)
-        if not flac_length_unknown(head):
-            return None
-        f.seek(0)
-        return sized_flac_header(head, flac_frames(f, str(path)))
+    if not flac_length_unknown(head):
+        return None
+    stat = path.stat()
+    return sized_flac_header(head, counted_frames(str(path), stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=32)
+def counted_frames(path: str, size: int, mtime_ns: int) -> int:
+    """flac_frames of a file, kept for as long as its size and time say it is the same file: a door opens a file
+    several times (its length, its level, its blocks), and counting decodes it whole."""
+    with open(path, "rb") as f:
+        return flac_frames(f, path)
 
 
 def sized_flac_bytes(data: bytes, name: str) -> bytes:
