@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from asr.audio.samples import ONE_LINE
 from asr.cli import OutputError
 
 if TYPE_CHECKING:
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
 TRANSCRIPT_SUFFIX = ".txt"  # the text format's files, and a transcript's beside its audio
 # What a field of a tab-separated line may not hold as it is, and how it is written (PostgreSQL's text COPY escapes).
 TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-LINE_BREAKS = str.maketrans({"\t": "\\t", "\n": "\\n", "\r": "\\r"})  # an error line's: people read it
 
 
 def tsv_line(*fields: str) -> str:
@@ -29,7 +29,7 @@ def error_line(error: object) -> str:
     """The line "error: MESSAGE", one line whatever names the message holds: their tabs and line breaks written as
     tsv_line writes them ("new<LF>line.flac: ..." -> "new\\nline.flac: ..."); a backslash as it is, since a person
     reads this line (an ARPA file's \\data\\, a Windows path)."""
-    return f"error: {str(error).translate(LINE_BREAKS)}"
+    return f"error: {str(error).translate(ONE_LINE)}"
 
 
 def output_names(inputs: list[Input]) -> list[Path]:

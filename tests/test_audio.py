@@ -376,3 +376,14 @@ def test_an_empty_data_chunk_followed_by_metadata_is_no_audio_not_noise(tmp_path
     with pytest.raises(AudioError):
         read_stream(f"/dev/fd/{read}")
     os.close(read)
+
+
+def test_a_warning_naming_a_file_with_a_tab_or_line_break_is_one_line(tmp_path, capsys):
+    """error: lines write a name's tab and line breaks as \\t, \\n, \\r; the audio's warnings printed them as they are
+    (a placeholder size in 'new<LF>line.wav' gave a warning of two lines)."""
+    path = tmp_path / "new\nline\t.wav"
+    sf.write(path, sine(440.0, 0.5, SAMPLE_RATE), SAMPLE_RATE, subtype="PCM_16")
+    _with_data_size(path, 0xFFFFFFFF)
+    load_audio(path)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"warning: {tmp_path}/new\\nline\\t.wav: "), err

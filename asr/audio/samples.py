@@ -15,6 +15,9 @@ MAX_AMPLITUDE = 1000.0  # |sample| at most: full scale is 1.0; a float file may 
 MAX_SECONDS = 4 * 3600.0  # s; the longest audio loaded in one piece (read_blocks streams longer files)
 
 _warned: set[str] = set()  # messages already printed by warn_once
+# a warning's or an error's message in one line: a name's tabs and line breaks written \t, \n, \r (a backslash stays:
+# people read these lines, and an ARPA file's \data\ or a Windows path would double)
+ONE_LINE = str.maketrans({"\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 class AudioError(Exception):
@@ -71,7 +74,8 @@ def resample(samples: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) ->
 
 def warn_once(message: str) -> None:
     """Print `warning: <message>` on stderr the first time this process sees the message (a file read twice,
-    as long files are by asr.longform, is named once; each affected file is named)."""
+    as long files are by asr.longform, is named once; each affected file is named): one line, a name's tabs and line
+    breaks written \\t, \\n, \\r, as error lines write them (asr.outputs.error_line)."""
     if message not in _warned:
         _warned.add(message)
-        print(f"warning: {message}", file=sys.stderr)
+        print(f"warning: {message.translate(ONE_LINE)}", file=sys.stderr)
